@@ -1,0 +1,71 @@
+import formbody from '@fastify/formbody';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Config } from './config/index.js';
+import { createDatabase, type DatabaseHandle, type Db, migrateToLatest, pgliteDirFor } from './db/index.js';
+import { healthRoutes } from './health/routes.js';
+import { registerErrorHandling } from './http/error-handler.js';
+import { loggerOptions, requestIdOptions } from './http/logger.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    config: Config;
+    db: Db;
+    dbKind: DatabaseHandle['kind'];
+  }
+}
+
+export interface BuildOptions {
+  config: Config;
+  /** An open database (tests pass one); otherwise one is created from the config. */
+  database?: DatabaseHandle;
+  /** Close the database when the app closes: default true when the app created it. */
+  closeDatabase?: boolean;
+  /** Overrides the config's logger settings (tests capture logs through a stream). */
+  logger?: FastifyServerOptions['logger'];
+}
+
+export type App = FastifyInstance;
+
+/** Builds the whole application without listening: `server.ts` listens, tests use `app.inject`. */
+export async function buildApp(options: BuildOptions): Promise<App> {
+  const { config } = options;
+  const app = Fastify({
+    logger: options.logger ?? loggerOptions(config),
+    ...requestIdOptions(),
+    bodyLimit: config.bodyLimitBytes,
+    trustProxy: config.trustProxy,
+    // Fastify 5 closes idle keep-alive sockets on close() and lets in-flight requests finish.
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  const database =
+    options.database ??
+    (await createDatabase({ databaseUrl: config.databaseUrl, pgliteDataDir: pgliteDirFor(config.dataDir) }));
+  app.decorate('config', config);
+  app.decorate('db', database.db);
+  app.decorate('dbKind', database.kind);
+  if (options.closeDatabase ?? !options.database) app.addHook('onClose', async () => database.close());
+
+  if (config.migrateOnStart) {
+    const applied = await migrateToLatest(database.db);
+    if (applied.length > 0) app.log.info({ applied }, 'migrations applied');
+  }
+
+  // During a graceful stop, answers to in-flight requests end their keep-alive connection, so that
+  // close() does not wait for the client's idle timeout.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close');
+  });
+
+  registerErrorHandling(app);
+  await app.register(formbody, { bodyLimit: 64 * 1024 });
+  await app.register(healthRoutes);
+
+  return app;
+}

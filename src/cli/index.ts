@@ -1,0 +1,49 @@
+import { ConfigError } from '../config/index.js';
+import { runMigrate } from './migrate.js';
+
+/**
+ * `npm run cli -- <command> …`. Each capability contributes its commands here; a command receives
+ * the remaining arguments and returns the process exit code.
+ */
+export type Command = (args: string[]) => Promise<number>;
+
+const commands: Record<string, { summary: string; run: Command }> = {
+  migrate: {
+    summary: 'apply pending database migrations',
+    run: async () => {
+      await runMigrate();
+      return 0;
+    },
+  },
+};
+
+export function registerCommand(name: string, summary: string, run: Command): void {
+  commands[name] = { summary, run };
+}
+
+function usage(): string {
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(16)} ${c.summary}`);
+  return `Usage: npm run cli -- <command> [arguments]\n\nCommands:\n${lines.join('\n')}\n`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...args] = argv;
+  if (!name || name === 'help' || name === '--help') {
+    process.stdout.write(usage());
+    return name ? 0 : 2;
+  }
+  const command = commands[name];
+  if (!command) {
+    process.stderr.write(`Unknown command "${name}".\n${usage()}`);
+    return 2;
+  }
+  return command.run(args);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`${error instanceof ConfigError || error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,17 @@
+import type { Generated } from 'kysely';
+
+/**
+ * The whole database as Kysely sees it. Each capability declares its own tables in its folder
+ * (`src/<capability>/tables.ts`) and they are joined here.
+ */
+export interface Database extends FoundationTables {}
+
+export interface FoundationTables {
+  app_meta: AppMetaTable;
+}
+
+export interface AppMetaTable {
+  key: string;
+  value: unknown;
+  updated_at: Generated<Date>;
+}

@@ -1,0 +1,131 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { buildApp } from '../../src/app.js';
+import { createTestApp, testConfig } from '../helpers/app.js';
+import { createTestDatabase } from '../helpers/db.js';
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      srv.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+interface Running {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+function startServer(env: Record<string, string>): Running {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout?.on('data', (d) => {
+    out += d;
+  });
+  child.stderr?.on('data', (d) => {
+    out += d;
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, output: () => out, exited };
+}
+
+async function waitFor(url: string, timeoutMs = 20_000): Promise<Response> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await fetch(url);
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+const started: Running[] = [];
+afterAll(() => {
+  for (const s of started) s.child.kill('SIGKILL');
+});
+
+describe('the server process', () => {
+  it('starts on embedded PGlite, answers /health and /ready, stops on SIGTERM, and keeps its data', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'emargement-server-'));
+    for (let round = 1; round <= 2; round++) {
+      const port = await freePort();
+      const server = startServer({ PORT: String(port), DATA_DIR: dataDir });
+      started.push(server);
+      const health = await waitFor(`http://127.0.0.1:${port}/health`);
+      expect(health.status).toBe(200);
+      const ready = await fetch(`http://127.0.0.1:${port}/ready`);
+      expect(ready.status).toBe(200);
+      expect(await ready.json()).toMatchObject({ status: 'ready', database: 'pglite' });
+      server.child.kill('SIGTERM');
+      expect(await server.exited).toBe(0);
+      expect(server.output()).toContain('"msg":"stopped"');
+      // The first run creates the database and applies migrations; the second finds them applied.
+      if (round === 1) expect(server.output()).toContain('migrations applied');
+      else expect(server.output()).not.toContain('migrations applied');
+    }
+  }, 60_000);
+
+  it('refuses to start in production without APP_SECRET and PUBLIC_URL, naming them', async () => {
+    const server = startServer({ NODE_ENV: 'production', DATA_DIR: mkdtempSync(join(tmpdir(), 'emargement-prod-')) });
+    started.push(server);
+    expect(await server.exited).toBe(78);
+    const firstLine = server.output().split('\n')[0];
+    expect(firstLine).toContain('APP_SECRET is required in production');
+    expect(firstLine).toContain('PUBLIC_URL is required in production');
+  }, 30_000);
+});
+
+describe('graceful shutdown', () => {
+  it('finishes in-flight requests, refuses new ones, then closes the database', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const ctx = await createTestApp({
+      extend: (app) => {
+        app.get('/t/slow', async () => {
+          await gate;
+          return { done: true };
+        });
+      },
+    });
+    const { app } = ctx;
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const address = app.server.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    const inFlight = fetch(`http://127.0.0.1:${port}/t/slow`);
+    await new Promise((r) => setTimeout(r, 100));
+    const closing = app.close();
+    await new Promise((r) => setTimeout(r, 50));
+    await expect(fetch(`http://127.0.0.1:${port}/health`)).rejects.toThrow();
+    release();
+    const res = await inFlight;
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ done: true });
+    await closing;
+    await ctx.database.close();
+  });
+
+  it('closes the database it owns when the app closes', async () => {
+    const database = await createTestDatabase();
+    const close = vi.spyOn(database, 'close');
+    const app = await buildApp({ config: testConfig(), database, closeDatabase: true });
+    await app.ready();
+    expect(close).not.toHaveBeenCalled();
+    await app.close();
+    expect(close).toHaveBeenCalledOnce();
+  });
+});
