@@ -1,5 +1,6 @@
 import type { Migration } from 'kysely';
 import * as m0001 from './0001_foundation.js';
+import * as m0002 from './0002_lti_identity.js';
 
 /**
  * Every migration, in order. Migrations are frozen once landed: they use `Kysely<any>` and never import
@@ -8,4 +9,5 @@ import * as m0001 from './0001_foundation.js';
  */
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
+  '0002_lti_identity': m0002,
 };
