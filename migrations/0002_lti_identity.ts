@@ -17,6 +17,8 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('access_token_url', 'text', (c) => c.notNull())
     .addColumn('jwks_url', 'text', (c) => c.notNull())
     .addColumn('source', 'text', (c) => c.notNull().defaultTo('file')) // 'file' | 'cli'
+    // Launches and resource links keep pointing at a removed registration, so removal is a mark.
+    .addColumn('removed_at', 'timestamptz')
     .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .addColumn('updated_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .addUniqueConstraint('lti_registrations_issuer_client_uq', ['issuer', 'client_id'])
@@ -31,6 +33,14 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('status', 'text', (c) => c.notNull()) // 'current' | 'retired'
     .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .addColumn('retired_at', 'timestamptz')
+    .execute();
+  // At most one current signing key, even when two instances start at once.
+  await db.schema
+    .createIndex('lti_tool_keys_one_current_uq')
+    .on('lti_tool_keys')
+    .column('status')
+    .unique()
+    .where(sql.ref('status'), '=', 'current')
     .execute();
 
   await db.schema

@@ -1,6 +1,11 @@
 import type { Migration } from 'kysely';
 import * as m0001 from './0001_foundation.js';
 import * as m0002 from './0002_lti_identity.js';
+import * as m0003 from './0003_catalog.js';
+import * as m0004 from './0004_tracking.js';
+import * as m0005 from './0005_certificates.js';
+import * as m0006 from './0006_portal.js';
+import * as m0007 from './0007_lti_services.js';
 
 /**
  * Every migration, in order. Migrations are frozen once landed: they use `Kysely<any>` and never import
@@ -10,4 +15,9 @@ import * as m0002 from './0002_lti_identity.js';
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
   '0002_lti_identity': m0002,
+  '0003_catalog': m0003,
+  '0004_tracking': m0004,
+  '0005_certificates': m0005,
+  '0006_portal': m0006,
+  '0007_lti_services': m0007,
 };

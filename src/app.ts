@@ -1,11 +1,18 @@
 import formbody from '@fastify/formbody';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { catalogPlugin } from './catalog/index.js';
+import { certificatesPlugin } from './certificates/index.js';
 import type { Config } from './config/index.js';
 import { createDatabase, type DatabaseHandle, type Db, migrateToLatest, pgliteDirFor } from './db/index.js';
+import { exportsPlugin } from './exports/index.js';
 import { healthRoutes } from './health/routes.js';
 import { registerErrorHandling } from './http/error-handler.js';
 import { loggerOptions, requestIdOptions } from './http/logger.js';
+import { ltiPlugin } from './lti/index.js';
+import { ltiServicesPlugin } from './lti-services/index.js';
+import { portalPlugin } from './portal/index.js';
+import { trackingPlugin } from './tracking/index.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -66,6 +73,13 @@ export async function buildApp(options: BuildOptions): Promise<App> {
   registerErrorHandling(app);
   await app.register(formbody, { bodyLimit: 64 * 1024 });
   await app.register(healthRoutes);
+  await app.register(ltiPlugin);
+  await app.register(ltiServicesPlugin);
+  await app.register(catalogPlugin);
+  await app.register(trackingPlugin);
+  await app.register(portalPlugin);
+  await app.register(exportsPlugin);
+  await app.register(certificatesPlugin);
 
   return app;
 }

@@ -1,4 +1,10 @@
+import { runContentCommand } from '../catalog/index.js';
+import { runCertificatesCli } from '../certificates/index.js';
 import { ConfigError } from '../config/index.js';
+import { registerLtiCommands } from '../lti/cli.js';
+import { registerLtiServicesCommands } from '../lti-services/index.js';
+import { registerPortalCommands } from '../portal/index.js';
+import { runTimeCommand } from '../tracking/index.js';
 import { runMigrate } from './migrate.js';
 
 /**
@@ -20,6 +26,12 @@ const commands: Record<string, { summary: string; run: Command }> = {
 export function registerCommand(name: string, summary: string, run: Command): void {
   commands[name] = { summary, run };
 }
+registerLtiCommands(registerCommand);
+registerLtiServicesCommands(registerCommand);
+registerPortalCommands(registerCommand);
+registerCommand('content', 'check or import funds, themes and module packages (content/)', runContentCommand);
+registerCommand('certificates', 'issue, correct, revoke certificates; rotate the key', runCertificatesCli);
+registerCommand('time', 'connection time: recompute totals, seal runs, daily digest, verify evidence', runTimeCommand);
 
 function usage(): string {
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(16)} ${c.summary}`);

@@ -19,6 +19,8 @@ export interface Config {
   readonly bodyLimitBytes: number;
   readonly trustProxy: boolean;
   readonly ltiRegistrationsFile: string;
+  /** The training provider's details printed on certificates (see lti-config/README.md). */
+  readonly providerFile: string;
   readonly contentDir: string;
   readonly videoPlaceholderUrl: string;
 }
@@ -91,6 +93,7 @@ export function loadConfig(env: Env = process.env, options: { persistSecret?: bo
   }
 
   const ltiRegistrationsFile = resolve(str('LTI_REGISTRATIONS_FILE') ?? 'lti-config/registrations.json');
+  const providerFile = resolve(str('PROVIDER_FILE') ?? 'lti-config/provider.json');
   const contentDir = resolve(str('CONTENT_DIR') ?? 'content');
   const videoPlaceholderUrl = url(
     str('VIDEO_PLACEHOLDER_URL') ?? `${publicUrl}/assets/video-placeholder.html`,
@@ -113,6 +116,7 @@ export function loadConfig(env: Env = process.env, options: { persistSecret?: bo
     bodyLimitBytes,
     trustProxy,
     ltiRegistrationsFile,
+    providerFile,
     contentDir,
     videoPlaceholderUrl,
   });

@@ -1,11 +1,23 @@
 import type { Generated } from 'kysely';
+import type { CatalogTables } from '../catalog/tables.js';
+import type { CertificatesTables } from '../certificates/tables.js';
 import type { LtiTables } from '../lti/tables.js';
+import type { LtiServicesTables } from '../lti-services/tables.js';
+import type { PortalTables } from '../portal/tables.js';
+import type { TrackingTables } from '../tracking/tables.js';
 
 /**
  * The whole database as Kysely sees it. Each capability declares its own tables in its folder
  * (`src/<capability>/tables.ts`) and they are joined here.
  */
-export interface Database extends FoundationTables, LtiTables {}
+export interface Database
+  extends FoundationTables,
+    LtiTables,
+    CatalogTables,
+    CertificatesTables,
+    LtiServicesTables,
+    PortalTables,
+    TrackingTables {}
 
 export interface FoundationTables {
   app_meta: AppMetaTable;

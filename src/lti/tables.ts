@@ -21,6 +21,8 @@ export interface LtiRegistrationTable {
   access_token_url: string;
   jwks_url: string;
   source: Generated<string>;
+  /** Set by `platforms remove` or when the entry left the registrations file; launches are then refused. */
+  removed_at: Date | null;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
 }

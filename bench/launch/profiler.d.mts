@@ -1,0 +1,2 @@
+/** See ./profiler.mjs. */
+export declare function answerProfilerMessages(): void;

@@ -1,0 +1,163 @@
+import type { FastifyInstance } from 'fastify';
+import type { Db } from '../db/index.js';
+import { registerLaunchHandler } from '../lti/index.js';
+import { ensureContentImported } from './importer.js';
+import {
+  type CompletionRow,
+  findModule,
+  findProfile,
+  listBranches as listBranchRows,
+  listFunds as listFundRows,
+  listModules as listModuleRows,
+  listProgress,
+  listThemes as listThemeRows,
+  type ModuleRow,
+} from './repository.js';
+import { type CatalogRuntime, catalogRoutes, createCatalogPages, type ModulePageFragment } from './routes.js';
+import type { Civility, HeadcountBand, Trunk } from './tables.js';
+
+/**
+ * The catalog capability: funds and branches, versioned module packages, launch routing by theme (the
+ * injection of each fund's module), learner onboarding and profiles, the module page and its completion
+ * evidence. The only file other capabilities import from src/catalog/.
+ */
+
+export { runContentCommand } from './cli.js';
+export type { ModulePageContext, ModulePageFragment } from './routes.js';
+export { type LinkTarget, parseLinkTarget } from './rules.js';
+export type { Trunk } from './tables.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    catalogRuntime: CatalogRuntime;
+  }
+}
+
+/**
+ * Registers the catalog pages and APIs and the LtiResourceLinkRequest launch handler; on ready, imports
+ * `CONTENT_DIR` when it changed since the last import. Register after `ltiPlugin`. Shares its decoration
+ * with the whole app (skip-override) so other plugins can call `registerModulePageFragment`.
+ */
+async function catalog(app: FastifyInstance): Promise<void> {
+  const runtime: CatalogRuntime = { fragments: [] };
+  app.decorate('catalogRuntime', runtime);
+  const pages = createCatalogPages(app, runtime);
+  registerLaunchHandler(app, 'LtiResourceLinkRequest', pages.launchHandler);
+  app.addHook('onReady', async () => {
+    await ensureContentImported(app.db, app.config.contentDir, app.log);
+  });
+  await app.register(catalogRoutes, { runtime });
+}
+
+export const catalogPlugin = Object.assign(catalog, {
+  [Symbol.for('skip-override')]: true,
+  [Symbol.for('fastify.display-name')]: 'catalog',
+});
+
+/**
+ * Adds markup to every module page (learner pages and course-team previews). The connection-time tracker
+ * uses it for its `<script>`; `ctx.preview` tells it not to count time. Call from a plugin registered after
+ * `catalogPlugin`.
+ */
+export function registerModulePageFragment(app: FastifyInstance, fragment: ModulePageFragment): void {
+  if (!app.hasDecorator('catalogRuntime')) throw new Error('register catalogPlugin before registerModulePageFragment');
+  app.catalogRuntime.fragments.push(fragment);
+}
+
+// ───────────────────────────── Public read API ─────────────────────────────
+
+export interface ModuleInfo {
+  id: string;
+  title: string;
+  trackId: string;
+  theme: string;
+  themeTitle: string;
+  trunk: Trunk;
+  /** null: common trunk. */
+  fundSlug: string | null;
+  /** IDCC codes of a branch variant; empty for a fund's default module. */
+  branches: string[];
+  nominalMinutes: number;
+  currentVersion: number;
+  /** false once the module left the content directory (kept for evidence). */
+  active: boolean;
+}
+
+const toInfo = (m: ModuleRow): ModuleInfo => ({ ...m });
+
+export async function getModule(db: Db, moduleId: string): Promise<ModuleInfo | null> {
+  const m = await findModule(db, moduleId);
+  return m ? toInfo(m) : null;
+}
+
+export async function listModules(db: Db, options: { includeInactive?: boolean } = {}): Promise<ModuleInfo[]> {
+  return (await listModuleRows(db, options)).map(toInfo);
+}
+
+export interface FundInfo {
+  slug: string;
+  /** Current OPCO name. */
+  name: string;
+  /** OPCA name in 2017. */
+  historicalName: string | null;
+  sectors: string[];
+  active: boolean;
+}
+
+export async function listFunds(db: Db, options: { includeInactive?: boolean } = {}): Promise<FundInfo[]> {
+  return listFundRows(db, options);
+}
+
+export async function listBranches(db: Db): Promise<{ idcc: string; name: string; fundSlug: string }[]> {
+  return listBranchRows(db);
+}
+
+export async function listThemes(
+  db: Db,
+): Promise<{ trackId: string; trackTitle: string; slug: string; title: string; trunk: Trunk; position: number }[]> {
+  return listThemeRows(db);
+}
+
+export interface LearnerProfile {
+  learnerId: string;
+  civility: Civility;
+  familyName: string;
+  givenName: string;
+  companyName: string;
+  companySiret: string;
+  headcountBand: HeadcountBand;
+  idcc: string | null;
+  branchName: string | null;
+  fundSlug: string;
+  fundName: string;
+  updatedAt: Date;
+}
+
+export async function getLearnerProfile(db: Db, learnerId: string): Promise<LearnerProfile | null> {
+  const p = await findProfile(db, learnerId);
+  if (!p) return null;
+  return {
+    learnerId: p.learnerId,
+    civility: p.civility,
+    familyName: p.familyName,
+    givenName: p.givenName,
+    companyName: p.companyName,
+    companySiret: p.companySiret,
+    headcountBand: p.headcountBand,
+    idcc: p.idcc,
+    branchName: p.branchName,
+    fundSlug: p.fundSlug,
+    fundName: p.fundName,
+    updatedAt: p.updatedAt,
+  };
+}
+
+/** Modules started (and when completed) per learner and course, with what certificates and exports need. */
+export type ModuleCompletion = CompletionRow;
+
+export async function listCompletions(
+  db: Db,
+  filter: { learnerId?: string; courseId?: string; completedOnly?: boolean },
+): Promise<ModuleCompletion[]> {
+  return listProgress(db, filter);
+}

@@ -1,0 +1,912 @@
+import { readFileSync } from 'node:fs';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { type Static, Type } from '@sinclair/typebox';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ForbiddenError, NotFoundError } from '../http/errors.js';
+import { html, type SafeHtml } from '../http/html.js';
+import { type LaunchSession, requireRole, requireSession, sessionHead, type ValidatedLaunch } from '../lti/index.js';
+import {
+  type CatalogSnapshot,
+  catalogSnapshot,
+  findCourse,
+  findLearner,
+  findModule,
+  findModuleVersion,
+  findProfile,
+  isLearnerOfCourse,
+  listCourseLearners,
+  type ModuleRow,
+  type ProfileRow,
+  upsertProfile,
+} from './repository.js';
+import {
+  checkEligibility,
+  type LinkTarget,
+  ONBOARDING_FIELDS,
+  type OnboardingInput,
+  parseLinkTarget,
+  resolveModule,
+  splitFullName,
+  validateOnboarding,
+} from './rules.js';
+import {
+  answerQuiz,
+  destinationFor,
+  explainUnavailable,
+  linkTargetOf,
+  markBlockSeen,
+  openedModule,
+  openModuleForLearner,
+  type ProgressView,
+  progressView,
+} from './service.js';
+import type { ProfileAuthorRole } from './tables.js';
+import {
+  type OverviewRow,
+  type PageSession,
+  renderCourseLearners,
+  renderCourseTeamOverview,
+  renderMessagePage,
+  renderModulePage,
+  renderProfileForm,
+  renderVideoPlaceholder,
+} from './views.js';
+
+/** What another capability adds to every module page (the connection-time tracker adds its script). */
+export interface ModulePageContext {
+  moduleId: string;
+  moduleVersion: number;
+  courseId: string | null;
+  learnerId: string;
+  resourceLinkId: string | null;
+  sessionToken: string;
+  /** Course-team preview: nothing is recorded, time must not be counted. */
+  preview: boolean;
+  nominalMinutes: number;
+}
+export type ModulePageFragment = (ctx: ModulePageContext) => { head?: SafeHtml; body?: SafeHtml };
+
+export interface CatalogRuntime {
+  fragments: ModulePageFragment[];
+}
+
+const HtmlPage = Type.String({ description: 'French HTML page (shown inside the LMS iframe)' });
+const HTML_RESPONSES = { 200: HtmlPage, 401: HtmlPage, 403: HtmlPage, 404: HtmlPage, 422: HtmlPage };
+const TokenQuery = Type.Object({ session_token: Type.Optional(Type.String({ maxLength: 4096 })) });
+const FormText = Type.Optional(Type.String({ maxLength: 2000 }));
+/** Lenient on purpose: length and content are checked by the rules, which keep what was typed. */
+const ProfileBody = Type.Object({
+  session_token: Type.Optional(Type.String({ maxLength: 4096 })),
+  civility: FormText,
+  familyName: FormText,
+  givenName: FormText,
+  companyName: FormText,
+  siret: FormText,
+  headcountBand: FormText,
+  idcc: FormText,
+  fund: FormText,
+});
+type ProfileBodyT = Static<typeof ProfileBody>;
+const ModuleId = Type.String({ minLength: 1, maxLength: 100, pattern: '^[a-z0-9-]+$' });
+const BlockId = Type.String({ minLength: 1, maxLength: 100, pattern: '^[a-z0-9-]+$' });
+const SeenForm = Type.Object({
+  session_token: Type.Optional(Type.String({ maxLength: 4096 })),
+  module_id: ModuleId,
+  block_id: BlockId,
+});
+const QuizForm = Type.Object(
+  {
+    session_token: Type.Optional(Type.String({ maxLength: 4096 })),
+    module_id: ModuleId,
+  },
+  { additionalProperties: Type.String({ maxLength: 10 }) },
+);
+const ProgressSchema = Type.Object({
+  moduleId: Type.String(),
+  moduleVersion: Type.Integer(),
+  done: Type.Array(Type.String()),
+  total: Type.Integer(),
+  quizAnswered: Type.Boolean(),
+  complete: Type.Boolean(),
+  completedAt: Type.Union([Type.String(), Type.Null()]),
+});
+const QuizReply = Type.Object({
+  progress: ProgressSchema,
+  correct: Type.Integer(),
+  total: Type.Integer(),
+  results: Type.Array(Type.Object({ correct: Type.Boolean(), answer: Type.Integer(), explanation: Type.String() })),
+});
+
+const ASSETS = {
+  module: readFileSync(new URL('./assets/module.js', import.meta.url), 'utf8'),
+  form: readFileSync(new URL('./assets/form.js', import.meta.url), 'utf8'),
+};
+
+/** The raw token the request was authenticated with, to put back into the page it receives. */
+function rawToken(request: FastifyRequest): string {
+  // Same order as the LTI capability's requireSession (bearer, form field, query), so the token put back
+  // into the page is the one that was verified.
+  const auth = request.headers.authorization;
+  const bearer = typeof auth === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(auth)?.[1] : undefined;
+  const pick = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
+  const body = request.body as Record<string, unknown> | undefined;
+  const query = request.query as Record<string, unknown> | undefined;
+  return bearer ?? pick(body?.session_token) ?? pick(query?.session_token) ?? '';
+}
+
+function html200(reply: FastifyReply, body: string, status = 200): FastifyReply {
+  return reply
+    .code(status)
+    .header('cache-control', 'no-store')
+    .header('referrer-policy', 'no-referrer')
+    .type('text/html; charset=utf-8')
+    .send(body);
+}
+
+export function profileInput(body: Partial<Record<keyof OnboardingInput, unknown>>): OnboardingInput {
+  const out = {} as OnboardingInput;
+  for (const f of ONBOARDING_FIELDS) out[f] = typeof body[f] === 'string' ? (body[f] as string) : '';
+  return out;
+}
+
+function profileValues(p: ProfileRow): OnboardingInput {
+  return {
+    civility: p.civility,
+    familyName: p.familyName,
+    givenName: p.givenName,
+    companyName: p.companyName,
+    siret: p.companySiret,
+    headcountBand: p.headcountBand,
+    idcc: p.idcc ?? '',
+    fund: p.fundSlug,
+  };
+}
+
+export function createCatalogPages(app: FastifyInstance, runtime: CatalogRuntime) {
+  const { db, config } = app;
+  const pageSession = (session: LaunchSession, token: string): PageSession => ({
+    token,
+    head: sessionHead(token, session.exp, config.publicUrl),
+  });
+
+  const fundChoices = async (snapshot?: CatalogSnapshot) => {
+    const { funds, branches } = snapshot ?? (await catalogSnapshot(db));
+    return { funds, branches };
+  };
+
+  async function onboardingPage(
+    reply: FastifyReply,
+    session: LaunchSession,
+    token: string,
+    fixedFund: string | null,
+    state: {
+      values?: OnboardingInput;
+      errors?: Partial<Record<keyof OnboardingInput, string>>;
+      refusal?: string;
+      status?: number;
+    } = {},
+    snapshot?: CatalogSnapshot,
+  ) {
+    const { funds, branches } = await fundChoices(snapshot);
+    let values = state.values;
+    if (!values) {
+      const learner = await findLearner(db, session.learnerId);
+      const names = splitFullName({
+        name: learner?.name,
+        given_name: learner?.givenName,
+        family_name: learner?.familyName,
+      });
+      values = { ...profileInput({}), givenName: names.givenName, familyName: names.familyName, fund: fixedFund ?? '' };
+    }
+    const fixed = fixedFund ? (funds.find((f) => f.slug === fixedFund) ?? null) : null;
+    return html200(
+      reply,
+      renderProfileForm({
+        mode: 'onboarding',
+        action: '/catalog/onboarding',
+        session: pageSession(session, token),
+        values,
+        errors: state.errors,
+        refusal: state.refusal,
+        funds,
+        branches,
+        fixedFund: fixed,
+      }),
+      state.status ?? 200,
+    );
+  }
+
+  function modulePage(
+    session: LaunchSession,
+    token: string,
+    o: {
+      module: ModuleRow;
+      manifest: Parameters<typeof renderModulePage>[0]['manifest'];
+      version: number;
+      fundName: string | null;
+      progress: Parameters<typeof renderModulePage>[0]['progress'];
+      preview?: { label: string };
+      notice?: string;
+      quizError?: string;
+    },
+  ): string {
+    const ctx: ModulePageContext = {
+      moduleId: o.module.id,
+      moduleVersion: o.version,
+      courseId: session.courseId,
+      learnerId: session.learnerId,
+      resourceLinkId: session.resourceLinkId,
+      sessionToken: token,
+      preview: o.preview !== undefined,
+      nominalMinutes: o.manifest.nominalMinutes,
+    };
+    const extras = runtime.fragments.map((f) => f(ctx));
+    return renderModulePage({
+      manifest: o.manifest,
+      moduleVersion: o.version,
+      themeTitle: o.module.themeTitle,
+      trunk: o.module.trunk,
+      fund: o.module.fundSlug && o.fundName ? { slug: o.module.fundSlug, name: o.fundName } : null,
+      progress: o.progress,
+      session: pageSession(session, token),
+      courseId: session.courseId,
+      videoPlaceholderUrl: config.videoPlaceholderUrl,
+      preview: o.preview,
+      notice: o.notice,
+      quizError: o.quizError,
+      extraHead: html`${extras.map((e) => e.head ?? '')}`,
+      extraBody: html`${extras.map((e) => e.body ?? '')}`,
+    });
+  }
+
+  async function fundName(slug: string | null): Promise<string | null> {
+    if (slug === null) return null;
+    const r = await db.selectFrom('funds').select('name').where('slug', '=', slug).executeTakeFirst();
+    return r?.name ?? null;
+  }
+
+  /** The learner's page for this session's link: onboarding, their fund's module, or a clear message. */
+  async function learnerPage(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    session: LaunchSession,
+    token: string,
+    options: { notice?: string; target?: LinkTarget } = {},
+  ) {
+    // One catalogue snapshot for the whole page; the launch passes the link's custom claim it just validated.
+    const [target, snapshot] = await Promise.all([
+      options.target ?? linkTargetOf(db, session.launchId),
+      catalogSnapshot(db),
+    ]);
+    const dest = await destinationFor(db, session.learnerId, target, snapshot.routing);
+    if (dest.kind === 'unavailable') {
+      const { message, log } = explainUnavailable(dest.route);
+      request.log.warn(
+        { reason: dest.route.reason, detail: log, launchId: session.launchId },
+        'catalog link cannot be served',
+      );
+      return html200(
+        reply,
+        renderMessagePage({
+          title: 'Module indisponible',
+          message,
+          advice: 'Signalez-le à l’équipe du cours en donnant la référence ci-dessous : elle corrigera le lien.',
+          reference: request.id,
+          session: pageSession(session, token),
+        }),
+        404,
+      );
+    }
+    if (dest.kind === 'onboarding') return onboardingPage(reply, session, token, dest.fixedFund, {}, snapshot);
+    if (session.courseId === null) {
+      request.log.warn({ launchId: session.launchId }, 'launch without a context: module progress cannot be recorded');
+      return html200(
+        reply,
+        renderMessagePage({
+          title: 'Lien ouvert hors d’un cours',
+          message: 'Ce module doit être ouvert depuis la page du cours.',
+          advice: 'Retournez sur la page du cours et ouvrez le module depuis le sommaire.',
+          reference: request.id,
+        }),
+        400,
+      );
+    }
+    const opened = await openModuleForLearner(
+      db,
+      { learnerId: session.learnerId, courseId: session.courseId, resourceLinkId: session.resourceLinkId },
+      dest.module,
+      dest.route.fundSlug,
+    );
+    request.log.info(
+      {
+        moduleId: opened.module.id,
+        moduleVersion: opened.version,
+        source: dest.route.source,
+        variant: dest.route.variant,
+      },
+      'module served',
+    );
+    return html200(
+      reply,
+      modulePage(session, token, {
+        module: opened.module,
+        manifest: opened.manifest,
+        version: opened.version,
+        fundName: await fundName(opened.module.fundSlug),
+        progress: {
+          blocksSeen: opened.progress.blocksSeen,
+          quiz: opened.progress.quiz,
+          completedAt: opened.progress.completedAt,
+        },
+        ...(options.notice ? { notice: options.notice } : {}),
+      }),
+    );
+  }
+
+  /** Course-team view of a link: which module each fund gets, with previews. */
+  async function overviewPage(reply: FastifyReply, session: LaunchSession, token: string) {
+    const [target, snapshot] = await Promise.all([linkTargetOf(db, session.launchId), catalogSnapshot(db)]);
+    const { routing: catalog, funds, branches, themes } = snapshot;
+    const byId = new Map(catalog.moduleRows.map((m) => [m.id, m]));
+    const rows: OverviewRow[] = [];
+    let linkDescription: string;
+    let problem: string | undefined;
+    const probe = resolveModule(target, null, catalog);
+    const theme = themes.find((t) => t.slug === target.theme && (target.track === null || t.trackId === target.track));
+    const asRow = (id: string) => {
+      const m = byId.get(id) as ModuleRow;
+      return { id: m.id, title: m.title, version: m.currentVersion };
+    };
+    if (target.module !== null) {
+      linkDescription = `Ce lien affiche un module fixe (module=${target.module}) : le même pour tous les apprenants.`;
+      if (probe.ok) rows.push({ fund: null, module: asRow(probe.moduleId), variants: [] });
+    } else if (target.theme !== null && theme) {
+      linkDescription =
+        theme.trunk === 'common'
+          ? `Ce lien affiche le thème « ${theme.title} » du tronc commun : le même module pour tous les apprenants.`
+          : `Ce lien affiche le thème « ${theme.title} » : chaque apprenant voit le module de son fonds de formation.`;
+      if (theme.trunk === 'common') {
+        if (probe.ok) rows.push({ fund: null, module: asRow(probe.moduleId), variants: [] });
+      } else {
+        for (const f of funds.filter((x) => target.fund === null || x.slug === target.fund)) {
+          const route = resolveModule({ ...target, fund: f.slug }, null, catalog);
+          const variants = catalog.moduleRows
+            .filter(
+              (m) =>
+                m.trackId === theme.trackId && m.theme === theme.slug && m.fundSlug === f.slug && m.branches.length > 0,
+            )
+            .map((m) => ({
+              id: m.id,
+              title: m.title,
+              version: m.currentVersion,
+              branches: m.branches.map((idcc) => ({ idcc, name: branches.find((b) => b.idcc === idcc)?.name ?? idcc })),
+            }));
+          rows.push({ fund: f, module: route.ok ? asRow(route.moduleId) : null, variants });
+        }
+      }
+    } else {
+      linkDescription = 'Ce lien n’indique pas encore quel thème ou quel module afficher.';
+    }
+    if (!probe.ok && probe.reason !== 'needs_fund')
+      problem = `${explainUnavailable(probe).message} (${explainUnavailable(probe).log})`;
+    return html200(
+      reply,
+      renderCourseTeamOverview({
+        session: pageSession(session, token),
+        linkDescription,
+        fixedFund: target.fund,
+        rows,
+        problem,
+        themes: themes.map((t) => ({ trackTitle: t.trackTitle, slug: t.slug, title: t.title, trunk: t.trunk })),
+        modules: catalog.moduleRows.map((m) => ({
+          id: m.id,
+          title: m.title,
+          fund: m.fundSlug ? (funds.find((f) => f.slug === m.fundSlug)?.name ?? m.fundSlug) : 'tronc commun',
+        })),
+      }),
+    );
+  }
+
+  /** Validates and saves a profile; answers with the form again when something is wrong or refused. */
+  async function saveProfileForm(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    args: {
+      session: LaunchSession;
+      token: string;
+      learnerId: string;
+      body: ProfileBodyT;
+      mode: 'onboarding' | 'profile' | 'course_team';
+      action: string;
+      fixedFund: string | null;
+      learnerLabel?: string;
+      backLink?: { href: string; label: string };
+    },
+  ): Promise<{ saved: boolean; reply?: FastifyReply }> {
+    const values = profileInput(args.body);
+    const { funds, branches } = await fundChoices();
+    const fixed = args.fixedFund ? (funds.find((f) => f.slug === args.fixedFund) ?? null) : null;
+    const render = (
+      status: number,
+      extra: { errors?: Partial<Record<keyof OnboardingInput, string>>; refusal?: string },
+    ) =>
+      html200(
+        reply,
+        renderProfileForm({
+          mode: args.mode,
+          action: args.action,
+          session: pageSession(args.session, args.token),
+          values,
+          errors: extra.errors,
+          refusal: extra.refusal,
+          funds,
+          branches,
+          fixedFund: fixed,
+          learnerLabel: args.learnerLabel,
+          backLink: args.backLink,
+        }),
+        status,
+      );
+    const result = validateOnboarding(values, { funds, branches, fixedFund: fixed?.slug ?? null });
+    if (!result.ok) {
+      request.log.info({ fields: Object.keys(result.errors), mode: args.mode }, 'profile form refused: validation');
+      return { saved: false, reply: await render(422, { errors: result.errors }) };
+    }
+    const eligibility = checkEligibility(result.profile);
+    if (!eligibility.eligible) {
+      request.log.info({ reason: eligibility.reason, mode: args.mode }, 'profile refused: not eligible');
+      return { saved: false, reply: await render(200, { refusal: eligibility.message }) };
+    }
+    await upsertProfile(db, args.learnerId, result.profile, {
+      learnerId: args.session.learnerId,
+      role: args.session.role as ProfileAuthorRole,
+    });
+    request.log.info({ mode: args.mode, fund: result.profile.fundSlug, byRole: args.session.role }, 'profile saved');
+    return { saved: true };
+  }
+
+  async function launchHandler(launch: ValidatedLaunch, request: FastifyRequest, reply: FastifyReply) {
+    const { session, sessionToken } = launch;
+    if (session.role === 'learner') {
+      return learnerPage(request, reply, session, sessionToken, { target: parseLinkTarget(launch.claims.custom) });
+    }
+    return overviewPage(reply, session, sessionToken);
+  }
+
+  return {
+    learnerPage,
+    overviewPage,
+    onboardingPage,
+    modulePage,
+    fundName,
+    saveProfileForm,
+    launchHandler,
+    pageSession,
+    fundChoices,
+  };
+}
+
+export async function catalogRoutes(root: FastifyInstance, options: { runtime: CatalogRuntime }): Promise<void> {
+  const app = root.withTypeProvider<TypeBoxTypeProvider>();
+  const { db } = app;
+  const pages = createCatalogPages(app, options.runtime);
+  /** The fund the session's link fixes (custom `fund=`), when it names a known fund. */
+  const linkFixedFund = async (session: LaunchSession): Promise<string | null> => {
+    const target = await linkTargetOf(db, session.launchId);
+    if (target.fund === null) return null;
+    return (await catalogSnapshot(db)).funds.some((f) => f.slug === target.fund) ? target.fund : null;
+  };
+  const htmlRoute = { config: { html: true } } as const;
+
+  app.get(
+    '/assets/video-placeholder.html',
+    { ...htmlRoute, schema: { response: { 200: HtmlPage } } },
+    async (_request, reply) =>
+      reply
+        .header('cache-control', 'public, max-age=3600')
+        .type('text/html; charset=utf-8')
+        .send(renderVideoPlaceholder()),
+  );
+  for (const [name, source] of Object.entries(ASSETS)) {
+    app.get(`/assets/catalog/${name}.js`, { schema: { response: { 200: Type.String() } } }, async (_request, reply) =>
+      reply.header('cache-control', 'public, max-age=300').type('text/javascript; charset=utf-8').send(source),
+    );
+  }
+
+  // ── Learner pages ──
+  app.get(
+    '/catalog/module',
+    { ...htmlRoute, schema: { querystring: TokenQuery, response: HTML_RESPONSES } },
+    async (request, reply) => {
+      const session = await requireSession(request);
+      const token = rawToken(request);
+      if (session.role !== 'learner') return pages.overviewPage(reply, session, token);
+      return pages.learnerPage(request, reply, session, token);
+    },
+  );
+
+  app.post(
+    '/catalog/onboarding',
+    { ...htmlRoute, schema: { body: ProfileBody, response: HTML_RESPONSES } },
+    async (request, reply) => {
+      const session = await requireSession(request);
+      const token = rawToken(request);
+      const fixedFund = await linkFixedFund(session);
+      const out = await pages.saveProfileForm(request, reply, {
+        session,
+        token,
+        learnerId: session.learnerId,
+        body: request.body,
+        mode: 'onboarding',
+        action: '/catalog/onboarding',
+        fixedFund,
+      });
+      if (!out.saved) return out.reply;
+      if (session.role !== 'learner') return pages.overviewPage(reply, session, token);
+      return pages.learnerPage(request, reply, session, token, {
+        notice: 'Merci, votre profil est enregistré. Voici votre module.',
+      });
+    },
+  );
+
+  app.get(
+    '/catalog/profile',
+    { ...htmlRoute, schema: { querystring: TokenQuery, response: HTML_RESPONSES } },
+    async (request, reply) => {
+      const session = await requireSession(request);
+      const token = rawToken(request);
+      const profile = await findProfile(db, session.learnerId);
+      if (!profile) return pages.onboardingPage(reply, session, token, await linkFixedFund(session));
+      const { funds, branches } = await pages.fundChoices();
+      return html200(
+        reply,
+        renderProfileForm({
+          mode: 'profile',
+          action: '/catalog/profile',
+          session: pages.pageSession(session, token),
+          values: profileValues(profile),
+          funds,
+          branches,
+          backLink: { href: `/catalog/module?session_token=${encodeURIComponent(token)}`, label: 'Revenir au module' },
+        }),
+      );
+    },
+  );
+
+  app.post(
+    '/catalog/profile',
+    { ...htmlRoute, schema: { body: ProfileBody, response: HTML_RESPONSES } },
+    async (request, reply) => {
+      const session = await requireSession(request);
+      const token = rawToken(request);
+      const backLink = {
+        href: `/catalog/module?session_token=${encodeURIComponent(token)}`,
+        label: 'Revenir au module',
+      };
+      const out = await pages.saveProfileForm(request, reply, {
+        session,
+        token,
+        learnerId: session.learnerId,
+        body: request.body,
+        mode: 'profile',
+        action: '/catalog/profile',
+        fixedFund: null,
+        backLink,
+      });
+      if (!out.saved) return out.reply;
+      const profile = (await findProfile(db, session.learnerId)) as ProfileRow;
+      const { funds, branches } = await pages.fundChoices();
+      return html200(
+        reply,
+        renderProfileForm({
+          mode: 'profile',
+          action: '/catalog/profile',
+          session: pages.pageSession(session, token),
+          values: profileValues(profile),
+          notice: 'Vos modifications sont enregistrées.',
+          funds,
+          branches,
+          backLink,
+        }),
+      );
+    },
+  );
+
+  // ── Progress: forms (work without JavaScript) and JSON APIs (used by the page script) ──
+  const courseOf = (session: LaunchSession): string => {
+    if (session.courseId === null) {
+      throw new NotFoundError(
+        'no_course',
+        'Ce module doit être ouvert depuis la page du cours.',
+        'session without a course',
+      );
+    }
+    return session.courseId;
+  };
+
+  const rerender = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    session: LaunchSession,
+    moduleId: string,
+    extra: { quizError?: string; status?: number } = {},
+  ) => {
+    const opened = await openedModule(db, { learnerId: session.learnerId, courseId: courseOf(session), moduleId });
+    return html200(
+      reply,
+      pages.modulePage(session, rawToken(request), {
+        module: opened.module,
+        manifest: opened.manifest,
+        version: opened.version,
+        fundName: await pages.fundName(opened.module.fundSlug),
+        progress: {
+          blocksSeen: opened.progress.blocksSeen,
+          quiz: opened.progress.quiz,
+          completedAt: opened.progress.completedAt,
+        },
+        ...(extra.quizError ? { quizError: extra.quizError } : {}),
+      }),
+      extra.status ?? 200,
+    );
+  };
+
+  app.post(
+    '/catalog/module/seen',
+    { ...htmlRoute, schema: { body: SeenForm, response: HTML_RESPONSES } },
+    async (request, reply) => {
+      const session = requireRole(await requireSession(request), 'learner');
+      const key = { learnerId: session.learnerId, courseId: courseOf(session), moduleId: request.body.module_id };
+      await markBlockSeen(db, key, request.body.block_id, request.log);
+      return rerender(request, reply, session, key.moduleId);
+    },
+  );
+
+  app.post(
+    '/catalog/module/quiz',
+    { ...htmlRoute, schema: { body: QuizForm, response: HTML_RESPONSES } },
+    async (request, reply) => {
+      const session = requireRole(await requireSession(request), 'learner');
+      const key = { learnerId: session.learnerId, courseId: courseOf(session), moduleId: request.body.module_id };
+      const opened = await openedModule(db, key);
+      const quiz = opened.manifest.blocks.find((b) => b.type === 'quiz');
+      const body = request.body as Record<string, string | undefined>;
+      const answers =
+        quiz && quiz.type === 'quiz'
+          ? quiz.questions.map((_q, i) => (/^\d+$/.test(body[`q${i}`] ?? '') ? Number(body[`q${i}`]) : null))
+          : [];
+      if (answers.some((a) => a === null)) {
+        return rerender(request, reply, session, key.moduleId, {
+          quizError: 'Répondez à toutes les questions avant de valider.',
+          status: 422,
+        });
+      }
+      await answerQuiz(db, key, answers, request.log);
+      return rerender(request, reply, session, key.moduleId);
+    },
+  );
+
+  const learnerKey = async (request: FastifyRequest, moduleId: string) => {
+    const session = requireRole(await requireSession(request), 'learner');
+    return { learnerId: session.learnerId, courseId: courseOf(session), moduleId };
+  };
+
+  app.get(
+    '/api/catalog/progress',
+    {
+      schema: {
+        querystring: Type.Object({ moduleId: ModuleId, session_token: Type.Optional(Type.String()) }),
+        response: { 200: ProgressSchema },
+      },
+    },
+    async (request): Promise<ProgressView> =>
+      progressView(await openedModule(db, await learnerKey(request, request.query.moduleId))),
+  );
+
+  app.post(
+    '/api/catalog/progress/seen',
+    { schema: { body: Type.Object({ moduleId: ModuleId, blockId: BlockId }), response: { 200: ProgressSchema } } },
+    async (request): Promise<ProgressView> => {
+      const key = await learnerKey(request, request.body.moduleId);
+      const { opened, progress } = await markBlockSeen(db, key, request.body.blockId, request.log);
+      return progressView({ manifest: opened.manifest, progress });
+    },
+  );
+
+  app.post(
+    '/api/catalog/progress/quiz',
+    {
+      schema: {
+        body: Type.Object({
+          moduleId: ModuleId,
+          answers: Type.Array(Type.Integer({ minimum: 0, maximum: 20 }), { maxItems: 20 }),
+        }),
+        response: { 200: QuizReply },
+      },
+    },
+    async (request) => {
+      const key = await learnerKey(request, request.body.moduleId);
+      const { opened, progress, score } = await answerQuiz(db, key, request.body.answers, request.log);
+      return {
+        progress: progressView({ manifest: opened.manifest, progress }),
+        correct: score.correct,
+        total: score.total,
+        results: score.results,
+      };
+    },
+  );
+
+  // ── Course team ──
+  const courseTeam = async (request: FastifyRequest) =>
+    requireRole(await requireSession(request), 'course_team', 'staff');
+
+  app.get(
+    '/catalog/course',
+    { ...htmlRoute, schema: { querystring: TokenQuery, response: HTML_RESPONSES } },
+    async (request, reply) => {
+      const session = await courseTeam(request);
+      return pages.overviewPage(reply, session, rawToken(request));
+    },
+  );
+
+  app.get(
+    '/catalog/preview',
+    {
+      ...htmlRoute,
+      schema: {
+        querystring: Type.Object({
+          session_token: Type.Optional(Type.String({ maxLength: 4096 })),
+          module: ModuleId,
+          fund: Type.Optional(Type.String({ maxLength: 100 })),
+        }),
+        response: HTML_RESPONSES,
+      },
+    },
+    async (request, reply) => {
+      const session = await courseTeam(request);
+      const module = await findModule(db, request.query.module);
+      if (!module)
+        throw new NotFoundError(
+          'unknown_module',
+          'Ce module n’existe pas.',
+          `preview of unknown module ${request.query.module}`,
+        );
+      const manifest = await findModuleVersion(db, module.id, module.currentVersion);
+      if (!manifest) throw new Error(`module_versions row missing for ${module.id}`);
+      const fund = request.query.fund ? await pages.fundName(request.query.fund) : null;
+      const variant =
+        module.branches.length > 0 ? ` (variante pour les conventions collectives ${module.branches.join(', ')})` : '';
+      const label = module.fundSlug
+        ? `vous voyez ce module comme un apprenant de ${fund ?? (await pages.fundName(module.fundSlug)) ?? module.fundSlug}${variant}`
+        : 'vous voyez ce module comme n’importe quel apprenant (tronc commun ou module fixe)';
+      return html200(
+        reply,
+        pages.modulePage(session, rawToken(request), {
+          module,
+          manifest,
+          version: module.currentVersion,
+          fundName: await pages.fundName(module.fundSlug),
+          progress: null,
+          preview: { label },
+        }),
+      );
+    },
+  );
+
+  app.get(
+    '/catalog/course/learners',
+    { ...htmlRoute, schema: { querystring: TokenQuery, response: HTML_RESPONSES } },
+    async (request, reply) => {
+      const session = await courseTeam(request);
+      const courseId = courseOf(session);
+      const [course, learners] = await Promise.all([findCourse(db, courseId), listCourseLearners(db, courseId)]);
+      return html200(
+        reply,
+        renderCourseLearners({
+          session: pages.pageSession(session, rawToken(request)),
+          courseTitle: course?.title ?? course?.label ?? 'Ce cours',
+          learners: learners.map((l) => ({
+            id: l.learnerId,
+            name: l.profile
+              ? `${l.profile.givenName} ${l.profile.familyName}`
+              : (l.name ?? ([l.givenName, l.familyName].filter(Boolean).join(' ') || 'Apprenant sans nom')),
+            company: l.profile?.companyName ?? null,
+            fund: l.profile?.fundName ?? null,
+            completed: l.completed,
+            started: l.started,
+          })),
+        }),
+      );
+    },
+  );
+
+  const LearnerParams = Type.Object({ learnerId: Type.String({ format: 'uuid' }) });
+  /** A course-team member may only touch learners of the course their session belongs to. */
+  const courseLearner = async (request: FastifyRequest, learnerId: string) => {
+    const session = await courseTeam(request);
+    const courseId = courseOf(session);
+    if (!(await isLearnerOfCourse(db, learnerId, courseId))) {
+      throw new NotFoundError(
+        'learner_not_in_course',
+        'Cet apprenant ne fait pas partie de ce cours.',
+        'learner has no launch in the session course',
+      );
+    }
+    const learner = await findLearner(db, learnerId);
+    if (!learner) throw new ForbiddenError('learner_unknown');
+    return { session, learner };
+  };
+
+  app.get(
+    '/catalog/course/learners/:learnerId/profile',
+    { ...htmlRoute, schema: { params: LearnerParams, querystring: TokenQuery, response: HTML_RESPONSES } },
+    async (request, reply) => {
+      const { session, learner } = await courseLearner(request, request.params.learnerId);
+      const token = rawToken(request);
+      const profile = await findProfile(db, learner.id);
+      const names = splitFullName({
+        name: learner.name,
+        given_name: learner.givenName,
+        family_name: learner.familyName,
+      });
+      const { funds, branches } = await pages.fundChoices();
+      return html200(
+        reply,
+        renderProfileForm({
+          mode: 'course_team',
+          action: `/catalog/course/learners/${learner.id}/profile`,
+          session: pages.pageSession(session, token),
+          values: profile ? profileValues(profile) : { ...profileInput({}), ...names },
+          funds,
+          branches,
+          learnerLabel: profile ? `${profile.givenName} ${profile.familyName}` : (learner.name ?? 'l’apprenant'),
+          backLink: {
+            href: `/catalog/course/learners?session_token=${encodeURIComponent(token)}`,
+            label: 'Retour à la liste des apprenants',
+          },
+        }),
+      );
+    },
+  );
+
+  app.post(
+    '/catalog/course/learners/:learnerId/profile',
+    { ...htmlRoute, schema: { params: LearnerParams, body: ProfileBody, response: HTML_RESPONSES } },
+    async (request, reply) => {
+      const { session, learner } = await courseLearner(request, request.params.learnerId);
+      const token = rawToken(request);
+      const backLink = {
+        href: `/catalog/course/learners?session_token=${encodeURIComponent(token)}`,
+        label: 'Retour à la liste des apprenants',
+      };
+      const action = `/catalog/course/learners/${learner.id}/profile`;
+      const out = await pages.saveProfileForm(request, reply, {
+        session,
+        token,
+        learnerId: learner.id,
+        body: request.body,
+        mode: 'course_team',
+        action,
+        fixedFund: null,
+        learnerLabel: learner.name ?? 'l’apprenant',
+        backLink,
+      });
+      if (!out.saved) return out.reply;
+      const profile = (await findProfile(db, learner.id)) as ProfileRow;
+      const { funds, branches } = await pages.fundChoices();
+      return html200(
+        reply,
+        renderProfileForm({
+          mode: 'course_team',
+          action,
+          session: pages.pageSession(session, token),
+          values: profileValues(profile),
+          notice: 'Le profil est corrigé.',
+          funds,
+          branches,
+          learnerLabel: `${profile.givenName} ${profile.familyName}`,
+          backLink,
+        }),
+      );
+    },
+  );
+}

@@ -1,0 +1,117 @@
+import type { Generated } from 'kysely';
+
+/** Tables of migration 0003_catalog. */
+export interface CatalogTables {
+  funds: FundTable;
+  branches: BranchTable;
+  tracks: TrackTable;
+  themes: ThemeTable;
+  modules: ModuleTable;
+  module_versions: ModuleVersionTable;
+  learner_profiles: LearnerProfileTable;
+  module_progress: ModuleProgressTable;
+}
+
+export interface FundTable {
+  slug: string;
+  name: string;
+  historical_name: string | null;
+  sectors: string[];
+  position: number;
+  version: number;
+  active: Generated<boolean>;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+}
+
+export interface BranchTable {
+  idcc: string;
+  name: string;
+  fund_slug: string;
+  version: number;
+  active: Generated<boolean>;
+  updated_at: Generated<Date>;
+}
+
+export interface TrackTable {
+  id: string;
+  title: string;
+  version: number;
+  updated_at: Generated<Date>;
+}
+
+export type Trunk = 'common' | 'sector';
+
+export interface ThemeTable {
+  track_id: string;
+  slug: string;
+  title: string;
+  trunk: Trunk;
+  position: number;
+}
+
+export interface ModuleTable {
+  id: string;
+  track_id: string;
+  theme_slug: string;
+  fund_slug: string | null;
+  branches: Generated<string[]>;
+  title: string;
+  nominal_minutes: number;
+  current_version: number;
+  active: Generated<boolean>;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+}
+
+export interface ModuleVersionTable {
+  module_id: string;
+  version: number;
+  /** The validated module package (see content/README.md), as JSON. */
+  manifest: unknown;
+  content_hash: string;
+  source_path: string;
+  imported_at: Generated<Date>;
+}
+
+export type Civility = 'madame' | 'monsieur' | 'non_precise';
+export type HeadcountBand = '0-9' | '10-49' | '50-249' | '250+';
+export type ProfileAuthorRole = 'learner' | 'course_team' | 'staff';
+
+export interface LearnerProfileTable {
+  learner_id: string;
+  civility: Civility;
+  family_name: string;
+  given_name: string;
+  company_name: string;
+  company_siret: string;
+  headcount_band: HeadcountBand;
+  idcc: string | null;
+  fund_slug: string;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+  updated_by: string | null;
+  updated_by_role: ProfileAuthorRole;
+}
+
+export interface QuizAnswersRecord {
+  answers: number[];
+  correct: number;
+  total: number;
+  answeredAt: string;
+}
+
+export interface ModuleProgressTable {
+  id: Generated<string>;
+  learner_id: string;
+  course_id: string;
+  module_id: string;
+  module_version: number;
+  resource_link_id: string | null;
+  fund_slug: string | null;
+  blocks_seen: Generated<Record<string, string>>;
+  quiz_answers: QuizAnswersRecord | null;
+  started_at: Generated<Date>;
+  updated_at: Generated<Date>;
+  completed_at: Date | null;
+}

@@ -1,0 +1,609 @@
+import { html, page, raw, type SafeHtml } from '../http/html.js';
+import { markdown } from './markdown.js';
+import type { Block, ModuleManifest, QuizBlock, TestimonialBlock, TutorialBlock, VideoBlock } from './model.js';
+import {
+  CIVILITIES,
+  HEADCOUNT_BANDS,
+  ONBOARDING_FIELDS,
+  type OnboardingInput,
+  type ProgressState,
+  progressOf,
+  scoreQuiz,
+} from './rules.js';
+import type { QuizAnswersRecord } from './tables.js';
+
+/**
+ * Server-rendered pages of the catalog, shown inside the Open edX iframe: French, usable with a keyboard
+ * and a screen reader, readable from a 320 px phone to a small laptop. The session token lives in the
+ * page (hidden fields, a meta tag) because third-party cookies are blocked in the iframe.
+ */
+
+const CATALOG_STYLE = `
+body{background:#f6f8fa}
+main{background:#fff;min-height:100vh}
+@media (min-width:48rem){main{padding:1.5rem 2rem}}
+.kicker{color:var(--muted);font-size:.95rem;margin:0}
+.summary{font-size:1.05rem}
+.progress{position:sticky;top:0;z-index:1;background:#fff;border-bottom:1px solid var(--line);padding:.5rem 0;margin:0 0 1rem}
+.progress progress{width:100%;height:1rem;accent-color:var(--ok)}
+.progress p{margin:.25rem 0 0;font-weight:600}
+.toc ol{padding-left:1.25rem;margin:.25rem 0}
+.toc .state{color:var(--ok);font-weight:600}
+.block{border-top:2px solid var(--line);padding-top:.5rem;margin-top:1.5rem}
+.block h2 .part{display:block;font-size:.85rem;font-weight:600;color:var(--muted)}
+.frame{position:relative;width:100%;aspect-ratio:16/9;background:#1d1d1f;border-radius:.4rem;overflow:hidden}
+.frame iframe,.frame video{position:absolute;inset:0;width:100%;height:100%;border:0}
+details{border:1px solid var(--line);border-radius:.4rem;padding:.5rem .75rem;margin:.75rem 0}
+summary{cursor:pointer;font-weight:600;padding:.25rem 0}
+ol.steps>li{margin:0 0 1rem}
+ol.steps h3{font-size:1.05rem;margin:.25rem 0}
+figure.quote{margin:1rem 0;padding:1rem;border-left:4px solid var(--accent);background:#f6f8fa}
+figure.quote blockquote{margin:0;font-size:1.05rem}
+figure.quote figcaption{margin-top:.5rem;color:var(--muted)}
+.seen-form{margin:1rem 0}
+.done-mark{color:var(--ok);font-weight:600}
+fieldset{border:1px solid var(--line);border-radius:.4rem;margin:1rem 0;padding:.5rem 1rem 1rem}
+legend{font-weight:600;padding:0 .25rem}
+fieldset.choices label{font-weight:400;display:flex;gap:.5rem;align-items:flex-start;margin:.4rem 0}
+fieldset.choices input{width:auto;margin-top:.3rem;flex:none}
+.feedback{margin:.5rem 0 0;padding:.5rem;border-radius:.3rem}
+.feedback.right{background:#dafbe1}
+.feedback.wrong{background:#fff1e5}
+.notice{border-color:var(--ok);background:#f0fff4}
+.complete{border-color:var(--ok);background:#dafbe1}
+.field-error{color:var(--bad);font-weight:600;margin:.25rem 0}
+.hint{color:var(--muted);margin:.1rem 0 .3rem;font-size:.95rem}
+input[aria-invalid=true],select[aria-invalid=true]{border:2px solid var(--bad)}
+.error-summary{border:2px solid var(--bad)}
+.error-summary:focus{outline:3px solid #f59e0b}
+.actions{display:flex;flex-wrap:wrap;gap:.75rem;align-items:center;margin:1rem 0}
+.preview-banner{border-color:var(--warn);background:#fff8c5}
+table.funds td,table.funds th{vertical-align:top}
+@media (max-width:40rem){table.funds thead{display:none}table.funds tr{display:block;border-bottom:2px solid var(--line);padding:.5rem 0}table.funds td{display:block;border:0;padding:.15rem 0}}
+button.link{background:none;border:0;color:var(--accent);text-decoration:underline;padding:0}
+`;
+
+/** The session as a page carries it: the raw token for hidden fields and links, and the LTI capability's
+ * <head> markup (meta tag + renewal script, `window.emargementSession`). */
+export interface PageSession {
+  token: string;
+  head: SafeHtml;
+}
+
+/** `page()` with the catalog's style, the session markup and room for other capabilities' tags. */
+function catalogPage(options: {
+  title: string;
+  body: SafeHtml;
+  session: PageSession | null;
+  extraHead?: SafeHtml | undefined;
+  bodyData?: Record<string, string> | undefined;
+}): string {
+  const head = html`${options.session ? options.session.head : raw('<meta name="referrer" content="no-referrer">')}
+<style>${raw(CATALOG_STYLE)}</style>
+${options.extraHead ?? ''}`;
+  const out = page({ title: options.title, head, body: options.body });
+  if (!options.bodyData) return out;
+  const attrs = Object.entries(options.bodyData)
+    .map(([k, v]) => html` data-${k}="${v}"`.value)
+    .join('');
+  return out.replace('<body>', `<body${attrs}>`);
+}
+
+const withToken = (path: string, token: string) =>
+  `${path}${path.includes('?') ? '&' : '?'}session_token=${encodeURIComponent(token)}`;
+
+// ───────────────────────────── Module page ─────────────────────────────
+
+export interface ModulePageProgress {
+  blocksSeen: Record<string, string>;
+  quiz: QuizAnswersRecord | null;
+  completedAt: Date | null;
+}
+
+export interface ModulePageOptions {
+  manifest: ModuleManifest;
+  moduleVersion: number;
+  themeTitle: string;
+  trunk: 'common' | 'sector';
+  fund: { slug: string; name: string } | null;
+  /** null in a course-team preview: nothing is recorded. */
+  progress: ModulePageProgress | null;
+  session: PageSession;
+  courseId: string | null;
+  videoPlaceholderUrl: string;
+  preview?: { label: string } | undefined;
+  /** A short confirmation shown at the top (e.g. after saving the profile). */
+  notice?: string | undefined;
+  /** Error from a form post without JavaScript (e.g. an incomplete quiz). */
+  quizError?: string | undefined;
+  /** Extra tags for <head> and the end of <body>: other capabilities (the connection-time tracker) add their script here. */
+  extraHead?: SafeHtml | undefined;
+  extraBody?: SafeHtml | undefined;
+}
+
+function partLabel(index: number, total: number): string {
+  return `Partie ${index + 1} sur ${total}`;
+}
+
+function progressText(state: ProgressState): string {
+  if (state.complete) return `Module terminé : ${state.total} parties sur ${state.total}.`;
+  return `Progression : ${state.done.length} ${state.done.length > 1 ? 'parties terminées' : 'partie terminée'} sur ${state.total}.`;
+}
+
+export function renderModulePage(o: ModulePageOptions): string {
+  const { manifest } = o;
+  const seen = o.progress?.blocksSeen ?? {};
+  const state = progressOf(manifest, seen, o.progress?.quiz != null);
+  const total = manifest.blocks.length;
+  const tracked = o.progress !== null;
+
+  const toc = html`<nav class="toc" aria-label="Sommaire du module"><ol>
+${manifest.blocks.map(
+  (b) =>
+    html`<li><a href="#bloc-${b.id}">${blockTitle(b)}</a> <span class="state" data-state-for="${b.id}">${state.done.includes(b.id) ? html`<span aria-hidden="true">✓</span> terminé` : ''}</span></li>`,
+)}
+</ol></nav>`;
+
+  const body = html`${o.preview ? html`<div class="box preview-banner" role="note"><strong>Aperçu</strong> — ${o.preview.label}. Rien n’est enregistré pendant un aperçu.</div>` : ''}
+${o.notice ? html`<div class="box notice" role="status">${o.notice}</div>` : ''}
+<p class="kicker">${o.themeTitle} · ${o.fund ? o.fund.name : 'Tronc commun'} · environ ${manifest.nominalMinutes} minutes</p>
+<h1>${manifest.title}</h1>
+<p class="summary">${manifest.summary}</p>
+<div class="progress" id="progression">
+<progress id="progress-bar" max="${total}" value="${state.done.length}" aria-labelledby="progress-text"></progress>
+<p id="progress-text" role="status" aria-live="polite">${progressText(state)}</p>
+</div>
+<div id="completion" role="status" aria-live="polite">${state.complete && tracked ? completionBox() : ''}</div>
+${toc}
+${manifest.blocks.map((b, i) => renderBlock(b, i, total, o, state))}
+<div class="actions">
+${o.preview ? '' : html`<a href="${withToken('/catalog/profile', o.session.token)}">Voir ou corriger mon profil</a>`}
+<a href="#progression">Revenir en haut du module</a>
+</div>
+${o.extraBody ?? ''}
+<script src="/assets/catalog/module.js" defer></script>`;
+
+  return catalogPage({
+    title: manifest.title,
+    body,
+    session: o.session,
+    extraHead: o.extraHead,
+    bodyData: {
+      'emargement-page': 'module',
+      'module-id': manifest.id,
+      'module-version': String(o.moduleVersion),
+      'course-id': o.courseId ?? '',
+      preview: o.preview ? 'true' : 'false',
+      'nominal-minutes': String(manifest.nominalMinutes),
+    },
+  });
+}
+
+function completionBox(): SafeHtml {
+  return html`<div class="box complete"><p><strong>Bravo, vous avez terminé ce module.</strong> Votre progression est enregistrée : vous pouvez passer au module suivant du cours.</p></div>`;
+}
+
+function blockTitle(b: Block): string {
+  if (b.type === 'testimonial') return b.title ?? `Témoignage de ${b.person}`;
+  return b.title;
+}
+
+function renderBlock(b: Block, index: number, total: number, o: ModulePageOptions, state: ProgressState): SafeHtml {
+  const content =
+    b.type === 'video'
+      ? renderVideo(b, o.videoPlaceholderUrl)
+      : b.type === 'tutorial'
+        ? renderTutorial(b)
+        : b.type === 'testimonial'
+          ? renderTestimonial(b, o.videoPlaceholderUrl)
+          : renderQuiz(b, o);
+  const done = state.done.includes(b.id);
+  const seenForm =
+    b.type === 'quiz' || o.progress === null
+      ? ''
+      : html`<form class="seen-form" method="post" action="/catalog/module/seen#bloc-${b.id}" data-block-id="${b.id}">
+<input type="hidden" name="session_token" value="${o.session.token}">
+<input type="hidden" name="module_id" value="${o.manifest.id}">
+<input type="hidden" name="block_id" value="${b.id}">
+${done ? html`<p class="done-mark"><span aria-hidden="true">✓</span> Partie terminée.</p>` : html`<button type="submit">J’ai terminé cette partie</button>`}
+</form>`;
+  return html`<section class="block" id="bloc-${b.id}" aria-labelledby="titre-${b.id}" data-block-id="${b.id}" data-block-type="${b.type}">
+<h2 id="titre-${b.id}" tabindex="-1"><span class="part">${partLabel(index, total)}</span>${blockTitle(b)}</h2>
+${content}
+${seenForm}
+</section>`;
+}
+
+function mediaFrame(src: string, title: string, placeholderUrl: string, captions: string | null): SafeHtml {
+  if (src === 'placeholder') {
+    const url = `${placeholderUrl}${placeholderUrl.includes('?') ? '&' : '?'}titre=${encodeURIComponent(title)}`;
+    return html`<div class="frame"><iframe src="${url}" title="Vidéo « ${title} » : pas encore disponible, lisez la transcription" loading="lazy"></iframe></div>`;
+  }
+  if (/\.(mp4|webm|ogv|ogg|m4v|mov)(\?.*)?$/i.test(src)) {
+    return html`<div class="frame"><video controls preload="metadata" playsinline${captions ? raw(' crossorigin="anonymous"') : ''} aria-label="Vidéo : ${title}">
+<source src="${src}">
+${captions ? html`<track kind="captions" src="${captions}" srclang="fr" label="Français" default>` : ''}
+<p>Votre navigateur ne lit pas cette vidéo : <a href="${src}">téléchargez-la</a> ou lisez la transcription.</p>
+</video></div>`;
+  }
+  return html`<div class="frame"><iframe src="${src}" title="Vidéo : ${title}" allow="fullscreen; encrypted-media; picture-in-picture" allowfullscreen loading="lazy"></iframe></div>`;
+}
+
+function renderVideo(b: VideoBlock, placeholderUrl: string): SafeHtml {
+  // Without a real video the transcript is the content: it is shown open.
+  return html`${mediaFrame(b.src, b.title, placeholderUrl, b.captions)}
+<details class="transcript"${b.src === 'placeholder' ? raw(' open') : ''}>
+<summary>Transcription écrite de la vidéo</summary>
+${markdown(b.transcript)}
+</details>`;
+}
+
+function renderTutorial(b: TutorialBlock): SafeHtml {
+  return html`<ol class="steps">
+${b.steps.map((s, i) => html`<li><h3>Étape ${i + 1} : ${s.title}</h3>${markdown(s.body)}</li>`)}
+</ol>`;
+}
+
+function renderTestimonial(b: TestimonialBlock, placeholderUrl: string): SafeHtml {
+  return html`${b.video ? mediaFrame(b.video, `Témoignage de ${b.person}`, placeholderUrl, b.captions) : ''}
+<figure class="quote">
+<blockquote><p>${b.quote}</p></blockquote>
+<figcaption>${b.person}, ${b.role}</figcaption>
+</figure>
+${b.video && b.transcript ? html`<details class="transcript"><summary>Transcription écrite du témoignage</summary>${markdown(b.transcript)}</details>` : ''}`;
+}
+
+function renderQuiz(b: QuizBlock, o: ModulePageOptions): SafeHtml {
+  const record = o.progress?.quiz ?? null;
+  const score = record ? scoreQuiz(b, record.answers) : null;
+  const results = score?.ok ? score.results : null;
+  const disabled = o.progress === null;
+  return html`<p>Une courte vérification pour vous : ${b.questions.length} questions. Une mauvaise réponse ne vous pénalise pas ; une explication s’affiche après la validation.</p>
+<form class="quiz-form" method="post" action="/catalog/module/quiz#bloc-${b.id}" data-block-id="${b.id}" novalidate>
+<input type="hidden" name="session_token" value="${o.session.token}">
+<input type="hidden" name="module_id" value="${o.manifest.id}">
+${o.quizError ? html`<p class="field-error" role="alert">${o.quizError}</p>` : ''}
+${b.questions.map((q, qi) => {
+  const result = results?.[qi];
+  const chosen = record?.answers[qi];
+  return html`<fieldset class="choices" data-question="${qi}">
+<legend>Question ${qi + 1} : ${q.prompt}</legend>
+${q.choices.map(
+  (c, ci) =>
+    html`<label><input type="radio" name="q${qi}" value="${ci}"${chosen === ci ? raw(' checked') : ''}${disabled ? raw(' disabled') : ''}> <span>${c}</span></label>`,
+)}
+<div class="feedback-slot" aria-live="polite">${result ? feedback(result.correct, q.choices[result.answer] ?? '', result.explanation) : ''}</div>
+</fieldset>`;
+})}
+${
+  disabled
+    ? html`<p class="muted">Le quiz se valide dans la vue apprenant.</p>`
+    : html`<button type="submit">${record ? 'Valider à nouveau' : 'Valider mes réponses'}</button>`
+}
+</form>
+<p class="quiz-score" role="status" aria-live="polite">${score?.ok ? quizScoreText(score.correct, score.total) : ''}</p>`;
+}
+
+export function quizScoreText(correct: number, total: number): string {
+  return `Vous avez ${correct} bonne${correct > 1 ? 's' : ''} réponse${correct > 1 ? 's' : ''} sur ${total}. Le quiz est enregistré.`;
+}
+
+function feedback(correct: boolean, rightChoice: string, explanation: string): SafeHtml {
+  return correct
+    ? html`<p class="feedback right"><strong>Bonne réponse.</strong> ${explanation}</p>`
+    : html`<p class="feedback wrong"><strong>Pas tout à fait.</strong> La bonne réponse : « ${rightChoice} ». ${explanation}</p>`;
+}
+
+// ───────────────────────────── Onboarding and profile form ─────────────────────────────
+
+export interface ProfileFormOptions {
+  mode: 'onboarding' | 'profile' | 'course_team';
+  action: string;
+  session: PageSession;
+  values: OnboardingInput;
+  errors?: Partial<Record<keyof OnboardingInput, string>> | undefined;
+  /** A refusal (company of 250 employees or more), shown with the form so a wrong answer can be fixed. */
+  refusal?: string | undefined;
+  notice?: string | undefined;
+  funds: readonly { slug: string; name: string; historicalName: string | null }[];
+  branches: readonly { idcc: string; name: string; fundSlug: string }[];
+  fixedFund?: { slug: string; name: string } | null | undefined;
+  /** For a course-team correction: whose profile. */
+  learnerLabel?: string | undefined;
+  backLink?: { href: string; label: string } | undefined;
+}
+
+const FIELD_LABELS: Record<keyof OnboardingInput, string> = {
+  civility: 'Civilité',
+  familyName: 'Nom',
+  givenName: 'Prénom',
+  companyName: 'Nom de l’entreprise qui vous emploie',
+  siret: 'Numéro SIRET de l’entreprise',
+  headcountBand: 'Nombre de salariés de l’entreprise',
+  idcc: 'Convention collective de l’entreprise',
+  fund: 'Fonds de formation (OPCO) de l’entreprise',
+};
+
+/** The first focusable element of each field, for the links of the error summary. */
+function fieldAnchor(field: keyof OnboardingInput): string {
+  if (field === 'civility') return `champ-civility-${CIVILITIES[0]?.value}`;
+  if (field === 'headcountBand') return 'champ-headcountBand-0';
+  return `champ-${field}`;
+}
+
+export function renderProfileForm(o: ProfileFormOptions): string {
+  const errors = o.errors ?? {};
+  const v = o.values;
+  const errorFields = ONBOARDING_FIELDS.filter((f) => errors[f] !== undefined);
+  const invalid = (f: keyof OnboardingInput) => (errors[f] ? raw(' aria-invalid="true"') : '');
+  const describedBy = (f: keyof OnboardingInput, hint = false) => {
+    const ids = [hint ? `aide-${f}` : '', errors[f] ? `erreur-${f}` : ''].filter(Boolean);
+    return ids.length ? raw(` aria-describedby="${ids.join(' ')}"`) : '';
+  };
+  const errorText = (f: keyof OnboardingInput) =>
+    errors[f]
+      ? html`<p class="field-error" id="erreur-${f}"><span class="sr-only">Erreur : </span>${errors[f]}</p>`
+      : '';
+  const textField = (f: keyof OnboardingInput, autocomplete: string, extra: SafeHtml | string = '', hint?: string) =>
+    html`<label for="champ-${f}">${FIELD_LABELS[f]}</label>
+${hint ? html`<p class="hint" id="aide-${f}">${hint}</p>` : ''}
+${errorText(f)}
+<input type="text" id="champ-${f}" name="${f}" value="${v[f]}" autocomplete="${autocomplete}" required${invalid(f)}${describedBy(f, hint !== undefined)}${extra}>`;
+
+  const title =
+    o.mode === 'onboarding'
+      ? 'Avant de commencer'
+      : o.mode === 'profile'
+        ? 'Mon profil'
+        : `Profil de ${o.learnerLabel ?? 'l’apprenant'}`;
+  const intro =
+    o.mode === 'onboarding'
+      ? html`<p>Quelques informations pour vous montrer les modules de votre secteur et établir votre attestation de présence. Cela prend deux minutes. Les champs sont tous obligatoires, sauf la convention collective.</p>`
+      : o.mode === 'profile'
+        ? html`<p>Vérifiez vos informations et corrigez-les si besoin. Elles figurent sur votre attestation de présence.</p>`
+        : html`<p>Vous corrigez le profil d’un apprenant de votre cours. La modification est enregistrée à votre nom.</p>`;
+
+  const branchesByFund = o.funds.map((f) => ({ fund: f, branches: o.branches.filter((b) => b.fundSlug === f.slug) }));
+  const fundLabel = (f: { name: string; historicalName: string | null }) =>
+    f.historicalName && f.historicalName !== f.name ? `${f.name} (anciennement ${f.historicalName})` : f.name;
+
+  const body = html`<h1>${title}</h1>
+${o.notice ? html`<div class="box notice" role="status">${o.notice}</div>` : ''}
+${
+  o.refusal
+    ? html`<div class="box error error-summary" role="alert" tabindex="-1" id="refus"><h2>Inscription impossible pour cette entreprise</h2><p>${o.refusal}</p><p>Si vous vous êtes trompé dans le nombre de salariés, corrigez-le ci-dessous puis validez à nouveau. Pour toute question, adressez-vous au conseiller de votre fonds de formation.</p></div>`
+    : ''
+}
+${
+  errorFields.length > 0
+    ? html`<div class="box error-summary" role="alert" tabindex="-1" id="erreurs"><h2>${errorFields.length > 1 ? `Le formulaire contient ${errorFields.length} erreurs` : 'Le formulaire contient une erreur'}</h2>
+<p>Vos réponses sont conservées : corrigez seulement ce qui est signalé.</p>
+<ul>${errorFields.map((f) => html`<li><a href="#${fieldAnchor(f)}">${FIELD_LABELS[f]} : ${errors[f]}</a></li>`)}</ul></div>`
+    : ''
+}
+${intro}
+<form method="post" action="${o.action}" novalidate>
+<input type="hidden" name="session_token" value="${o.session.token}">
+<fieldset>
+<legend>${o.mode === 'course_team' ? 'L’apprenant' : 'Vous'}</legend>
+<fieldset class="choices" id="groupe-civility"${describedBy('civility')}>
+<legend>${FIELD_LABELS.civility}</legend>
+${errorText('civility')}
+${CIVILITIES.map((c) => html`<label><input type="radio" id="champ-civility-${c.value}" name="civility" value="${c.value}"${v.civility === c.value ? raw(' checked') : ''}${invalid('civility')}> <span>${c.label}</span></label>`)}
+</fieldset>
+${textField('familyName', 'family-name', '', o.mode === 'onboarding' ? 'Tel qu’il doit figurer sur votre attestation.' : undefined)}
+${textField('givenName', 'given-name')}
+</fieldset>
+<fieldset>
+<legend>L’entreprise</legend>
+${textField('companyName', 'organization')}
+${textField('siret', 'off', raw(' inputmode="numeric" spellcheck="false"'), '14 chiffres. Vous le trouvez en haut de votre fiche de paie, ou en demandant au service du personnel.')}
+<fieldset class="choices" id="groupe-headcountBand"${describedBy('headcountBand', true)}>
+<legend>${FIELD_LABELS.headcountBand}</legend>
+<p class="hint" id="aide-headcountBand">Tous établissements confondus. La formation est réservée aux entreprises de moins de 250 salariés.</p>
+${errorText('headcountBand')}
+${HEADCOUNT_BANDS.map((b, i) => html`<label><input type="radio" id="champ-headcountBand-${i}" name="headcountBand" value="${b.value}"${v.headcountBand === b.value ? raw(' checked') : ''}${invalid('headcountBand')}> <span>${b.label}</span></label>`)}
+</fieldset>
+<label for="champ-idcc">${FIELD_LABELS.idcc} (facultatif)</label>
+<p class="hint" id="aide-idcc">Elle est indiquée sur votre fiche de paie, souvent avec un numéro à 4 chiffres (IDCC). Si vous la choisissez, le fonds de formation en découle.</p>
+${errorText('idcc')}
+<select id="champ-idcc" name="idcc"${invalid('idcc')}${describedBy('idcc', true)}>
+<option value=""${v.idcc === '' ? raw(' selected') : ''}>Je ne sais pas</option>
+${branchesByFund
+  .filter((g) => g.branches.length > 0 && (!o.fixedFund || g.fund.slug === o.fixedFund.slug))
+  .map(
+    (g) => html`<optgroup label="${fundLabel(g.fund)}">
+${g.branches.map((b) => html`<option value="${b.idcc}"${v.idcc === b.idcc ? raw(' selected') : ''}>${b.name} (IDCC ${b.idcc})</option>`)}
+</optgroup>`,
+  )}
+</select>
+${
+  o.fixedFund
+    ? html`<p><strong>${FIELD_LABELS.fund} :</strong> ${o.fixedFund.name}. <span class="muted">Ce cours est proposé aux entreprises de ce fonds.</span></p>`
+    : html`<label for="champ-fund">${FIELD_LABELS.fund}</label>
+<p class="hint" id="aide-fund">Choisissez-le si vous ne connaissez pas la convention collective. Votre employeur ou votre conseiller peut vous l’indiquer.</p>
+${errorText('fund')}
+<select id="champ-fund" name="fund"${invalid('fund')}${describedBy('fund', true)}>
+<option value=""${v.fund === '' ? raw(' selected') : ''}>Je ne sais pas (déduit de la convention collective)</option>
+${o.funds.map((f) => html`<option value="${f.slug}"${v.fund === f.slug ? raw(' selected') : ''}>${fundLabel(f)}</option>`)}
+</select>`
+}
+</fieldset>
+${
+  o.mode === 'course_team'
+    ? ''
+    : html`<section class="box" aria-labelledby="titre-donnees">
+<h2 id="titre-donnees">Vos données personnelles</h2>
+<p>Ces informations servent à trois choses : vous montrer les modules de votre secteur, établir votre attestation de présence (avec votre temps de connexion), et informer votre fonds de formation de votre participation, pour le financement de la formation.</p>
+<p>Elles ne sont ni vendues, ni utilisées pour de la publicité. Seules l’équipe du cours et votre fonds de formation y ont accès. Vous pouvez les consulter et les corriger à tout moment avec le lien « Voir ou corriger mon profil ». Pour les faire supprimer ou pour toute question, écrivez à l’équipe du cours.</p>
+</section>`
+}
+<div class="actions">
+<button type="submit">${o.mode === 'onboarding' ? 'Enregistrer et commencer' : 'Enregistrer'}</button>
+${o.backLink ? html`<a href="${o.backLink.href}">${o.backLink.label}</a>` : ''}
+</div>
+</form>
+<script src="/assets/catalog/form.js" defer></script>`;
+
+  return catalogPage({ title, body, session: o.session, bodyData: { 'emargement-page': o.mode } });
+}
+
+// ───────────────────────────── Course-team overview ─────────────────────────────
+
+export interface OverviewRow {
+  fund: { slug: string; name: string; historicalName: string | null } | null;
+  module: { id: string; title: string; version: number } | null;
+  variants: { id: string; title: string; version: number; branches: { idcc: string; name: string }[] }[];
+}
+
+export interface OverviewOptions {
+  session: PageSession;
+  linkDescription: string;
+  /** The link fixes a fund (custom `fund=`). */
+  fixedFund: string | null;
+  rows: OverviewRow[];
+  problem?: string | undefined;
+  themes: { trackTitle: string; slug: string; title: string; trunk: 'common' | 'sector' }[];
+  modules: { id: string; title: string; fund: string }[];
+}
+
+export function renderCourseTeamOverview(o: OverviewOptions): string {
+  const previewButton = (moduleId: string, label: string, fund: string | null) =>
+    html`<a class="button" href="${withToken(`/catalog/preview?module=${encodeURIComponent(moduleId)}${fund ? `&fund=${encodeURIComponent(fund)}` : ''}`, o.session.token)}">${label}</a>`;
+  const body = html`<h1>Vue de l’équipe pédagogique</h1>
+<p>${o.linkDescription}</p>
+${o.problem ? html`<div class="box error" role="alert"><p>${o.problem}</p></div>` : ''}
+${o.fixedFund ? html`<p class="box">Ce lien fixe le fonds (<code>fund=${o.fixedFund}</code>) : tous les apprenants voient le module de ce fonds, quelle que soit leur entreprise.</p>` : ''}
+${
+  o.rows.length > 0
+    ? html`<table class="funds">
+<caption class="sr-only">Module affiché pour chaque fonds de formation</caption>
+<thead><tr><th scope="col">Fonds</th><th scope="col">Module affiché</th><th scope="col">Variantes de branche</th><th scope="col">Aperçu</th></tr></thead>
+<tbody>
+${o.rows.map(
+  (r) => html`<tr>
+<th scope="row">${r.fund ? html`${r.fund.name}${r.fund.historicalName ? html`<br><span class="muted">anciennement ${r.fund.historicalName}</span>` : ''}` : 'Tous les apprenants'}</th>
+<td>${r.module ? html`${r.module.title}<br><span class="muted"><code>${r.module.id}</code>, version ${r.module.version}</span>` : html`<strong>Aucun module</strong> : ces apprenants verront un message d’erreur.`}</td>
+<td>${
+    r.variants.length === 0
+      ? html`<span class="muted">Aucune</span>`
+      : html`<ul>${r.variants.map(
+          (va) =>
+            html`<li>${va.title} — pour ${va.branches.map((b) => `${b.name} (IDCC ${b.idcc})`).join(', ')} ${previewButton(va.id, `Aperçu de la variante`, r.fund?.slug ?? null)}</li>`,
+        )}</ul>`
+  }</td>
+<td>${r.module ? previewButton(r.module.id, r.fund ? `Aperçu comme ${r.fund.name}` : 'Aperçu', r.fund?.slug ?? null) : ''}</td>
+</tr>`,
+)}
+</tbody></table>`
+    : ''
+}
+<div class="actions"><a href="${withToken('/catalog/course/learners', o.session.token)}">Apprenants du cours et leurs profils</a> <a href="${withToken('/lti-services/course-team', o.session.token)}">Progression sur ce lien et notes transmises</a></div>
+<details>
+<summary>Comment paramétrer ce lien dans Studio</summary>
+<p>Dans le composant LTI, champ « Custom parameters », ajoutez une ligne :</p>
+<ul>
+<li><code>theme=&lt;thème&gt;</code> : chaque apprenant voit le module de son fonds pour ce thème (c’est l’usage normal) ;</li>
+<li><code>module=&lt;identifiant&gt;</code> : tout le monde voit le même module ;</li>
+<li>en plus, facultatif : <code>fund=&lt;fonds&gt;</code> pour une session de cours réservée à un fonds.</li>
+</ul>
+<table><caption>Thèmes disponibles</caption><thead><tr><th scope="col">Paramètre</th><th scope="col">Thème</th><th scope="col">Tronc</th></tr></thead>
+<tbody>${o.themes.map((t) => html`<tr><td><code>theme=${t.slug}</code></td><td>${t.title}</td><td>${t.trunk === 'common' ? 'commun' : 'sectoriel'}</td></tr>`)}</tbody></table>
+<table><caption>Modules disponibles</caption><thead><tr><th scope="col">Paramètre</th><th scope="col">Module</th><th scope="col">Fonds</th></tr></thead>
+<tbody>${o.modules.map((m) => html`<tr><td><code>module=${m.id}</code></td><td>${m.title}</td><td>${m.fund}</td></tr>`)}</tbody></table>
+</details>`;
+  return catalogPage({
+    title: 'Vue de l’équipe pédagogique',
+    body,
+    session: o.session,
+    bodyData: { 'emargement-page': 'course-team' },
+  });
+}
+
+export interface LearnerListOptions {
+  session: PageSession;
+  courseTitle: string;
+  learners: {
+    id: string;
+    name: string;
+    company: string | null;
+    fund: string | null;
+    completed: number;
+    started: number;
+  }[];
+}
+
+export function renderCourseLearners(o: LearnerListOptions): string {
+  const body = html`<h1>Apprenants du cours</h1>
+<p>${o.courseTitle}. Les apprenants apparaissent ici après leur premier lancement d’un module.</p>
+${
+  o.learners.length === 0
+    ? html`<p>Aucun apprenant pour l’instant.</p>`
+    : html`<table>
+<caption class="sr-only">Apprenants, entreprise, fonds et modules</caption>
+<thead><tr><th scope="col">Apprenant</th><th scope="col">Entreprise</th><th scope="col">Fonds</th><th scope="col">Modules terminés</th><th scope="col">Profil</th></tr></thead>
+<tbody>${o.learners.map(
+        (
+          l,
+        ) => html`<tr><th scope="row">${l.name}</th><td>${l.company ?? html`<span class="muted">profil non rempli</span>`}</td><td>${l.fund ?? '—'}</td><td>${l.completed} sur ${l.started} commencés</td>
+<td><a href="${withToken(`/catalog/course/learners/${l.id}/profile`, o.session.token)}">Corriger le profil<span class="sr-only"> de ${l.name}</span></a></td></tr>`,
+      )}</tbody></table>`
+}
+<div class="actions"><a href="${withToken('/catalog/course', o.session.token)}">Retour à la vue de l’équipe pédagogique</a></div>`;
+  return catalogPage({
+    title: 'Apprenants du cours',
+    body,
+    session: o.session,
+    bodyData: { 'emargement-page': 'course-learners' },
+  });
+}
+
+// ───────────────────────────── Messages ─────────────────────────────
+
+/** A French page for a learner when the link cannot be served (unknown module or theme…). */
+export function renderMessagePage(options: {
+  title: string;
+  message: string;
+  advice: string;
+  reference: string;
+  session?: PageSession | null;
+}): string {
+  const body = html`<div class="box error" role="alert">
+<h1>${options.title}</h1>
+<p>${options.message}</p>
+<p>${options.advice}</p>
+<p class="muted">Référence à donner à l’équipe du cours : <code>${options.reference}</code></p>
+</div>`;
+  return catalogPage({ title: options.title, body, session: options.session ?? null });
+}
+
+export function renderVideoPlaceholder(): string {
+  // Shown inside a video frame: the title comes from the query string and is set by a tiny script so
+  // the page itself stays static (and cacheable).
+  return `<!doctype html>
+<html lang="fr">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Vidéo bientôt disponible</title>
+<style>
+html,body{height:100%;margin:0}
+body{display:flex;align-items:center;justify-content:center;background:#1d1d1f;color:#fff;font:16px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;text-align:center}
+div{padding:1rem;max-width:30rem}
+p{margin:.4rem 0}
+.big{font-size:1.2rem;font-weight:600}
+</style>
+</head>
+<body>
+<div>
+<p class="big">La vidéo arrive bientôt</p>
+<p id="titre"></p>
+<p>En attendant, tout ce qu’elle dit est écrit dans la transcription, juste en dessous.</p>
+</div>
+<script>
+var t = new URLSearchParams(location.search).get('titre');
+if (t) document.getElementById('titre').textContent = '« ' + t.slice(0, 200) + ' »';
+</script>
+</body>
+</html>`;
+}

@@ -1,0 +1,161 @@
+import type { FastifyInstance } from 'fastify';
+import type { Db } from '../db/index.js';
+import { getCourseTimes, getLearnerTimes } from '../tracking/index.js';
+import { certificatesCommand } from './cli.js';
+import { loadProviderConfig } from './provider.js';
+import { certificateRoutes } from './routes.js';
+import { CertificateService, type FactsSource } from './service.js';
+import { currentSigningKey } from './signing.js';
+import { candidatePairs, catalogFactsSource } from './sources.js';
+
+/**
+ * Attendance certificates (certificats de réalisation): issuance rules per course, the signed PDF,
+ * public verification, versions and revocation, bulk ZIP downloads. The only file other capabilities
+ * import from src/certificates/.
+ */
+export type { ProviderConfig } from './provider.js';
+export { loadProviderConfig, ProviderConfigError } from './provider.js';
+export {
+  type CertificateData,
+  type CertificateFacts,
+  type CertificateState,
+  canonicalJson,
+  formatCertificateNumber,
+  type IssuanceRule,
+  type PublicSummary,
+  parseCertificateNumber,
+} from './rules.js';
+export type { CertificateService, FactsSource, IssuedCertificate } from './service.js';
+export {
+  jwkThumbprint,
+  type PublishedKey,
+  rotateSigningKey,
+  verifyText as verifyCertificateSignature,
+} from './signing.js';
+export type { CertificatesTables } from './tables.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    certificates: CertificateService;
+  }
+}
+
+/**
+ * Loads and validates the provider file (lti-config/provider.json beside the registrations file: a bad
+ * file stops the start, naming each bad field), builds the service and registers the routes. Its
+ * decoration is shared with the whole app (skip-override) so other capabilities can call the functions
+ * below; register it after ltiPlugin and portalPlugin.
+ */
+async function certificates(app: FastifyInstance): Promise<void> {
+  const provider = loadProviderConfig(app.config.providerFile, {
+    production: app.config.nodeEnv === 'production',
+  });
+  if (provider.fictitious) {
+    app.log.warn({ file: provider.file }, 'certificates use the FICTITIOUS example provider (development only)');
+  }
+  const service = new CertificateService({
+    db: app.db,
+    config: app.config,
+    provider,
+    log: app.log.child({ capability: 'certificates' }),
+    facts: factsFromCatalogAndTracking(app.db),
+  });
+  app.decorate('certificates', service);
+  // The public key is published before the first certificate, so verifiers can fetch it once, early.
+  app.addHook('onReady', async () => {
+    await currentSigningKey(app.db, app.config.appSecret);
+  });
+  await app.register(certificateRoutes, { service });
+
+  // No capability announces completions or credited time as they happen, so automatic issuance also
+  // runs as a sweep (the learner's certificate page checks on every visit too). Not in tests: they
+  // call sweepCertificates() when they need it.
+  if (app.config.nodeEnv !== 'test') {
+    let timer: NodeJS.Timeout | undefined;
+    app.addHook('onReady', async () => {
+      timer = setInterval(() => {
+        sweepCertificates(app).catch((err: unknown) => app.log.error({ err }, 'certificate sweep failed'));
+      }, SWEEP_INTERVAL_MS);
+      timer.unref();
+    });
+    app.addHook('onClose', async () => clearInterval(timer));
+  }
+}
+
+const SWEEP_INTERVAL_MS = 5 * 60 * 1000;
+const SWEEP_MAX_PAIRS = 500;
+const lastSweep = new WeakMap<object, Date>();
+
+/** Facts printed on certificates: the catalog's profile, modules and completions, the tracking's time. */
+export function factsFromCatalogAndTracking(db: Db): FactsSource {
+  return catalogFactsSource(db, getLearnerTimes);
+}
+
+/**
+ * Issues every certificate due since the last sweep (all of them on the first one after a start).
+ * Returns the numbers issued. Bounded per run; what is left is picked up by the next one.
+ */
+export async function sweepCertificates(app: FastifyInstance): Promise<string[]> {
+  const service = serviceOf(app);
+  const started = new Date();
+  // A margin, so that a completion committed while the previous sweep ran is not missed.
+  const since = new Date((lastSweep.get(app.db)?.getTime() ?? 0) - 60_000);
+  const pairs = await candidatePairs(app.db, since, getCourseTimes);
+  const issued: string[] = [];
+  for (const pair of pairs.slice(0, SWEEP_MAX_PAIRS)) {
+    try {
+      const result = await service.issueIfEligible(pair.learnerId, pair.courseId);
+      if (result?.created) issued.push(result.number);
+    } catch (err) {
+      app.log.warn({ err }, 'automatic issuance failed for one learner');
+    }
+  }
+  if (pairs.length <= SWEEP_MAX_PAIRS) lastSweep.set(app.db, started);
+  return issued;
+}
+
+/** `npm run cli -- certificates …` */
+export function runCertificatesCli(args: string[]): Promise<number> {
+  return certificatesCommand(args, factsFromCatalogAndTracking);
+}
+
+export const certificatesPlugin = Object.assign(certificates, {
+  [Symbol.for('skip-override')]: true,
+  [Symbol.for('fastify.display-name')]: 'certificates',
+});
+
+function serviceOf(app: FastifyInstance): CertificateService {
+  if (!app.hasDecorator('certificates')) throw new Error('register certificatesPlugin before using it');
+  return app.certificates;
+}
+
+/**
+ * Issues the learner's certificate if the course's rule is met and allows automatic issuance (and the
+ * learner never had one here). Idempotent: call it after any progress a learner makes.
+ */
+export async function issueCertificateIfEligible(app: FastifyInstance, learnerId: string, courseId: string) {
+  return serviceOf(app).issueIfEligible(learnerId, courseId);
+}
+
+/** The current number of a learner's valid certificate in a course, for exports and the funnel. */
+export async function validCertificateNumber(
+  app: FastifyInstance,
+  learnerId: string,
+  courseId: string,
+): Promise<string | null> {
+  const records = await serviceOf(app).listForLearner(learnerId, courseId);
+  return records.find((r) => r.state === 'valid')?.number ?? null;
+}
+
+/** Replaces where the facts printed on certificates come from (tests; a future data source). */
+export function setCertificateFactsSource(app: FastifyInstance, source: FactsSource): void {
+  serviceOf(app).setFactsSource(source);
+}
+
+/** A streamed ZIP of certificates (by course and/or fund) for another capability to serve. */
+export function certificateArchive(
+  app: FastifyInstance,
+  filter: { courseId?: string; fundSlug?: string; allStates?: boolean },
+) {
+  return serviceOf(app).archive(filter);
+}

@@ -1,0 +1,617 @@
+/**
+ * Pure rules of the certificates capability: numbering, canonical JSON, identifier checks, duration and
+ * date wording, eligibility, verification summary. No I/O here: everything is unit-tested without a DB.
+ */
+
+// ---------------------------------------------------------------------------------------------------
+// Numbering: EMG-<year>-<sequence, 6+ digits>-<check letter>
+// ---------------------------------------------------------------------------------------------------
+
+export const NUMBER_PREFIX = 'EMG';
+
+/**
+ * Damm's quasigroup: its check digit catches every single-digit error and every adjacent transposition
+ * (which ISO 7064 MOD 37,36 does not), the two mistakes people make when typing a number from paper.
+ */
+const DAMM: readonly (readonly number[])[] = [
+  [0, 3, 1, 7, 5, 9, 8, 6, 4, 2],
+  [7, 0, 9, 2, 1, 5, 4, 8, 6, 3],
+  [4, 2, 0, 6, 8, 7, 1, 3, 5, 9],
+  [1, 7, 5, 0, 9, 8, 3, 4, 2, 6],
+  [6, 1, 2, 3, 0, 4, 5, 9, 7, 8],
+  [3, 6, 7, 4, 2, 0, 9, 5, 8, 1],
+  [5, 8, 6, 9, 7, 2, 0, 1, 3, 4],
+  [8, 9, 4, 5, 3, 6, 2, 0, 1, 7],
+  [9, 4, 3, 8, 6, 1, 7, 2, 0, 5],
+  [2, 5, 8, 1, 4, 3, 6, 7, 9, 0],
+];
+
+/**
+ * The check digit is written as a letter so that it cannot be mistaken for part of the sequence;
+ * letters that look like digits (B, G, I, O, S, Z) are left out.
+ */
+const CHECK_LETTERS = 'ACDEFHJKLN';
+
+export function dammDigit(digits: string): number {
+  let interim = 0;
+  for (const ch of digits) {
+    const d = ch.charCodeAt(0) - 48;
+    if (d < 0 || d > 9) throw new Error(`not a digit: ${ch}`);
+    interim = DAMM[interim]![d]!;
+  }
+  return interim;
+}
+
+export function checkLetter(year: number, sequence: number): string {
+  return CHECK_LETTERS[dammDigit(`${year}${padSequence(sequence)}`)]!;
+}
+
+function padSequence(sequence: number): string {
+  return String(sequence).padStart(6, '0');
+}
+
+export function formatCertificateNumber(year: number, sequence: number): string {
+  if (!Number.isInteger(year) || year < 2000 || year > 9999) throw new Error(`bad year ${year}`);
+  if (!Number.isInteger(sequence) || sequence < 1 || sequence > 999_999_999)
+    throw new Error(`bad sequence ${sequence}`);
+  return `${NUMBER_PREFIX}-${year}-${padSequence(sequence)}-${checkLetter(year, sequence)}`;
+}
+
+export type ParsedNumber =
+  | { ok: true; number: string; year: number; sequence: number }
+  | { ok: false; reason: 'format' | 'check' };
+
+/**
+ * Reads a number typed by a person: case, spaces and dash variants are forgiven; a wrong check letter
+ * is reported as such, so a typo is told apart from a certificate that does not exist.
+ */
+export function parseCertificateNumber(input: string): ParsedNumber {
+  const cleaned = input
+    .normalize('NFKC')
+    .toUpperCase()
+    .replace(/[\s\u2010-\u2015]+/g, (m) => (/\s/.test(m) ? '' : '-'));
+  const match = /^EMG-?(\d{4})-?(\d{6,9})-?([A-Z])$/.exec(cleaned);
+  if (!match) return { ok: false, reason: 'format' };
+  const year = Number(match[1]);
+  const sequence = Number(match[2]);
+  if (year < 2000 || sequence < 1) return { ok: false, reason: 'format' };
+  // A sequence under a million is always written on 6 digits: "0001234" is not the same text.
+  if (match[2]!.length > 6 && match[2]!.startsWith('0')) return { ok: false, reason: 'format' };
+  if (checkLetter(year, sequence) !== match[3]) return { ok: false, reason: 'check' };
+  return { ok: true, number: formatCertificateNumber(year, sequence), year, sequence };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Canonical JSON: what is signed
+// ---------------------------------------------------------------------------------------------------
+
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/**
+ * Deterministic JSON (the subset of RFC 8785 we need): object keys sorted by UTF-16 code units, no
+ * whitespace, integers only (floats would make the text depend on the formatter), `undefined` refused.
+ */
+export function canonicalJson(value: unknown): string {
+  if (value === null) return 'null';
+  switch (typeof value) {
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'number':
+      if (!Number.isSafeInteger(value)) throw new Error(`canonical JSON accepts safe integers only (got ${value})`);
+      return String(value);
+    case 'string':
+      return JSON.stringify(value);
+    case 'object': {
+      if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+      const entries = Object.entries(value as Record<string, unknown>);
+      for (const [k, v] of entries) if (v === undefined) throw new Error(`canonical JSON: "${k}" is undefined`);
+      entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+    }
+    default:
+      throw new Error(`canonical JSON cannot encode ${typeof value}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// French identifiers
+// ---------------------------------------------------------------------------------------------------
+
+export function luhnValid(digits: string): boolean {
+  if (!/^\d+$/.test(digits)) return false;
+  let sum = 0;
+  for (let i = 0; i < digits.length; i++) {
+    let d = digits.charCodeAt(digits.length - 1 - i) - 48;
+    if (i % 2 === 1) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+  }
+  return sum % 10 === 0;
+}
+
+/** The SIRENE register's exception: La Poste's establishments (SIREN 356 000 000) use a digit-sum rule. */
+const LA_POSTE_SIREN = '356000000';
+
+export function normaliseSiret(input: string): string {
+  return input.replace(/[\s.\u00a0\u202f]/g, '');
+}
+
+/** A SIRET is 14 digits: a Luhn-valid SIREN (9) and an establishment number (5), Luhn-valid as a whole. */
+export function siretValid(input: string): boolean {
+  const siret = normaliseSiret(input);
+  if (!/^\d{14}$/.test(siret)) return false;
+  if (siret.startsWith(LA_POSTE_SIREN)) {
+    const sum = [...siret].reduce((s, c) => s + Number(c), 0);
+    return sum % 5 === 0;
+  }
+  return luhnValid(siret.slice(0, 9)) && luhnValid(siret);
+}
+
+/** "123 456 789 00012", as printed on French documents. */
+export function formatSiret(input: string): string {
+  const s = normaliseSiret(input);
+  return `${s.slice(0, 3)} ${s.slice(3, 6)} ${s.slice(6, 9)} ${s.slice(9)}`;
+}
+
+/** Numéro de déclaration d'activité: 11 digits (region code, department, serial, control). */
+export function activityDeclarationValid(input: string): boolean {
+  return /^\d{11}$/.test(input.replace(/\s/g, ''));
+}
+
+/** "11 75 12345 75", the way the prefecture writes it. */
+export function formatActivityDeclaration(input: string): string {
+  const s = input.replace(/\s/g, '');
+  return `${s.slice(0, 2)} ${s.slice(2, 4)} ${s.slice(4, 9)} ${s.slice(9)}`;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Durations and dates, in French
+// ---------------------------------------------------------------------------------------------------
+
+/** Seconds → "3 h 05 min", "45 min", "4 h". Floors to the minute: a started minute is not credited. */
+export function formatDuration(seconds: number): string {
+  const minutes = Math.floor(Math.max(0, seconds) / 60);
+  const h = Math.floor(minutes / 60);
+  const m = minutes % 60;
+  if (h === 0) return `${m} min`;
+  if (m === 0) return `${h} h`;
+  return `${h} h ${String(m).padStart(2, '0')} min`;
+}
+
+const PARIS = 'Europe/Paris';
+const dayFormat = new Intl.DateTimeFormat('fr-FR', {
+  timeZone: PARIS,
+  day: '2-digit',
+  month: '2-digit',
+  year: 'numeric',
+});
+const longDayFormat = new Intl.DateTimeFormat('fr-FR', {
+  timeZone: PARIS,
+  day: 'numeric',
+  month: 'long',
+  year: 'numeric',
+});
+const isoDayParts = new Intl.DateTimeFormat('en-CA', {
+  timeZone: PARIS,
+  year: 'numeric',
+  month: '2-digit',
+  day: '2-digit',
+});
+
+/** The calendar day in Paris of an instant, as YYYY-MM-DD (what the certificate calls a date). */
+export function parisDay(instant: Date): string {
+  return isoDayParts.format(instant);
+}
+
+/** "2026-03-02" → "02/03/2026". */
+export function formatDay(day: string): string {
+  return dayFormat.format(dayToNoonUtc(day));
+}
+
+/** "2026-03-02" → "2 mars 2026". */
+export function formatLongDay(day: string): string {
+  return longDayFormat.format(dayToNoonUtc(day));
+}
+
+function dayToNoonUtc(day: string): Date {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) throw new Error(`not a day: ${day}`);
+  // Noon UTC falls on the same calendar day in Paris whatever the season.
+  return new Date(`${day}T12:00:00Z`);
+}
+
+export function formatDayRange(first: string | null, last: string | null): string {
+  if (!first) return '—';
+  if (!last || last === first) return formatDay(first);
+  return `${formatDay(first)} – ${formatDay(last)}`;
+}
+
+/** "Jean-Pierre" "de La Fontaine" → "J.-P. D." — the least that still lets a holder recognise theirs. */
+export function initials(givenName: string | null, familyName: string | null): string {
+  const part = (name: string | null): string => {
+    if (!name) return '';
+    return name
+      .trim()
+      .split(/\s+/)
+      .filter((word) => !/^(de|du|des|la|le|d’|d')$/.test(word))
+      .slice(0, 1)
+      .map((word) =>
+        word
+          .split('-')
+          .filter(Boolean)
+          .map((p) => `${p.normalize('NFC').charAt(0).toLocaleUpperCase('fr-FR')}.`)
+          .join('-'),
+      )
+      .join('');
+  };
+  return [part(givenName), part(familyName)].filter(Boolean).join(' ') || '—';
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Issuance rule
+// ---------------------------------------------------------------------------------------------------
+
+export type ModulesRequirement = 'none' | 'sector' | 'all';
+
+export interface IssuanceRule {
+  /** Which modules must be completed: none, every sector-trunk module, or every module. */
+  modulesRequired: ModulesRequirement;
+  /** Least credited time (modules + estimated common trunk), in minutes; null = no time condition. */
+  minCreditedMinutes: number | null;
+  /** Issue as soon as the rule is met, without waiting for the learner's request. */
+  autoIssue: boolean;
+  /** The planned duration printed on the certificate (16 modules × 15 min = 4 h). */
+  plannedMinutes: number;
+  /** The session's dates, when the course has fixed ones; otherwise first and last activity. */
+  sessionStart: string | null;
+  sessionEnd: string | null;
+}
+
+export const DEFAULT_RULE: IssuanceRule = Object.freeze({
+  modulesRequired: 'sector',
+  minCreditedMinutes: null,
+  autoIssue: true,
+  plannedMinutes: 240,
+  sessionStart: null,
+  sessionEnd: null,
+});
+
+/** A rule without any condition would certify a learner who never came: refuse it. */
+export function ruleProblems(rule: IssuanceRule): string[] {
+  const problems: string[] = [];
+  if (rule.modulesRequired === 'none' && (rule.minCreditedMinutes === null || rule.minCreditedMinutes <= 0)) {
+    problems.push('La règle doit exiger des modules terminés, un temps minimum, ou les deux.');
+  }
+  if (rule.minCreditedMinutes !== null && (!Number.isInteger(rule.minCreditedMinutes) || rule.minCreditedMinutes < 0)) {
+    problems.push('Le temps minimum doit être un nombre entier de minutes.');
+  }
+  if (!Number.isInteger(rule.plannedMinutes) || rule.plannedMinutes <= 0) {
+    problems.push('La durée prévue doit être un nombre entier de minutes, plus grand que zéro.');
+  }
+  if ((rule.sessionStart === null) !== (rule.sessionEnd === null)) {
+    problems.push('Indiquez les deux dates de la session, ou aucune.');
+  } else if (rule.sessionStart !== null && rule.sessionEnd !== null && rule.sessionStart > rule.sessionEnd) {
+    problems.push('La date de fin de session est avant la date de début.');
+  }
+  return problems;
+}
+
+export interface EligibilityFacts {
+  modules: ReadonlyArray<{ trunk: 'common' | 'sector'; completed: boolean }>;
+  totalCreditedSeconds: number;
+}
+
+export interface Eligibility {
+  eligible: boolean;
+  /** What is still missing, in plain French, for the learner's page. */
+  missing: string[];
+  sectorCompleted: number;
+  sectorTotal: number;
+  allCompleted: number;
+  allTotal: number;
+}
+
+export function evaluateEligibility(rule: IssuanceRule, facts: EligibilityFacts): Eligibility {
+  const sector = facts.modules.filter((m) => m.trunk === 'sector');
+  const sectorCompleted = sector.filter((m) => m.completed).length;
+  const allCompleted = facts.modules.filter((m) => m.completed).length;
+  const missing: string[] = [];
+  if (ruleProblems(rule).length > 0) missing.push('La règle de délivrance de ce cours est incomplète.');
+  if (rule.modulesRequired === 'sector') {
+    if (sector.length === 0) missing.push('Aucun module de votre secteur n’est encore disponible.');
+    else if (sectorCompleted < sector.length)
+      missing.push(
+        plural(
+          sector.length - sectorCompleted,
+          'module de votre secteur à terminer',
+          'modules de votre secteur à terminer',
+        ),
+      );
+  }
+  if (rule.modulesRequired === 'all') {
+    if (facts.modules.length === 0) missing.push('Aucun module n’est encore disponible.');
+    else if (allCompleted < facts.modules.length)
+      missing.push(plural(facts.modules.length - allCompleted, 'module à terminer', 'modules à terminer'));
+  }
+  if (rule.minCreditedMinutes !== null && rule.minCreditedMinutes > 0) {
+    const needed = rule.minCreditedMinutes * 60 - facts.totalCreditedSeconds;
+    if (needed > 0) missing.push(`encore ${formatDuration(Math.ceil(needed / 60) * 60)} de formation`);
+  }
+  return {
+    eligible: missing.length === 0,
+    missing,
+    sectorCompleted,
+    sectorTotal: sector.length,
+    allCompleted,
+    allTotal: facts.modules.length,
+  };
+}
+
+function plural(n: number, one: string, many: string): string {
+  return `${n} ${n > 1 ? many : one}`;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Certificate data (the canonical document that is signed) and how it is built from facts
+// ---------------------------------------------------------------------------------------------------
+
+export const CERTIFICATE_SCHEMA = 'emargement.certificate/1';
+
+export type IssuanceKind = 'automatic' | 'learner_request' | 'course_team' | 'operator';
+
+export interface ProviderData {
+  name: string;
+  siret: string;
+  activityDeclarationNumber: string;
+  address: { lines: string[]; postalCode: string; city: string };
+  signatory: { name: string; role: string };
+  place: string;
+  /** SHA-256 of the signature image printed on the PDF, so the signed data pins it too. */
+  signatureImageSha256: string;
+}
+
+export interface ModuleLine {
+  id: string;
+  title: string;
+  trunk: 'common' | 'sector';
+  firstDay: string | null;
+  lastDay: string | null;
+  creditedSeconds: number;
+  completed: boolean;
+}
+
+export interface CertificateData {
+  schema: typeof CERTIFICATE_SCHEMA;
+  number: string;
+  version: number;
+  supersedes: string | null;
+  issuedAt: string;
+  issuedDay: string;
+  issuance: { kind: IssuanceKind; reason: string | null };
+  provider: ProviderData;
+  learner: { id: string; civility: string | null; familyName: string; givenName: string };
+  company: { name: string | null; siret: string | null };
+  action: {
+    title: string;
+    courseId: string;
+    nature: 'action de formation';
+    modality: 'à distance (SPOC)';
+    startDay: string | null;
+    endDay: string | null;
+    datesFrom: 'session' | 'activity';
+  };
+  durations: {
+    modulesSeconds: number;
+    commonTrunkEstimatedSeconds: number | null;
+    totalSeconds: number;
+    plannedMinutes: number;
+    modulesCompleted: number;
+    modulesPlanned: number;
+  };
+  modules: ModuleLine[];
+  fund: { slug: string; name: string; historicalName: string | null; fileNumber: string | null } | null;
+  timeAccounting: { algorithm: string; params: Json };
+  verificationUrl: string;
+}
+
+/** What the catalog and the time tracking tell about one learner in one course. */
+export interface CertificateFacts {
+  learner: { id: string; civility: string | null; familyName: string; givenName: string };
+  company: { name: string | null; siret: string | null };
+  course: { id: string; title: string };
+  fund: { slug: string; name: string; historicalName: string | null; fileNumber: string | null } | null;
+  modules: Array<{
+    id: string;
+    title: string;
+    trunk: 'common' | 'sector';
+    order: number;
+    creditedSeconds: number;
+    firstActivityAt: Date | null;
+    lastActivityAt: Date | null;
+    completedAt: Date | null;
+  }>;
+  /** Time on the LMS's own pages, estimated from its logs (null: not available). */
+  commonTrunkEstimatedSeconds: number | null;
+  /** The union total when the tracking computed one (LMS and in-tool intervals merged). */
+  totalCreditedSeconds: number | null;
+  timeAccounting: { algorithm: string; params: Json };
+}
+
+export function eligibilityFacts(facts: CertificateFacts): EligibilityFacts {
+  return {
+    modules: facts.modules.map((m) => ({ trunk: m.trunk, completed: m.completedAt !== null })),
+    totalCreditedSeconds: totalSeconds(facts),
+  };
+}
+
+function totalSeconds(facts: CertificateFacts): number {
+  if (facts.totalCreditedSeconds !== null) return facts.totalCreditedSeconds;
+  return facts.modules.reduce((s, m) => s + m.creditedSeconds, 0) + (facts.commonTrunkEstimatedSeconds ?? 0);
+}
+
+export interface BuildInput {
+  facts: CertificateFacts;
+  rule: IssuanceRule;
+  provider: ProviderData;
+  number: string;
+  version: number;
+  supersedes: string | null;
+  issuedAt: Date;
+  issuance: { kind: IssuanceKind; reason: string | null };
+  publicUrl: string;
+}
+
+export function verificationUrl(publicUrl: string, number: string): string {
+  return `${publicUrl.replace(/\/+$/, '')}/verify/${number}`;
+}
+
+export function buildCertificateData(input: BuildInput): CertificateData {
+  const { facts, rule } = input;
+  const modules: ModuleLine[] = [...facts.modules]
+    .sort((a, b) => (a.trunk === b.trunk ? a.order - b.order : a.trunk === 'common' ? -1 : 1))
+    .map((m) => ({
+      id: m.id,
+      title: m.title,
+      trunk: m.trunk,
+      firstDay: m.firstActivityAt ? parisDay(m.firstActivityAt) : null,
+      lastDay: m.lastActivityAt ? parisDay(m.lastActivityAt) : m.completedAt ? parisDay(m.completedAt) : null,
+      creditedSeconds: Math.max(0, Math.floor(m.creditedSeconds)),
+      completed: m.completedAt !== null,
+    }));
+  const activityDays = modules.flatMap((m) => [m.firstDay, m.lastDay]).filter((d): d is string => d !== null);
+  activityDays.sort();
+  const useSession = rule.sessionStart !== null && rule.sessionEnd !== null;
+  const modulesSeconds = modules.reduce((s, m) => s + m.creditedSeconds, 0);
+  return {
+    schema: CERTIFICATE_SCHEMA,
+    number: input.number,
+    version: input.version,
+    supersedes: input.supersedes,
+    issuedAt: input.issuedAt.toISOString(),
+    issuedDay: parisDay(input.issuedAt),
+    issuance: { kind: input.issuance.kind, reason: input.issuance.reason },
+    provider: input.provider,
+    learner: { ...facts.learner },
+    company: { ...facts.company },
+    action: {
+      title: facts.course.title,
+      courseId: facts.course.id,
+      nature: 'action de formation',
+      modality: 'à distance (SPOC)',
+      startDay: useSession ? rule.sessionStart : (activityDays[0] ?? null),
+      endDay: useSession ? rule.sessionEnd : (activityDays.at(-1) ?? null),
+      datesFrom: useSession ? 'session' : 'activity',
+    },
+    durations: {
+      modulesSeconds,
+      commonTrunkEstimatedSeconds:
+        facts.commonTrunkEstimatedSeconds === null ? null : Math.max(0, Math.floor(facts.commonTrunkEstimatedSeconds)),
+      totalSeconds: Math.max(0, Math.floor(totalSeconds(facts))),
+      plannedMinutes: rule.plannedMinutes,
+      modulesCompleted: modules.filter((m) => m.completed).length,
+      modulesPlanned: modules.length,
+    },
+    modules,
+    fund: facts.fund ? { ...facts.fund } : null,
+    timeAccounting: facts.timeAccounting,
+    verificationUrl: verificationUrl(input.publicUrl, input.number),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Verification
+// ---------------------------------------------------------------------------------------------------
+
+export type CertificateState = 'valid' | 'superseded' | 'revoked';
+
+export const STATE_LABELS: Record<CertificateState, string> = {
+  valid: 'Certificat valide',
+  superseded: 'Certificat remplacé par une version plus récente',
+  revoked: 'Certificat révoqué',
+};
+
+/** The public summary: no more personal data than a holder needs to recognise the certificate. */
+export interface PublicSummary {
+  number: string;
+  state: CertificateState;
+  stateLabel: string;
+  version: number;
+  supersedes: string | null;
+  supersededBy: string | null;
+  revokedAt: string | null;
+  learnerInitials: string;
+  course: string;
+  provider: string;
+  startDay: string | null;
+  endDay: string | null;
+  issuedDay: string;
+  totalSeconds: number;
+  totalTime: string;
+  modulesCompleted: number;
+  modulesPlanned: number;
+  algorithm: string;
+  pdfSha256: string;
+  dataSha256: string;
+  signature: { alg: 'Ed25519'; kid: string; value: string };
+}
+
+export function publicSummary(
+  data: CertificateData,
+  record: {
+    state: CertificateState;
+    supersededBy: string | null;
+    revokedAt: Date | null;
+    pdfSha256: string;
+    dataSha256: string;
+    signature: string;
+    kid: string;
+  },
+): PublicSummary {
+  return {
+    number: data.number,
+    state: record.state,
+    stateLabel: STATE_LABELS[record.state],
+    version: data.version,
+    supersedes: data.supersedes,
+    supersededBy: record.supersededBy,
+    revokedAt: record.revokedAt ? record.revokedAt.toISOString() : null,
+    learnerInitials: initials(data.learner.givenName, data.learner.familyName),
+    course: data.action.title,
+    provider: data.provider.name,
+    startDay: data.action.startDay,
+    endDay: data.action.endDay,
+    issuedDay: data.issuedDay,
+    totalSeconds: data.durations.totalSeconds,
+    totalTime: formatDuration(data.durations.totalSeconds),
+    modulesCompleted: data.durations.modulesCompleted,
+    modulesPlanned: data.durations.modulesPlanned,
+    algorithm: data.timeAccounting.algorithm,
+    pdfSha256: record.pdfSha256,
+    dataSha256: record.dataSha256,
+    signature: { alg: 'Ed25519', kid: record.kid, value: record.signature },
+  };
+}
+
+/** A file name that any OS and ZIP tool accepts: ASCII, no separators. */
+export function certificateFileName(data: Pick<CertificateData, 'number' | 'learner'>): string {
+  const ascii = (s: string) =>
+    s
+      .normalize('NFD')
+      .replace(/[\u0300-\u036f]/g, '')
+      .replace(/[^A-Za-z0-9]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 40);
+  const who = [ascii(data.learner.familyName), ascii(data.learner.givenName)].filter(Boolean).join('_');
+  return `${data.number}${who ? `_${who}` : ''}.pdf`;
+}
+
+/** `;`-separated, CRLF, quoted when needed; cells a spreadsheet would run as a formula are neutralised. */
+export function csvRow(cells: string[]): string {
+  return `${cells
+    .map((cell) => {
+      const safe = /^[=+\-@\t\r]/.test(cell) ? `'${cell}` : cell;
+      return /[";\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
+    })
+    .join(';')}\r\n`;
+}

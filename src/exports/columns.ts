@@ -1,0 +1,300 @@
+import type { FastifyInstance } from 'fastify';
+import type { Db } from '../db/index.js';
+import type { ProgressUnit } from '../portal/index.js';
+import { deviceClass, type FocusMark, presenceSessions, type RunInterval } from '../tracking/index.js';
+import * as repo from './repository.js';
+import { queryInTransaction, streamInTransaction } from './stream.js';
+import { decimalHours, evaluationSummary, nextDay, parisDay, parisDayStart, STATUS_LABELS } from './rules.js';
+import type { CellValue, Column } from './writers.js';
+
+/**
+ * The two exports of /work/shared/reference/certificate-and-exports.md, column by column. A definition
+ * says where rows come from (a streamed query), how many there will be, and how a row becomes cells.
+ */
+
+export type ExportKind = 'summary' | 'connections';
+
+export interface ExportContext {
+  provider: { siret: string; activityDeclarationNumber: string; name: string } | null;
+  moduleTitles: Map<string, string>;
+}
+
+export interface ExportDefinition<Row> {
+  kind: ExportKind;
+  sheetName: string;
+  columns: Column[];
+  /** What the progress bar counts: one source row per file row, or one learner for many rows. */
+  progressUnit: ProgressUnit;
+  /** The rows of each source unit (one enrolment → one summary row, or its sessions), streamed. */
+  rows(db: Db, filter: repo.ExportFilter): AsyncIterable<Row[]>;
+  count(db: Db, filter: repo.ExportFilter): Promise<number>;
+  toCells(row: Row, context: ExportContext): CellValue[];
+  context(app: FastifyInstance): Promise<ExportContext>;
+}
+
+/** Rows per cursor fetch: fewer round trips, still a few megabytes at most in memory. */
+const STREAM_CHUNK = 1000;
+export const MODALITY = 'à distance (SPOC)';
+export const DEFAULT_PLANNED_MINUTES = 240;
+
+const CIVILITY_LABELS: Record<string, string> = { madame: 'Madame', monsieur: 'Monsieur', non_precise: '' };
+
+async function exportContext(app: FastifyInstance): Promise<ExportContext> {
+  const moduleTitles = await repo.moduleTitles(app.db);
+  // The training provider is the certificates capability's configuration (lti-config/provider.json).
+  if (!app.hasDecorator('certificates')) return { provider: null, moduleTitles };
+  const data = app.certificates.provider.data;
+  return {
+    provider: { siret: data.siret, activityDeclarationNumber: data.activityDeclarationNumber, name: data.name },
+    moduleTitles,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Summary: one row per learner in a course session
+
+export const SUMMARY_COLUMNS: Column[] = [
+  { header: 'OPCO', kind: 'text', width: 24 },
+  { header: 'OPCA (nom historique)', kind: 'text', width: 16 },
+  { header: 'N° de dossier OPCO', kind: 'text', width: 16 },
+  { header: 'SIRET de l’organisme de formation', kind: 'text', width: 18 },
+  { header: 'N° de déclaration d’activité', kind: 'text', width: 16 },
+  { header: 'SIRET de l’entreprise', kind: 'text', width: 18 },
+  { header: 'Raison sociale de l’entreprise', kind: 'text', width: 30 },
+  { header: 'IDCC', kind: 'text', width: 8 },
+  { header: 'Branche', kind: 'text', width: 30 },
+  { header: 'Identifiant apprenant', kind: 'text', width: 38 },
+  { header: 'Civilité', kind: 'text', width: 10 },
+  { header: 'Nom', kind: 'text', width: 20 },
+  { header: 'Prénom', kind: 'text', width: 20 },
+  { header: 'Intitulé de l’action', kind: 'text', width: 36 },
+  { header: 'Session (cours)', kind: 'text', width: 30 },
+  { header: 'Modalité', kind: 'text', width: 18 },
+  { header: 'Date de début (Paris)', kind: 'parisDate', width: 12 },
+  { header: 'Début (UTC, ISO 8601)', kind: 'isoUtc', width: 21 },
+  { header: 'Date de fin (Paris)', kind: 'parisDate', width: 12 },
+  { header: 'Fin (UTC, ISO 8601)', kind: 'isoUtc', width: 21 },
+  { header: 'Durée prévue (heures)', kind: 'decimal', width: 10 },
+  { header: 'Temps dans les modules (h:mm)', kind: 'hoursMinutes', width: 12 },
+  { header: 'Temps dans les modules (heures)', kind: 'decimal', width: 12 },
+  { header: 'Temps estimé sur le cours FUN (h:mm)', kind: 'hoursMinutes', width: 12 },
+  { header: 'Temps estimé sur le cours FUN (heures)', kind: 'decimal', width: 12 },
+  { header: 'Temps total (h:mm)', kind: 'hoursMinutes', width: 12 },
+  { header: 'Temps total (heures)', kind: 'decimal', width: 12 },
+  { header: 'Modules terminés', kind: 'integer', width: 10 },
+  { header: 'Modules prévus', kind: 'integer', width: 10 },
+  { header: 'Résultats aux quiz', kind: 'text', width: 16 },
+  { header: 'Statut', kind: 'text', width: 20 },
+  { header: 'N° d’attestation', kind: 'text', width: 18 },
+  { header: 'Version de l’algorithme de temps', kind: 'text', width: 14 },
+];
+
+/** Dates of the action: the session's fixed dates when the course has them, else first and last activity. */
+export function actionDates(row: repo.SummaryRow): { start: Date | null; end: Date | null } {
+  if (row.session_start && row.session_end) {
+    return {
+      start: parisDayStart(row.session_start),
+      end: new Date(parisDayStart(nextDay(row.session_end)).getTime() - 1000),
+    };
+  }
+  return { start: row.first_activity, end: row.last_activity };
+}
+
+async function* summaryRows(db: Db, filter: repo.ExportFilter): AsyncGenerator<repo.SummaryRow[]> {
+  const rows = streamInTransaction(db, (trx) => repo.summaryRows(trx, filter).stream(STREAM_CHUNK));
+  for await (const row of rows) yield [row as repo.SummaryRow];
+}
+
+export const summaryDefinition: ExportDefinition<repo.SummaryRow> = {
+  kind: 'summary',
+  sheetName: 'Synthèse',
+  columns: SUMMARY_COLUMNS,
+  progressUnit: 'rows',
+  rows: (db, filter) => summaryRows(db, filter),
+  count: (db, filter) => queryInTransaction(db, (trx) => repo.countEnrolments(trx, filter)),
+  context: exportContext,
+  toCells(row, context) {
+    const { start, end } = actionDates(row);
+    const moduleSeconds = row.module_seconds ?? 0;
+    const lmsSeconds = row.lms_seconds;
+    const totalSeconds = row.total_seconds ?? moduleSeconds + (lmsSeconds ?? 0);
+    const plannedMinutes = row.planned_minutes ?? DEFAULT_PLANNED_MINUTES;
+    return [
+      row.fund_name ?? row.fund_slug,
+      row.fund_historical_name,
+      row.file_number,
+      context.provider?.siret,
+      context.provider?.activityDeclarationNumber,
+      row.company_siret,
+      row.company_name,
+      row.idcc,
+      row.branch_name,
+      row.learner_id,
+      CIVILITY_LABELS[row.civility] ?? '',
+      row.family_name,
+      row.given_name,
+      row.course_title,
+      row.course_label ?? row.context_id,
+      MODALITY,
+      start,
+      start,
+      end,
+      end,
+      Math.round((plannedMinutes / 60) * 100) / 100,
+      moduleSeconds,
+      decimalHours(moduleSeconds),
+      lmsSeconds,
+      lmsSeconds === null ? null : decimalHours(lmsSeconds),
+      totalSeconds,
+      decimalHours(totalSeconds),
+      row.common_done + row.sector_done,
+      row.common_planned + row.sector_planned,
+      evaluationSummary(row.quiz_correct ?? 0, row.quiz_total ?? 0),
+      STATUS_LABELS[row.status],
+      row.certificate_number,
+      row.algorithm,
+    ];
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// Connection log: one row per merged session (tracking's presence sessions: touching or overlapping
+// runs of every tab and device joined, so no second appears twice)
+
+export const CONNECTION_COLUMNS: Column[] = [
+  { header: 'Identifiant apprenant', kind: 'text', width: 38 },
+  { header: 'Nom', kind: 'text', width: 20 },
+  { header: 'Prénom', kind: 'text', width: 20 },
+  { header: 'OPCO', kind: 'text', width: 24 },
+  { header: 'IDCC', kind: 'text', width: 8 },
+  { header: 'Session (cours)', kind: 'text', width: 30 },
+  { header: 'Date (Paris)', kind: 'parisDate', width: 12 },
+  { header: 'Début (Paris)', kind: 'parisDateTime', width: 20 },
+  { header: 'Fin (Paris)', kind: 'parisDateTime', width: 20 },
+  { header: 'Début (UTC, ISO 8601)', kind: 'isoUtc', width: 21 },
+  { header: 'Fin (UTC, ISO 8601)', kind: 'isoUtc', width: 21 },
+  { header: 'Durée (hh:mm:ss)', kind: 'hms', width: 10 },
+  { header: 'Durée (secondes)', kind: 'integer', width: 10 },
+  { header: 'Modules visités', kind: 'text', width: 50 },
+  { header: 'Battements reçus', kind: 'integer', width: 10 },
+  { header: 'Appareil', kind: 'text', width: 14 },
+  { header: 'Signalements', kind: 'text', width: 36 },
+  { header: 'Version de l’algorithme de temps', kind: 'text', width: 14 },
+];
+
+export interface ConnectionRow {
+  source: repo.ConnectionSourceRow;
+  start: Date;
+  end: Date;
+  seconds: number;
+  modules: string[];
+  beats: number;
+  devices: string[];
+  flags: string[];
+}
+
+const DEVICE_LABELS: Record<string, string> = {
+  desktop: 'ordinateur',
+  mobile: 'téléphone',
+  tablet: 'tablette',
+  unknown: 'inconnu',
+};
+
+/** The merged sessions of one learner's runs, with the flags the reference asks for. */
+export function sessionsOf(
+  source: repo.ConnectionSourceRow,
+  period: { from: Date | null; to: Date | null },
+): ConnectionRow[] {
+  const runs: RunInterval[] = (source.runs ?? []).map((r) => ({
+    runId: r.id,
+    tabId: r.tab,
+    moduleId: r.module,
+    startMs: Number(r.s),
+    endMs: Number(r.e),
+    beatCount: r.n,
+  }));
+  const agents = new Map((source.runs ?? []).map((r) => [r.tab, r.ua]));
+  const focus: FocusMark[] = (source.focus ?? [])
+    .map((f) => ({ tabId: f.tab, atMs: Date.parse(f.at) }))
+    .filter((f) => Number.isFinite(f.atMs));
+  const capped = new Set(source.capped_modules ?? []);
+  const longDays = new Set(source.long_days ?? []);
+  const rejected = (source.rejected ?? []).map(Number);
+  return presenceSessions(runs, focus)
+    .filter(
+      (s) => (!period.from || s.startMs >= period.from.getTime()) && (!period.to || s.startMs < period.to.getTime()),
+    )
+    .map((s) => {
+      const start = new Date(s.startMs);
+      const end = new Date(s.endMs);
+      const flags: string[] = [];
+      if (s.moduleIds.some((m) => capped.has(m))) flags.push('plafond atteint');
+      if (longDays.has(parisDay(start)) || longDays.has(parisDay(end))) flags.push('journée longue');
+      const refused = rejected.filter((t) => t >= s.startMs && t <= s.endMs).length;
+      if (refused > 0) flags.push(`battements rejetés : ${refused}`);
+      return {
+        source,
+        start,
+        end,
+        seconds: Math.floor(s.measuredMs / 1000),
+        modules: s.moduleIds,
+        beats: s.beatCount,
+        devices: [...new Set(s.tabIds.map((t) => deviceClass(agents.get(t) ?? null)))].sort(),
+        flags,
+      };
+    });
+}
+
+export const connectionsDefinition: ExportDefinition<ConnectionRow> = {
+  kind: 'connections',
+  sheetName: 'Journal des connexions',
+  columns: CONNECTION_COLUMNS,
+  progressUnit: 'learners',
+  rows: (db, filter) => connectionRows(db, filter),
+  count: (db, filter) => queryInTransaction(db, (trx) => repo.countConnectionSources(trx, filter)),
+  context: exportContext,
+  toCells(row, context) {
+    const s = row.source;
+    return [
+      s.learner_id,
+      s.family_name,
+      s.given_name,
+      s.fund_name ?? s.fund_slug,
+      s.idcc,
+      s.course_label ?? s.course_title ?? s.context_id,
+      row.start,
+      row.start,
+      row.end,
+      row.start,
+      row.end,
+      row.seconds,
+      row.seconds,
+      row.modules.map((m) => context.moduleTitles.get(m) ?? m).join(' | '),
+      row.beats,
+      row.devices.map((d) => DEVICE_LABELS[d] ?? d).join(', '),
+      row.flags.join(', '),
+      s.algorithm,
+    ];
+  },
+};
+
+/** Source rows (one per learner and course) become their session rows as they stream. */
+async function* connectionRows(db: Db, filter: repo.ExportFilter): AsyncGenerator<ConnectionRow[]> {
+  const period = {
+    from: filter.from ? parisDayStart(filter.from) : null,
+    to: filter.to ? parisDayStart(nextDay(filter.to)) : null,
+  };
+  const sources = streamInTransaction(db, (trx) => repo.connectionSources(trx, filter).stream(STREAM_CHUNK));
+  for await (const source of sources) yield sessionsOf(source as repo.ConnectionSourceRow, period);
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: each definition is consistent with its own row type.
+export type AnyExportDefinition = ExportDefinition<any>;
+
+export function exportDefinition(kind: ExportKind): AnyExportDefinition {
+  const definitions: Record<ExportKind, AnyExportDefinition> = {
+    summary: summaryDefinition,
+    connections: connectionsDefinition,
+  };
+  return definitions[kind];
+}

@@ -1,0 +1,18 @@
+import type { FastifyInstance } from 'fastify';
+import { exportsRoutes } from './routes.js';
+
+/**
+ * What the funds' portal shows and serves: the completion funnel (« combien iront jusqu’au bout ? »),
+ * the summary and connection-log exports in CSV and XLSX (streamed from a database cursor, audited),
+ * the export API for personal tokens and its OpenAPI description at /docs. Accounts, sessions and the
+ * audit log are the portal capability's; register after portalPlugin.
+ */
+export async function exportsPlugin(app: FastifyInstance): Promise<void> {
+  await app.register(exportsRoutes);
+}
+
+export type { ExportKind } from './columns.js';
+export type { ExportFilter } from './repository.js';
+export { type LearnerStatus, neutraliseFormula } from './rules.js';
+export { type ExportFormat, type FunnelView, funnel, resolveFilter, startExport } from './service.js';
+export { type CellValue, type Column, type ColumnKind, csvStream, xlsxStream } from './writers.js';

@@ -1,0 +1,316 @@
+import type { FastifyRequest } from 'fastify';
+import { html, type SafeHtml } from '../http/html.js';
+import { type Principal, portalPage } from '../portal/index.js';
+import { funnelChart, groupedBarChart, STAGE_COLOURS } from './charts.js';
+import type { ExportFilter } from './repository.js';
+import {
+  FUNNEL_LABELS,
+  FUNNEL_STAGES,
+  type FunnelCounts,
+  formatCount,
+  formatDayFr,
+  formatPercent,
+  STATUS_LABELS,
+  STATUSES,
+} from './rules.js';
+import type { FunnelView } from './service.js';
+
+export interface FilterChoices {
+  funds: Array<{ slug: string; name: string; historical_name: string | null }>;
+  branches: Array<{ idcc: string; name: string; fund_slug: string }>;
+  courses: Array<{ id: string; title: string | null; label: string | null; context_id: string }>;
+}
+
+const CHART_STYLE = html`<style>
+.chart{margin:.5rem 0 1rem}
+.chart svg{max-width:100%;height:auto}
+table.figures td,table.figures th{padding:.3rem .5rem}
+.funnel-note{font-size:.9rem;color:var(--muted)}
+progress{width:100%;max-width:30rem;height:1.25rem}
+fieldset.choices label{display:inline-flex;gap:.4rem;align-items:center;font-weight:400;margin-right:1.5rem}
+fieldset.choices input{width:auto}
+legend{font-weight:600}
+</style>`;
+
+function courseName(c: FilterChoices['courses'][number]): string {
+  return [c.title, c.label].filter(Boolean).join(' — ') || c.context_id;
+}
+
+function filterFields(
+  principal: Principal,
+  choices: FilterChoices,
+  filter: ExportFilter,
+  withStatus: boolean,
+): SafeHtml {
+  const selected = (a: string | null | undefined, b: string) => (a === b ? html` selected` : '');
+  const branches = choices.branches.filter((b) => !filter.fund || b.fund_slug === filter.fund);
+  return html`<div class="filters">
+${
+  principal.role === 'operator'
+    ? html`<div><label for="fund">Fonds</label><select id="fund" name="fund">
+<option value="">Tous les fonds</option>
+${choices.funds.map((f) => html`<option value="${f.slug}"${selected(filter.fund, f.slug)}>${f.name}</option>`)}
+</select></div>`
+    : ''
+}
+<div><label for="courseId">Session du cours</label><select id="courseId" name="courseId">
+<option value="">Toutes les sessions</option>
+${choices.courses.map((c) => html`<option value="${c.id}"${selected(filter.courseId, c.id)}>${courseName(c)}</option>`)}
+</select></div>
+<div><label for="branch">Branche (IDCC)</label><select id="branch" name="branch">
+<option value="">Toutes les branches</option>
+${branches.map((b) => html`<option value="${b.idcc}"${selected(filter.branch, b.idcc)}>${b.idcc} — ${b.name}</option>`)}
+</select></div>
+<div><label for="from">Du</label><input type="date" id="from" name="from" value="${filter.from ?? ''}"></div>
+<div><label for="to">Au</label><input type="date" id="to" name="to" value="${filter.to ?? ''}"></div>
+${
+  withStatus
+    ? html`<div><label for="status">Statut de l’apprenant</label><select id="status" name="status">
+<option value="">Tous les statuts</option>
+${STATUSES.map((s) => html`<option value="${s}"${selected(filter.status, s)}>${STATUS_LABELS[s]}</option>`)}
+</select></div>`
+    : ''
+}
+</div>`;
+}
+
+function stageCell(counts: FunnelCounts, stage: (typeof FUNNEL_STAGES)[number], commonKnown: boolean): SafeHtml {
+  if (stage === 'commonDone' && !commonKnown) return html`<td class="num">non mesuré</td>`;
+  return html`<td class="num">${formatCount(counts[stage])}${
+    stage === 'registered' ? '' : html` <span class="muted">(${formatPercent(counts[stage], counts.registered)})</span>`
+  }</td>`;
+}
+
+function figuresTable(
+  caption: string,
+  firstHeader: string,
+  rows: Array<{ label: string; counts: FunnelCounts }>,
+  commonKnown: boolean,
+): SafeHtml {
+  return html`<div class="table-wrap"><table class="figures">
+<caption>${caption}</caption>
+<thead><tr><th scope="col">${firstHeader}</th>${FUNNEL_STAGES.map((s) => html`<th scope="col" class="num">${FUNNEL_LABELS[s]}</th>`)}</tr></thead>
+<tbody>
+${rows.map((r) => html`<tr><th scope="row">${r.label}</th>${FUNNEL_STAGES.map((s) => stageCell(r.counts, s, commonKnown))}</tr>`)}
+</tbody></table></div>`;
+}
+
+function describeScope(principal: Principal, choices: FilterChoices, filter: ExportFilter): string {
+  const fund = filter.fund
+    ? (choices.funds.find((f) => f.slug === filter.fund)?.name ?? filter.fund)
+    : 'tous les fonds';
+  const parts = [principal.role === 'operator' ? fund : `votre fonds (${fund})`];
+  if (filter.branch) parts.push(`branche ${filter.branch}`);
+  if (filter.courseId) {
+    const c = choices.courses.find((x) => x.id === filter.courseId);
+    parts.push(`session ${c ? courseName(c) : filter.courseId}`);
+  }
+  if (filter.from || filter.to) {
+    parts.push(
+      `inscrits ${filter.from ? `du ${formatDayFr(filter.from)}` : ''}${filter.from && filter.to ? ' ' : ''}${filter.to ? `au ${formatDayFr(filter.to)}` : ''}`,
+    );
+  }
+  return parts.join(', ');
+}
+
+export function funnelPage(options: {
+  request: FastifyRequest;
+  principal: Principal;
+  filter: ExportFilter;
+  choices: FilterChoices;
+  view: FunnelView;
+}): string {
+  const { request, principal, filter, choices, view } = options;
+  const fundName = principal.fundSlug ? choices.funds.find((f) => f.slug === principal.fundSlug)?.name : undefined;
+  const { total, commonKnown } = view;
+  const stageRows = FUNNEL_STAGES.filter((s) => s !== 'commonDone' || commonKnown);
+  const weekLabel = (monday: string) => `Semaine du ${formatDayFr(monday)}`;
+  const seriesOf = (rows: Array<{ counts: FunnelCounts }>) => [
+    { name: FUNNEL_LABELS.registered, colour: STAGE_COLOURS.registered, values: rows.map((r) => r.counts.registered) },
+    { name: FUNNEL_LABELS.sectorDone, colour: STAGE_COLOURS.sectorDone, values: rows.map((r) => r.counts.sectorDone) },
+    { name: FUNNEL_LABELS.certified, colour: STAGE_COLOURS.certified, values: rows.map((r) => r.counts.certified) },
+  ];
+  const showFunds = principal.role === 'operator' && !filter.fund;
+  return portalPage({
+    request,
+    principal,
+    title: 'Entonnoir : combien iront jusqu’au bout ?',
+    current: '/portal/entonnoir',
+    ...(fundName ? { fundName } : {}),
+    head: CHART_STYLE,
+    body: html`<h1>Combien iront jusqu’au bout ?</h1>
+<p>De l’inscription à l’attestation, étape par étape : ${describeScope(principal, choices, filter)}.</p>
+<form method="get" action="/portal/entonnoir" class="box" aria-label="Filtres de l’entonnoir">
+${filterFields(principal, choices, filter, false)}
+<p><button type="submit">Afficher</button> <a href="/portal/entonnoir">Tout effacer</a></p>
+</form>
+
+<section aria-labelledby="ensemble">
+<h2 id="ensemble">Vue d’ensemble</h2>
+${
+  total.registered === 0
+    ? html`<p>Aucun apprenant inscrit pour ces critères.</p>`
+    : funnelChart({ id: 'entonnoir', title: 'Entonnoir, de l’inscription à l’attestation', counts: total, commonKnown })
+}
+<div class="table-wrap"><table class="figures" id="table-entonnoir">
+<caption>Chiffres de l’entonnoir</caption>
+<thead><tr><th scope="col">Étape</th><th scope="col" class="num">Apprenants</th><th scope="col" class="num">Part des inscrits</th><th scope="col" class="num">Part de l’étape précédente</th></tr></thead>
+<tbody>
+${FUNNEL_STAGES.map((s) => {
+  if (s === 'commonDone' && !commonKnown) {
+    return html`<tr><th scope="row">${FUNNEL_LABELS[s]}</th><td class="num" colspan="3">non mesuré</td></tr>`;
+  }
+  const previous = stageRows[stageRows.indexOf(s) - 1];
+  return html`<tr><th scope="row">${FUNNEL_LABELS[s]}</th><td class="num">${formatCount(total[s])}</td>
+<td class="num">${formatPercent(total[s], total.registered)}</td>
+<td class="num">${previous ? formatPercent(total[s], total[previous]) : '—'}</td></tr>`;
+})}
+</tbody></table></div>
+<p class="funnel-note">« Ont commencé » : au moins un module ouvert. « Tronc commun terminé » et « tronc sectoriel terminé » :
+tous les modules de ce tronc terminés (chaque thème compte une fois). « Attestation délivrée » : une attestation valable.</p>
+</section>
+
+${
+  showFunds
+    ? html`<section aria-labelledby="par-fonds">
+<h2 id="par-fonds">Par fonds</h2>
+${groupedBarChart({ id: 'fonds', title: 'Inscrits, tronc sectoriel terminé et attestations, par fonds', categories: view.byFund.map((f) => f.name), series: seriesOf(view.byFund) })}
+${figuresTable(
+  'Entonnoir par fonds',
+  'Fonds',
+  view.byFund.map((f) => ({ label: f.name, counts: f.counts })),
+  commonKnown,
+)}
+</section>`
+    : ''
+}
+
+<section aria-labelledby="par-branche">
+<h2 id="par-branche">Par branche</h2>
+${
+  view.byBranch.length === 0
+    ? html`<p>Aucune donnée.</p>`
+    : html`${groupedBarChart({ id: 'branches', title: 'Inscrits, tronc sectoriel terminé et attestations, par branche', categories: view.byBranch.map((b) => b.name), series: seriesOf(view.byBranch) })}
+${figuresTable(
+  'Entonnoir par branche',
+  'Branche',
+  view.byBranch.map((b) => ({ label: showFunds ? `${b.name} (${b.fund})` : b.name, counts: b.counts })),
+  commonKnown,
+)}`
+}
+</section>
+
+<section aria-labelledby="par-semaine">
+<h2 id="par-semaine">Par semaine d’inscription</h2>
+${
+  view.byWeek.length === 0
+    ? html`<p>Aucune donnée.</p>`
+    : html`${groupedBarChart({ id: 'semaines', title: 'Inscrits, tronc sectoriel terminé et attestations, par semaine d’inscription', categories: view.byWeek.map((w) => weekLabel(w.monday)), series: seriesOf(view.byWeek) })}
+${figuresTable(
+  'Entonnoir par semaine d’inscription (semaine ISO, heure de Paris)',
+  'Semaine',
+  view.byWeek.map((w) => ({ label: `${weekLabel(w.monday)} (${w.week})`, counts: w.counts })),
+  commonKnown,
+)}`
+}
+</section>`,
+  });
+}
+
+export function exportsPage(options: {
+  request: FastifyRequest;
+  principal: Principal;
+  filter: ExportFilter;
+  choices: FilterChoices;
+}): string {
+  const { request, principal, filter, choices } = options;
+  const fundName = principal.fundSlug ? choices.funds.find((f) => f.slug === principal.fundSlug)?.name : undefined;
+  return portalPage({
+    request,
+    principal,
+    title: 'Exports',
+    current: '/portal/exports',
+    ...(fundName ? { fundName } : {}),
+    head: html`${CHART_STYLE}<script src="/portal/assets/exports.js" defer></script>`,
+    body: html`<h1>Exports des apprenants</h1>
+<p>Deux exports, au format CSV (s’ouvre directement dans Excel) ou XLSX :</p>
+<ul>
+<li><strong>Synthèse</strong> : une ligne par apprenant et par session, avec l’entreprise, le temps de formation, les modules terminés, le statut et l’attestation.</li>
+<li><strong>Journal des connexions</strong> : une ligne par séance de connexion (début, fin, durée, modules visités).</li>
+</ul>
+<p class="muted">Chaque téléchargement est inscrit au <a href="/portal/journal">journal des téléchargements</a> (qui, quand, quels filtres, combien de lignes).
+Dates en heure de Paris, avec une colonne en heure universelle (UTC).</p>
+<form method="get" action="/portal/exports/telecharger" class="box" id="export-form">
+<fieldset class="choices"><legend>Export</legend>
+<label><input type="radio" name="kind" value="summary" checked> Synthèse</label>
+<label><input type="radio" name="kind" value="connections"> Journal des connexions</label>
+</fieldset>
+<fieldset class="choices"><legend>Format</legend>
+<label><input type="radio" name="format" value="csv" checked> CSV (Excel)</label>
+<label><input type="radio" name="format" value="xlsx"> XLSX</label>
+</fieldset>
+<fieldset><legend>Filtres</legend>
+${filterFields(principal, choices, filter, true)}
+<p class="muted">Période : apprenants inscrits ou actifs entre ces dates (journal des connexions : séances commencées entre ces dates).</p>
+</fieldset>
+<input type="hidden" name="ticket" value="">
+<p><button type="submit">Télécharger</button></p>
+</form>
+<div id="export-progress" role="status" aria-live="polite" hidden>
+<label for="export-bar">Avancement de l’export</label>
+<progress id="export-bar" max="100"></progress>
+<p id="export-text"></p>
+</div>`,
+  });
+}
+
+/** The page script: follows a long download's progress. Served from our origin (CSP: script-src 'self'). */
+export const EXPORTS_SCRIPT = `(() => {
+  'use strict';
+  const form = document.getElementById('export-form');
+  const box = document.getElementById('export-progress');
+  if (!form || !box) return;
+  const bar = document.getElementById('export-bar');
+  const text = document.getElementById('export-text');
+  const fmt = new Intl.NumberFormat('fr-FR');
+  let timer = null;
+  const newTicket = () => Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
+  form.addEventListener('submit', () => {
+    const ticket = newTicket();
+    form.elements.namedItem('ticket').value = ticket;
+    box.hidden = false;
+    bar.removeAttribute('value');
+    text.textContent = 'Préparation de l’export…';
+    if (timer) clearInterval(timer);
+    let misses = 0;
+    const poll = async () => {
+      let res;
+      try {
+        res = await fetch('/portal/exports/progression/' + ticket, { credentials: 'same-origin', headers: { accept: 'application/json' } });
+      } catch {
+        return;
+      }
+      if (!res.ok) {
+        if (++misses > 60) { clearInterval(timer); text.textContent = 'Impossible de suivre l’avancement ; le téléchargement continue peut-être.'; }
+        return;
+      }
+      const p = await res.json();
+      if (p.expectedRows) { bar.max = Math.max(1, p.expectedRows); bar.value = Math.min(p.rows, p.expectedRows); }
+      const total = p.expectedRows === null ? '' : ' sur ' + fmt.format(p.expectedRows);
+      if (p.status === 'completed') {
+        clearInterval(timer);
+        bar.max = 1; bar.value = 1;
+        text.textContent = 'Export terminé : ' + fmt.format(p.rows) + ' ligne' + (p.rows > 1 ? 's' : '') + '. Le fichier est dans vos téléchargements.';
+      } else if (p.status === 'failed') {
+        clearInterval(timer);
+        text.textContent = 'L’export a été interrompu après ' + fmt.format(p.rows) + ' lignes. Relancez-le.';
+      } else if (p.unit === 'learners') {
+        text.textContent = fmt.format(p.rows) + ' apprenant' + (p.rows > 1 ? 's' : '') + total + ' traités…';
+      } else {
+        text.textContent = fmt.format(p.rows) + ' ligne' + (p.rows > 1 ? 's' : '') + total + ' écrites…';
+      }
+    };
+    timer = setInterval(poll, 700);
+  });
+})();
+`;

@@ -1,0 +1,442 @@
+import { type RawBuilder, sql } from 'kysely';
+import type { Db } from '../db/index.js';
+import { type LearnerStatus, nextDay, parisDayStart } from './rules.js';
+
+/**
+ * The queries behind the exports and the funnel. One "enrolment" is a learner in a course session
+ * (an Open edX course run, `courses` row) as LTI launches recorded it; a learner without a profile
+ * (onboarding not done) has no fund and is nobody's to export.
+ *
+ * Every query takes the fund scope as a mandatory argument (null = every fund, operators only):
+ * the scope is applied inside the query, never by filtering rows afterwards.
+ */
+
+export interface ExportFilter {
+  /** null = every fund (operators); otherwise the only fund whose learners are returned. */
+  fund: string | null;
+  courseId?: string | undefined;
+  branch?: string | undefined;
+  /** Paris calendar days, inclusive. */
+  from?: string | undefined;
+  to?: string | undefined;
+  status?: LearnerStatus | undefined;
+}
+
+export interface EnrolmentRow {
+  learner_id: string;
+  course_id: string;
+  registered_at: Date;
+  fund_slug: string;
+  fund_name: string | null;
+  fund_historical_name: string | null;
+  idcc: string | null;
+  branch_name: string | null;
+  civility: string;
+  family_name: string;
+  given_name: string;
+  company_name: string;
+  company_siret: string;
+  course_title: string | null;
+  course_label: string | null;
+  context_id: string;
+  modules_started: number;
+  common_done: number;
+  common_planned: number;
+  sector_done: number;
+  sector_planned: number;
+  first_activity: Date | null;
+  last_activity: Date | null;
+  quiz_correct: number | null;
+  quiz_total: number | null;
+  certificate_number: string | null;
+  certificate_issued_at: Date | null;
+  file_number: string | null;
+  session_start: string | null;
+  session_end: string | null;
+  planned_minutes: number | null;
+  /** Credited seconds in the tool's modules, the LMS-estimated common trunk, and their union. */
+  module_seconds: number | null;
+  lms_seconds: number | null;
+  total_seconds: number | null;
+  algorithm: string | null;
+  status: LearnerStatus;
+}
+
+function periodBounds(filter: ExportFilter): { from: Date | null; to: Date | null } {
+  return {
+    from: filter.from ? parisDayStart(filter.from) : null,
+    to: filter.to ? parisDayStart(nextDay(filter.to)) : null,
+  };
+}
+
+/**
+ * One row per enrolment with everything the summary, the status filter and the funnel need.
+ *
+ * Driven by the learner profiles in id order, each enrolment's figures are looked up through the
+ * per-learner indexes (launches, module progress, time totals, valid certificate): rows come out while
+ * the query runs, in an order the cursor can serve without sorting the whole set, so the database
+ * work overlaps the formatting and sending, nothing blocks on a full aggregation, and a fund's export
+ * only ever reads its own learners' rows.
+ */
+function enrolmentFacts(filter: ExportFilter): RawBuilder<EnrolmentRow> {
+  const fundCond = filter.fund === null ? sql`true` : sql`p.fund_slug = ${filter.fund}`;
+  const courseCond = filter.courseId ? sql`l.course_id = ${filter.courseId}` : sql`l.course_id is not null`;
+  const branchCond = filter.branch ? sql`p.idcc = ${filter.branch}` : sql`true`;
+  return sql<EnrolmentRow>`(
+    select f.*,
+      case
+        when f.certificate_number is not null then 'certificate_issued'
+        when f.common_planned + f.sector_planned > 0
+          and f.common_done + f.sector_done >= f.common_planned + f.sector_planned then 'completed'
+        when f.modules_started > 0 or coalesce(f.module_seconds, 0) > 0 then 'in_progress'
+        else 'not_started'
+      end as status
+    from (
+      select
+        p.learner_id, e.course_id, e.registered_at,
+        p.fund_slug, fu.name as fund_name, fu.historical_name as fund_historical_name,
+        p.idcc, b.name as branch_name,
+        p.civility, p.family_name, p.given_name, p.company_name, p.company_siret,
+        c.title as course_title, c.label as course_label, c.context_id,
+        pr.modules_started::int as modules_started,
+        coalesce(pr.common_done, 0)::int as common_done,
+        coalesce(pl.common_planned, 0)::int as common_planned,
+        coalesce(pr.sector_done, 0)::int as sector_done,
+        coalesce(pl.sector_planned, 0)::int as sector_planned,
+        least(pr.first_activity, span.first_at) as first_activity,
+        greatest(pr.last_activity, span.last_at) as last_activity,
+        pr.quiz_correct::int as quiz_correct, pr.quiz_total::int as quiz_total,
+        cert.number as certificate_number, cert.issued_at as certificate_issued_at, cert.file_number,
+        r.session_start, r.session_end, r.planned_minutes,
+        -- Connection time (tracking): the union of in-tool time, credited after caps. The LMS's own
+        -- pages (common trunk) are not measured yet: their estimate stays unknown (null).
+        tc.credited_seconds as module_seconds, null::integer as lms_seconds,
+        tc.credited_seconds as total_seconds, tc.algorithm
+      from learner_profiles p
+      join lateral (
+        select l.course_id, min(l.created_at) as registered_at
+        from lti_launches l
+        where l.learner_id = p.learner_id and l.role = 'learner' and ${courseCond}
+        group by l.course_id
+      ) e on true
+      join courses c on c.id = e.course_id
+      left join funds fu on fu.slug = p.fund_slug
+      left join branches b on b.idcc = p.idcc
+      left join (
+        -- What a learner of each fund is offered: one module per theme (a branch variant replaces the
+        -- fund's default module of its theme, so themes, not modules, are counted).
+        select fx.slug as fund_slug,
+          count(distinct t.slug) filter (where t.trunk = 'common') as common_planned,
+          count(distinct t.slug) filter (where t.trunk = 'sector') as sector_planned
+        from funds fx
+        left join modules ms on ms.active and (ms.fund_slug is null or ms.fund_slug = fx.slug)
+        left join themes t on t.track_id = ms.track_id and t.slug = ms.theme_slug
+        group by fx.slug
+      ) pl on pl.fund_slug = p.fund_slug
+      left join lateral (
+        -- Themes done per trunk (a learner meeting a branch variant and the default module of one
+        -- theme counts that theme once).
+        select count(*) as modules_started,
+          count(distinct t.slug) filter (where mp.completed_at is not null and t.trunk = 'common') as common_done,
+          count(distinct t.slug) filter (where mp.completed_at is not null and t.trunk = 'sector') as sector_done,
+          min(mp.started_at) as first_activity,
+          max(greatest(mp.updated_at, mp.completed_at)) as last_activity,
+          sum((mp.quiz_answers->>'correct')::int) as quiz_correct,
+          sum((mp.quiz_answers->>'total')::int) as quiz_total
+        from module_progress mp
+        join modules m on m.id = mp.module_id
+        join themes t on t.track_id = m.track_id and t.slug = m.theme_slug
+        where mp.learner_id = p.learner_id and mp.course_id = e.course_id
+      ) pr on true
+      left join time_course_totals tc on tc.learner_id = p.learner_id and tc.course_id = e.course_id
+      left join lateral (
+        select min(tt.first_at) as first_at, max(tt.last_at) as last_at
+        from time_totals tt
+        where tt.learner_id = p.learner_id and tt.course_id = e.course_id
+      ) span on true
+      left join lateral (
+        -- At most one valid certificate per learner and course (a unique index of the certificates).
+        select ce.number, ce.issued_at, (ce.data_canonical::json #>> '{fund,fileNumber}') as file_number
+        from certificates ce
+        where ce.learner_id = p.learner_id and ce.course_id = e.course_id and ce.state = 'valid'
+      ) cert on true
+      left join certificate_rules r on r.course_id = e.course_id
+      where ${fundCond} and ${branchCond}
+    ) f
+  )`;
+}
+
+/**
+ * The enrolments of a filter, as a query that can be streamed, counted or aggregated. The period
+ * selects, by default, whoever was registered or active in it (first to last activity overlapping
+ * it); the funnel selects by registration only, since it follows cohorts.
+ */
+export function enrolments(db: Db, filter: ExportFilter, periodBy: 'activity' | 'registration' = 'activity') {
+  const { from, to } = periodBounds(filter);
+  let q = db.selectFrom(enrolmentFacts(filter).as('x'));
+  if (filter.status) q = q.where('x.status', '=', filter.status);
+  if (periodBy === 'registration') {
+    if (from) q = q.where('x.registered_at', '>=', from);
+    if (to) q = q.where('x.registered_at', '<', to);
+    return q;
+  }
+  if (from) q = q.where((eb) => eb.or([eb('x.registered_at', '>=', from), eb('x.last_activity', '>=', from)]));
+  if (to) q = q.where((eb) => eb.or([eb('x.registered_at', '<', to), eb('x.first_activity', '<', to)]));
+  return q;
+}
+
+/** Only what the summary prints: every column parsed is time spent on each of 100k rows. */
+export const SUMMARY_FIELDS = [
+  'x.learner_id',
+  'x.fund_slug',
+  'x.fund_name',
+  'x.fund_historical_name',
+  'x.idcc',
+  'x.branch_name',
+  'x.civility',
+  'x.family_name',
+  'x.given_name',
+  'x.company_name',
+  'x.company_siret',
+  'x.course_title',
+  'x.course_label',
+  'x.context_id',
+  'x.common_done',
+  'x.common_planned',
+  'x.sector_done',
+  'x.sector_planned',
+  'x.first_activity',
+  'x.last_activity',
+  'x.quiz_correct',
+  'x.quiz_total',
+  'x.certificate_number',
+  'x.file_number',
+  'x.session_start',
+  'x.session_end',
+  'x.planned_minutes',
+  'x.module_seconds',
+  'x.lms_seconds',
+  'x.total_seconds',
+  'x.algorithm',
+  'x.status',
+] as const;
+
+export type SummaryRow = Pick<EnrolmentRow, (typeof SUMMARY_FIELDS)[number] extends `x.${infer K}` ? K : never>;
+
+/** In learner id order (the order the query produces them in: no sort of the whole set). */
+export function summaryRows(db: Db, filter: ExportFilter) {
+  return enrolments(db, filter).select(SUMMARY_FIELDS).orderBy('x.learner_id').orderBy('x.course_id');
+}
+
+export async function countEnrolments(db: Db, filter: ExportFilter): Promise<number> {
+  const row = await enrolments(db, filter)
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+export interface FunnelRow {
+  fund_slug: string;
+  idcc: string | null;
+  week_start: string;
+  week_key: string;
+  registered: number;
+  started: number;
+  common_done: number;
+  sector_done: number;
+  certified: number;
+  common_known: boolean;
+}
+
+/**
+ * Funnel cells per fund, branch and week of registration (ISO week, Europe/Paris). The status filter
+ * does not apply: the funnel is the distribution of statuses.
+ */
+export async function funnelRows(db: Db, filter: ExportFilter): Promise<FunnelRow[]> {
+  const { status: _ignored, ...rest } = filter;
+  const weekStart = sql<string>`to_char(date_trunc('week', x.registered_at at time zone 'Europe/Paris'), 'YYYY-MM-DD')`;
+  const weekKey = sql<string>`to_char(x.registered_at at time zone 'Europe/Paris', 'IYYY-"W"IW')`;
+  const rows = await enrolments(db, rest, 'registration')
+    .select([
+      'x.fund_slug',
+      'x.idcc',
+      weekStart.as('week_start'),
+      weekKey.as('week_key'),
+      sql<number>`count(*)`.as('registered'),
+      sql<number>`count(*) filter (where x.status <> 'not_started')`.as('started'),
+      sql<number>`count(*) filter (where x.common_planned > 0 and x.common_done >= x.common_planned)`.as('common_done'),
+      sql<number>`count(*) filter (where x.sector_planned > 0 and x.sector_done >= x.sector_planned)`.as('sector_done'),
+      sql<number>`count(*) filter (where x.certificate_number is not null)`.as('certified'),
+      sql<boolean>`bool_or(x.common_planned > 0)`.as('common_known'),
+    ])
+    .groupBy(['x.fund_slug', 'x.idcc', weekStart, weekKey])
+    .orderBy('x.fund_slug')
+    .orderBy(weekStart)
+    .execute();
+  return rows.map((r) => ({
+    ...r,
+    registered: Number(r.registered),
+    started: Number(r.started),
+    common_done: Number(r.common_done),
+    sector_done: Number(r.sector_done),
+    certified: Number(r.certified),
+  }));
+}
+
+/** Whether the catalog serves common-trunk modules at all: if not, "common trunk done" is unknown. */
+export async function commonTrunkKnown(db: Db): Promise<boolean> {
+  const row = await db
+    .selectFrom('modules as m')
+    .innerJoin('themes as t', (j) => j.onRef('t.track_id', '=', 'm.track_id').onRef('t.slug', '=', 'm.theme_slug'))
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('m.active', '=', true)
+    .where('t.trunk', '=', 'common')
+    .executeTakeFirstOrThrow();
+  return Number(row.n) > 0;
+}
+
+// --- choices for the filters ----------------------------------------------------------------
+
+export async function listFunds(db: Db, fund: string | null) {
+  let q = db.selectFrom('funds').select(['slug', 'name', 'historical_name']).orderBy('position').orderBy('slug');
+  if (fund !== null) q = q.where('slug', '=', fund);
+  return q.execute();
+}
+
+export async function listBranches(db: Db, fund: string | null) {
+  let q = db.selectFrom('branches').select(['idcc', 'name', 'fund_slug']).orderBy('fund_slug').orderBy('idcc');
+  if (fund !== null) q = q.where('fund_slug', '=', fund);
+  return q.execute();
+}
+
+/** Course sessions where the fund has at least one learner (all sessions for operators). */
+export async function listCourses(db: Db, fund: string | null) {
+  const q = db
+    .selectFrom('courses as c')
+    .select(['c.id', 'c.title', 'c.label', 'c.context_id'])
+    .where((eb) =>
+      eb.exists(
+        eb
+          .selectFrom('lti_launches as l')
+          .innerJoin('learner_profiles as p', 'p.learner_id', 'l.learner_id')
+          .select(sql`1`.as('one'))
+          .whereRef('l.course_id', '=', 'c.id')
+          .where('l.role', '=', 'learner')
+          .$if(fund !== null, (qb) => qb.where('p.fund_slug', '=', fund as string)),
+      ),
+    )
+    .orderBy('c.title');
+  return q.execute();
+}
+
+export async function courseVisible(db: Db, courseId: string, fund: string | null): Promise<boolean> {
+  const rows = await listCourses(db, fund);
+  return rows.some((c) => c.id === courseId);
+}
+
+// --- connection log ---------------------------------------------------------------------------
+
+export interface RunJson {
+  id: string;
+  tab: string;
+  module: string;
+  /** Epoch milliseconds (server time). */
+  s: number;
+  e: number;
+  n: number;
+  ua: string | null;
+}
+
+export interface ConnectionSourceRow {
+  learner_id: string;
+  course_id: string;
+  family_name: string;
+  given_name: string;
+  fund_slug: string;
+  fund_name: string | null;
+  idcc: string | null;
+  course_title: string | null;
+  course_label: string | null;
+  context_id: string;
+  runs: RunJson[] | null;
+  focus: Array<{ tab: string; at: string }> | null;
+  rejected: number[] | null;
+  long_days: string[] | null;
+  capped_modules: string[] | null;
+  algorithm: string | null;
+}
+
+/**
+ * One row per enrolment with that learner's runs (learner tabs only), focus marks, rejected items and
+ * flags, as JSON: the merged sessions are computed from them by the tracking's own rules while the rows
+ * stream, so memory holds one learner at a time. The period selects sessions (by their start); here it
+ * only skips learners with no run overlapping it.
+ */
+export function connectionSources(db: Db, filter: ExportFilter) {
+  const { from, to } = periodBounds(filter);
+  const overlap = sql<boolean>`exists (
+    select 1 from tracking_runs r0
+    where r0.learner_id = x.learner_id and r0.course_id = x.course_id
+      ${from ? sql`and r0.last_beat_at >= ${from}` : sql``}
+      ${to ? sql`and r0.started_at < ${to}` : sql``}
+  )`;
+  return enrolments(db, { ...filter, from: undefined, to: undefined })
+    .select([
+      'x.learner_id',
+      'x.course_id',
+      'x.family_name',
+      'x.given_name',
+      'x.fund_slug',
+      'x.fund_name',
+      'x.idcc',
+      'x.course_title',
+      'x.course_label',
+      'x.context_id',
+      'x.algorithm',
+      sql<RunJson[] | null>`(
+        select json_agg(json_build_object(
+          'id', r.id, 'tab', r.tab_id, 'module', r.module_id,
+          's', (extract(epoch from r.started_at) * 1000)::bigint,
+          'e', (extract(epoch from r.last_beat_at) * 1000)::bigint,
+          'n', r.beat_count, 'ua', t.user_agent) order by r.started_at, r.id)
+        from tracking_runs r join tracking_tabs t on t.id = r.tab_id
+        where r.learner_id = x.learner_id and r.course_id = x.course_id and t.role = 'learner'
+      )`.as('runs'),
+      sql<Array<{ tab: string; at: string }> | null>`(
+        select json_agg(json_build_object('tab', ev.tab_id, 'at', ev.data->>'focusAt') order by ev.chain_index)
+        from tracking_events ev
+        where ev.learner_id = x.learner_id and ev.course_id = x.course_id and ev.kind = 'focus'
+      )`.as('focus'),
+      sql<number[] | null>`(
+        select json_agg((extract(epoch from ev.server_time) * 1000)::bigint order by ev.chain_index)
+        from tracking_events ev
+        where ev.learner_id = x.learner_id and ev.course_id = x.course_id and ev.kind = 'rejected'
+      )`.as('rejected'),
+      sql<string[] | null>`(
+        select ct.long_days from time_course_totals ct
+        where ct.learner_id = x.learner_id and ct.course_id = x.course_id
+      )`.as('long_days'),
+      sql<string[] | null>`(
+        select json_agg(tt.module_id order by tt.module_id) from time_totals tt
+        where tt.learner_id = x.learner_id and tt.course_id = x.course_id and tt.flags @> '["over_cap"]'::jsonb
+      )`.as('capped_modules'),
+    ])
+    .where(overlap)
+    .orderBy('x.family_name')
+    .orderBy('x.given_name')
+    .orderBy('x.learner_id')
+    .orderBy('x.course_id');
+}
+
+export async function countConnectionSources(db: Db, filter: ExportFilter): Promise<number> {
+  const row = await db
+    .selectFrom(connectionSources(db, filter).as('c'))
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+export async function moduleTitles(db: Db): Promise<Map<string, string>> {
+  const rows = await db.selectFrom('modules').select(['id', 'title']).execute();
+  return new Map(rows.map((r) => [r.id, r.title]));
+}

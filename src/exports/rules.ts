@@ -1,0 +1,260 @@
+/**
+ * Pure rules of the exports: cell encoding (CSV for French Excel, formula neutralisation), Europe/Paris
+ * time without a per-cell Intl call, durations, learner status and the funnel arithmetic.
+ */
+
+// ---------------------------------------------------------------------------------------------
+// Formula (CSV) injection — OWASP "CSV Injection": a cell starting with one of these characters is
+// read as a formula by Excel, LibreOffice or Google Sheets. A leading apostrophe makes it text. The
+// full-width forms are included because some locales of Excel accept them as formula signs.
+
+const FORMULA_START = /^[=+\-@\t\r\n\uFF1D\uFF0B\uFF0D\uFF20]/;
+
+export function neutraliseFormula(value: string): string {
+  return FORMULA_START.test(value) ? `'${value}` : value;
+}
+
+export function isNeutralised(value: string): boolean {
+  return !FORMULA_START.test(value);
+}
+
+/** One CSV field (RFC 4180 quoting; `;` separator as French Excel expects). */
+export function csvField(value: string): string {
+  return /[";\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Europe/Paris time. Paris changes offset only on whole UTC hours (01:00 UTC, EU rule), so the offset
+// of any instant is the offset of its UTC hour: one Intl lookup per distinct hour, cached.
+
+const parisParts = new Intl.DateTimeFormat('en-GB', {
+  timeZone: 'Europe/Paris',
+  hourCycle: 'h23',
+  year: 'numeric',
+  month: '2-digit',
+  day: '2-digit',
+  hour: '2-digit',
+  minute: '2-digit',
+  second: '2-digit',
+});
+const HOUR_MS = 3_600_000;
+const offsetCache = new Map<number, number>();
+
+/** Minutes to add to UTC to get Paris wall-clock time at this instant (+60 or +120). */
+export function parisOffsetMinutes(instant: Date): number {
+  const hour = Math.floor(instant.getTime() / HOUR_MS);
+  const cached = offsetCache.get(hour);
+  if (cached !== undefined) return cached;
+  const probe = new Date(hour * HOUR_MS);
+  const parts: Record<string, number> = {};
+  for (const p of parisParts.formatToParts(probe)) if (p.type !== 'literal') parts[p.type] = Number(p.value);
+  const wall = Date.UTC(
+    parts.year as number,
+    (parts.month as number) - 1,
+    parts.day as number,
+    parts.hour as number,
+    parts.minute as number,
+    parts.second as number,
+  );
+  const offset = Math.round((wall - probe.getTime()) / 60_000);
+  if (offsetCache.size > 100_000) offsetCache.clear();
+  offsetCache.set(hour, offset);
+  return offset;
+}
+
+/** A Date whose UTC fields read as the Paris wall clock (what a spreadsheet date cell stores). */
+export function parisWallClock(instant: Date): Date {
+  return new Date(instant.getTime() + parisOffsetMinutes(instant) * 60_000);
+}
+
+const pad2 = (n: number) => (n < 10 ? `0${n}` : String(n));
+
+/** `dd/mm/yyyy hh:mm:ss` from a Date's UTC fields. */
+export function formatUtcFieldsDateTime(d: Date): string {
+  return `${pad2(d.getUTCDate())}/${pad2(d.getUTCMonth() + 1)}/${d.getUTCFullYear()} ${pad2(d.getUTCHours())}:${pad2(
+    d.getUTCMinutes(),
+  )}:${pad2(d.getUTCSeconds())}`;
+}
+
+export function formatUtcFieldsDate(d: Date): string {
+  return `${pad2(d.getUTCDate())}/${pad2(d.getUTCMonth() + 1)}/${d.getUTCFullYear()}`;
+}
+
+export function formatParisDateTime(instant: Date): string {
+  return formatUtcFieldsDateTime(parisWallClock(instant));
+}
+
+export function formatParisDate(instant: Date): string {
+  return formatUtcFieldsDate(parisWallClock(instant));
+}
+
+/** ISO 8601 in UTC to the second: `2026-11-29T09:30:00Z`. */
+export function isoUtc(instant: Date): string {
+  return `${instant.toISOString().slice(0, 19)}Z`;
+}
+
+/** The Paris calendar day of an instant, `YYYY-MM-DD`. */
+export function parisDay(instant: Date): string {
+  return parisWallClock(instant).toISOString().slice(0, 10);
+}
+
+/** The instant a Paris calendar day starts (for period filters). */
+export function parisDayStart(day: string): Date {
+  const [y, m, d] = day.split('-').map(Number) as [number, number, number];
+  const guess = Date.UTC(y, m - 1, d) - 60 * 60_000;
+  // Midnight Paris is 23:00 or 22:00 UTC the day before: take the offset in force at that instant.
+  const offset = parisOffsetMinutes(new Date(guess));
+  return new Date(Date.UTC(y, m - 1, d) - offset * 60_000);
+}
+
+export function nextDay(day: string): string {
+  const [y, m, d] = day.split('-').map(Number) as [number, number, number];
+  return new Date(Date.UTC(y, m - 1, d + 1)).toISOString().slice(0, 10);
+}
+
+export function isValidDay(day: string): boolean {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) return false;
+  const [y, m, d] = day.split('-').map(Number) as [number, number, number];
+  const t = new Date(Date.UTC(y, m - 1, d));
+  return t.getUTCFullYear() === y && t.getUTCMonth() === m - 1 && t.getUTCDate() === d;
+}
+
+/** ISO 8601 week of a Paris calendar day: `{ key: '2026-W48', monday: '2026-11-23' }`. */
+export function isoWeek(day: string): { key: string; monday: string } {
+  const [y, m, d] = day.split('-').map(Number) as [number, number, number];
+  const date = new Date(Date.UTC(y, m - 1, d));
+  const weekday = (date.getUTCDay() + 6) % 7; // Monday = 0
+  const monday = new Date(date.getTime() - weekday * 86_400_000);
+  const thursday = new Date(monday.getTime() + 3 * 86_400_000);
+  const weekYear = thursday.getUTCFullYear();
+  const jan1 = Date.UTC(weekYear, 0, 1);
+  const week = Math.floor((thursday.getTime() - jan1) / (7 * 86_400_000)) + 1;
+  return { key: `${weekYear}-W${pad2(week)}`, monday: monday.toISOString().slice(0, 10) };
+}
+
+export function formatDayFr(day: string): string {
+  return `${day.slice(8, 10)}/${day.slice(5, 7)}/${day.slice(0, 4)}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Durations: stored in seconds; displayed floored to the minute (time-accounting reference).
+
+export function hoursMinutes(seconds: number): string {
+  const minutes = Math.floor(Math.max(0, seconds) / 60);
+  return `${Math.floor(minutes / 60)}:${pad2(minutes % 60)}`;
+}
+
+export function hoursMinutesSeconds(seconds: number): string {
+  const s = Math.floor(Math.max(0, seconds));
+  return `${pad2(Math.floor(s / 3600))}:${pad2(Math.floor((s % 3600) / 60))}:${pad2(s % 60)}`;
+}
+
+/** Decimal hours of the floored minutes, rounded to the hundredth: the same time as the h:mm column. */
+export function decimalHours(seconds: number): number {
+  const minutes = Math.floor(Math.max(0, seconds) / 60);
+  return Math.round((minutes / 60) * 100) / 100;
+}
+
+/** French decimal comma, two decimals. */
+export function frenchDecimal(value: number): string {
+  return value.toFixed(2).replace('.', ',');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Learner status
+
+export type LearnerStatus = 'not_started' | 'in_progress' | 'completed' | 'certificate_issued';
+
+export const STATUS_LABELS: Record<LearnerStatus, string> = {
+  not_started: 'non commencé',
+  in_progress: 'en cours',
+  completed: 'terminé',
+  certificate_issued: 'attestation délivrée',
+};
+
+export const STATUSES = Object.keys(STATUS_LABELS) as LearnerStatus[];
+
+/**
+ * A certificate outranks everything; "completed" means every module of the learner's path done
+ * (common trunk, when the tool serves it, and sector trunk); any activity means "in progress".
+ */
+export function learnerStatus(facts: {
+  certificateIssued: boolean;
+  modulesCompleted: number;
+  modulesPlanned: number;
+  started: boolean;
+}): LearnerStatus {
+  if (facts.certificateIssued) return 'certificate_issued';
+  if (facts.modulesPlanned > 0 && facts.modulesCompleted >= facts.modulesPlanned) return 'completed';
+  if (facts.started || facts.modulesCompleted > 0) return 'in_progress';
+  return 'not_started';
+}
+
+/** Quiz results over the modules answered: `12/15 (80 %)`; empty when none. */
+export function evaluationSummary(correct: number, total: number): string {
+  if (total <= 0) return '';
+  return `${correct}/${total} (${Math.round((correct / total) * 100)} %)`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Funnel: registered → started → common trunk done → sector trunk done → certificate issued.
+
+export const FUNNEL_STAGES = ['registered', 'started', 'commonDone', 'sectorDone', 'certified'] as const;
+export type FunnelStage = (typeof FUNNEL_STAGES)[number];
+export type FunnelCounts = Record<FunnelStage, number>;
+
+export const FUNNEL_LABELS: Record<FunnelStage, string> = {
+  registered: 'Inscrits',
+  started: 'Ont commencé',
+  commonDone: 'Tronc commun terminé',
+  sectorDone: 'Tronc sectoriel terminé',
+  certified: 'Attestation délivrée',
+};
+
+export interface FunnelCell extends FunnelCounts {
+  fund: string;
+  branch: string | null;
+  /** ISO week of registration (Paris), e.g. 2026-W48. */
+  week: string;
+  weekStart: string;
+}
+
+export function emptyCounts(): FunnelCounts {
+  return { registered: 0, started: 0, commonDone: 0, sectorDone: 0, certified: 0 };
+}
+
+export function addCounts(into: FunnelCounts, from: FunnelCounts): FunnelCounts {
+  for (const s of FUNNEL_STAGES) into[s] += from[s];
+  return into;
+}
+
+/** Sums the cells by a key (fund, branch, week…), keeping the order of first appearance sorted by key. */
+export function groupFunnel<K extends string>(
+  cells: readonly FunnelCell[],
+  keyOf: (c: FunnelCell) => K,
+): Array<{ key: K; counts: FunnelCounts }> {
+  const map = new Map<K, FunnelCounts>();
+  for (const c of cells) {
+    const k = keyOf(c);
+    addCounts(map.get(k) ?? map.set(k, emptyCounts()).get(k)!, c);
+  }
+  return [...map.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([key, counts]) => ({ key, counts }));
+}
+
+export function totalFunnel(cells: readonly FunnelCell[]): FunnelCounts {
+  return cells.reduce((acc, c) => addCounts(acc, c), emptyCounts());
+}
+
+/** Share of the registered, as a whole percentage (0 when nobody registered). */
+export function shareOf(part: number, whole: number): number {
+  return whole > 0 ? Math.round((part / whole) * 100) : 0;
+}
+
+export function formatPercent(part: number, whole: number): string {
+  return whole > 0 ? `${shareOf(part, whole)} %` : '—';
+}
+
+const frInt = new Intl.NumberFormat('fr-FR');
+export function formatCount(n: number): string {
+  return frInt.format(n);
+}

@@ -1,0 +1,264 @@
+import { PassThrough, Readable } from 'node:stream';
+import ExcelJS from 'exceljs';
+import {
+  csvField,
+  formatParisDate,
+  formatParisDateTime,
+  frenchDecimal,
+  hoursMinutes,
+  hoursMinutesSeconds,
+  isoUtc,
+  neutraliseFormula,
+  parisWallClock,
+} from './rules.js';
+
+/**
+ * Column kinds. Each knows how it reads in the CSV (text for French Excel) and what typed value goes
+ * in the XLSX cell, so that both files say the same thing.
+ */
+export type ColumnKind =
+  | 'text' // user or catalog text: formula-neutralised
+  | 'integer'
+  | 'decimal' // two decimals, French comma in the CSV
+  | 'parisDateTime' // Date, shown as Paris wall-clock time
+  | 'parisDate' // Date, the Paris calendar day
+  | 'isoUtc' // Date, ISO 8601 in UTC (text)
+  | 'hoursMinutes' // seconds, shown h:mm
+  | 'hms'; // seconds, shown hh:mm:ss
+
+export interface Column {
+  header: string;
+  kind: ColumnKind;
+  /** XLSX column width, in characters. */
+  width?: number;
+}
+
+export type CellValue = string | number | Date | null | undefined;
+
+export function csvCell(kind: ColumnKind, value: CellValue): string {
+  if (value === null || value === undefined || value === '') return '';
+  switch (kind) {
+    case 'text':
+      return csvField(neutraliseFormula(String(value)));
+    case 'integer':
+      return String(Math.trunc(Number(value)));
+    case 'decimal':
+      return frenchDecimal(Number(value));
+    case 'parisDateTime':
+      return formatParisDateTime(value as Date);
+    case 'parisDate':
+      return formatParisDate(value as Date);
+    case 'isoUtc':
+      return isoUtc(value as Date);
+    case 'hoursMinutes':
+      return hoursMinutes(Number(value));
+    case 'hms':
+      return hoursMinutesSeconds(Number(value));
+  }
+}
+
+export function xlsxCell(kind: ColumnKind, value: CellValue): string | number | Date | null {
+  if (value === null || value === undefined || value === '') return null;
+  switch (kind) {
+    case 'text':
+      return neutraliseFormula(String(value));
+    case 'integer':
+      return Math.trunc(Number(value));
+    case 'decimal':
+      return Math.round(Number(value) * 100) / 100;
+    case 'parisDateTime':
+    case 'parisDate':
+      // Spreadsheet dates carry no time zone: store the Paris wall clock.
+      return parisWallClock(value as Date);
+    case 'isoUtc':
+      return isoUtc(value as Date);
+    case 'hoursMinutes':
+      return hoursMinutes(Number(value));
+    case 'hms':
+      return hoursMinutesSeconds(Number(value));
+  }
+}
+
+const XLSX_FORMATS: Partial<Record<ColumnKind, string>> = {
+  decimal: '0.00',
+  parisDateTime: 'dd/mm/yyyy hh:mm:ss',
+  parisDate: 'dd/mm/yyyy',
+  integer: '0',
+};
+
+export interface WriterOptions {
+  /** Called after each row is written, with the number of rows so far (progress, audit). */
+  onRow?: (rows: number) => void;
+  /** Called once at the end with the final count, or with an error if the stream broke. */
+  onEnd?: (rows: number, error?: unknown) => void | Promise<void>;
+}
+
+const CSV_BOM = '\uFEFF';
+const CSV_CHUNK_CHARS = 64 * 1024;
+
+/**
+ * CSV for French Excel: UTF-8 with BOM, `;`, CRLF. Pulls rows from the async iterable only as fast as
+ * the reader consumes chunks (Readable.from honours backpressure), so memory does not grow with size;
+ * when the reader goes away the iterable is closed (its database cursor with it).
+ */
+export function csvStream(
+  columns: readonly Column[],
+  rows: AsyncIterable<CellValue[]>,
+  options: WriterOptions = {},
+): Readable {
+  let count = 0;
+  let finished: Promise<void> | undefined;
+  // Called once: at the normal end, or when the reader goes away (even before the first row was read).
+  const finish = (error?: unknown) => {
+    finished ??= Promise.resolve(options.onEnd?.(count, error));
+    return finished;
+  };
+  async function* generate(): AsyncGenerator<Buffer> {
+    let completed = false;
+    try {
+      let buffer = `${CSV_BOM}${columns.map((c) => csvField(neutraliseFormula(c.header))).join(';')}\r\n`;
+      for await (const row of rows) {
+        let line = '';
+        for (let i = 0; i < columns.length; i++) {
+          if (i > 0) line += ';';
+          line += csvCell((columns[i] as Column).kind, row[i]);
+        }
+        buffer += `${line}\r\n`;
+        count++;
+        options.onRow?.(count);
+        if (buffer.length >= CSV_CHUNK_CHARS) {
+          yield Buffer.from(buffer, 'utf8');
+          buffer = '';
+        }
+      }
+      if (buffer.length > 0) yield Buffer.from(buffer, 'utf8');
+      completed = true;
+      // Before the stream ends, so that the reader sees the end only once the download is recorded.
+      await finish();
+    } finally {
+      if (!completed) await finish(new Error('export interrupted'));
+    }
+  }
+  const stream = Readable.from(generate(), { objectMode: false, highWaterMark: CSV_CHUNK_CHARS });
+  stream.on('close', () => {
+    if (!stream.readableEnded) void finish(new Error('export interrupted'));
+  });
+  return stream;
+}
+
+/**
+ * XLSX through exceljs's streaming WorkbookWriter: rows are committed one by one into the zip stream,
+ * inline strings (no shared-strings table kept in memory). The loop waits while the output is full,
+ * so a slow reader holds the database cursor instead of filling memory.
+ */
+export function xlsxStream(
+  columns: readonly Column[],
+  rows: AsyncIterable<CellValue[]>,
+  options: WriterOptions & { sheetName: string },
+): Readable {
+  const out = new PassThrough({ highWaterMark: 256 * 1024 });
+  // exceljs ends the stream it writes to when the workbook is committed; the reader must see the end
+  // only after the download is recorded, so the zip goes through `zip` and `out` is ended by us.
+  const zip = new PassThrough({ highWaterMark: 256 * 1024 });
+  zip.pipe(out, { end: false });
+  // A write after the reader left must not crash the process; the run loop reports the interruption.
+  out.on('error', () => undefined);
+  let closed = false;
+  const outClosed = new Promise<void>((resolve) =>
+    out.once('close', () => {
+      closed = true;
+      resolve();
+    }),
+  );
+
+  const run = async () => {
+    let count = 0;
+    const iterator = rows[Symbol.asyncIterator]();
+    try {
+      const workbook = new ExcelJS.stream.xlsx.WorkbookWriter({
+        stream: zip,
+        useStyles: true,
+        useSharedStrings: false,
+      });
+      workbook.creator = 'Émargement';
+      const sheet = workbook.addWorksheet(options.sheetName.slice(0, 31), { views: [{ state: 'frozen', ySplit: 1 }] });
+      sheet.columns = columns.map((c, i) => ({
+        header: neutraliseFormula(c.header),
+        key: `c${i}`,
+        width: c.width ?? Math.min(40, Math.max(10, c.header.length + 2)),
+        ...(XLSX_FORMATS[c.kind] ? { style: { numFmt: XLSX_FORMATS[c.kind] } } : {}),
+      }));
+      sheet.getRow(1).font = { bold: true };
+      sheet.getRow(1).commit();
+      for (;;) {
+        if (closed) throw new Error('export interrupted');
+        const next = await iterator.next();
+        if (next.done) break;
+        const values = columns.map((c, i) => xlsxCell(c.kind, next.value[i]));
+        sheet.addRow(values).commit();
+        count++;
+        options.onRow?.(count);
+        if (count % XLSX_CHECK_EVERY === 0) await relieve(sheet, zip, outClosed, () => closed);
+      }
+      sheet.commit();
+      await workbook.commit();
+      const zipped = zip.readableEnded ? Promise.resolve() : new Promise<void>((resolve) => zip.once('end', resolve));
+      await Promise.race([zipped, outClosed]);
+      if (closed) throw new Error('export interrupted');
+      await options.onEnd?.(count);
+      out.end();
+    } catch (error) {
+      await iterator.return?.();
+      await options.onEnd?.(count, error);
+      if (!closed) out.destroy(error instanceof Error ? error : new Error(String(error)));
+    }
+  };
+  void run();
+  return out;
+}
+
+const XLSX_CHECK_EVERY = 200;
+const XLSX_MAX_BACKLOG = 1024 * 1024;
+
+/**
+ * exceljs writes committed rows into the zip's deflate stream without waiting for it (its StreamBuf
+ * ignores write() results), so a source faster than compression, or a slow reader, would pile rows up
+ * in memory. Every few hundred rows we yield to the event loop (zlib and the socket progress), then wait
+ * while the deflate input or our output is backed up.
+ */
+async function relieve(
+  sheet: ExcelJS.Worksheet,
+  zip: PassThrough,
+  outClosed: Promise<void>,
+  isClosed: () => boolean,
+): Promise<void> {
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  for (;;) {
+    if (isClosed()) return;
+    if (zip.writableNeedDrain) {
+      await Promise.race([drained(zip), outClosed]);
+      continue;
+    }
+    if (!sheetSinks(sheet).some((pending) => pending > XLSX_MAX_BACKLOG)) return;
+    await new Promise<void>((resolve) => setTimeout(resolve, 2));
+  }
+}
+
+interface Sink {
+  writableLength?: number;
+  _writableState?: { length?: number };
+}
+
+/**
+ * Bytes waiting in the streams the worksheet's buffer writes into (exceljs internals, read defensively:
+ * archiver's streams come from `readable-stream`, which may lack `writableLength`).
+ */
+function sheetSinks(sheet: ExcelJS.Worksheet): number[] {
+  const stream = (sheet as unknown as { stream?: { pipes?: unknown } }).stream;
+  const pipes = Array.isArray(stream?.pipes) ? (stream.pipes as Sink[]) : [];
+  return pipes.map((p) => p.writableLength ?? p._writableState?.length ?? 0);
+}
+
+function drained(stream: PassThrough): Promise<void> {
+  return new Promise((resolve) => stream.once('drain', resolve));
+}

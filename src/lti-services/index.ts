@@ -1,0 +1,167 @@
+import type { FastifyInstance } from 'fastify';
+import { getCurrentToolKey, registerLaunchHandler } from '../lti/index.js';
+import { AccessTokenService, type FetchLike } from './access-tokens.js';
+import { outboxCommand } from './cli.js';
+import {
+  type MembershipContext,
+  MembershipScheduler,
+  runScheduledMembershipSync,
+  type SyncResult,
+  syncCourseMemberships,
+} from './memberships.js';
+import { createServicePages, servicesRoutes } from './routes.js';
+import { type OutboxContext, type OutboxRunResult, OutboxWorker, processOutbox, workerName } from './scores.js';
+
+/**
+ * LTI Advantage for course teams: Deep Linking 2.0 (placing modules and themes), Assignment and Grade
+ * Services 2.0 (a completed module's score, through a durable outbox), Names and Role Provisioning
+ * Services 2.0 (who is enrolled), on OAuth 2.0 client-credentials tokens (IMS Security Framework §4).
+ * The only file other capabilities import from src/lti-services/.
+ */
+
+export {
+  AccessTokenService,
+  type FetchLike,
+  PlatformCallError,
+  type ToolKeySource,
+  type ToolSigningKey,
+} from './access-tokens.js';
+export { type OutboxCliContext, runOutbox } from './cli.js';
+export {
+  type MembershipContext,
+  runScheduledMembershipSync,
+  type SyncResult,
+  syncCourseMemberships,
+} from './memberships.js';
+export {
+  claimDueScores,
+  listMemberships,
+  listOutbox,
+  type MembershipView,
+  type OutboxRow,
+  requeueScores,
+} from './repository.js';
+export { SCOPES } from './rules.js';
+export {
+  type CompletionScoreInput,
+  type EnqueueResult,
+  enqueueCompletionScore,
+  type OutboxContext,
+  type OutboxRunResult,
+  OutboxWorker,
+  processOutbox,
+} from './scores.js';
+export type { LtiServicesTables } from './tables.js';
+
+export interface LtiServicesOptions {
+  /** Background jobs (outbox worker, memberships schedule): on by default, off in tests. */
+  backgroundJobs?: boolean;
+  /** How the services reach the platform (tests may count or break calls). */
+  fetch?: FetchLike;
+}
+
+export interface LtiServicesRuntime {
+  tokens: AccessTokenService;
+  worker: string;
+  fetch: FetchLike | undefined;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    ltiServices: LtiServicesRuntime;
+  }
+}
+
+export const OUTBOX_POLL_MS = 5_000;
+export const MEMBERSHIP_SCHEDULE_MS = 10 * 60_000;
+
+/**
+ * Registers the services after `ltiPlugin` (it needs the tool key). The runtime is shared with the whole
+ * app (skip-override) so that the public functions below work from the root instance.
+ */
+async function ltiServices(app: FastifyInstance, options: LtiServicesOptions = {}): Promise<void> {
+  const runtime: LtiServicesRuntime = {
+    tokens: new AccessTokenService({
+      db: app.db,
+      toolKey: () => getCurrentToolKey(app),
+      ...(options.fetch ? { fetch: options.fetch } : {}),
+    }),
+    worker: workerName(),
+    fetch: options.fetch,
+  };
+  app.decorate('ltiServices', runtime);
+
+  const pages = createServicePages(app);
+  registerLaunchHandler(app, 'LtiDeepLinkingRequest', pages.deepLinkingHandler);
+  // Routes live in their own encapsulated context.
+  await app.register(servicesRoutes, { syncMemberships: (courseId: string) => syncMemberships(app, courseId) });
+
+  if (options.backgroundJobs ?? app.config.nodeEnv !== 'test') {
+    const outbox = new OutboxWorker(outboxContext(app));
+    const memberships = new MembershipScheduler(membershipContext(app));
+    app.addHook('onReady', async () => {
+      outbox.start(OUTBOX_POLL_MS);
+      memberships.start(MEMBERSHIP_SCHEDULE_MS);
+    });
+    app.addHook('preClose', async () => {
+      await Promise.all([outbox.stop(), memberships.stop()]);
+    });
+  }
+}
+
+export const ltiServicesPlugin = Object.assign(ltiServices, {
+  [Symbol.for('skip-override')]: true,
+  [Symbol.for('fastify.display-name')]: 'lti-services',
+});
+
+function runtimeOf(app: FastifyInstance): LtiServicesRuntime {
+  if (!app.hasDecorator('ltiServices')) throw new Error('register ltiServicesPlugin before using its functions');
+  return app.ltiServices;
+}
+
+function outboxContext(app: FastifyInstance): OutboxContext {
+  const r = runtimeOf(app);
+  return {
+    db: app.db,
+    tokens: r.tokens,
+    log: app.log.child({ component: 'score-outbox' }),
+    worker: r.worker,
+    ...(r.fetch ? { fetch: r.fetch } : {}),
+  };
+}
+
+function membershipContext(app: FastifyInstance): MembershipContext {
+  const r = runtimeOf(app);
+  return {
+    db: app.db,
+    tokens: r.tokens,
+    log: app.log.child({ component: 'nrps' }),
+    worker: r.worker,
+    ...(r.fetch ? { fetch: r.fetch } : {}),
+  };
+}
+
+/** One outbox pass now (what the background worker does every few seconds). */
+export function processScoreOutbox(
+  app: FastifyInstance,
+  options: { now?: Date; limit?: number } = {},
+): Promise<OutboxRunResult> {
+  return processOutbox(outboxContext(app), options);
+}
+
+/** Lists a course's members now (NRPS), as the course-team view's button does. */
+export function syncMemberships(app: FastifyInstance, courseId: string): Promise<SyncResult> {
+  return syncCourseMemberships(membershipContext(app), courseId);
+}
+
+/** One pass of the memberships schedule (under the database lease). */
+export function runMembershipSchedule(app: FastifyInstance, options: { now?: Date } = {}) {
+  return runScheduledMembershipSync(membershipContext(app), options);
+}
+
+/** Adds `npm run cli -- outbox list|retry`. */
+export function registerLtiServicesCommands(
+  register: (name: string, summary: string, run: (args: string[]) => Promise<number>) => void,
+): void {
+  register('outbox', 'AGS score outbox: list | retry', outboxCommand);
+}

@@ -1,0 +1,549 @@
+import { type Selectable, sql } from 'kysely';
+import type { Db } from '../db/index.js';
+import type { MemberInput } from './rules.js';
+import type { OutboxStatus, ScoreOutboxTable } from './tables.js';
+
+export type OutboxRow = Selectable<ScoreOutboxTable>;
+
+/** `now` from the caller (tests move time forward) or the database's clock, shared by every instance. */
+function at(now: Date | undefined) {
+  return now ? sql<Date>`${now}::timestamptz` : sql<Date>`now()`;
+}
+
+// ─── Registrations and launches (tables of the lti capability, read only) ──────────────────────────
+
+export interface RegistrationRow {
+  id: string;
+  issuer: string;
+  client_id: string;
+  access_token_url: string;
+  removed_at: Date | null;
+}
+
+export async function findRegistration(db: Db, id: string): Promise<RegistrationRow | undefined> {
+  return db
+    .selectFrom('lti_registrations')
+    .select(['id', 'issuer', 'client_id', 'access_token_url', 'removed_at'])
+    .where('id', '=', id)
+    .executeTakeFirst();
+}
+
+export interface LaunchForScore {
+  id: string;
+  registration_id: string;
+  learner_id: string;
+  course_id: string | null;
+  resource_link_id: string | null;
+  ags: Record<string, unknown> | null;
+  sub: string;
+}
+
+/**
+ * The launch whose AGS claim a completion is scored against: the given one, or the learner's latest
+ * launch of that resource link (or, without one, of that course) that carried a line item.
+ */
+export async function findLaunchForScore(
+  db: Db,
+  input: { learnerId: string; courseId: string | null; resourceLinkId: string | null; launchId?: string | undefined },
+): Promise<LaunchForScore | undefined> {
+  let q = db
+    .selectFrom('lti_launches as l')
+    .innerJoin('learners as u', 'u.id', 'l.learner_id')
+    .select(['l.id', 'l.registration_id', 'l.learner_id', 'l.course_id', 'l.resource_link_id', 'l.ags', 'u.sub'])
+    .where('l.learner_id', '=', input.learnerId)
+    .where('l.message_type', '=', 'LtiResourceLinkRequest');
+  if (input.launchId) q = q.where('l.id', '=', input.launchId);
+  else if (input.resourceLinkId) q = q.where('l.resource_link_id', '=', input.resourceLinkId);
+  else if (input.courseId) q = q.where('l.course_id', '=', input.courseId);
+  else return undefined;
+  return q
+    .orderBy(sql`(l.ags ->> 'lineitem') is not null`, 'desc')
+    .orderBy('l.created_at', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+}
+
+export async function findDeepLinkingLaunch(db: Db, launchId: string) {
+  return db
+    .selectFrom('lti_launches as l')
+    .innerJoin('lti_registrations as r', 'r.id', 'l.registration_id')
+    .select(['l.message_type', 'l.deep_linking', 'l.deployment_id', 'r.client_id', 'r.issuer', 'r.removed_at'])
+    .where('l.id', '=', launchId)
+    .executeTakeFirst();
+}
+
+// ─── Course-team view ───────────────────────────────────────────────────────────────────────────────
+
+export async function findLaunchCustom(db: Db, launchId: string): Promise<Record<string, string> | null> {
+  const row = await db.selectFrom('lti_launches').select('custom').where('id', '=', launchId).executeTakeFirst();
+  return row?.custom ?? null;
+}
+
+export async function findCourse(db: Db, courseId: string) {
+  return db
+    .selectFrom('courses')
+    .select(['id', 'title', 'label', 'issuer'])
+    .where('id', '=', courseId)
+    .executeTakeFirst();
+}
+
+export interface CourseLearner {
+  learner_id: string;
+  sub: string;
+  name: string | null;
+  given_name: string | null;
+  family_name: string | null;
+  first_launch_at: Date;
+  launched_link: boolean;
+}
+
+/** Learners who launched the tool as learners in this course (and only this course). */
+export async function listCourseLearners(
+  db: Db,
+  courseId: string,
+  resourceLinkId: string | null,
+): Promise<CourseLearner[]> {
+  return db
+    .selectFrom('lti_launches as l')
+    .innerJoin('learners as u', 'u.id', 'l.learner_id')
+    .select([
+      'u.id as learner_id',
+      'u.sub',
+      'u.name',
+      'u.given_name',
+      'u.family_name',
+      sql<Date>`min(l.created_at)`.as('first_launch_at'),
+      sql<boolean>`coalesce(bool_or(l.resource_link_id = ${resourceLinkId}), false)`.as('launched_link'),
+    ])
+    .where('l.course_id', '=', courseId)
+    .where('l.role', '=', 'learner')
+    .groupBy(['u.id', 'u.sub', 'u.name', 'u.given_name', 'u.family_name'])
+    .orderBy('u.family_name')
+    .orderBy('u.name')
+    .orderBy('u.id')
+    .execute();
+}
+
+/** The latest score of each learner on a resource link. */
+export async function latestScoresOnLink(db: Db, resourceLinkId: string) {
+  return db
+    .selectFrom('lti_score_outbox')
+    .select(['learner_id', 'status', 'sent_at', 'updated_at', 'next_attempt_at', 'seq'])
+    .where('resource_link_id', '=', resourceLinkId)
+    .orderBy('seq', 'desc')
+    .execute();
+}
+
+// ─── Score outbox ──────────────────────────────────────────────────────────────────────────────────
+
+export interface NewScore {
+  registrationId: string;
+  learnerId: string;
+  courseId: string | null;
+  resourceLinkId: string | null;
+  launchId: string | null;
+  moduleId: string | null;
+  lineitemUrl: string;
+  userId: string;
+  scoreGiven: number;
+  scoreMaximum: number;
+  occurredAt: Date;
+  idempotencyKey: string | null;
+}
+
+/**
+ * Queues a score. A newer score makes the learner's older unsent ones for that line item pointless:
+ * they are superseded, unless a worker holds one right now (it finishes, then this one follows).
+ * Returns the queued row's id, or the existing one for a repeated idempotency key.
+ */
+export async function insertScore(db: Db, s: NewScore): Promise<{ id: string; created: boolean }> {
+  // Inside the caller's transaction when there is one: the completion and its score commit together.
+  const inTransaction = (work: (trx: Db) => Promise<{ id: string; created: boolean }>) =>
+    db.isTransaction ? work(db) : db.transaction().execute(work);
+  return inTransaction(async (trx) => {
+    const inserted = await trx
+      .insertInto('lti_score_outbox')
+      .values({
+        registration_id: s.registrationId,
+        learner_id: s.learnerId,
+        course_id: s.courseId,
+        resource_link_id: s.resourceLinkId,
+        launch_id: s.launchId,
+        module_id: s.moduleId,
+        lineitem_url: s.lineitemUrl,
+        user_id: s.userId,
+        score_given: s.scoreGiven,
+        score_maximum: s.scoreMaximum,
+        activity_progress: 'Completed',
+        grading_progress: 'FullyGraded',
+        occurred_at: s.occurredAt,
+        idempotency_key: s.idempotencyKey,
+      })
+      .onConflict((oc) => oc.column('idempotency_key').doNothing())
+      .returning(['id', 'seq'])
+      .executeTakeFirst();
+    if (!inserted) {
+      const existing = await trx
+        .selectFrom('lti_score_outbox')
+        .select('id')
+        .where('idempotency_key', '=', s.idempotencyKey)
+        .executeTakeFirstOrThrow();
+      return { id: existing.id, created: false };
+    }
+    await trx
+      .updateTable('lti_score_outbox')
+      .set({ status: 'superseded', last_error: 'superseded by a newer score', updated_at: sql`now()` })
+      .where('lineitem_url', '=', s.lineitemUrl)
+      .where('user_id', '=', s.userId)
+      .where('status', '=', 'pending')
+      .where('seq', '<', inserted.seq)
+      .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<=', sql<Date>`now()`)]))
+      .execute();
+    return { id: inserted.id, created: true };
+  });
+}
+
+/**
+ * Claims due scores for one worker. `FOR UPDATE SKIP LOCKED` lets several instances claim at once
+ * without ever claiming the same row; the lease (`locked_until`) marks the row taken after commit, and
+ * lets another instance take it over if this one dies mid-send. A learner's scores for one line item
+ * go one at a time, oldest first, so that their timestamps reach the platform in order.
+ */
+export async function claimDueScores(
+  db: Db,
+  input: { worker: string; leaseMs: number; limit: number; now?: Date | undefined },
+): Promise<OutboxRow[]> {
+  const now = at(input.now);
+  const result = await sql<OutboxRow>`
+    update lti_score_outbox
+    set locked_by = ${input.worker},
+        locked_until = ${now} + make_interval(secs => ${input.leaseMs / 1000}),
+        attempts = attempts + 1,
+        updated_at = now()
+    where id in (
+      select o.id from lti_score_outbox o
+      where o.status = 'pending'
+        and o.next_attempt_at <= ${now}
+        and (o.locked_until is null or o.locked_until <= ${now})
+        and not exists (
+          select 1 from lti_score_outbox p
+          where p.lineitem_url = o.lineitem_url and p.user_id = o.user_id
+            and p.status = 'pending' and p.seq < o.seq
+        )
+      order by o.next_attempt_at, o.seq
+      limit ${input.limit}
+      for update skip locked
+    )
+    returning *`.execute(db);
+  return [...result.rows].sort((a, b) => a.seq - b.seq);
+}
+
+/**
+ * The timestamp of the next attempt for a learner × line item: when the score was earned, but always
+ * strictly after the previous attempt's (Open edX answers 400 to a same-or-older timestamp). One
+ * atomic upsert, so two instances never hand out the same value. Millisecond precision, as JS dates.
+ */
+export async function nextScoreTimestamp(db: Db, lineitemUrl: string, userId: string, earned: Date): Promise<Date> {
+  const candidate = new Date(Math.floor(earned.getTime()));
+  const row = await db
+    .insertInto('lti_score_clocks')
+    .values({ lineitem_url: lineitemUrl, user_id: userId, last_timestamp: candidate })
+    .onConflict((oc) =>
+      oc.columns(['lineitem_url', 'user_id']).doUpdateSet({
+        last_timestamp: sql<Date>`greatest(excluded.last_timestamp, lti_score_clocks.last_timestamp + interval '1 millisecond')`,
+      }),
+    )
+    .returning('last_timestamp')
+    .executeTakeFirstOrThrow();
+  return row.last_timestamp;
+}
+
+/** Records one attempt's outcome, only while this worker still holds the row. */
+export async function finishAttempt(
+  db: Db,
+  input: {
+    id: string;
+    worker: string;
+    status: OutboxStatus;
+    scoreTimestamp: Date | null;
+    httpStatus: number | null;
+    error: string | null;
+    nextAttemptAt?: Date;
+  },
+): Promise<boolean> {
+  const result = await db
+    .updateTable('lti_score_outbox')
+    .set({
+      status: input.status,
+      score_timestamp: input.scoreTimestamp,
+      last_http_status: input.httpStatus,
+      last_error: input.error,
+      locked_by: null,
+      locked_until: null,
+      updated_at: sql`now()`,
+      ...(input.status === 'sent' ? { sent_at: sql`now()` } : {}),
+      ...(input.nextAttemptAt ? { next_attempt_at: input.nextAttemptAt } : {}),
+    })
+    .where('id', '=', input.id)
+    .where('locked_by', '=', input.worker)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) === 1;
+}
+
+/** A newer score of the same learner for the same line item is waiting: this one need not be sent. */
+export async function hasNewerPendingScore(db: Db, row: Pick<OutboxRow, 'lineitem_url' | 'user_id' | 'seq'>) {
+  const newer = await db
+    .selectFrom('lti_score_outbox')
+    .select('id')
+    .where('lineitem_url', '=', row.lineitem_url)
+    .where('user_id', '=', row.user_id)
+    .where('status', '=', 'pending')
+    .where('seq', '>', row.seq)
+    .limit(1)
+    .executeTakeFirst();
+  return newer !== undefined;
+}
+
+export async function listOutbox(db: Db, input: { statuses: OutboxStatus[]; limit: number }): Promise<OutboxRow[]> {
+  return db
+    .selectFrom('lti_score_outbox')
+    .selectAll()
+    .where('status', 'in', input.statuses)
+    .orderBy('seq', 'desc')
+    .limit(input.limit)
+    .execute();
+}
+
+export async function countOutbox(db: Db): Promise<Record<OutboxStatus, number>> {
+  const rows = await db
+    .selectFrom('lti_score_outbox')
+    .select(['status', (eb) => eb.fn.countAll<number>().as('n')])
+    .groupBy('status')
+    .execute();
+  const counts: Record<OutboxStatus, number> = { pending: 0, sent: 0, failed: 0, superseded: 0 };
+  for (const r of rows) counts[r.status] = Number(r.n);
+  return counts;
+}
+
+/** Operator retry: failed (or waiting) rows become due now. Superseded and sent rows stay as they are. */
+export async function requeueScores(db: Db, input: { ids?: string[]; allFailed?: boolean }): Promise<number> {
+  let q = db
+    .updateTable('lti_score_outbox')
+    .set({
+      status: 'pending',
+      next_attempt_at: sql`now()`,
+      locked_by: null,
+      locked_until: null,
+      updated_at: sql`now()`,
+    })
+    .where('status', 'in', ['failed', 'pending']);
+  if (input.ids) {
+    if (input.ids.length === 0) return 0;
+    q = q.where('id', 'in', input.ids);
+  } else if (!input.allFailed) return 0;
+  else q = q.where('status', '=', 'failed');
+  const result = await q.executeTakeFirst();
+  return Number(result.numUpdatedRows);
+}
+
+// ─── Memberships ────────────────────────────────────────────────────────────────────────────────────
+
+export interface NrpsSource {
+  course_id: string;
+  registration_id: string;
+  context_memberships_url: string;
+}
+
+/** Where a course's memberships are listed: the NRPS claim of its latest launch that carried one. */
+export async function findNrpsSource(db: Db, courseId: string): Promise<NrpsSource | undefined> {
+  const row = await db
+    .selectFrom('lti_launches')
+    .select(['course_id', 'registration_id', sql<string>`nrps ->> 'context_memberships_url'`.as('url')])
+    .where('course_id', '=', courseId)
+    .where(sql<boolean>`nrps ->> 'context_memberships_url' is not null`)
+    .orderBy('created_at', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  if (!row?.course_id) return undefined;
+  return { course_id: row.course_id, registration_id: row.registration_id, context_memberships_url: row.url };
+}
+
+/** Courses launched with NRPS whose memberships were never listed, or not since `everyMs`. */
+export async function coursesDueForMembershipSync(
+  db: Db,
+  input: { everyMs: number; limit: number; now?: Date | undefined },
+): Promise<string[]> {
+  const now = at(input.now);
+  const rows = await sql<{ course_id: string }>`
+    select c.course_id from (
+      select distinct course_id from lti_launches
+      where course_id is not null and nrps ->> 'context_memberships_url' is not null
+    ) c
+    left join lti_membership_syncs s on s.course_id = c.course_id
+    where s.last_synced_at is null
+       or s.last_synced_at <= ${now} - make_interval(secs => ${input.everyMs / 1000})
+    order by s.last_synced_at nulls first
+    limit ${input.limit}`.execute(db);
+  return rows.rows.map((r) => r.course_id);
+}
+
+export async function recordSyncStart(db: Db, source: NrpsSource, startedAt: Date): Promise<void> {
+  await db
+    .insertInto('lti_membership_syncs')
+    .values({
+      course_id: source.course_id,
+      registration_id: source.registration_id,
+      context_memberships_url: source.context_memberships_url,
+      last_started_at: startedAt,
+      last_synced_at: null,
+      last_error: null,
+      member_count: null,
+      page_count: null,
+    })
+    .onConflict((oc) =>
+      oc.column('course_id').doUpdateSet({
+        registration_id: source.registration_id,
+        context_memberships_url: source.context_memberships_url,
+        last_started_at: startedAt,
+        updated_at: sql`now()`,
+      }),
+    )
+    .execute();
+}
+
+export async function recordSyncFailure(db: Db, courseId: string, error: string): Promise<void> {
+  await db
+    .updateTable('lti_membership_syncs')
+    .set({ last_error: error, updated_at: sql`now()` })
+    .where('course_id', '=', courseId)
+    .execute();
+}
+
+/**
+ * Stores one complete list: members seen are upserted, members missing from it are marked removed.
+ * One transaction, so a reader never sees half a list.
+ */
+export async function replaceMemberships(
+  db: Db,
+  input: { courseId: string; members: MemberInput[]; isLearner: (m: MemberInput) => boolean; pages: number },
+): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    const { seen } = await sql<{ seen: Date }>`select now() as seen`
+      .execute(trx)
+      .then((r) => r.rows[0] as { seen: Date });
+    for (let i = 0; i < input.members.length; i += 500) {
+      const chunk = input.members.slice(i, i + 500);
+      await trx
+        .insertInto('lti_memberships')
+        .values(
+          chunk.map((m) => ({
+            course_id: input.courseId,
+            user_id: m.userId,
+            status: m.status,
+            roles: JSON.stringify(m.roles) as unknown as string[],
+            is_learner: input.isLearner(m),
+            name: m.name,
+            given_name: m.givenName,
+            family_name: m.familyName,
+            email: m.email,
+            first_seen_at: seen,
+            last_seen_at: seen,
+            removed_at: null,
+          })),
+        )
+        .onConflict((oc) =>
+          oc.columns(['course_id', 'user_id']).doUpdateSet((eb) => ({
+            status: eb.ref('excluded.status'),
+            roles: eb.ref('excluded.roles'),
+            is_learner: eb.ref('excluded.is_learner'),
+            name: eb.ref('excluded.name'),
+            given_name: eb.ref('excluded.given_name'),
+            family_name: eb.ref('excluded.family_name'),
+            email: eb.ref('excluded.email'),
+            last_seen_at: eb.ref('excluded.last_seen_at'),
+            removed_at: null,
+          })),
+        )
+        .execute();
+    }
+    await trx
+      .updateTable('lti_memberships')
+      .set({ removed_at: seen })
+      .where('course_id', '=', input.courseId)
+      .where('last_seen_at', '<', seen)
+      .where('removed_at', 'is', null)
+      .execute();
+    await trx
+      .updateTable('lti_membership_syncs')
+      .set({
+        last_synced_at: seen,
+        last_error: null,
+        member_count: input.members.length,
+        page_count: input.pages,
+        updated_at: sql`now()`,
+      })
+      .where('course_id', '=', input.courseId)
+      .execute();
+  });
+}
+
+export interface MembershipView {
+  user_id: string;
+  status: string;
+  is_learner: boolean;
+  name: string | null;
+  given_name: string | null;
+  family_name: string | null;
+  email: string | null;
+  learner_id: string | null;
+  removed_at: Date | null;
+}
+
+/** A course's members, each joined to our learner row when they have launched the tool. */
+export async function listMemberships(db: Db, courseId: string): Promise<MembershipView[]> {
+  return db
+    .selectFrom('lti_memberships as m')
+    .innerJoin('courses as c', 'c.id', 'm.course_id')
+    .leftJoin('learners as l', (j) => j.onRef('l.issuer', '=', 'c.issuer').onRef('l.sub', '=', 'm.user_id'))
+    .select([
+      'm.user_id',
+      'm.status',
+      'm.is_learner',
+      'm.name',
+      'm.given_name',
+      'm.family_name',
+      'm.email',
+      'm.removed_at',
+      'l.id as learner_id',
+    ])
+    .where('m.course_id', '=', courseId)
+    .orderBy('m.first_seen_at')
+    .orderBy('m.user_id')
+    .execute();
+}
+
+export async function findMembershipSync(db: Db, courseId: string) {
+  return db.selectFrom('lti_membership_syncs').selectAll().where('course_id', '=', courseId).executeTakeFirst();
+}
+
+// ─── Leases ─────────────────────────────────────────────────────────────────────────────────────────
+
+/** Takes (or renews) a named lease; false while another holder's lease runs. */
+export async function acquireLease(
+  db: Db,
+  input: { name: string; holder: string; ttlMs: number; now?: Date | undefined },
+): Promise<boolean> {
+  const now = at(input.now);
+  const result = await sql<{ holder: string }>`
+    insert into lti_service_leases (name, holder, expires_at)
+    values (${input.name}, ${input.holder}, ${now} + make_interval(secs => ${input.ttlMs / 1000}))
+    on conflict (name) do update
+      set holder = excluded.holder, expires_at = excluded.expires_at
+      where lti_service_leases.expires_at <= ${now} or lti_service_leases.holder = excluded.holder
+    returning holder`.execute(db);
+  return result.rows.length === 1;
+}
+
+export async function releaseLease(db: Db, name: string, holder: string): Promise<void> {
+  await db.deleteFrom('lti_service_leases').where('name', '=', name).where('holder', '=', holder).execute();
+}

@@ -1,0 +1,229 @@
+import { parseArgs } from 'node:util';
+import { type Config, loadConfig } from '../config/index.js';
+import { createDatabase, type Db, migrateToLatest, pgliteDirFor } from '../db/index.js';
+import { ensureCurrentKey, keyEncryptionKey, rotateKey } from './keys.js';
+import {
+  findActiveRegistration,
+  listKeys,
+  listRegistrations,
+  markRegistrationRemoved,
+  upsertRegistration,
+} from './repository.js';
+import {
+  isKeyPublished,
+  openEdxRegistration,
+  parseRegistration,
+  RETIRED_KEY_GRACE_MS,
+  RegistrationError,
+  toolUrls,
+} from './rules.js';
+
+/**
+ * `npm run cli -- platforms|keys|openedx-config`. Each command has a `run…(ctx, args)` form that works on an
+ * open database and writes through `out`, so tests drive it without a process.
+ */
+export interface LtiCliContext {
+  db: Db;
+  config: Config;
+  out(text: string): void;
+  err(text: string): void;
+}
+
+type Register = (name: string, summary: string, run: (args: string[]) => Promise<number>) => void;
+
+/** Called once from src/cli/index.ts with its `registerCommand`. */
+export function registerLtiCommands(register: Register): void {
+  register('platforms', 'LTI platform registrations: list | add | remove', (args) =>
+    withDatabase((ctx) => runPlatforms(ctx, args)),
+  );
+  register('keys', 'LTI tool signing keys: list | rotate', (args) => withDatabase((ctx) => runKeys(ctx, args)));
+  register('openedx-config', 'print the values a course team pastes into Open edX Studio', async (args) =>
+    runOpenEdxConfig(loadConfig(process.env, { persistSecret: true }), args, (t) => process.stdout.write(t)),
+  );
+}
+
+async function withDatabase(run: (ctx: LtiCliContext) => Promise<number>): Promise<number> {
+  const config = loadConfig(process.env, { persistSecret: true });
+  const handle = await createDatabase({ databaseUrl: config.databaseUrl, pgliteDataDir: pgliteDirFor(config.dataDir) });
+  try {
+    if (config.migrateOnStart) await migrateToLatest(handle.db);
+    return await run({
+      db: handle.db,
+      config,
+      out: (t) => process.stdout.write(t),
+      err: (t) => process.stderr.write(t),
+    });
+  } finally {
+    await handle.close();
+  }
+}
+
+const PLATFORMS_USAGE = `Usage: npm run cli -- platforms <action>
+
+  list [--json]
+  add --lms <LMS root URL> --client-id <uuid> --name <name>
+        an Open edX component: issuer, deployment "1" and the three URLs are derived from the LMS root
+  add --name <name> --issuer <iss> --client-id <id> --auth-login-url <url> --access-token-url <url>
+      --jwks-url <url> [--deployment-id <id> …]
+        any LTI 1.3 platform
+  remove --issuer <iss> --client-id <id>
+        launches from it are refused from then on (past launches stay recorded)
+
+Registrations from the registrations file (LTI_REGISTRATIONS_FILE) are managed by editing that file.
+`;
+
+export async function runPlatforms(ctx: LtiCliContext, args: string[]): Promise<number> {
+  const [action, ...rest] = args;
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      json: { type: 'boolean' },
+      lms: { type: 'string' },
+      name: { type: 'string' },
+      issuer: { type: 'string' },
+      'client-id': { type: 'string' },
+      'auth-login-url': { type: 'string' },
+      'access-token-url': { type: 'string' },
+      'jwks-url': { type: 'string' },
+      'deployment-id': { type: 'string', multiple: true },
+    },
+    strict: true,
+  });
+
+  if (action === 'list') {
+    const regs = await listRegistrations(ctx.db);
+    if (values.json) {
+      ctx.out(`${JSON.stringify(regs, null, 2)}\n`);
+      return 0;
+    }
+    if (regs.length === 0) {
+      ctx.out('No platform registration.\n');
+      return 0;
+    }
+    for (const r of regs) {
+      const state = r.removedAt ? `removed ${r.removedAt.toISOString()}` : 'active';
+      ctx.out(
+        `${r.name}\n  issuer      ${r.issuer}\n  client id   ${r.clientId}\n  deployments ${r.deploymentIds.join(', ')}\n` +
+          `  login URL   ${r.authLoginUrl}\n  token URL   ${r.accessTokenUrl}\n  JWKS URL    ${r.jwksUrl}\n` +
+          `  source      ${r.source} (${state})\n`,
+      );
+    }
+    return 0;
+  }
+
+  if (action === 'add') {
+    let input: unknown;
+    if (values.lms !== undefined) {
+      if (!values['client-id'] || !values.name) {
+        ctx.err('platforms add --lms needs --client-id and --name\n');
+        return 2;
+      }
+      input = openEdxRegistration(values.lms, values['client-id'], values.name);
+    } else {
+      input = {
+        name: values.name,
+        issuer: values.issuer,
+        clientId: values['client-id'],
+        deploymentIds: values['deployment-id'] ?? ['1'],
+        authLoginUrl: values['auth-login-url'],
+        accessTokenUrl: values['access-token-url'],
+        jwksUrl: values['jwks-url'],
+      };
+    }
+    let reg: ReturnType<typeof parseRegistration>;
+    try {
+      reg = parseRegistration(input, 'registration', { requireHttps: ctx.config.nodeEnv === 'production' });
+    } catch (error) {
+      if (error instanceof RegistrationError) {
+        ctx.err(`${error.message}\n`);
+        return 2;
+      }
+      throw error;
+    }
+    const existing = await findActiveRegistration(ctx.db, reg.issuer, reg.clientId);
+    if (existing?.source === 'file') {
+      ctx.err(`${reg.issuer} / ${reg.clientId} comes from the registrations file: change it there.\n`);
+      return 1;
+    }
+    const saved = await upsertRegistration(ctx.db, reg, 'cli');
+    ctx.out(`${existing ? 'Updated' : 'Added'} "${saved.name}" (${saved.issuer}, client id ${saved.clientId}).\n`);
+    return 0;
+  }
+
+  if (action === 'remove') {
+    if (!values.issuer || !values['client-id']) {
+      ctx.err('platforms remove needs --issuer and --client-id\n');
+      return 2;
+    }
+    const existing = await findActiveRegistration(ctx.db, values.issuer, values['client-id']);
+    if (!existing) {
+      ctx.err(`No active registration for ${values.issuer} / ${values['client-id']}.\n`);
+      return 1;
+    }
+    if (existing.source === 'file') {
+      // It would come back at the next start.
+      ctx.err(`"${existing.name}" comes from the registrations file: remove it there, then restart.\n`);
+      return 1;
+    }
+    await markRegistrationRemoved(ctx.db, existing.id);
+    ctx.out(`Removed "${existing.name}": its launches are refused from now on.\n`);
+    return 0;
+  }
+
+  ctx.err(PLATFORMS_USAGE);
+  return 2;
+}
+
+export async function runKeys(ctx: LtiCliContext, args: string[]): Promise<number> {
+  const [action] = args;
+  const kek = keyEncryptionKey(ctx.config.appSecret);
+  if (action === 'list') {
+    await ensureCurrentKey(ctx.db, kek);
+    const now = new Date();
+    for (const k of await listKeys(ctx.db)) {
+      const published = isKeyPublished(k, now);
+      const until =
+        k.status === 'retired' && k.retiredAt
+          ? published
+            ? `, published until ${new Date(k.retiredAt.getTime() + RETIRED_KEY_GRACE_MS).toISOString()}`
+            : ', no longer published'
+          : '';
+      ctx.out(`${k.kid}  ${k.alg}  ${k.status}  created ${k.createdAt.toISOString()}${until}\n`);
+    }
+    return 0;
+  }
+  if (action === 'rotate') {
+    const { kid, retiredKid } = await rotateKey(ctx.db, kek);
+    const days = RETIRED_KEY_GRACE_MS / (24 * 3600_000);
+    ctx.out(
+      `New current key ${kid}.` +
+        (retiredKid ? ` Key ${retiredKid} is retired and stays in the JWKS for ${days} days.` : '') +
+        '\nRunning instances sign with the new key within a minute.\n',
+    );
+    return 0;
+  }
+  ctx.err('Usage: npm run cli -- keys list | rotate\n');
+  return 2;
+}
+
+export function runOpenEdxConfig(config: Pick<Config, 'publicUrl'>, args: string[], out: (t: string) => void): number {
+  const urls = toolUrls(config.publicUrl);
+  if (args.includes('--json')) {
+    out(`${JSON.stringify(urls, null, 2)}\n`);
+    return 0;
+  }
+  out(`Open edX Studio → LTI Consumer component → LTI version "LTI 1.3":
+
+  Tool Launch URL                 ${urls.launchUrl}
+  Tool Initiate Login URL         ${urls.loginUrl}
+  Registered Redirect URIs        ${JSON.stringify(urls.redirectUris)}
+  Tool Public Key Mode            Keyset URL
+  Tool Keyset URL                 ${urls.keysetUrl}
+  Deep Linking Launch URL         ${urls.deepLinkingUrl}   (only with Deep Linking enabled)
+
+Then give the operators the Client ID Studio shows for the component, and they run:
+  npm run cli -- platforms add --lms <LMS root URL> --client-id <Client ID> --name "<course and component>"
+(or add the entry to the registrations file; see lti-config/README.md).
+`);
+  return 0;
+}

@@ -1,0 +1,87 @@
+import fastifyJwt from '@fastify/jwt';
+import type { FastifyInstance } from 'fastify';
+import { deriveKey } from '../config/secrets.js';
+import { ensureCurrentKey, keyEncryptionKey, ToolKeyStore } from './keys.js';
+import { PlatformKeyCache } from './platform-keys.js';
+import { ltiRoutes } from './routes.js';
+import type { MessageType } from './rules.js';
+import { type LaunchHandler, type LtiRuntime, loadRegistrationsFile, syncRegistrations } from './service.js';
+import { sessionJwtOptions } from './session.js';
+import { importStateKey } from './state.js';
+import { LaunchValidator } from './validator.js';
+
+/**
+ * LTI 1.3 launch from Open edX (LTI Core 1.3, 1EdTech Security Framework 1.0), on `jose`.
+ * The only file other capabilities import from src/lti/.
+ */
+export { sessionHead } from './pages.js';
+export { type MessageType, mapRoles, toolUrls } from './rules.js';
+export type { LaunchHandler, ValidatedLaunch } from './service.js';
+export { type LaunchSession, requireRole, requireSession, signSession } from './session.js';
+export type { LaunchRole } from './tables.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    ltiRuntime: LtiRuntime;
+  }
+}
+
+/**
+ * Registers the LTI routes (GET /.well-known/jwks.json, GET|POST /lti/login, POST /lti/launch,
+ * POST /lti/deep-linking, POST /api/session/renew). At registration it loads and validates the registrations
+ * file (a bad entry stops the start, naming the entry and field), upserts it, and makes sure a tool key exists.
+ * Its decorations are shared with the whole app (skip-override) so that `requireSession`,
+ * `registerLaunchHandler` and `getCurrentToolKey` work from any other capability's plugin; register it
+ * before the plugins that call `registerLaunchHandler`.
+ */
+async function lti(app: FastifyInstance): Promise<void> {
+  const { config, db } = app;
+  const registrations = await loadRegistrationsFile(config);
+  await syncRegistrations(db, registrations, app.log);
+
+  const kek = keyEncryptionKey(config.appSecret);
+  await ensureCurrentKey(db, kek);
+
+  await app.register(fastifyJwt, sessionJwtOptions(deriveKey(config.appSecret, 'session-token')));
+
+  const platformKeys = new PlatformKeyCache();
+  const key = await importStateKey(config.appSecret);
+  const runtime: LtiRuntime = {
+    validator: new LaunchValidator({ db, publicUrl: config.publicUrl, stateKey: key, platformKeys }),
+    toolKeys: new ToolKeyStore(db, kek),
+    platformKeys,
+    stateKey: key,
+    handlers: new Map(),
+    lastNoncePurge: 0,
+  };
+  app.decorate('ltiRuntime', runtime);
+  // Routes live in their own encapsulated context.
+  await app.register(ltiRoutes, { runtime });
+}
+
+export const ltiPlugin = Object.assign(lti, {
+  [Symbol.for('skip-override')]: true,
+  [Symbol.for('fastify.display-name')]: 'lti',
+});
+
+function runtimeOf(app: FastifyInstance): LtiRuntime {
+  if (!app.hasDecorator('ltiRuntime')) throw new Error('register ltiPlugin before using the LTI functions');
+  return app.ltiRuntime;
+}
+
+/**
+ * After a launch of this message type is validated and recorded, the LTI routes call `handler` to answer
+ * (render the page). One handler per message type; without one, a simple French page is shown.
+ */
+export function registerLaunchHandler(app: FastifyInstance, messageType: MessageType, handler: LaunchHandler): void {
+  const { handlers } = runtimeOf(app);
+  if (handlers.has(messageType)) throw new Error(`an LTI handler for ${messageType} is already registered`);
+  handlers.set(messageType, handler);
+}
+
+/** The tool's current signing key (deep-linking responses, client assertions): kid + RS256 private key. */
+export async function getCurrentToolKey(
+  app: FastifyInstance,
+): Promise<{ kid: string; alg: 'RS256'; privateKey: CryptoKey }> {
+  return runtimeOf(app).toolKeys.current();
+}

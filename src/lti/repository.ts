@@ -1,0 +1,442 @@
+import { sql } from 'kysely';
+import type { Db } from '../db/index.js';
+import type { RegistrationInput } from './rules.js';
+import type { LaunchRole } from './tables.js';
+
+/** A platform registration as the LTI code uses it (LTI Core §3.1.3). */
+export interface Registration extends RegistrationInput {
+  id: string;
+  source: string;
+  removedAt: Date | null;
+}
+
+type RegistrationRow = {
+  id: string;
+  name: string;
+  issuer: string;
+  client_id: string;
+  deployment_ids: string[];
+  auth_login_url: string;
+  access_token_url: string;
+  jwks_url: string;
+  source: string;
+  removed_at: Date | null;
+};
+
+function toRegistration(r: RegistrationRow): Registration {
+  return {
+    id: r.id,
+    name: r.name,
+    issuer: r.issuer,
+    clientId: r.client_id,
+    deploymentIds: r.deployment_ids,
+    authLoginUrl: r.auth_login_url,
+    accessTokenUrl: r.access_token_url,
+    jwksUrl: r.jwks_url,
+    source: r.source,
+    removedAt: r.removed_at,
+  };
+}
+
+const REGISTRATION_COLUMNS = [
+  'id',
+  'name',
+  'issuer',
+  'client_id',
+  'deployment_ids',
+  'auth_login_url',
+  'access_token_url',
+  'jwks_url',
+  'source',
+  'removed_at',
+] as const;
+
+export async function findActiveRegistration(db: Db, issuer: string, clientId: string): Promise<Registration | null> {
+  const row = await db
+    .selectFrom('lti_registrations')
+    .select(REGISTRATION_COLUMNS)
+    .where('issuer', '=', issuer)
+    .where('client_id', '=', clientId)
+    .where('removed_at', 'is', null)
+    .executeTakeFirst();
+  return row ? toRegistration(row) : null;
+}
+
+export async function findRegistrationById(db: Db, id: string): Promise<Registration | null> {
+  const row = await db
+    .selectFrom('lti_registrations')
+    .select(REGISTRATION_COLUMNS)
+    .where('id', '=', id)
+    .executeTakeFirst();
+  return row ? toRegistration(row) : null;
+}
+
+export async function listRegistrations(db: Db): Promise<Registration[]> {
+  const rows = await db
+    .selectFrom('lti_registrations')
+    .select(REGISTRATION_COLUMNS)
+    .orderBy('issuer')
+    .orderBy('name')
+    .execute();
+  return rows.map(toRegistration);
+}
+
+/** Inserts or updates by (issuer, client_id) and clears any removal mark. */
+export async function upsertRegistration(
+  db: Db,
+  reg: RegistrationInput,
+  source: 'file' | 'cli',
+): Promise<Registration> {
+  const row = await db
+    .insertInto('lti_registrations')
+    .values({
+      name: reg.name,
+      issuer: reg.issuer,
+      client_id: reg.clientId,
+      deployment_ids: JSON.stringify(reg.deploymentIds) as unknown as string[],
+      auth_login_url: reg.authLoginUrl,
+      access_token_url: reg.accessTokenUrl,
+      jwks_url: reg.jwksUrl,
+      source,
+    })
+    .onConflict((oc) =>
+      oc.columns(['issuer', 'client_id']).doUpdateSet((eb) => ({
+        name: eb.ref('excluded.name'),
+        deployment_ids: eb.ref('excluded.deployment_ids'),
+        auth_login_url: eb.ref('excluded.auth_login_url'),
+        access_token_url: eb.ref('excluded.access_token_url'),
+        jwks_url: eb.ref('excluded.jwks_url'),
+        source: eb.ref('excluded.source'),
+        removed_at: null,
+        updated_at: sql<Date>`now()`,
+      })),
+    )
+    .returning(REGISTRATION_COLUMNS)
+    .executeTakeFirstOrThrow();
+  return toRegistration(row);
+}
+
+/** Marks file-sourced registrations that are no longer in the file as removed; returns their names. */
+export async function removeFileRegistrationsNotIn(db: Db, keep: RegistrationInput[]): Promise<string[]> {
+  const active = await db
+    .selectFrom('lti_registrations')
+    .select(['id', 'name', 'issuer', 'client_id'])
+    .where('source', '=', 'file')
+    .where('removed_at', 'is', null)
+    .execute();
+  const kept = new Set(keep.map((k) => `${k.issuer}\u0000${k.clientId}`));
+  const gone = active.filter((r) => !kept.has(`${r.issuer}\u0000${r.client_id}`));
+  if (gone.length > 0) {
+    await db
+      .updateTable('lti_registrations')
+      .set({ removed_at: sql<Date>`now()`, updated_at: sql<Date>`now()` })
+      .where(
+        'id',
+        'in',
+        gone.map((g) => g.id),
+      )
+      .execute();
+  }
+  return gone.map((g) => g.name);
+}
+
+export async function markRegistrationRemoved(db: Db, id: string): Promise<void> {
+  await db
+    .updateTable('lti_registrations')
+    .set({ removed_at: sql<Date>`now()`, updated_at: sql<Date>`now()` })
+    .where('id', '=', id)
+    .execute();
+}
+
+// --- Nonces (Security Framework §5.1.3 item 9; the pitfall "a nonce the tool ISSUED, usable once") -----
+
+/**
+ * Login initiation in one statement: finds the active registrations of `issuer` (of `clientId` when the
+ * platform sent one) and, when exactly one matches and it knows `deploymentId` (when one was sent), stores
+ * the nonce for it. The caller still judges the rows; a nonce stored for a login refused later is never
+ * revealed, so it cannot be used, and is purged with the others.
+ */
+export async function findRegistrationAndIssueNonce(
+  db: Db,
+  login: { issuer: string; clientId: string | null; deploymentId: string | null },
+  nonce: string,
+  expiresAt: Date,
+): Promise<Registration[]> {
+  const { rows } = await sql<RegistrationRow>`
+    with reg as (
+      select ${sql.join(REGISTRATION_COLUMNS.map((c) => sql.ref(c)))}
+      from lti_registrations
+      where issuer = ${login.issuer}
+        and (${login.clientId}::text is null or client_id = ${login.clientId})
+        and removed_at is null
+      limit 2
+    ), issued as (
+      insert into lti_nonces (nonce, registration_id, expires_at)
+      select ${nonce}, id, ${expiresAt}::timestamptz from reg
+      where (select count(*) from reg) = 1
+        and (${login.deploymentId}::text is null or deployment_ids @> jsonb_build_array(${login.deploymentId}::text))
+      returning registration_id
+    )
+    select * from reg`.execute(db);
+  return rows.map(toRegistration);
+}
+
+/** What the launch validation relied on in a registration (read from a cache or from the database). */
+export interface RegistrationUsed {
+  id: string;
+  issuer: string;
+  clientId: string;
+  jwksUrl: string;
+  deploymentId: string;
+}
+
+export type NonceConsumption =
+  | { outcome: 'consumed'; registration: Registration }
+  | { outcome: 'unknown' | 'used' | 'expired' }
+  | { outcome: 'registration_removed' | 'registration_changed' };
+
+/**
+ * Consumes a nonce atomically and, in the same statement, checks that the registration the launch was
+ * validated against is still active and still has the issuer, client_id, JWKS URL and deployment the
+ * validation used — so a registration held in the process's cache is never trusted on its own. One UPDATE
+ * guarded by `consumed_at is null`: of two concurrent launches carrying the nonce, PostgreSQL lets exactly
+ * one row update through. When none does, a second look says why (and burns nothing).
+ */
+export async function consumeNonce(
+  db: Db,
+  nonce: string,
+  used: RegistrationUsed,
+  now: Date,
+): Promise<NonceConsumption> {
+  const r = (c: (typeof REGISTRATION_COLUMNS)[number]) => sql.ref(`r.${c}`);
+  const { rows } = await sql<RegistrationRow>`
+    update lti_nonces n set consumed_at = ${now}::timestamptz
+    from lti_registrations r
+    where n.nonce = ${nonce}
+      and n.registration_id = ${used.id}
+      and n.consumed_at is null
+      and n.expires_at > ${now}::timestamptz
+      and r.id = n.registration_id
+      and r.removed_at is null
+      and r.issuer = ${used.issuer}
+      and r.client_id = ${used.clientId}
+      and r.jwks_url = ${used.jwksUrl}
+      and r.deployment_ids @> jsonb_build_array(${used.deploymentId}::text)
+    returning ${sql.join(REGISTRATION_COLUMNS.map(r))}`.execute(db);
+  const consumed = rows[0];
+  if (consumed) return { outcome: 'consumed', registration: toRegistration(consumed) };
+
+  const { rows: why } = await sql<{
+    removed_at: Date | null;
+    unchanged: boolean;
+    consumed_at: Date | null;
+    expires_at: Date | null;
+  }>`
+    select r.removed_at,
+           (r.issuer = ${used.issuer} and r.client_id = ${used.clientId} and r.jwks_url = ${used.jwksUrl}
+             and r.deployment_ids @> jsonb_build_array(${used.deploymentId}::text)) as unchanged,
+           n.consumed_at, n.expires_at
+    from lti_registrations r
+    left join lti_nonces n on n.nonce = ${nonce} and n.registration_id = r.id
+    where r.id = ${used.id}`.execute(db);
+  const row = why[0];
+  if (!row || row.removed_at !== null) return { outcome: 'registration_removed' };
+  if (!row.unchanged) return { outcome: 'registration_changed' };
+  if (row.expires_at === null) return { outcome: 'unknown' };
+  if (row.consumed_at !== null) return { outcome: 'used' };
+  return { outcome: 'expired' };
+}
+
+/** Consumed and expired nonces are kept an hour so a replay is reported as a replay, then purged. */
+export async function purgeNonces(db: Db, before: Date): Promise<number> {
+  const result = await db.deleteFrom('lti_nonces').where('expires_at', '<', before).executeTakeFirst();
+  return Number(result.numDeletedRows);
+}
+
+// --- Tool keys --------------------------------------------------------------------------------------------
+
+export interface ToolKeyRow {
+  kid: string;
+  alg: string;
+  publicJwk: Record<string, unknown>;
+  privateKeySealed: string;
+  status: 'current' | 'retired';
+  createdAt: Date;
+  retiredAt: Date | null;
+}
+
+const KEY_COLUMNS = ['kid', 'alg', 'public_jwk', 'private_key_sealed', 'status', 'created_at', 'retired_at'] as const;
+function toKey(r: {
+  kid: string;
+  alg: string;
+  public_jwk: Record<string, unknown>;
+  private_key_sealed: string;
+  status: 'current' | 'retired';
+  created_at: Date;
+  retired_at: Date | null;
+}): ToolKeyRow {
+  return {
+    kid: r.kid,
+    alg: r.alg,
+    publicJwk: r.public_jwk,
+    privateKeySealed: r.private_key_sealed,
+    status: r.status,
+    createdAt: r.created_at,
+    retiredAt: r.retired_at,
+  };
+}
+
+export async function findCurrentKey(db: Db): Promise<ToolKeyRow | null> {
+  const row = await db
+    .selectFrom('lti_tool_keys')
+    .select(KEY_COLUMNS)
+    .where('status', '=', 'current')
+    .executeTakeFirst();
+  return row ? toKey(row) : null;
+}
+
+export async function listKeys(db: Db): Promise<ToolKeyRow[]> {
+  const rows = await db.selectFrom('lti_tool_keys').select(KEY_COLUMNS).orderBy('created_at', 'desc').execute();
+  return rows.map(toKey);
+}
+
+/** Inserts a current key unless one exists (the partial unique index arbitrates concurrent starts). */
+export async function insertCurrentKeyIfNone(db: Db, key: Omit<ToolKeyRow, 'createdAt' | 'retiredAt' | 'status'>) {
+  await db
+    .insertInto('lti_tool_keys')
+    .values({
+      kid: key.kid,
+      alg: key.alg,
+      public_jwk: JSON.stringify(key.publicJwk) as unknown as Record<string, unknown>,
+      private_key_sealed: key.privateKeySealed,
+      status: 'current',
+    })
+    .onConflict((oc) => oc.doNothing())
+    .execute();
+}
+
+/** Retires the current key and makes `key` current, in one transaction. Returns the retired kid. */
+export async function rotateCurrentKey(
+  db: Db,
+  key: Omit<ToolKeyRow, 'createdAt' | 'retiredAt' | 'status'>,
+): Promise<string | null> {
+  return db.transaction().execute(async (trx) => {
+    const retired = await trx
+      .updateTable('lti_tool_keys')
+      .set({ status: 'retired', retired_at: sql<Date>`now()` })
+      .where('status', '=', 'current')
+      .returning('kid')
+      .executeTakeFirst();
+    await trx
+      .insertInto('lti_tool_keys')
+      .values({
+        kid: key.kid,
+        alg: key.alg,
+        public_jwk: JSON.stringify(key.publicJwk) as unknown as Record<string, unknown>,
+        private_key_sealed: key.privateKeySealed,
+        status: 'current',
+      })
+      .execute();
+    return retired?.kid ?? null;
+  });
+}
+
+// --- What a launch tells us (LTI Core §5.3 user identity, §5.4.2 context, §5.3.5 resource link) ------------
+
+export interface LaunchRecordInput {
+  registrationId: string;
+  issuer: string;
+  sub: string;
+  person: { name?: string; givenName?: string; familyName?: string; email?: string; username?: string };
+  context?: { id: string; label?: string; title?: string };
+  resourceLink?: { id: string; title?: string };
+  custom: Record<string, string>;
+  messageType: string;
+  role: LaunchRole;
+  roles: string[];
+  deploymentId: string;
+  targetLinkUri: string;
+  ags: Record<string, unknown> | null;
+  nrps: Record<string, unknown> | null;
+  deepLinking: Record<string, unknown> | null;
+}
+
+/**
+ * Upserts learner (issuer, sub), course and resource link, then records the launch as evidence — in one
+ * statement (data-modifying CTEs), so a launch costs one round trip here and the four writes commit or fail
+ * together. Name, email and username are only overwritten when the platform sends them (PII sharing may be
+ * off). The course is skipped without a context claim, the resource link without a course or a link claim.
+ */
+export async function recordLaunch(
+  db: Db,
+  input: LaunchRecordInput,
+): Promise<{ learnerId: string; courseId: string | null; resourceLinkId: string | null; launchId: string }> {
+  const p = input.person;
+  const json = (v: unknown) => (v === null ? null : JSON.stringify(v));
+  const hasCourse = input.context !== undefined;
+  const hasLink = hasCourse && input.resourceLink !== undefined;
+  const custom = JSON.stringify(input.custom);
+  const { rows } = await sql<{
+    learner_id: string;
+    course_id: string | null;
+    resource_link_id: string | null;
+    launch_id: string;
+  }>`
+    with learner as (
+      insert into learners (issuer, sub, name, given_name, family_name, email, username)
+      values (${input.issuer}, ${input.sub}, ${p.name ?? null}, ${p.givenName ?? null}, ${p.familyName ?? null},
+              ${p.email ?? null}, ${p.username ?? null})
+      on conflict (issuer, sub) do update set
+        name = coalesce(excluded.name, learners.name),
+        given_name = coalesce(excluded.given_name, learners.given_name),
+        family_name = coalesce(excluded.family_name, learners.family_name),
+        email = coalesce(excluded.email, learners.email),
+        username = coalesce(excluded.username, learners.username),
+        updated_at = now()
+      returning id
+    ), course as (
+      insert into courses (issuer, context_id, label, title)
+      select ${input.issuer}, ${input.context?.id ?? null}, ${input.context?.label ?? null},
+             ${input.context?.title ?? null}
+      where ${hasCourse}
+      on conflict (issuer, context_id) do update set
+        label = coalesce(excluded.label, courses.label),
+        title = coalesce(excluded.title, courses.title),
+        updated_at = now()
+      returning id
+    ), link as (
+      insert into resource_links (course_id, registration_id, resource_link_id, title, custom)
+      select course.id, ${input.registrationId}::uuid, ${input.resourceLink?.id ?? null},
+             ${input.resourceLink?.title ?? null}, ${custom}::jsonb
+      from course
+      where ${hasLink}
+      on conflict (registration_id, resource_link_id) do update set
+        title = coalesce(excluded.title, resource_links.title),
+        custom = excluded.custom,
+        updated_at = now()
+      returning id
+    ), launch as (
+      insert into lti_launches (registration_id, learner_id, course_id, resource_link_id, message_type, role, roles,
+                                deployment_id, target_link_uri, custom, ags, nrps, deep_linking)
+      select ${input.registrationId}::uuid, learner.id, (select id from course), (select id from link),
+             ${input.messageType}, ${input.role}, ${JSON.stringify(input.roles)}::jsonb, ${input.deploymentId},
+             ${input.targetLinkUri}, ${custom}::jsonb, ${json(input.ags)}::jsonb, ${json(input.nrps)}::jsonb,
+             ${json(input.deepLinking)}::jsonb
+      from learner
+      returning id, learner_id, course_id, resource_link_id
+    )
+    select id as launch_id, learner_id, course_id, resource_link_id from launch`.execute(db);
+  const row = rows[0];
+  if (!row) throw new Error('recording the launch returned no row');
+  return {
+    learnerId: row.learner_id,
+    courseId: row.course_id,
+    resourceLinkId: row.resource_link_id,
+    launchId: row.launch_id,
+  };
+}
+
+export async function findLaunchCreatedAt(db: Db, launchId: string): Promise<Date | null> {
+  const row = await db.selectFrom('lti_launches').select('created_at').where('id', '=', launchId).executeTakeFirst();
+  return row?.created_at ?? null;
+}

@@ -1,0 +1,146 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { ForbiddenError, UnauthorizedError } from '../http/errors.js';
+import { SESSION_TTL_SECONDS } from './rules.js';
+import type { LaunchRole } from './tables.js';
+
+/**
+ * Our own session after a launch: a short-lived HS256 token (signed with @fastify/jwt, key derived from
+ * APP_SECRET) that the page holds and sends back as a bearer token. No cookie is involved, so Safari's and
+ * Chrome's third-party cookie rules cannot break it.
+ */
+export interface LaunchSession {
+  learnerId: string;
+  courseId: string | null;
+  resourceLinkId: string | null;
+  launchId: string;
+  registrationId: string;
+  role: LaunchRole;
+  exp: number;
+}
+
+/** The @fastify/jwt namespace holding our session signer; kept private to this capability. */
+export const SESSION_JWT_NAMESPACE = 'ltiSession';
+export const SESSION_AUDIENCE = 'emargement-session';
+export const SESSION_TOKEN_FIELD = 'session_token';
+
+/** Options @fastify/jwt is registered with (fixed at registration: no per-call signer is built). */
+export function sessionJwtOptions(secret: Buffer) {
+  return {
+    secret,
+    namespace: SESSION_JWT_NAMESPACE,
+    sign: { algorithm: 'HS256' as const, expiresIn: SESSION_TTL_SECONDS, aud: SESSION_AUDIENCE },
+    verify: { algorithms: ['HS256' as const], allowedAud: SESSION_AUDIENCE },
+  };
+}
+
+interface SessionJwt {
+  sign(payload: object): string;
+  verify(token: string): unknown;
+}
+
+function sessionJwt(app: FastifyInstance): SessionJwt {
+  const holder = (app as unknown as { jwt?: Record<string, SessionJwt> }).jwt;
+  const jwt = holder?.[SESSION_JWT_NAMESPACE];
+  if (!jwt) throw new Error('ltiPlugin is not registered on this Fastify instance');
+  return jwt;
+}
+
+const ROLES: readonly LaunchRole[] = ['learner', 'course_team', 'staff'];
+
+export async function signSession(app: FastifyInstance, s: Omit<LaunchSession, 'exp'>): Promise<string> {
+  const claims = {
+    learnerId: s.learnerId,
+    courseId: s.courseId,
+    resourceLinkId: s.resourceLinkId,
+    launchId: s.launchId,
+    registrationId: s.registrationId,
+    role: s.role,
+  };
+  return sessionJwt(app).sign(claims);
+}
+
+/** `exp` of a token we have just signed (no need to verify our own signature to read it). */
+export function sessionExpiry(token: string): number {
+  const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { exp?: unknown };
+  if (typeof payload.exp !== 'number') throw new Error('session token without exp');
+  return payload.exp;
+}
+
+/** Verifies a session token; throws UnauthorizedError (expired, forged, or not a session token). */
+export function verifySession(app: FastifyInstance, token: string): LaunchSession {
+  let claims: Record<string, unknown>;
+  try {
+    claims = sessionJwt(app).verify(token) as Record<string, unknown>;
+  } catch (error) {
+    const code = (error as { code?: string }).code ?? '';
+    if (code.includes('EXPIRED')) {
+      throw new UnauthorizedError(
+        'session_expired',
+        'Votre session a expiré. Rechargez la page du cours pour continuer.',
+        'session token expired',
+      );
+    }
+    throw new UnauthorizedError('session_invalid', undefined, 'session token is not valid');
+  }
+  const { learnerId, courseId, resourceLinkId, launchId, registrationId, role, exp } = claims;
+  const nullableString = (v: unknown) => v === null || typeof v === 'string';
+  if (
+    typeof learnerId !== 'string' ||
+    typeof launchId !== 'string' ||
+    typeof registrationId !== 'string' ||
+    !nullableString(courseId) ||
+    !nullableString(resourceLinkId) ||
+    !ROLES.includes(role as LaunchRole) ||
+    typeof exp !== 'number'
+  ) {
+    throw new UnauthorizedError('session_invalid', undefined, 'session token lacks session claims');
+  }
+  return {
+    learnerId,
+    courseId: courseId as string | null,
+    resourceLinkId: resourceLinkId as string | null,
+    launchId,
+    registrationId,
+    role: role as LaunchRole,
+    exp,
+  };
+}
+
+/** Where a page sends the token: bearer header (fetch), form field (HTML forms), query (plain GET links). */
+export function extractSessionToken(request: FastifyRequest): string | undefined {
+  const auth = request.headers.authorization;
+  if (typeof auth === 'string') {
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(auth);
+    if (m) return m[1];
+  }
+  const body = request.body;
+  if (body && typeof body === 'object' && !Array.isArray(body)) {
+    const v = (body as Record<string, unknown>)[SESSION_TOKEN_FIELD];
+    if (typeof v === 'string' && v !== '') return v;
+  }
+  const query = request.query;
+  if (query && typeof query === 'object') {
+    const v = (query as Record<string, unknown>)[SESSION_TOKEN_FIELD];
+    if (typeof v === 'string' && v !== '') return v;
+  }
+  return undefined;
+}
+
+export async function requireSession(request: FastifyRequest): Promise<LaunchSession> {
+  const token = extractSessionToken(request);
+  if (!token) {
+    throw new UnauthorizedError(
+      'session_missing',
+      'Ouvrez cette page depuis le cours pour être reconnu.',
+      'no session token (bearer, session_token field or query)',
+    );
+  }
+  return verifySession(request.server, token);
+}
+
+export function requireRole(session: LaunchSession, ...roles: LaunchRole[]): LaunchSession {
+  if (!roles.includes(session.role)) {
+    throw new ForbiddenError('role_forbidden', undefined, `role ${session.role} is not one of ${roles.join(', ')}`);
+  }
+  return session;
+}

@@ -1,0 +1,498 @@
+import { beatHash, evidenceHash, GENESIS_HASH, type Json } from './chain.js';
+import {
+  addAttributed,
+  addRejected,
+  advanceSeq,
+  type CourseTally,
+  decideFocus,
+  decideItem,
+  type FocusMark,
+  type FocusState,
+  inputAtMs,
+  newTabState,
+  noteModule,
+  noteProfile,
+  PROFILES,
+  type RejectReason,
+  type RunInterval,
+  type RunProfile,
+  type RunState,
+  type SessionStanding,
+  type TabState,
+  type TrackedItem,
+  tallyCourse,
+} from './rules.js';
+
+/**
+ * The ingest as a pure state machine over one learner's loaded state: the service loads rows under the
+ * learner's row lock, runs this, and writes back what it marked. Nothing here reads a clock or a database,
+ * so property tests drive it directly and several instances compute the same thing from the same rows.
+ */
+
+export type EventKind = 'tab' | 'open' | 'close' | 'rejected' | 'run_start' | 'run_end' | 'focus';
+
+export interface TabMeta {
+  tabId: string;
+  learnerId: string;
+  courseId: string;
+  moduleId: string;
+  moduleVersion: number | null;
+  nominalMinutes: number;
+  profile: RunProfile;
+  /** The launch role the page was rendered for; only 'learner' tabs are ever credited. */
+  role: string;
+}
+
+export interface TabRecord {
+  meta: TabMeta;
+  state: TabState;
+  createdMs: number;
+  userAgent: string | null;
+  ipPrefix: string | null;
+  rateWindowStartMs: number | null;
+  rateWindowItems: number;
+  droppedItems: number;
+  isNew: boolean;
+  changed: boolean;
+}
+
+export interface RunRecord {
+  tabId: string;
+  learnerId: string;
+  courseId: string;
+  moduleId: string;
+  state: RunState;
+  isNew: boolean;
+  changed: boolean;
+}
+
+export interface NewEvent {
+  learnerId: string;
+  index: number;
+  kind: EventKind;
+  courseId: string | null;
+  moduleId: string | null;
+  tabId: string | null;
+  seq: number | null;
+  atMs: number;
+  clientTime: string | null;
+  reason: string | null;
+  data: Json;
+  prevHash: string;
+  hash: string;
+}
+
+/** What one batch changes in one learner × course, for the totals. */
+export interface CourseDelta {
+  notes: Record<string, number>;
+  profiles: string[];
+  rejected: Record<string, number>;
+  spans: Array<{ runId: string; moduleId: string; startMs: number; endMs: number }>;
+}
+
+export interface LearnerWork {
+  learnerId: string;
+  chainHead: string;
+  chainLength: number;
+  focus: FocusState;
+  focusChanged: boolean;
+  /** Tabs touched by the batch, and the tabs of the learner's unsealed runs. */
+  tabs: Map<string, TabRecord>;
+  /** The learner's unsealed runs and every run that ended within RECENT_WINDOW_MS. */
+  runs: Map<string, RunRecord>;
+  events: NewEvent[];
+  courses: Map<string, CourseDelta>;
+}
+
+export type ItemStatus = 'accepted' | 'stored' | 'rejected' | 'duplicate' | 'deferred';
+
+export interface ItemResult {
+  seq: number;
+  status: ItemStatus;
+  reason?: RejectReason;
+}
+
+/**
+ * Runs ending earlier than this before `now` can no longer change anyone's attribution: a new beat extends
+ * a run at most `gapMs` back, and a focus mark moves attribution at most `idleMs` back.
+ */
+export const RECENT_WINDOW_MS = Math.max(...Object.values(PROFILES).map((p) => Math.max(p.gapMs, p.idleMs)));
+
+export function newLearnerWork(init: {
+  learnerId: string;
+  chainHead?: string;
+  chainLength?: number;
+  focus?: FocusState;
+}): LearnerWork {
+  return {
+    learnerId: init.learnerId,
+    chainHead: init.chainHead ?? GENESIS_HASH,
+    chainLength: init.chainLength ?? 0,
+    focus: init.focus ?? { tabId: null, inputMs: null, lastMarkMs: null },
+    focusChanged: false,
+    tabs: new Map(),
+    runs: new Map(),
+    events: [],
+    courses: new Map(),
+  };
+}
+
+function courseDelta(work: LearnerWork, courseId: string): CourseDelta {
+  let d = work.courses.get(courseId);
+  if (!d) {
+    d = { notes: {}, profiles: [], rejected: {}, spans: [] };
+    work.courses.set(courseId, d);
+  }
+  return d;
+}
+
+export const iso = (ms: number): string => new Date(ms).toISOString();
+
+function append(
+  work: LearnerWork,
+  e: Omit<NewEvent, 'learnerId' | 'index' | 'prevHash' | 'hash' | 'data'> & { data?: Json },
+): NewEvent {
+  const index = work.chainLength + 1;
+  const data = e.data ?? {};
+  const hash = evidenceHash(work.chainHead, {
+    learnerId: work.learnerId,
+    index,
+    kind: e.kind,
+    courseId: e.courseId,
+    moduleId: e.moduleId,
+    tabId: e.tabId,
+    seq: e.seq,
+    at: iso(e.atMs),
+    clientTime: e.clientTime,
+    reason: e.reason,
+    data,
+  });
+  const event: NewEvent = { ...e, data, learnerId: work.learnerId, index, prevHash: work.chainHead, hash };
+  work.events.push(event);
+  work.chainHead = hash;
+  work.chainLength = index;
+  return event;
+}
+
+function tabEvent(tab: TabRecord, kind: EventKind, atMs: number) {
+  return { kind, courseId: tab.meta.courseId, moduleId: tab.meta.moduleId, tabId: tab.meta.tabId, atMs };
+}
+
+function seal(work: LearnerWork, run: RunRecord, runId: string, atMs: number): void {
+  if (run.state.sealed) return;
+  run.state.sealed = true;
+  run.changed = true;
+  const s = run.state;
+  append(work, {
+    kind: 'run_end',
+    courseId: run.courseId,
+    moduleId: run.moduleId,
+    tabId: run.tabId,
+    seq: null,
+    atMs,
+    clientTime: null,
+    reason: null,
+    data: {
+      runId,
+      startAt: iso(s.startMs),
+      lastBeatAt: iso(s.lastBeatMs),
+      beatCount: s.beatCount,
+      firstSeq: s.firstSeq,
+      lastSeq: s.lastSeq,
+      rollingHash: s.rollingHash,
+    },
+  });
+}
+
+/**
+ * Seals the runs that can no longer grow (no beat within the gap): their final state enters the chain,
+ * so a later edit of the run row is detectable. Deterministic order: by last beat, then id.
+ */
+export function sealStaleRuns(work: LearnerWork, nowMs: number): void {
+  const stale = [...work.runs.entries()]
+    .filter(([, r]) => !r.state.sealed)
+    .filter(([, r]) => {
+      const profile = work.tabs.get(r.tabId)?.meta.profile ?? PROFILES.standard;
+      return nowMs - r.state.lastBeatMs > profile.gapMs;
+    })
+    .sort(([ia, a], [ib, b]) => a.state.lastBeatMs - b.state.lastBeatMs || (ia < ib ? -1 : ia > ib ? 1 : 0));
+  for (const [id, run] of stale) seal(work, run, id, nowMs);
+}
+
+/** A tab seen for the first time: its parameters and context enter the chain before anything it sends. */
+export function createTab(
+  work: LearnerWork,
+  meta: TabMeta,
+  nowMs: number,
+  context: { userAgent: string | null; ipPrefix: string | null },
+): TabRecord {
+  const tab: TabRecord = {
+    meta,
+    state: newTabState(),
+    createdMs: nowMs,
+    userAgent: context.userAgent,
+    ipPrefix: context.ipPrefix,
+    rateWindowStartMs: null,
+    rateWindowItems: 0,
+    droppedItems: 0,
+    isNew: true,
+    changed: true,
+  };
+  work.tabs.set(meta.tabId, tab);
+  append(work, {
+    ...tabEvent(tab, 'tab', nowMs),
+    seq: null,
+    clientTime: null,
+    reason: null,
+    data: {
+      algorithm: 'beats-v1',
+      profile: { ...meta.profile },
+      moduleVersion: meta.moduleVersion,
+      nominalMinutes: meta.nominalMinutes,
+      role: meta.role,
+      userAgent: context.userAgent,
+      ipPrefix: context.ipPrefix,
+    },
+  });
+  if (meta.role === 'learner') {
+    const delta = courseDelta(work, meta.courseId);
+    delta.notes[meta.moduleId] = Math.max(delta.notes[meta.moduleId] ?? 0, meta.nominalMinutes);
+    if (!delta.profiles.includes(meta.profile.name)) delta.profiles.push(meta.profile.name);
+  }
+  return tab;
+}
+
+function focusOn(work: LearnerWork, tab: TabRecord, inputMs: number, nowMs: number): void {
+  const mark = decideFocus(work.focus, tab.meta.tabId, inputMs);
+  if (!mark) return;
+  work.focusChanged = true;
+  append(work, {
+    ...tabEvent(tab, 'focus', nowMs),
+    seq: null,
+    clientTime: null,
+    reason: null,
+    data: { focusAt: iso(mark.atMs) },
+  });
+}
+
+/** Processes one request's items for one tab at server time `nowMs`; returns one result per item. */
+export function ingestItems(
+  work: LearnerWork,
+  tab: TabRecord,
+  items: readonly TrackedItem[],
+  nowMs: number,
+  standing: SessionStanding,
+  newRunId: () => string,
+): ItemResult[] {
+  const profile = tab.meta.profile;
+  const credited = tab.meta.role === 'learner';
+  const results: ItemResult[] = [];
+  const ordered = [...items].sort((a, b) => a.seq - b.seq);
+  for (const item of ordered) {
+    const decision = decideItem(tab.state, item, nowMs, profile, standing);
+    if (decision.status === 'duplicate') {
+      results.push({ seq: item.seq, status: 'duplicate' });
+      continue;
+    }
+    if (tab.rateWindowStartMs === null || nowMs - tab.rateWindowStartMs >= profile.rateWindowMs) {
+      tab.rateWindowStartMs = nowMs;
+      tab.rateWindowItems = 0;
+    }
+    tab.changed = true;
+    if (tab.rateWindowItems >= profile.rateMaxItems) {
+      // Flood guard: not stored, not seen (a later re-send is processed normally), only counted.
+      tab.droppedItems++;
+      results.push({ seq: item.seq, status: 'deferred' });
+      continue;
+    }
+    tab.rateWindowItems++;
+    advanceSeq(tab.state, item.seq);
+    const clientTime = item.clientTime ?? null;
+    const base = { ...tabEvent(tab, 'open', nowMs), seq: item.seq, clientTime };
+
+    switch (decision.status) {
+      case 'opened': {
+        tab.state.openedMs = nowMs;
+        append(work, { ...base, kind: 'open', reason: null });
+        // Opening a page is the learner's own doing: the newest input, unless the page cannot be credited.
+        if (credited && !standing.notLearner && !standing.expired) focusOn(work, tab, nowMs, nowMs);
+        results.push({ seq: item.seq, status: 'stored' });
+        break;
+      }
+      case 'closed': {
+        if (tab.state.closedMs === null) tab.state.closedMs = nowMs;
+        append(work, { ...base, kind: 'close', reason: null });
+        const run = tab.state.run;
+        if (decision.sealRun && run) {
+          const record = work.runs.get(run.id);
+          if (record) seal(work, record, run.id, nowMs);
+        }
+        results.push({ seq: item.seq, status: 'stored' });
+        break;
+      }
+      case 'rejected':
+        append(work, {
+          ...base,
+          kind: 'rejected',
+          reason: decision.reason,
+          data: {
+            item: item.kind,
+            cause: item.cause ?? null,
+            inputAgoMs: item.inputAgoMs ?? null,
+            media: item.media ?? false,
+          },
+        });
+        if (credited)
+          courseDelta(work, tab.meta.courseId).rejected[tab.meta.moduleId] =
+            (courseDelta(work, tab.meta.courseId).rejected[tab.meta.moduleId] ?? 0) + 1;
+        results.push({ seq: item.seq, status: 'rejected', reason: decision.reason });
+        break;
+      case 'accepted': {
+        const beat = {
+          tabId: tab.meta.tabId,
+          seq: item.seq,
+          at: iso(nowMs),
+          clientTime,
+          inputAgoMs: item.inputAgoMs ?? null,
+          media: item.media ?? false,
+          cause: item.cause ?? 'interval',
+        };
+        const previous = tab.state.run;
+        if (decision.sealPrevious && previous) {
+          const record = work.runs.get(previous.id);
+          if (record) seal(work, record, previous.id, nowMs);
+        }
+        let runRecord: RunRecord;
+        let spanStart: number;
+        if (decision.run === 'extend' && previous) {
+          runRecord = work.runs.get(previous.id) ?? {
+            tabId: tab.meta.tabId,
+            learnerId: tab.meta.learnerId,
+            courseId: tab.meta.courseId,
+            moduleId: tab.meta.moduleId,
+            state: previous,
+            isNew: false,
+            changed: false,
+          };
+          work.runs.set(previous.id, runRecord);
+          spanStart = runRecord.state.lastBeatMs;
+          runRecord.state.lastBeatMs = nowMs;
+          runRecord.state.beatCount++;
+          runRecord.state.lastSeq = item.seq;
+          runRecord.state.rollingHash = beatHash(runRecord.state.rollingHash, beat);
+          runRecord.changed = true;
+        } else {
+          const id = newRunId();
+          const start = append(work, {
+            ...tabEvent(tab, 'run_start', nowMs),
+            seq: null,
+            clientTime: null,
+            reason: null,
+            data: { runId: id, startAt: iso(decision.startMs), fromOpen: decision.startMs !== nowMs },
+          });
+          const state: RunState = {
+            id,
+            startMs: decision.startMs,
+            lastBeatMs: nowMs,
+            beatCount: 1,
+            firstSeq: item.seq,
+            lastSeq: item.seq,
+            rollingHash: beatHash(start.hash, beat),
+            sealed: false,
+          };
+          runRecord = {
+            tabId: tab.meta.tabId,
+            learnerId: tab.meta.learnerId,
+            courseId: tab.meta.courseId,
+            moduleId: tab.meta.moduleId,
+            state,
+            isNew: true,
+            changed: true,
+          };
+          work.runs.set(id, runRecord);
+          tab.state.run = state;
+          spanStart = decision.startMs;
+        }
+        tab.state.lastAcceptedBeatMs = nowMs;
+        if (credited && nowMs > spanStart) {
+          courseDelta(work, tab.meta.courseId).spans.push({
+            runId: runRecord.state.id,
+            moduleId: tab.meta.moduleId,
+            startMs: spanStart,
+            endMs: nowMs,
+          });
+        }
+        focusOn(work, tab, inputAtMs(item, nowMs, profile), nowMs);
+        results.push({ seq: item.seq, status: 'accepted' });
+        break;
+      }
+    }
+  }
+  // Results in the order the items came.
+  const bySeq = new Map<number, ItemResult[]>();
+  for (const r of results) bySeq.set(r.seq, [...(bySeq.get(r.seq) ?? []), r]);
+  return items.map((i) => (bySeq.get(i.seq) as ItemResult[]).shift() as ItemResult);
+}
+
+/**
+ * Whether a batch's change to one learner × course can be added to the stored tally without rebuilding it:
+ * at most one run grew, and no other run of the course reaches into the window where the growth or a new
+ * focus mark could change who owns a second. Otherwise the course is recomputed from its evidence.
+ */
+export function canApplyIncrementally(
+  delta: CourseDelta,
+  courseRuns: readonly RunInterval[],
+  nowMs: number,
+  windowMs = RECENT_WINDOW_MS,
+): boolean {
+  const grown = new Set(delta.spans.map((s) => s.runId));
+  if (grown.size === 0) return true;
+  if (grown.size > 1) return false;
+  const threshold = Math.min(nowMs - windowMs, ...delta.spans.map((s) => s.startMs));
+  return !courseRuns.some((r) => !grown.has(r.runId) && r.endMs > r.startMs && r.endMs > threshold);
+}
+
+/** Adds a batch's delta to a tally (the incremental path). */
+export function applyDelta(tally: CourseTally, delta: CourseDelta): void {
+  for (const [moduleId, nominal] of Object.entries(delta.notes)) noteModule(tally, moduleId, nominal);
+  for (const p of delta.profiles) noteProfile(tally, p);
+  for (const [moduleId, n] of Object.entries(delta.rejected)) addRejected(tally, moduleId, n);
+  for (const s of delta.spans) addAttributed(tally, s.moduleId, s.startMs, s.endMs);
+}
+
+export function runInterval(id: string, r: RunRecord): RunInterval {
+  return {
+    runId: id,
+    tabId: r.tabId,
+    moduleId: r.moduleId,
+    startMs: r.state.startMs,
+    endMs: r.state.lastBeatMs,
+    beatCount: r.state.beatCount,
+  };
+}
+
+/** Everything stored about one learner in one course that crediting reads. */
+export interface CourseEvidence {
+  tabs: ReadonlyArray<{ tabId: string; moduleId: string; nominalMinutes: number; role: string; profile: string }>;
+  runs: readonly RunInterval[];
+  /** Focus marks of the learner; those of other courses' tabs are ignored. */
+  focus: readonly FocusMark[];
+  /** Rejected items, by tab. */
+  rejected: ReadonlyArray<{ tabId: string }>;
+}
+
+/** The tally rebuilt from evidence alone: the slow path of the ingest and `time recompute` both use it. */
+export function tallyFromEvidence(evidence: CourseEvidence): CourseTally {
+  const learnerTabs = new Map(evidence.tabs.filter((t) => t.role === 'learner').map((t) => [t.tabId, t]));
+  const nominal: Record<string, number> = {};
+  for (const t of learnerTabs.values()) nominal[t.moduleId] = Math.max(nominal[t.moduleId] ?? 0, t.nominalMinutes);
+  const rejected: Record<string, number> = {};
+  for (const r of evidence.rejected) {
+    const t = learnerTabs.get(r.tabId);
+    if (t) rejected[t.moduleId] = (rejected[t.moduleId] ?? 0) + 1;
+  }
+  const runs = evidence.runs.filter((r) => learnerTabs.has(r.tabId));
+  const focus = evidence.focus.filter((f) => learnerTabs.has(f.tabId));
+  const profiles = [...new Set([...learnerTabs.values()].map((t) => t.profile))];
+  return tallyCourse(runs, focus, nominal, rejected, profiles);
+}

@@ -1,0 +1,181 @@
+import type { FastifyInstance } from 'fastify';
+import { type ModulePageContext, registerModulePageFragment } from '../catalog/index.js';
+import { deriveKey } from '../config/secrets.js';
+import { html, raw, type SafeHtml } from '../http/html.js';
+import {
+  BEATS_PATH,
+  TIME_PAGE_PATH,
+  TRACKER_PATH,
+  TRACKER_VERSION,
+  type TrackingRuntime,
+  trackingRoutes,
+} from './routes.js';
+import { PROFILES, type RunProfile } from './rules.js';
+import { Ingestor, type IngestorOptions } from './service.js';
+import { signTicket, unverifiedJwtClaims } from './ticket.js';
+
+/**
+ * Connection time (issue 6, time-accounting.md): the in-page tracker, the idempotent beat ingest, crediting
+ * `beats-v1`, hash-chained evidence, totals. The only file other capabilities import from src/tracking/.
+ */
+
+export { type EvidenceRecord, verifyChain } from './chain.js';
+export { runTimeCommand } from './cli.js';
+export {
+  ALGORITHM,
+  BEATS_V1,
+  type CourseCredit,
+  type CreditParams,
+  creditCourse,
+  type DayCredit,
+  type FocusMark,
+  finalizeTally,
+  floorMinutes,
+  formatDuration,
+  type ModuleCredit,
+  type ModuleFlag,
+  msToSeconds,
+  PROFILES,
+  type PresenceSession,
+  parisDay,
+  presenceSessions,
+  type RunInterval,
+  type RunProfile,
+  splitByParisDay,
+  tallyCourse,
+  unionSegments,
+} from './rules.js';
+export {
+  dailyDigest,
+  deviceClass,
+  getCourseTimes,
+  getLearnerTimes,
+  getPresenceSessions,
+  type LearnerTimes,
+  type ModuleTime,
+  type PresenceSessionWithDevices,
+  recomputeTotals,
+  sealStale,
+  verifyEvidence,
+} from './service.js';
+export { renderLearnerTimes } from './views.js';
+export { BEATS_PATH, TIME_PAGE_PATH, TRACKER_PATH };
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    trackingRuntime: TrackingRuntime;
+  }
+}
+
+/**
+ * Registers the tracker script (GET /assets/tracker.js), the ingest (POST /api/tracking/beats), the learner's
+ * page (GET /tracking/time) and JSON reads (GET /api/tracking/me, GET /api/tracking/course), and adds the
+ * tracker to every learner module page of the catalog. Register after `catalogPlugin`.
+ */
+async function tracking(app: FastifyInstance): Promise<void> {
+  const runtime: TrackingRuntime = {
+    ticketKey: deriveKey(app.config.appSecret, 'tracking-ticket'),
+    ingestor: new Ingestor(app.db, { log: app.log }),
+    profile: 'standard',
+  };
+  app.decorate('trackingRuntime', runtime);
+  if (app.hasDecorator('catalogRuntime')) {
+    registerModulePageFragment(app, (ctx) => moduleFragment(app, ctx));
+  }
+  // Answer what is already queued before the database goes away.
+  app.addHook('preClose', async () => runtime.ingestor.drain());
+  await app.register(trackingRoutes, { runtime });
+}
+
+export const trackingPlugin = Object.assign(tracking, {
+  [Symbol.for('skip-override')]: true,
+  [Symbol.for('fastify.display-name')]: 'tracking',
+});
+
+function runtimeOf(app: FastifyInstance): TrackingRuntime {
+  if (!app.hasDecorator('trackingRuntime')) throw new Error('register trackingPlugin before using the tracker');
+  return app.trackingRuntime;
+}
+
+/**
+ * Chooses the run profile sealed into the tickets of pages rendered from now on. `accelerated` (1/30 of the
+ * time scale) exists for real-browser tests; the ingest refuses it in production.
+ */
+export function setTrackingProfile(app: FastifyInstance, profile: RunProfile['name']): void {
+  if (profile !== 'standard' && app.config.nodeEnv === 'production') {
+    throw new Error('the accelerated tracking profile is for tests only');
+  }
+  runtimeOf(app).profile = profile;
+}
+
+/** Replaces the ingest queue's settings (benchmarks). Correctness does not depend on them. */
+export function configureIngest(app: FastifyInstance, options: Omit<IngestorOptions, 'log'>): void {
+  runtimeOf(app).ingestor = new Ingestor(app.db, { ...options, log: app.log });
+}
+
+export interface TrackerPageContext {
+  learnerId: string;
+  courseId: string;
+  moduleId: string;
+  moduleVersion: number | null;
+  nominalMinutes: number;
+  /** The session token the page already holds (bearer of the beats). */
+  sessionToken: string;
+}
+
+/**
+ * The markup to put at the end of a module page's <body>: the tracker's configuration (a JSON script with a
+ * signed ticket binding this page to learner, course and module) and the script itself.
+ */
+export function trackerScript(app: FastifyInstance, ctx: TrackerPageContext): SafeHtml {
+  const runtime = runtimeOf(app);
+  const { publicUrl } = app.config;
+  // The token was verified by the route rendering this page; its claims only fill the ticket and the renewal time.
+  const claims = unverifiedJwtClaims(ctx.sessionToken) ?? {};
+  const profile = PROFILES[runtime.profile];
+  const ticket = signTicket(runtime.ticketKey, {
+    v: 1,
+    learnerId: ctx.learnerId,
+    courseId: ctx.courseId,
+    moduleId: ctx.moduleId,
+    moduleVersion: ctx.moduleVersion,
+    nominalMinutes: ctx.nominalMinutes,
+    role: typeof claims.role === 'string' ? claims.role : 'unknown',
+    profile: profile.name,
+  });
+  const config = {
+    endpoint: `${publicUrl}${BEATS_PATH}`,
+    renewEndpoint: `${publicUrl}/api/session/renew`,
+    sessionToken: ctx.sessionToken,
+    sessionExp: typeof claims.exp === 'number' ? claims.exp : 0,
+    ticket,
+    beatMs: profile.beatIntervalMs,
+    idleMs: profile.idleMs,
+    minSpacingMs: profile.minSpacingMs,
+  };
+  // Inside <script>, "<" must not appear raw (a "</script>" would end it).
+  const json = JSON.stringify(config).replace(/</g, '\\u003c');
+  return html`<script type="application/json" id="emargement-tracker-config">${raw(json)}</script>
+<script src="${publicUrl}${TRACKER_PATH}?v=${TRACKER_VERSION}" defer></script>`;
+}
+
+/** A link to the learner's "Votre temps de connexion" page (the token is refreshed by the session script). */
+export function learnerTimeLink(sessionToken: string): SafeHtml {
+  return html`<p class="muted"><a href="${TIME_PAGE_PATH}?session_token=${encodeURIComponent(sessionToken)}">Votre temps de connexion</a></p>`;
+}
+
+/** Learner module pages get the tracker; course-team previews are not counted, so they get none. */
+function moduleFragment(app: FastifyInstance, ctx: ModulePageContext): { body?: SafeHtml } {
+  if (ctx.preview || ctx.courseId === null) return {};
+  return {
+    body: html`${learnerTimeLink(ctx.sessionToken)}
+${trackerScript(app, {
+  learnerId: ctx.learnerId,
+  courseId: ctx.courseId,
+  moduleId: ctx.moduleId,
+  moduleVersion: ctx.moduleVersion,
+  nominalMinutes: ctx.nominalMinutes,
+  sessionToken: ctx.sessionToken,
+})}`,
+  };
+}

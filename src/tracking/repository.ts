@@ -1,0 +1,1062 @@
+import { type Insertable, type Kysely, sql, type Transaction } from 'kysely';
+import type { Database, Db } from '../db/index.js';
+import type { CourseEvidence, NewEvent, RunRecord, TabMeta, TabRecord } from './engine.js';
+import {
+  type CourseCredit,
+  type CourseTally,
+  emptyTally,
+  type FocusMark,
+  type FocusState,
+  finalizeTally,
+  msToSeconds,
+  PROFILES,
+  type RunInterval,
+  type RunProfile,
+  type RunState,
+} from './rules.js';
+
+type Q = Kysely<Database> | Transaction<Database>;
+const ms = (d: Date | null): number | null => (d === null ? null : d.getTime());
+const date = (v: number | null): Date | null => (v === null ? null : new Date(v));
+
+// ───────────────────────────── learners (chain heads, focus) ─────────────────────────────
+
+export interface LearnerRow {
+  learnerId: string;
+  chainHead: string;
+  chainLength: number;
+  focus: FocusState;
+}
+
+/** Locks every learner's row in id order (one order for all instances: no deadlock), creating missing ones. */
+export async function lockLearners(trx: Transaction<Database>, learnerIds: readonly string[]): Promise<LearnerRow[]> {
+  const ids = [...new Set(learnerIds)].sort();
+  if (ids.length === 0) return [];
+  const select = () =>
+    trx
+      .selectFrom('tracking_learners')
+      .selectAll()
+      .where('learner_id', 'in', ids)
+      .orderBy('learner_id')
+      .forNoKeyUpdate()
+      .execute();
+  let rows = await select();
+  if (rows.length < ids.length) {
+    // Rows locked so far stay locked; the new ones are inserted in id order, then everything is locked again.
+    const have = new Set(rows.map((r) => r.learner_id));
+    await trx
+      .insertInto('tracking_learners')
+      .values(ids.filter((id) => !have.has(id)).map((learner_id) => ({ learner_id })))
+      .onConflict((oc) => oc.column('learner_id').doNothing())
+      .execute();
+    rows = await select();
+  }
+  return rows.map((r) => ({
+    learnerId: r.learner_id,
+    chainHead: r.chain_head,
+    chainLength: r.chain_length,
+    focus: { tabId: r.focus_tab_id, inputMs: ms(r.focus_input_at), lastMarkMs: ms(r.focus_mark_at) },
+  }));
+}
+
+/** PostgreSQL's clock, read after the locks: one clock for every instance, and monotonic per learner. */
+export async function databaseNow(trx: Q): Promise<number> {
+  const { rows } = await sql<{
+    now: number;
+  }>`select floor(extract(epoch from clock_timestamp()) * 1000)::bigint as now`.execute(trx);
+  return Number((rows[0] as { now: number }).now);
+}
+
+export async function saveLearners(
+  trx: Q,
+  rows: ReadonlyArray<{ learnerId: string; chainHead: string; chainLength: number; focus: FocusState }>,
+): Promise<void> {
+  if (rows.length === 0) return;
+  await trx
+    .insertInto('tracking_learners')
+    .values(
+      rows.map((r) => ({
+        learner_id: r.learnerId,
+        chain_head: r.chainHead,
+        chain_length: r.chainLength,
+        focus_tab_id: r.focus.tabId,
+        focus_input_at: date(r.focus.inputMs),
+        focus_mark_at: date(r.focus.lastMarkMs),
+      })),
+    )
+    .onConflict((oc) =>
+      oc.column('learner_id').doUpdateSet((eb) => ({
+        chain_head: eb.ref('excluded.chain_head'),
+        chain_length: eb.ref('excluded.chain_length'),
+        focus_tab_id: eb.ref('excluded.focus_tab_id'),
+        focus_input_at: eb.ref('excluded.focus_input_at'),
+        focus_mark_at: eb.ref('excluded.focus_mark_at'),
+        updated_at: sql`now()`,
+      })),
+    )
+    .execute();
+}
+
+// ───────────────────────────── tabs and runs ─────────────────────────────
+
+function runState(r: {
+  id: string;
+  started_at: Date;
+  last_beat_at: Date;
+  beat_count: number;
+  first_seq: number;
+  last_seq: number;
+  rolling_hash: string;
+  sealed: boolean;
+}): RunState {
+  return {
+    id: r.id,
+    startMs: r.started_at.getTime(),
+    lastBeatMs: r.last_beat_at.getTime(),
+    beatCount: r.beat_count,
+    firstSeq: r.first_seq,
+    lastSeq: r.last_seq,
+    rollingHash: r.rolling_hash,
+    sealed: r.sealed,
+  };
+}
+
+/** The learners' unsealed runs and every run that ended after `sinceMs` (see RECENT_WINDOW_MS). */
+export async function loadLiveRuns(
+  trx: Q,
+  learnerIds: readonly string[],
+  sinceMs: number,
+): Promise<Map<string, RunRecord>> {
+  const out = new Map<string, RunRecord>();
+  if (learnerIds.length === 0) return out;
+  const rows = await trx
+    .selectFrom('tracking_runs')
+    .selectAll()
+    .where('learner_id', 'in', [...learnerIds])
+    .where((eb) => eb.or([eb('sealed', '=', false), eb('last_beat_at', '>', new Date(sinceMs))]))
+    .execute();
+  for (const r of rows) {
+    out.set(r.id, {
+      tabId: r.tab_id,
+      learnerId: r.learner_id,
+      courseId: r.course_id,
+      moduleId: r.module_id,
+      state: runState(r),
+      isNew: false,
+      changed: false,
+    });
+  }
+  return out;
+}
+
+export function profileOf(name: string): RunProfile {
+  const p = PROFILES[name as RunProfile['name']];
+  if (!p) throw new Error(`unknown run profile ${name}`);
+  return p;
+}
+
+/**
+ * Tab rows by id, whoever they belong to (the caller checks ownership). A tab's current run is the loaded
+ * run record when it is live; otherwise it is sealed and only its id matters.
+ */
+export async function loadTabs(
+  trx: Q,
+  tabIds: readonly string[],
+  runs: ReadonlyMap<string, RunRecord>,
+): Promise<Map<string, TabRecord>> {
+  const out = new Map<string, TabRecord>();
+  if (tabIds.length === 0) return out;
+  const rows = await trx
+    .selectFrom('tracking_tabs')
+    .selectAll()
+    .where('id', 'in', [...new Set(tabIds)])
+    .execute();
+  for (const t of rows) {
+    let run: RunState | null = null;
+    if (t.current_run_id) {
+      run = runs.get(t.current_run_id)?.state ?? {
+        id: t.current_run_id,
+        startMs: 0,
+        lastBeatMs: 0,
+        beatCount: 0,
+        firstSeq: 0,
+        lastSeq: 0,
+        rollingHash: '',
+        sealed: true,
+      };
+    }
+    const meta: TabMeta = {
+      tabId: t.id,
+      learnerId: t.learner_id,
+      courseId: t.course_id,
+      moduleId: t.module_id,
+      moduleVersion: t.module_version,
+      nominalMinutes: t.nominal_minutes,
+      profile: profileOf(t.profile),
+      role: t.role,
+    };
+    out.set(t.id, {
+      meta,
+      state: {
+        openedMs: ms(t.opened_at),
+        closedMs: ms(t.closed_at),
+        lastSeq: t.last_seq,
+        missing: t.missing_seqs,
+        lastAcceptedBeatMs: ms(t.last_accepted_beat_at),
+        run,
+      },
+      createdMs: t.created_at.getTime(),
+      userAgent: t.user_agent,
+      ipPrefix: t.ip_prefix,
+      rateWindowStartMs: ms(t.rate_window_start),
+      rateWindowItems: t.rate_window_items,
+      droppedItems: t.dropped_items,
+      isNew: false,
+      changed: false,
+    });
+  }
+  return out;
+}
+
+export class TabConflictError extends Error {
+  readonly retryable = true;
+  constructor() {
+    super('a tab id of this batch belongs to another learner');
+  }
+}
+
+export async function saveRuns(trx: Q, runs: ReadonlyArray<RunRecord>): Promise<void> {
+  if (runs.length === 0) return;
+  const rows = runs.map((r) => ({
+    id: r.state.id,
+    tab_id: r.tabId,
+    learner_id: r.learnerId,
+    course_id: r.courseId,
+    module_id: r.moduleId,
+    started_at: new Date(r.state.startMs),
+    last_beat_at: new Date(r.state.lastBeatMs),
+    beat_count: r.state.beatCount,
+    first_seq: r.state.firstSeq,
+    last_seq: r.state.lastSeq,
+    rolling_hash: r.state.rollingHash,
+    sealed: r.state.sealed,
+  }));
+  const written = await trx
+    .insertInto('tracking_runs')
+    .values(rows)
+    .onConflict((oc) =>
+      oc
+        .column('id')
+        .doUpdateSet((eb) => ({
+          last_beat_at: eb.ref('excluded.last_beat_at'),
+          beat_count: eb.ref('excluded.beat_count'),
+          last_seq: eb.ref('excluded.last_seq'),
+          rolling_hash: eb.ref('excluded.rolling_hash'),
+          sealed: eb.ref('excluded.sealed'),
+          updated_at: sql`now()`,
+        }))
+        .where('tracking_runs.learner_id', '=', (eb) => eb.ref('excluded.learner_id')),
+    )
+    .returning('id')
+    .execute();
+  if (written.length !== rows.length) throw new Error('run rows not written');
+}
+
+export async function insertEvents(trx: Q, events: readonly NewEvent[]): Promise<void> {
+  // Chunks keep each statement under PostgreSQL's 65 535 parameters.
+  for (let i = 0; i < events.length; i += 2000) {
+    await trx
+      .insertInto('tracking_events')
+      .values(
+        events.slice(i, i + 2000).map((e) => ({
+          learner_id: e.learnerId,
+          chain_index: e.index,
+          kind: e.kind,
+          course_id: e.courseId,
+          module_id: e.moduleId,
+          tab_id: e.tabId,
+          seq: e.seq,
+          server_time: new Date(e.atMs),
+          client_time: e.clientTime,
+          reason: e.reason,
+          data: JSON.stringify(e.data),
+          prev_hash: e.prevHash,
+          hash: e.hash,
+        })),
+      )
+      .execute();
+  }
+}
+
+// ───────────────────────────── evidence for crediting ─────────────────────────────
+
+/** Everything crediting reads about one learner in one course (the slow path and `time recompute`). */
+export async function loadCourseEvidence(trx: Q, learnerId: string, courseId: string): Promise<CourseEvidence> {
+  const [tabs, runs, focus, rejected] = await Promise.all([
+    trx
+      .selectFrom('tracking_tabs')
+      .select(['id', 'module_id', 'nominal_minutes', 'role', 'profile'])
+      .where('learner_id', '=', learnerId)
+      .where('course_id', '=', courseId)
+      .execute(),
+    loadCourseRuns(trx, learnerId, courseId),
+    trx
+      .selectFrom('tracking_events')
+      .select(['tab_id', 'data'])
+      .where('learner_id', '=', learnerId)
+      .where('course_id', '=', courseId)
+      .where('kind', '=', 'focus')
+      .execute(),
+    trx
+      .selectFrom('tracking_events')
+      .select(['tab_id'])
+      .where('learner_id', '=', learnerId)
+      .where('course_id', '=', courseId)
+      .where('kind', '=', 'rejected')
+      .execute(),
+  ]);
+  return {
+    tabs: tabs.map((t) => ({
+      tabId: t.id,
+      moduleId: t.module_id,
+      nominalMinutes: t.nominal_minutes,
+      role: t.role,
+      profile: t.profile,
+    })),
+    runs,
+    focus: focus.map(
+      (f): FocusMark => ({ tabId: f.tab_id as string, atMs: Date.parse((f.data as { focusAt: string }).focusAt) }),
+    ),
+    rejected: rejected.map((r) => ({ tabId: r.tab_id as string })),
+  };
+}
+
+export async function loadCourseRuns(trx: Q, learnerId: string, courseId: string): Promise<RunInterval[]> {
+  const rows = await trx
+    .selectFrom('tracking_runs')
+    .select(['id', 'tab_id', 'module_id', 'started_at', 'last_beat_at', 'beat_count'])
+    .where('learner_id', '=', learnerId)
+    .where('course_id', '=', courseId)
+    .execute();
+  return rows.map((r) => ({
+    runId: r.id,
+    tabId: r.tab_id,
+    moduleId: r.module_id,
+    startMs: r.started_at.getTime(),
+    endMs: r.last_beat_at.getTime(),
+    beatCount: r.beat_count,
+  }));
+}
+
+// ───────────────────────────── totals ─────────────────────────────
+
+export interface StoredTally {
+  tally: CourseTally;
+  /** Serialized rows as loaded, to write only what changed. */
+  snapshot: TotalsRows;
+}
+
+export interface TotalsRows {
+  modules: Map<string, string>;
+  days: Map<string, string>;
+  course: string | null;
+}
+
+type PairKey = `${string}|${string}`;
+export const pairKey = (learnerId: string, courseId: string): PairKey => `${learnerId}|${courseId}`;
+
+/** The stored tallies of these learner × course pairs (absent: never totalled). */
+export async function loadTallies(
+  trx: Q,
+  pairs: ReadonlyArray<{ learnerId: string; courseId: string }>,
+): Promise<Map<PairKey, StoredTally>> {
+  const out = new Map<PairKey, StoredTally>();
+  if (pairs.length === 0) return out;
+  const learnerIds = [...new Set(pairs.map((p) => p.learnerId))];
+  const wanted = new Set(pairs.map((p) => pairKey(p.learnerId, p.courseId)));
+  const [courses, modules, days] = await Promise.all([
+    trx.selectFrom('time_course_totals').selectAll().where('learner_id', 'in', learnerIds).execute(),
+    trx.selectFrom('time_totals').selectAll().where('learner_id', 'in', learnerIds).execute(),
+    trx.selectFrom('time_day_totals').selectAll().where('learner_id', 'in', learnerIds).execute(),
+  ]);
+  for (const c of courses) {
+    const key = pairKey(c.learner_id, c.course_id);
+    if (!wanted.has(key)) continue;
+    const tally = emptyTally();
+    tally.measuredMs = c.measured_ms;
+    tally.profiles = Object.keys((c.params as { runProfiles?: Record<string, unknown> }).runProfiles ?? {}).sort();
+    out.set(key, { tally, snapshot: { modules: new Map(), days: new Map(), course: null } });
+  }
+  for (const m of modules) {
+    const stored = out.get(pairKey(m.learner_id, m.course_id));
+    if (!stored) continue;
+    stored.tally.modules[m.module_id] = {
+      nominalMinutes: m.nominal_minutes,
+      measuredMs: m.measured_ms,
+      firstMs: ms(m.first_at),
+      lastMs: ms(m.last_at),
+      rejectedItems: m.rejected_items,
+    };
+  }
+  for (const d of days) {
+    const stored = out.get(pairKey(d.learner_id, d.course_id));
+    if (!stored) continue;
+    stored.tally.days[d.day] = { measuredMs: d.measured_ms, modules: d.modules };
+  }
+  for (const [key, stored] of out) {
+    const [learnerId, courseId] = key.split('|') as [string, string];
+    stored.snapshot = serializeTotals(totalsRows(learnerId, courseId, finalizeFor(stored.tally)));
+  }
+  return out;
+}
+
+export const finalizeFor = (tally: CourseTally): CourseCredit & { tally: CourseTally } => ({
+  ...finalizeTally(tally),
+  tally,
+});
+
+interface RowsOfPair {
+  modules: Array<Insertable<Database['time_totals']>>;
+  days: Array<Insertable<Database['time_day_totals']>>;
+  course: Insertable<Database['time_course_totals']>;
+}
+
+function paramsOf(credit: CourseCredit, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { ...credit.params, ...extra, runProfiles: credit.runProfiles };
+}
+
+/** The rows that store a credit: per module, per Paris day, per course; algorithm and parameters beside each. */
+export function totalsRows(
+  learnerId: string,
+  courseId: string,
+  credit: CourseCredit & { tally: CourseTally },
+): RowsOfPair {
+  return {
+    modules: credit.modules.map((m) => ({
+      learner_id: learnerId,
+      course_id: courseId,
+      module_id: m.moduleId,
+      nominal_minutes: m.nominalMinutes,
+      measured_ms: m.measuredMs,
+      credited_ms: m.creditedMs,
+      measured_seconds: msToSeconds(m.measuredMs),
+      credited_seconds: msToSeconds(m.creditedMs),
+      cap_seconds: msToSeconds(m.capMs),
+      first_at: date(m.firstMs),
+      last_at: date(m.lastMs),
+      rejected_items: m.rejectedItems,
+      flags: JSON.stringify(m.flags),
+      algorithm: credit.algorithm,
+      params: JSON.stringify(paramsOf(credit, { nominalMinutes: m.nominalMinutes, capMs: m.capMs })),
+    })),
+    days: credit.days.map((d) => ({
+      learner_id: learnerId,
+      course_id: courseId,
+      day: d.day,
+      measured_ms: d.measuredMs,
+      modules: JSON.stringify(d.modules),
+      long_day: d.longDay,
+    })),
+    course: {
+      learner_id: learnerId,
+      course_id: courseId,
+      measured_ms: credit.measuredMs,
+      credited_ms: credit.creditedMs,
+      measured_seconds: msToSeconds(credit.measuredMs),
+      credited_seconds: msToSeconds(credit.creditedMs),
+      rejected_items: credit.rejectedItems,
+      long_days: JSON.stringify(credit.days.filter((d) => d.longDay).map((d) => d.day)),
+      flags: JSON.stringify(credit.flags),
+      algorithm: credit.algorithm,
+      params: JSON.stringify(paramsOf(credit)),
+    },
+  };
+}
+
+const stable = (row: object): string => JSON.stringify(row, (_k, v) => (v instanceof Date ? v.toISOString() : v));
+
+export function serializeTotals(rows: RowsOfPair): TotalsRows {
+  return {
+    modules: new Map(rows.modules.map((r) => [r.module_id, stable(r)])),
+    days: new Map(rows.days.map((r) => [r.day, stable(r)])),
+    course: stable(rows.course),
+  };
+}
+
+/**
+ * Writes, for every pair, the rows of its credit that differ from `before` (three bulk upserts for the whole
+ * batch), and removes stored rows a credit no longer has. Returns how many pairs changed.
+ */
+export async function writeTotals(
+  trx: Q,
+  pairs: ReadonlyArray<{ learnerId: string; courseId: string; tally: CourseTally; before: TotalsRows | null }>,
+): Promise<number> {
+  const modules: RowsOfPair['modules'] = [];
+  const days: RowsOfPair['days'] = [];
+  const courses: Array<RowsOfPair['course']> = [];
+  let changedPairs = 0;
+  for (const { learnerId, courseId, tally, before } of pairs) {
+    const rows = totalsRows(learnerId, courseId, finalizeFor(tally));
+    const after = serializeTotals(rows);
+    const m = rows.modules.filter((r) => before?.modules.get(r.module_id) !== after.modules.get(r.module_id));
+    const d = rows.days.filter((r) => before?.days.get(r.day) !== after.days.get(r.day));
+    const staleModules = before ? [...before.modules.keys()].filter((k) => !after.modules.has(k)) : [];
+    const staleDays = before ? [...before.days.keys()].filter((k) => !after.days.has(k)) : [];
+    const courseChanged = before?.course !== after.course;
+    modules.push(...m);
+    days.push(...d);
+    if (courseChanged) courses.push(rows.course);
+    if (m.length + d.length + staleModules.length + staleDays.length > 0 || courseChanged) changedPairs++;
+    if (staleModules.length > 0) {
+      await trx
+        .deleteFrom('time_totals')
+        .where('learner_id', '=', learnerId)
+        .where('course_id', '=', courseId)
+        .where('module_id', 'in', staleModules)
+        .execute();
+    }
+    if (staleDays.length > 0) {
+      await trx
+        .deleteFrom('time_day_totals')
+        .where('learner_id', '=', learnerId)
+        .where('course_id', '=', courseId)
+        .where('day', 'in', staleDays)
+        .execute();
+    }
+  }
+  if (modules.length > 0) {
+    await trx
+      .insertInto('time_totals')
+      .values(modules)
+      .onConflict((oc) =>
+        oc.columns(['learner_id', 'course_id', 'module_id']).doUpdateSet((eb) => ({
+          nominal_minutes: eb.ref('excluded.nominal_minutes'),
+          measured_ms: eb.ref('excluded.measured_ms'),
+          credited_ms: eb.ref('excluded.credited_ms'),
+          measured_seconds: eb.ref('excluded.measured_seconds'),
+          credited_seconds: eb.ref('excluded.credited_seconds'),
+          cap_seconds: eb.ref('excluded.cap_seconds'),
+          first_at: eb.ref('excluded.first_at'),
+          last_at: eb.ref('excluded.last_at'),
+          rejected_items: eb.ref('excluded.rejected_items'),
+          flags: eb.ref('excluded.flags'),
+          algorithm: eb.ref('excluded.algorithm'),
+          params: eb.ref('excluded.params'),
+          updated_at: sql`now()`,
+        })),
+      )
+      .execute();
+  }
+  if (days.length > 0) {
+    await trx
+      .insertInto('time_day_totals')
+      .values(days)
+      .onConflict((oc) =>
+        oc.columns(['learner_id', 'course_id', 'day']).doUpdateSet((eb) => ({
+          measured_ms: eb.ref('excluded.measured_ms'),
+          modules: eb.ref('excluded.modules'),
+          long_day: eb.ref('excluded.long_day'),
+        })),
+      )
+      .execute();
+  }
+  if (courses.length > 0) {
+    await trx
+      .insertInto('time_course_totals')
+      .values(courses)
+      .onConflict((oc) =>
+        oc.columns(['learner_id', 'course_id']).doUpdateSet((eb) => ({
+          measured_ms: eb.ref('excluded.measured_ms'),
+          credited_ms: eb.ref('excluded.credited_ms'),
+          measured_seconds: eb.ref('excluded.measured_seconds'),
+          credited_seconds: eb.ref('excluded.credited_seconds'),
+          rejected_items: eb.ref('excluded.rejected_items'),
+          long_days: eb.ref('excluded.long_days'),
+          flags: eb.ref('excluded.flags'),
+          algorithm: eb.ref('excluded.algorithm'),
+          params: eb.ref('excluded.params'),
+          updated_at: sql`now()`,
+        })),
+      )
+      .execute();
+  }
+  return changedPairs;
+}
+
+// ───────────────────────────── reads for pages, certificates, exports ─────────────────────────────
+
+export async function selectModuleTotals(db: Db, filter: { learnerId?: string; courseId: string }) {
+  let q = db.selectFrom('time_totals').selectAll().where('course_id', '=', filter.courseId);
+  if (filter.learnerId) q = q.where('learner_id', '=', filter.learnerId);
+  return q.orderBy('learner_id').orderBy('module_id').execute();
+}
+
+export async function selectCourseTotals(db: Db, filter: { learnerId?: string; courseId: string }) {
+  let q = db.selectFrom('time_course_totals').selectAll().where('course_id', '=', filter.courseId);
+  if (filter.learnerId) q = q.where('learner_id', '=', filter.learnerId);
+  return q.orderBy('learner_id').execute();
+}
+
+// ───────────────────────────── the ingest's two round trips ─────────────────────────────
+
+const toMs = (v: string | Date): number => (v instanceof Date ? v.getTime() : Date.parse(v));
+const toMsOrNull = (v: string | Date | null): number | null => (v === null ? null : toMs(v));
+const isoOrNull = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+
+interface RunJson {
+  id: string;
+  tab_id: string;
+  learner_id: string;
+  course_id: string;
+  module_id: string;
+  started_at: string;
+  last_beat_at: string;
+  beat_count: number;
+  first_seq: number;
+  last_seq: number;
+  rolling_hash: string;
+  sealed: boolean;
+}
+
+interface TabJson {
+  id: string;
+  learner_id: string;
+  course_id: string;
+  module_id: string;
+  module_version: number | null;
+  nominal_minutes: number;
+  role: string;
+  profile: string;
+  user_agent: string | null;
+  ip_prefix: string | null;
+  created_at: string;
+  opened_at: string | null;
+  closed_at: string | null;
+  last_seq: number | null;
+  missing_seqs: Array<[number, number]>;
+  last_accepted_beat_at: string | null;
+  current_run_id: string | null;
+  rate_window_start: string | null;
+  rate_window_items: number;
+  dropped_items: number;
+}
+
+export interface BatchState {
+  now: number;
+  runs: Map<string, RunRecord>;
+  tabs: Map<string, TabRecord>;
+  tallies: Map<PairKey, StoredTally>;
+}
+
+/**
+ * Everything a batch needs, in one statement run after the learner locks (so its snapshot sees every
+ * commit that preceded them): the clock, live runs, tabs, and the stored tallies of the courses involved.
+ */
+export async function readBatchState(
+  trx: Q,
+  input: {
+    learnerIds: readonly string[];
+    tabIds: readonly string[];
+    courseIds: readonly string[];
+    windowMs: number;
+    /** Runs ending after this are loaded; default: the database clock minus the window. */
+    sinceMs?: number;
+  },
+): Promise<BatchState> {
+  const learners = [...new Set(input.learnerIds)];
+  const tabIds = [...new Set(input.tabIds)];
+  const courses = [...new Set(input.courseIds)];
+  // The window is widened by a second: the clock below is read again per row; loading more runs is harmless.
+  const { rows } = await sql<{
+    now: number;
+    runs: RunJson[];
+    tabs: TabJson[];
+    course_totals: Array<{
+      learner_id: string;
+      course_id: string;
+      measured_ms: number;
+      params: Record<string, unknown>;
+    }>;
+    module_totals: Array<{
+      learner_id: string;
+      course_id: string;
+      module_id: string;
+      nominal_minutes: number;
+      measured_ms: number;
+      first_at: string | null;
+      last_at: string | null;
+      rejected_items: number;
+    }>;
+    day_totals: Array<{
+      learner_id: string;
+      course_id: string;
+      day: string;
+      measured_ms: number;
+      modules: Record<string, number>;
+    }>;
+  }>`
+    with live as (
+      select id, tab_id, learner_id, course_id, module_id, started_at, last_beat_at, beat_count, first_seq, last_seq,
+             rolling_hash, sealed
+      from tracking_runs
+      where learner_id = any(${learners}::uuid[])
+        and (not sealed or last_beat_at > ${
+          input.sinceMs !== undefined
+            ? sql`${new Date(input.sinceMs)}::timestamptz`
+            : sql`clock_timestamp() - (${input.windowMs + 1000} * interval '1 millisecond')`
+        })
+    )
+    select
+      floor(extract(epoch from clock_timestamp()) * 1000)::bigint as now,
+      coalesce((select json_agg(live) from live), '[]'::json) as runs,
+      coalesce((select json_agg(t) from (
+        select id, learner_id, course_id, module_id, module_version, nominal_minutes, role, profile, user_agent,
+               ip_prefix, created_at, opened_at, closed_at, last_seq, missing_seqs, last_accepted_beat_at,
+               current_run_id, rate_window_start, rate_window_items, dropped_items
+        from tracking_tabs
+        where id = any(${tabIds}::uuid[] || array(select tab_id from live where not sealed))
+      ) t), '[]'::json) as tabs,
+      coalesce((select json_agg(c) from (
+        select learner_id, course_id, measured_ms, params from time_course_totals
+        where learner_id = any(${learners}::uuid[]) and course_id = any(${courses}::uuid[])
+      ) c), '[]'::json) as course_totals,
+      coalesce((select json_agg(m) from (
+        select learner_id, course_id, module_id, nominal_minutes, measured_ms, first_at, last_at, rejected_items
+        from time_totals where learner_id = any(${learners}::uuid[]) and course_id = any(${courses}::uuid[])
+      ) m), '[]'::json) as module_totals,
+      coalesce((select json_agg(d) from (
+        select learner_id, course_id, day, measured_ms, modules from time_day_totals
+        where learner_id = any(${learners}::uuid[]) and course_id = any(${courses}::uuid[])
+      ) d), '[]'::json) as day_totals
+  `.execute(trx);
+  const row = rows[0];
+  if (!row) throw new Error('readBatchState: no row');
+  const parse = <T>(v: T | string): T => (typeof v === 'string' ? (JSON.parse(v) as T) : v);
+
+  const runs = new Map<string, RunRecord>();
+  for (const r of parse(row.runs)) {
+    runs.set(r.id, {
+      tabId: r.tab_id,
+      learnerId: r.learner_id,
+      courseId: r.course_id,
+      moduleId: r.module_id,
+      state: {
+        id: r.id,
+        startMs: toMs(r.started_at),
+        lastBeatMs: toMs(r.last_beat_at),
+        beatCount: r.beat_count,
+        firstSeq: r.first_seq,
+        lastSeq: r.last_seq,
+        rollingHash: r.rolling_hash,
+        sealed: r.sealed,
+      },
+      isNew: false,
+      changed: false,
+    });
+  }
+  const tabs = new Map<string, TabRecord>();
+  for (const t of parse(row.tabs)) tabs.set(t.id, tabRecord(t, runs));
+
+  const tallies = new Map<PairKey, StoredTally>();
+  for (const c of parse(row.course_totals)) {
+    const tally = emptyTally();
+    tally.measuredMs = Number(c.measured_ms);
+    tally.profiles = Object.keys((c.params as { runProfiles?: Record<string, unknown> }).runProfiles ?? {}).sort();
+    tallies.set(pairKey(c.learner_id, c.course_id), {
+      tally,
+      snapshot: { modules: new Map(), days: new Map(), course: null },
+    });
+  }
+  for (const m of parse(row.module_totals)) {
+    const s = tallies.get(pairKey(m.learner_id, m.course_id));
+    if (!s) continue;
+    s.tally.modules[m.module_id] = {
+      nominalMinutes: m.nominal_minutes,
+      measuredMs: Number(m.measured_ms),
+      firstMs: toMsOrNull(m.first_at),
+      lastMs: toMsOrNull(m.last_at),
+      rejectedItems: m.rejected_items,
+    };
+  }
+  for (const d of parse(row.day_totals)) {
+    const s = tallies.get(pairKey(d.learner_id, d.course_id));
+    if (s) s.tally.days[d.day] = { measuredMs: Number(d.measured_ms), modules: d.modules };
+  }
+  for (const [key, s] of tallies) {
+    const [learnerId, courseId] = key.split('|') as [string, string];
+    s.snapshot = serializeTotals(totalsRows(learnerId, courseId, finalizeFor(s.tally)));
+  }
+  return { now: Number(row.now), runs, tabs, tallies };
+}
+
+function tabRecord(t: TabJson, runs: ReadonlyMap<string, RunRecord>): TabRecord {
+  let run: RunState | null = null;
+  if (t.current_run_id) {
+    run = runs.get(t.current_run_id)?.state ?? {
+      id: t.current_run_id,
+      startMs: 0,
+      lastBeatMs: 0,
+      beatCount: 0,
+      firstSeq: 0,
+      lastSeq: 0,
+      rollingHash: '',
+      sealed: true,
+    };
+  }
+  return {
+    meta: {
+      tabId: t.id,
+      learnerId: t.learner_id,
+      courseId: t.course_id,
+      moduleId: t.module_id,
+      moduleVersion: t.module_version,
+      nominalMinutes: t.nominal_minutes,
+      profile: profileOf(t.profile),
+      role: t.role,
+    },
+    state: {
+      openedMs: toMsOrNull(t.opened_at),
+      closedMs: toMsOrNull(t.closed_at),
+      lastSeq: t.last_seq,
+      missing: t.missing_seqs,
+      lastAcceptedBeatMs: toMsOrNull(t.last_accepted_beat_at),
+      run,
+    },
+    createdMs: toMs(t.created_at),
+    userAgent: t.user_agent,
+    ipPrefix: t.ip_prefix,
+    rateWindowStartMs: toMsOrNull(t.rate_window_start),
+    rateWindowItems: t.rate_window_items,
+    droppedItems: t.dropped_items,
+    isNew: false,
+    changed: false,
+  };
+}
+
+export interface TotalsPlan {
+  modules: Array<Record<string, unknown>>;
+  days: Array<Record<string, unknown>>;
+  courses: Array<Record<string, unknown>>;
+  /** Rows a credit no longer has (only after a recompute changed attribution): deleted separately. */
+  stale: Array<{ learnerId: string; courseId: string; modules: string[]; days: string[] }>;
+  changedPairs: number;
+}
+
+/** The totals rows that differ from what was loaded, as plain JSON values for jsonb_to_recordset. */
+export function planTotals(
+  pairs: ReadonlyArray<{ learnerId: string; courseId: string; tally: CourseTally; before: TotalsRows | null }>,
+): TotalsPlan {
+  const plan: TotalsPlan = { modules: [], days: [], courses: [], stale: [], changedPairs: 0 };
+  for (const { learnerId, courseId, tally, before } of pairs) {
+    const rows = totalsRows(learnerId, courseId, finalizeFor(tally));
+    const after = serializeTotals(rows);
+    const plain = (r: object) => JSON.parse(stable(r), (_k, v) => v) as Record<string, unknown>;
+    const json = (r: Record<string, unknown>, keys: string[]) => {
+      const o = plain(r);
+      for (const k of keys) if (typeof o[k] === 'string') o[k] = JSON.parse(o[k] as string);
+      return o;
+    };
+    const m = rows.modules.filter((r) => before?.modules.get(r.module_id) !== after.modules.get(r.module_id));
+    const d = rows.days.filter((r) => before?.days.get(r.day) !== after.days.get(r.day));
+    const staleModules = before ? [...before.modules.keys()].filter((k) => !after.modules.has(k)) : [];
+    const staleDays = before ? [...before.days.keys()].filter((k) => !after.days.has(k)) : [];
+    const courseChanged = before?.course !== after.course;
+    plan.modules.push(...m.map((r) => json(r as Record<string, unknown>, ['flags', 'params'])));
+    plan.days.push(...d.map((r) => json(r as Record<string, unknown>, ['modules'])));
+    if (courseChanged)
+      plan.courses.push(json(rows.course as Record<string, unknown>, ['long_days', 'flags', 'params']));
+    if (staleModules.length + staleDays.length > 0)
+      plan.stale.push({ learnerId, courseId, modules: staleModules, days: staleDays });
+    if (m.length + d.length + staleModules.length + staleDays.length > 0 || courseChanged) plan.changedPairs++;
+  }
+  return plan;
+}
+
+/**
+ * Writes a batch in one statement: tabs, runs, evidence, chain heads and totals, each a data-modifying CTE
+ * fed by one JSON parameter. Tabs and runs of another learner are never overwritten (the upserts' WHERE);
+ * a mismatch in the counts fails the batch.
+ */
+export async function writeBatch(
+  trx: Q,
+  input: {
+    tabs: readonly TabRecord[];
+    runs: readonly RunRecord[];
+    events: readonly NewEvent[];
+    learners: ReadonlyArray<{ learnerId: string; chainHead: string; chainLength: number; focus: FocusState }>;
+    totals: TotalsPlan;
+  },
+): Promise<void> {
+  const tabs = input.tabs.map((t) => ({
+    id: t.meta.tabId,
+    learner_id: t.meta.learnerId,
+    course_id: t.meta.courseId,
+    module_id: t.meta.moduleId,
+    module_version: t.meta.moduleVersion,
+    nominal_minutes: t.meta.nominalMinutes,
+    role: t.meta.role,
+    profile: t.meta.profile.name,
+    params: t.meta.profile,
+    user_agent: t.userAgent,
+    ip_prefix: t.ipPrefix,
+    created_at: new Date(t.createdMs).toISOString(),
+    opened_at: isoOrNull(t.state.openedMs),
+    closed_at: isoOrNull(t.state.closedMs),
+    last_seq: t.state.lastSeq,
+    missing_seqs: t.state.missing,
+    last_accepted_beat_at: isoOrNull(t.state.lastAcceptedBeatMs),
+    current_run_id: t.state.run?.id ?? null,
+    rate_window_start: isoOrNull(t.rateWindowStartMs),
+    rate_window_items: t.rateWindowItems,
+    dropped_items: t.droppedItems,
+  }));
+  const runs = input.runs.map((r) => ({
+    id: r.state.id,
+    tab_id: r.tabId,
+    learner_id: r.learnerId,
+    course_id: r.courseId,
+    module_id: r.moduleId,
+    started_at: new Date(r.state.startMs).toISOString(),
+    last_beat_at: new Date(r.state.lastBeatMs).toISOString(),
+    beat_count: r.state.beatCount,
+    first_seq: r.state.firstSeq,
+    last_seq: r.state.lastSeq,
+    rolling_hash: r.state.rollingHash,
+    sealed: r.state.sealed,
+  }));
+  const events = input.events.map((e) => ({
+    learner_id: e.learnerId,
+    chain_index: e.index,
+    kind: e.kind,
+    course_id: e.courseId,
+    module_id: e.moduleId,
+    tab_id: e.tabId,
+    seq: e.seq,
+    server_time: new Date(e.atMs).toISOString(),
+    client_time: e.clientTime,
+    reason: e.reason,
+    data: e.data,
+    prev_hash: e.prevHash,
+    hash: e.hash,
+  }));
+  const learners = input.learners.map((l) => ({
+    learner_id: l.learnerId,
+    chain_head: l.chainHead,
+    chain_length: l.chainLength,
+    focus_tab_id: l.focus.tabId,
+    focus_input_at: isoOrNull(l.focus.inputMs),
+    focus_mark_at: isoOrNull(l.focus.lastMarkMs),
+  }));
+  const j = (v: unknown) => JSON.stringify(v);
+  const { rows } = await sql<{ t: number; r: number; e: number; l: number }>`
+    with
+    t as (
+      insert into tracking_tabs (id, learner_id, course_id, module_id, module_version, nominal_minutes, role, profile,
+        params, user_agent, ip_prefix, created_at, opened_at, closed_at, last_seq, missing_seqs, last_accepted_beat_at,
+        current_run_id, rate_window_start, rate_window_items, dropped_items)
+      select * from jsonb_to_recordset(${j(tabs)}::jsonb) as x(id uuid, learner_id uuid, course_id uuid, module_id text,
+        module_version integer, nominal_minutes integer, role text, profile text, params jsonb, user_agent text,
+        ip_prefix text, created_at timestamptz, opened_at timestamptz, closed_at timestamptz, last_seq integer,
+        missing_seqs jsonb, last_accepted_beat_at timestamptz, current_run_id uuid, rate_window_start timestamptz,
+        rate_window_items integer, dropped_items integer)
+      on conflict (id) do update set opened_at = excluded.opened_at, closed_at = excluded.closed_at,
+        last_seq = excluded.last_seq, missing_seqs = excluded.missing_seqs,
+        last_accepted_beat_at = excluded.last_accepted_beat_at, current_run_id = excluded.current_run_id,
+        rate_window_start = excluded.rate_window_start, rate_window_items = excluded.rate_window_items,
+        dropped_items = excluded.dropped_items, updated_at = now()
+      where tracking_tabs.learner_id = excluded.learner_id
+      returning 1
+    ),
+    r as (
+      insert into tracking_runs (id, tab_id, learner_id, course_id, module_id, started_at, last_beat_at, beat_count,
+        first_seq, last_seq, rolling_hash, sealed)
+      select * from jsonb_to_recordset(${j(runs)}::jsonb) as x(id uuid, tab_id uuid, learner_id uuid, course_id uuid,
+        module_id text, started_at timestamptz, last_beat_at timestamptz, beat_count integer, first_seq integer,
+        last_seq integer, rolling_hash text, sealed boolean)
+      on conflict (id) do update set last_beat_at = excluded.last_beat_at, beat_count = excluded.beat_count,
+        last_seq = excluded.last_seq, rolling_hash = excluded.rolling_hash, sealed = excluded.sealed, updated_at = now()
+      where tracking_runs.learner_id = excluded.learner_id
+      returning 1
+    ),
+    e as (
+      insert into tracking_events (learner_id, chain_index, kind, course_id, module_id, tab_id, seq, server_time,
+        client_time, reason, data, prev_hash, hash)
+      select * from jsonb_to_recordset(${j(events)}::jsonb) as x(learner_id uuid, chain_index bigint, kind text,
+        course_id uuid, module_id text, tab_id uuid, seq integer, server_time timestamptz, client_time text,
+        reason text, data jsonb, prev_hash text, hash text)
+      returning 1
+    ),
+    l as (
+      update tracking_learners set chain_head = x.chain_head, chain_length = x.chain_length,
+        focus_tab_id = x.focus_tab_id, focus_input_at = x.focus_input_at, focus_mark_at = x.focus_mark_at,
+        updated_at = now()
+      from jsonb_to_recordset(${j(learners)}::jsonb) as x(learner_id uuid, chain_head text, chain_length bigint,
+        focus_tab_id uuid, focus_input_at timestamptz, focus_mark_at timestamptz)
+      where tracking_learners.learner_id = x.learner_id
+      returning 1
+    ),
+    m as (
+      insert into time_totals (learner_id, course_id, module_id, nominal_minutes, measured_ms, credited_ms,
+        measured_seconds, credited_seconds, cap_seconds, first_at, last_at, rejected_items, flags, algorithm, params)
+      select * from jsonb_to_recordset(${j(input.totals.modules)}::jsonb) as x(learner_id uuid, course_id uuid,
+        module_id text, nominal_minutes integer, measured_ms bigint, credited_ms bigint, measured_seconds integer,
+        credited_seconds integer, cap_seconds integer, first_at timestamptz, last_at timestamptz,
+        rejected_items integer, flags jsonb, algorithm text, params jsonb)
+      on conflict (learner_id, course_id, module_id) do update set nominal_minutes = excluded.nominal_minutes,
+        measured_ms = excluded.measured_ms, credited_ms = excluded.credited_ms,
+        measured_seconds = excluded.measured_seconds, credited_seconds = excluded.credited_seconds,
+        cap_seconds = excluded.cap_seconds, first_at = excluded.first_at, last_at = excluded.last_at,
+        rejected_items = excluded.rejected_items, flags = excluded.flags, algorithm = excluded.algorithm,
+        params = excluded.params, updated_at = now()
+      returning 1
+    ),
+    d as (
+      insert into time_day_totals (learner_id, course_id, day, measured_ms, modules, long_day)
+      select * from jsonb_to_recordset(${j(input.totals.days)}::jsonb) as x(learner_id uuid, course_id uuid, day date,
+        measured_ms bigint, modules jsonb, long_day boolean)
+      on conflict (learner_id, course_id, day) do update set measured_ms = excluded.measured_ms,
+        modules = excluded.modules, long_day = excluded.long_day
+      returning 1
+    ),
+    c as (
+      insert into time_course_totals (learner_id, course_id, measured_ms, credited_ms, measured_seconds,
+        credited_seconds, rejected_items, long_days, flags, algorithm, params)
+      select * from jsonb_to_recordset(${j(input.totals.courses)}::jsonb) as x(learner_id uuid, course_id uuid,
+        measured_ms bigint, credited_ms bigint, measured_seconds integer, credited_seconds integer,
+        rejected_items integer, long_days jsonb, flags jsonb, algorithm text, params jsonb)
+      on conflict (learner_id, course_id) do update set measured_ms = excluded.measured_ms,
+        credited_ms = excluded.credited_ms, measured_seconds = excluded.measured_seconds,
+        credited_seconds = excluded.credited_seconds, rejected_items = excluded.rejected_items,
+        long_days = excluded.long_days, flags = excluded.flags, algorithm = excluded.algorithm,
+        params = excluded.params, updated_at = now()
+      returning 1
+    )
+    select (select count(*) from t)::int as t, (select count(*) from r)::int as r, (select count(*) from e)::int as e,
+      (select count(*) from l)::int as l, (select count(*) from m)::int as m, (select count(*) from d)::int as d,
+      (select count(*) from c)::int as c
+  `.execute(trx);
+  const counts = rows[0];
+  // A tab id taken meanwhile by someone else's page: fail the batch; the retry sees the row and refuses it.
+  if (!counts || counts.t !== tabs.length) throw new TabConflictError();
+  if (counts.r !== runs.length || counts.e !== events.length || counts.l !== learners.length) {
+    throw new Error('tracking batch: rows not written');
+  }
+  for (const s of input.totals.stale) {
+    if (s.modules.length > 0) {
+      await trx
+        .deleteFrom('time_totals')
+        .where('learner_id', '=', s.learnerId)
+        .where('course_id', '=', s.courseId)
+        .where('module_id', 'in', s.modules)
+        .execute();
+    }
+    if (s.days.length > 0) {
+      await trx
+        .deleteFrom('time_day_totals')
+        .where('learner_id', '=', s.learnerId)
+        .where('course_id', '=', s.courseId)
+        .where('day', 'in', s.days)
+        .execute();
+    }
+  }
+}

@@ -1,0 +1,293 @@
+import { readFileSync } from 'node:fs';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { listModules } from '../catalog/index.js';
+import { BadRequestError, DomainError, ForbiddenError, NotFoundError } from '../http/errors.js';
+import { type LaunchSession, requireRole, requireSession } from '../lti/index.js';
+import { sha256Hex } from './chain.js';
+import { iso } from './engine.js';
+import { PROFILES, type TrackedItem } from './rules.js';
+import { getCourseTimes, getLearnerTimes, type Ingestor } from './service.js';
+import { ipPrefix, unverifiedJwtClaims, verifyTicket } from './ticket.js';
+import { learnerTimesPage } from './views.js';
+
+export interface TrackingRuntime {
+  /** HMAC key of tracker tickets (derived from APP_SECRET). */
+  ticketKey: Buffer;
+  ingestor: Ingestor;
+  /** Run profile sealed into the tickets of pages rendered from now on. */
+  profile: keyof typeof PROFILES;
+}
+
+export const TRACKER_PATH = '/assets/tracker.js';
+export const BEATS_PATH = '/api/tracking/beats';
+export const TIME_PAGE_PATH = '/tracking/time';
+
+export const TRACKER_SOURCE = readFileSync(new URL('./tracker.js', import.meta.url), 'utf8');
+/** Content hash of the script: the markup asks for `?v=<hash>`, which may then be cached for good. */
+export const TRACKER_VERSION = sha256Hex(TRACKER_SOURCE).slice(0, 16);
+
+const Uuid = Type.String({ pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' });
+const Item = Type.Object(
+  {
+    kind: Type.Union([Type.Literal('open'), Type.Literal('beat'), Type.Literal('close')]),
+    seq: Type.Integer({ minimum: 0, maximum: 2_000_000_000 }),
+    clientTime: Type.Optional(Type.Union([Type.String({ maxLength: 40 }), Type.Null()])),
+    inputAgoMs: Type.Optional(Type.Union([Type.Integer({ minimum: 0, maximum: 2_000_000_000 }), Type.Null()])),
+    media: Type.Optional(Type.Boolean()),
+    cause: Type.Optional(
+      Type.Union([
+        Type.Literal('interval'),
+        Type.Literal('resume'),
+        Type.Literal('hidden'),
+        Type.Literal('idle'),
+        Type.Literal('pagehide'),
+      ]),
+    ),
+  },
+  { additionalProperties: false },
+);
+const BeatsBody = Type.Object(
+  {
+    tabId: Uuid,
+    ticket: Type.String({ minLength: 1, maxLength: 2048 }),
+    /** Only on the sendBeacon path, which cannot set an Authorization header. */
+    session_token: Type.Optional(Type.String({ maxLength: 4096 })),
+    items: Type.Array(Item, { minItems: 1, maxItems: 50 }),
+  },
+  { additionalProperties: false },
+);
+const BeatsReply = Type.Object({
+  serverTime: Type.String({ description: 'server time the items were recorded at (ISO 8601)' }),
+  results: Type.Array(
+    Type.Object({
+      seq: Type.Integer(),
+      status: Type.Union([
+        Type.Literal('accepted'),
+        Type.Literal('stored'),
+        Type.Literal('rejected'),
+        Type.Literal('duplicate'),
+        Type.Literal('deferred'),
+      ]),
+      reason: Type.Optional(Type.String()),
+    }),
+  ),
+});
+const Problem = Type.Object({ status: Type.Integer(), code: Type.String() }, { additionalProperties: true });
+const TokenQuery = Type.Object({ session_token: Type.Optional(Type.String({ maxLength: 4096 })) });
+const ModuleTimeSchema = Type.Object({
+  moduleId: Type.String(),
+  nominalMinutes: Type.Integer(),
+  creditedSeconds: Type.Integer(),
+  measuredSeconds: Type.Integer(),
+  capSeconds: Type.Integer(),
+  overCapSeconds: Type.Integer(),
+  firstAt: Type.Union([Type.String(), Type.Null()]),
+  lastAt: Type.Union([Type.String(), Type.Null()]),
+  rejectedItems: Type.Integer(),
+  flags: Type.Array(Type.String()),
+});
+const LearnerTimesSchema = Type.Object({
+  learnerId: Type.String(),
+  courseId: Type.String(),
+  algorithm: Type.String(),
+  params: Type.Record(Type.String(), Type.Unknown()),
+  creditedSeconds: Type.Integer(),
+  measuredSeconds: Type.Integer(),
+  rejectedItems: Type.Integer(),
+  longDays: Type.Array(Type.String()),
+  flags: Type.Array(Type.String()),
+  modules: Type.Array(ModuleTimeSchema),
+});
+const HtmlPage = Type.String({ description: 'French HTML page (shown inside the LMS iframe)' });
+
+function tokenOf(request: FastifyRequest): string | undefined {
+  const auth = request.headers.authorization;
+  const m = typeof auth === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(auth) : null;
+  if (m) return m[1];
+  const body = request.body as { session_token?: unknown } | undefined;
+  return typeof body?.session_token === 'string' ? body.session_token : undefined;
+}
+
+function courseOf(session: LaunchSession): string {
+  if (!session.courseId) {
+    throw new NotFoundError('no_course', 'Ouvrez cette page depuis votre cours.', 'the session has no course context');
+  }
+  return session.courseId;
+}
+
+export async function trackingRoutes(root: FastifyInstance, options: { runtime: TrackingRuntime }): Promise<void> {
+  const { runtime } = options;
+  const app = root.withTypeProvider<TypeBoxTypeProvider>();
+
+  // sendBeacon posts text/plain (no CORS preflight, no custom header): its body is the same JSON.
+  app.removeContentTypeParser('text/plain');
+  app.addContentTypeParser('text/plain', { parseAs: 'string', bodyLimit: 64 * 1024 }, (_request, body, done) => {
+    try {
+      done(null, JSON.parse(body as string));
+    } catch {
+      done(
+        new BadRequestError(
+          'invalid_json',
+          'Certaines informations envoyées ne sont pas valables.',
+          'body is not JSON',
+        ),
+      );
+    }
+  });
+
+  app.get(
+    TRACKER_PATH,
+    {
+      schema: {
+        querystring: Type.Object({ v: Type.Optional(Type.String({ maxLength: 64 })) }),
+        response: { 200: Type.String(), 304: Type.Null() },
+      },
+    },
+    async (request, reply) => {
+      const etag = `"${TRACKER_VERSION}"`;
+      // Versioned URLs never change; an unversioned one is revalidated every few minutes.
+      reply
+        .header(
+          'cache-control',
+          request.query.v === TRACKER_VERSION ? 'public, max-age=31536000, immutable' : 'public, max-age=300',
+        )
+        .header('etag', etag)
+        .header('x-content-type-options', 'nosniff');
+      if (request.headers['if-none-match'] === etag) return reply.code(304).send(null);
+      return reply.type('text/javascript; charset=utf-8').send(TRACKER_SOURCE);
+    },
+  );
+
+  app.post(
+    BEATS_PATH,
+    {
+      bodyLimit: 64 * 1024,
+      schema: {
+        body: BeatsBody,
+        response: { 200: BeatsReply, 400: Problem, 401: Problem, 403: Problem, 429: Problem },
+      },
+    },
+    async (request) => {
+      const body = request.body;
+      const ticket = verifyTicket(runtime.ticketKey, body.ticket);
+      if (!ticket) {
+        throw new BadRequestError(
+          'ticket_invalid',
+          'La page n’a pas pu être reconnue : rechargez-la.',
+          'tracker ticket not valid',
+        );
+      }
+      let session: LaunchSession | null = null;
+      let expired = false;
+      try {
+        session = await requireSession(request);
+      } catch (error) {
+        // An expired (but genuine) token of this very learner: the items are kept as evidence, never credited.
+        const claims =
+          error instanceof DomainError && error.code === 'session_expired'
+            ? unverifiedJwtClaims(tokenOf(request) ?? '')
+            : null;
+        if (!claims || claims.learnerId !== ticket.learnerId || claims.courseId !== ticket.courseId) throw error;
+        expired = true;
+      }
+      if (session && (session.learnerId !== ticket.learnerId || session.courseId !== ticket.courseId)) {
+        throw new ForbiddenError(
+          'ticket_mismatch',
+          undefined,
+          'the tracker ticket was issued for another learner or course',
+        );
+      }
+      if (ticket.profile !== 'standard' && app.config.nodeEnv === 'production') {
+        throw new ForbiddenError(
+          'profile_refused',
+          undefined,
+          `run profile ${ticket.profile} is refused in production`,
+        );
+      }
+      const outcome = await runtime.ingestor.submit({
+        learnerId: ticket.learnerId,
+        meta: {
+          tabId: body.tabId.toLowerCase(),
+          learnerId: ticket.learnerId,
+          courseId: ticket.courseId,
+          moduleId: ticket.moduleId,
+          moduleVersion: ticket.moduleVersion,
+          nominalMinutes: ticket.nominalMinutes,
+          profile: PROFILES[ticket.profile],
+          role: ticket.role,
+        },
+        items: body.items as TrackedItem[],
+        standing: {
+          expired,
+          // Course team, staff and anyone viewing as a learner: recorded, never credited.
+          notLearner: ticket.role !== 'learner' || (session !== null && session.role !== 'learner'),
+        },
+        userAgent: request.headers['user-agent']?.slice(0, 512) ?? null,
+        ipPrefix: ipPrefix(request.ip),
+      });
+      if (!outcome.ok) {
+        throw new ForbiddenError('tab_mismatch', undefined, 'this tab id belongs to another page');
+      }
+      return { serverTime: iso(outcome.serverTimeMs), results: outcome.results };
+    },
+  );
+
+  app.get(
+    '/api/tracking/me',
+    { schema: { querystring: TokenQuery, response: { 200: LearnerTimesSchema, 401: Problem, 404: Problem } } },
+    async (request) => {
+      const session = await requireSession(request);
+      return serializeTimes(await getLearnerTimes(app.db, session.learnerId, courseOf(session)));
+    },
+  );
+
+  app.get(
+    '/api/tracking/course',
+    {
+      schema: {
+        querystring: TokenQuery,
+        response: {
+          200: Type.Object({ learners: Type.Array(LearnerTimesSchema) }),
+          401: Problem,
+          403: Problem,
+          404: Problem,
+        },
+      },
+    },
+    async (request) => {
+      const session = requireRole(await requireSession(request), 'course_team', 'staff');
+      const learners = await getCourseTimes(app.db, courseOf(session));
+      return { learners: learners.map(serializeTimes) };
+    },
+  );
+
+  app.get(
+    TIME_PAGE_PATH,
+    {
+      config: { html: true },
+      schema: { querystring: TokenQuery, response: { 200: HtmlPage, 401: HtmlPage, 404: HtmlPage } },
+    },
+    async (request, reply) => {
+      const session = await requireSession(request);
+      const times = await getLearnerTimes(app.db, session.learnerId, courseOf(session));
+      const titles = new Map((await listModules(app.db, { includeInactive: true })).map((m) => [m.id, m.title]));
+      return reply
+        .type('text/html; charset=utf-8')
+        .header('cache-control', 'no-store')
+        .send(learnerTimesPage(times, titles));
+    },
+  );
+}
+
+function serializeTimes(t: Awaited<ReturnType<typeof getLearnerTimes>>) {
+  return {
+    ...t,
+    modules: t.modules.map((m) => ({
+      ...m,
+      firstAt: m.firstAt ? m.firstAt.toISOString() : null,
+      lastAt: m.lastAt ? m.lastAt.toISOString() : null,
+    })),
+  };
+}

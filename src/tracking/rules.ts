@@ -1,0 +1,662 @@
+/**
+ * Connection-time crediting, `beats-v1` (see /work/shared/reference/time-accounting.md and
+ * docs in src/tracking/README.md). Pure functions over milliseconds of server time: the ingest, the
+ * `time recompute` command, the certificates and the exports all credit through these, so the same
+ * evidence always gives the same figures, to the second.
+ */
+
+export const ALGORITHM = 'beats-v1' as const;
+
+/**
+ * How a tab's beats become runs. `standard` is the specification's; `accelerated` is the same rules at
+ * 1/30 of the time scale so that a real-browser test fits in seconds. The profile of each tab is chosen
+ * by the server (it is sealed in the tracker ticket), recorded on the tab and in its open event, and
+ * refused in production unless `standard`.
+ */
+export interface RunProfile {
+  readonly name: 'standard' | 'accelerated';
+  /** The client beats this often while the page is visible and the learner active. */
+  readonly beatIntervalMs: number;
+  /** No input for this long (and no media playing) = idle. */
+  readonly idleMs: number;
+  /** Consecutive accepted beats at most this far apart belong to one run (2.5 × the interval). */
+  readonly gapMs: number;
+  /** A beat closer than this to the tab's previous accepted beat is rejected ("more than one per 20 s"). */
+  readonly minSpacingMs: number;
+  /** Flood guard: at most `rateMaxItems` items per tab per window; beyond, items are counted, not stored. */
+  readonly rateWindowMs: number;
+  readonly rateMaxItems: number;
+}
+
+export const PROFILES: Readonly<Record<RunProfile['name'], RunProfile>> = Object.freeze({
+  standard: Object.freeze({
+    name: 'standard',
+    beatIntervalMs: 30_000,
+    idleMs: 180_000,
+    gapMs: 75_000,
+    minSpacingMs: 20_000,
+    rateWindowMs: 60_000,
+    rateMaxItems: 20,
+  }),
+  accelerated: Object.freeze({
+    name: 'accelerated',
+    beatIntervalMs: 1_000,
+    idleMs: 6_000,
+    gapMs: 2_500,
+    minSpacingMs: 666,
+    rateWindowMs: 2_000,
+    rateMaxItems: 20,
+  }),
+});
+
+/** Crediting parameters, recorded beside every total. */
+export interface CreditParams {
+  readonly algorithm: typeof ALGORITHM;
+  /** Credited time per module ≤ capFactor × nominal duration. */
+  readonly capFactor: number;
+  /** A (Europe/Paris) day with more measured time than this is flagged for review. */
+  readonly longDayMs: number;
+  readonly timeZone: 'Europe/Paris';
+}
+
+export const BEATS_V1: CreditParams = Object.freeze({
+  algorithm: ALGORITHM,
+  capFactor: 3,
+  longDayMs: 4 * 3600_000,
+  timeZone: 'Europe/Paris',
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// Europe/Paris days
+
+const parisDayFormat = new Intl.DateTimeFormat('en-CA', {
+  timeZone: 'Europe/Paris',
+  year: 'numeric',
+  month: '2-digit',
+  day: '2-digit',
+});
+
+/** The calendar day (YYYY-MM-DD) in Europe/Paris of an instant. */
+export function parisDay(ms: number): string {
+  return parisDayFormat.format(new Date(ms));
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * The first instant of the Paris day after the one containing `ms`. Paris changes its offset at 02:00 or
+ * 03:00, never at midnight, so midnight exists once and is 22:00 or 23:00 UTC the evening before.
+ */
+export function nextParisMidnight(ms: number): number {
+  const today = parisDay(ms);
+  const [y, m, d] = today.split('-').map(Number) as [number, number, number];
+  const nextUtcMidnight = Date.UTC(y, m - 1, d) + DAY_MS;
+  for (const offsetHours of [1, 2]) {
+    const candidate = nextUtcMidnight - offsetHours * 3600_000;
+    if (candidate > ms && parisDay(candidate) !== today && parisDay(candidate - 1) === today) return candidate;
+  }
+  throw new Error(`nextParisMidnight: no midnight found after ${new Date(ms).toISOString()}`);
+}
+
+/** Splits [startMs, endMs) at Paris midnights. */
+export function splitByParisDay(
+  startMs: number,
+  endMs: number,
+): Array<{ day: string; startMs: number; endMs: number }> {
+  const out: Array<{ day: string; startMs: number; endMs: number }> = [];
+  let a = startMs;
+  while (a < endMs) {
+    const b = Math.min(endMs, nextParisMidnight(a));
+    out.push({ day: parisDay(a), startMs: a, endMs: b });
+    a = b;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Crediting: runs → union per learner and course → attribution per module → caps and flags
+
+/** A run: [startMs, endMs] = [page open or first beat, last accepted beat] of one tab. */
+export interface RunInterval {
+  runId: string;
+  tabId: string;
+  moduleId: string;
+  startMs: number;
+  endMs: number;
+  beatCount?: number;
+}
+
+/** The tab that had the most recent input from `atMs` on (server-side "focus" events). */
+export interface FocusMark {
+  tabId: string;
+  atMs: number;
+}
+
+/**
+ * The measured (pre-cap) tally of one learner in one course: what totals rows store. Credited figures,
+ * caps and flags are derived from it by `finalizeTally`, so the incremental path and the full recompute
+ * share every rule after the union.
+ */
+export interface CourseTally {
+  /** Union of all runs, ms. */
+  measuredMs: number;
+  modules: Record<string, ModuleTally>;
+  /** Per Paris day: union ms, and how much of it each module was attributed. */
+  days: Record<string, { measuredMs: number; modules: Record<string, number> }>;
+  /** Run profiles of the tabs whose runs were credited (sorted): which run parameters applied. */
+  profiles: string[];
+}
+
+export interface ModuleTally {
+  /** Largest nominal duration among the learner's tabs of this module (a new module version may change it). */
+  nominalMinutes: number;
+  /** Union seconds attributed to this module, ms, before the cap. */
+  measuredMs: number;
+  firstMs: number | null;
+  lastMs: number | null;
+  /** Items of this module's tabs refused by the ingest (kept as evidence): shown as a flag. */
+  rejectedItems: number;
+}
+
+export type ModuleFlag = 'over_cap' | 'long_day' | 'rejected_items';
+export type CourseFlag = ModuleFlag;
+
+export interface ModuleCredit {
+  moduleId: string;
+  nominalMinutes: number;
+  capMs: number;
+  measuredMs: number;
+  creditedMs: number;
+  /** Kept and flagged, not credited. */
+  overCapMs: number;
+  firstMs: number | null;
+  lastMs: number | null;
+  /** Paris days with time in this module. */
+  days: string[];
+  rejectedItems: number;
+  flags: ModuleFlag[];
+}
+
+export interface DayCredit {
+  day: string;
+  measuredMs: number;
+  modules: Record<string, number>;
+  longDay: boolean;
+}
+
+export interface CourseCredit {
+  algorithm: typeof ALGORITHM;
+  params: CreditParams;
+  /** The run parameters that built the runs credited here, by profile name. */
+  runProfiles: Record<string, RunProfile>;
+  measuredMs: number;
+  creditedMs: number;
+  rejectedItems: number;
+  modules: ModuleCredit[];
+  days: DayCredit[];
+  flags: CourseFlag[];
+}
+
+export function emptyTally(): CourseTally {
+  return { measuredMs: 0, modules: {}, days: {}, profiles: [] };
+}
+
+export function noteProfile(tally: CourseTally, profile: string): void {
+  if (!tally.profiles.includes(profile)) tally.profiles = [...tally.profiles, profile].sort();
+}
+
+/** Records a module's nominal duration (from a tab of it); the largest one wins, so evidence only raises caps. */
+export function noteModule(tally: CourseTally, moduleId: string, nominalMinutes: number): void {
+  const m = tally.modules[moduleId];
+  if (m) m.nominalMinutes = Math.max(m.nominalMinutes, nominalMinutes);
+  else tally.modules[moduleId] = { nominalMinutes, measuredMs: 0, firstMs: null, lastMs: null, rejectedItems: 0 };
+}
+
+export function addRejected(tally: CourseTally, moduleId: string, count = 1): void {
+  const m = tally.modules[moduleId];
+  if (!m) throw new Error(`addRejected: module ${moduleId} has no nominal duration noted`);
+  m.rejectedItems += count;
+}
+
+/**
+ * Adds [startMs, endMs) of union time attributed to a module. Callers guarantee the span is not already
+ * counted (the union sweep, or an extension that overlaps no other run).
+ */
+export function addAttributed(tally: CourseTally, moduleId: string, startMs: number, endMs: number): void {
+  if (endMs <= startMs) return;
+  const m = tally.modules[moduleId];
+  if (!m) throw new Error(`addAttributed: module ${moduleId} has no nominal duration noted`);
+  const len = endMs - startMs;
+  m.measuredMs += len;
+  m.firstMs = m.firstMs === null ? startMs : Math.min(m.firstMs, startMs);
+  m.lastMs = m.lastMs === null ? endMs : Math.max(m.lastMs, endMs);
+  tally.measuredMs += len;
+  for (const part of splitByParisDay(startMs, endMs)) {
+    let day = tally.days[part.day];
+    if (!day) {
+      day = { measuredMs: 0, modules: {} };
+      tally.days[part.day] = day;
+    }
+    const l = part.endMs - part.startMs;
+    day.measuredMs += l;
+    day.modules[moduleId] = (day.modules[moduleId] ?? 0) + l;
+  }
+}
+
+/** One elementary piece of the union: [startMs, endMs) credited to one run. */
+export interface UnionSegment {
+  startMs: number;
+  endMs: number;
+  runId: string;
+  tabId: string;
+  moduleId: string;
+}
+
+/**
+ * The union of the runs, cut into pieces each attributed to one run. Where runs overlap, the piece goes to
+ * the tab with the most recent input: the tab whose latest focus mark at the piece's start is the most
+ * recent; without focus marks, the run that started last (the tab the learner turned to last); remaining
+ * ties by tab id then run id, so the result never depends on input order.
+ */
+export function unionSegments(runs: readonly RunInterval[], focus: readonly FocusMark[] = []): UnionSegment[] {
+  const live = runs.filter((r) => r.endMs > r.startMs);
+  if (live.length === 0) return [];
+  const focusByTab = new Map<string, number[]>();
+  for (const f of [...focus].sort((a, b) => a.atMs - b.atMs)) {
+    const list = focusByTab.get(f.tabId) ?? [];
+    list.push(f.atMs);
+    focusByTab.set(f.tabId, list);
+  }
+  const lastFocusAt = (tabId: string, at: number): number => {
+    const list = focusByTab.get(tabId);
+    if (!list) return Number.NEGATIVE_INFINITY;
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((list[mid] as number) <= at) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo === 0 ? Number.NEGATIVE_INFINITY : (list[lo - 1] as number);
+  };
+
+  const minStart = Math.min(...live.map((r) => r.startMs));
+  const maxEnd = Math.max(...live.map((r) => r.endMs));
+  const cuts = new Set<number>();
+  for (const r of live) {
+    cuts.add(r.startMs);
+    cuts.add(r.endMs);
+  }
+  for (const f of focus) if (f.atMs > minStart && f.atMs < maxEnd) cuts.add(f.atMs);
+  const points = [...cuts].sort((a, b) => a - b);
+
+  const byStart = [...live].sort((a, b) => a.startMs - b.startMs);
+  let next = 0;
+  let active: RunInterval[] = [];
+  const out: UnionSegment[] = [];
+  for (let i = 0; i + 1 < points.length; i++) {
+    const a = points[i] as number;
+    const b = points[i + 1] as number;
+    while (next < byStart.length && (byStart[next] as RunInterval).startMs <= a)
+      active.push(byStart[next++] as RunInterval);
+    active = active.filter((r) => r.endMs > a);
+    if (active.length === 0) continue;
+    let winner = active[0] as RunInterval;
+    let winnerFocus = lastFocusAt(winner.tabId, a);
+    for (let k = 1; k < active.length; k++) {
+      const r = active[k] as RunInterval;
+      const f = lastFocusAt(r.tabId, a);
+      if (
+        f > winnerFocus ||
+        (f === winnerFocus &&
+          (r.startMs > winner.startMs ||
+            (r.startMs === winner.startMs &&
+              (r.tabId > winner.tabId || (r.tabId === winner.tabId && r.runId > winner.runId)))))
+      ) {
+        winner = r;
+        winnerFocus = f;
+      }
+    }
+    const last = out[out.length - 1];
+    if (last && last.endMs === a && last.runId === winner.runId) last.endMs = b;
+    else out.push({ startMs: a, endMs: b, runId: winner.runId, tabId: winner.tabId, moduleId: winner.moduleId });
+  }
+  return out;
+}
+
+/** The full tally from evidence: what `time recompute` rebuilds. */
+export function tallyCourse(
+  runs: readonly RunInterval[],
+  focus: readonly FocusMark[],
+  nominalMinutes: Readonly<Record<string, number>>,
+  rejectedItems: Readonly<Record<string, number>> = {},
+  profiles: readonly string[] = [],
+): CourseTally {
+  const tally = emptyTally();
+  for (const p of profiles) noteProfile(tally, p);
+  for (const moduleId of Object.keys(nominalMinutes).sort()) {
+    noteModule(tally, moduleId, nominalMinutes[moduleId] as number);
+  }
+  for (const moduleId of Object.keys(rejectedItems).sort()) {
+    if (moduleId in nominalMinutes) addRejected(tally, moduleId, rejectedItems[moduleId]);
+  }
+  for (const r of runs) {
+    if (!(r.moduleId in nominalMinutes)) throw new Error(`tallyCourse: no nominal duration for module ${r.moduleId}`);
+  }
+  for (const s of unionSegments(runs, focus)) addAttributed(tally, s.moduleId, s.startMs, s.endMs);
+  return tally;
+}
+
+/** Applies caps and flags. Credited per module = min(measured, capFactor × nominal); the rest is kept, flagged. */
+export function finalizeTally(tally: CourseTally, params: CreditParams = BEATS_V1): CourseCredit {
+  const days: DayCredit[] = Object.keys(tally.days)
+    .sort()
+    .map((day) => {
+      const d = tally.days[day] as CourseTally['days'][string];
+      const modules: Record<string, number> = {};
+      for (const k of Object.keys(d.modules).sort()) modules[k] = d.modules[k] as number;
+      return { day, measuredMs: d.measuredMs, modules, longDay: d.measuredMs > params.longDayMs };
+    });
+  const modules: ModuleCredit[] = Object.keys(tally.modules)
+    .sort()
+    .map((moduleId) => {
+      const m = tally.modules[moduleId] as ModuleTally;
+      const capMs = Math.round(params.capFactor * m.nominalMinutes * 60_000);
+      const creditedMs = Math.min(m.measuredMs, capMs);
+      const moduleDays = days.filter((d) => (d.modules[moduleId] ?? 0) > 0);
+      const flags: ModuleFlag[] = [];
+      if (m.measuredMs > capMs) flags.push('over_cap');
+      if (moduleDays.some((d) => d.longDay)) flags.push('long_day');
+      if (m.rejectedItems > 0) flags.push('rejected_items');
+      return {
+        moduleId,
+        nominalMinutes: m.nominalMinutes,
+        capMs,
+        measuredMs: m.measuredMs,
+        creditedMs,
+        overCapMs: m.measuredMs - creditedMs,
+        firstMs: m.firstMs,
+        lastMs: m.lastMs,
+        days: moduleDays.map((d) => d.day),
+        rejectedItems: m.rejectedItems,
+        flags,
+      };
+    });
+  const flags: CourseFlag[] = [];
+  if (modules.some((m) => m.flags.includes('over_cap'))) flags.push('over_cap');
+  if (days.some((d) => d.longDay)) flags.push('long_day');
+  if (modules.some((m) => m.rejectedItems > 0)) flags.push('rejected_items');
+  const runProfiles: Record<string, RunProfile> = {};
+  for (const name of tally.profiles) {
+    const profile = PROFILES[name as RunProfile['name']];
+    if (profile) runProfiles[name] = profile;
+  }
+  return {
+    algorithm: ALGORITHM,
+    params,
+    runProfiles,
+    measuredMs: tally.measuredMs,
+    creditedMs: modules.reduce((sum, m) => sum + m.creditedMs, 0),
+    rejectedItems: modules.reduce((sum, m) => sum + m.rejectedItems, 0),
+    modules,
+    days,
+    flags,
+  };
+}
+
+/** Runs + focus marks + nominal durations → credited figures of one learner in one course. */
+export function creditCourse(input: {
+  runs: readonly RunInterval[];
+  focus?: readonly FocusMark[];
+  nominalMinutes: Readonly<Record<string, number>>;
+  rejectedItems?: Readonly<Record<string, number>>;
+  params?: CreditParams;
+}): CourseCredit {
+  return finalizeTally(
+    tallyCourse(input.runs, input.focus ?? [], input.nominalMinutes, input.rejectedItems ?? {}),
+    input.params ?? BEATS_V1,
+  );
+}
+
+/** A merged stretch of presence (the exports' "connection log" rows): touching or overlapping runs joined. */
+export interface PresenceSession {
+  startMs: number;
+  endMs: number;
+  measuredMs: number;
+  moduleIds: string[];
+  tabIds: string[];
+  beatCount: number;
+}
+
+export function presenceSessions(runs: readonly RunInterval[], focus: readonly FocusMark[] = []): PresenceSession[] {
+  const segments = unionSegments(runs, focus);
+  const sessions: PresenceSession[] = [];
+  const runsById = new Map(runs.map((r) => [r.runId, r]));
+  let current: (PresenceSession & { runIds: Set<string> }) | null = null;
+  const close = () => {
+    if (!current) return;
+    current.beatCount = [...current.runIds].reduce((n, id) => n + (runsById.get(id)?.beatCount ?? 0), 0);
+    const { runIds: _ignored, ...session } = current;
+    sessions.push({ ...session, moduleIds: [...new Set(session.moduleIds)].sort() });
+    current = null;
+  };
+  for (const s of segments) {
+    if (!current || current.endMs !== s.startMs) {
+      close();
+      current = {
+        startMs: s.startMs,
+        endMs: s.endMs,
+        measuredMs: 0,
+        moduleIds: [],
+        tabIds: [],
+        beatCount: 0,
+        runIds: new Set(),
+      };
+    }
+    current.endMs = s.endMs;
+    current.measuredMs += s.endMs - s.startMs;
+    current.moduleIds.push(s.moduleId);
+    if (!current.tabIds.includes(s.tabId)) current.tabIds.push(s.tabId);
+    current.runIds.add(s.runId);
+  }
+  close();
+  // Runs hidden entirely behind another tab still belong to the stretch they fall in.
+  for (const r of runs) {
+    if (r.endMs <= r.startMs) continue;
+    const session = sessions.find((x) => x.startMs <= r.startMs && r.endMs <= x.endMs);
+    if (session && !session.tabIds.includes(r.tabId)) session.tabIds.push(r.tabId);
+  }
+  return sessions;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Ingest: one item (open, beat, close) of one tab against that tab's state, at server time `nowMs`
+
+export type ItemKind = 'open' | 'beat' | 'close';
+export type BeatCause = 'interval' | 'resume' | 'hidden' | 'idle' | 'pagehide';
+
+export interface TrackedItem {
+  kind: ItemKind;
+  seq: number;
+  clientTime?: string | null;
+  /** Milliseconds since the learner's last input, measured by the page's own monotonic clock. */
+  inputAgoMs?: number | null;
+  media?: boolean;
+  cause?: BeatCause;
+}
+
+export type RejectReason =
+  | 'seq_not_increasing'
+  | 'too_frequent'
+  | 'tab_closed'
+  | 'session_expired'
+  | 'not_learner'
+  | 'already_open';
+
+export interface RunState {
+  id: string;
+  startMs: number;
+  lastBeatMs: number;
+  beatCount: number;
+  firstSeq: number;
+  lastSeq: number;
+  rollingHash: string;
+  sealed: boolean;
+}
+
+export interface TabState {
+  openedMs: number | null;
+  closedMs: number | null;
+  lastSeq: number | null;
+  /** Seqs below lastSeq never received, as inclusive ranges: only these may still arrive (late, rejected). */
+  missing: Array<[number, number]>;
+  lastAcceptedBeatMs: number | null;
+  run: RunState | null;
+}
+
+export const MAX_MISSING_RANGES = 32;
+
+export function newTabState(): TabState {
+  return { openedMs: null, closedMs: null, lastSeq: null, missing: [], lastAcceptedBeatMs: null, run: null };
+}
+
+export type ItemDecision =
+  | { status: 'duplicate' }
+  | { status: 'rejected'; reason: RejectReason }
+  | { status: 'opened' }
+  | { status: 'closed'; sealRun: boolean }
+  | { status: 'accepted'; run: 'extend' | 'start'; startMs: number; sealPrevious: boolean };
+
+export interface SessionStanding {
+  /** The bearer token was genuine but expired: the item is kept as evidence only. */
+  expired: boolean;
+  /** Course team, staff, or anyone "viewing as" a learner: never credited. */
+  notLearner: boolean;
+}
+
+function inMissing(missing: ReadonlyArray<[number, number]>, seq: number): boolean {
+  return missing.some(([a, b]) => a <= seq && seq <= b);
+}
+
+function removeFromMissing(missing: Array<[number, number]>, seq: number): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (const [a, b] of missing) {
+    if (seq < a || seq > b) out.push([a, b]);
+    else {
+      if (a < seq) out.push([a, seq - 1]);
+      if (seq < b) out.push([seq + 1, b]);
+    }
+  }
+  return out;
+}
+
+/**
+ * Decides what an item does, without side effects. Idempotence on (tabId, seq): a seq at or below the
+ * highest seen that was not a known gap has been received before → `duplicate`, nothing changes.
+ */
+export function decideItem(
+  tab: TabState,
+  item: TrackedItem,
+  nowMs: number,
+  profile: RunProfile,
+  standing: SessionStanding,
+): ItemDecision {
+  if (tab.lastSeq !== null && item.seq <= tab.lastSeq) {
+    if (!inMissing(tab.missing, item.seq)) return { status: 'duplicate' };
+    // A seq that skipped ahead earlier and arrives now: never credited, kept as evidence.
+    if (item.kind === 'beat') return { status: 'rejected', reason: 'seq_not_increasing' };
+  }
+  if (item.kind === 'open') {
+    if (tab.openedMs !== null || tab.run !== null || tab.lastSeq !== null) {
+      return { status: 'rejected', reason: 'already_open' };
+    }
+    return { status: 'opened' };
+  }
+  if (item.kind === 'close') return { status: 'closed', sealRun: tab.run !== null && !tab.run.sealed };
+  if (standing.notLearner) return { status: 'rejected', reason: 'not_learner' };
+  if (standing.expired) return { status: 'rejected', reason: 'session_expired' };
+  if (tab.closedMs !== null) return { status: 'rejected', reason: 'tab_closed' };
+  if (tab.lastAcceptedBeatMs !== null && nowMs - tab.lastAcceptedBeatMs < profile.minSpacingMs) {
+    return { status: 'rejected', reason: 'too_frequent' };
+  }
+  const run = tab.run;
+  if (run && !run.sealed && nowMs - run.lastBeatMs <= profile.gapMs && nowMs >= run.lastBeatMs) {
+    return { status: 'accepted', run: 'extend', startMs: run.startMs, sealPrevious: false };
+  }
+  // A tab's first run starts at its page-open event when the first beat follows it within the gap.
+  const fromOpen =
+    run === null && tab.openedMs !== null && nowMs - tab.openedMs <= profile.gapMs && nowMs >= tab.openedMs;
+  return {
+    status: 'accepted',
+    run: 'start',
+    startMs: fromOpen ? (tab.openedMs as number) : nowMs,
+    sealPrevious: run !== null && !run.sealed,
+  };
+}
+
+/** The tab's seq bookkeeping after any non-duplicate item. */
+export function advanceSeq(tab: TabState, seq: number): void {
+  if (tab.lastSeq === null) {
+    if (seq > 0) tab.missing = [[0, seq - 1]];
+    tab.lastSeq = seq;
+  } else if (seq > tab.lastSeq) {
+    if (seq > tab.lastSeq + 1) tab.missing.push([tab.lastSeq + 1, seq - 1]);
+    tab.lastSeq = seq;
+  } else {
+    tab.missing = removeFromMissing(tab.missing, seq);
+  }
+  // Bounded: the oldest gaps are forgotten, so a very late arrival there reads as a duplicate (never credited either way).
+  if (tab.missing.length > MAX_MISSING_RANGES) tab.missing = tab.missing.slice(-MAX_MISSING_RANGES);
+}
+
+/** When the learner's latest input happened, by server time: the page reports "ms since input", never a clock. */
+export function inputAtMs(item: TrackedItem, nowMs: number, profile: RunProfile): number {
+  if (item.media) return nowMs;
+  const ago = Math.min(Math.max(0, Math.round(item.inputAgoMs ?? profile.idleMs)), profile.idleMs);
+  return nowMs - ago;
+}
+
+/** Per-learner focus state: which tab had the most recent input, so overlaps can be attributed. */
+export interface FocusState {
+  tabId: string | null;
+  inputMs: number | null;
+  lastMarkMs: number | null;
+}
+
+/**
+ * An accepted beat may move the focus to its tab: when the tab is not the focused one and reports input
+ * more recent than the focused tab's. Marks never go back in time.
+ */
+export function decideFocus(state: FocusState, tabId: string, inputMs: number): FocusMark | null {
+  if (state.tabId === tabId) {
+    state.inputMs = state.inputMs === null ? inputMs : Math.max(state.inputMs, inputMs);
+    return null;
+  }
+  if (state.inputMs !== null && inputMs <= state.inputMs) return null;
+  const atMs = state.lastMarkMs === null ? inputMs : Math.max(inputMs, state.lastMarkMs);
+  state.tabId = tabId;
+  state.inputMs = inputMs;
+  state.lastMarkMs = atMs;
+  return { tabId, atMs };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Display
+
+/** Seconds stored, minutes shown: both floor, never round up. */
+export function msToSeconds(ms: number): number {
+  return Math.floor(ms / 1000);
+}
+
+export function floorMinutes(ms: number): number {
+  return Math.floor(ms / 60_000);
+}
+
+/** "1 h 05 min", "12 min", "0 min" — floored to the minute. */
+export function formatDuration(ms: number): string {
+  const minutes = floorMinutes(ms);
+  const h = Math.floor(minutes / 60);
+  const m = minutes % 60;
+  if (h === 0) return `${m} min`;
+  return `${h} h ${String(m).padStart(2, '0')} min`;
+}

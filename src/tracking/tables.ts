@@ -1,0 +1,136 @@
+import type { ColumnType, Generated } from 'kysely';
+
+/** Tables of migration 0004_tracking. */
+export interface TrackingTables {
+  tracking_learners: TrackingLearnerTable;
+  tracking_tabs: TrackingTabTable;
+  tracking_runs: TrackingRunTable;
+  tracking_events: TrackingEventTable;
+  tracking_digests: TrackingDigestTable;
+  time_totals: TimeTotalTable;
+  time_course_totals: TimeCourseTotalTable;
+  time_day_totals: TimeDayTotalTable;
+}
+
+/** jsonb: read as parsed JSON, written as a JSON string (pg would turn a JS array into a SQL array). */
+type Jsonb<T> = ColumnType<T, string, string>;
+
+export interface TrackingLearnerTable {
+  learner_id: string;
+  chain_length: Generated<number>;
+  chain_head: Generated<string>;
+  focus_tab_id: string | null;
+  focus_input_at: Date | null;
+  focus_mark_at: Date | null;
+  updated_at: Generated<Date>;
+}
+
+export interface TrackingTabTable {
+  id: string;
+  learner_id: string;
+  course_id: string;
+  module_id: string;
+  module_version: number | null;
+  nominal_minutes: number;
+  role: string;
+  profile: string;
+  params: Jsonb<Record<string, unknown>>;
+  user_agent: string | null;
+  ip_prefix: string | null;
+  created_at: Date;
+  opened_at: Date | null;
+  closed_at: Date | null;
+  last_seq: number | null;
+  missing_seqs: Jsonb<Array<[number, number]>>;
+  last_accepted_beat_at: Date | null;
+  current_run_id: string | null;
+  rate_window_start: Date | null;
+  rate_window_items: number;
+  dropped_items: number;
+  updated_at: Generated<Date>;
+}
+
+export interface TrackingRunTable {
+  id: string;
+  tab_id: string;
+  learner_id: string;
+  course_id: string;
+  module_id: string;
+  started_at: Date;
+  last_beat_at: Date;
+  beat_count: number;
+  first_seq: number;
+  last_seq: number;
+  rolling_hash: string;
+  sealed: boolean;
+  updated_at: Generated<Date>;
+}
+
+export interface TrackingEventTable {
+  id: Generated<string>;
+  learner_id: string;
+  chain_index: number;
+  kind: string;
+  course_id: string | null;
+  module_id: string | null;
+  tab_id: string | null;
+  seq: number | null;
+  server_time: Date;
+  client_time: string | null;
+  reason: string | null;
+  data: Jsonb<unknown>;
+  prev_hash: string;
+  hash: string;
+}
+
+export interface TrackingDigestTable {
+  day: string;
+  digest: string;
+  learner_count: number;
+  event_count: number;
+  heads: Jsonb<Array<[string, number, string]>>;
+  computed_at: Generated<Date>;
+}
+
+export interface TimeTotalTable {
+  learner_id: string;
+  course_id: string;
+  module_id: string;
+  nominal_minutes: number;
+  measured_ms: number;
+  credited_ms: number;
+  measured_seconds: number;
+  credited_seconds: number;
+  cap_seconds: number;
+  first_at: Date | null;
+  last_at: Date | null;
+  rejected_items: number;
+  flags: Jsonb<string[]>;
+  algorithm: string;
+  params: Jsonb<Record<string, unknown>>;
+  updated_at: Generated<Date>;
+}
+
+export interface TimeCourseTotalTable {
+  learner_id: string;
+  course_id: string;
+  measured_ms: number;
+  credited_ms: number;
+  measured_seconds: number;
+  credited_seconds: number;
+  rejected_items: number;
+  long_days: Jsonb<string[]>;
+  flags: Jsonb<string[]>;
+  algorithm: string;
+  params: Jsonb<Record<string, unknown>>;
+  updated_at: Generated<Date>;
+}
+
+export interface TimeDayTotalTable {
+  learner_id: string;
+  course_id: string;
+  day: string;
+  measured_ms: number;
+  modules: Jsonb<Record<string, number>>;
+  long_day: boolean;
+}

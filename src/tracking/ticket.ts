@@ -1,0 +1,84 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { canonicalJson } from './chain.js';
+import { PROFILES, type RunProfile } from './rules.js';
+
+/**
+ * The tracker ticket: what the server knew when it rendered the module page (learner, course, module and
+ * its version and nominal duration, the launch role, the run profile), HMAC-signed so that a page can only
+ * report time for the module it was actually served. The session token authenticates the sender; the
+ * ticket binds the tab. It also names the learner when their token has expired, so that such beats can be
+ * kept as evidence (and never credited).
+ */
+export interface TicketClaims {
+  v: 1;
+  learnerId: string;
+  courseId: string;
+  moduleId: string;
+  moduleVersion: number | null;
+  nominalMinutes: number;
+  role: string;
+  profile: RunProfile['name'];
+}
+
+export function signTicket(key: Buffer, claims: TicketClaims): string {
+  const payload = Buffer.from(canonicalJson({ ...claims }), 'utf8').toString('base64url');
+  const mac = createHmac('sha256', key).update(payload).digest('base64url');
+  return `${payload}.${mac}`;
+}
+
+export function verifyTicket(key: Buffer, ticket: string): TicketClaims | null {
+  const dot = ticket.indexOf('.');
+  if (dot <= 0 || dot !== ticket.lastIndexOf('.')) return null;
+  const payload = ticket.slice(0, dot);
+  const mac = Buffer.from(ticket.slice(dot + 1), 'base64url');
+  const expected = createHmac('sha256', key).update(payload).digest();
+  if (mac.length !== expected.length || !timingSafeEqual(mac, expected)) return null;
+  let claims: unknown;
+  try {
+    claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
+  } catch {
+    return null;
+  }
+  const c = claims as Partial<TicketClaims>;
+  if (
+    c.v !== 1 ||
+    typeof c.learnerId !== 'string' ||
+    typeof c.courseId !== 'string' ||
+    typeof c.moduleId !== 'string' ||
+    !(c.moduleVersion === null || Number.isInteger(c.moduleVersion)) ||
+    !Number.isInteger(c.nominalMinutes) ||
+    (c.nominalMinutes as number) <= 0 ||
+    typeof c.role !== 'string' ||
+    typeof c.profile !== 'string' ||
+    !(c.profile in PROFILES)
+  ) {
+    return null;
+  }
+  return c as TicketClaims;
+}
+
+/** Claims of a session token this request has already verified (catalog checked it): no signature check here. */
+export function unverifiedJwtClaims(token: string): Record<string, unknown> | null {
+  const part = token.split('.')[1];
+  if (!part) return null;
+  try {
+    const claims = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
+    return claims && typeof claims === 'object' ? (claims as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Evidence keeps a truncated address: /24 for IPv4, /48 for IPv6. */
+export function ipPrefix(ip: string | undefined): string | null {
+  if (!ip) return null;
+  const v4 = /^(?:::ffff:)?(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.\d{1,3}$/i.exec(ip);
+  if (v4) return `${v4[1]}.${v4[2]}.${v4[3]}.0/24`;
+  if (ip.includes(':')) {
+    const [head] = ip.split('::');
+    const groups = (head ?? '').split(':').filter((g) => g !== '');
+    const first = [...groups, '0', '0', '0'].slice(0, 3).map((g) => g.toLowerCase());
+    return `${first.join(':')}::/48`;
+  }
+  return null;
+}

@@ -1,0 +1,298 @@
+/*
+ * Émargement connection-time tracker (beats-v1): one tab = one page load (tabId + seq). Beats while the
+ * page is visible and the learner active; an immediate beat on hidden/idle; sendBeacon on pagehide. Beats
+ * that fail are kept (memory, and sessionStorage where the browser allows it) and re-sent with their own
+ * seq. Configuration: the JSON of <script type="application/json" id="emargement-tracker-config">.
+ * Silent on purpose: it never writes to the console.
+ */
+(() => {
+  const el = document.getElementById('emargement-tracker-config');
+  if (!el || !window.fetch || window.emargementTracker) return;
+  let cfg;
+  try {
+    cfg = JSON.parse(el.textContent || '');
+  } catch {
+    return;
+  }
+  const BEAT = cfg.beatMs;
+  const IDLE = cfg.idleMs;
+  const SPACING = cfg.minSpacingMs;
+  const MAX_BATCH = 50;
+  const MAX_QUEUE = 500;
+  const KEY = 'emargement-tracker:';
+  const INPUTS = ['pointerdown', 'pointermove', 'keydown', 'wheel', 'scroll', 'touchstart'];
+  const meta = document.querySelector('meta[name="emargement-session"]');
+  let token = cfg.sessionToken;
+  let exp = cfg.sessionExp * 1000;
+  let tab;
+  let seq;
+  let queue;
+  let closed;
+  let active;
+  let lastInput;
+  let lastBeat;
+  let nextBeat;
+  let nextCause;
+  let timer;
+  let inflight;
+  let failures;
+  let renewTimer;
+  let renewing;
+
+  const now = () => performance.now();
+
+  function uuid() {
+    if (window.crypto?.randomUUID) return crypto.randomUUID();
+    const b = crypto.getRandomValues(new Uint8Array(16));
+    b[6] = (b[6] & 15) | 64;
+    b[8] = (b[8] & 63) | 128;
+    const h = Array.from(b, (x) => (x + 256).toString(16).slice(1)).join('');
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  }
+
+  // The launch page's own session helper may hold a fresher token (it renews it too): use the later one.
+  function currentToken() {
+    if (meta) {
+      const t = meta.getAttribute('content');
+      const e = Number(meta.getAttribute('data-exp')) * 1000;
+      if (t && e > exp) {
+        token = t;
+        exp = e;
+      }
+    }
+    return token;
+  }
+
+  function scheduleRenew() {
+    clearTimeout(renewTimer);
+    const margin = Math.min(300000, Math.max(5000, (exp - Date.now()) / 4));
+    renewTimer = setTimeout(renew, Math.max(0, exp - Date.now() - margin));
+  }
+
+  function retryRenew() {
+    renewing = false;
+    clearTimeout(renewTimer);
+    renewTimer = setTimeout(renew, Math.min(60000, BEAT * 2));
+  }
+
+  function renew() {
+    const before = exp;
+    currentToken();
+    if (exp > before || renewing || !cfg.renewEndpoint) return scheduleRenew();
+    renewing = true;
+    fetch(cfg.renewEndpoint, { method: 'POST', headers: { authorization: `Bearer ${token}` }, credentials: 'omit' })
+      .then((r) => (r.ok ? r.json() : null))
+      .then((b) => {
+        renewing = false;
+        const t = b && (b.token || b.sessionToken);
+        if (!t) return retryRenew();
+        token = t;
+        exp = Number(b.exp) * 1000;
+        if (meta) {
+          meta.setAttribute('content', t);
+          meta.setAttribute('data-exp', String(b.exp));
+        }
+        scheduleRenew();
+      })
+      .catch(retryRenew);
+  }
+
+  function mediaPlaying() {
+    for (const m of document.querySelectorAll('video,audio')) if (!m.paused && !m.ended) return true;
+    return false;
+  }
+
+  const isActive = () => document.visibilityState === 'visible' && (now() - lastInput < IDLE || mediaPlaying());
+
+  function storage() {
+    try {
+      return window.sessionStorage;
+    } catch {
+      return null;
+    }
+  }
+
+  function save(done) {
+    const s = storage();
+    if (!s) return;
+    try {
+      if (queue.length) s.setItem(KEY + tab, JSON.stringify({ tabId: tab, ticket: cfg.ticket, items: queue, done }));
+      else s.removeItem(KEY + tab);
+    } catch {
+      // Full or forbidden: memory only.
+    }
+  }
+
+  function push(item) {
+    item.seq = seq++;
+    item.clientTime = new Date().toISOString();
+    queue.push(item);
+    if (queue.length > MAX_QUEUE) queue.splice(0, queue.length - MAX_QUEUE);
+    save(false);
+  }
+
+  function beat(cause) {
+    const ago = Math.round(now() - lastInput);
+    push({ kind: 'beat', cause, inputAgoMs: Math.max(0, ago), media: mediaPlaying() });
+    lastBeat = now();
+    nextBeat = lastBeat + BEAT;
+    nextCause = 'interval';
+    flush();
+  }
+
+  function body(tabId, ticket, items, withToken) {
+    const b = { tabId, ticket, items };
+    if (withToken) b.session_token = currentToken();
+    return JSON.stringify(b);
+  }
+
+  // A refused batch (malformed, or not this learner's) never gets better by waiting: it is dropped.
+  function post(tabId, ticket, items) {
+    return fetch(cfg.endpoint, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${currentToken()}` },
+      body: body(tabId, ticket, items, false),
+      credentials: 'omit',
+    }).then((r) =>
+      r.ok
+        ? r.json()
+        : { status: r.status, results: r.status === 400 || r.status === 403 || r.status === 413 ? [] : null },
+    );
+  }
+
+  // Keeps only what the server deferred; everything else is recorded (accepted, stored, rejected, seen).
+  function acknowledge(items, b) {
+    if (b.status) return [];
+    const done = new Set(b.results.filter((r) => r.status !== 'deferred').map((r) => r.seq));
+    return items.filter((it) => !done.has(it.seq));
+  }
+
+  function retry() {
+    failures = (failures || 0) + 1;
+    setTimeout(flush, Math.min(BEAT, 250 * 2 ** Math.min(failures, 8)));
+  }
+
+  function flush() {
+    if (inflight || !queue.length || closed) return;
+    inflight = true;
+    const batch = queue.slice(0, MAX_BATCH);
+    const sentTab = tab;
+    post(tab, cfg.ticket, batch)
+      .then((b) => {
+        inflight = false;
+        if (sentTab !== tab) return;
+        if (!b.results) {
+          if (b.status === 401) renew();
+          return retry();
+        }
+        failures = 0;
+        const left = acknowledge(batch, b);
+        queue = left.concat(queue.slice(batch.length));
+        save(false);
+        if (queue.length > left.length) flush();
+        else if (left.length) retry();
+      })
+      .catch(() => {
+        inflight = false;
+        retry();
+      });
+  }
+
+  function update() {
+    if (closed) return;
+    const was = active;
+    active = isActive();
+    const t = now();
+    if (was && !active) {
+      beat(document.visibilityState === 'visible' ? 'idle' : 'hidden');
+    } else if (active && !was) {
+      // Back in front of the learner: beat as soon as the server will take it.
+      nextBeat = Math.max(t, lastBeat + SPACING);
+      nextCause = 'resume';
+    }
+    if (active && now() >= nextBeat) beat(nextCause);
+    clearTimeout(timer);
+    if (!active) return;
+    const wake = mediaPlaying() ? nextBeat : Math.min(nextBeat, lastInput + IDLE);
+    timer = setTimeout(update, Math.max(20, wake - now()));
+  }
+
+  function onInput() {
+    lastInput = now();
+    if (!active) update();
+  }
+
+  function start() {
+    tab = uuid();
+    seq = 0;
+    queue = [];
+    closed = false;
+    failures = 0;
+    lastInput = now(); // the page load itself is the learner's doing
+    lastBeat = Number.NEGATIVE_INFINITY;
+    nextBeat = now() + BEAT;
+    nextCause = 'interval';
+    push({ kind: 'open' });
+    active = isActive();
+    flush();
+    update();
+  }
+
+  function onPageHide() {
+    if (closed) return;
+    if (active && document.visibilityState === 'visible') beat('pagehide');
+    push({ kind: 'close' });
+    closed = true;
+    clearTimeout(timer);
+    save(true);
+    const data = new Blob([body(tab, cfg.ticket, queue.slice(-MAX_BATCH), true)], { type: 'text/plain;charset=UTF-8' });
+    let sent = false;
+    try {
+      sent = navigator.sendBeacon?.(cfg.endpoint, data) ?? false;
+    } catch {
+      sent = false;
+    }
+    if (!sent) {
+      // The items stay in sessionStorage for the next page if this fails too.
+      fetch(cfg.endpoint, { method: 'POST', body: data, keepalive: true, credentials: 'omit' }).catch(() => {});
+    }
+  }
+
+  // Items left by earlier pages of this browsing session (closed before delivery): sent once more.
+  function sendOrphan(k, o) {
+    post(o.tabId, o.ticket, o.items.slice(0, MAX_BATCH))
+      .then((b) => {
+        if (b.results) storage()?.removeItem(k);
+      })
+      .catch(() => {});
+  }
+
+  function adoptOrphans() {
+    const s = storage();
+    if (!s) return;
+    try {
+      for (let i = s.length - 1; i >= 0; i--) {
+        const k = s.key(i);
+        if (!k?.startsWith(KEY) || k === KEY + tab) continue;
+        const o = JSON.parse(s.getItem(k) || 'null');
+        if (o?.done && o.items?.length) sendOrphan(k, o);
+      }
+    } catch {
+      // Unreadable storage: nothing to adopt.
+    }
+  }
+
+  for (const name of INPUTS) window.addEventListener(name, onInput, { capture: true, passive: true });
+  document.addEventListener('visibilitychange', update);
+  document.addEventListener('play', update, true);
+  document.addEventListener('pause', update, true);
+  document.addEventListener('ended', update, true);
+  window.addEventListener('pagehide', onPageHide);
+  window.addEventListener('pageshow', (e) => {
+    if (e.persisted) start(); // restored from the back/forward cache: a new page view, a new tab
+  });
+  window.emargementTracker = { tabId: () => tab, pending: () => queue.length };
+  start();
+  adoptOrphans();
+  scheduleRenew();
+})();

@@ -1,0 +1,129 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sweepCertificates } from '../../src/certificates/index.js';
+import { ALGORITHM } from '../../src/tracking/index.js';
+import { bodyData, type CatalogTestContext, createCatalogTestApp, onboardingForm } from '../catalog/helpers.js';
+import type { FakeComponent, FakeUser } from '../fixtures/openedx/index.js';
+import { pdfQrCodes, pdfText } from './helpers.js';
+
+/**
+ * The real chain, from the fake Open edX: launch, onboarding (the catalog's profile), the five AKTO sector
+ * modules completed through the catalog's API, then the certificate: issued automatically (on the page
+ * and by the sweep), downloaded, printed with the catalog's and the tracking's facts, verified.
+ */
+const SECTOR_THEMES = ['coeur-de-metier', 'attentes-clients', 'visibilite', 'organiser-manager', 'mesurer-optimiser'];
+
+let ctx: CatalogTestContext;
+let links: FakeComponent[];
+
+beforeAll(async () => {
+  ctx = await createCatalogTestApp({ components: SECTOR_THEMES.map((theme) => ({ custom: { theme } })) });
+  links = ctx.fake.components as FakeComponent[];
+});
+afterAll(() => ctx.close());
+
+async function post(url: string, form: Record<string, string>) {
+  return ctx.app.inject({
+    method: 'POST',
+    url,
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    payload: new URLSearchParams(form).toString(),
+  });
+}
+
+async function api(url: string, token: string, body: unknown) {
+  return ctx.app.inject({
+    method: 'POST',
+    url,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    payload: JSON.stringify(body),
+  });
+}
+
+/** Opens the module of a link (onboarding first when needed) and completes it like a learner would. */
+async function completeModule(user: FakeUser, link: FakeComponent, first: boolean): Promise<string> {
+  const launch = await ctx.launch(user, link);
+  const body = first
+    ? (
+        await post('/catalog/onboarding', {
+          session_token: launch.sessionToken,
+          ...onboardingForm({ fund: 'akto', givenName: 'Léa', familyName: 'Durand', companyName: 'Hôtel du Parc' }),
+        })
+      ).body
+    : launch.final.body;
+  const page = { body };
+  const moduleId = bodyData(page.body, 'module-id') as string;
+  expect(moduleId).toMatch(/^akto-/);
+  const blocks = [
+    ...page.body.matchAll(/<section class="block" id="bloc-([a-z0-9-]+)"[^>]*data-block-type="([a-z]+)"/g),
+  ];
+  for (const b of blocks.filter((m) => m[2] !== 'quiz')) {
+    expect((await api('/api/catalog/progress/seen', launch.sessionToken, { moduleId, blockId: b[1] })).statusCode).toBe(
+      200,
+    );
+  }
+  const questions = [...page.body.matchAll(/<fieldset class="choices" data-question="(\d+)">/g)].length;
+  const quiz = await api('/api/catalog/progress/quiz', launch.sessionToken, {
+    moduleId,
+    answers: Array(questions).fill(0),
+  });
+  expect(quiz.json().progress.complete).toBe(true);
+  return launch.sessionToken;
+}
+
+describe('from launch to a verified certificate', () => {
+  let token: string;
+
+  it('tells the learner what is left, then issues once the five sector modules are done', async () => {
+    const user = ctx.fake.createUser({ name: 'Léa Durand' });
+    token = await completeModule(user, links[0]!, true);
+    const early = await ctx.app.inject({ method: 'GET', url: `/certificates?session_token=${token}` });
+    expect(early.body).toContain('4 modules de votre secteur à terminer');
+    for (const link of links.slice(1)) token = await completeModule(user, link, false);
+
+    const page = await ctx.app.inject({ method: 'GET', url: `/certificates?session_token=${token}` });
+    expect(page.body).toContain('Votre certificat de réalisation est prêt.');
+    const number = /\/certificates\/(EMG-[0-9A-Z-]+)\/pdf/.exec(page.body)![1]!;
+
+    const pdf = await ctx.app.inject({ method: 'GET', url: `/certificates/${number}/pdf?session_token=${token}` });
+    expect(pdf.statusCode).toBe(200);
+    const text = pdfText(pdf.rawPayload).replace(/\s+/g, ' ');
+    expect(text).toContain('Madame Léa DURAND');
+    expect(text).toContain('Hôtel du Parc');
+    expect(text).toContain('732 829 320 00074');
+    expect(text).toContain('AKTO');
+    expect(text).toContain('Fafih');
+    expect(text).toContain(`algorithme ${ALGORITHM}`);
+    // Five sector modules done; the four common-trunk modules listed, not done.
+    expect(text).toContain('Modules terminés');
+    expect(text).toMatch(/\b5 ?\/ ?9\b/);
+    expect(pdfQrCodes(pdf.rawPayload)).toEqual([`${ctx.publicUrl}/verify/${number}`]);
+
+    const verification = await ctx.app.inject({
+      method: 'GET',
+      url: `/verify/${number}`,
+      headers: { accept: 'application/json' },
+    });
+    expect(verification.json()).toMatchObject({
+      state: 'valid',
+      learnerInitials: 'L. D.',
+      modulesCompleted: 5,
+      modulesPlanned: 9,
+    });
+  });
+
+  it('issues by the sweep for a learner who never opens the certificate page', async () => {
+    const user = ctx.fake.createUser({ name: 'Marc Petit' });
+    for (const [i, link] of links.entries()) await completeModule(user, link, i === 0);
+    const issued = await sweepCertificates(ctx.app);
+    expect(issued).toHaveLength(1);
+    expect(await sweepCertificates(ctx.app)).toEqual([]);
+  });
+
+  it('shows the course team every certificate of the course', async () => {
+    const teacher = await ctx.launch(ctx.fake.createUser({ role: 'instructor' }), links[0]);
+    const page = await ctx.app.inject({ method: 'GET', url: `/certificates?session_token=${teacher.sessionToken}` });
+    expect(page.statusCode).toBe(200);
+    expect(page.body).toContain('Règle de délivrance');
+    expect(page.body.match(/<tr>\s*<td><a href="\/certificates\/EMG-/g)).toHaveLength(2);
+  });
+});

@@ -1,0 +1,238 @@
+import type { Readable } from 'node:stream';
+import ExcelJS from 'exceljs';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  csvField,
+  decimalHours,
+  emptyCounts,
+  evaluationSummary,
+  formatParisDateTime,
+  groupFunnel,
+  hoursMinutes,
+  hoursMinutesSeconds,
+  isoUtc,
+  isoWeek,
+  isValidDay,
+  learnerStatus,
+  neutraliseFormula,
+  parisDay,
+  parisDayStart,
+  parisOffsetMinutes,
+} from '../../src/exports/rules.js';
+import { type CellValue, type Column, csvStream, xlsxStream } from '../../src/exports/writers.js';
+
+async function* rowsOf(rows: CellValue[][]): AsyncGenerator<CellValue[]> {
+  for (const r of rows) yield r;
+}
+
+async function collect(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(Buffer.from(c as Buffer));
+  return Buffer.concat(chunks);
+}
+
+describe('formula neutralisation', () => {
+  it('prefixes every cell a spreadsheet would read as a formula', () => {
+    for (const bad of ['=HYPERLINK("http://x","y")', '+33 1 23', '-2+3', '@SUM(A1)', '\tx', '\rx', '\nx', '＝1+1']) {
+      expect(neutraliseFormula(bad)).toBe(`'${bad}`);
+    }
+    for (const fine of ['Dupont', "O'Neil", '12 rue =', 'a-b', '']) expect(neutraliseFormula(fine)).toBe(fine);
+  });
+
+  it('quotes fields that contain the separator, quotes or line breaks', () => {
+    expect(csvField('a;b')).toBe('"a;b"');
+    expect(csvField('dit "bonjour"')).toBe('"dit ""bonjour"""');
+    expect(csvField('deux\r\nlignes')).toBe('"deux\r\nlignes"');
+    expect(csvField('simple')).toBe('simple');
+  });
+});
+
+describe('Europe/Paris time', () => {
+  it('matches Intl for any instant, across daylight-saving changes', () => {
+    const intl = new Intl.DateTimeFormat('fr-FR', {
+      timeZone: 'Europe/Paris',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+      hourCycle: 'h23',
+    });
+    fc.assert(
+      fc.property(fc.integer({ min: Date.UTC(2016, 0, 1), max: Date.UTC(2035, 0, 1) }), (ms) => {
+        const d = new Date(ms);
+        expect(formatParisDateTime(d)).toBe(intl.format(d).replace(',', '').replace(' ', ' '));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('switches offset exactly at 01:00 UTC on the last Sundays of March and October', () => {
+    expect(parisOffsetMinutes(new Date('2026-03-29T00:59:59Z'))).toBe(60);
+    expect(parisOffsetMinutes(new Date('2026-03-29T01:00:00Z'))).toBe(120);
+    expect(parisOffsetMinutes(new Date('2026-10-25T00:59:59Z'))).toBe(120);
+    expect(parisOffsetMinutes(new Date('2026-10-25T01:00:00Z'))).toBe(60);
+    expect(formatParisDateTime(new Date('2026-07-01T22:30:00Z'))).toBe('02/07/2026 00:30:00');
+    expect(isoUtc(new Date('2026-07-01T22:30:00.789Z'))).toBe('2026-07-01T22:30:00Z');
+  });
+
+  it('finds the instant a Paris day starts, in winter and in summer', () => {
+    expect(parisDayStart('2026-01-15').toISOString()).toBe('2026-01-14T23:00:00.000Z');
+    expect(parisDayStart('2026-07-15').toISOString()).toBe('2026-07-14T22:00:00.000Z');
+    expect(parisDayStart('2026-03-29').toISOString()).toBe('2026-03-28T23:00:00.000Z');
+    expect(parisDay(new Date('2026-07-14T22:00:00Z'))).toBe('2026-07-15');
+    expect(isValidDay('2026-02-30')).toBe(false);
+    expect(isValidDay('2026-02-28')).toBe(true);
+  });
+
+  it('numbers ISO weeks like the calendar (week 1 holds the first Thursday)', () => {
+    expect(isoWeek('2026-11-29')).toEqual({ key: '2026-W48', monday: '2026-11-23' });
+    expect(isoWeek('2027-01-01')).toEqual({ key: '2026-W53', monday: '2026-12-28' });
+    expect(isoWeek('2024-12-30')).toEqual({ key: '2025-W01', monday: '2024-12-30' });
+  });
+});
+
+describe('durations and statuses', () => {
+  it('floors to the minute and gives the same time in h:mm and decimal hours', () => {
+    expect(hoursMinutes(0)).toBe('0:00');
+    expect(hoursMinutes(5399)).toBe('1:29');
+    expect(decimalHours(5399)).toBe(1.48);
+    expect(hoursMinutes(4 * 3600)).toBe('4:00');
+    expect(decimalHours(5400)).toBe(1.5);
+    expect(hoursMinutesSeconds(3661)).toBe('01:01:01');
+  });
+
+  it('ranks a certificate above completion above activity', () => {
+    expect(learnerStatus({ certificateIssued: true, modulesCompleted: 0, modulesPlanned: 9, started: false })).toBe(
+      'certificate_issued',
+    );
+    expect(learnerStatus({ certificateIssued: false, modulesCompleted: 9, modulesPlanned: 9, started: true })).toBe(
+      'completed',
+    );
+    expect(learnerStatus({ certificateIssued: false, modulesCompleted: 2, modulesPlanned: 9, started: true })).toBe(
+      'in_progress',
+    );
+    expect(learnerStatus({ certificateIssued: false, modulesCompleted: 0, modulesPlanned: 9, started: false })).toBe(
+      'not_started',
+    );
+    expect(evaluationSummary(12, 15)).toBe('12/15 (80 %)');
+    expect(evaluationSummary(0, 0)).toBe('');
+  });
+
+  it('sums funnel cells by any key', () => {
+    const cell = (fund: string, week: string, registered: number) => ({
+      ...emptyCounts(),
+      fund,
+      branch: null,
+      week,
+      weekStart: week,
+      registered,
+    });
+    const grouped = groupFunnel([cell('b', 'w1', 2), cell('a', 'w1', 1), cell('b', 'w2', 5)], (c) => c.fund);
+    expect(grouped.map((g) => [g.key, g.counts.registered])).toEqual([
+      ['a', 1],
+      ['b', 7],
+    ]);
+  });
+});
+
+const COLUMNS: Column[] = [
+  { header: 'Nom', kind: 'text' },
+  { header: 'Modules', kind: 'integer' },
+  { header: 'Heures', kind: 'decimal' },
+  { header: 'Début (Paris)', kind: 'parisDateTime' },
+  { header: 'Jour (Paris)', kind: 'parisDate' },
+  { header: 'Début (UTC)', kind: 'isoUtc' },
+  { header: 'Temps', kind: 'hoursMinutes' },
+  { header: 'Durée', kind: 'hms' },
+];
+const START = new Date('2026-03-29T00:30:00Z'); // 01:30 in Paris, half an hour before summer time
+
+describe('CSV writer', () => {
+  it('writes a BOM, `;` separators, CRLF line ends and French values', async () => {
+    const out = (
+      await collect(
+        csvStream(
+          COLUMNS,
+          rowsOf([
+            ['=HYPERLINK("http://evil.example","clic")', 3, 1.5, START, START, START, 5400, 3661],
+            ['Durand; fils', null, null, null, null, null, null, null],
+          ]),
+        ),
+      )
+    ).toString('utf8');
+    expect(out.startsWith('\uFEFFNom;Modules;Heures;')).toBe(true);
+    const lines = out.slice(1).split('\r\n');
+    expect(lines).toHaveLength(4);
+    expect(lines[3]).toBe('');
+    expect(out.replace(/\r\n/g, '')).not.toContain('\n');
+    expect(lines[1]).toBe(
+      `"'=HYPERLINK(""http://evil.example"",""clic"")";3;1,50;29/03/2026 01:30:00;29/03/2026;2026-03-29T00:30:00Z;1:30;01:01:01`,
+    );
+    expect(lines[2]).toBe('"Durand; fils";;;;;;;');
+  });
+
+  it('reports its row count at the end, and an interruption as an error', async () => {
+    const ends: Array<[number, unknown]> = [];
+    await collect(csvStream(COLUMNS, rowsOf([['a'], ['b']]), { onEnd: (n, e) => void ends.push([n, e]) }));
+    expect(ends).toEqual([[2, undefined]]);
+
+    const endless = async function* () {
+      for (let i = 0; ; i++) yield [`ligne ${i}`] as CellValue[];
+    };
+    const stopped: Array<[number, unknown]> = [];
+    const stream = csvStream(COLUMNS, endless(), { onEnd: (n, e) => void stopped.push([n, e]) });
+    for await (const _chunk of stream) break; // the reader leaves after the first chunk
+    await new Promise((r) => setTimeout(r, 20));
+    expect(stopped).toHaveLength(1);
+    expect(stopped[0]?.[0]).toBeGreaterThan(0);
+    expect(stopped[0]?.[1]).toBeInstanceOf(Error);
+  });
+});
+
+describe('XLSX writer', () => {
+  it('writes typed cells that read back as the CSV says', async () => {
+    const rows: CellValue[][] = [
+      ['=HYPERLINK("http://evil.example","clic")', 3, 1.5, START, START, START, 5400, 3661],
+      ['Zoé', 0, 0, null, null, null, 0, 0],
+    ];
+    const buffer = await collect(xlsxStream(COLUMNS, rowsOf(rows), { sheetName: 'Test' }));
+    const wb = new ExcelJS.Workbook();
+    await wb.xlsx.load(buffer as unknown as ArrayBuffer);
+    const sheet = wb.getWorksheet('Test');
+    expect(sheet?.getRow(1).values).toEqual([undefined, ...COLUMNS.map((c) => c.header)]);
+    const r2 = sheet!.getRow(2);
+    expect(r2.getCell(1).value).toBe(`'=HYPERLINK("http://evil.example","clic")`);
+    expect(r2.getCell(1).type).toBe(ExcelJS.ValueType.String);
+    expect(r2.getCell(2).value).toBe(3);
+    expect(r2.getCell(3).value).toBe(1.5);
+    expect((r2.getCell(4).value as Date).toISOString()).toBe('2026-03-29T01:30:00.000Z'); // Paris wall clock
+    expect(r2.getCell(4).numFmt).toBe('dd/mm/yyyy hh:mm:ss');
+    expect(r2.getCell(6).value).toBe('2026-03-29T00:30:00Z');
+    expect(r2.getCell(7).value).toBe('1:30');
+    expect(sheet?.getRow(3).getCell(4).value).toBeNull();
+    expect(sheet?.rowCount).toBe(3);
+  });
+
+  it('stops pulling rows when the reader goes away', async () => {
+    let pulled = 0;
+    const endless = async function* () {
+      for (;;) {
+        pulled++;
+        yield ['x'.repeat(200), pulled] as CellValue[];
+      }
+    };
+    const ends: Array<[number, unknown]> = [];
+    const stream = xlsxStream(COLUMNS, endless(), { sheetName: 'T', onEnd: (n, e) => void ends.push([n, e]) });
+    for await (const _chunk of stream) break;
+    stream.destroy();
+    await new Promise((r) => setTimeout(r, 100));
+    const seen = pulled;
+    await new Promise((r) => setTimeout(r, 100));
+    expect(pulled).toBe(seen);
+    expect(ends).toHaveLength(1);
+    expect(ends[0]?.[1]).toBeInstanceOf(Error);
+  });
+});

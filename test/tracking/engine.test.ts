@@ -1,0 +1,397 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { verifyChain } from '../../src/tracking/chain.js';
+import {
+  applyDelta,
+  type CourseEvidence,
+  canApplyIncrementally,
+  createTab,
+  type ItemResult,
+  ingestItems,
+  iso,
+  type LearnerWork,
+  type NewEvent,
+  newLearnerWork,
+  RECENT_WINDOW_MS,
+  type RunRecord,
+  runInterval,
+  sealStaleRuns,
+  type TabMeta,
+  type TabRecord,
+  tallyFromEvidence,
+} from '../../src/tracking/engine.js';
+import {
+  type CourseTally,
+  emptyTally,
+  type FocusState,
+  finalizeTally,
+  PROFILES,
+  type SessionStanding,
+  type TrackedItem,
+} from '../../src/tracking/rules.js';
+
+/**
+ * A model of the service around the pure engine: "rows" kept in maps, loaded and written back per batch
+ * exactly as the repository does (unsealed and recent runs only), totals kept incrementally.
+ */
+class Store {
+  chainHead: string | undefined;
+  chainLength = 0;
+  focus: FocusState = { tabId: null, inputMs: null, lastMarkMs: null };
+  tabs = new Map<string, TabRecord>();
+  runs = new Map<string, RunRecord>();
+  events: NewEvent[] = [];
+  tallies = new Map<string, CourseTally>();
+  fastPaths = 0;
+  slowPaths = 0;
+  private nextRun = 0;
+
+  constructor(readonly learnerId: string) {}
+
+  batch(
+    nowMs: number,
+    requests: Array<{ meta: TabMeta; items: TrackedItem[]; standing: SessionStanding }>,
+  ): ItemResult[][] {
+    const work: LearnerWork = newLearnerWork({
+      learnerId: this.learnerId,
+      ...(this.chainHead ? { chainHead: this.chainHead } : {}),
+      chainLength: this.chainLength,
+      focus: structuredClone(this.focus),
+    });
+    for (const [id, r] of this.runs) {
+      if (!r.state.sealed || r.state.lastBeatMs > nowMs - RECENT_WINDOW_MS) {
+        work.runs.set(id, { ...structuredClone(r), isNew: false, changed: false });
+      }
+    }
+    const wanted = new Set([...requests.map((r) => r.meta.tabId), ...[...work.runs.values()].map((r) => r.tabId)]);
+    for (const id of wanted) {
+      const stored = this.tabs.get(id);
+      if (!stored) continue;
+      const copy: TabRecord = { ...structuredClone(stored), isNew: false, changed: false };
+      const runId = stored.state.run?.id;
+      if (runId && work.runs.has(runId)) copy.state.run = (work.runs.get(runId) as RunRecord).state;
+      work.tabs.set(id, copy);
+    }
+    sealStaleRuns(work, nowMs);
+    const results = requests.map((r) => {
+      const tab =
+        work.tabs.get(r.meta.tabId) ?? createTab(work, r.meta, nowMs, { userAgent: 'test', ipPrefix: '192.0.2.0/24' });
+      return ingestItems(work, tab, r.items, nowMs, r.standing, () => `run-${String(this.nextRun++).padStart(5, '0')}`);
+    });
+    // Write back.
+    for (const [id, t] of work.tabs) if (t.changed) this.tabs.set(id, structuredClone(t));
+    for (const [id, r] of work.runs) if (r.changed) this.runs.set(id, structuredClone(r));
+    this.events.push(...work.events);
+    this.chainHead = work.chainHead;
+    this.chainLength = work.chainLength;
+    this.focus = work.focus;
+    for (const [courseId, delta] of work.courses) {
+      const recent = [...this.runs.entries()]
+        .filter(
+          ([, r]) => r.courseId === courseId && (!r.state.sealed || r.state.lastBeatMs > nowMs - RECENT_WINDOW_MS),
+        )
+        .map(([id, r]) => runInterval(id, r));
+      // As the service: no stored tally yet means no creditable evidence yet.
+      const tally = this.tallies.get(courseId) ?? emptyTally();
+      if (canApplyIncrementally(delta, recent, nowMs)) {
+        applyDelta(tally, delta);
+        this.tallies.set(courseId, tally);
+        this.fastPaths++;
+      } else {
+        this.tallies.set(courseId, this.recompute(courseId));
+        this.slowPaths++;
+      }
+    }
+    return results;
+  }
+
+  evidence(courseId: string): CourseEvidence {
+    const tabs = [...this.tabs.values()]
+      .filter((t) => t.meta.courseId === courseId)
+      .map((t) => ({
+        tabId: t.meta.tabId,
+        moduleId: t.meta.moduleId,
+        nominalMinutes: t.meta.nominalMinutes,
+        role: t.meta.role,
+        profile: t.meta.profile.name,
+      }));
+    return {
+      tabs,
+      runs: [...this.runs.entries()].filter(([, r]) => r.courseId === courseId).map(([id, r]) => runInterval(id, r)),
+      focus: this.events
+        .filter((e) => e.kind === 'focus')
+        .map((e) => ({ tabId: e.tabId as string, atMs: Date.parse((e.data as { focusAt: string }).focusAt) })),
+      rejected: this.events
+        .filter((e) => e.kind === 'rejected' && e.courseId === courseId)
+        .map((e) => ({ tabId: e.tabId as string })),
+    };
+  }
+
+  recompute(courseId: string): CourseTally {
+    return tallyFromEvidence(this.evidence(courseId));
+  }
+}
+
+const LEARNER = '00000000-0000-4000-8000-000000000001';
+const T0 = Date.parse('2025-06-02T21:30:00Z'); // 23:30 in Paris: runs cross midnight
+const TAB_METAS: TabMeta[] = [
+  { tabId: 'tab-a', courseId: 'c1', moduleId: 'm1', nominalMinutes: 1 },
+  { tabId: 'tab-b', courseId: 'c1', moduleId: 'm2', nominalMinutes: 15 },
+  { tabId: 'tab-c', courseId: 'c1', moduleId: 'm1', nominalMinutes: 2 },
+  { tabId: 'tab-d', courseId: 'c2', moduleId: 'm3', nominalMinutes: 15 },
+  { tabId: 'tab-e', courseId: 'c1', moduleId: 'm2', nominalMinutes: 15, role: 'staff' },
+].map((m) => ({
+  learnerId: LEARNER,
+  moduleVersion: 1,
+  profile: PROFILES.standard,
+  role: 'learner',
+  ...m,
+}));
+
+interface Step {
+  dt: number;
+  requests: Array<{
+    tab: number;
+    kind: 'open' | 'beat' | 'close';
+    skip: number;
+    resend: boolean;
+    ago: number;
+    media: boolean;
+    standing: number;
+  }>;
+}
+const stepArb = fc.record({
+  dt: fc.oneof(
+    { weight: 6, arbitrary: fc.integer({ min: 10_000, max: 40_000 }) },
+    { weight: 1, arbitrary: fc.integer({ min: 0, max: 10_000 }) },
+    { weight: 1, arbitrary: fc.integer({ min: 40_000, max: 200_000 }) },
+  ),
+  requests: fc.array(
+    fc.record({
+      tab: fc.constantFrom(0, 0, 0, 1, 1, 2, 3, 4),
+      kind: fc.constantFrom('open', 'beat', 'beat', 'beat', 'beat', 'beat', 'beat', 'close') as fc.Arbitrary<
+        'open' | 'beat' | 'close'
+      >,
+      skip: fc.constantFrom(0, 0, 0, 0, 1, 2),
+      resend: fc.boolean(),
+      ago: fc.integer({ min: 0, max: 200_000 }),
+      media: fc.boolean(),
+      standing: fc.constantFrom(0, 0, 0, 0, 0, 0, 1),
+    }),
+    { minLength: 1, maxLength: 3 },
+  ),
+});
+
+function play(steps: Step[], check: (store: Store, now: number) => void): Store {
+  const store = new Store(LEARNER);
+  // A closed tab is gone for good: the next page load in that slot is a new tab with its own seqs.
+  const generation = TAB_METAS.map(() => 0);
+  const seqs = TAB_METAS.map(() => 0);
+  let sent: Array<Array<{ item: TrackedItem }>> = TAB_METAS.map(() => []);
+  let now = T0;
+  for (const step of steps) {
+    now += step.dt;
+    const closing: number[] = [];
+    const requests = step.requests.map((r) => {
+      const slot = TAB_METAS[r.tab] as TabMeta;
+      const meta = { ...slot, tabId: `${slot.tabId}-${generation[r.tab]}` };
+      const old = sent[r.tab] as Array<{ item: TrackedItem }>;
+      let item: TrackedItem;
+      if (r.resend && old.length > 0) item = (old[(r.ago >> 3) % old.length] as { item: TrackedItem }).item;
+      else {
+        seqs[r.tab] = (seqs[r.tab] as number) + r.skip;
+        item = { kind: r.kind, seq: seqs[r.tab] as number, inputAgoMs: r.ago, media: r.media, cause: 'interval' };
+        seqs[r.tab] = (seqs[r.tab] as number) + 1;
+        old.push({ item });
+        if (r.kind === 'close') closing.push(r.tab);
+      }
+      return { meta, items: [item], standing: { expired: r.standing === 1, notLearner: meta.role !== 'learner' } };
+    });
+    store.batch(now, requests);
+    for (const i of closing) {
+      generation[i] = (generation[i] as number) + 1;
+      seqs[i] = 0;
+      sent = sent.map((x, k) => (k === i ? [] : x));
+    }
+    check(store, now);
+  }
+  return store;
+}
+
+describe('ingest engine (pure) against a full recompute', () => {
+  it('keeps incremental totals equal to a recompute from evidence after every batch', () => {
+    let fast = 0;
+    let slow = 0;
+    fc.assert(
+      fc.property(fc.array(stepArb, { minLength: 10, maxLength: 60, size: 'max' }), (steps) => {
+        const store = play(steps, (s) => {
+          for (const [courseId, tally] of s.tallies) {
+            expect(finalizeTally(tally)).toEqual(finalizeTally(s.recompute(courseId)));
+          }
+        });
+        fast += store.fastPaths;
+        slow += store.slowPaths;
+      }),
+      { numRuns: 250 },
+    );
+    // Both paths were exercised, or the property would prove little.
+    expect(fast).toBeGreaterThan(100);
+    expect(slow).toBeGreaterThan(100);
+  });
+
+  it('never credits more than wall-clock time, nor anything to a staff tab', () => {
+    fc.assert(
+      fc.property(fc.array(stepArb, { minLength: 1, maxLength: 40 }), (steps) => {
+        play(steps, (s, now) => {
+          for (const tally of s.tallies.values()) {
+            expect(tally.measuredMs).toBeLessThanOrEqual(now - T0);
+          }
+          const staffRuns = [...s.runs.values()].filter((r) => r.tabId.startsWith('tab-e'));
+          expect(staffRuns).toEqual([]);
+        });
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('chains every record and proves each run by its rolling hash; a replayed batch changes nothing', () => {
+    fc.assert(
+      fc.property(fc.array(stepArb, { minLength: 1, maxLength: 30 }), (steps) => {
+        const store = play(steps, () => undefined);
+        const chain = store.events.map((e) => ({
+          record: {
+            learnerId: e.learnerId,
+            index: e.index,
+            kind: e.kind,
+            courseId: e.courseId,
+            moduleId: e.moduleId,
+            tabId: e.tabId,
+            seq: e.seq,
+            at: iso(e.atMs),
+            clientTime: e.clientTime,
+            reason: e.reason,
+            data: e.data,
+          },
+          prevHash: e.prevHash,
+          hash: e.hash,
+        }));
+        expect(verifyChain(chain)).toBeNull();
+        // Every sealed run's final state is in the chain, identical to its row.
+        for (const [id, r] of store.runs) {
+          if (!r.state.sealed) continue;
+          const end = store.events.find((e) => e.kind === 'run_end' && (e.data as { runId: string }).runId === id);
+          expect(end?.data).toMatchObject({ beatCount: r.state.beatCount, rollingHash: r.state.rollingHash });
+        }
+        // Replaying every item already sent, at the same instant: all duplicates, nothing recorded.
+        const lastNow = store.events.length ? Math.max(...store.events.map((e) => e.atMs)) : T0;
+        const before = { events: store.events.length, tallies: JSON.stringify([...store.tallies]) };
+        const seen = [...store.tabs.values()].flatMap((t) =>
+          Array.from({ length: (t.state.lastSeq ?? -1) + 1 }, (_, seq) => ({ tab: t, seq })).filter(
+            ({ seq }) => !t.state.missing.some(([a, b]) => a <= seq && seq <= b),
+          ),
+        );
+        for (const { tab, seq } of seen) {
+          const [result] = store.batch(lastNow, [
+            { meta: tab.meta, items: [{ kind: 'beat', seq }], standing: { expired: false, notLearner: false } },
+          ]) as [ItemResult[]];
+          expect(result).toEqual([{ seq, status: 'duplicate' }]);
+        }
+        expect(store.events.length).toBe(before.events);
+        expect(JSON.stringify([...store.tallies])).toBe(before.tallies);
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('sends a course to the slow path whenever another run reaches into the window a new beat or focus mark can affect', () => {
+    const now = T0 + 1_000_000;
+    const grown = { runId: 'R', tabId: 'A', moduleId: 'm1', startMs: now - 500_000, endMs: now };
+    const delta = {
+      notes: {},
+      profiles: [],
+      rejected: {},
+      spans: [{ runId: 'R', moduleId: 'm1', startMs: now - 74_000, endMs: now }],
+    };
+    const other = (endAgo: number) => ({
+      runId: 'S',
+      tabId: 'B',
+      moduleId: 'm2',
+      startMs: now - 400_000,
+      endMs: now - endAgo,
+    });
+    // Overlaps the new span itself.
+    expect(canApplyIncrementally(delta, [grown, other(70_000)], now)).toBe(false);
+    // Ends before the span, but a focus mark may reach back up to idleMs (180 s).
+    expect(canApplyIncrementally(delta, [grown, other(179_000)], now)).toBe(false);
+    expect(canApplyIncrementally(delta, [grown, other(181_000)], now)).toBe(true);
+    // Zero-length runs own nothing.
+    expect(canApplyIncrementally(delta, [grown, { ...other(0), startMs: now }], now)).toBe(true);
+    // Two runs growing in one batch always overlap (same instant).
+    expect(
+      canApplyIncrementally(
+        { ...delta, spans: [...delta.spans, { runId: 'S', moduleId: 'm2', startMs: now - 30_000, endMs: now }] },
+        [grown],
+        now,
+      ),
+    ).toBe(false);
+  });
+
+  it('credits an ordinary visit: open, beats every 30 s, hidden beat, close', () => {
+    const store = new Store(LEARNER);
+    const meta = TAB_METAS[1] as TabMeta;
+    const learner = { expired: false, notLearner: false };
+    store.batch(T0, [{ meta, items: [{ kind: 'open', seq: 0 }], standing: learner }]);
+    for (let i = 1; i <= 10; i++) {
+      store.batch(T0 + i * 30_000, [{ meta, items: [{ kind: 'beat', seq: i, inputAgoMs: 1000 }], standing: learner }]);
+    }
+    // Hidden 10 s after the last beat: too close to it (< 20 s), kept as evidence only.
+    const [hidden] = store.batch(T0 + 310_000, [
+      {
+        meta,
+        items: [
+          { kind: 'beat', seq: 11, cause: 'hidden' },
+          { kind: 'close', seq: 12 },
+        ],
+        standing: learner,
+      },
+    ]) as [ItemResult[]];
+    expect(hidden).toEqual([
+      { seq: 11, status: 'rejected', reason: 'too_frequent' },
+      { seq: 12, status: 'stored' },
+    ]);
+    const credit = finalizeTally(store.tallies.get('c1') as CourseTally);
+    expect(credit.measuredMs).toBe(300_000);
+    expect(credit.modules[0]).toMatchObject({ moduleId: 'm2', creditedMs: 300_000, rejectedItems: 1 });
+    const [late] = store.batch(T0 + 340_000, [{ meta, items: [{ kind: 'beat', seq: 13 }], standing: learner }]) as [
+      ItemResult[],
+    ];
+    expect(late).toEqual([{ seq: 13, status: 'rejected', reason: 'tab_closed' }]);
+    expect(store.events.map((e) => e.kind)).toEqual([
+      'tab',
+      'open',
+      'focus',
+      'run_start',
+      'rejected',
+      'close',
+      'run_end',
+      'rejected',
+    ]);
+  });
+
+  it('defers items beyond the per-tab flood limit without storing or seeing them', () => {
+    const store = new Store(LEARNER);
+    const meta = TAB_METAS[0] as TabMeta;
+    const items = Array.from({ length: 25 }, (_, seq) => ({ kind: 'beat' as const, seq }));
+    const [results] = store.batch(T0, [{ meta, items, standing: { expired: false, notLearner: false } }]) as [
+      ItemResult[],
+    ];
+    expect(results.filter((r) => r.status === 'deferred').map((r) => r.seq)).toEqual([20, 21, 22, 23, 24]);
+    expect(store.events.filter((e) => e.kind === 'rejected')).toHaveLength(19);
+    // The deferred seqs were not seen: sent again after the window, they are processed (late → rejected).
+    const [again] = store.batch(T0 + 61_000, [
+      { meta, items: [{ kind: 'beat', seq: 20 }], standing: { expired: false, notLearner: false } },
+    ]) as [ItemResult[]];
+    expect(again).toEqual([{ seq: 20, status: 'accepted' }]);
+    expect(store.tabs.get('tab-a')?.droppedItems).toBe(5);
+  });
+});

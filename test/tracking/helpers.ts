@@ -1,0 +1,131 @@
+import { randomUUID } from 'node:crypto';
+import type { App } from '../../src/app.js';
+import type { Db } from '../../src/db/index.js';
+import { signSession } from '../../src/lti/index.js';
+import { BEATS_PATH, configureIngest, trackerScript } from '../../src/tracking/index.js';
+
+/** A clock the tests move by hand (shared by several app instances when needed). */
+export class TestClock {
+  constructor(public nowMs = Date.parse('2025-06-02T07:00:00.000Z')) {}
+  advance(ms: number): number {
+    this.nowMs += ms;
+    return this.nowMs;
+  }
+  readonly read = async (): Promise<number> => this.nowMs;
+}
+
+export function useClock(
+  app: App,
+  clock: TestClock,
+  options: { maxBatch?: number; maxConcurrent?: number } = {},
+): void {
+  configureIngest(app, { ...options, clock: clock.read });
+}
+
+const REGISTRATION = '00000000-0000-4000-8000-00000000aaaa';
+
+/** A course row (once per database). */
+export async function seedCourse(db: Db, courseId: string = randomUUID()): Promise<string> {
+  await db
+    .insertInto('courses')
+    .values({ id: courseId, issuer: 'https://fun.test', context_id: `course-v1:FUN+${courseId.slice(0, 8)}` })
+    .onConflict((oc) => oc.column('id').doNothing())
+    .execute();
+  return courseId;
+}
+
+export interface Learner {
+  learnerId: string;
+  courseId: string;
+  token: string;
+  role: 'learner' | 'course_team' | 'staff';
+}
+
+/** A learner row and a session token for them in a course (as a launch would leave them). */
+export async function seedLearner(
+  app: App,
+  courseId: string,
+  options: { role?: Learner['role']; learnerId?: string; name?: string } = {},
+): Promise<Learner> {
+  const learnerId = options.learnerId ?? randomUUID();
+  await app.db
+    .insertInto('learners')
+    .values({ id: learnerId, issuer: 'https://fun.test', sub: learnerId, name: options.name ?? 'Léa Durand' })
+    .onConflict((oc) => oc.column('id').doNothing())
+    .execute();
+  const role = options.role ?? 'learner';
+  const token = await signSession(app, {
+    learnerId,
+    courseId,
+    resourceLinkId: null,
+    launchId: randomUUID(),
+    registrationId: REGISTRATION,
+    role,
+  });
+  return { learnerId, courseId, token, role };
+}
+
+/** The tracker configuration a module page would carry (its ticket binds the page to learner, course, module). */
+export function pageConfig(
+  app: App,
+  learner: Learner,
+  moduleId: string,
+  nominalMinutes = 15,
+): { ticket: string; endpoint: string; beatMs: number; idleMs: number; sessionToken: string } {
+  const markup = trackerScript(app, {
+    learnerId: learner.learnerId,
+    courseId: learner.courseId,
+    moduleId,
+    moduleVersion: 1,
+    nominalMinutes,
+    sessionToken: learner.token,
+  }).toString();
+  const json = /<script type="application\/json" id="emargement-tracker-config">(.*?)<\/script>/s.exec(markup)?.[1];
+  if (!json) throw new Error('no tracker config in markup');
+  return JSON.parse(json);
+}
+
+export interface Item {
+  kind: 'open' | 'beat' | 'close';
+  seq: number;
+  inputAgoMs?: number;
+  media?: boolean;
+  cause?: string;
+  clientTime?: string;
+}
+
+/** A page (one tab) sending items the way the tracker does. */
+export class TestTab {
+  seq = 0;
+  readonly ticket: string;
+  constructor(
+    readonly app: App,
+    readonly learner: Learner,
+    readonly moduleId: string,
+    nominalMinutes = 15,
+    readonly tabId: string = randomUUID(),
+  ) {
+    this.ticket = pageConfig(app, learner, moduleId, nominalMinutes).ticket;
+  }
+  next(kind: Item['kind'], extra: Partial<Item> = {}): Item {
+    return { kind, seq: this.seq++, inputAgoMs: 1000, clientTime: new Date().toISOString(), ...extra };
+  }
+  async send(items: Item[], options: { app?: App; token?: string } = {}) {
+    const res = await (options.app ?? this.app).inject({
+      method: 'POST',
+      url: BEATS_PATH,
+      headers: { authorization: `Bearer ${options.token ?? this.learner.token}` },
+      payload: { tabId: this.tabId, ticket: this.ticket, items },
+    });
+    return { status: res.statusCode, body: res.json() };
+  }
+  async open() {
+    return this.send([this.next('open')]);
+  }
+  async beat(extra: Partial<Item> = {}) {
+    return this.send([this.next('beat', extra)]);
+  }
+  async close() {
+    return this.send([this.next('close')]);
+  }
+}
