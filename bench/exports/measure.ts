@@ -33,8 +33,13 @@ const url = new URL(`/api/v1/exports/${kind}?format=${format}`, address);
 if (global.gc) global.gc();
 const baselineRss = process.memoryUsage().rss;
 let peakRss = baselineRss;
+let peakHeap = 0;
+let peakExternal = 0;
 const sampler = setInterval(() => {
-  peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  const m = process.memoryUsage();
+  peakRss = Math.max(peakRss, m.rss);
+  peakHeap = Math.max(peakHeap, m.heapUsed);
+  peakExternal = Math.max(peakExternal, m.external + m.arrayBuffers);
 }, 20);
 
 const started = process.hrtime.bigint();
@@ -46,7 +51,7 @@ const result = await new Promise<{ status: number; bytes: number; lines: number 
     res.on('data', (chunk: Buffer) => {
       if (bytes === 0) firstByteMs = Number(process.hrtime.bigint() - started) / 1e6;
       bytes += chunk.length;
-      if (format === 'csv') for (const b of chunk) if (b === 0x0a) lines++;
+      if (format === 'csv') for (let i = chunk.indexOf(0x0a); i !== -1; i = chunk.indexOf(0x0a, i + 1)) lines++;
     });
     res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes, lines }));
     res.on('error', reject);
@@ -80,6 +85,8 @@ process.stdout.write(
     firstByteMs: Math.round(firstByteMs),
     baselineRssMB: Math.round(baselineRss / 2 ** 20),
     peakRssMB: Math.round(peakRss / 2 ** 20),
+    peakHeapMB: Math.round(peakHeap / 2 ** 20),
+    peakExternalMB: Math.round(peakExternal / 2 ** 20),
     maxRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
   })}\n`,
 );

@@ -89,7 +89,9 @@ for (const [kind, format, fund] of [
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
-process.stdout.write('\n| export | scope | rows | size | time (median) | first byte | peak RSS (max) | baseline RSS |\n|---|---|---|---|---|---|---|---|\n');
+process.stdout.write(
+  '\n| export | scope | rows | size | time (median) | first byte | peak RSS (max) | baseline RSS |\n|---|---|---|---|---|---|---|---|\n',
+);
 for (const key of [...new Set(results.map((r) => `${r.kind}|${r.format}|${r.fund}`))]) {
   const rs = results.filter((r) => `${r.kind}|${r.format}|${r.fund}` === key);
   const [kind, format, fund] = key.split('|');

@@ -28,13 +28,19 @@ export async function seedBench(db: Db, learners: number, modules: number): Prom
   await sql`insert into modules (id, track_id, theme_slug, fund_slug, title, nominal_minutes, current_version)
     select 'bench-' || f.slug || '-' || lpad(k::text, 2, '0'), 'bench', 't' || lpad(k::text, 2, '0'), f.slug,
       'Module ' || f.name || ' ' || k, 15, 1
-    from funds f cross join generate_series(${sql.lit(half + 1)}, ${sql.lit(modules)}) k on conflict do nothing`.execute(db);
+    from funds f cross join generate_series(${sql.lit(half + 1)}, ${sql.lit(modules)}) k on conflict do nothing`.execute(
+    db,
+  );
   await sql`insert into module_versions (module_id, version, manifest, content_hash, source_path)
-    select id, 1, '{}'::jsonb, 'bench', 'bench' from modules where track_id = 'bench' on conflict do nothing`.execute(db);
+    select id, 1, '{}'::jsonb, 'bench', 'bench' from modules where track_id = 'bench' on conflict do nothing`.execute(
+    db,
+  );
 
   const lid = sql`(md5('bench-learner-' || g)::uuid)`;
   await sql`insert into learners (id, issuer, sub, name)
-    select ${lid}, 'https://bench.test', 'sub-' || g, 'Apprenant ' || g from generate_series(1, ${sql.lit(learners)}) g`.execute(db);
+    select ${lid}, 'https://bench.test', 'sub-' || g, 'Apprenant ' || g from generate_series(1, ${sql.lit(learners)}) g`.execute(
+    db,
+  );
   await sql`insert into lti_launches (registration_id, learner_id, course_id, message_type, role, roles, deployment_id, target_link_uri, created_at)
     select (select id from lti_registrations where issuer = 'https://bench.test' limit 1), ${lid},
       '00000000-0000-4000-8000-000000000001', 'LtiResourceLinkRequest', 'learner', '[]', '1', 'https://tool.test/lti/launch',
@@ -81,7 +87,9 @@ export async function seedBench(db: Db, learners: number, modules: number): Prom
       credited_seconds, rejected_items, long_days, flags, algorithm, params)
     select learner_id, course_id, sum(measured_ms), sum(credited_ms), sum(measured_seconds), sum(credited_seconds), 0,
       '[]'::jsonb, '[]'::jsonb, 'beats-v1', '{"algorithm":"beats-v1"}'::jsonb
-    from time_totals where course_id = '00000000-0000-4000-8000-000000000001' group by learner_id, course_id`.execute(db);
+    from time_totals where course_id = '00000000-0000-4000-8000-000000000001' group by learner_id, course_id`.execute(
+    db,
+  );
 
   await sql`insert into certificate_signing_keys (kid, alg, public_jwk, private_key_sealed, status)
     select 'bench-kid', 'Ed25519', '{"kty":"OKP","crv":"Ed25519","x":"AAAA"}'::jsonb, 'sealed', 'retired'

@@ -49,6 +49,11 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
         }) as typeof pg.types.getTypeParser,
       },
     });
+    // An idle client dies when PostgreSQL restarts or an operator terminates it; without a listener, pg
+    // re-emits that as an uncaught error and the process would crash. The pool replaces the client.
+    pool.on('error', (error) => {
+      process.stderr.write(`PostgreSQL idle connection lost: ${error.message}\n`);
+    });
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool, cursor: Cursor }) });
     return { db, kind: 'pg', close: () => db.destroy() };
   }

@@ -3,8 +3,8 @@ import type { Db } from '../db/index.js';
 import type { ProgressUnit } from '../portal/index.js';
 import { deviceClass, type FocusMark, presenceSessions, type RunInterval } from '../tracking/index.js';
 import * as repo from './repository.js';
-import { queryInTransaction, streamInTransaction } from './stream.js';
 import { decimalHours, evaluationSummary, nextDay, parisDay, parisDayStart, STATUS_LABELS } from './rules.js';
+import { queryInTransaction, streamInTransaction } from './stream.js';
 import type { CellValue, Column } from './writers.js';
 
 /**
@@ -17,6 +17,7 @@ export type ExportKind = 'summary' | 'connections';
 export interface ExportContext {
   provider: { siret: string; activityDeclarationNumber: string; name: string } | null;
   moduleTitles: Map<string, string>;
+  names: Awaited<ReturnType<typeof repo.namesForExport>>;
 }
 
 export interface ExportDefinition<Row> {
@@ -33,20 +34,21 @@ export interface ExportDefinition<Row> {
 }
 
 /** Rows per cursor fetch: fewer round trips, still a few megabytes at most in memory. */
-const STREAM_CHUNK = 1000;
+const STREAM_CHUNK = 250;
 export const MODALITY = 'à distance (SPOC)';
 export const DEFAULT_PLANNED_MINUTES = 240;
 
 const CIVILITY_LABELS: Record<string, string> = { madame: 'Madame', monsieur: 'Monsieur', non_precise: '' };
 
 async function exportContext(app: FastifyInstance): Promise<ExportContext> {
-  const moduleTitles = await repo.moduleTitles(app.db);
+  const [moduleTitles, names] = await Promise.all([repo.moduleTitles(app.db), repo.namesForExport(app.db)]);
   // The training provider is the certificates capability's configuration (lti-config/provider.json).
-  if (!app.hasDecorator('certificates')) return { provider: null, moduleTitles };
+  if (!app.hasDecorator('certificates')) return { provider: null, moduleTitles, names };
   const data = app.certificates.provider.data;
   return {
     provider: { siret: data.siret, activityDeclarationNumber: data.activityDeclarationNumber, name: data.name },
     moduleTitles,
+    names,
   };
 }
 
@@ -101,8 +103,8 @@ export function actionDates(row: repo.SummaryRow): { start: Date | null; end: Da
 }
 
 async function* summaryRows(db: Db, filter: repo.ExportFilter): AsyncGenerator<repo.SummaryRow[]> {
-  const rows = streamInTransaction(db, (trx) => repo.summaryRows(trx, filter).stream(STREAM_CHUNK));
-  for await (const row of rows) yield [row as repo.SummaryRow];
+  const batches = streamInTransaction(db, (trx) => repo.summaryRows(trx, filter).stream(STREAM_CHUNK));
+  for await (const batch of batches) for (const row of batch) yield [row as repo.SummaryRow];
 }
 
 export const summaryDefinition: ExportDefinition<repo.SummaryRow> = {
@@ -119,22 +121,24 @@ export const summaryDefinition: ExportDefinition<repo.SummaryRow> = {
     const lmsSeconds = row.lms_seconds;
     const totalSeconds = row.total_seconds ?? moduleSeconds + (lmsSeconds ?? 0);
     const plannedMinutes = row.planned_minutes ?? DEFAULT_PLANNED_MINUTES;
+    const fund = context.names.funds.get(row.fund_slug);
+    const course = context.names.courses.get(row.course_id);
     return [
-      row.fund_name ?? row.fund_slug,
-      row.fund_historical_name,
+      fund?.name ?? row.fund_slug,
+      fund?.historicalName,
       row.file_number,
       context.provider?.siret,
       context.provider?.activityDeclarationNumber,
       row.company_siret,
       row.company_name,
       row.idcc,
-      row.branch_name,
+      row.idcc ? context.names.branches.get(row.idcc) : null,
       row.learner_id,
       CIVILITY_LABELS[row.civility] ?? '',
       row.family_name,
       row.given_name,
-      row.course_title,
-      row.course_label ?? row.context_id,
+      course?.title,
+      course?.session,
       MODALITY,
       start,
       start,
@@ -259,9 +263,9 @@ export const connectionsDefinition: ExportDefinition<ConnectionRow> = {
       s.learner_id,
       s.family_name,
       s.given_name,
-      s.fund_name ?? s.fund_slug,
+      context.names.funds.get(s.fund_slug)?.name ?? s.fund_slug,
       s.idcc,
-      s.course_label ?? s.course_title ?? s.context_id,
+      context.names.courses.get(s.course_id)?.session,
       row.start,
       row.start,
       row.end,
@@ -284,8 +288,10 @@ async function* connectionRows(db: Db, filter: repo.ExportFilter): AsyncGenerato
     from: filter.from ? parisDayStart(filter.from) : null,
     to: filter.to ? parisDayStart(nextDay(filter.to)) : null,
   };
-  const sources = streamInTransaction(db, (trx) => repo.connectionSources(trx, filter).stream(STREAM_CHUNK));
-  for await (const source of sources) yield sessionsOf(source as repo.ConnectionSourceRow, period);
+  const batches = streamInTransaction(db, (trx) => repo.connectionSources(trx, filter).stream(STREAM_CHUNK));
+  for await (const batch of batches) {
+    for (const source of batch) yield sessionsOf(source as repo.ConnectionSourceRow, period);
+  }
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: each definition is consistent with its own row type.

@@ -27,18 +27,12 @@ export interface EnrolmentRow {
   course_id: string;
   registered_at: Date;
   fund_slug: string;
-  fund_name: string | null;
-  fund_historical_name: string | null;
   idcc: string | null;
-  branch_name: string | null;
   civility: string;
   family_name: string;
   given_name: string;
   company_name: string;
   company_siret: string;
-  course_title: string | null;
-  course_label: string | null;
-  context_id: string;
   modules_started: number;
   common_done: number;
   common_planned: number;
@@ -71,16 +65,25 @@ function periodBounds(filter: ExportFilter): { from: Date | null; to: Date | nul
 
 /**
  * One row per enrolment with everything the summary, the status filter and the funnel need.
+ * The fund, course and branch conditions sit inside, next to the tables they narrow. Names of funds,
+ * branches and courses are not repeated on 100k rows: the exports look them up from small maps.
  *
- * Driven by the learner profiles in id order, each enrolment's figures are looked up through the
- * per-learner indexes (launches, module progress, time totals, valid certificate): rows come out while
- * the query runs, in an order the cursor can serve without sorting the whole set, so the database
- * work overlaps the formatting and sending, nothing blocks on a full aggregation, and a fund's export
- * only ever reads its own learners' rows.
+ * Each aggregate is computed for the whole scope in one pass (hash aggregation over sequential scans),
+ * which on a full export beats looking each learner up through the indexes by about a half.
  */
 function enrolmentFacts(filter: ExportFilter): RawBuilder<EnrolmentRow> {
   const fundCond = filter.fund === null ? sql`true` : sql`p.fund_slug = ${filter.fund}`;
   const courseCond = filter.courseId ? sql`l.course_id = ${filter.courseId}` : sql`l.course_id is not null`;
+  const progressCourseCond = filter.courseId ? sql`mp.course_id = ${filter.courseId}` : sql`true`;
+  const timeCourseCond = filter.courseId ? sql`ct.course_id = ${filter.courseId}` : sql`true`;
+  const timeTotalsCourseCond = filter.courseId ? sql`tt.course_id = ${filter.courseId}` : sql`true`;
+  // The scope again inside each aggregate, so that a fund's export aggregates only its learners' rows.
+  const inScope = (learnerId: RawBuilder<unknown>) =>
+    filter.fund === null && !filter.branch
+      ? sql`true`
+      : sql`${learnerId} in (select sp.learner_id from learner_profiles sp where ${
+          filter.fund === null ? sql`true` : sql`sp.fund_slug = ${filter.fund}`
+        } and ${filter.branch ? sql`sp.idcc = ${filter.branch}` : sql`true`})`;
   const branchCond = filter.branch ? sql`p.idcc = ${filter.branch}` : sql`true`;
   return sql<EnrolmentRow>`(
     select f.*,
@@ -93,35 +96,49 @@ function enrolmentFacts(filter: ExportFilter): RawBuilder<EnrolmentRow> {
       end as status
     from (
       select
-        p.learner_id, e.course_id, e.registered_at,
-        p.fund_slug, fu.name as fund_name, fu.historical_name as fund_historical_name,
-        p.idcc, b.name as branch_name,
-        p.civility, p.family_name, p.given_name, p.company_name, p.company_siret,
-        c.title as course_title, c.label as course_label, c.context_id,
-        pr.modules_started::int as modules_started,
+        e.learner_id, e.course_id, e.registered_at,
+        p.fund_slug, p.idcc, p.civility, p.family_name, p.given_name, p.company_name, p.company_siret,
+        coalesce(pr.modules_started, 0)::int as modules_started,
         coalesce(pr.common_done, 0)::int as common_done,
         coalesce(pl.common_planned, 0)::int as common_planned,
         coalesce(pr.sector_done, 0)::int as sector_done,
         coalesce(pl.sector_planned, 0)::int as sector_planned,
-        least(pr.first_activity, span.first_at) as first_activity,
-        greatest(pr.last_activity, span.last_at) as last_activity,
+        least(pr.first_activity, tm.first_at) as first_activity,
+        greatest(pr.last_activity, tm.last_at) as last_activity,
         pr.quiz_correct::int as quiz_correct, pr.quiz_total::int as quiz_total,
-        cert.number as certificate_number, cert.issued_at as certificate_issued_at, cert.file_number,
+        cert.number as certificate_number, cert.issued_at as certificate_issued_at,
+        (cert.data_canonical::json #>> '{fund,fileNumber}') as file_number,
         r.session_start, r.session_end, r.planned_minutes,
-        -- Connection time (tracking): the union of in-tool time, credited after caps. The LMS's own
-        -- pages (common trunk) are not measured yet: their estimate stays unknown (null).
-        tc.credited_seconds as module_seconds, null::integer as lms_seconds,
-        tc.credited_seconds as total_seconds, tc.algorithm
-      from learner_profiles p
-      join lateral (
-        select l.course_id, min(l.created_at) as registered_at
+        tm.module_seconds, tm.lms_seconds, tm.total_seconds, tm.algorithm
+      from (
+        select l.learner_id, l.course_id, min(l.created_at) as registered_at
         from lti_launches l
-        where l.learner_id = p.learner_id and l.role = 'learner' and ${courseCond}
-        group by l.course_id
-      ) e on true
-      join courses c on c.id = e.course_id
-      left join funds fu on fu.slug = p.fund_slug
-      left join branches b on b.idcc = p.idcc
+        where l.role = 'learner' and ${courseCond}
+        group by l.learner_id, l.course_id
+      ) e
+      join learner_profiles p on p.learner_id = e.learner_id
+      left join (
+        -- Themes done per trunk as bit sets (bit = theme position): a distinct count that still lets
+        -- PostgreSQL hash-aggregate the whole table in one pass (count(distinct) would sort it).
+        -- A learner meeting a branch variant and the default module of one theme counts that theme once.
+        select mp.learner_id, mp.course_id,
+          count(*) as modules_started,
+          bit_count(bit_or(case when mp.completed_at is not null and t.trunk = 'common'
+            then 1::bigint << t.position else 0::bigint end)::bit(64)) as common_done,
+          bit_count(bit_or(case when mp.completed_at is not null and t.trunk = 'sector'
+            then 1::bigint << t.position else 0::bigint end)::bit(64)) as sector_done,
+          min(mp.started_at) as first_activity,
+          max(greatest(mp.updated_at, mp.completed_at)) as last_activity,
+          sum((mp.quiz_answers->>'correct')::int) filter (where mp.quiz_answers is not null) as quiz_correct,
+          sum((mp.quiz_answers->>'total')::int) filter (where mp.quiz_answers is not null) as quiz_total
+        from module_progress mp
+        join (
+          select m.id, th.trunk, th.position
+          from modules m join themes th on th.track_id = m.track_id and th.slug = m.theme_slug
+        ) t on t.id = mp.module_id
+        where ${progressCourseCond} and ${inScope(sql`mp.learner_id`)}
+        group by mp.learner_id, mp.course_id
+      ) pr on pr.learner_id = e.learner_id and pr.course_id = e.course_id
       left join (
         -- What a learner of each fund is offered: one module per theme (a branch variant replaces the
         -- fund's default module of its theme, so themes, not modules, are counted).
@@ -133,34 +150,25 @@ function enrolmentFacts(filter: ExportFilter): RawBuilder<EnrolmentRow> {
         left join themes t on t.track_id = ms.track_id and t.slug = ms.theme_slug
         group by fx.slug
       ) pl on pl.fund_slug = p.fund_slug
-      left join lateral (
-        -- Themes done per trunk (a learner meeting a branch variant and the default module of one
-        -- theme counts that theme once).
-        select count(*) as modules_started,
-          count(distinct t.slug) filter (where mp.completed_at is not null and t.trunk = 'common') as common_done,
-          count(distinct t.slug) filter (where mp.completed_at is not null and t.trunk = 'sector') as sector_done,
-          min(mp.started_at) as first_activity,
-          max(greatest(mp.updated_at, mp.completed_at)) as last_activity,
-          sum((mp.quiz_answers->>'correct')::int) as quiz_correct,
-          sum((mp.quiz_answers->>'total')::int) as quiz_total
-        from module_progress mp
-        join modules m on m.id = mp.module_id
-        join themes t on t.track_id = m.track_id and t.slug = m.theme_slug
-        where mp.learner_id = p.learner_id and mp.course_id = e.course_id
-      ) pr on true
-      left join time_course_totals tc on tc.learner_id = p.learner_id and tc.course_id = e.course_id
-      left join lateral (
-        select min(tt.first_at) as first_at, max(tt.last_at) as last_at
-        from time_totals tt
-        where tt.learner_id = p.learner_id and tt.course_id = e.course_id
-      ) span on true
-      left join lateral (
-        -- At most one valid certificate per learner and course (a unique index of the certificates).
-        select ce.number, ce.issued_at, (ce.data_canonical::json #>> '{fund,fileNumber}') as file_number
-        from certificates ce
-        where ce.learner_id = p.learner_id and ce.course_id = e.course_id and ce.state = 'valid'
-      ) cert on true
+      -- At most one valid certificate per learner and course (a unique index of the certificates).
+      left join certificates cert
+        on cert.learner_id = e.learner_id and cert.course_id = e.course_id and cert.state = 'valid'
       left join certificate_rules r on r.course_id = e.course_id
+      left join (
+        -- Connection time (tracking): the union of in-tool time per learner and course, credited after
+        -- caps. The LMS's own pages (common trunk) are not measured yet: their estimate stays unknown.
+        select ct.learner_id, ct.course_id, ct.credited_seconds as module_seconds,
+          null::integer as lms_seconds, ct.credited_seconds as total_seconds, ct.algorithm,
+          span.first_at, span.last_at
+        from time_course_totals ct
+        left join (
+          select tt.learner_id, tt.course_id, min(tt.first_at) as first_at, max(tt.last_at) as last_at
+          from time_totals tt
+          where ${timeTotalsCourseCond} and ${inScope(sql`tt.learner_id`)}
+          group by tt.learner_id, tt.course_id
+        ) span on span.learner_id = ct.learner_id and span.course_id = ct.course_id
+        where ${timeCourseCond} and ${inScope(sql`ct.learner_id`)}
+      ) tm on tm.learner_id = e.learner_id and tm.course_id = e.course_id
       where ${fundCond} and ${branchCond}
     ) f
   )`;
@@ -188,19 +196,14 @@ export function enrolments(db: Db, filter: ExportFilter, periodBy: 'activity' | 
 /** Only what the summary prints: every column parsed is time spent on each of 100k rows. */
 export const SUMMARY_FIELDS = [
   'x.learner_id',
+  'x.course_id',
   'x.fund_slug',
-  'x.fund_name',
-  'x.fund_historical_name',
   'x.idcc',
-  'x.branch_name',
   'x.civility',
   'x.family_name',
   'x.given_name',
   'x.company_name',
   'x.company_siret',
-  'x.course_title',
-  'x.course_label',
-  'x.context_id',
   'x.common_done',
   'x.common_planned',
   'x.sector_done',
@@ -223,9 +226,13 @@ export const SUMMARY_FIELDS = [
 
 export type SummaryRow = Pick<EnrolmentRow, (typeof SUMMARY_FIELDS)[number] extends `x.${infer K}` ? K : never>;
 
-/** In learner id order (the order the query produces them in: no sort of the whole set). */
 export function summaryRows(db: Db, filter: ExportFilter) {
-  return enrolments(db, filter).select(SUMMARY_FIELDS).orderBy('x.learner_id').orderBy('x.course_id');
+  return enrolments(db, filter)
+    .select(SUMMARY_FIELDS)
+    .orderBy('x.family_name')
+    .orderBy('x.given_name')
+    .orderBy('x.learner_id')
+    .orderBy('x.course_id');
 }
 
 export async function countEnrolments(db: Db, filter: ExportFilter): Promise<number> {
@@ -353,11 +360,7 @@ export interface ConnectionSourceRow {
   family_name: string;
   given_name: string;
   fund_slug: string;
-  fund_name: string | null;
   idcc: string | null;
-  course_title: string | null;
-  course_label: string | null;
-  context_id: string;
   runs: RunJson[] | null;
   focus: Array<{ tab: string; at: string }> | null;
   rejected: number[] | null;
@@ -387,11 +390,7 @@ export function connectionSources(db: Db, filter: ExportFilter) {
       'x.family_name',
       'x.given_name',
       'x.fund_slug',
-      'x.fund_name',
       'x.idcc',
-      'x.course_title',
-      'x.course_label',
-      'x.context_id',
       'x.algorithm',
       sql<RunJson[] | null>`(
         select json_agg(json_build_object(
@@ -439,4 +438,18 @@ export async function countConnectionSources(db: Db, filter: ExportFilter): Prom
 export async function moduleTitles(db: Db): Promise<Map<string, string>> {
   const rows = await db.selectFrom('modules').select(['id', 'title']).execute();
   return new Map(rows.map((r) => [r.id, r.title]));
+}
+
+/** Names printed on every row, looked up once per export. */
+export async function namesForExport(db: Db) {
+  const [funds, branches, courses] = await Promise.all([
+    db.selectFrom('funds').select(['slug', 'name', 'historical_name']).execute(),
+    db.selectFrom('branches').select(['idcc', 'name']).execute(),
+    db.selectFrom('courses').select(['id', 'title', 'label', 'context_id']).execute(),
+  ]);
+  return {
+    funds: new Map(funds.map((f) => [f.slug, { name: f.name, historicalName: f.historical_name }])),
+    branches: new Map(branches.map((b) => [b.idcc, b.name])),
+    courses: new Map(courses.map((c) => [c.id, { title: c.title, session: c.label ?? c.context_id }])),
+  };
 }

@@ -3,6 +3,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ForbiddenError } from '../http/errors.js';
 import {
   type Principal,
   principalOf,
@@ -158,6 +159,11 @@ async function sendExport(
   ticket?: string,
 ): Promise<FastifyReply> {
   const principal = principalOf(request);
+  // A link on another site could make a signed-in browser download (and be audited) without its
+  // owner asking: the cookie travels with top-level navigations (SameSite=Lax). Fetch Metadata tells.
+  if (principal.via === 'session' && request.headers['sec-fetch-site'] === 'cross-site') {
+    throw new ForbiddenError('cross_site_download', 'Lancez le téléchargement depuis la page des exports.');
+  }
   const filter = resolveFilter(principal, input);
   const started = await startExport(app, principal, { kind, format, filter, ticket });
   request.log.info({ auditId: started.auditId, kind, format, via: principal.via }, 'export started');

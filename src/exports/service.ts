@@ -4,7 +4,6 @@ import { BadRequestError, ForbiddenError } from '../http/errors.js';
 import { type Principal, scopedFund, startDownloadAudit } from '../portal/index.js';
 import { type ExportKind, exportDefinition } from './columns.js';
 import * as repo from './repository.js';
-import { queryInTransaction } from './stream.js';
 import {
   emptyCounts,
   type FunnelCell,
@@ -16,6 +15,7 @@ import {
   parisDay,
   totalFunnel,
 } from './rules.js';
+import { queryInTransaction } from './stream.js';
 import { type CellValue, csvStream, xlsxStream } from './writers.js';
 
 export type ExportFormat = 'csv' | 'xlsx';

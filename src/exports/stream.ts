@@ -8,18 +8,21 @@ import type { Database, Db } from '../db/index.js';
  */
 export const EXPORT_SETTINGS = ['jit = off', "work_mem = '64MB'"] as const;
 
-type Message<R> = { kind: 'row'; row: R } | { kind: 'end' } | { kind: 'error'; error: unknown };
+type Message<R> = { kind: 'rows'; rows: R[] } | { kind: 'end' } | { kind: 'error'; error: unknown };
+
+/** Rows handed over at once: few enough to keep memory flat, enough to make the hand-over cheap. */
+const BATCH = 250;
 
 /**
  * Streams a cursor query inside a transaction of its own, with `EXPORT_SETTINGS` applied to it.
- * Kysely scopes a transaction to a callback; this hands its rows out one at a time as an async
- * iterable, pulling the next row from the cursor only when the reader asks for it. When the reader
- * stops early the cursor is closed and the transaction ends.
+ * Kysely scopes a transaction to a callback; this hands its rows out in small batches as an async
+ * iterable, reading further from the cursor only when the reader asks for more. When the reader stops
+ * early the cursor is closed and the transaction ends.
  */
 export async function* streamInTransaction<R>(
   db: Db,
   build: (trx: Transaction<Database>) => AsyncIterable<R>,
-): AsyncGenerator<R> {
+): AsyncGenerator<R[]> {
   let deliver: ((m: Message<R>) => void) | undefined;
   let next: Promise<Message<R>> = new Promise((resolve) => {
     deliver = resolve;
@@ -33,20 +36,29 @@ export async function* streamInTransaction<R>(
     });
     d?.(m);
   };
+  const handOver = async (rows: R[]) => {
+    const asked = new Promise<void>((resolve) => {
+      wanted = resolve;
+    });
+    post({ kind: 'rows', rows });
+    await asked;
+  };
 
   const work = db
     .transaction()
     .execute(async (trx) => {
       for (const setting of EXPORT_SETTINGS) await sql.raw(`set local ${setting}`).execute(trx);
+      let batch: R[] = [];
       for await (const row of build(trx)) {
-        if (stopped) break;
-        const asked = new Promise<void>((resolve) => {
-          wanted = resolve;
-        });
-        post({ kind: 'row', row });
-        await asked;
-        if (stopped) break;
+        if (stopped) return;
+        batch.push(row);
+        if (batch.length >= BATCH) {
+          await handOver(batch);
+          batch = [];
+          if (stopped) return;
+        }
       }
+      if (batch.length > 0) await handOver(batch);
     })
     .then(
       () => post({ kind: 'end' }),
@@ -58,7 +70,7 @@ export async function* streamInTransaction<R>(
       const m = await next;
       if (m.kind === 'end') return;
       if (m.kind === 'error') throw m.error;
-      yield m.row;
+      yield m.rows;
       const w = wanted;
       wanted = undefined;
       w?.();

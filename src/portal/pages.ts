@@ -285,13 +285,24 @@ const STATUS_LABELS: Record<string, string> = {
   done: 'fait',
 };
 
+const EXPORT_LABELS: Record<string, string> = { summary: 'synthèse', connections: 'journal des connexions' };
+
 const VIA_LABELS: Record<string, string> = { session: 'portail', token: 'API (jeton)', cli: 'ligne de commande' };
+
+const FILTER_LABELS: Record<string, string> = {
+  fund: 'fonds',
+  courseId: 'session',
+  branch: 'branche',
+  from: 'du',
+  to: 'au',
+  status: 'statut',
+};
 
 export function describeFilter(details: Record<string, unknown>): string {
   const filter = (details.filter ?? {}) as Record<string, unknown>;
   const parts = Object.entries(filter)
     .filter(([, v]) => v !== undefined && v !== null && v !== '')
-    .map(([k, v]) => `${k} = ${String(v)}`);
+    .map(([k, v]) => `${FILTER_LABELS[k] ?? k} = ${String(v)}`);
   return parts.length ? parts.join(', ') : 'aucun filtre';
 }
 
@@ -316,7 +327,7 @@ ${options.entries.map(
   (
     e,
   ) => html`<tr><td>${formatParis(e.at)}</td><td>${e.actor_username}${e.actor_fund_slug ? ` (${e.actor_fund_slug})` : ''}</td>
-<td>${VIA_LABELS[e.via] ?? e.via}</td><td>${String(e.details.export ?? e.action)} ${String(e.details.format ?? '')}</td>
+<td>${VIA_LABELS[e.via] ?? e.via}</td><td>${EXPORT_LABELS[String(e.details.export)] ?? e.action} ${String(e.details.format ?? '').toUpperCase()}</td>
 <td>${describeFilter(e.details)}</td><td class="num">${e.row_count ?? '—'}</td><td>${STATUS_LABELS[e.status] ?? e.status}</td></tr>`,
 )}
 </tbody></table></div>`,

@@ -22,7 +22,12 @@ beforeAll(async () => {
   ctx = await createTestApp();
   const db = ctx.app.db;
   const reg = await seedRegistration(db);
-  const course = await seedCourse(db, 'course-v1:FUN+TNUM+2026_T1', 'Transition numérique des TPE-PME', 'Session printemps 2026');
+  const course = await seedCourse(
+    db,
+    'course-v1:FUN+TNUM+2026_T1',
+    'Transition numérique des TPE-PME',
+    'Session printemps 2026',
+  );
   const modules = await moduleIds(db, 'opco-sante');
   const learners: Array<[string, string, string]> = [
     ['opco-sante', 'Leroy', 'Amina'],
@@ -76,7 +81,11 @@ beforeAll(async () => {
       '--disable-sync',
     ],
   });
-  context = await browser.newContext({ acceptDownloads: true, locale: 'fr-FR', viewport: { width: 1024, height: 900 } });
+  context = await browser.newContext({
+    acceptDownloads: true,
+    locale: 'fr-FR',
+    viewport: { width: 1024, height: 900 },
+  });
   page = await context.newPage();
   // Script errors and CSP refusals; 401/404 answers (a wrong password, a progress poll that came
   // before the download started) are expected and show only as "Failed to load resource".
@@ -127,7 +136,10 @@ describe('a fund’s staff member in a real browser', () => {
   it('downloads the CSV of their learners, following its progress', async () => {
     await page.getByRole('link', { name: 'Exports' }).click();
     await page.waitForURL(`${base}/portal/exports`);
-    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Télécharger' }).click()]);
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('button', { name: 'Télécharger' }).click(),
+    ]);
     expect(download.suggestedFilename()).toMatch(/^emargement-synthese-opco-sante-\d{4}-\d{2}-\d{2}\.csv$/);
     const text = await readFile((await download.path()) as string, 'utf8');
     const rows = parseCsv(text);
@@ -143,22 +155,36 @@ describe('a fund’s staff member in a real browser', () => {
   it('downloads the XLSX of the connection log, which reads back like its CSV', async () => {
     await page.getByLabel('Journal des connexions').check();
     await page.getByLabel('XLSX').check();
-    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Télécharger' }).click()]);
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('button', { name: 'Télécharger' }).click(),
+    ]);
     expect(download.suggestedFilename()).toMatch(/\.xlsx$/);
     const cells = await xlsxAsCsvCells(await readFile((await download.path()) as string));
-    expect(cells.slice(1).map((r) => r[1]).sort()).toEqual(['Leroy', 'Petit']);
+    expect(
+      cells
+        .slice(1)
+        .map((r) => r[1])
+        .sort(),
+    ).toEqual(['Leroy', 'Petit']);
     await expect
       .poll(() => page.locator('#export-text').textContent(), { timeout: 15_000 })
       .toContain('Export terminé : 2 lignes');
 
     await page.getByLabel('CSV (Excel)').check();
-    const [csv] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Télécharger' }).click()]);
+    const [csv] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('button', { name: 'Télécharger' }).click(),
+    ]);
     expect(cells).toEqual(parseCsv(await readFile((await csv.path()) as string, 'utf8')));
   });
 
   it('sees each download in the journal, signs out, and loses access', async () => {
-    await page.getByRole('navigation', { name: 'Portail' }).getByRole('link', { name: 'Journal des téléchargements' }).click();
-    const journal = await page.getByRole('table').innerText();
+    await page
+      .getByRole('navigation', { name: 'Portail' })
+      .getByRole('link', { name: 'Journal des téléchargements' })
+      .click();
+    const journal = (await page.getByRole('table').textContent()) ?? '';
     expect(journal.match(/claire@opco-sante\.test/g)?.length).toBe(3);
     await page.getByRole('button', { name: 'Se déconnecter' }).click();
     await page.waitForURL(`${base}/portal/connexion`);

@@ -490,6 +490,12 @@ describe('scope: a fund never sees another fund’s learners, by any route', () 
     }
     const entonnoir = await get(ctx.app, akto, '/portal/entonnoir');
     expect(entonnoir.body).not.toContain('Atlas');
+    const crossSite = await ctx.app.inject({
+      method: 'GET',
+      url: '/portal/exports/telecharger?kind=summary&format=csv',
+      headers: { cookie: `emargement_portal=${akto.cookies.emargement_portal}`, 'sec-fetch-site': 'cross-site' },
+    });
+    expect(crossSite.statusCode).toBe(403);
   });
 
   it('UI: without a session every page sends to the sign-in page, and downloads give nothing', async () => {
@@ -518,7 +524,9 @@ describe('scope: a fund never sees another fund’s learners, by any route', () 
       });
     expect((await mine()).statusCode).toBe(200);
     // On PostgreSQL the total is counted beside the download: it may land just after the last byte.
-    await expect.poll(async () => (await mine()).json()).toEqual({ status: 'completed', rows: 4, expectedRows: 4, unit: 'rows' });
+    await expect
+      .poll(async () => (await mine()).json())
+      .toEqual({ status: 'completed', rows: 4, expectedRows: 4, unit: 'rows' });
     const other = await ctx.app.inject({
       method: 'GET',
       url: `/portal/exports/progression/${ticket}`,
@@ -581,7 +589,8 @@ describe('audit log', () => {
 
     const journal = await get(ctx.app, akto, '/portal/journal');
     expect(journal.body).toContain('staff@akto.test');
-    expect(journal.body).toContain('branch = 1979');
+    expect(journal.body).toContain('branche = 1979');
+    expect(journal.body).toContain('synthèse XLSX');
     expect(journal.body).not.toContain('staff@atlas.test');
   });
 

@@ -108,3 +108,21 @@ describe('database factory', () => {
     }
   });
 });
+
+describe.runIf(pgUrl)('PostgreSQL pool', () => {
+  it('survives an idle connection being terminated by the server', async () => {
+    const handle = await createTestDatabase();
+    try {
+      const { rows } = await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(handle.db);
+      const admin = new pg.Client({ connectionString: pgUrl });
+      await admin.connect();
+      await admin.query('select pg_terminate_backend($1)', [rows[0]!.pid]);
+      await admin.end();
+      await new Promise((r) => setTimeout(r, 100));
+      const again = await sql<{ one: number }>`select 1 as one`.execute(handle.db);
+      expect(again.rows[0]?.one).toBe(1);
+    } finally {
+      await handle.close();
+    }
+  });
+});

@@ -125,3 +125,27 @@ describe('sign-in throttle and scope', () => {
     expect(scopedFund({ role: 'operator', fundSlug: null }, undefined)).toEqual({ ok: true, fund: null });
   });
 });
+
+describe('cookies as sent in production', () => {
+  it('are Secure, HttpOnly, SameSite=Lax, limited to /portal and named __Secure-', async () => {
+    const Fastify = (await import('fastify')).default;
+    const { registerPortalCookies } = await import('../../src/portal/index.js');
+    const { setSessionCookie } = await import('../../src/portal/auth.js');
+    const { testConfig } = await import('../helpers/app.js');
+    const app = Fastify();
+    app.decorate('config', { ...testConfig(), nodeEnv: 'production' });
+    await registerPortalCookies(app);
+    app.get('/portal/t', async (request, reply) => {
+      setSessionCookie(request, reply, 'x'.repeat(43));
+      return 'ok';
+    });
+    const res = await app.inject({ method: 'GET', url: '/portal/t' });
+    const cookie = String(res.headers['set-cookie']);
+    expect(cookie).toMatch(/^__Secure-emargement_portal=x{43};/);
+    expect(cookie).toMatch(/; Secure/);
+    expect(cookie).toMatch(/; HttpOnly/);
+    expect(cookie).toMatch(/; SameSite=Lax/);
+    expect(cookie).toMatch(/; Path=\/portal/);
+    await app.close();
+  });
+});

@@ -251,4 +251,44 @@ describe('the tracker in Chromium, inside the LMS page (another site)', () => {
     expect(closesStored).toHaveLength(2);
     expect(trackerConsole).toEqual([]);
   }, 90_000);
+
+  it('keeps the beats that failed and sends them again with their own seq: each received once, none missing', async () => {
+    const { page, frame, tabId } = await openModule(components[1] as FakeComponent);
+    await expect.poll(async () => (await tab(tabId))?.opened_at ?? null, { timeout: 5_000 }).not.toBeNull();
+    // The network drops every beat for 3 s while the learner keeps working.
+    await page.route('**/api/tracking/beats', (route) => route.abort('internetdisconnected'));
+    await activeFor(page, 3_000);
+    const pending = () =>
+      frame.evaluate(() =>
+        (window as unknown as { emargementTracker: { pending(): number } }).emargementTracker.pending(),
+      );
+    expect(await pending()).toBeGreaterThanOrEqual(2);
+    // Kept in sessionStorage too where the browser allows it. This Chromium denies storage to the cross-site
+    // frame (third-party storage blocked): the tracker then keeps the items in memory only, as above.
+    const stored = await frame.evaluate((id) => {
+      try {
+        return sessionStorage.getItem(`emargement-tracker:${id}`);
+      } catch {
+        return 'denied';
+      }
+    }, tabId);
+    if (stored !== 'denied') expect(JSON.parse(stored ?? '{}').items.length).toBeGreaterThanOrEqual(2);
+    await page.unroute('**/api/tracking/beats');
+    await activeFor(page, 2_500);
+    await expect.poll(pending, { timeout: 10_000 }).toBe(0);
+    const row = await tab(tabId);
+    const runs = await ctx.app.db.selectFrom('tracking_runs').selectAll().where('tab_id', '=', tabId).execute();
+    const events = await ctx.app.db
+      .selectFrom('tracking_events')
+      .select(['seq', 'kind'])
+      .where('tab_id', '=', tabId)
+      .where('seq', 'is not', null)
+      .execute();
+    // Every seq the page produced reached the server exactly once: no gap, and beats + kept items = all seqs.
+    expect(row?.missing_seqs).toEqual([]);
+    const accepted = runs.reduce((n, r) => n + r.beat_count, 0);
+    expect(accepted + events.length).toBe((row?.last_seq ?? -1) + 1);
+    expect(events.filter((e) => e.kind === 'rejected').length).toBeGreaterThanOrEqual(1);
+    await page.close();
+  }, 60_000);
 });

@@ -2,10 +2,13 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   BEATS_PATH,
+  dailyDigest,
   getCourseTimes,
   getLearnerTimes,
   getPresenceSessions,
+  parisDay,
   recomputeTotals,
+  sealStale,
   TRACKER_PATH,
   verifyEvidence,
 } from '../../src/tracking/index.js';
@@ -470,5 +473,26 @@ describe('evidence, recompute, views', () => {
     expect(versioned.headers['cache-control']).toBe('public, max-age=31536000, immutable');
     const again = await ctx.app.inject({ method: 'GET', url: TRACKER_PATH, headers: { 'if-none-match': etag } });
     expect(again.statusCode).toBe(304);
+  });
+
+  it('seals finished runs into the chains, keeps a daily digest, and notices a digest that no longer holds', async () => {
+    const open = await ctx.app.db.selectFrom('tracking_runs').select('id').where('sealed', '=', false).execute();
+    expect(open.length).toBeGreaterThan(0);
+    // The test clock lies in the past of the database clock: every open run is finished for `sealStale`.
+    expect(await sealStale(ctx.app.db)).toBe(open.length);
+    expect(await ctx.app.db.selectFrom('tracking_runs').select('id').where('sealed', '=', false).execute()).toEqual([]);
+    const day = parisDay(clock.nowMs);
+    const first = await dailyDigest(ctx.app.db, day);
+    expect(first).toMatchObject({ day, status: 'stored' });
+    expect(first.learnerCount).toBeGreaterThan(5);
+    expect((await dailyDigest(ctx.app.db, day)).status).toBe('same');
+    expect(await verifyEvidence(ctx.app.db)).toEqual([]);
+    await ctx.app.db
+      .updateTable('tracking_digests')
+      .set({ digest: '0'.repeat(64) })
+      .where('day', '=', day)
+      .execute();
+    expect(await verifyEvidence(ctx.app.db)).toEqual([{ day, problem: 'daily digest no longer matches' }]);
+    expect((await dailyDigest(ctx.app.db, day)).status).toBe('mismatch');
   });
 });

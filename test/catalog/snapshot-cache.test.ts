@@ -1,0 +1,68 @@
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadContent } from '../../src/catalog/content.js';
+import { importContent } from '../../src/catalog/importer.js';
+import { catalogSnapshot } from '../../src/catalog/repository.js';
+import type { DatabaseHandle, Db } from '../../src/db/index.js';
+import { createTestDatabase } from '../helpers/db.js';
+import { type ContentFixture, createContentFixture } from './content-fixture.js';
+
+/**
+ * The launch pages read funds, branches, themes and modules from an in-process snapshot, kept while the
+ * catalogue's stamp is unchanged. `other` is a second Kysely handle on the same database: it stands for
+ * another instance (or the CLI), whose writes this process's cache never hears about directly.
+ */
+let database: DatabaseHandle;
+let db: Db;
+let other: Db;
+let fx: ContentFixture;
+
+async function load() {
+  const r = await loadContent(fx.dir);
+  if (!r.content) throw new Error(`fixture invalid: ${JSON.stringify(r.problems)}`);
+  return r.content;
+}
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  db = database.db;
+  other = db.withoutPlugins();
+  fx = await createContentFixture();
+  await importContent(db, await load());
+});
+afterAll(async () => {
+  await fx.cleanup();
+  await database.close();
+});
+
+const moduleIds = async () => (await catalogSnapshot(db)).routing.moduleRows.map((m) => m.id);
+
+describe('catalog snapshot cache', () => {
+  it('serves the same snapshot while the catalogue is unchanged', async () => {
+    const first = await catalogSnapshot(db);
+    expect(first.funds.map((f) => f.slug)).toContain('akto');
+    expect(await catalogSnapshot(db)).toBe(first);
+  });
+
+  it('sees an import made by another instance on the next call', async () => {
+    expect(await moduleIds()).toContain('akto-visibilite');
+    await fx.remove('tn/akto/visibilite/module.yaml');
+    await importContent(other, await load());
+    expect(await moduleIds()).not.toContain('akto-visibilite');
+  });
+
+  it('sees a catalogue row written outside an import (an operator fix)', async () => {
+    await other
+      .updateTable('funds')
+      .set({ name: 'AKTO renommé', updated_at: sql<Date>`now()` })
+      .where('slug', '=', 'akto')
+      .execute();
+    expect((await catalogSnapshot(db)).funds.find((f) => f.slug === 'akto')?.name).toBe('AKTO renommé');
+  });
+
+  it('drops its snapshot when this process imports', async () => {
+    const before = await catalogSnapshot(db);
+    await importContent(db, await load());
+    expect(await catalogSnapshot(db)).not.toBe(before);
+  });
+});
