@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import PDFDocument from 'pdfkit';
-import QRCode from 'qrcode';
+import type PDFDocumentType from 'pdfkit';
+import type QRCode from 'qrcode';
 import {
   type CertificateData,
   formatDay,
@@ -21,9 +21,21 @@ import {
 // shapes every word again in each document. Parsing once per process and memoising word shaping across
 // documents is what makes ≥ 50 PDFs a second possible on one core. fontkit is pdfkit's own dependency,
 // resolved from pdfkit so that the two always agree.
-const fontkit = createRequire(createRequire(import.meta.url).resolve('pdfkit'))('fontkit') as {
-  create(buffer: Buffer): FontkitFont;
-};
+// pdfkit, fontkit and qrcode are loaded on the first render, not at start: they cost ~0.3 s of start-up.
+interface PdfLibraries {
+  PDFDocument: typeof PDFDocumentType;
+  QRCode: typeof QRCode;
+  fontkit: { create(buffer: Buffer): FontkitFont };
+}
+let libraries: Promise<PdfLibraries> | undefined;
+function pdfLibraries(): Promise<PdfLibraries> {
+  libraries ??= Promise.all([import('pdfkit'), import('qrcode')]).then(([pdfkit, qrcode]) => ({
+    PDFDocument: pdfkit.default,
+    QRCode: qrcode.default,
+    fontkit: createRequire(createRequire(import.meta.url).resolve('pdfkit'))('fontkit') as PdfLibraries['fontkit'],
+  }));
+  return libraries;
+}
 
 interface GlyphPosition {
   xAdvance: number;
@@ -99,7 +111,7 @@ function memoiseGlyphDecoding(font: FontkitFont): FontkitFont {
 
 const FONT_DIR = new URL('./assets/fonts/', import.meta.url);
 let fonts: { regular: FontkitFont; bold: FontkitFont } | undefined;
-function loadFonts(): { regular: FontkitFont; bold: FontkitFont } {
+function loadFonts(fontkit: PdfLibraries['fontkit']): { regular: FontkitFont; bold: FontkitFont } {
   fonts ??= {
     regular: memoiseGlyphDecoding(memoiseLayout(fontkit.create(readFileSync(new URL('DejaVuSans.ttf', FONT_DIR))))),
     bold: memoiseGlyphDecoding(memoiseLayout(fontkit.create(readFileSync(new URL('DejaVuSans-Bold.ttf', FONT_DIR))))),
@@ -145,13 +157,14 @@ export async function renderCertificatePdf(
   assets: RenderAssets,
   options: RenderOptions = {},
 ): Promise<Buffer> {
+  const { PDFDocument, QRCode, fontkit } = await pdfLibraries();
   const { regular, bold } =
     options.fonts === 'per-document'
       ? {
           regular: readFileSync(new URL('DejaVuSans.ttf', FONT_DIR)),
           bold: readFileSync(new URL('DejaVuSans-Bold.ttf', FONT_DIR)),
         }
-      : loadFonts();
+      : loadFonts(fontkit);
   const issuedAt = new Date(data.issuedAt);
   const doc = new PDFDocument({
     size: 'A4',

@@ -1,6 +1,5 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { PGlite, types as pgliteTypes } from '@electric-sql/pglite';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import Cursor from 'pg-cursor';
@@ -59,6 +58,8 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
   }
 
   if (options.pgliteDataDir) mkdirSync(options.pgliteDataDir, { recursive: true });
+  // Loaded only when used: the WASM module weighs ~40 MB of memory that a pg deployment should not carry.
+  const { PGlite, types: pgliteTypes } = await import('@electric-sql/pglite');
   const client = new PGlite({
     ...(options.pgliteDataDir ? { dataDir: options.pgliteDataDir } : {}),
     ...(options.pgliteLoadDataDir ? { loadDataDir: options.pgliteLoadDataDir } : {}),

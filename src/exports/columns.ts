@@ -99,7 +99,10 @@ export function actionDates(row: repo.SummaryRow): { start: Date | null; end: Da
       end: new Date(parisDayStart(nextDay(row.session_end)).getTime() - 1000),
     };
   }
-  return { start: row.first_activity, end: row.last_activity };
+  return {
+    start: row.first_activity_ms === null ? null : new Date(Number(row.first_activity_ms)),
+    end: row.last_activity_ms === null ? null : new Date(Number(row.last_activity_ms)),
+  };
 }
 
 async function* summaryRows(db: Db, filter: repo.ExportFilter): AsyncGenerator<repo.SummaryRow[]> {

@@ -107,7 +107,9 @@ function enrolmentFacts(filter: ExportFilter): RawBuilder<EnrolmentRow> {
         greatest(pr.last_activity, tm.last_at) as last_activity,
         pr.quiz_correct::int as quiz_correct, pr.quiz_total::int as quiz_total,
         cert.number as certificate_number, cert.issued_at as certificate_issued_at,
-        (cert.data_canonical::json #>> '{fund,fileNumber}') as file_number,
+        -- The file number is inside the signed document; skip parsing it when it says there is none.
+        case when strpos(cert.data_canonical, '"fileNumber":null') > 0 then null
+          else (cert.data_canonical::json #>> '{fund,fileNumber}') end as file_number,
         r.session_start, r.session_end, r.planned_minutes,
         tm.module_seconds, tm.lms_seconds, tm.total_seconds, tm.algorithm
       from (
@@ -208,8 +210,8 @@ export const SUMMARY_FIELDS = [
   'x.common_planned',
   'x.sector_done',
   'x.sector_planned',
-  'x.first_activity',
-  'x.last_activity',
+  sql<number | null>`(extract(epoch from x.first_activity) * 1000)::bigint`.as('first_activity_ms'),
+  sql<number | null>`(extract(epoch from x.last_activity) * 1000)::bigint`.as('last_activity_ms'),
   'x.quiz_correct',
   'x.quiz_total',
   'x.certificate_number',
@@ -224,7 +226,11 @@ export const SUMMARY_FIELDS = [
   'x.status',
 ] as const;
 
-export type SummaryRow = Pick<EnrolmentRow, (typeof SUMMARY_FIELDS)[number] extends `x.${infer K}` ? K : never>;
+/** Instants come as epoch milliseconds: a number parses far faster than a timestamp text, 100k times. */
+export type SummaryRow = Pick<
+  EnrolmentRow,
+  Extract<(typeof SUMMARY_FIELDS)[number], string> extends `x.${infer K}` ? K : never
+> & { first_activity_ms: number | null; last_activity_ms: number | null };
 
 export function summaryRows(db: Db, filter: ExportFilter) {
   return enrolments(db, filter)
@@ -252,7 +258,6 @@ export interface FunnelRow {
   common_done: number;
   sector_done: number;
   certified: number;
-  common_known: boolean;
 }
 
 /**
@@ -274,7 +279,6 @@ export async function funnelRows(db: Db, filter: ExportFilter): Promise<FunnelRo
       sql<number>`count(*) filter (where x.common_planned > 0 and x.common_done >= x.common_planned)`.as('common_done'),
       sql<number>`count(*) filter (where x.sector_planned > 0 and x.sector_done >= x.sector_planned)`.as('sector_done'),
       sql<number>`count(*) filter (where x.certificate_number is not null)`.as('certified'),
-      sql<boolean>`bool_or(x.common_planned > 0)`.as('common_known'),
     ])
     .groupBy(['x.fund_slug', 'x.idcc', weekStart, weekKey])
     .orderBy('x.fund_slug')
@@ -334,11 +338,6 @@ export async function listCourses(db: Db, fund: string | null) {
     )
     .orderBy('c.title');
   return q.execute();
-}
-
-export async function courseVisible(db: Db, courseId: string, fund: string | null): Promise<boolean> {
-  const rows = await listCourses(db, fund);
-  return rows.some((c) => c.id === courseId);
 }
 
 // --- connection log ---------------------------------------------------------------------------

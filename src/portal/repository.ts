@@ -80,6 +80,11 @@ export async function fundExists(db: Db, slug: string): Promise<boolean | 'unkno
   return (row.rows[0]?.n ?? 0) > 0;
 }
 
+export async function fundSlugs(db: Db): Promise<string[]> {
+  const rows = await sql<{ slug: string }>`select slug from funds order by slug`.execute(db);
+  return rows.rows.map((r) => r.slug);
+}
+
 // --- sessions -----------------------------------------------------------------------------------
 
 export async function insertSession(db: Db, idHash: string, userId: string, expiresAt: Date): Promise<void> {

@@ -93,7 +93,13 @@ export async function createUser(db: Db, input: NewUser) {
     throw new BadRequestError('fund_not_allowed', 'Un compte opérateur voit tous les fonds : ne donnez pas de fonds.');
   }
   if (input.fundSlug && (await repo.fundExists(db, input.fundSlug)) === false) {
-    throw new BadRequestError('unknown_fund', `Fonds inconnu : ${input.fundSlug}.`);
+    const known = await repo.fundSlugs(db);
+    throw new BadRequestError(
+      'unknown_fund',
+      known.length > 0
+        ? `Fonds inconnu : ${input.fundSlug}. Fonds connus : ${known.join(', ')}.`
+        : `Fonds inconnu : ${input.fundSlug}. Aucun fonds n’est encore importé : lancez « npm run content -- import ».`,
+    );
   }
   const generated = input.password === undefined ? generatePassword() : undefined;
   const password = input.password ?? (generated as string);
