@@ -266,6 +266,9 @@ function focusOn(work: LearnerWork, tab: TabRecord, inputMs: number, nowMs: numb
   const mark = decideFocus(work.focus, tab.meta.tabId, inputMs);
   if (!mark) return;
   work.focusChanged = true;
+  // A focus mark can move the owner of seconds already credited in this course, even in a batch that
+  // grows no run (a page open): make sure the course is revisited, and rebuilt rather than patched.
+  courseDelta(work, tab.meta.courseId);
   append(work, {
     ...tabEvent(tab, 'focus', nowMs),
     seq: null,

@@ -276,7 +276,8 @@ function totalsOf(
         .map(([id, r]) => runInterval(id, r));
       // No totals row yet = no creditable evidence yet (the row is written with the pair's first learner tab).
       const base = s?.tally ?? emptyTally();
-      if (canApplyIncrementally(delta, courseRuns, now)) {
+      // A new focus mark can move the owner of seconds already credited: rebuild from evidence then.
+      if (!w.focusChanged && canApplyIncrementally(delta, courseRuns, now)) {
         applyDelta(base, delta);
         fast.push({ learnerId: w.learnerId, courseId, tally: base, before: s?.snapshot ?? null });
       } else {
