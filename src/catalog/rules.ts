@@ -1,29 +1,14 @@
+import { laPosteSiretValid, luhnValid } from '../common/siret.js';
 import type { Block, ModuleManifest, QuizBlock } from './model.js';
 import type { Civility, HeadcountBand } from './tables.js';
 
 // ───────────────────────────── SIRET ─────────────────────────────
 
-/** La Poste's SIREN: its many establishments got SIRETs whose digit sum is a multiple of 5 instead of a Luhn key. */
-export const LA_POSTE_SIREN = '356000000';
+export { LA_POSTE_SIREN, luhnValid } from '../common/siret.js';
 
 /** Spaces, dots and dashes are how people copy a SIRET from a payslip; they carry no meaning. */
 export function normalizeSiret(input: string): string {
   return input.replace(/[\s.\u00a0\u202f-]/g, '');
-}
-
-/** Luhn (mod 10) check over a string of digits, as used by SIREN and SIRET. */
-export function luhnValid(digits: string): boolean {
-  if (!/^\d+$/.test(digits)) return false;
-  let sum = 0;
-  for (let i = 0; i < digits.length; i++) {
-    let d = digits.charCodeAt(digits.length - 1 - i) - 48;
-    if (i % 2 === 1) {
-      d *= 2;
-      if (d > 9) d -= 9;
-    }
-    sum += d;
-  }
-  return sum % 10 === 0;
 }
 
 export type SiretCheck =
@@ -40,9 +25,7 @@ export function checkSiret(input: string): SiretCheck {
       message: `Le numéro SIRET compte 14 chiffres (vous en avez saisi ${siret.replace(/\D/g, '').length}${/\D/.test(siret) ? ', avec des caractères qui ne sont pas des chiffres' : ''}).`,
     };
   }
-  const keyOk =
-    luhnValid(siret) ||
-    (siret.startsWith(LA_POSTE_SIREN) && [...siret].reduce((s, c) => s + (c.charCodeAt(0) - 48), 0) % 5 === 0);
+  const keyOk = luhnValid(siret) || laPosteSiretValid(siret);
   if (!keyOk) {
     return {
       ok: false,

@@ -3,6 +3,8 @@
  * date wording, eligibility, verification summary. No I/O here: everything is unit-tested without a DB.
  */
 
+import { LA_POSTE_SIREN, laPosteSiretValid, luhnValid } from '../common/siret.js';
+
 // ---------------------------------------------------------------------------------------------------
 // Numbering: EMG-<year>-<sequence, 6+ digits>-<check letter>
 // ---------------------------------------------------------------------------------------------------
@@ -117,22 +119,7 @@ export function canonicalJson(value: unknown): string {
 // French identifiers
 // ---------------------------------------------------------------------------------------------------
 
-export function luhnValid(digits: string): boolean {
-  if (!/^\d+$/.test(digits)) return false;
-  let sum = 0;
-  for (let i = 0; i < digits.length; i++) {
-    let d = digits.charCodeAt(digits.length - 1 - i) - 48;
-    if (i % 2 === 1) {
-      d *= 2;
-      if (d > 9) d -= 9;
-    }
-    sum += d;
-  }
-  return sum % 10 === 0;
-}
-
-/** The SIRENE register's exception: La Poste's establishments (SIREN 356 000 000) use a digit-sum rule. */
-const LA_POSTE_SIREN = '356000000';
+export { luhnValid } from '../common/siret.js';
 
 export function normaliseSiret(input: string): string {
   return input.replace(/[\s.\u00a0\u202f]/g, '');
@@ -142,10 +129,7 @@ export function normaliseSiret(input: string): string {
 export function siretValid(input: string): boolean {
   const siret = normaliseSiret(input);
   if (!/^\d{14}$/.test(siret)) return false;
-  if (siret.startsWith(LA_POSTE_SIREN)) {
-    const sum = [...siret].reduce((s, c) => s + Number(c), 0);
-    return sum % 5 === 0;
-  }
+  if (siret.startsWith(LA_POSTE_SIREN)) return laPosteSiretValid(siret);
   return luhnValid(siret.slice(0, 9)) && luhnValid(siret);
 }
 
