@@ -465,6 +465,37 @@ export function createCatalogPages(app: FastifyInstance, runtime: CatalogRuntime
     return { saved: true };
   }
 
+  /** After a save: the form again, filled from what is now stored, with a confirmation. */
+  async function savedProfilePage(
+    reply: FastifyReply,
+    args: {
+      session: LaunchSession;
+      token: string;
+      learnerId: string;
+      mode: 'profile' | 'course_team';
+      action: string;
+      notice: string;
+      backLink: { href: string; label: string };
+    },
+  ): Promise<FastifyReply> {
+    const profile = (await findProfile(db, args.learnerId)) as ProfileRow;
+    const { funds, branches } = await fundChoices();
+    return html200(
+      reply,
+      renderProfileForm({
+        mode: args.mode,
+        action: args.action,
+        session: pageSession(args.session, args.token),
+        values: profileValues(profile),
+        notice: args.notice,
+        funds,
+        branches,
+        learnerLabel: args.mode === 'course_team' ? `${profile.givenName} ${profile.familyName}` : undefined,
+        backLink: args.backLink,
+      }),
+    );
+  }
+
   async function launchHandler(launch: ValidatedLaunch, request: FastifyRequest, reply: FastifyReply) {
     const { session, sessionToken } = launch;
     if (session.role === 'learner') {
@@ -480,6 +511,7 @@ export function createCatalogPages(app: FastifyInstance, runtime: CatalogRuntime
     modulePage,
     fundName,
     saveProfileForm,
+    savedProfilePage,
     launchHandler,
     pageSession,
     fundChoices,
@@ -594,21 +626,15 @@ export async function catalogRoutes(root: FastifyInstance, options: { runtime: C
         backLink,
       });
       if (!out.saved) return out.reply;
-      const profile = (await findProfile(db, session.learnerId)) as ProfileRow;
-      const { funds, branches } = await pages.fundChoices();
-      return html200(
-        reply,
-        renderProfileForm({
-          mode: 'profile',
-          action: '/catalog/profile',
-          session: pages.pageSession(session, token),
-          values: profileValues(profile),
-          notice: 'Vos modifications sont enregistrées.',
-          funds,
-          branches,
-          backLink,
-        }),
-      );
+      return pages.savedProfilePage(reply, {
+        session,
+        token,
+        learnerId: session.learnerId,
+        mode: 'profile',
+        action: '/catalog/profile',
+        notice: 'Vos modifications sont enregistrées.',
+        backLink,
+      });
     },
   );
 
@@ -891,22 +917,15 @@ export async function catalogRoutes(root: FastifyInstance, options: { runtime: C
         backLink,
       });
       if (!out.saved) return out.reply;
-      const profile = (await findProfile(db, learner.id)) as ProfileRow;
-      const { funds, branches } = await pages.fundChoices();
-      return html200(
-        reply,
-        renderProfileForm({
-          mode: 'course_team',
-          action,
-          session: pages.pageSession(session, token),
-          values: profileValues(profile),
-          notice: 'Le profil est corrigé.',
-          funds,
-          branches,
-          learnerLabel: `${profile.givenName} ${profile.familyName}`,
-          backLink,
-        }),
-      );
+      return pages.savedProfilePage(reply, {
+        session,
+        token,
+        learnerId: learner.id,
+        mode: 'course_team',
+        action,
+        notice: 'Le profil est corrigé.',
+        backLink,
+      });
     },
   );
 }
