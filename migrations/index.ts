@@ -6,6 +6,9 @@ import * as m0004 from './0004_tracking.js';
 import * as m0005 from './0005_certificates.js';
 import * as m0006 from './0006_portal.js';
 import * as m0007 from './0007_lti_services.js';
+import * as m0008 from './0008_tracking_inbox.js';
+import * as m0009 from './0009_lms_time.js';
+import * as m0010 from './0010_fund_file_numbers.js';
 
 /**
  * Every migration, in order. Migrations are frozen once landed: they use `Kysely<any>` and never import
@@ -20,4 +23,7 @@ export const migrations: Record<string, Migration> = {
   '0005_certificates': m0005,
   '0006_portal': m0006,
   '0007_lti_services': m0007,
+  '0008_tracking_inbox': m0008,
+  '0009_lms_time': m0009,
+  '0010_fund_file_numbers': m0010,
 };

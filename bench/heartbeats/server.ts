@@ -11,12 +11,16 @@ import { configureIngest } from '../../src/tracking/index.js';
 
 const config = loadConfig(process.env);
 const app = await buildApp({ config });
+await app.ready(); // starts the crediting loop, as in production
 const maxConcurrent = Number(process.env.BENCH_INGEST_CONCURRENCY ?? '0');
 const maxBatch = Number(process.env.BENCH_INGEST_BATCH ?? '0');
-if (maxConcurrent > 0 || maxBatch > 0) {
-  configureIngest(app, {
+// Learners per crediting transaction (the consumer's slice), default as in production.
+const groupSize = Number(process.env.BENCH_CONSUMER_GROUP ?? '0');
+if (maxConcurrent > 0 || maxBatch > 0 || groupSize > 0) {
+  await configureIngest(app, {
     ...(maxConcurrent > 0 ? { maxConcurrent } : {}),
     ...(maxBatch > 0 ? { maxBatch } : {}),
+    ...(groupSize > 0 ? { consumer: { groupSize } } : {}),
   });
 }
 await app.listen({ port: 0, host: '127.0.0.1' });

@@ -1,6 +1,8 @@
 import type { Generated } from 'kysely';
 import type { CatalogTables } from '../catalog/tables.js';
 import type { CertificatesTables } from '../certificates/tables.js';
+import type { FileNumbersTables } from '../file-numbers/tables.js';
+import type { LmsTables } from '../lms/tables.js';
 import type { LtiTables } from '../lti/tables.js';
 import type { LtiServicesTables } from '../lti-services/tables.js';
 import type { PortalTables } from '../portal/tables.js';
@@ -17,7 +19,9 @@ export interface Database
     CertificatesTables,
     LtiServicesTables,
     PortalTables,
-    TrackingTables {}
+    TrackingTables,
+    LmsTables,
+    FileNumbersTables {}
 
 export interface FoundationTables {
   app_meta: AppMetaTable;

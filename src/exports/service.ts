@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { BadRequestError, ForbiddenError } from '../http/errors.js';
 import { type Principal, scopedFund, startDownloadAudit } from '../portal/index.js';
+import { settleTracking } from '../tracking/index.js';
 import { type ExportKind, exportDefinition } from './columns.js';
 import * as repo from './repository.js';
 import {
@@ -92,6 +93,8 @@ export async function startExport(
   request: { kind: ExportKind; format: ExportFormat; filter: repo.ExportFilter; ticket?: string | undefined },
 ): Promise<StartedExport> {
   const definition = exportDefinition(request.kind);
+  // Connection time: every acknowledged heartbeat is credited before the totals are read.
+  await settleTracking(app.db, request.filter.courseId ? { courseId: request.filter.courseId } : {});
   const context = await definition.context(app);
   const unit = definition.progressUnit;
   // The total for the progress bar costs a query as long as the export's own. On PostgreSQL it runs
@@ -177,6 +180,7 @@ export interface FunnelView {
 }
 
 export async function funnel(app: FastifyInstance, filter: repo.ExportFilter): Promise<FunnelView> {
+  await settleTracking(app.db, filter.courseId ? { courseId: filter.courseId } : {});
   const [rows, funds, branches, commonKnown] = await Promise.all([
     queryInTransaction(app.db, (trx) => repo.funnelRows(trx, filter)),
     repo.listFunds(app.db, filter.fund),

@@ -29,7 +29,7 @@ import {
  * so property tests drive it directly and several instances compute the same thing from the same rows.
  */
 
-export type EventKind = 'tab' | 'open' | 'close' | 'rejected' | 'run_start' | 'run_end' | 'focus';
+export type EventKind = 'tab' | 'open' | 'close' | 'rejected' | 'run_start' | 'run_end' | 'focus' | 'late';
 
 export interface TabMeta {
   tabId: string;
@@ -174,6 +174,25 @@ function append(
   return event;
 }
 
+/**
+ * A record that is not an item of a known tab of this learner: an item of a tab id that belongs to another
+ * page (`rejected`, reason `tab_mismatch`), or the note that an inbox row was credited later than received
+ * (`late`). Never credited; kept in the learner's chain.
+ */
+export function appendNote(
+  work: LearnerWork,
+  note: {
+    kind: 'rejected' | 'late';
+    courseId: string;
+    moduleId: string;
+    atMs: number;
+    reason: string | null;
+    data: Json;
+  },
+): void {
+  append(work, { ...note, tabId: null, seq: null, clientTime: null });
+}
+
 function tabEvent(tab: TabRecord, kind: EventKind, atMs: number) {
   return { kind, courseId: tab.meta.courseId, moduleId: tab.meta.moduleId, tabId: tab.meta.tabId, atMs };
 }
@@ -286,6 +305,11 @@ export function ingestItems(
   nowMs: number,
   standing: SessionStanding,
   newRunId: () => string,
+  /**
+   * Past the flood guard: 'defer' = not stored, not seen (the sender must send it again); 'reject' = kept as
+   * `rejected` evidence (`rate_limited`), for items already acknowledged as received (the inbox).
+   */
+  flood: 'defer' | 'reject' = 'defer',
 ): ItemResult[] {
   const profile = tab.meta.profile;
   const credited = tab.meta.role === 'learner';
@@ -302,6 +326,28 @@ export function ingestItems(
       tab.rateWindowItems = 0;
     }
     tab.changed = true;
+    if (tab.rateWindowItems >= profile.rateMaxItems && flood === 'reject') {
+      tab.droppedItems++;
+      advanceSeq(tab.state, item.seq);
+      append(work, {
+        ...tabEvent(tab, 'rejected', nowMs),
+        seq: item.seq,
+        clientTime: item.clientTime ?? null,
+        reason: 'rate_limited',
+        data: {
+          item: item.kind,
+          cause: item.cause ?? null,
+          inputAgoMs: item.inputAgoMs ?? null,
+          media: item.media ?? false,
+        },
+      });
+      if (credited) {
+        const d = courseDelta(work, tab.meta.courseId);
+        d.rejected[tab.meta.moduleId] = (d.rejected[tab.meta.moduleId] ?? 0) + 1;
+      }
+      results.push({ seq: item.seq, status: 'rejected', reason: 'rate_limited' });
+      continue;
+    }
     if (tab.rateWindowItems >= profile.rateMaxItems) {
       // Flood guard: not stored, not seen (a later re-send is processed normally), only counted.
       tab.droppedItems++;

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { type ModulePageContext, registerModulePageFragment } from '../catalog/index.js';
 import { deriveKey } from '../config/secrets.js';
 import { html, raw, type SafeHtml } from '../http/html.js';
+import { type ConsumerOptions, type CreditReport, Inbox, type InboxOptions, TrackingConsumer } from './inbox.js';
 import {
   BEATS_PATH,
   TIME_PAGE_PATH,
@@ -11,7 +12,6 @@ import {
   trackingRoutes,
 } from './routes.js';
 import { PROFILES, type RunProfile } from './rules.js';
-import { Ingestor, type IngestorOptions } from './service.js';
 import { signTicket, unverifiedJwtClaims } from './ticket.js';
 
 /**
@@ -21,6 +21,7 @@ import { signTicket, unverifiedJwtClaims } from './ticket.js';
 
 export { type EvidenceRecord, verifyChain } from './chain.js';
 export { runTimeCommand } from './cli.js';
+export { type CreditReport, settleTracking } from './inbox.js';
 export {
   ALGORITHM,
   BEATS_V1,
@@ -75,15 +76,22 @@ declare module 'fastify' {
 async function tracking(app: FastifyInstance): Promise<void> {
   const runtime: TrackingRuntime = {
     ticketKey: deriveKey(app.config.appSecret, 'tracking-ticket'),
-    ingestor: new Ingestor(app.db, { log: app.log }),
+    inbox: new Inbox(app.db, { log: app.log }),
+    consumer: new TrackingConsumer(app.db, { log: app.log }),
     profile: 'standard',
   };
   app.decorate('trackingRuntime', runtime);
   if (app.hasDecorator('catalogRuntime')) {
     registerModulePageFragment(app, (ctx) => moduleFragment(app, ctx));
   }
-  // Answer what is already queued before the database goes away.
-  app.addHook('preClose', async () => runtime.ingestor.drain());
+  // The crediting loop runs in every instance, from ready to close.
+  app.addHook('onReady', async () => runtime.consumer.start());
+  // Answer what is already queued (its rows are committed), and stop crediting, before the database goes away.
+  // What is left in the inbox is credited by any instance later.
+  app.addHook('preClose', async () => {
+    await runtime.inbox.drain();
+    await runtime.consumer.stop();
+  });
   await app.register(trackingRoutes, { runtime });
 }
 
@@ -108,9 +116,33 @@ export function setTrackingProfile(app: FastifyInstance, profile: RunProfile['na
   runtimeOf(app).profile = profile;
 }
 
-/** Replaces the ingest queue's settings (benchmarks). Correctness does not depend on them. */
-export function configureIngest(app: FastifyInstance, options: Omit<IngestorOptions, 'log'>): void {
-  runtimeOf(app).ingestor = new Ingestor(app.db, { ...options, log: app.log });
+/**
+ * Replaces the ingest queue's and the consumer's settings (tests, benchmarks). `consumer: false` stops this
+ * instance's crediting loop: items then wait in the inbox until `settleTracking` or another instance credits
+ * them. Correctness does not depend on any of these settings.
+ */
+export async function configureIngest(
+  app: FastifyInstance,
+  options: Omit<InboxOptions, 'log'> & { consumer?: false | Omit<ConsumerOptions, 'log'> },
+): Promise<void> {
+  const runtime = runtimeOf(app);
+  const { consumer, ...inbox } = options;
+  await runtime.inbox.drain();
+  runtime.inbox = new Inbox(app.db, { ...inbox, log: app.log });
+  const wasRunning = runtime.consumer.running;
+  await runtime.consumer.stop();
+  runtime.consumer = new TrackingConsumer(app.db, { ...(consumer || {}), log: app.log });
+  if (consumer !== false && wasRunning) runtime.consumer.start();
+}
+
+/** One slice of this instance's crediting loop, run by hand (tests with the loop stopped). */
+export async function creditSlice(app: FastifyInstance): Promise<CreditReport> {
+  return runtimeOf(app).consumer.slice();
+}
+
+/** The crediting loop's counters (items credited, late items, slices, errors). */
+export function consumerStats(app: FastifyInstance): TrackingConsumer['stats'] {
+  return runtimeOf(app).consumer.stats;
 }
 
 export interface TrackerPageContext {

@@ -7,15 +7,19 @@ import { BadRequestError, DomainError, ForbiddenError, NotFoundError } from '../
 import { type LaunchSession, requireRole, requireSession } from '../lti/index.js';
 import { sha256Hex } from './chain.js';
 import { iso } from './engine.js';
+import type { Inbox, TrackingConsumer } from './inbox.js';
 import { PROFILES, type TrackedItem } from './rules.js';
-import { getCourseTimes, getLearnerTimes, type Ingestor } from './service.js';
+import { getCourseTimes, getLearnerTimes } from './service.js';
 import { ipPrefix, unverifiedJwtClaims, verifyTicket } from './ticket.js';
 import { learnerTimesPage } from './views.js';
 
 export interface TrackingRuntime {
   /** HMAC key of tracker tickets (derived from APP_SECRET). */
   ticketKey: Buffer;
-  ingestor: Ingestor;
+  /** The ingest's group-commit queue into the inbox. */
+  inbox: Inbox;
+  /** The crediting loop of this instance (started with the app unless disabled). */
+  consumer: TrackingConsumer;
   /** Run profile sealed into the tickets of pages rendered from now on. */
   profile: keyof typeof PROFILES;
 }
@@ -63,14 +67,11 @@ const BeatsReply = Type.Object({
   results: Type.Array(
     Type.Object({
       seq: Type.Integer(),
-      status: Type.Union([
-        Type.Literal('accepted'),
-        Type.Literal('stored'),
-        Type.Literal('rejected'),
-        Type.Literal('duplicate'),
-        Type.Literal('deferred'),
-      ]),
-      reason: Type.Optional(Type.String()),
+      /**
+       * received: committed to the inbox (it will be credited, or kept as rejected evidence); duplicate: already
+       * received; deferred: not stored (per-tab flood limit), send it again later.
+       */
+      status: Type.Union([Type.Literal('received'), Type.Literal('duplicate'), Type.Literal('deferred')]),
     }),
   ),
 });
@@ -166,10 +167,10 @@ export async function trackingRoutes(root: FastifyInstance, options: { runtime: 
       bodyLimit: 64 * 1024,
       schema: {
         body: BeatsBody,
-        response: { 200: BeatsReply, 400: Problem, 401: Problem, 403: Problem, 429: Problem },
+        response: { 200: BeatsReply, 400: Problem, 401: Problem, 403: Problem, 429: Problem, 503: Problem },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const body = request.body;
       const ticket = verifyTicket(runtime.ticketKey, body.ticket);
       if (!ticket) {
@@ -206,7 +207,23 @@ export async function trackingRoutes(root: FastifyInstance, options: { runtime: 
           `run profile ${ticket.profile} is refused in production`,
         );
       }
-      const outcome = await runtime.ingestor.submit({
+      const profile = PROFILES[ticket.profile];
+      // The consumer is too far behind: nothing is stored, the page keeps its items and sends them later.
+      if (await runtime.inbox.overloaded()) {
+        reply.header('retry-after', '5');
+        throw new DomainError(
+          503,
+          'tracking_busy',
+          'Le service est momentanément surchargé : réessayez dans un instant.',
+          'tracking inbox backlog above its limit',
+        );
+      }
+      const items = body.items as TrackedItem[];
+      const admitted = runtime.inbox.admit(body.tabId.toLowerCase(), profile, items.length, await runtime.inbox.now());
+      // Past the per-tab limit: the highest seqs wait (deferred), so that a tab's items stay in order.
+      const bySeq = [...items].sort((a, b) => a.seq - b.seq);
+      const kept = new Set(bySeq.slice(0, admitted));
+      const outcome = await runtime.inbox.submit({
         learnerId: ticket.learnerId,
         meta: {
           tabId: body.tabId.toLowerCase(),
@@ -215,10 +232,10 @@ export async function trackingRoutes(root: FastifyInstance, options: { runtime: 
           moduleId: ticket.moduleId,
           moduleVersion: ticket.moduleVersion,
           nominalMinutes: ticket.nominalMinutes,
-          profile: PROFILES[ticket.profile],
+          profile,
           role: ticket.role,
         },
-        items: body.items as TrackedItem[],
+        items: items.filter((i) => kept.has(i)),
         standing: {
           expired,
           // Course team, staff and anyone viewing as a learner: recorded, never credited.
@@ -230,7 +247,14 @@ export async function trackingRoutes(root: FastifyInstance, options: { runtime: 
       if (!outcome.ok) {
         throw new ForbiddenError('tab_mismatch', undefined, 'this tab id belongs to another page');
       }
-      return { serverTime: iso(outcome.serverTimeMs), results: outcome.results };
+      const received = new Map(outcome.results.map((r) => [r, r.seq] as const));
+      const results = items.map((i) => {
+        if (!kept.has(i)) return { seq: i.seq, status: 'deferred' as const };
+        const r = outcome.results.find((x) => received.has(x) && x.seq === i.seq);
+        if (r) received.delete(r);
+        return r ?? { seq: i.seq, status: 'duplicate' as const };
+      });
+      return { serverTime: iso(outcome.serverTimeMs), results };
     },
   );
 

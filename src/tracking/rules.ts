@@ -491,7 +491,11 @@ export type RejectReason =
   | 'tab_closed'
   | 'session_expired'
   | 'not_learner'
-  | 'already_open';
+  | 'already_open'
+  /** Beyond the per-tab flood guard, once acknowledged (inbox): kept as evidence, never credited. */
+  | 'rate_limited'
+  /** The tab id belongs to another page (another learner, module or profile): kept, never credited. */
+  | 'tab_mismatch';
 
 export interface RunState {
   id: string;

@@ -1,23 +1,8 @@
-import { randomUUID } from 'node:crypto';
-import type { FastifyBaseLogger } from 'fastify';
-import { sql, type Transaction } from 'kysely';
-import type { Database, Db } from '../db/index.js';
+import { sql } from 'kysely';
+import type { Db } from '../db/index.js';
 import { canonicalJson, type EvidenceRecord, sha256Hex, verifyChain } from './chain.js';
-import {
-  applyDelta,
-  canApplyIncrementally,
-  createTab,
-  type ItemResult,
-  ingestItems,
-  iso,
-  type LearnerWork,
-  newLearnerWork,
-  RECENT_WINDOW_MS,
-  runInterval,
-  sealStaleRuns,
-  type TabMeta,
-  tallyFromEvidence,
-} from './engine.js';
+import { iso, newLearnerWork, sealStaleRuns, tallyFromEvidence } from './engine.js';
+import { settleTracking } from './inbox.js';
 import {
   databaseNow,
   insertEvents,
@@ -28,265 +13,26 @@ import {
   loadTallies,
   lockLearners,
   pairKey,
-  planTotals,
-  readBatchState,
   type StoredTally,
   saveLearners,
   saveRuns,
   selectCourseTotals,
   selectModuleTotals,
   serializeTotals,
-  TabConflictError,
   totalsRows,
-  writeBatch,
   writeTotals,
 } from './repository.js';
 import {
   ALGORITHM,
   BEATS_V1,
   type CourseTally,
-  emptyTally,
   type FocusMark,
   finalizeTally,
   type ModuleFlag,
   nextParisMidnight,
   type PresenceSession,
   presenceSessions,
-  type SessionStanding,
-  type TrackedItem,
 } from './rules.js';
-
-// ───────────────────────────── ingest ─────────────────────────────
-
-export interface IngestRequest {
-  learnerId: string;
-  meta: TabMeta;
-  items: TrackedItem[];
-  standing: SessionStanding;
-  userAgent: string | null;
-  ipPrefix: string | null;
-}
-
-export type IngestOutcome =
-  | { ok: true; serverTimeMs: number; results: ItemResult[] }
-  | { ok: false; reason: 'tab_mismatch' };
-
-export interface IngestorOptions {
-  /** Most requests one transaction carries. */
-  maxBatch?: number;
-  /** Batches in flight at once (each holds one pooled connection). */
-  maxConcurrent?: number;
-  log?: FastifyBaseLogger;
-  /**
-   * Server time, read after the learner locks. Defaults to PostgreSQL's clock (one clock for all instances);
-   * tests pass a controlled clock so that time-dependent rules can be checked to the millisecond.
-   */
-  clock?: Clock;
-}
-
-export type Clock = (trx: Transaction<Database>) => Promise<number>;
-
-interface Pending {
-  request: IngestRequest;
-  resolve: (o: IngestOutcome) => void;
-  reject: (e: unknown) => void;
-}
-
-const RETRYABLE_CODES = new Set(['40001', '40P01', '23505']);
-function retryable(error: unknown): boolean {
-  if (error instanceof TabConflictError) return true;
-  const code = (error as { code?: unknown }).code;
-  return typeof code === 'string' && RETRYABLE_CODES.has(code);
-}
-
-/**
- * Group commit: requests wait in a queue; each batch is one transaction and every request of it is answered
- * only after that transaction committed (a durable acknowledgement). Correctness never rests on this queue:
- * each batch locks its learners' rows in the database and reads PostgreSQL's clock, so any number of
- * instances sharing a database credit exactly as one. The queue only buys throughput.
- */
-export class Ingestor {
-  readonly #db: Db;
-  readonly #maxBatch: number;
-  readonly #maxConcurrent: number;
-  readonly #log: FastifyBaseLogger | undefined;
-  readonly #clock: Clock | undefined;
-  #queue: Pending[] = [];
-  #running = 0;
-  #idle: Array<() => void> = [];
-
-  constructor(db: Db, options: IngestorOptions = {}) {
-    this.#db = db;
-    this.#maxBatch = options.maxBatch ?? 200;
-    this.#maxConcurrent = options.maxConcurrent ?? 2;
-    this.#log = options.log;
-    this.#clock = options.clock;
-  }
-
-  submit(request: IngestRequest): Promise<IngestOutcome> {
-    return new Promise((resolve, reject) => {
-      this.#queue.push({ request, resolve, reject });
-      this.#pump();
-    });
-  }
-
-  /** Resolves once every submitted request has been answered. */
-  async drain(): Promise<void> {
-    if (this.#running === 0 && this.#queue.length === 0) return;
-    await new Promise<void>((resolve) => this.#idle.push(resolve));
-  }
-
-  #pump(): void {
-    while (this.#running < this.#maxConcurrent && this.#queue.length > 0) {
-      const batch = this.#queue.splice(0, this.#maxBatch);
-      this.#running++;
-      void this.#run(batch).finally(() => {
-        this.#running--;
-        this.#pump();
-        if (this.#running === 0 && this.#queue.length === 0) for (const done of this.#idle.splice(0)) done();
-      });
-    }
-  }
-
-  async #run(batch: Pending[]): Promise<void> {
-    try {
-      const outcomes = await this.#commit(batch.map((b) => b.request));
-      for (const [i, b] of batch.entries()) b.resolve(outcomes[i] as IngestOutcome);
-    } catch (error) {
-      if (batch.length === 1) {
-        (batch[0] as Pending).reject(error);
-        return;
-      }
-      // One bad request must not fail its neighbours: each alone in its own transaction.
-      this.#log?.warn({ err: error, size: batch.length }, 'tracking batch failed; retrying its requests one by one');
-      await Promise.all(
-        batch.map(async (b) => {
-          try {
-            const [outcome] = await this.#commit([b.request]);
-            b.resolve(outcome as IngestOutcome);
-          } catch (e) {
-            b.reject(e);
-          }
-        }),
-      );
-    }
-  }
-
-  async #commit(requests: IngestRequest[]): Promise<IngestOutcome[]> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.#db.transaction().execute((trx) => ingestBatch(trx, requests, this.#clock));
-      } catch (error) {
-        if (attempt >= 5 || !retryable(error)) throw error;
-        await new Promise((r) => setTimeout(r, 2 ** attempt + Math.random() * 10));
-      }
-    }
-  }
-}
-
-const sameTab = (a: TabMeta, b: TabMeta): boolean =>
-  a.learnerId === b.learnerId &&
-  a.courseId === b.courseId &&
-  a.moduleId === b.moduleId &&
-  a.profile.name === b.profile.name &&
-  a.role === b.role;
-
-/**
- * One transaction in five round trips: BEGIN, lock the learners' rows, read the clock and their live state
- * (one statement, after the locks), write everything back (one statement), COMMIT. A course whose attribution
- * may have changed is then rebuilt from its evidence (more statements, only in that case).
- */
-export async function ingestBatch(
-  trx: Transaction<Database>,
-  requests: readonly IngestRequest[],
-  clock?: Clock,
-): Promise<IngestOutcome[]> {
-  const learners = await lockLearners(
-    trx,
-    requests.map((r) => r.learnerId),
-  );
-  const learnerIds = learners.map((l) => l.learnerId);
-  const forcedNow = clock ? await clock(trx) : undefined;
-  const state = await readBatchState(trx, {
-    learnerIds,
-    tabIds: requests.map((r) => r.meta.tabId),
-    courseIds: requests.map((r) => r.meta.courseId),
-    windowMs: RECENT_WINDOW_MS,
-    ...(forcedNow !== undefined ? { sinceMs: forcedNow - RECENT_WINDOW_MS } : {}),
-  });
-  const now = forcedNow ?? state.now;
-  const { runs, tabs } = state;
-  const works = new Map<string, LearnerWork>(
-    learners.map((l) => [
-      l.learnerId,
-      newLearnerWork({ learnerId: l.learnerId, chainHead: l.chainHead, chainLength: l.chainLength, focus: l.focus }),
-    ]),
-  );
-  for (const [id, run] of runs) works.get(run.learnerId)?.runs.set(id, run);
-  for (const [id, tab] of tabs) works.get(tab.meta.learnerId)?.tabs.set(id, tab);
-  const lengthBefore = new Map(learners.map((l) => [l.learnerId, l.chainLength]));
-  for (const w of works.values()) sealStaleRuns(w, now);
-
-  const outcomes = requests.map((request): IngestOutcome => {
-    const work = works.get(request.learnerId) as LearnerWork;
-    const known = work.tabs.get(request.meta.tabId) ?? tabs.get(request.meta.tabId);
-    if (known && !sameTab(known.meta, request.meta)) return { ok: false, reason: 'tab_mismatch' };
-    const tab =
-      known ?? createTab(work, request.meta, now, { userAgent: request.userAgent, ipPrefix: request.ipPrefix });
-    const results = ingestItems(work, tab, request.items, now, request.standing, randomUUID);
-    return { ok: true, serverTimeMs: now, results };
-  });
-
-  const all = [...works.values()];
-  const { fast, slow } = totalsOf(all, state.tallies, now);
-  await writeBatch(trx, {
-    tabs: all.flatMap((w) => [...w.tabs.values()].filter((t) => t.changed)),
-    runs: all.flatMap((w) => [...w.runs.values()].filter((r) => r.changed)),
-    events: all.flatMap((w) => w.events),
-    learners: all.filter((w) => w.focusChanged || w.chainLength !== lengthBefore.get(w.learnerId)),
-    totals: planTotals(fast),
-  });
-  if (slow.length > 0) {
-    // Rebuilt from evidence, which now includes this batch's writes.
-    const writes = [];
-    for (const p of slow) {
-      const tally = tallyFromEvidence(await loadCourseEvidence(trx, p.learnerId, p.courseId));
-      writes.push({ ...p, tally });
-    }
-    await writeTotals(trx, writes);
-  }
-  return outcomes;
-}
-
-type PairWrite = { learnerId: string; courseId: string; tally: CourseTally; before: StoredTally['snapshot'] | null };
-
-/** Per learner × course the batch touched: the incremental tally when safe, else a rebuild from evidence. */
-function totalsOf(
-  works: readonly LearnerWork[],
-  stored: ReadonlyMap<string, StoredTally>,
-  now: number,
-): { fast: PairWrite[]; slow: Array<Omit<PairWrite, 'tally'>> } {
-  const fast: PairWrite[] = [];
-  const slow: Array<Omit<PairWrite, 'tally'>> = [];
-  for (const w of works) {
-    for (const [courseId, delta] of w.courses) {
-      const s = stored.get(pairKey(w.learnerId, courseId));
-      const courseRuns = [...w.runs.entries()]
-        .filter(([, r]) => r.courseId === courseId)
-        .map(([id, r]) => runInterval(id, r));
-      // No totals row yet = no creditable evidence yet (the row is written with the pair's first learner tab).
-      const base = s?.tally ?? emptyTally();
-      // A new focus mark can move the owner of seconds already credited: rebuild from evidence then.
-      if (!w.focusChanged && canApplyIncrementally(delta, courseRuns, now)) {
-        applyDelta(base, delta);
-        fast.push({ learnerId: w.learnerId, courseId, tally: base, before: s?.snapshot ?? null });
-      } else {
-        slow.push({ learnerId: w.learnerId, courseId, before: s?.snapshot ?? null });
-      }
-    }
-  }
-  return { fast, slow };
-}
 
 // ───────────────────────────── recompute, seal, digest, verify ─────────────────────────────
 
@@ -305,6 +51,7 @@ export async function recomputeTotals(
   filter: { learnerId?: string; courseId?: string } = {},
   options: { write: boolean } = { write: true },
 ): Promise<RecomputeReport> {
+  await settleTracking(db, filter);
   let q = db.selectFrom('tracking_tabs').select(['learner_id', 'course_id']).distinct();
   if (filter.learnerId) q = q.where('learner_id', '=', filter.learnerId);
   if (filter.courseId) q = q.where('course_id', '=', filter.courseId);
@@ -352,6 +99,7 @@ function sameTotals(a: StoredTally['snapshot'] | null, b: StoredTally['snapshot'
  * enters the chain (run daily, before the digest).
  */
 export async function sealStale(db: Db): Promise<number> {
+  await settleTracking(db);
   const candidates = await db
     .selectFrom('tracking_runs')
     .select('learner_id')
@@ -410,6 +158,7 @@ export function digestOf(day: string, heads: ReadonlyArray<[string, number, stri
 
 /** The daily digest of all chains: computed once per day and kept; computing it again checks it. */
 export async function dailyDigest(db: Db, day: string): Promise<DigestResult> {
+  await settleTracking(db);
   const heads = await headsAt(db, day);
   const digest = digestOf(day, heads);
   const eventCount = heads.reduce((n, h) => n + h[1], 0);
@@ -439,6 +188,7 @@ export interface VerifyProblem {
 
 /** Walks every chain, checks chain heads, sealed runs against their run_end record, and the kept digests. */
 export async function verifyEvidence(db: Db, filter: { learnerId?: string } = {}): Promise<VerifyProblem[]> {
+  await settleTracking(db, filter);
   const problems: VerifyProblem[] = [];
   let lq = db.selectFrom('tracking_learners').selectAll();
   if (filter.learnerId) lq = lq.where('learner_id', '=', filter.learnerId);
@@ -558,6 +308,8 @@ function emptyTimes(learnerId: string, courseId: string): LearnerTimes {
 }
 
 async function timesOf(db: Db, filter: { learnerId?: string; courseId: string }): Promise<LearnerTimes[]> {
+  // Read-your-writes: what was acknowledged is credited before it is shown.
+  await settleTracking(db, filter);
   const [courses, modules] = await Promise.all([selectCourseTotals(db, filter), selectModuleTotals(db, filter)]);
   const out = new Map<string, LearnerTimes>();
   for (const c of courses) {
@@ -616,6 +368,7 @@ export async function getPresenceSessions(
   learnerId: string,
   courseId: string,
 ): Promise<PresenceSessionWithDevices[]> {
+  await settleTracking(db, { learnerId, courseId });
   const [runs, tabs, focus] = await Promise.all([
     loadCourseRuns(db, learnerId, courseId),
     db

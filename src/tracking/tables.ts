@@ -1,7 +1,8 @@
 import type { ColumnType, Generated } from 'kysely';
 
-/** Tables of migration 0004_tracking. */
+/** Tables of migrations 0004_tracking and 0008_tracking_inbox. */
 export interface TrackingTables {
+  tracking_inbox: TrackingInboxTable;
   tracking_learners: TrackingLearnerTable;
   tracking_tabs: TrackingTabTable;
   tracking_runs: TrackingRunTable;
@@ -23,6 +24,34 @@ export interface TrackingLearnerTable {
   focus_input_at: Date | null;
   focus_mark_at: Date | null;
   updated_at: Generated<Date>;
+  /** Inbox rows of this learner were credited up to this instant (0008). */
+  credited_until: Date | null;
+  /** Inbox rows credited late (received before `credited_until`): expected never. */
+  late_items: Generated<number>;
+}
+
+/** One received item waiting to be credited (0008_tracking_inbox). */
+export interface TrackingInboxTable {
+  id: Generated<string>;
+  learner_id: string;
+  course_id: string;
+  tab_id: string;
+  seq: number;
+  kind: string;
+  module_id: string;
+  module_version: number | null;
+  nominal_minutes: number;
+  role: string;
+  profile: string;
+  token_expired: boolean;
+  not_learner: boolean;
+  client_time: string | null;
+  input_ago_ms: number | null;
+  media: boolean | null;
+  cause: string | null;
+  ip_prefix: string | null;
+  user_agent: string | null;
+  received_at: Generated<Date>;
 }
 
 export interface TrackingTabTable {

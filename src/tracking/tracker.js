@@ -160,7 +160,7 @@
     );
   }
 
-  // Keeps only what the server deferred; everything else is recorded (accepted, stored, rejected, seen).
+  // Keeps only what the server deferred; `received` and `duplicate` are durably queued: acknowledged.
   function acknowledge(items, b) {
     if (b.status) return [];
     const done = new Set(b.results.filter((r) => r.status !== 'deferred').map((r) => r.seq));

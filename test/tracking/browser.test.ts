@@ -1,6 +1,12 @@
 import { type Browser, type BrowserContext, chromium, type Frame, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { creditCourse, getLearnerTimes, PROFILES, setTrackingProfile } from '../../src/tracking/index.js';
+import {
+  creditCourse,
+  getLearnerTimes,
+  PROFILES,
+  setTrackingProfile,
+  settleTracking,
+} from '../../src/tracking/index.js';
 import { type CatalogTestContext, createCatalogTestApp, onboardingForm } from '../catalog/helpers.js';
 import type { FakeComponent, FakeUser } from '../fixtures/openedx/index.js';
 
@@ -127,7 +133,9 @@ async function midInterval(after = 750): Promise<number> {
   return Date.now();
 }
 
+/** The tab's row once everything acknowledged so far is credited (read-your-writes). */
 async function tab(tabId: string) {
+  await settleTracking(ctx.app.db, { learnerId });
   return ctx.app.db.selectFrom('tracking_tabs').selectAll().where('id', '=', tabId).executeTakeFirst();
 }
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { App } from '../../src/app.js';
 import type { Db } from '../../src/db/index.js';
 import { signSession } from '../../src/lti/index.js';
-import { BEATS_PATH, configureIngest, trackerScript } from '../../src/tracking/index.js';
+import { BEATS_PATH, configureIngest, settleTracking, trackerScript } from '../../src/tracking/index.js';
 
 /** A clock the tests move by hand (shared by several app instances when needed). */
 export class TestClock {
@@ -14,12 +14,57 @@ export class TestClock {
   readonly read = async (): Promise<number> => this.nowMs;
 }
 
-export function useClock(
+/**
+ * Stamps inbox rows with the test clock. The crediting loop is stopped unless `consumer` is set: items are
+ * credited when something reads time (read-your-writes) or when a test settles them.
+ */
+export async function useClock(
   app: App,
   clock: TestClock,
-  options: { maxBatch?: number; maxConcurrent?: number } = {},
-): void {
-  configureIngest(app, { ...options, clock: clock.read });
+  options: {
+    maxBatch?: number;
+    maxConcurrent?: number;
+    maxBacklog?: number;
+    backlogCheckMs?: number;
+    consumer?: boolean;
+  } = {},
+): Promise<void> {
+  const { consumer, ...inbox } = options;
+  await configureIngest(app, {
+    ...inbox,
+    clock: clock.read,
+    consumer: consumer ? { settleLagMs: 0, idleMs: 20 } : false,
+  });
+}
+
+/**
+ * What became of each received item once credited, read back from the evidence: `accepted` (a beat inside one
+ * of the tab's runs), `stored` (open/close), `rejected` with its reason; `duplicate`/`deferred` as answered.
+ */
+export async function creditedOutcomes(
+  app: App,
+  learnerId: string,
+  tabId: string,
+  results: Array<{ seq: number; status: string }>,
+): Promise<Array<{ seq: number; status: string; reason?: string }>> {
+  await settleTracking(app.db, { learnerId });
+  const [events, runs] = await Promise.all([
+    app.db
+      .selectFrom('tracking_events')
+      .select(['seq', 'kind', 'reason'])
+      .where('tab_id', '=', tabId)
+      .where('seq', 'is not', null)
+      .execute(),
+    app.db.selectFrom('tracking_runs').select(['first_seq', 'last_seq']).where('tab_id', '=', tabId).execute(),
+  ]);
+  return results.map((r) => {
+    if (r.status !== 'received') return r;
+    const e = events.find((x) => x.seq === r.seq);
+    if (e?.kind === 'rejected') return { seq: r.seq, status: 'rejected', reason: e.reason as string };
+    if (e) return { seq: r.seq, status: 'stored' };
+    if (runs.some((x) => x.first_seq <= r.seq && r.seq <= x.last_seq)) return { seq: r.seq, status: 'accepted' };
+    return { seq: r.seq, status: 'unaccounted' };
+  });
 }
 
 const REGISTRATION = '00000000-0000-4000-8000-00000000aaaa';
@@ -110,14 +155,18 @@ export class TestTab {
   next(kind: Item['kind'], extra: Partial<Item> = {}): Item {
     return { kind, seq: this.seq++, inputAgoMs: 1000, clientTime: new Date().toISOString(), ...extra };
   }
-  async send(items: Item[], options: { app?: App; token?: string } = {}) {
+  /** Posts the items; unless `raw`, settles the learner's inbox and reports what each received item became. */
+  async send(items: Item[], options: { app?: App; token?: string; raw?: boolean } = {}) {
     const res = await (options.app ?? this.app).inject({
       method: 'POST',
       url: BEATS_PATH,
       headers: { authorization: `Bearer ${options.token ?? this.learner.token}` },
       payload: { tabId: this.tabId, ticket: this.ticket, items },
     });
-    return { status: res.statusCode, body: res.json() };
+    const body = res.json();
+    if (options.raw || res.statusCode !== 200) return { status: res.statusCode, body };
+    const results = await creditedOutcomes(this.app, this.learner.learnerId, this.tabId, body.results);
+    return { status: res.statusCode, body: { ...body, results }, received: body.results };
   }
   async open() {
     return this.send([this.next('open')]);

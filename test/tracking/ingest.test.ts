@@ -13,7 +13,7 @@ import {
   verifyEvidence,
 } from '../../src/tracking/index.js';
 import { createTestApp, type TestContext } from '../helpers/app.js';
-import { type Learner, seedCourse, seedLearner, TestClock, TestTab, useClock } from './helpers.js';
+import { creditedOutcomes, type Learner, seedCourse, seedLearner, TestClock, TestTab, useClock } from './helpers.js';
 
 let ctx: TestContext;
 let courseId: string;
@@ -21,7 +21,7 @@ const clock = new TestClock();
 
 beforeAll(async () => {
   ctx = await createTestApp();
-  useClock(ctx.app, clock);
+  await useClock(ctx.app, clock);
   courseId = await seedCourse(ctx.app.db);
 });
 afterAll(() => ctx.close());
@@ -105,15 +105,26 @@ describe('POST /api/tracking/beats', () => {
       events: (await events(learner)).length,
     };
     clock.advance(30_000);
-    const replay = await tab.send([open, b1, b2, b2]);
+    // Not yet credited, the copy in the inbox answers `duplicate`; once credited, a re-sent item is
+    // `received` again and the consumer drops it (it changes nothing). Both are acknowledgements.
+    const replay = await tab.send([open, b1, b2, b2], { raw: true });
     expect(replay.body.results.map((r: { status: string }) => r.status)).toEqual([
+      'received',
+      'received',
+      'received',
       'duplicate',
+    ]);
+    const again = await tab.send([open, b1, b2], { raw: true });
+    expect(again.body.results.map((r: { status: string }) => r.status)).toEqual([
       'duplicate',
       'duplicate',
       'duplicate',
     ]);
     expect(await getLearnerTimes(ctx.app.db, learner.learnerId, courseId)).toEqual(before.times);
     expect((await events(learner)).length).toBe(before.events);
+    expect(
+      await ctx.app.db.selectFrom('tracking_inbox').where('learner_id', '=', learner.learnerId).selectAll().execute(),
+    ).toEqual([]);
     expect(before.times.creditedSeconds).toBe(60);
   });
 
@@ -194,25 +205,50 @@ describe('POST /api/tracking/beats', () => {
     });
     expect(res.statusCode).toBe(200);
     expect(res.json().results).toEqual([
+      { seq: 1, status: 'received' },
+      { seq: 2, status: 'received' },
+    ]);
+    expect(await creditedOutcomes(ctx.app, learner.learnerId, tab.tabId, res.json().results)).toEqual([
       { seq: 1, status: 'accepted' },
       { seq: 2, status: 'stored' },
     ]);
     expect((await getLearnerTimes(ctx.app.db, learner.learnerId, courseId)).creditedSeconds).toBe(30);
   });
 
-  it('defers a flood per tab without storing it', async () => {
+  it('defers a flood per tab without storing it; what another instance let through is kept, never credited', async () => {
     const learner = await seedLearner(ctx.app, courseId);
     const tab = new TestTab(ctx.app, learner, 'common-digitalisation');
     clock.advance(1000);
-    const res = await tab.send(Array.from({ length: 30 }, () => tab.next('beat')));
+    const res = await tab.send(
+      Array.from({ length: 30 }, () => tab.next('beat')),
+      { raw: true },
+    );
     const statuses = res.body.results.map((r: { status: string }) => r.status);
-    expect(statuses.filter((s: string) => s === 'deferred')).toHaveLength(10);
+    // The highest seqs wait, so that the tab's items stay in order.
+    expect(statuses).toEqual([...Array(20).fill('received'), ...Array(10).fill('deferred')]);
     const row = await ctx.app.db
       .selectFrom('tracking_tabs')
       .select(['dropped_items', 'last_seq'])
       .where('id', '=', tab.tabId)
+      .executeTakeFirst();
+    expect(row).toBeUndefined(); // not credited yet: still in the inbox
+    expect((await tab.send([{ kind: 'beat', seq: 20 }], { raw: true })).body.results[0].status).toBe('deferred');
+    // A fresh limiter (as another instance behind the load balancer would have) lets 5 more through at once:
+    // acknowledged, so they are kept as evidence (`rate_limited`), never credited.
+    await useClock(ctx.app, clock);
+    const more = await tab.send(
+      Array.from({ length: 5 }, (_, i) => ({ kind: 'beat' as const, seq: 20 + i })),
+      {},
+    );
+    expect(more.body.results).toEqual(
+      Array.from({ length: 5 }, (_, i) => ({ seq: 20 + i, status: 'rejected', reason: 'rate_limited' })),
+    );
+    const after = await ctx.app.db
+      .selectFrom('tracking_tabs')
+      .select(['dropped_items', 'last_seq'])
+      .where('id', '=', tab.tabId)
       .executeTakeFirstOrThrow();
-    expect(row).toEqual({ dropped_items: 10, last_seq: 19 });
+    expect(after).toEqual({ dropped_items: 5, last_seq: 24 });
   });
 });
 

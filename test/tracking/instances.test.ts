@@ -96,8 +96,8 @@ async function play(
         const tab = tabs.get(`${s.learner}/${s.tab}`) as TestTab;
         const first = apps[n++ % apps.length] as App;
         const other = apps[n % apps.length] as App;
-        const sends = [tab.send(s.items, { app: first })];
-        if (s.twice) sends.push(tab.send(s.items, { app: other }));
+        const sends = [tab.send(s.items, { app: first, raw: true })];
+        if (s.twice) sends.push(tab.send(s.items, { app: other, raw: true }));
         return sends;
       }),
     ).then((results) => {
@@ -159,9 +159,10 @@ describe('two instances on one database', () => {
     const plan = timeline(20_250_602);
     const clockOne = new TestClock();
     const clockTwo = new TestClock();
-    useClock(single.app, clockOne, { maxConcurrent: 1 });
-    useClock(shared.app, clockTwo, { maxConcurrent: 3, maxBatch: 4 });
-    useClock(second, clockTwo, { maxConcurrent: 2 });
+    // Every instance runs its crediting loop, as in production; the two of the shared database compete for it.
+    await useClock(single.app, clockOne, { maxConcurrent: 1, consumer: true });
+    await useClock(shared.app, clockTwo, { maxConcurrent: 3, maxBatch: 4, consumer: true });
+    await useClock(second, clockTwo, { maxConcurrent: 2, consumer: true });
 
     await play([single.app], clockOne, await seed(single.app), plan);
     await play([shared.app, second], clockTwo, await seed(shared.app), plan);

@@ -1,0 +1,203 @@
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { type App, buildApp } from '../../src/app.js';
+import { createDatabase, type DatabaseHandle } from '../../src/db/index.js';
+import { creditLearners } from '../../src/tracking/inbox.js';
+import { getLearnerTimes, recomputeTotals, settleTracking, verifyEvidence } from '../../src/tracking/index.js';
+import { createTestApp, type TestContext } from '../helpers/app.js';
+import { withDatabase } from '../helpers/global-setup.js';
+import { seedCourse, seedLearner, TestClock, TestTab, useClock } from './helpers.js';
+
+/**
+ * The inbox between acknowledgement and crediting: what is acknowledged survives a crash, a late row is
+ * credited at its learner's last credited instant, the backlog guard, and consumers that never credit one
+ * learner twice.
+ */
+
+let ctx: TestContext;
+let courseId: string;
+const clock = new TestClock();
+
+/** Another instance on the same database (its own pool on PostgreSQL). */
+async function anotherInstance(): Promise<{ app: App; db: DatabaseHandle | null }> {
+  const target = inject('testDb');
+  let db: DatabaseHandle | null = null;
+  if (target.kind === 'pg') {
+    const { rows } = await sql<{ db: string }>`select current_database() as db`.execute(ctx.app.db);
+    db = await createDatabase({ databaseUrl: withDatabase(target.url, (rows[0] as { db: string }).db), poolMax: 5 });
+  }
+  const app = await buildApp({ config: ctx.config, database: db ?? ctx.database, closeDatabase: false });
+  await app.ready();
+  return { app, db };
+}
+
+const pending = async (learnerId: string) =>
+  ctx.app.db.selectFrom('tracking_inbox').select(['seq', 'received_at']).where('learner_id', '=', learnerId).execute();
+
+beforeAll(async () => {
+  ctx = await createTestApp();
+  await useClock(ctx.app, clock);
+  courseId = await seedCourse(ctx.app.db);
+}, 60_000);
+afterAll(() => ctx.close());
+
+describe('the tracking inbox', () => {
+  it('keeps what was acknowledged through a crash before crediting: another instance credits it', async () => {
+    const other = await anotherInstance();
+    let closed = false;
+    try {
+      await useClock(other.app, clock); // its crediting loop stopped: nothing is credited by it
+      const learner = await seedLearner(ctx.app, courseId);
+      const tab = new TestTab(other.app, learner, 'common-digitalisation');
+      const start = clock.advance(1000);
+      const acks = [await tab.send([tab.next('open')], { raw: true })];
+      for (let i = 0; i < 4; i++) {
+        clock.advance(30_000);
+        acks.push(await tab.send([tab.next('beat')], { raw: true }));
+      }
+      expect(acks.map((a) => a.body.results[0].status)).toEqual(Array(5).fill('received'));
+      expect(await pending(learner.learnerId)).toHaveLength(5);
+      // The instance stops before crediting anything (as after a crash: the inbox rows are already committed).
+      await other.app.close();
+      await other.db?.close();
+      closed = true;
+      expect(await pending(learner.learnerId)).toHaveLength(5);
+      // Any instance credits them, at their own received times; reading time settles first.
+      const times = await getLearnerTimes(ctx.app.db, learner.learnerId, courseId);
+      expect(times.creditedSeconds).toBe((clock.nowMs - start) / 1000);
+      expect(await pending(learner.learnerId)).toEqual([]);
+      const run = await ctx.app.db
+        .selectFrom('tracking_runs')
+        .selectAll()
+        .where('tab_id', '=', tab.tabId)
+        .executeTakeFirstOrThrow();
+      expect(run).toMatchObject({ beat_count: 4, first_seq: 1, last_seq: 4 });
+      expect(run.started_at.getTime()).toBe(start);
+      expect(run.last_beat_at.getTime()).toBe(clock.nowMs);
+    } finally {
+      if (!closed) {
+        await other.app.close();
+        await other.db?.close();
+      }
+    }
+  });
+
+  it('credits a late row at its learner’s last credited instant, keeps its own time, and counts it', async () => {
+    const learner = await seedLearner(ctx.app, courseId);
+    const a = new TestTab(ctx.app, learner, 'common-digitalisation');
+    const b = new TestTab(ctx.app, learner, 'common-obligations-protection');
+    clock.advance(1000);
+    await a.open();
+    const late = clock.nowMs + 10_000; // a row another instance stamped earlier but committed after the credit
+    clock.advance(30_000);
+    await a.beat(); // credited at clock.nowMs
+    const creditedAt = clock.nowMs;
+    const saved = clock.nowMs;
+    clock.nowMs = late;
+    const res = await b.send([b.next('open')], { raw: true });
+    clock.nowMs = saved;
+    expect(res.body.results[0].status).toBe('received');
+    await settleTracking(ctx.app.db, { learnerId: learner.learnerId });
+    const events = await ctx.app.db
+      .selectFrom('tracking_events')
+      .select(['kind', 'server_time', 'data', 'tab_id', 'seq'])
+      .where('learner_id', '=', learner.learnerId)
+      .orderBy('chain_index')
+      .execute();
+    const note = events.find((e) => e.kind === 'late');
+    expect(note?.server_time.getTime()).toBe(creditedAt);
+    expect(note?.data).toEqual({ tabId: b.tabId, seq: 0, receivedAt: new Date(late).toISOString() });
+    // The open itself is recorded at the clamped instant, after the note.
+    const open = events.find((e) => e.kind === 'open' && e.tab_id === b.tabId);
+    expect(open?.server_time.getTime()).toBe(creditedAt);
+    expect(events.indexOf(note as never)).toBeLessThan(events.indexOf(open as never));
+    const row = await ctx.app.db
+      .selectFrom('tracking_learners')
+      .select(['late_items', 'credited_until'])
+      .where('learner_id', '=', learner.learnerId)
+      .executeTakeFirstOrThrow();
+    expect(row.late_items).toBe(1);
+    expect(row.credited_until?.getTime()).toBe(creditedAt);
+    expect(await verifyEvidence(ctx.app.db, { learnerId: learner.learnerId })).toEqual([]);
+  });
+
+  it('refuses new items with 503 and Retry-After while the backlog is above its limit, and takes them after', async () => {
+    await useClock(ctx.app, clock, { maxBacklog: 3, backlogCheckMs: 0 });
+    try {
+      await settleTracking(ctx.app.db);
+      const learner = await seedLearner(ctx.app, courseId);
+      const tab = new TestTab(ctx.app, learner, 'common-digitalisation');
+      clock.advance(1000);
+      const first = await tab.send([tab.next('open'), tab.next('beat'), tab.next('beat'), tab.next('beat')], {
+        raw: true,
+      });
+      expect(first.status).toBe(200);
+      const refused = await ctx.app.inject({
+        method: 'POST',
+        url: '/api/tracking/beats',
+        headers: { authorization: `Bearer ${learner.token}` },
+        payload: { tabId: tab.tabId, ticket: tab.ticket, items: [tab.next('beat')] },
+      });
+      expect(refused.statusCode).toBe(503);
+      expect(refused.headers['retry-after']).toBe('5');
+      expect(refused.json()).toMatchObject({ status: 503, code: 'tracking_busy' });
+      expect(await pending(learner.learnerId)).toHaveLength(4);
+      await settleTracking(ctx.app.db);
+      clock.advance(30_000);
+      const accepted = await tab.send([{ kind: 'beat', seq: 4 }]);
+      expect(accepted.body.results).toEqual([{ seq: 4, status: 'accepted' }]);
+    } finally {
+      await useClock(ctx.app, clock);
+    }
+  });
+
+  it('never credits one learner twice when consumers of two instances run at once', async () => {
+    const other = await anotherInstance();
+    try {
+      await useClock(other.app, clock);
+      const learners = await Promise.all(Array.from({ length: 12 }, () => seedLearner(ctx.app, courseId)));
+      const tabs = learners.map((l) => new TestTab(ctx.app, l, 'common-digitalisation'));
+      const start = clock.advance(1000);
+      for (let step = 0; step < 6; step++) {
+        await Promise.all(
+          tabs.map((t, i) =>
+            t.send([t.next(step === 0 ? 'open' : 'beat')], { raw: true, app: i % 2 ? other.app : ctx.app }),
+          ),
+        );
+        clock.advance(30_000);
+      }
+      const end = clock.nowMs - 30_000;
+      const ids = learners.map((l) => l.learnerId);
+      const otherDb = other.db?.db ?? ctx.app.db;
+      // Two consumers (and a settle) over the same learners at once: each row is credited once.
+      const reports = await Promise.all([
+        creditLearners(ctx.app.db, ids, { skipLocked: true }),
+        creditLearners(otherDb, [...ids].reverse(), { skipLocked: true }),
+        creditLearners(otherDb, ids.slice(3, 9), { skipLocked: true }),
+      ]);
+      await settleTracking(ctx.app.db);
+      const credited = reports.reduce((n, r) => n + r.items, 0);
+      expect(credited).toBeLessThanOrEqual(12 * 6);
+      for (const l of learners) {
+        expect(await pending(l.learnerId)).toEqual([]);
+        const times = await getLearnerTimes(ctx.app.db, l.learnerId, courseId);
+        expect(times.creditedSeconds).toBe((end - start) / 1000);
+      }
+      const runs = await ctx.app.db
+        .selectFrom('tracking_runs')
+        .select(['beat_count', 'first_seq', 'last_seq'])
+        .where(
+          'tab_id',
+          'in',
+          tabs.map((t) => t.tabId),
+        )
+        .execute();
+      expect(runs).toEqual(Array(12).fill({ beat_count: 5, first_seq: 1, last_seq: 5 }));
+      expect((await recomputeTotals(ctx.app.db, {}, { write: false })).differing).toEqual([]);
+      expect(await verifyEvidence(ctx.app.db)).toEqual([]);
+    } finally {
+      await other.app.close();
+      await other.db?.close();
+    }
+  });
+});
