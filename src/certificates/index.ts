@@ -1,12 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import type { Db } from '../db/index.js';
+import { lmsEstimateFor } from '../lms/index.js';
 import { getCourseTimes, getLearnerTimes } from '../tracking/index.js';
 import { certificatesCommand } from './cli.js';
 import { loadProviderConfig } from './provider.js';
 import { certificateRoutes } from './routes.js';
 import { CertificateService, type FactsSource } from './service.js';
 import { currentSigningKey } from './signing.js';
-import { candidatePairs, catalogFactsSource } from './sources.js';
+import { candidatePairs, catalogFactsSource, type TimesPort } from './sources.js';
 
 /**
  * Attendance certificates (certificats de réalisation): issuance rules per course, the signed PDF,
@@ -88,8 +89,19 @@ const lastSweep = new WeakMap<object, Date>();
 
 /** Facts printed on certificates: the catalog's profile, modules and completions, the tracking's time. */
 export function factsFromCatalogAndTracking(db: Db): FactsSource {
-  return catalogFactsSource(db, getLearnerTimes);
+  return catalogFactsSource(db, timesWithLmsEstimate);
 }
+
+/**
+ * In-tool time from the tracking, plus the common-trunk time estimated from the LMS's logs (src/lms: its
+ * sessions minus the in-tool time, so the two add up to the union), with the LMS algorithm's parameters.
+ */
+const timesWithLmsEstimate: TimesPort = async (db, learnerId, courseId) => {
+  const times = await getLearnerTimes(db, learnerId, courseId);
+  const lms = await lmsEstimateFor(db, learnerId, courseId);
+  if (!lms) return { ...times, lmsEstimatedSeconds: null };
+  return { ...times, params: { ...times.params, lms: lms.params }, lmsEstimatedSeconds: lms.seconds };
+};
 
 /**
  * Issues every certificate due since the last sweep (all of them on the first one after a start).
@@ -152,7 +164,10 @@ export function setCertificateFactsSource(app: FastifyInstance, source: FactsSou
   serviceOf(app).setFactsSource(source);
 }
 
-/** A streamed ZIP of certificates (by course and/or fund) for another capability to serve. */
+/**
+ * A streamed ZIP of certificates (by course and/or fund) for another capability to serve; resolves once
+ * archiver is loaded (on first use).
+ */
 export function certificateArchive(
   app: FastifyInstance,
   filter: { courseId?: string; fundSlug?: string; allStates?: boolean },

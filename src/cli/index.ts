@@ -1,6 +1,7 @@
 import { runContentCommand } from '../catalog/index.js';
 import { runCertificatesCli } from '../certificates/index.js';
 import { ConfigError } from '../config/index.js';
+import { runLmsCommand } from '../lms/index.js';
 import { registerLtiCommands } from '../lti/cli.js';
 import { registerLtiServicesCommands } from '../lti-services/index.js';
 import { registerPortalCommands } from '../portal/index.js';
@@ -32,6 +33,7 @@ registerPortalCommands(registerCommand);
 registerCommand('content', 'check or import funds, themes and module packages (content/)', runContentCommand);
 registerCommand('certificates', 'issue, correct, revoke certificates; rotate the key', runCertificatesCli);
 registerCommand('time', 'connection time: recompute totals, seal runs, daily digest, verify evidence', runTimeCommand);
+registerCommand('lms', 'Open edX logs: import tracking logs / xAPI, map LMS users, recompute estimates', runLmsCommand);
 
 function usage(): string {
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(16)} ${c.summary}`);

@@ -1,0 +1,279 @@
+import { sql } from 'kysely';
+import type { Db } from '../db/index.js';
+import type { LmsEvent } from './rules.js';
+import type { LmsSource } from './tables.js';
+
+/** All SQL of the LMS capability. */
+
+export async function startImport(
+  db: Db,
+  input: { fileName: string; format: LmsSource | 'auto'; issuer: string | null },
+): Promise<string> {
+  const row = await db
+    .insertInto('lms_imports')
+    .values({ file_name: input.fileName, format: input.format, issuer: input.issuer })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  return row.id;
+}
+
+export async function finishImport(
+  db: Db,
+  id: string,
+  counts: { lines: number; inserted: number; duplicates: number; malformed: number; skipped: number },
+): Promise<void> {
+  await db
+    .updateTable('lms_imports')
+    .set({ ...counts, finished_at: sql<Date>`now()` })
+    .where('id', '=', id)
+    .execute();
+}
+
+/** Inserts events not seen before (by hash). Returns how many were new. */
+export async function insertEvents(
+  db: Db,
+  importId: string,
+  issuer: string | null,
+  events: readonly LmsEvent[],
+): Promise<number> {
+  if (events.length === 0) return 0;
+  const rows = await db
+    .insertInto('lms_events')
+    .values(
+      events.map((e) => ({
+        hash: e.hash,
+        source: e.source,
+        issuer,
+        lms_username: e.lmsUsername,
+        lms_user_id: e.lmsUserId,
+        course_context_id: e.courseContextId,
+        occurred_at: e.occurredAt,
+        event_type: e.eventType,
+        event_source: e.eventSource,
+        session_id: e.sessionId,
+        import_id: importId,
+      })),
+    )
+    .onConflict((oc) => oc.column('hash').doNothing())
+    .returning('hash')
+    .execute();
+  return rows.length;
+}
+
+/** Every (LMS user, course, issuer) present in the events, with their event count. */
+export async function eventGroups(
+  db: Db,
+): Promise<Array<{ lmsUsername: string; courseContextId: string; issuer: string | null; events: number }>> {
+  const rows = await db
+    .selectFrom('lms_events')
+    .select(['lms_username', 'course_context_id', 'issuer', sql<number>`count(*)::int`.as('events')])
+    .groupBy(['lms_username', 'course_context_id', 'issuer'])
+    .orderBy('lms_username')
+    .orderBy('course_context_id')
+    .execute();
+  return rows.map((r) => ({
+    lmsUsername: r.lms_username,
+    courseContextId: r.course_context_id,
+    issuer: r.issuer,
+    events: r.events,
+  }));
+}
+
+export interface CourseRow {
+  id: string;
+  issuer: string;
+  contextId: string;
+}
+
+export async function coursesByContext(db: Db, contextIds: readonly string[]): Promise<CourseRow[]> {
+  if (contextIds.length === 0) return [];
+  const rows = await db
+    .selectFrom('courses')
+    .select(['id', 'issuer', 'context_id'])
+    .where('context_id', 'in', [...contextIds])
+    .execute();
+  return rows.map((r) => ({ id: r.id, issuer: r.issuer, contextId: r.context_id }));
+}
+
+export async function courseById(db: Db, id: string): Promise<CourseRow | undefined> {
+  const r = await db
+    .selectFrom('courses')
+    .select(['id', 'issuer', 'context_id'])
+    .where('id', '=', id)
+    .executeTakeFirst();
+  return r ? { id: r.id, issuer: r.issuer, contextId: r.context_id } : undefined;
+}
+
+/** Learners whose launch carried `preferred_username` (PII sharing on) with one of these usernames. */
+export async function learnersByUsername(
+  db: Db,
+  usernames: readonly string[],
+): Promise<Array<{ id: string; issuer: string; username: string }>> {
+  if (usernames.length === 0) return [];
+  const rows = await db
+    .selectFrom('learners')
+    .select(['id', 'issuer', 'username'])
+    .where('username', 'in', [...usernames])
+    .execute();
+  return rows.filter((r) => r.username !== null) as Array<{ id: string; issuer: string; username: string }>;
+}
+
+export async function learnerById(
+  db: Db,
+  id: string,
+): Promise<{ id: string; issuer: string; username: string | null } | undefined> {
+  return db.selectFrom('learners').select(['id', 'issuer', 'username']).where('id', '=', id).executeTakeFirst();
+}
+
+export async function allMappings(db: Db): Promise<Map<string, string>> {
+  const rows = await db.selectFrom('lms_user_mappings').select(['lms_username', 'learner_id']).execute();
+  return new Map(rows.map((r) => [r.lms_username, r.learner_id]));
+}
+
+export async function mappingsOfLearner(db: Db, learnerId: string): Promise<string[]> {
+  const rows = await db
+    .selectFrom('lms_user_mappings')
+    .select('lms_username')
+    .where('learner_id', '=', learnerId)
+    .execute();
+  return rows.map((r) => r.lms_username);
+}
+
+export async function mappingOf(db: Db, lmsUsername: string): Promise<string | undefined> {
+  const row = await db
+    .selectFrom('lms_user_mappings')
+    .select('learner_id')
+    .where('lms_username', '=', lmsUsername)
+    .executeTakeFirst();
+  return row?.learner_id;
+}
+
+export async function upsertMapping(db: Db, lmsUsername: string, learnerId: string, source: string): Promise<void> {
+  await db
+    .insertInto('lms_user_mappings')
+    .values({ lms_username: lmsUsername, learner_id: learnerId, source })
+    .onConflict((oc) =>
+      oc.column('lms_username').doUpdateSet({ learner_id: learnerId, source, updated_at: sql<Date>`now()` }),
+    )
+    .execute();
+}
+
+export async function deleteMapping(db: Db, lmsUsername: string): Promise<boolean> {
+  const result = await db.deleteFrom('lms_user_mappings').where('lms_username', '=', lmsUsername).executeTakeFirst();
+  return Number(result.numDeletedRows) > 0;
+}
+
+/** Learners a mapping may name: the tool's learner id, the LTI `sub`, or the e-mail. */
+export async function findLearners(db: Db, ref: string): Promise<string[]> {
+  const isUuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(ref);
+  if (isUuid) {
+    const byId = await db.selectFrom('learners').select('id').where('id', '=', ref).execute();
+    if (byId.length > 0) return byId.map((r) => r.id);
+  }
+  const bySub = await db.selectFrom('learners').select('id').where('sub', '=', ref).execute();
+  if (bySub.length > 0) return bySub.map((r) => r.id);
+  if (ref.includes('@')) {
+    const byEmail = await db
+      .selectFrom('learners')
+      .select('id')
+      .where(sql`lower(email)`, '=', ref.toLowerCase())
+      .execute();
+    return byEmail.map((r) => r.id);
+  }
+  return [];
+}
+
+/** Event instants (epoch ms) of these LMS users in one course of one issuer. */
+export async function eventTimes(
+  db: Db,
+  courseContextId: string,
+  issuer: string,
+  usernames: readonly string[],
+): Promise<number[]> {
+  if (usernames.length === 0) return [];
+  const rows = await db
+    .selectFrom('lms_events')
+    .select(sql<number>`(extract(epoch from occurred_at) * 1000)::bigint`.as('ms'))
+    .where('course_context_id', '=', courseContextId)
+    .where('lms_username', 'in', [...usernames])
+    .where((eb) => eb.or([eb('issuer', 'is', null), eb('issuer', '=', issuer)]))
+    .execute();
+  return rows.map((r) => Number(r.ms));
+}
+
+export interface TotalRow {
+  learnerId: string;
+  courseId: string;
+  lmsUsernames: string[];
+  eventCount: number;
+  sessionCount: number;
+  sessionMs: number;
+  overlapMs: number;
+  estimatedMs: number;
+  estimatedSeconds: number;
+  firstAt: Date;
+  lastAt: Date;
+  algorithm: string;
+  params: Record<string, unknown>;
+}
+
+function totalValues(t: TotalRow) {
+  return {
+    learner_id: t.learnerId,
+    course_id: t.courseId,
+    lms_usernames: JSON.stringify(t.lmsUsernames),
+    event_count: t.eventCount,
+    session_count: t.sessionCount,
+    session_ms: t.sessionMs,
+    overlap_ms: t.overlapMs,
+    estimated_ms: t.estimatedMs,
+    estimated_seconds: t.estimatedSeconds,
+    first_at: t.firstAt,
+    last_at: t.lastAt,
+    algorithm: t.algorithm,
+    params: JSON.stringify(t.params),
+  };
+}
+
+/** Replaces every stored total by these (one transaction). */
+export async function replaceTotals(db: Db, totals: readonly TotalRow[]): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    await trx.deleteFrom('lms_time_totals').execute();
+    for (let i = 0; i < totals.length; i += 500) {
+      await trx
+        .insertInto('lms_time_totals')
+        .values(totals.slice(i, i + 500).map(totalValues))
+        .execute();
+    }
+  });
+}
+
+/** Stores (or removes, when null) one learner × course total. */
+export async function storeTotal(db: Db, learnerId: string, courseId: string, total: TotalRow | null): Promise<void> {
+  if (!total) {
+    await db
+      .deleteFrom('lms_time_totals')
+      .where('learner_id', '=', learnerId)
+      .where('course_id', '=', courseId)
+      .execute();
+    return;
+  }
+  const values = totalValues(total);
+  const { learner_id: _l, course_id: _c, ...update } = values;
+  await db
+    .insertInto('lms_time_totals')
+    .values(values)
+    .onConflict((oc) =>
+      oc.columns(['learner_id', 'course_id']).doUpdateSet({ ...update, computed_at: sql<Date>`now()` }),
+    )
+    .execute();
+}
+
+export async function storedTotal(db: Db, learnerId: string, courseId: string) {
+  return db
+    .selectFrom('lms_time_totals')
+    .selectAll()
+    .where('learner_id', '=', learnerId)
+    .where('course_id', '=', courseId)
+    .executeTakeFirst();
+}
