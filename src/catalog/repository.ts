@@ -1,5 +1,6 @@
 import { sql, type Transaction } from 'kysely';
 import type { Database, Db } from '../db/index.js';
+import { launchedAsLearnerIn } from '../lti/index.js';
 import type { ModuleManifest } from './model.js';
 import type { RoutingCatalog } from './rules.js';
 import type { Civility, HeadcountBand, ProfileAuthorRole, QuizAnswersRecord, Trunk } from './tables.js';
@@ -343,16 +344,7 @@ export async function listCourseLearners(db: Executor, courseId: string): Promis
         .where('module_progress.completed_at', 'is not', null)
         .as('completed'),
     ])
-    .where((eb) =>
-      eb.exists(
-        eb
-          .selectFrom('lti_launches')
-          .select('lti_launches.id')
-          .whereRef('lti_launches.learner_id', '=', 'learners.id')
-          .where('lti_launches.course_id', '=', courseId)
-          .where('lti_launches.role', '=', 'learner'),
-      ),
-    )
+    .where(launchedAsLearnerIn(courseId))
     .orderBy('learner_profiles.family_name')
     .orderBy('learners.name')
     .execute();

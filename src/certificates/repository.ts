@@ -1,5 +1,6 @@
 import type { Transaction } from 'kysely';
 import type { Database, Db } from '../db/index.js';
+import { launchedAsLearnerIn } from '../lti/index.js';
 import { DEFAULT_RULE, type IssuanceRule } from './rules.js';
 import type { CertificateStateColumn, CertificateTable, IssuanceKindColumn } from './tables.js';
 
@@ -288,16 +289,7 @@ export async function courseLearners(db: Executor, courseId: string): Promise<Ar
   const rows = await db
     .selectFrom('learners')
     .select(['learners.id', 'learners.name', 'learners.given_name', 'learners.family_name', 'learners.username'])
-    .where((eb) =>
-      eb.exists(
-        eb
-          .selectFrom('lti_launches')
-          .select('lti_launches.id')
-          .whereRef('lti_launches.learner_id', '=', 'learners.id')
-          .where('lti_launches.course_id', '=', courseId)
-          .where('lti_launches.role', '=', 'learner'),
-      ),
-    )
+    .where(launchedAsLearnerIn(courseId))
     .orderBy('learners.family_name')
     .orderBy('learners.id')
     .limit(2000)

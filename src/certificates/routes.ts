@@ -587,7 +587,7 @@ export async function certificateRoutes(base: FastifyInstance, options: { servic
   app.get('/api/certificates/archive.zip', { schema: { querystring: ArchiveQuery } }, async (request, reply) => {
     const session = requireRole(await requireSession(request), 'course_team', 'staff');
     const courseId = courseOf(session);
-    const archive = service.archive({
+    const archive = await service.archive({
       courseId,
       fundSlug: request.query.fund,
       allStates: request.query.all !== undefined,
@@ -613,7 +613,7 @@ export async function certificateRoutes(base: FastifyInstance, options: { servic
     };
     const audit = await startDownloadAudit(request.server, principal, { export: 'certificates.zip', ...filter });
     let entries = 0;
-    const archive = service.archive(filter);
+    const archive = await service.archive(filter);
     archive.on('entry', () => {
       entries++;
       audit.progress(entries);

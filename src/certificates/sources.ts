@@ -9,6 +9,7 @@ import {
   type ModuleInfo,
 } from '../catalog/index.js';
 import type { Db } from '../db/index.js';
+import { fileNumberFor } from '../file-numbers/index.js';
 import { courseTitle } from './repository.js';
 import { type CertificateFacts, formatSiret, type Json, normaliseSiret } from './rules.js';
 import type { FactsSource } from './service.js';
@@ -67,7 +68,8 @@ export function assembleFacts(input: {
   learnerId: string;
   course: { id: string; title: string };
   profile: LearnerProfile;
-  fund: { slug: string; name: string; historicalName: string | null } | null;
+  /** fileNumber: the OPCO's file number for the learner's company in this course session, when known. */
+  fund: { slug: string; name: string; historicalName: string | null; fileNumber?: string | null } | null;
   modules: readonly ModuleInfo[];
   themePositions: ReadonlyMap<string, number>;
   completions: readonly ModuleCompletion[];
@@ -86,7 +88,7 @@ export function assembleFacts(input: {
     },
     company: { name: input.profile.companyName, siret: printableSiret(input.profile.companySiret) },
     course: input.course,
-    fund: input.fund ? { ...input.fund, fileNumber: null } : null,
+    fund: input.fund ? { ...input.fund, fileNumber: input.fund.fileNumber ?? null } : null,
     modules: path.map((m) => {
       const done = byModule.get(m.id);
       const time = timeOf.get(m.id);
@@ -144,11 +146,15 @@ export function catalogFactsSource(db: Db, times: TimesPort): FactsSource {
         courseTitle(db, courseId),
       ]);
       const fund = funds.find((f) => f.slug === profile.fundSlug);
+      // Taken at issue time: a number set later reissues the certificate (src/file-numbers).
+      const fileNumber = fund
+        ? await fileNumberFor(db, { fundSlug: fund.slug, courseId, siret: profile.companySiret })
+        : null;
       return assembleFacts({
         learnerId,
         course: { id: courseId, title: title ?? themes[0]?.trackTitle ?? 'Formation' },
         profile,
-        fund: fund ? { slug: fund.slug, name: fund.name, historicalName: fund.historicalName } : null,
+        fund: fund ? { slug: fund.slug, name: fund.name, historicalName: fund.historicalName, fileNumber } : null,
         modules,
         themePositions: new Map(themes.map((t) => [`${t.trackId}|${t.slug}`, t.position])),
         completions,

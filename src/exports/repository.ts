@@ -77,6 +77,7 @@ function enrolmentFacts(filter: ExportFilter): RawBuilder<EnrolmentRow> {
   const progressCourseCond = filter.courseId ? sql`mp.course_id = ${filter.courseId}` : sql`true`;
   const timeCourseCond = filter.courseId ? sql`ct.course_id = ${filter.courseId}` : sql`true`;
   const timeTotalsCourseCond = filter.courseId ? sql`tt.course_id = ${filter.courseId}` : sql`true`;
+  const lmsCourseCond = filter.courseId ? sql`lt.course_id = ${filter.courseId}` : sql`true`;
   // The scope again inside each aggregate, so that a fund's export aggregates only its learners' rows.
   const inScope = (learnerId: RawBuilder<unknown>) =>
     filter.fund === null && !filter.branch
@@ -107,9 +108,9 @@ function enrolmentFacts(filter: ExportFilter): RawBuilder<EnrolmentRow> {
         greatest(pr.last_activity, tm.last_at) as last_activity,
         pr.quiz_correct::int as quiz_correct, pr.quiz_total::int as quiz_total,
         cert.number as certificate_number, cert.issued_at as certificate_issued_at,
-        -- The file number is inside the signed document; skip parsing it when it says there is none.
-        case when strpos(cert.data_canonical, '"fileNumber":null') > 0 then null
-          else (cert.data_canonical::json #>> '{fund,fileNumber}') end as file_number,
+        -- The current OPCO file number of the learner's company in this session (src/file-numbers),
+        -- certificate or not; profiles hold the SIRET as 14 digits.
+        ffn.file_number,
         r.session_start, r.session_end, r.planned_minutes,
         tm.module_seconds, tm.lms_seconds, tm.total_seconds, tm.algorithm
       from (
@@ -156,20 +157,28 @@ function enrolmentFacts(filter: ExportFilter): RawBuilder<EnrolmentRow> {
       left join certificates cert
         on cert.learner_id = e.learner_id and cert.course_id = e.course_id and cert.state = 'valid'
       left join certificate_rules r on r.course_id = e.course_id
+      left join fund_file_numbers ffn
+        on ffn.fund_slug = p.fund_slug and ffn.course_id = e.course_id and ffn.company_siret = p.company_siret
       left join (
         -- Connection time (tracking): the union of in-tool time per learner and course, credited after
-        -- caps. The LMS's own pages (common trunk) are not measured yet: their estimate stays unknown.
-        select ct.learner_id, ct.course_id, ct.credited_seconds as module_seconds,
-          null::integer as lms_seconds, ct.credited_seconds as total_seconds, ct.algorithm,
-          span.first_at, span.last_at
-        from time_course_totals ct
+        -- caps; the LMS's own pages (common trunk) estimated from its logs (src/lms, lms-sessions-v1: its
+        -- sessions minus in-tool time, so the total is the sum). Unknown (null) where no log was imported.
+        select coalesce(ct.learner_id, lt.learner_id) as learner_id, coalesce(ct.course_id, lt.course_id) as course_id,
+          ct.credited_seconds as module_seconds, lt.estimated_seconds as lms_seconds,
+          coalesce(ct.credited_seconds, 0) + coalesce(lt.estimated_seconds, 0) as total_seconds, ct.algorithm,
+          least(span.first_at, lt.first_at) as first_at, greatest(span.last_at, lt.last_at) as last_at
+        from (select * from time_course_totals ct where ${timeCourseCond} and ${inScope(sql`ct.learner_id`)}) ct
+        full join (
+          select lt.learner_id, lt.course_id, lt.estimated_seconds, lt.first_at, lt.last_at
+          from lms_time_totals lt
+          where ${lmsCourseCond} and ${inScope(sql`lt.learner_id`)}
+        ) lt on lt.learner_id = ct.learner_id and lt.course_id = ct.course_id
         left join (
           select tt.learner_id, tt.course_id, min(tt.first_at) as first_at, max(tt.last_at) as last_at
           from time_totals tt
           where ${timeTotalsCourseCond} and ${inScope(sql`tt.learner_id`)}
           group by tt.learner_id, tt.course_id
         ) span on span.learner_id = ct.learner_id and span.course_id = ct.course_id
-        where ${timeCourseCond} and ${inScope(sql`ct.learner_id`)}
       ) tm on tm.learner_id = e.learner_id and tm.course_id = e.course_id
       where ${fundCond} and ${branchCond}
     ) f

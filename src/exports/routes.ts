@@ -3,6 +3,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { fileNumberRoutes } from '../file-numbers/index.js';
 import { ForbiddenError } from '../http/errors.js';
 import {
   type Principal,
@@ -199,11 +200,17 @@ export async function exportsRoutes(fastify: FastifyInstance): Promise<void> {
         { name: 'exports', description: 'Attendance exports (summary, connection log), streamed' },
         { name: 'funnel', description: 'Registered → started → common trunk → sector trunk → certificate' },
         { name: 'account', description: 'The token’s account and what it may filter on' },
+        {
+          name: 'file-numbers',
+          description: 'OPCO file numbers (numéro de dossier) per fund, course session and company',
+        },
       ],
     },
     hideUntagged: true,
   });
   await fastify.register(swaggerUi, { routePrefix: '/docs' });
+  // In this context so that its API is in /docs and its pages get the portal cookies (src/file-numbers).
+  await fastify.register(fileNumberRoutes);
 
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const page = { html: true };

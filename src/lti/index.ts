@@ -15,6 +15,7 @@ import { LaunchValidator } from './validator.js';
  * The only file other capabilities import from src/lti/.
  */
 export { sessionHead } from './pages.js';
+export { launchedAsLearnerIn } from './queries.js';
 export { type MessageType, mapRoles, toolUrls } from './rules.js';
 export type { LaunchHandler, ValidatedLaunch } from './service.js';
 export { type LaunchSession, requireRole, requireSession, signSession } from './session.js';

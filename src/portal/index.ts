@@ -47,5 +47,5 @@ export {
 } from './downloads.js';
 export { describeFilter, formatParis, portalPage } from './pages.js';
 export { type Principal, scopedFund } from './rules.js';
-export { createToken, createUser, hashPassword, openSession } from './service.js';
+export { actorOf, auditEvent, createToken, createUser, hashPassword, openSession } from './service.js';
 export type { PortalRole, PortalTables } from './tables.js';

@@ -3,7 +3,16 @@ import { CONNECTION_COLUMNS, SUMMARY_COLUMNS } from '../../src/exports/columns.j
 import { createTestApp, type TestContext } from '../helpers/app.js';
 import { addToken, addUser, type Browser, bearer, get, signIn } from '../portal/helpers.js';
 import { parseCsv, xlsxAsCsvCells } from './csv.js';
-import { certify, moduleIds, progress, seedCourse, seedLearner, seedRegistration, trackTime } from './seed.js';
+import {
+  certify,
+  moduleIds,
+  progress,
+  seedCourse,
+  seedFileNumber,
+  seedLearner,
+  seedRegistration,
+  trackTime,
+} from './seed.js';
 
 let ctx: TestContext;
 const ids: Record<string, string> = {};
@@ -80,6 +89,8 @@ beforeAll(async () => {
     fileNumber: 'AKTO-42',
     issuedAt: at('2026-03-20T09:00:00Z'),
   });
+  // The export reads the current number of the company (src/file-numbers), not the certificate's copy.
+  await seedFileNumber(db, { fund: 'akto', courseId: ids.courseA, siret: '73282932000074', fileNumber: 'AKTO-42' });
 
   // L2: a formula for a name, started, two sessions (one from two devices at once).
   ids.l2 = await seedLearner(db, {
@@ -297,6 +308,10 @@ describe('summary export (one row per learner and session)', () => {
     expect(l4[header.indexOf('Date de début (Paris)')]).toBe('');
     expect(l4[header.indexOf('Temps total (h:mm)')]).toBe('0:00');
     expect(l4[header.indexOf('Civilité')]).toBe('Monsieur');
+    // Same company and session as L1: the file number shows without a certificate; another session has none.
+    expect(l4[header.indexOf('N° de dossier OPCO')]).toBe('AKTO-42');
+    const l5 = rows.find((r) => r.includes(ids.l5 as string)) as string[];
+    expect(l5[header.indexOf('N° de dossier OPCO')]).toBe('');
   });
 
   it('neutralises cells a spreadsheet would run as formulas (a learner named =HYPERLINK(...))', async () => {
@@ -707,6 +722,9 @@ describe('OpenAPI', () => {
     expect(doc.openapi).toMatch(/^3\./);
     expect(Object.keys(doc.paths).sort()).toEqual([
       '/api/v1/exports/{kind}',
+      '/api/v1/file-numbers',
+      '/api/v1/file-numbers/import',
+      '/api/v1/file-numbers/{fund}/{courseId}/{siret}',
       '/api/v1/filters',
       '/api/v1/funnel',
       '/api/v1/me',

@@ -336,3 +336,21 @@ export async function certify(
     })
     .execute();
 }
+
+/** An OPCO file number for a company in a course session (src/file-numbers), as the portal stores it. */
+export async function seedFileNumber(
+  db: Db,
+  key: { fund: string; courseId: string; siret: string; fileNumber: string },
+): Promise<void> {
+  await db
+    .insertInto('fund_file_numbers')
+    .values({
+      fund_slug: key.fund,
+      course_id: key.courseId,
+      company_siret: key.siret,
+      file_number: key.fileNumber,
+      set_by_user_id: null,
+      set_by_username: 'seed',
+    })
+    .execute();
+}

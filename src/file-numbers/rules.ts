@@ -1,0 +1,111 @@
+import { laPosteSiretValid, luhnValid } from '../common/siret.js';
+
+/**
+ * Pure rules of the OPCO file numbers (« numéro de dossier de prise en charge »): what a SIRET and a
+ * file number must look like, and the CSV import format. No database here.
+ */
+
+export const FILE_NUMBER_MAX_LENGTH = 50;
+
+export type Checked<T> = { ok: true; value: T } | { ok: false; message: string };
+
+/** Spaces, dots and dashes are how people copy a SIRET; they carry no meaning. */
+export function normaliseSiret(input: string): string {
+  return input.replace(/[\s.\u00a0\u202f-]/g, '');
+}
+
+export function checkCompanySiret(input: string): Checked<string> {
+  const siret = normaliseSiret(input);
+  if (siret === '') return { ok: false, message: 'Indiquez le numéro SIRET de l’entreprise.' };
+  if (!/^\d{14}$/.test(siret)) {
+    return { ok: false, message: 'Le numéro SIRET compte 14 chiffres.' };
+  }
+  if (!luhnValid(siret) && !laPosteSiretValid(siret)) {
+    return { ok: false, message: 'Ce numéro SIRET n’existe pas : un chiffre est sans doute mal recopié.' };
+  }
+  return { ok: true, value: siret };
+}
+
+/**
+ * A file number as the OPCO wrote it: trimmed, inner runs of blanks made one space, 1 to 50 printable
+ * characters (letters, digits, punctuation; no control characters). Funds' formats differ (AKTO, OPCO EP,
+ * Atlas…), so the content is otherwise free.
+ */
+export function checkFileNumber(input: string): Checked<string> {
+  const value = input.normalize('NFC').trim().replace(/\s+/g, ' ');
+  if (value === '') return { ok: false, message: 'Indiquez le numéro de dossier.' };
+  if ([...value].length > FILE_NUMBER_MAX_LENGTH) {
+    return { ok: false, message: `Le numéro de dossier ne doit pas dépasser ${FILE_NUMBER_MAX_LENGTH} caractères.` };
+  }
+  if (!/^[\p{L}\p{N}\p{P}\p{S} ]+$/u.test(value)) {
+    return {
+      ok: false,
+      message: 'Le numéro de dossier ne peut contenir que des lettres, des chiffres, des espaces et de la ponctuation.',
+    };
+  }
+  return { ok: true, value };
+}
+
+/** "123 456 782 00002", as French documents print it. */
+export function formatSiret(siret: string): string {
+  return /^\d{14}$/.test(siret)
+    ? `${siret.slice(0, 3)} ${siret.slice(3, 6)} ${siret.slice(6, 9)} ${siret.slice(9)}`
+    : siret;
+}
+
+export interface ImportLine {
+  line: number;
+  siret: string;
+  fileNumber: string;
+}
+
+export interface ImportProblem {
+  line: number;
+  message: string;
+}
+
+export const IMPORT_MAX_LINES = 5000;
+
+/**
+ * `SIRET;numéro` per line (`,` or tab also accepted, as spreadsheets export them). A header line
+ * (first cell not digits) and blank lines are skipped; a BOM is ignored. Every bad line is reported with
+ * its number; nothing is imported unless every line is good.
+ */
+export function parseImport(text: string): { lines: ImportLine[]; problems: ImportProblem[] } {
+  const lines: ImportLine[] = [];
+  const problems: ImportProblem[] = [];
+  const seen = new Map<string, number>();
+  const rows = text.replace(/^\ufeff/, '').split(/\r\n|\n|\r/);
+  if (rows.length > IMPORT_MAX_LINES + 1) {
+    return { lines: [], problems: [{ line: 0, message: `Le fichier dépasse ${IMPORT_MAX_LINES} lignes.` }] };
+  }
+  rows.forEach((row, index) => {
+    const line = index + 1;
+    if (row.trim() === '') return;
+    const separator = row.includes(';') ? ';' : row.includes('\t') ? '\t' : ',';
+    const cells = row.split(separator).map((c) =>
+      c
+        .trim()
+        .replace(/^"(.*)"$/s, '$1')
+        .trim(),
+    );
+    if (line === 1 && !/\d/.test(cells[0] ?? '')) return; // header
+    if (cells.length !== 2) {
+      problems.push({ line, message: 'Deux colonnes attendues : SIRET;numéro de dossier.' });
+      return;
+    }
+    const siret = checkCompanySiret(cells[0] as string);
+    const number = checkFileNumber(cells[1] as string);
+    if (!siret.ok) problems.push({ line, message: siret.message });
+    if (!number.ok) problems.push({ line, message: number.message });
+    if (!siret.ok || !number.ok) return;
+    const previous = seen.get(siret.value);
+    if (previous !== undefined) {
+      problems.push({ line, message: `Ce SIRET figure déjà ligne ${previous}.` });
+      return;
+    }
+    seen.set(siret.value, line);
+    lines.push({ line, siret: siret.value, fileNumber: number.value });
+  });
+  return { lines, problems };
+}
