@@ -1,5 +1,16 @@
-# Émargement — production image. The service runs its TypeScript through tsx (a runtime dependency),
-# so there is no separate build output to copy; the dependency stage installs production packages only.
+# Émargement — production image. The build stage compiles src/ and migrations/ to dist/ (`npm run build`:
+# tsc with every dependency installed, plus the files the code reads next to itself); the runtime stage runs
+# that JavaScript with plain node (no tsx, no TypeScript sources) on production dependencies only.
+FROM node:22-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY scripts ./scripts
+COPY src ./src
+COPY migrations ./migrations
+RUN npm run build
+
 FROM node:22-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -12,13 +23,12 @@ ENV NODE_ENV=production \
     DATA_DIR=/app/data
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
-COPY package.json tsconfig.json ./
-COPY src ./src
-COPY migrations ./migrations
+COPY package.json ./
+COPY --from=build /app/dist ./dist
 COPY content ./content
 COPY lti-config ./lti-config
 RUN mkdir -p /app/data && chown -R node:node /app/data
 USER node
 EXPOSE 3000
 HEALTHCHECK --interval=30s --timeout=3s --start-period=20s CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/ready').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
-CMD ["node", "--import", "tsx", "src/server.ts"]
+CMD ["node", "dist/src/server.js"]

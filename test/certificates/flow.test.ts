@@ -566,7 +566,7 @@ describe('bulk ZIP', () => {
 
   it('reads certificates page by page, as fast as the consumer takes them', async () => {
     let pages = 0;
-    const archive = ctx.app.certificates.archive(
+    const archive = await ctx.app.certificates.archive(
       { fundSlug: 'akto', allStates: true },
       {
         pageSize: 1,

@@ -1,8 +1,8 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { createTestApp, testConfig } from '../helpers/app.js';
@@ -128,4 +128,108 @@ describe('graceful shutdown', () => {
     await app.close();
     expect(close).toHaveBeenCalledOnce();
   });
+});
+
+// Production runs the compiled build (`npm start` = `node src/cli/build.mjs --if-stale` then
+// `node dist/src/server.js`). This builds into a temporary directory (with a package.json marking it as
+// ES modules and a link to node_modules, as dist/ has from the project root) and starts it.
+
+const root = process.cwd();
+const out = mkdtempSync(join(tmpdir(), 'emargement-build-'));
+let builtChild: ChildProcess | undefined;
+afterAll(() => {
+  builtChild?.kill('SIGKILL');
+  rmSync(out, { recursive: true, force: true });
+});
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => relative(dir, join(e.parentPath, e.name)))
+    .sort();
+}
+
+describe('the compiled build', () => {
+  it('holds every source as JavaScript and every file the code reads next to itself', () => {
+    const build = spawnSync(process.execPath, ['src/cli/build.mjs', '--out', out], { cwd: root, encoding: 'utf8' });
+    expect(build.stderr + build.stdout).toBe('');
+    expect(build.status).toBe(0);
+    const built = new Set(filesUnder(out));
+    for (const file of filesUnder(join(root, 'src'))) {
+      // Docs, and the build script itself (it runs from the sources, never from dist/).
+      if (file.endsWith('.md') || file === 'cli/build.mjs') continue;
+      const expected = file.endsWith('.ts') ? `src/${file.replace(/\.ts$/, '.js')}` : `src/${file}`;
+      expect(built.has(expected), expected).toBe(true);
+    }
+    for (const file of filesUnder(join(root, 'migrations'))) {
+      expect(built.has(`migrations/${file.replace(/\.ts$/, '.js')}`), file).toBe(true);
+    }
+    // Assets are copied byte for byte (the fonts are binary).
+    expect(readFileSync(join(out, 'src/certificates/assets/fonts/DejaVuSans.ttf'))).toEqual(
+      readFileSync(join(root, 'src/certificates/assets/fonts/DejaVuSans.ttf')),
+    );
+    // Up to date: a second run with --if-stale does nothing.
+    const again = spawnSync(process.execPath, ['src/cli/build.mjs', '--out', out, '--if-stale'], {
+      cwd: root,
+      encoding: 'utf8',
+    });
+    expect(again.status).toBe(0);
+    expect(again.stderr).toBe('');
+  }, 120_000);
+
+  it('starts with plain node on a fresh data directory and serves health, pages and source-relative assets', async () => {
+    writeFileSync(join(out, 'package.json'), '{ "type": "module" }\n');
+    symlinkSync(join(root, 'node_modules'), join(out, 'node_modules'));
+    const port = await freePort();
+    const dataDir = mkdtempSync(join(tmpdir(), 'emargement-build-data-'));
+    // No tsx anywhere: plain node on the emitted JavaScript, from the project root (content/, lti-config/).
+    const child = spawn(process.execPath, [join(out, 'src/server.js')], {
+      cwd: root,
+      env: { PATH: process.env.PATH ?? '', PORT: String(port), DATA_DIR: dataDir, LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    builtChild = child;
+    let output = '';
+    child.stdout?.on('data', (d) => {
+      output += d;
+    });
+    child.stderr?.on('data', (d) => {
+      output += d;
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const base = `http://127.0.0.1:${port}`;
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      try {
+        if ((await fetch(`${base}/health`)).ok) break;
+      } catch {}
+      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`server did not start: ${output}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+
+    const ready = await fetch(`${base}/ready`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({ status: 'ready', database: 'pglite' });
+
+    const tracker = await fetch(`${base}/assets/tracker.js`);
+    expect(tracker.status).toBe(200);
+    expect(await tracker.text()).toBe(readFileSync(join(root, 'src/tracking/tracker.js'), 'utf8'));
+    const moduleScript = await fetch(`${base}/assets/catalog/module.js`);
+    expect(moduleScript.status).toBe(200);
+    expect(await moduleScript.text()).toBe(readFileSync(join(root, 'src/catalog/assets/module.js'), 'utf8'));
+
+    const page = await fetch(`${base}/verify`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toContain('text/html');
+    expect(await page.text()).toContain('lang="fr"');
+
+    // The content under content/ was imported at start (catalog), migrations applied from the build.
+    expect(output).toContain('migrations applied');
+    expect(output).toContain('content imported');
+
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(output).toContain('"msg":"stopped"');
+    rmSync(dataDir, { recursive: true, force: true });
+  }, 120_000);
 });
