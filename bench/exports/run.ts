@@ -19,7 +19,7 @@ import { seedBench } from './seed.js';
  *
  *   node --import tsx bench/exports/run.ts [--learners 100000] [--modules 16] [--reseed] [--runs 3]
  *     [--url postgres://postgres@127.0.0.1:5432/postgres] [--runtime compiled|tsx] [--node-options "…"]
- *     [--startup N]   (only start-up to /ready, N times each for the compiled build and tsx)
+ *     [--only csv|xlsx] [--startup N]   (only start-up to /ready, N times each for the compiled build and tsx)
  */
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: string) => {
@@ -29,9 +29,17 @@ const opt = (name: string, fallback: string) => {
 const learners = Number(opt('learners', '100000'));
 const modules = Number(opt('modules', '16'));
 const runs = Number(opt('runs', '3'));
+/** `--only csv` or `--only xlsx`: measure that format alone. */
+const onlyFormat = opt('only', '');
 const runtime = opt('runtime', 'compiled');
 if (runtime !== 'compiled' && runtime !== 'tsx') throw new Error('--runtime is compiled or tsx');
-const nodeOptions = opt('node-options', '').split(' ').filter(Boolean);
+/** Node flags of the served process: by default those of `npm start` (package.json), as production runs. */
+const startFlags = (JSON.parse(readFileSync('package.json', 'utf8')).scripts.start as string)
+  .split(' ')
+  .filter((w) => w.startsWith('--'));
+const nodeOptions = process.argv.includes('--node-options')
+  ? opt('node-options', '').split(' ').filter(Boolean)
+  : startFlags;
 const startupRounds = Number(opt('startup', '0'));
 const adminUrl = opt('url', 'postgres://postgres@127.0.0.1:5432/postgres');
 const dbName = `emargement_bench_exports_${learners}_${modules}`;
@@ -235,6 +243,7 @@ for (const [kind, format, fund] of [
   ['summary', 'xlsx', undefined],
   ['summary', 'csv', 'uniformation'],
 ] as const) {
+  if (onlyFormat && format !== onlyFormat) continue;
   for (let i = 0; i < runs; i++) {
     const { tokenId, token } = await tokenFor(fund);
     const server = await startServer(runtime);

@@ -77,7 +77,6 @@ function enrolmentFacts(filter: ExportFilter): RawBuilder<EnrolmentRow> {
   const progressCourseCond = filter.courseId ? sql`mp.course_id = ${filter.courseId}` : sql`true`;
   const timeCourseCond = filter.courseId ? sql`ct.course_id = ${filter.courseId}` : sql`true`;
   const timeTotalsCourseCond = filter.courseId ? sql`tt.course_id = ${filter.courseId}` : sql`true`;
-  const lmsCourseCond = filter.courseId ? sql`lt.course_id = ${filter.courseId}` : sql`true`;
   // The scope again inside each aggregate, so that a fund's export aggregates only its learners' rows.
   const inScope = (learnerId: RawBuilder<unknown>) =>
     filter.fund === null && !filter.branch
@@ -104,15 +103,18 @@ function enrolmentFacts(filter: ExportFilter): RawBuilder<EnrolmentRow> {
         coalesce(pl.common_planned, 0)::int as common_planned,
         coalesce(pr.sector_done, 0)::int as sector_done,
         coalesce(pl.sector_planned, 0)::int as sector_planned,
-        least(pr.first_activity, tm.first_at) as first_activity,
-        greatest(pr.last_activity, tm.last_at) as last_activity,
+        least(pr.first_activity, tm.first_at, lt.first_at) as first_activity,
+        greatest(pr.last_activity, tm.last_at, lt.last_at) as last_activity,
         pr.quiz_correct::int as quiz_correct, pr.quiz_total::int as quiz_total,
         cert.number as certificate_number, cert.issued_at as certificate_issued_at,
         -- The current OPCO file number of the learner's company in this session (src/file-numbers),
         -- certificate or not; profiles hold the SIRET as 14 digits.
         ffn.file_number,
         r.session_start, r.session_end, r.planned_minutes,
-        tm.module_seconds, tm.lms_seconds, tm.total_seconds, tm.algorithm
+        tm.module_seconds, lt.estimated_seconds as lms_seconds,
+        case when tm.module_seconds is null and lt.estimated_seconds is null then null
+          else coalesce(tm.module_seconds, 0) + coalesce(lt.estimated_seconds, 0) end as total_seconds,
+        tm.algorithm
       from (
         select l.learner_id, l.course_id, min(l.created_at) as registered_at
         from lti_launches l
@@ -137,7 +139,7 @@ function enrolmentFacts(filter: ExportFilter): RawBuilder<EnrolmentRow> {
         from module_progress mp
         join (
           select m.id, th.trunk, th.position
-          from modules m join themes th on th.track_id = m.track_id and th.slug = m.theme_slug
+          from modules m join themes th on th.track_id = m.track_id and th.slug = m.theme_slug offset 0
         ) t on t.id = mp.module_id
         where ${progressCourseCond} and ${inScope(sql`mp.learner_id`)}
         group by mp.learner_id, mp.course_id
@@ -160,26 +162,23 @@ function enrolmentFacts(filter: ExportFilter): RawBuilder<EnrolmentRow> {
       left join fund_file_numbers ffn
         on ffn.fund_slug = p.fund_slug and ffn.course_id = e.course_id and ffn.company_siret = p.company_siret
       left join (
-        -- Connection time (tracking): the union of in-tool time per learner and course, credited after
-        -- caps; the LMS's own pages (common trunk) estimated from its logs (src/lms, lms-sessions-v1: its
-        -- sessions minus in-tool time, so the total is the sum). Unknown (null) where no log was imported.
-        select coalesce(ct.learner_id, lt.learner_id) as learner_id, coalesce(ct.course_id, lt.course_id) as course_id,
-          ct.credited_seconds as module_seconds, lt.estimated_seconds as lms_seconds,
-          coalesce(ct.credited_seconds, 0) + coalesce(lt.estimated_seconds, 0) as total_seconds, ct.algorithm,
-          least(span.first_at, lt.first_at) as first_at, greatest(span.last_at, lt.last_at) as last_at
-        from (select * from time_course_totals ct where ${timeCourseCond} and ${inScope(sql`ct.learner_id`)}) ct
-        full join (
-          select lt.learner_id, lt.course_id, lt.estimated_seconds, lt.first_at, lt.last_at
-          from lms_time_totals lt
-          where ${lmsCourseCond} and ${inScope(sql`lt.learner_id`)}
-        ) lt on lt.learner_id = ct.learner_id and lt.course_id = ct.course_id
+        -- Connection time (tracking): the union of in-tool time per learner and course, credited after caps.
+        select ct.learner_id, ct.course_id, ct.credited_seconds as module_seconds, ct.algorithm,
+          span.first_at, span.last_at
+        from time_course_totals ct
         left join (
           select tt.learner_id, tt.course_id, min(tt.first_at) as first_at, max(tt.last_at) as last_at
           from time_totals tt
           where ${timeTotalsCourseCond} and ${inScope(sql`tt.learner_id`)}
           group by tt.learner_id, tt.course_id
         ) span on span.learner_id = ct.learner_id and span.course_id = ct.course_id
+        where ${timeCourseCond} and ${inScope(sql`ct.learner_id`)}
       ) tm on tm.learner_id = e.learner_id and tm.course_id = e.course_id
+      -- The LMS's own pages (common trunk) estimated from its logs (src/lms, lms-sessions-v1: its sessions
+      -- minus in-tool time, so the total is the sum). Unknown (null) where no log was imported. A separate
+      -- join, not a full join with the in-tool totals: on coalesced keys PostgreSQL can only merge-join.
+      left join lms_time_totals lt
+        on lt.learner_id = e.learner_id and lt.course_id = e.course_id
       where ${fundCond} and ${branchCond}
     ) f
   )`;
