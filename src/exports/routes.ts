@@ -5,6 +5,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { fileNumberRoutes } from '../file-numbers/index.js';
 import { ForbiddenError } from '../http/errors.js';
+import { ProblemDetails } from '../http/schemas.js';
 import {
   type Principal,
   principalOf,
@@ -102,16 +103,7 @@ const MeReply = Type.Object({
   role: Type.Union([Type.Literal('operator'), Type.Literal('fund_staff')]),
   fund: Type.Union([Type.String(), Type.Null()], { description: 'null: every fund (operators)' }),
 });
-const Problem = Type.Object(
-  {
-    type: Type.String(),
-    title: Type.String(),
-    status: Type.Integer(),
-    code: Type.String(),
-    detail: Type.Optional(Type.String()),
-  },
-  { additionalProperties: true },
-);
+const Problem = ProblemDetails;
 const ProgressReply = Type.Object({
   status: Type.Union([Type.Literal('started'), Type.Literal('completed'), Type.Literal('failed')]),
   rows: Type.Integer(),

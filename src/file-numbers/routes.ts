@@ -2,6 +2,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DomainError } from '../http/errors.js';
+import { ProblemDetails } from '../http/schemas.js';
 import { assertCsrf, type Principal, principalOf, requireApiToken, requirePageSession } from '../portal/index.js';
 import { type FileNumbersPageInput, fileNumbersPage } from './pages.js';
 import * as repo from './repository.js';
@@ -19,16 +20,7 @@ const Csrf = Type.String({ maxLength: 100 });
 const HtmlPage = Type.String({ description: 'French HTML page' });
 const hidden = { hide: true } as const;
 const pageConfig = { html: true };
-const Problem = Type.Object(
-  {
-    type: Type.String(),
-    title: Type.String(),
-    status: Type.Integer(),
-    code: Type.String(),
-    detail: Type.Optional(Type.String()),
-  },
-  { additionalProperties: true },
-);
+const Problem = ProblemDetails;
 const apiErrors = { 400: Problem, 401: Problem, 403: Problem, 404: Problem };
 const security = [{ bearerAuth: [] }];
 const NullableString = Type.Union([Type.String(), Type.Null()]);

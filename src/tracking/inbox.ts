@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
-import { sql, type Transaction } from 'kysely';
+import { type Selectable, sql, type Transaction } from 'kysely';
 import type { Database, Db } from '../db/index.js';
 import {
   appendNote,
@@ -30,6 +30,7 @@ import {
   writeTotals,
 } from './repository.js';
 import { type BeatCause, type CourseTally, emptyTally, type RunProfile, type TrackedItem } from './rules.js';
+import type { TrackingInboxTable } from './tables.js';
 
 /**
  * The tracking inbox (migration 0008): the ingest appends each received item as one row, in autocommit, and
@@ -341,28 +342,8 @@ function retryable(error: unknown): boolean {
   return typeof code === 'string' && RETRYABLE_CODES.has(code);
 }
 
-interface InboxRow {
-  id: string;
-  learner_id: string;
-  course_id: string;
-  tab_id: string;
-  seq: number;
-  kind: 'open' | 'beat' | 'close';
-  module_id: string;
-  module_version: number | null;
-  nominal_minutes: number;
-  role: string;
-  profile: string;
-  token_expired: boolean;
-  not_learner: boolean;
-  client_time: string | null;
-  input_ago_ms: number | null;
-  media: boolean | null;
-  cause: string | null;
-  ip_prefix: string | null;
-  user_agent: string | null;
-  received_at: Date;
-}
+/** A pending row as the consumer reads it. */
+type InboxRow = Omit<Selectable<TrackingInboxTable>, 'kind'> & { kind: 'open' | 'beat' | 'close' };
 
 export interface CreditOptions {
   /** Only rows older than this (ms, by the database clock); undefined = every visible row (read-your-writes). */
