@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONNECTION_COLUMNS, SUMMARY_COLUMNS } from '../../src/exports/columns.js';
 import { createTestApp, type TestContext } from '../helpers/app.js';
-import { addToken, addUser, type Browser, bearer, get, signIn } from '../portal/helpers.js';
+import { type Browser, bearer, get, seedStaff } from '../portal/helpers.js';
 import { parseCsv, xlsxAsCsvCells } from './csv.js';
 import {
   certify,
@@ -184,15 +184,7 @@ beforeAll(async () => {
   });
   await progress(db, ids.l5, ids.courseB, modules.common[0] as string, { startedAt: at('2026-09-08T08:00:00Z') });
 
-  const aktoId = await addUser(db, 'staff@akto.test', 'fund_staff', 'akto');
-  const atlasId = await addUser(db, 'staff@atlas.test', 'fund_staff', 'atlas');
-  const opsId = await addUser(db, 'ops@fun.test', 'operator', null);
-  aktoToken = await addToken(db, aktoId);
-  atlasToken = await addToken(db, atlasId);
-  opsToken = await addToken(db, opsId);
-  akto = await signIn(ctx.app, 'staff@akto.test');
-  atlas = await signIn(ctx.app, 'staff@atlas.test');
-  ops = await signIn(ctx.app, 'ops@fun.test');
+  ({ aktoToken, atlasToken, opsToken, akto, atlas, ops } = await seedStaff(db, ctx.app));
 });
 afterAll(() => ctx.close());
 

@@ -3,7 +3,7 @@ import { pdfText } from '../certificates/helpers.js';
 import { parseCsv } from '../exports/csv.js';
 import { seedCourse, seedLearner, seedRegistration } from '../exports/seed.js';
 import { createTestApp, type TestContext } from '../helpers/app.js';
-import { addToken, addUser, type Browser, bearer, csrfOf, get, post, signIn } from '../portal/helpers.js';
+import { type Browser, bearer, csrfOf, get, post, seedStaff } from '../portal/helpers.js';
 
 let ctx: TestContext;
 const ids: Record<string, string> = {};
@@ -87,15 +87,7 @@ beforeAll(async () => {
   ids.cert1 = await issue(ids.a1 as string, ids.courseA as string);
   ids.certT = await issue(ids.t1 as string, ids.courseA as string);
 
-  const aktoId = await addUser(db, 'staff@akto.test', 'fund_staff', 'akto');
-  const atlasId = await addUser(db, 'staff@atlas.test', 'fund_staff', 'atlas');
-  const opsId = await addUser(db, 'ops@fun.test', 'operator', null);
-  aktoToken = await addToken(db, aktoId);
-  atlasToken = await addToken(db, atlasId);
-  opsToken = await addToken(db, opsId);
-  akto = await signIn(ctx.app, 'staff@akto.test');
-  atlas = await signIn(ctx.app, 'staff@atlas.test');
-  ops = await signIn(ctx.app, 'ops@fun.test');
+  ({ aktoToken, atlasToken, opsToken, akto, atlas, ops } = await seedStaff(db, ctx.app));
 });
 afterAll(() => ctx.close());
 

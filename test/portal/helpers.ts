@@ -149,3 +149,18 @@ export async function csrfOf(app: App, browser: Browser, url = '/portal/jetons')
 export function bearer(token: string): Record<string, string> {
   return { authorization: `Bearer ${token}` };
 }
+
+/** The staff most scope tests need: AKTO's and Atlas's fund staff and an operator, signed in and with tokens. */
+export async function seedStaff(db: Db, app: App) {
+  const aktoId = await addUser(db, 'staff@akto.test', 'fund_staff', 'akto');
+  const atlasId = await addUser(db, 'staff@atlas.test', 'fund_staff', 'atlas');
+  const opsId = await addUser(db, 'ops@fun.test', 'operator', null);
+  return {
+    aktoToken: await addToken(db, aktoId),
+    atlasToken: await addToken(db, atlasId),
+    opsToken: await addToken(db, opsId),
+    akto: await signIn(app, 'staff@akto.test'),
+    atlas: await signIn(app, 'staff@atlas.test'),
+    ops: await signIn(app, 'ops@fun.test'),
+  };
+}
