@@ -276,12 +276,7 @@ export async function fileNumberRoutes(fastify: FastifyInstance): Promise<void> 
       },
     },
     async (request) =>
-      changeFileNumber(app, principalOf(request), {
-        fund: request.params.fund,
-        courseId: request.params.courseId,
-        siret: request.params.siret,
-        fileNumber: request.body.fileNumber,
-      }),
+      changeFileNumber(app, principalOf(request), { ...request.params, fileNumber: request.body.fileNumber }),
   );
 
   app.delete(
@@ -297,13 +292,7 @@ export async function fileNumberRoutes(fastify: FastifyInstance): Promise<void> 
         security,
       },
     },
-    async (request) =>
-      changeFileNumber(app, principalOf(request), {
-        fund: request.params.fund,
-        courseId: request.params.courseId,
-        siret: request.params.siret,
-        fileNumber: null,
-      }),
+    async (request) => changeFileNumber(app, principalOf(request), { ...request.params, fileNumber: null }),
   );
 
   app.post(
