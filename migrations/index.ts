@@ -9,6 +9,7 @@ import * as m0007 from './0007_lti_services.js';
 import * as m0008 from './0008_tracking_inbox.js';
 import * as m0009 from './0009_lms_time.js';
 import * as m0010 from './0010_fund_file_numbers.js';
+import * as m0011 from './0011_tracking_journal.js';
 
 /**
  * Every migration, in order. Migrations are frozen once landed: they use `Kysely<any>` and never import
@@ -26,4 +27,5 @@ export const migrations: Record<string, Migration> = {
   '0008_tracking_inbox': m0008,
   '0009_lms_time': m0009,
   '0010_fund_file_numbers': m0010,
+  '0011_tracking_journal': m0011,
 };

@@ -16,6 +16,7 @@
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -46,6 +47,12 @@ const CONNECTIONS = Number(args.connections);
 const LEARNERS = Number(args.learners);
 const ROUNDS = Number(args.rounds);
 const SPACING_MS = 21_000;
+/** Node flags of the served process: those of `npm start` (package.json), as production runs. */
+const startFlags = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).scripts.start as string
+)
+  .split(' ')
+  .filter((f) => f.startsWith('--') && f !== '--import');
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const DB_NAME = 'emargement_bench_heartbeats';
 const dbUrl = (() => {
@@ -272,8 +279,9 @@ async function runBeats(port: number, scheduler: Scheduler, seconds: number, ack
   return figures(result);
 }
 
-async function runBare(port: number, scheduler: Scheduler, seconds: number): Promise<LoadFigures> {
-  // The same requests (headers and body), to a route that only parses and answers 200.
+async function runBare(port: number, scheduler: Scheduler, seconds: number, path = '/bare'): Promise<LoadFigures> {
+  // The same requests (headers and body), to a route that only parses and answers 200 (or, on /floor, answers
+  // after a group commit of the body).
   const sample = Array.from({ length: 1000 }, () => scheduler.next()).filter((s): s is Sent => s !== null);
   let i = 0;
   const result = await cannon({
@@ -284,7 +292,7 @@ async function runBare(port: number, scheduler: Scheduler, seconds: number): Pro
     requests: [
       {
         method: 'POST',
-        path: '/bare',
+        path,
         setupRequest: (req) => {
           const s = sample[i++ % sample.length] as Sent;
           return {
@@ -298,6 +306,59 @@ async function runBare(port: number, scheduler: Scheduler, seconds: number): Pro
   });
   return figures(result);
 }
+
+// ───────────────────────────── CPU accounting (/proc, Linux) ─────────────────────────────
+
+const CLOCK_TICKS = 100; // USER_HZ on Linux x86-64
+
+function processCpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU ms so far of the server process, of the PostgreSQL backends serving the bench database (by pid), and of
+ * this process (autocannon). */
+function cpuSnapshot(serverPid: number): { server: number; db: Map<number, number>; driver: number } {
+  const db = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (cmd.startsWith('postgres: ') && cmd.includes(` ${DB_NAME} `))
+        db.set(Number(entry), processCpuMs(Number(entry)));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  const usage = process.cpuUsage();
+  return { server: processCpuMs(serverPid), db, driver: (usage.user + usage.system) / 1000 };
+}
+
+interface CpuPerRequest {
+  server: number;
+  db: number;
+  driver: number;
+}
+
+/** CPU µs per answered request between two snapshots, for the server, PostgreSQL and the load generator. */
+function cpuPerRequest(
+  from: ReturnType<typeof cpuSnapshot>,
+  to: ReturnType<typeof cpuSnapshot>,
+  requests: number,
+): CpuPerRequest {
+  let db = 0;
+  for (const [pid, ms] of to.db) db += ms - (from.db.get(pid) ?? 0);
+  const per = (ms: number) => (ms * 1000) / Math.max(requests, 1);
+  return { server: per(to.server - from.server), db: per(db), driver: per(to.driver - from.driver) };
+}
+
+const fmtCpu = (c: CpuPerRequest) =>
+  `CPU per request: server ${c.server.toFixed(0)} µs, PostgreSQL ${c.db.toFixed(0)} µs, autocannon ${c.driver.toFixed(0)} µs`;
 
 // ───────────────────────────── exactly once ─────────────────────────────
 
@@ -414,7 +475,11 @@ async function backlog(): Promise<number> {
   const db = new pg.Client({ connectionString: dbUrl });
   await db.connect();
   try {
-    return Number((await db.query('select count(*)::int as n from tracking_inbox')).rows[0].n);
+    // Items waiting: still in journal rows (one per group commit) or unpacked into the inbox.
+    const { rows } = await db.query(
+      'select (select count(*) from tracking_inbox) + (select coalesce(sum(item_count), 0) from tracking_journal) as n',
+    );
+    return Number(rows[0].n);
   } finally {
     await db.end();
   }
@@ -432,6 +497,7 @@ async function drain(): Promise<number> {
 function startServer(): Promise<{ child: ChildProcess; appPort: number; barePort: number }> {
   const child = fork(fileURLToPath(new URL('./server.ts', import.meta.url)), {
     execArgv: [
+      ...startFlags,
       '--import',
       'tsx',
       ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
@@ -462,12 +528,20 @@ async function main(): Promise<void> {
       .map((l) => l.toFixed(1))
       .join(' ')}\n`,
   );
+  process.stdout.write(`server: node ${[...startFlags, '--import tsx'].join(' ')} bench/heartbeats/server.ts\n`);
   await freshDatabase();
   process.stdout.write(`seeding ${LEARNERS} learners with sessions and module tickets…\n`);
   const pool = await seed();
   const { child, appPort, barePort } = await startServer();
   const scheduler = new Scheduler(pool);
-  const rounds: Array<{ bare: LoadFigures; beats: LoadFigures; backlog: number; creditedPerSecond: number }> = [];
+  const rounds: Array<{
+    bare: LoadFigures;
+    floor: LoadFigures;
+    beats: LoadFigures;
+    backlog: number;
+    creditedPerSecond: number;
+    cpu: { bare: CpuPerRequest; floor: CpuPerRequest; beats: CpuPerRequest };
+  }> = [];
   const acks: Ack[] = [];
   let drainSeconds = Number.NaN;
   try {
@@ -475,18 +549,39 @@ async function main(): Promise<void> {
     const warm = await runBeats(appPort, scheduler, WARMUP, acks);
     process.stdout.write(`  warm-up  ${fmt(warm)}; backlog ${await backlog()} items\n`);
     for (let r = 1; r <= ROUNDS; r++) {
+      // The bare route is measured on a quiet machine: the consumer's backlog is drained first, so that
+      // crediting does not slow the baseline down (which would flatter the ratio).
+      const quiet = await drain();
+      process.stdout.write(`round ${r}: backlog drained in ${quiet.toFixed(1)} s before the bare route\n`);
+      const bareCpu = cpuSnapshot(child.pid as number);
       const bare = await runBare(barePort, new Scheduler(pool.slice(0, 2000)), SECONDS);
-      process.stdout.write(`round ${r}: bare Fastify route      ${fmt(bare)}\n`);
+      const bareCost = cpuPerRequest(bareCpu, cpuSnapshot(child.pid as number), bare.total);
+      process.stdout.write(`round ${r}: bare Fastify route      ${fmt(bare)}\n         ${fmtCpu(bareCost)}\n`);
+      const floorCpu = cpuSnapshot(child.pid as number);
+      const floor = await runBare(barePort, new Scheduler(pool.slice(2000, 4000)), SECONDS, '/floor');
+      const floorCost = cpuPerRequest(floorCpu, cpuSnapshot(child.pid as number), floor.total);
+      process.stdout.write(
+        `round ${r}: durable floor (/floor)    ${fmt(floor)}\n         ${fmtCpu(floorCost)}; ${((floor.requestsPerSecond / bare.requestsPerSecond) * 100).toFixed(1)} % of bare\n`,
+      );
       const before = { backlog: await backlog(), acks: acks.length, at: Date.now() };
+      const beatsCpu = cpuSnapshot(child.pid as number);
       const beats = await runBeats(appPort, scheduler, SECONDS, acks);
+      const beatsCost = cpuPerRequest(beatsCpu, cpuSnapshot(child.pid as number), beats.total);
       const after = await backlog();
       const received = acks.slice(before.acks).filter((a) => a.status === 'received').length;
       const creditedPerSecond = (before.backlog + received - after) / ((Date.now() - before.at) / 1000);
-      process.stdout.write(`round ${r}: POST /api/tracking/beats ${fmt(beats)}\n`);
+      process.stdout.write(`round ${r}: POST /api/tracking/beats ${fmt(beats)}\n         ${fmtCpu(beatsCost)}\n`);
       process.stdout.write(
         `round ${r}: backlog at the end ${after} items; credited ${creditedPerSecond.toFixed(0)} items/s during the round\n`,
       );
-      rounds.push({ bare, beats, backlog: after, creditedPerSecond });
+      rounds.push({
+        bare,
+        floor,
+        beats,
+        backlog: after,
+        creditedPerSecond,
+        cpu: { bare: bareCost, floor: floorCost, beats: beatsCost },
+      });
     }
     const left = await backlog();
     drainSeconds = await drain();
@@ -502,7 +597,7 @@ async function main(): Promise<void> {
   const best = rounds.map((r) => ({ ...r, ratio: r.beats.requestsPerSecond / r.bare.requestsPerSecond }));
   for (const [i, r] of best.entries()) {
     process.stdout.write(
-      `round ${i + 1}: ratio ${(r.ratio * 100).toFixed(1)} % of the bare route, p99 ${r.beats.p99} ms\n`,
+      `round ${i + 1}: ratio ${(r.ratio * 100).toFixed(1)} % of the bare route (the durable floor: ${((r.floor.requestsPerSecond / r.bare.requestsPerSecond) * 100).toFixed(1)} %; beats / floor ${((r.beats.requestsPerSecond / r.floor.requestsPerSecond) * 100).toFixed(1)} %), p99 ${r.beats.p99} ms (floor ${r.floor.p99} ms)\n`,
     );
   }
   process.stdout.write(

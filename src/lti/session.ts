@@ -29,7 +29,10 @@ export function sessionJwtOptions(secret: Buffer) {
     secret,
     namespace: SESSION_JWT_NAMESPACE,
     sign: { algorithm: 'HS256' as const, expiresIn: SESSION_TTL_SECONDS, aud: SESSION_AUDIENCE },
-    verify: { algorithms: ['HS256' as const], allowedAud: SESSION_AUDIENCE },
+    verify: {
+      algorithms: ['HS256' as const],
+      allowedAud: SESSION_AUDIENCE,
+    },
   };
 }
 
@@ -66,8 +69,30 @@ export function sessionExpiry(token: string): number {
   return payload.exp;
 }
 
+/**
+ * Sessions already verified, by their exact token (one memo per app, so per signing key): a page sends the
+ * same token with every beat. An entry is used only before the token's `exp`; after that the token is verified
+ * again, which refuses it as expired. Bounded: the oldest entries go first.
+ */
+const verified = new WeakMap<FastifyInstance, Map<string, LaunchSession>>();
+const VERIFIED_MAX = 20_000;
+
 /** Verifies a session token; throws UnauthorizedError (expired, forged, or not a session token). */
 export function verifySession(app: FastifyInstance, token: string): LaunchSession {
+  let memo = verified.get(app);
+  const known = memo?.get(token);
+  if (known && Date.now() < known.exp * 1000) return known;
+  const session = verifySessionToken(app, token);
+  if (!memo) {
+    memo = new Map();
+    verified.set(app, memo);
+  }
+  if (memo.size >= VERIFIED_MAX) memo.delete(memo.keys().next().value as string);
+  memo.set(token, session);
+  return session;
+}
+
+function verifySessionToken(app: FastifyInstance, token: string): LaunchSession {
   let claims: Record<string, unknown>;
   try {
     claims = sessionJwt(app).verify(token) as Record<string, unknown>;
@@ -95,7 +120,7 @@ export function verifySession(app: FastifyInstance, token: string): LaunchSessio
   ) {
     throw new UnauthorizedError('session_invalid', undefined, 'session token lacks session claims');
   }
-  return {
+  return Object.freeze({
     learnerId,
     courseId: courseId as string | null,
     resourceLinkId: resourceLinkId as string | null,
@@ -103,7 +128,7 @@ export function verifySession(app: FastifyInstance, token: string): LaunchSessio
     registrationId,
     role: role as LaunchRole,
     exp,
-  };
+  });
 }
 
 /** Where a page sends the token: bearer header (fetch), form field (HTML forms), query (plain GET links). */

@@ -88,6 +88,11 @@ export interface CourseDelta {
   profiles: string[];
   rejected: Record<string, number>;
   spans: Array<{ runId: string; moduleId: string; startMs: number; endMs: number }>;
+  /**
+   * Focus marks the batch wrote on this course's learner tabs. Marks on a tab of another course, or on a
+   * tab that is never credited, are not here: this course's tally ignores them (`tallyFromEvidence`).
+   */
+  focus: FocusMark[];
 }
 
 export interface LearnerWork {
@@ -104,7 +109,7 @@ export interface LearnerWork {
   courses: Map<string, CourseDelta>;
 }
 
-export type ItemStatus = 'accepted' | 'stored' | 'rejected' | 'duplicate' | 'deferred';
+export type ItemStatus = 'accepted' | 'stored' | 'rejected' | 'duplicate';
 
 export interface ItemResult {
   seq: number;
@@ -140,7 +145,7 @@ export function newLearnerWork(init: {
 function courseDelta(work: LearnerWork, courseId: string): CourseDelta {
   let d = work.courses.get(courseId);
   if (!d) {
-    d = { notes: {}, profiles: [], rejected: {}, spans: [] };
+    d = { notes: {}, profiles: [], rejected: {}, spans: [], focus: [] };
     work.courses.set(courseId, d);
   }
   return d;
@@ -286,8 +291,9 @@ function focusOn(work: LearnerWork, tab: TabRecord, inputMs: number, nowMs: numb
   if (!mark) return;
   work.focusChanged = true;
   // A focus mark can move the owner of seconds already credited in this course, even in a batch that
-  // grows no run (a page open): make sure the course is revisited, and rebuilt rather than patched.
-  courseDelta(work, tab.meta.courseId);
+  // grows no run: the course is revisited, and `canApplyIncrementally` decides whether it must be rebuilt.
+  // Only a learner tab's marks are read by its course's tally.
+  if (tab.meta.role === 'learner') courseDelta(work, tab.meta.courseId).focus.push(mark);
   append(work, {
     ...tabEvent(tab, 'focus', nowMs),
     seq: null,
@@ -305,11 +311,6 @@ export function ingestItems(
   nowMs: number,
   standing: SessionStanding,
   newRunId: () => string,
-  /**
-   * Past the flood guard: 'defer' = not stored, not seen (the sender must send it again); 'reject' = kept as
-   * `rejected` evidence (`rate_limited`), for items already acknowledged as received (the inbox).
-   */
-  flood: 'defer' | 'reject' = 'defer',
 ): ItemResult[] {
   const profile = tab.meta.profile;
   const credited = tab.meta.role === 'learner';
@@ -326,7 +327,9 @@ export function ingestItems(
       tab.rateWindowItems = 0;
     }
     tab.changed = true;
-    if (tab.rateWindowItems >= profile.rateMaxItems && flood === 'reject') {
+    if (tab.rateWindowItems >= profile.rateMaxItems) {
+      // Flood guard: every item here was already acknowledged as received (the inbox), so one past the
+      // per-tab limit is kept as `rejected` evidence (`rate_limited`), never credited, never dropped silently.
       tab.droppedItems++;
       advanceSeq(tab.state, item.seq);
       append(work, {
@@ -346,12 +349,6 @@ export function ingestItems(
         d.rejected[tab.meta.moduleId] = (d.rejected[tab.meta.moduleId] ?? 0) + 1;
       }
       results.push({ seq: item.seq, status: 'rejected', reason: 'rate_limited' });
-      continue;
-    }
-    if (tab.rateWindowItems >= profile.rateMaxItems) {
-      // Flood guard: not stored, not seen (a later re-send is processed normally), only counted.
-      tab.droppedItems++;
-      results.push({ seq: item.seq, status: 'deferred' });
       continue;
     }
     tab.rateWindowItems++;
@@ -484,21 +481,53 @@ export function ingestItems(
 }
 
 /**
- * Whether a batch's change to one learner × course can be added to the stored tally without rebuilding it:
- * at most one run grew, and no other run of the course reaches into the window where the growth or a new
- * focus mark could change who owns a second. Otherwise the course is recomputed from its evidence.
+ * Whether adding a batch's delta to the stored tally of one learner × course (`applyDelta`) gives exactly the
+ * tally rebuilt from evidence (`tallyFromEvidence`); when not, the course is rebuilt. The whole decision of
+ * the fast path, for the consumer (`totalsOf`) and for the tests' model.
+ *
+ * A tally is a sum over instants: each instant of the union of the course's learner runs counts for the
+ * module of the run that owns it (`unionSegments`; how the instants are cut into segments changes no sum).
+ * The owner of instant t is chosen among the runs active at t by `lastFocusAt(tab, t)` (the tab's latest
+ * mark at or before t), then by start, tab id and run id. A batch only grows runs (its `spans`), adds focus
+ * marks, and adds runs of length zero (which own nothing). So the delta is exact when:
+ *
+ * 1. no new span [startMs, endMs) of a run overlaps another run of the course (as the batch leaves it):
+ *    each of its instants had no owner before and has its own run after, as `applyDelta` counts it;
+ * 2. no two runs of different tabs overlap at or after the earliest new mark: a mark at `atMs` changes
+ *    `lastFocusAt` only from `atMs` on, and focus only decides between runs of different tabs (runs of
+ *    one tab are ordered by start and id alone). Where at most one tab has a run, nothing can move.
+ *
+ * Every other instant keeps its runs (no span covers it) and their focus, hence its owner. A page open marks
+ * its own instant, which no run reaches past yet: it moves nothing, and a learner with one page at a time
+ * never needs a rebuild. Runs with `endMs === startMs` own nothing and are ignored. Runs of tabs that are
+ * never credited are not told apart (they can only cause a needless rebuild); their marks, and marks on
+ * other courses' tabs, are not in the delta since this course's tally ignores them.
+ *
+ * `courseRuns`: the course's runs as the batch leaves them, at least every one that is unsealed or ended
+ * less than RECENT_WINDOW_MS before the batch's first item (what the service and the tests' model load).
+ * That covers every run the checks need: a span starts at most `gapMs` before its item (the run's last
+ * beat, or the page open of its first beat), a mark at most `idleMs` before (`inputAtMs` clamps the
+ * reported input to `idleMs`; a mark never precedes the input that placed it).
  */
-export function canApplyIncrementally(
-  delta: CourseDelta,
-  courseRuns: readonly RunInterval[],
-  nowMs: number,
-  windowMs = RECENT_WINDOW_MS,
-): boolean {
-  const grown = new Set(delta.spans.map((s) => s.runId));
-  if (grown.size === 0) return true;
-  if (grown.size > 1) return false;
-  const threshold = Math.min(nowMs - windowMs, ...delta.spans.map((s) => s.startMs));
-  return !courseRuns.some((r) => !grown.has(r.runId) && r.endMs > r.startMs && r.endMs > threshold);
+export function canApplyIncrementally(delta: CourseDelta, courseRuns: readonly RunInterval[]): boolean {
+  if (delta.spans.length === 0 && delta.focus.length === 0) return true;
+  const live = courseRuns.filter((r) => r.endMs > r.startMs);
+  for (const s of delta.spans) {
+    if (live.some((r) => r.runId !== s.runId && r.startMs < s.endMs && r.endMs > s.startMs)) return false;
+  }
+  if (delta.focus.length === 0) return true;
+  const markedFrom = Math.min(...delta.focus.map((f) => f.atMs));
+  const late = live.filter((r) => r.endMs > markedFrom);
+  for (let i = 0; i < late.length; i++) {
+    const a = late[i] as RunInterval;
+    for (let j = i + 1; j < late.length; j++) {
+      const b = late[j] as RunInterval;
+      if (a.tabId !== b.tabId && Math.max(a.startMs, b.startMs, markedFrom) < Math.min(a.endMs, b.endMs)) {
+        return false;
+      }
+    }
+  }
+  return true;
 }
 
 /** Adds a batch's delta to a tally (the incremental path). */

@@ -74,10 +74,12 @@ declare module 'fastify' {
  * tracker to every learner module page of the catalog. Register after `catalogPlugin`.
  */
 async function tracking(app: FastifyInstance): Promise<void> {
+  const inbox = new Inbox(app.db, { log: app.log });
   const runtime: TrackingRuntime = {
     ticketKey: deriveKey(app.config.appSecret, 'tracking-ticket'),
-    inbox: new Inbox(app.db, { log: app.log }),
-    consumer: new TrackingConsumer(app.db, { log: app.log }),
+    inbox,
+    // While this instance acknowledges beats, its crediting loop leaves it most of the machine.
+    consumer: new TrackingConsumer(app.db, { log: app.log, yieldTo: () => runtime.inbox.busy() }),
     profile: 'standard',
   };
   app.decorate('trackingRuntime', runtime);
@@ -131,7 +133,11 @@ export async function configureIngest(
   runtime.inbox = new Inbox(app.db, { ...inbox, log: app.log });
   const wasRunning = runtime.consumer.running;
   await runtime.consumer.stop();
-  runtime.consumer = new TrackingConsumer(app.db, { ...(consumer || {}), log: app.log });
+  runtime.consumer = new TrackingConsumer(app.db, {
+    yieldTo: () => runtime.inbox.busy(),
+    ...(consumer || {}),
+    log: app.log,
+  });
   if (consumer !== false && wasRunning) runtime.consumer.start();
 }
 

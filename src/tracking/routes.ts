@@ -10,7 +10,7 @@ import { iso } from './engine.js';
 import type { Inbox, TrackingConsumer } from './inbox.js';
 import { PROFILES, type TrackedItem } from './rules.js';
 import { getCourseTimes, getLearnerTimes } from './service.js';
-import { ipPrefix, unverifiedJwtClaims, verifyTicket } from './ticket.js';
+import { ipPrefix, memoizedTicketVerifier, unverifiedJwtClaims } from './ticket.js';
 import { learnerTimesPage } from './views.js';
 
 export interface TrackingRuntime {
@@ -37,7 +37,10 @@ const Item = Type.Object(
   {
     kind: Type.Union([Type.Literal('open'), Type.Literal('beat'), Type.Literal('close')]),
     seq: Type.Integer({ minimum: 0, maximum: 2_000_000_000 }),
-    clientTime: Type.Optional(Type.Union([Type.String({ maxLength: 40 }), Type.Null()])),
+    // What the page's clock said (ISO 8601, evidence only): no other characters, so the journal stays valid JSON.
+    clientTime: Type.Optional(
+      Type.Union([Type.String({ maxLength: 40, pattern: '^[0-9A-Za-z:.+ -]*$' }), Type.Null()]),
+    ),
     inputAgoMs: Type.Optional(Type.Union([Type.Integer({ minimum: 0, maximum: 2_000_000_000 }), Type.Null()])),
     media: Type.Optional(Type.Boolean()),
     cause: Type.Optional(
@@ -68,8 +71,9 @@ const BeatsReply = Type.Object({
     Type.Object({
       seq: Type.Integer(),
       /**
-       * received: committed to the inbox (it will be credited, or kept as rejected evidence); duplicate: already
-       * received; deferred: not stored (per-tab flood limit), send it again later.
+       * received: committed to the journal (it will be credited, or kept as rejected evidence; a copy of an item
+       * already received is credited once); duplicate: the same seq twice in this request; deferred: not stored
+       * (per-tab flood limit), send it again later.
        */
       status: Type.Union([Type.Literal('received'), Type.Literal('duplicate'), Type.Literal('deferred')]),
     }),
@@ -121,6 +125,7 @@ function courseOf(session: LaunchSession): string {
 export async function trackingRoutes(root: FastifyInstance, options: { runtime: TrackingRuntime }): Promise<void> {
   const { runtime } = options;
   const app = root.withTypeProvider<TypeBoxTypeProvider>();
+  const verifyTicketMemo = memoizedTicketVerifier(runtime.ticketKey);
 
   // sendBeacon posts text/plain (no CORS preflight, no custom header): its body is the same JSON.
   app.removeContentTypeParser('text/plain');
@@ -172,7 +177,7 @@ export async function trackingRoutes(root: FastifyInstance, options: { runtime: 
     },
     async (request, reply) => {
       const body = request.body;
-      const ticket = verifyTicket(runtime.ticketKey, body.ticket);
+      const ticket = verifyTicketMemo(body.ticket);
       if (!ticket) {
         throw new BadRequestError(
           'ticket_invalid',
@@ -221,8 +226,10 @@ export async function trackingRoutes(root: FastifyInstance, options: { runtime: 
       const items = body.items as TrackedItem[];
       const admitted = runtime.inbox.admit(body.tabId.toLowerCase(), profile, items.length, await runtime.inbox.now());
       // Past the per-tab limit: the highest seqs wait (deferred), so that a tab's items stay in order.
-      const bySeq = [...items].sort((a, b) => a.seq - b.seq);
-      const kept = new Set(bySeq.slice(0, admitted));
+      const kept =
+        admitted >= items.length
+          ? new Set(items)
+          : new Set([...items].sort((a, b) => a.seq - b.seq).slice(0, admitted));
       const outcome = await runtime.inbox.submit({
         learnerId: ticket.learnerId,
         meta: {
@@ -244,16 +251,13 @@ export async function trackingRoutes(root: FastifyInstance, options: { runtime: 
         userAgent: request.headers['user-agent']?.slice(0, 512) ?? null,
         ipPrefix: ipPrefix(request.ip),
       });
-      if (!outcome.ok) {
-        throw new ForbiddenError('tab_mismatch', undefined, 'this tab id belongs to another page');
-      }
-      const received = new Map(outcome.results.map((r) => [r, r.seq] as const));
-      const results = items.map((i) => {
-        if (!kept.has(i)) return { seq: i.seq, status: 'deferred' as const };
-        const r = outcome.results.find((x) => received.has(x) && x.seq === i.seq);
-        if (r) received.delete(r);
-        return r ?? { seq: i.seq, status: 'duplicate' as const };
-      });
+      // One answer per stored item, in the order sent; the rest waits.
+      let k = 0;
+      const results = items.map((i) =>
+        kept.has(i)
+          ? (outcome.results[k++] as (typeof outcome.results)[number])
+          : { seq: i.seq, status: 'deferred' as const },
+      );
       return { serverTime: iso(outcome.serverTimeMs), results };
     },
   );

@@ -1,7 +1,8 @@
 import type { ColumnType, Generated } from 'kysely';
 
-/** Tables of migrations 0004_tracking and 0008_tracking_inbox. */
+/** Tables of migrations 0004_tracking, 0008_tracking_inbox and 0011_tracking_journal. */
 export interface TrackingTables {
+  tracking_journal: TrackingJournalTable;
   tracking_inbox: TrackingInboxTable;
   tracking_learners: TrackingLearnerTable;
   tracking_tabs: TrackingTabTable;
@@ -28,6 +29,15 @@ export interface TrackingLearnerTable {
   credited_until: Date | null;
   /** Inbox rows credited late (received before `credited_until`): expected never. */
   late_items: Generated<number>;
+}
+
+/** One acknowledged batch of requests, waiting to be unpacked into the inbox (0011_tracking_journal). */
+export interface TrackingJournalTable {
+  id: Generated<string>;
+  received_at: Generated<Date>;
+  item_count: number;
+  /** JSON text of `JournalRequest[]` (src/tracking/inbox.ts). */
+  body: string;
 }
 
 /** One received item waiting to be credited (0008_tracking_inbox). */

@@ -57,6 +57,24 @@ export function verifyTicket(key: Buffer, ticket: string): TicketClaims | null {
   return c as TicketClaims;
 }
 
+/**
+ * `verifyTicket` with a bounded memo of the tickets it already found valid: a page sends the same ticket with
+ * every beat. Safe because a ticket has no expiry and the key never changes for the life of the process; a
+ * ticket that fails is checked again every time. The oldest entries go first when the memo is full.
+ */
+export function memoizedTicketVerifier(key: Buffer, size = 20_000): (ticket: string) => TicketClaims | null {
+  const valid = new Map<string, Readonly<TicketClaims>>();
+  return (ticket) => {
+    const known = valid.get(ticket);
+    if (known) return known;
+    const claims = verifyTicket(key, ticket);
+    if (!claims) return null;
+    if (valid.size >= size) valid.delete(valid.keys().next().value as string);
+    valid.set(ticket, Object.freeze(claims));
+    return claims;
+  };
+}
+
 /** Claims of a session token this request has already verified (catalog checked it): no signature check here. */
 export function unverifiedJwtClaims(token: string): Record<string, unknown> | null {
   const part = token.split('.')[1];

@@ -122,6 +122,22 @@ describe('requireSession', () => {
     });
   });
 
+  it('remembers a verified token only until it expires, and only that exact token', async () => {
+    const { token } = await learnerSession();
+    const auth = { authorization: `Bearer ${token}` };
+    expect((await get('/t/whoami', auth)).statusCode).toBe(200);
+    expect((await get('/t/whoami', auth)).statusCode).toBe(200); // from the memo
+    // The same claims under a signature one character off: not the remembered token, so verified, and refused.
+    const at = token.lastIndexOf('.') + 1; // the signature's first character: all six bits count
+    const altered = `${token.slice(0, at)}${token[at] === 'A' ? 'Q' : 'A'}${token.slice(at + 1)}`;
+    expect((await get('/t/whoami', { authorization: `Bearer ${altered}` })).json()).toMatchObject({
+      code: 'session_invalid',
+    });
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.now() + 61 * 60_000);
+    expect((await get('/t/whoami', auth)).json()).toMatchObject({ code: 'session_expired' });
+  });
+
   it('requireRole: 403 for a learner, allowed for the course team', async () => {
     const learner = await learnerSession('student');
     const teacher = await learnerSession('instructor');

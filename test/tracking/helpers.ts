@@ -38,6 +38,25 @@ export async function useClock(
 }
 
 /**
+ * A learner's acknowledged items not yet credited: those still in journal rows (as the ingest wrote them) and
+ * those already unpacked into the inbox, with their server time.
+ */
+export async function pendingItems(db: Db, learnerId: string): Promise<Array<{ seq: number; received_at: Date }>> {
+  const inbox = await db
+    .selectFrom('tracking_inbox')
+    .select(['seq', 'received_at'])
+    .where('learner_id', '=', learnerId)
+    .execute();
+  const journal = await db.selectFrom('tracking_journal').select(['body', 'received_at']).execute();
+  const fromJournal = journal.flatMap((row) =>
+    (JSON.parse(row.body) as Array<{ learner_id: string; items: Array<{ seq: number }> }>)
+      .filter((r) => r.learner_id === learnerId)
+      .flatMap((r) => r.items.map((i) => ({ seq: i.seq, received_at: row.received_at }))),
+  );
+  return [...fromJournal, ...inbox];
+}
+
+/**
  * What became of each received item once credited, read back from the evidence: `accepted` (a beat inside one
  * of the tab's runs), `stored` (open/close), `rejected` with its reason; `duplicate`/`deferred` as answered.
  */

@@ -2,11 +2,12 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type App, buildApp } from '../../src/app.js';
 import { createDatabase, type DatabaseHandle } from '../../src/db/index.js';
-import { creditLearners } from '../../src/tracking/inbox.js';
+import { creditLearners, Inbox, TrackingConsumer, unpackJournal } from '../../src/tracking/inbox.js';
 import { getLearnerTimes, recomputeTotals, settleTracking, verifyEvidence } from '../../src/tracking/index.js';
+import { PROFILES } from '../../src/tracking/rules.js';
 import { createTestApp, type TestContext } from '../helpers/app.js';
 import { withDatabase } from '../helpers/global-setup.js';
-import { seedCourse, seedLearner, TestClock, TestTab, useClock } from './helpers.js';
+import { pendingItems, seedCourse, seedLearner, TestClock, TestTab, useClock } from './helpers.js';
 
 /**
  * The inbox between acknowledgement and crediting: what is acknowledged survives a crash, a late row is
@@ -31,8 +32,7 @@ async function anotherInstance(): Promise<{ app: App; db: DatabaseHandle | null 
   return { app, db };
 }
 
-const pending = async (learnerId: string) =>
-  ctx.app.db.selectFrom('tracking_inbox').select(['seq', 'received_at']).where('learner_id', '=', learnerId).execute();
+const pending = (learnerId: string) => pendingItems(ctx.app.db, learnerId);
 
 beforeAll(async () => {
   ctx = await createTestApp();
@@ -199,5 +199,114 @@ describe('the tracking inbox', () => {
       await other.app.close();
       await other.db?.close();
     }
+  });
+
+  it('leaves most of the time to acknowledgements while the ingest is busy, and still credits everything', async () => {
+    const learners = await Promise.all(Array.from({ length: 6 }, () => seedLearner(ctx.app, courseId)));
+    const tabs = learners.map((l) => new TestTab(ctx.app, l, 'common-digitalisation'));
+    const start = clock.advance(1000);
+    for (let step = 0; step < 3; step++) {
+      await Promise.all(tabs.map((t) => t.send([t.next(step === 0 ? 'open' : 'beat')], { raw: true })));
+      clock.advance(30_000);
+    }
+    // The ingest says it is busy all along: small slices, each followed by a pause.
+    const consumer = new TrackingConsumer(ctx.app.db, {
+      settleLagMs: 0,
+      idleMs: 10,
+      yieldTo: () => true,
+      busyShare: 0.5,
+      busyGroupSize: 2,
+    });
+    consumer.start();
+    try {
+      const deadline = Date.now() + 20_000;
+      while ((await Promise.all(learners.map((l) => pending(l.learnerId)))).some((p) => p.length > 0)) {
+        if (Date.now() > deadline) throw new Error('not credited in time');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    } finally {
+      await consumer.stop();
+    }
+    expect(consumer.stats.slices).toBeGreaterThanOrEqual(3); // 6 learners, 2 per slice
+    expect(consumer.stats.yielded).toBeGreaterThanOrEqual(3);
+    expect(consumer.stats.errors).toBe(0);
+    for (const l of learners) {
+      expect((await getLearnerTimes(ctx.app.db, l.learnerId, courseId)).creditedSeconds).toBe(
+        (clock.nowMs - 30_000 - start) / 1000,
+      );
+    }
+  });
+
+  it('counts the ingest busy for a moment after each append, and never past half the backlog limit', async () => {
+    const inbox = new Inbox(ctx.app.db, { clock: clock.read, maxBacklog: 10, backlogCheckMs: 0 });
+    const learner = await seedLearner(ctx.app, courseId);
+    const tab = new TestTab(ctx.app, learner, 'common-digitalisation');
+    expect(inbox.busy()).toBe(false);
+    clock.advance(1000);
+    const request = (seq: number) => ({
+      learnerId: learner.learnerId,
+      meta: {
+        tabId: tab.tabId,
+        learnerId: learner.learnerId,
+        courseId,
+        moduleId: 'common-digitalisation',
+        moduleVersion: 1,
+        nominalMinutes: 15,
+        profile: PROFILES.standard,
+        role: 'learner',
+      },
+      items: [{ kind: seq === 0 ? ('open' as const) : ('beat' as const), seq }],
+      standing: { expired: false, notLearner: false },
+      userAgent: null,
+      ipPrefix: null,
+    });
+    await inbox.submit(request(0));
+    expect(inbox.busy()).toBe(true);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(inbox.busy()).toBe(false);
+    // More than half the limit waiting: crediting must not hold back any more.
+    await settleTracking(ctx.app.db);
+    for (let seq = 1; seq <= 6; seq++) await inbox.submit(request(seq));
+    expect(await inbox.overloaded()).toBe(false);
+    expect(inbox.busy()).toBe(false);
+    await settleTracking(ctx.app.db, { learnerId: learner.learnerId });
+  });
+
+  it('credits no learner past a journal row still waiting to be unpacked, whoever holds it', async () => {
+    const early = await seedLearner(ctx.app, courseId);
+    const later = await seedLearner(ctx.app, courseId);
+    const e = new TestTab(ctx.app, early, 'common-digitalisation');
+    const l = new TestTab(ctx.app, later, 'common-digitalisation');
+    clock.advance(1000);
+    await e.send([e.next('open')], { raw: true }); // a journal row another consumer would be unpacking
+    clock.advance(1000);
+    await l.send([l.next('open')], { raw: true });
+    // Only the later learner's row reaches the inbox.
+    expect(await unpackJournal(ctx.app.db, { contains: later.learnerId, skipLocked: true, maxRows: 10 })).toEqual({
+      rows: 1,
+      items: 1,
+    });
+    const stalled = new TrackingConsumer(ctx.app.db, { settleLagMs: 0, journalRows: 0 });
+    expect((await stalled.slice()).items).toBe(0);
+    expect(await pending(later.learnerId)).toHaveLength(1);
+    // Once the earlier row is unpacked, both are credited, each at its own time.
+    const consumer = new TrackingConsumer(ctx.app.db, { settleLagMs: 0 });
+    await consumer.slice();
+    await consumer.slice();
+    expect(await pending(early.learnerId)).toEqual([]);
+    expect(await pending(later.learnerId)).toEqual([]);
+    expect(consumer.stats).toMatchObject({ unpacked: 1, late: 0 });
+    const opens = await ctx.app.db
+      .selectFrom('tracking_events')
+      .select(['learner_id', 'server_time'])
+      .where('kind', '=', 'open')
+      .where('learner_id', 'in', [early.learnerId, later.learnerId])
+      .execute();
+    expect(opens.map((o) => [o.learner_id, o.server_time.getTime()]).sort()).toEqual(
+      [
+        [early.learnerId, clock.nowMs - 1000],
+        [later.learnerId, clock.nowMs],
+      ].sort(),
+    );
   });
 });

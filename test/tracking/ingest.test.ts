@@ -105,8 +105,8 @@ describe('POST /api/tracking/beats', () => {
       events: (await events(learner)).length,
     };
     clock.advance(30_000);
-    // Not yet credited, the copy in the inbox answers `duplicate`; once credited, a re-sent item is
-    // `received` again and the consumer drops it (it changes nothing). Both are acknowledgements.
+    // A re-sent item is `received` again (the journal does not look items up: acknowledgement stays cheap), and
+    // crediting drops it: it changes nothing. The same seq twice in one request answers `duplicate`.
     const replay = await tab.send([open, b1, b2, b2], { raw: true });
     expect(replay.body.results.map((r: { status: string }) => r.status)).toEqual([
       'received',
@@ -115,11 +115,7 @@ describe('POST /api/tracking/beats', () => {
       'duplicate',
     ]);
     const again = await tab.send([open, b1, b2], { raw: true });
-    expect(again.body.results.map((r: { status: string }) => r.status)).toEqual([
-      'duplicate',
-      'duplicate',
-      'duplicate',
-    ]);
+    expect(again.body.results.map((r: { status: string }) => r.status)).toEqual(['received', 'received', 'received']);
     expect(await getLearnerTimes(ctx.app.db, learner.learnerId, courseId)).toEqual(before.times);
     expect((await events(learner)).length).toBe(before.events);
     expect(
@@ -308,9 +304,25 @@ describe('trust boundaries of the ingest', () => {
       headers: { authorization: `Bearer ${bob.token}` },
       payload: { tabId: aliceTab.tabId, ticket: bobTab.ticket, items: [{ kind: 'beat', seq: 5 }] },
     });
-    expect(res.statusCode).toBe(403);
-    expect(res.json().code).toBe('tab_mismatch');
-    expect((await events(bob)).length).toBe(0);
+    // Acknowledged (the ingest does not look tabs up), then kept in Bob's chain as rejected and never credited;
+    // Alice's tab is untouched.
+    expect(res.statusCode).toBe(200);
+    const aliceBefore = await getLearnerTimes(ctx.app.db, alice.learnerId, courseId);
+    expect((await getLearnerTimes(ctx.app.db, bob.learnerId, courseId)).creditedSeconds).toBe(0);
+    expect((await events(bob)).map((e) => [e.kind, e.reason])).toEqual([['rejected', 'tab_mismatch']]);
+    const note = await ctx.app.db
+      .selectFrom('tracking_events')
+      .select('data')
+      .where('learner_id', '=', bob.learnerId)
+      .executeTakeFirstOrThrow();
+    expect(note.data).toMatchObject({ tabId: aliceTab.tabId, seq: 5 });
+    expect(await getLearnerTimes(ctx.app.db, alice.learnerId, courseId)).toEqual(aliceBefore);
+    const aliceRuns = await ctx.app.db
+      .selectFrom('tracking_runs')
+      .select(['last_seq'])
+      .where('tab_id', '=', aliceTab.tabId)
+      .execute();
+    expect(aliceRuns.every((r) => r.last_seq < 5)).toBe(true);
   });
 
   it('validates the body: unknown fields, bad kinds, too many items, a bad tab id', async () => {
@@ -324,6 +336,10 @@ describe('trust boundaries of the ingest', () => {
       { tabId: tab.tabId, ticket: tab.ticket, items: [] },
       { tabId: tab.tabId, ticket: tab.ticket, items: Array.from({ length: 51 }, (_, seq) => ({ kind: 'beat', seq })) },
       { tabId: tab.tabId, ticket: tab.ticket, items: [{ kind: 'beat', seq: 1, inputAgoMs: 'recent' }] },
+      // The page's clock is kept as evidence: an ISO 8601 time, nothing else (no NUL, no lone surrogate).
+      { tabId: tab.tabId, ticket: tab.ticket, items: [{ kind: 'beat', seq: 1, clientTime: '2025-06-02\u0000' }] },
+      { tabId: tab.tabId, ticket: tab.ticket, items: [{ kind: 'beat', seq: 1, clientTime: '\ud800' }] },
+      { tabId: tab.tabId, ticket: tab.ticket, items: [{ kind: 'beat', seq: 1, clientTime: '<script>' }] },
     ];
     for (const payload of bad) {
       const res = await ctx.app.inject({ method: 'POST', url: BEATS_PATH, headers: auth, payload });
