@@ -16,7 +16,7 @@
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +28,7 @@ import { loadConfig } from '../../src/config/index.js';
 import { signSession } from '../../src/lti/index.js';
 import { beatHash } from '../../src/tracking/chain.js';
 import { trackerScript } from '../../src/tracking/index.js';
+import { backendCpu, processCpuMs } from '../proc-cpu.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -309,34 +310,11 @@ async function runBare(port: number, scheduler: Scheduler, seconds: number, path
 
 // ───────────────────────────── CPU accounting (/proc, Linux) ─────────────────────────────
 
-const CLOCK_TICKS = 100; // USER_HZ on Linux x86-64
-
-function processCpuMs(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
-  } catch {
-    return 0;
-  }
-}
-
 /** CPU ms so far of the server process, of the PostgreSQL backends serving the bench database (by pid), and of
  * this process (autocannon). */
 function cpuSnapshot(serverPid: number): { server: number; db: Map<number, number>; driver: number } {
-  const db = new Map<number, number>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (cmd.startsWith('postgres: ') && cmd.includes(` ${DB_NAME} `))
-        db.set(Number(entry), processCpuMs(Number(entry)));
-    } catch {
-      // the process ended while we looked
-    }
-  }
   const usage = process.cpuUsage();
-  return { server: processCpuMs(serverPid), db, driver: (usage.user + usage.system) / 1000 };
+  return { server: processCpuMs(serverPid), db: backendCpu(DB_NAME), driver: (usage.user + usage.system) / 1000 };
 }
 
 interface CpuPerRequest {

@@ -13,7 +13,7 @@
  * figures and how to read them.
  */
 import { type ChildProcess, fork } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import os from 'node:os';
@@ -28,6 +28,7 @@ import {
   type FakeUser,
   startFakeOpenEdx,
 } from '../../test/fixtures/openedx/index.js';
+import { backendCpu, processCpuMs } from '../proc-cpu.js';
 import { httpClient, type LaunchSide, type LoadResult, launchPair, percentile, runLoad } from './driver.js';
 import { formatProfile, summariseProfileFile } from './profile-summary.js';
 
@@ -168,34 +169,6 @@ function request<T extends { type?: string }>(child: ChildProcess, message: obje
 }
 
 // --- CPU accounting (/proc, Linux) ------------------------------------------------------------------------
-
-const CLOCK_TICKS = 100; // USER_HZ on Linux x86-64
-
-function processCpuMs(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
-  } catch {
-    return 0;
-  }
-}
-
-/** PostgreSQL backends serving the bench database, by pid → CPU ms so far. */
-function backendCpu(database: string): Map<number, number> {
-  const out = new Map<number, number>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (cmd.startsWith('postgres: ') && cmd.includes(` ${database} `))
-        out.set(Number(entry), processCpuMs(Number(entry)));
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  return out;
-}
 
 interface CpuSnapshot {
   tool: number;

@@ -219,28 +219,26 @@ async function countPending(db: Db, limit: number): Promise<number> {
  * One request as a journal row keeps it (format "journal-v1"): the ticket's verified facts, the session's
  * standing, and the items, with the names of `tracking_inbox`'s columns.
  */
-export interface JournalRequest {
-  learner_id: string;
-  course_id: string;
-  tab_id: string;
-  module_id: string;
-  module_version: number | null;
-  nominal_minutes: number;
-  role: string;
-  profile: string;
-  token_expired: boolean;
-  not_learner: boolean;
-  ip_prefix: string | null;
-  user_agent: string | null;
-  items: Array<{
-    seq: number;
-    kind: TrackedItem['kind'];
-    client_time: string | null;
-    input_ago_ms: number | null;
-    media: boolean | null;
-    cause: string | null;
-  }>;
-}
+type InboxColumns = Selectable<TrackingInboxTable>;
+/** Per request: the columns of `tracking_inbox` shared by its items. */
+type RequestColumns =
+  | 'learner_id'
+  | 'course_id'
+  | 'tab_id'
+  | 'module_id'
+  | 'module_version'
+  | 'nominal_minutes'
+  | 'role'
+  | 'profile'
+  | 'token_expired'
+  | 'not_learner'
+  | 'ip_prefix'
+  | 'user_agent';
+export type JournalRequest = Pick<InboxColumns, RequestColumns> & {
+  items: Array<
+    Pick<InboxColumns, 'seq' | 'client_time' | 'input_ago_ms' | 'media' | 'cause'> & { kind: TrackedItem['kind'] }
+  >;
+};
 
 /**
  * One statement in autocommit: the batch's requests as ONE journal row (JSON text, not parsed here: the
