@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { setBounded } from '../common/bounded-map.js';
 import { ForbiddenError, UnauthorizedError } from '../http/errors.js';
 import { SESSION_TTL_SECONDS } from './rules.js';
 import type { LaunchRole } from './tables.js';
@@ -29,10 +30,7 @@ export function sessionJwtOptions(secret: Buffer) {
     secret,
     namespace: SESSION_JWT_NAMESPACE,
     sign: { algorithm: 'HS256' as const, expiresIn: SESSION_TTL_SECONDS, aud: SESSION_AUDIENCE },
-    verify: {
-      algorithms: ['HS256' as const],
-      allowedAud: SESSION_AUDIENCE,
-    },
+    verify: { algorithms: ['HS256' as const], allowedAud: SESSION_AUDIENCE },
   };
 }
 
@@ -87,8 +85,7 @@ export function verifySession(app: FastifyInstance, token: string): LaunchSessio
     memo = new Map();
     verified.set(app, memo);
   }
-  if (memo.size >= VERIFIED_MAX) memo.delete(memo.keys().next().value as string);
-  memo.set(token, session);
+  setBounded(memo, token, session, VERIFIED_MAX);
   return session;
 }
 

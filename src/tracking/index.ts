@@ -74,10 +74,9 @@ declare module 'fastify' {
  * tracker to every learner module page of the catalog. Register after `catalogPlugin`.
  */
 async function tracking(app: FastifyInstance): Promise<void> {
-  const inbox = new Inbox(app.db, { log: app.log });
   const runtime: TrackingRuntime = {
     ticketKey: deriveKey(app.config.appSecret, 'tracking-ticket'),
-    inbox,
+    inbox: new Inbox(app.db, { log: app.log }),
     // While this instance acknowledges beats, its crediting loop leaves it most of the machine.
     consumer: new TrackingConsumer(app.db, { log: app.log, yieldTo: () => runtime.inbox.busy() }),
     profile: 'standard',

@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { setBounded } from '../common/bounded-map.js';
 import { canonicalJson } from './chain.js';
 import { PROFILES, type RunProfile } from './rules.js';
 
@@ -69,8 +70,7 @@ export function memoizedTicketVerifier(key: Buffer, size = 20_000): (ticket: str
     if (known) return known;
     const claims = verifyTicket(key, ticket);
     if (!claims) return null;
-    if (valid.size >= size) valid.delete(valid.keys().next().value as string);
-    valid.set(ticket, Object.freeze(claims));
+    setBounded(valid, ticket, Object.freeze(claims), size);
     return claims;
   };
 }
