@@ -152,9 +152,7 @@ export async function currentNumber(
   const row = await db
     .selectFrom('fund_file_numbers')
     .select('file_number')
-    .where('fund_slug', '=', key.fundSlug)
-    .where('course_id', '=', key.courseId)
-    .where('company_siret', '=', key.siret)
+    .where((eb) => eb.and({ fund_slug: key.fundSlug, course_id: key.courseId, company_siret: key.siret }))
     .executeTakeFirst();
   return row?.file_number ?? null;
 }
@@ -174,9 +172,7 @@ export async function writeNumber(trx: Transaction<Database>, change: NumberChan
   const previous = await trx
     .selectFrom('fund_file_numbers')
     .select('file_number')
-    .where('fund_slug', '=', key.fund_slug)
-    .where('course_id', '=', key.course_id)
-    .where('company_siret', '=', key.company_siret)
+    .where((eb) => eb.and(key))
     .forUpdate()
     .executeTakeFirst();
   const before = previous?.file_number ?? null;
@@ -184,9 +180,7 @@ export async function writeNumber(trx: Transaction<Database>, change: NumberChan
   if (change.fileNumber === null) {
     await trx
       .deleteFrom('fund_file_numbers')
-      .where('fund_slug', '=', key.fund_slug)
-      .where('course_id', '=', key.course_id)
-      .where('company_siret', '=', key.company_siret)
+      .where((eb) => eb.and(key))
       .execute();
   } else {
     const values = {
