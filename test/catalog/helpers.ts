@@ -1,5 +1,4 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type App, buildApp } from '../../src/app.js';
@@ -19,6 +18,7 @@ import {
 } from '../fixtures/openedx/index.js';
 import { testConfig } from '../helpers/app.js';
 import { createTestDatabase } from '../helpers/db.js';
+import { freePort } from '../helpers/ports.js';
 
 export interface LogRecord {
   level: number;
@@ -37,17 +37,6 @@ export interface CatalogTestContext {
   /** A launch that must succeed with a page carrying a session token. */
   launch(user: FakeUser, component?: FakeComponent): Promise<LaunchResult & { sessionToken: string }>;
   close(): Promise<void>;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /**

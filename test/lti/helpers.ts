@@ -1,5 +1,4 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import formbody from '@fastify/formbody';
@@ -22,6 +21,7 @@ import {
 } from '../fixtures/openedx/index.js';
 import { testConfig } from '../helpers/app.js';
 import { createTestDatabase } from '../helpers/db.js';
+import { freePort } from '../helpers/ports.js';
 
 export interface LogRecord {
   level: number;
@@ -40,17 +40,6 @@ export interface LtiTestContext {
   /** The `check` of the last "lti … refused" log line. */
   lastRefusal(): { check: string; reason: string; stage: string } | undefined;
   close(): Promise<void>;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /**
