@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/index.js';
 import { createDatabase, type Db, pgliteDirFor } from '../db/index.js';
-import { parisDay } from './rules.js';
+import { addDays, parisDay } from './rules.js';
 import { dailyDigest, recomputeTotals, sealStale, verifyEvidence } from './service.js';
 
 const USAGE = `Usage: npm run cli -- time <subcommand>
@@ -76,7 +76,7 @@ async function run(
       out(`${await sealStale(db)} runs sealed.`);
       return 0;
     case 'digest': {
-      const day = values.day ?? parisDay(Date.now() - 86_400_000);
+      const day = values.day ?? addDays(parisDay(Date.now()), -1);
       if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) {
         process.stderr.write('--day must be YYYY-MM-DD\n');
         return 2;

@@ -1,10 +1,12 @@
 import type { FastifyInstance } from 'fastify';
 import { type ModulePageContext, registerModulePageFragment } from '../catalog/index.js';
+import { runPeriodically } from '../common/periodic.js';
 import { deriveKey } from '../config/secrets.js';
 import { html, raw, type SafeHtml } from '../http/html.js';
 import { type ConsumerOptions, type CreditReport, Inbox, type InboxOptions, TrackingConsumer } from './inbox.js';
 import {
   BEATS_PATH,
+  type CommonTrunkEstimate,
   TIME_PAGE_PATH,
   TRACKER_PATH,
   TRACKER_VERSION,
@@ -12,6 +14,7 @@ import {
   trackingRoutes,
 } from './routes.js';
 import { PROFILES, type RunProfile } from './rules.js';
+import { digestsDue } from './service.js';
 import { signTicket, unverifiedJwtClaims } from './ticket.js';
 
 /**
@@ -24,11 +27,13 @@ export { runTimeCommand } from './cli.js';
 export { type CreditReport, settleTracking } from './inbox.js';
 export {
   ALGORITHM,
+  addDays,
   BEATS_V1,
   type CourseCredit,
   type CreditParams,
   creditCourse,
   type DayCredit,
+  digestDaysDue,
   type FocusMark,
   finalizeTally,
   floorMinutes,
@@ -49,6 +54,7 @@ export {
 export {
   dailyDigest,
   deviceClass,
+  digestsDue,
   getCourseTimes,
   getLearnerTimes,
   getPresenceSessions,
@@ -60,7 +66,7 @@ export {
   verifyEvidence,
 } from './service.js';
 export { renderLearnerTimes } from './views.js';
-export { BEATS_PATH, TIME_PAGE_PATH, TRACKER_PATH };
+export { BEATS_PATH, type CommonTrunkEstimate, TIME_PAGE_PATH, TRACKER_PATH };
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -87,6 +93,23 @@ async function tracking(app: FastifyInstance): Promise<void> {
   }
   // The crediting loop runs in every instance, from ready to close.
   app.addHook('onReady', async () => runtime.consumer.start());
+  // The daily digest of every chain (time-accounting.md, "Evidence"), kept without a cron: each instance
+  // checks hourly whether yesterday's is kept. Not in tests: they call digestsDue() when they need it.
+  if (app.config.nodeEnv !== 'test') {
+    runPeriodically(app, {
+      name: 'daily digest',
+      everyMs: 60 * 60_000,
+      firstAfterMs: 60_000,
+      task: async () => {
+        const { sealed, digests } = await digestsDue(app.db);
+        for (const d of digests) {
+          const facts = { day: d.day, digest: d.digest, chains: d.learnerCount, records: d.eventCount, sealed };
+          if (d.status === 'mismatch') app.log.error(facts, 'daily digest differs from the one kept: evidence changed');
+          else app.log.info(facts, `daily digest ${d.status}`);
+        }
+      },
+    });
+  }
   // Answer what is already queued (its rows are committed), and stop crediting, before the database goes away.
   // What is left in the inbox is credited by any instance later.
   app.addHook('preClose', async () => {
@@ -94,6 +117,16 @@ async function tracking(app: FastifyInstance): Promise<void> {
     await runtime.consumer.stop();
   });
   await app.register(trackingRoutes, { runtime });
+}
+
+/**
+ * Adds the common-trunk time estimated outside the tool to the learner's "Votre temps de connexion" page
+ * (the capability composing the tracking with the LMS estimate calls it; the tracking never imports it).
+ */
+export function registerCommonTrunkEstimate(app: FastifyInstance, estimate: CommonTrunkEstimate): void {
+  if (!app.hasDecorator('trackingRuntime'))
+    throw new Error('register trackingPlugin before registerCommonTrunkEstimate');
+  app.trackingRuntime.commonTrunk = estimate;
 }
 
 export const trackingPlugin = Object.assign(tracking, {

@@ -3,6 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { listModules } from '../catalog/index.js';
+import type { Db } from '../db/index.js';
 import { BadRequestError, DomainError, ForbiddenError, NotFoundError } from '../http/errors.js';
 import { type LaunchSession, requireRole, requireSession } from '../lti/index.js';
 import { sha256Hex } from './chain.js';
@@ -22,7 +23,16 @@ export interface TrackingRuntime {
   consumer: TrackingConsumer;
   /** Run profile sealed into the tickets of pages rendered from now on. */
   profile: keyof typeof PROFILES;
+  /** The common-trunk time estimated outside the tool, shown on the learner's page when set. */
+  commonTrunk?: CommonTrunkEstimate;
 }
+
+/**
+ * Seconds of common-trunk time estimated from the platform's logs for one learner in one course, or null
+ * when there is no estimate (no LMS event, or the learner not mapped). Supplied by the capability that
+ * composes the tracking with the LMS estimate (see `registerCommonTrunkEstimate`).
+ */
+export type CommonTrunkEstimate = (db: Db, learnerId: string, courseId: string) => Promise<number | null>;
 
 export const TRACKER_PATH = '/assets/tracker.js';
 export const BEATS_PATH = '/api/tracking/beats';
@@ -126,6 +136,17 @@ export async function trackingRoutes(root: FastifyInstance, options: { runtime: 
   const { runtime } = options;
   const app = root.withTypeProvider<TypeBoxTypeProvider>();
   const verifyTicketMemo = memoizedTicketVerifier(runtime.ticketKey);
+
+  /** The learner's page never fails for the estimate: without one, it shows the time measured here alone. */
+  async function commonTrunkOrNone(learnerId: string, courseId: string): Promise<number | null> {
+    if (!runtime.commonTrunk) return null;
+    try {
+      return await runtime.commonTrunk(app.db, learnerId, courseId);
+    } catch (err) {
+      app.log.warn({ err }, 'common-trunk estimate unavailable for the learner page');
+      return null;
+    }
+  }
 
   // sendBeacon posts text/plain (no CORS preflight, no custom header): its body is the same JSON.
   app.removeContentTypeParser('text/plain');
@@ -301,10 +322,11 @@ export async function trackingRoutes(root: FastifyInstance, options: { runtime: 
       const session = await requireSession(request);
       const times = await getLearnerTimes(app.db, session.learnerId, courseOf(session));
       const titles = new Map((await listModules(app.db, { includeInactive: true })).map((m) => [m.id, m.title]));
+      const commonTrunk = await commonTrunkOrNone(session.learnerId, courseOf(session));
       return reply
         .type('text/html; charset=utf-8')
         .header('cache-control', 'no-store')
-        .send(learnerTimesPage(times, titles));
+        .send(learnerTimesPage(times, titles, commonTrunk));
     },
   );
 }

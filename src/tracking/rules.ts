@@ -81,6 +81,26 @@ export function parisDay(ms: number): string {
   return parisDayFormat.format(new Date(ms));
 }
 
+/** The calendar day `n` days after `day` (YYYY-MM-DD; n may be negative). Calendar arithmetic, so DST-proof. */
+export function addDays(day: string, n: number): string {
+  return new Date(Date.parse(`${day}T00:00:00Z`) + n * 86_400_000).toISOString().slice(0, 10);
+}
+
+/**
+ * The Europe/Paris days whose digest is due at `now`, oldest first: yesterday, and the days before it
+ * since the last kept digest (a service stopped for a few days catches up), at most `maxDays` of them.
+ * None when yesterday's is kept.
+ */
+export function digestDaysDue(lastKeptDay: string | null, now: number, maxDays = 7): string[] {
+  const yesterday = addDays(parisDay(now), -1);
+  let first = lastKeptDay === null ? yesterday : addDays(lastKeptDay, 1);
+  const earliest = addDays(yesterday, -(maxDays - 1));
+  if (first < earliest) first = earliest;
+  const days: string[] = [];
+  for (let d = first; d <= yesterday; d = addDays(d, 1)) days.push(d);
+  return days;
+}
+
 const DAY_MS = 86_400_000;
 
 /**

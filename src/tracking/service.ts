@@ -26,6 +26,7 @@ import {
   ALGORITHM,
   BEATS_V1,
   type CourseTally,
+  digestDaysDue,
   type FocusMark,
   finalizeTally,
   type ModuleFlag,
@@ -178,6 +179,24 @@ export async function dailyDigest(db: Db, day: string): Promise<DigestResult> {
     status = kept.digest === digest ? 'same' : 'mismatch';
   }
   return { day, digest, learnerCount: heads.length, eventCount, status };
+}
+
+/**
+ * The digests due (`digestDaysDue`: yesterday, and the days missed since the last kept one), after sealing
+ * as `time digest` does. Safe in several instances at once: a day is stored once, and a second instance
+ * computing the same day gets 'same' — or 'mismatch' if the evidence of that day changed.
+ */
+export async function digestsDue(db: Db, now = Date.now()): Promise<{ sealed: number; digests: DigestResult[] }> {
+  const last = await db
+    .selectFrom('tracking_digests')
+    .select((eb) => eb.fn.max('day').as('day'))
+    .executeTakeFirst();
+  const days = digestDaysDue(last?.day ?? null, now);
+  if (days.length === 0) return { sealed: 0, digests: [] };
+  const sealed = await sealStale(db);
+  const digests: DigestResult[] = [];
+  for (const day of days) digests.push(await dailyDigest(db, day));
+  return { sealed, digests };
 }
 
 export interface VerifyProblem {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -5,6 +6,8 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SUMMARY_COLUMNS } from '../../src/exports/columns.js';
 import { importLmsFile, lmsCommand, lmsEstimateFor, recomputeLmsTotals } from '../../src/lms/index.js';
+import { signSession } from '../../src/lti/index.js';
+import { registerCommonTrunkEstimate } from '../../src/tracking/index.js';
 import { pdfText } from '../certificates/helpers.js';
 import { parseCsv } from '../exports/csv.js';
 import { moduleIds, seedCourse, seedLearner, seedRegistration, trackTime } from '../exports/seed.js';
@@ -34,6 +37,19 @@ function io() {
   const out: string[] = [];
   const err: string[] = [];
   return { out, err, io: { out: (t: string) => out.push(t), err: (t: string) => err.push(t) } };
+}
+
+/** A session token of a learner launched into the course (for the learner's own pages). */
+async function learnerToken(learnerId: string): Promise<string> {
+  const reg = await ctx.app.db.selectFrom('lti_registrations').select('id').executeTakeFirstOrThrow();
+  return signSession(ctx.app, {
+    learnerId,
+    courseId,
+    resourceLinkId: null,
+    launchId: randomUUID(),
+    registrationId: reg.id,
+    role: 'learner',
+  });
 }
 
 async function totals() {
@@ -247,6 +263,18 @@ describe('what people see', () => {
     expect(text).toMatch(/Durée totale réalisée Durée prévue Modules terminés 1 ?h \d/);
   });
 
+  it("the learner's time page shows the same estimate beside the time measured in the modules", async () => {
+    const token = await learnerToken(marie);
+    const res = await ctx.app.inject({ method: 'GET', url: `/tracking/time?session_token=${token}` });
+    expect(res.statusCode).toBe(200);
+    const text = res.body.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ');
+    // 25 min measured in the tool, 35 min estimated from the logs (the in-tool minutes taken out), 1 h in all.
+    expect(text).toContain('Mesuré dans les modules 25 min');
+    expect(text).toContain('Tronc commun, estimé d’après les journaux de la plateforme 35 min');
+    expect(text).toContain('Total 1 h 00 min');
+    expect(text).toContain('sans compter deux fois le temps déjà mesuré dans les modules');
+  });
+
   it('a learner without any LMS event keeps "non disponible"', async () => {
     const db = ctx.app.db;
     const reg = await db.selectFrom('lti_registrations').select('id').executeTakeFirstOrThrow();
@@ -269,6 +297,12 @@ describe('what people see', () => {
     const record = await ctx.app.certificates.find(issued.number);
     expect(JSON.parse(record.data_canonical).durations.commonTrunkEstimatedSeconds).toBeNull();
     expect(pdfText((await ctx.app.certificates.pdf(record)).bytes).replace(/\s+/g, ' ')).toContain('non disponible');
+    // …and their time page shows the time measured in the tool alone, with no estimate line.
+    const token = await learnerToken(other);
+    const page = await ctx.app.inject({ method: 'GET', url: `/tracking/time?session_token=${token}` });
+    expect(page.statusCode).toBe(200);
+    expect(page.body).toContain('Total : <strong>0 min</strong>');
+    expect(page.body).not.toContain('Tronc commun');
   });
 
   it('the summary export fills the LMS-estimated and total columns', async () => {
@@ -295,5 +329,17 @@ describe('what people see', () => {
     expect(byLearner.get(paul)?.[total]).toBe('0:25');
     const none = rows.slice(1).find((r) => r[id] !== marie && r[id] !== paul);
     expect(none?.[lms]).toBe('');
+  });
+
+  // Last in the file: it replaces the estimate the certificates plugin gave the tracking.
+  it("a failing estimate leaves the learner's page with the time measured in the modules", async () => {
+    const token = await learnerToken(marie);
+    registerCommonTrunkEstimate(ctx.app, async () => {
+      throw new Error('lms_time_totals unavailable');
+    });
+    const res = await ctx.app.inject({ method: 'GET', url: `/tracking/time?session_token=${token}` });
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toContain('Total : <strong>25 min</strong>');
+    expect(res.body).not.toContain('Tronc commun');
   });
 });

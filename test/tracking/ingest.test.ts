@@ -1,8 +1,10 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
+  addDays,
   BEATS_PATH,
   dailyDigest,
+  digestsDue,
   getCourseTimes,
   getLearnerTimes,
   getPresenceSessions,
@@ -546,5 +548,22 @@ describe('evidence, recompute, views', () => {
       .execute();
     expect(await verifyEvidence(ctx.app.db)).toEqual([{ day, problem: 'daily digest no longer matches' }]);
     expect((await dailyDigest(ctx.app.db, day)).status).toBe('mismatch');
+  });
+
+  it("keeps, when due, yesterday's digest and those of the days missed since the last kept one", async () => {
+    const kept = parisDay(clock.nowMs);
+    // Three days later, at noon in Paris: the two days after the last kept one are due (yesterday included).
+    const now = Date.parse(`${addDays(kept, 3)}T10:00:00Z`);
+    const first = await digestsDue(ctx.app.db, now);
+    expect(first.digests.map((d) => [d.day, d.status])).toEqual([
+      [addDays(kept, 1), 'stored'],
+      [addDays(kept, 2), 'stored'],
+    ]);
+    // The chains did not move after the clock's day: each later digest is the same set of heads.
+    expect(first.digests[0]?.learnerCount).toBeGreaterThan(5);
+    expect(first.digests[1]?.digest).not.toBe(first.digests[0]?.digest); // the day is part of the digest
+    expect(await digestsDue(ctx.app.db, now)).toEqual({ sealed: 0, digests: [] });
+    const days = await ctx.app.db.selectFrom('tracking_digests').select('day').orderBy('day').execute();
+    expect(days.map((d) => d.day)).toEqual([kept, addDays(kept, 1), addDays(kept, 2)]);
   });
 });

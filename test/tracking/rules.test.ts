@@ -1,11 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  addDays,
   BEATS_V1,
   type CourseTally,
   creditCourse,
   decideFocus,
   decideItem,
+  digestDaysDue,
   type FocusMark,
   finalizeTally,
   formatDuration,
@@ -285,6 +287,23 @@ describe('Europe/Paris days and the long-day flag', () => {
     );
     expect(parisDay(Date.parse('2025-10-25T22:30:00Z'))).toBe('2025-10-26');
     expect(parisDay(Date.parse('2025-10-25T21:30:00Z'))).toBe('2025-10-25');
+  });
+
+  it('counts calendar days, and finds the digests due, across DST changes', () => {
+    expect(addDays('2025-03-31', -1)).toBe('2025-03-30');
+    expect(addDays('2025-03-01', -1)).toBe('2025-02-28');
+    expect(addDays('2024-12-31', 1)).toBe('2025-01-01');
+    // 00:30 in Paris the day after the 23-hour day (spring forward): yesterday is that day, not the one before.
+    const afterSpring = Date.parse('2025-03-30T22:30:00Z');
+    expect(parisDay(afterSpring)).toBe('2025-03-31');
+    expect(digestDaysDue(null, afterSpring)).toEqual(['2025-03-30']);
+    expect(digestDaysDue('2025-03-30', afterSpring)).toEqual([]);
+    expect(digestDaysDue('2025-03-31', afterSpring)).toEqual([]);
+    // 00:30 after the 25-hour day (fall back).
+    expect(digestDaysDue(null, Date.parse('2025-10-26T23:30:00Z'))).toEqual(['2025-10-26']);
+    // Catching up after a stop, at most maxDays, oldest first.
+    expect(digestDaysDue('2025-03-27', afterSpring)).toEqual(['2025-03-28', '2025-03-29', '2025-03-30']);
+    expect(digestDaysDue('2025-01-01', afterSpring, 3)).toEqual(['2025-03-28', '2025-03-29', '2025-03-30']);
   });
 
   it('splits any span at Paris midnights without losing a millisecond', () => {
