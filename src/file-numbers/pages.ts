@@ -111,17 +111,19 @@ ${other ? html`<p class="alert" role="alert" id="autre-erreur">${other.error}</p
 <button type="submit" name="action" value="enregistrer">Enregistrer</button>
 </form>
 <h2>Importer un fichier</h2>
-<form method="post" action="/portal/dossiers/import">${csrfField(request, principal)}${hiddenKey(input)}
-<p>Collez les lignes <code>SIRET;numéro de dossier</code> (une entreprise par ligne, export CSV d’un tableur).
-Rien n’est enregistré si une ligne est erronée.</p>
+<form method="post" action="/portal/dossiers/import" enctype="multipart/form-data">${csrfField(request, principal)}${hiddenKey(input)}
+<p>Une entreprise par ligne : <code>SIRET;numéro de dossier</code>. Choisissez le fichier CSV enregistré
+depuis votre tableur, ou collez les lignes. Rien n’est enregistré si une ligne est erronée.</p>
 ${
   input.importProblems && input.importProblems.length > 0
     ? html`<div class="alert" role="alert" id="import-erreurs"><p>Le fichier n’a pas été importé :</p><ul>
 ${input.importProblems.map((p) => html`<li>${p.line > 0 ? html`Ligne ${p.line} : ` : ''}${p.message}</li>`)}</ul></div>`
     : ''
 }
-<label for="csv">Lignes à importer</label>
-<textarea id="csv" name="csv" rows="6" cols="60" required>${input.importText ?? ''}</textarea>
+<label for="fichier">Fichier CSV</label>
+<input type="file" id="fichier" name="fichier" accept=".csv,.txt,text/csv,text/plain">
+<label for="csv">ou lignes à coller</label>
+<textarea id="csv" name="csv" rows="6" cols="60">${input.importText ?? ''}</textarea>
 <p><button type="submit">Importer</button></p>
 </form>
 ${

@@ -1,12 +1,13 @@
+import multipart from '@fastify/multipart';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { DomainError } from '../http/errors.js';
+import { BadRequestError, DomainError } from '../http/errors.js';
 import { ProblemDetails } from '../http/schemas.js';
 import { assertCsrf, type Principal, principalOf, requireApiToken, requirePageSession } from '../portal/index.js';
 import { type FileNumbersPageInput, fileNumbersPage } from './pages.js';
 import * as repo from './repository.js';
-import { formatSiret } from './rules.js';
+import { decodeImportFile, formatSiret, IMPORT_MAX_FILE_BYTES } from './rules.js';
 import { type ChangeResult, changeFileNumber, importFileNumbers, requireCourse, resolveFund } from './service.js';
 
 const Uuid = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
@@ -24,6 +25,8 @@ const Problem = ProblemDetails;
 const apiErrors = { 400: Problem, 401: Problem, 403: Problem, 404: Problem };
 const security = [{ bearerAuth: [] }];
 const NullableString = Type.Union([Type.String(), Type.Null()]);
+const NOTHING_TO_IMPORT = 'Choisissez un fichier CSV ou collez des lignes SIRET;numéro de dossier.';
+const BOTH_TO_IMPORT = 'Choisissez un fichier ou collez des lignes, pas les deux : rien n’a été importé.';
 
 const Company = Type.Object({
   siret: Type.String(),
@@ -188,45 +191,92 @@ export async function fileNumberRoutes(fastify: FastifyInstance): Promise<void> 
     },
   );
 
-  app.post(
-    '/portal/dossiers/import',
-    {
-      config: pageConfig,
-      preHandler: requirePageSession,
-      schema: {
-        ...hidden,
-        body: Type.Object({
-          fund: Type.Optional(Type.String({ pattern: '^[a-z0-9-]{0,64}$' })),
-          courseId: Type.String({ pattern: Uuid }),
-          csv: Type.String({ maxLength: 500_000 }),
-          _csrf: Type.Optional(Csrf),
-        }),
-        response: { 200: HtmlPage, 400: HtmlPage },
+  // The import form posts multipart/form-data: a file chosen on the computer, or lines pasted in the box.
+  // Multipart is parsed in this scope only; the file arrives as a binary string (one char per byte) and is
+  // decoded by `decodeImportFile`. A field over `fieldSize` is cut by busboy: 2 MB is past the body
+  // schema's 500 000 characters whatever the encoding, so a cut field is refused, never half-imported.
+  await app.register(async (scope) => {
+    await scope.register(multipart, {
+      attachFieldsToBody: 'keyValues',
+      limits: { fileSize: IMPORT_MAX_FILE_BYTES, files: 1, fields: 10, parts: 11, fieldSize: 2_000_000 },
+      onFile: async (part) => {
+        (part as unknown as { value: string }).value = (await part.toBuffer()).toString('latin1');
       },
-    },
-    async (request, reply) => {
-      const principal = formPrincipal(request, request.body._csrf);
-      const query = { fund: request.body.fund || undefined, courseId: request.body.courseId };
-      const result = await importFileNumbers(app, principal, { ...query, csv: request.body.csv });
-      const input = await pageInput(app, request, principal, query);
-      if (result.problems.length > 0) {
-        return sendPage(
-          reply,
-          400,
-          fileNumbersPage({ ...input, importText: request.body.csv, importProblems: result.problems }),
+    });
+    // A body busboy cannot read (cut short, no boundary…) throws a plain Error before the route runs:
+    // that is the sender's fault, so it is answered 400 (French page) by the app's error handler.
+    const parsed = new WeakSet<FastifyRequest>();
+    scope.addHook('preHandler', async (request) => {
+      parsed.add(request);
+    });
+    scope.setErrorHandler((error: Error & { statusCode?: number }, request) => {
+      if (!parsed.has(request) && !(typeof error.statusCode === 'number' && error.statusCode < 500)) {
+        throw new BadRequestError(
+          'invalid_form',
+          'Le formulaire est arrivé incomplet. Rechargez la page et recommencez.',
+          `multipart body: ${error.message}`,
         );
       }
-      const reissued = result.reissued.length > 0 ? ` ${result.reissued.length} certificat(s) réédité(s).` : '';
-      return sendPage(
-        reply,
-        200,
-        fileNumbersPage({
-          ...input,
-          notice: `Import terminé : ${result.set} numéro(s) enregistré(s), ${result.unchanged} inchangé(s).${reissued}`,
-        }),
-      );
-    },
-  );
+      throw error;
+    });
+    scope.withTypeProvider<TypeBoxTypeProvider>().post(
+      '/portal/dossiers/import',
+      {
+        config: pageConfig,
+        preHandler: requirePageSession,
+        schema: {
+          ...hidden,
+          body: Type.Object({
+            fund: Type.Optional(Type.String({ pattern: '^[a-z0-9-]{0,64}$' })),
+            courseId: Type.String({ pattern: Uuid }),
+            csv: Type.Optional(Type.String({ maxLength: 500_000 })),
+            fichier: Type.Optional(Type.String({ maxLength: IMPORT_MAX_FILE_BYTES })),
+            _csrf: Type.Optional(Csrf),
+          }),
+          response: { 200: HtmlPage, 400: HtmlPage },
+        },
+      },
+      async (request, reply) => {
+        const principal = formPrincipal(request, request.body._csrf);
+        const query = { fund: request.body.fund || undefined, courseId: request.body.courseId };
+        const pasted = request.body.csv ?? '';
+        const file = request.body.fichier ?? '';
+        const source =
+          file !== '' && pasted.trim() !== ''
+            ? { ok: false as const, message: BOTH_TO_IMPORT }
+            : file !== ''
+              ? decodeImportFile(Buffer.from(file, 'latin1'))
+              : { ok: true as const, value: pasted };
+        const result =
+          source.ok && source.value.trim() !== ''
+            ? await importFileNumbers(app, principal, { ...query, csv: source.value })
+            : {
+                problems: [{ line: 0, message: source.ok ? NOTHING_TO_IMPORT : source.message }],
+                set: 0,
+                unchanged: 0,
+                reissued: [],
+              };
+        const input = await pageInput(app, request, principal, query);
+        if (result.problems.length > 0) {
+          // What was pasted stays in the box; a file must be chosen again (browsers never refill a file input).
+          return sendPage(
+            reply,
+            400,
+            fileNumbersPage({ ...input, importText: pasted, importProblems: result.problems }),
+          );
+        }
+        const reissued = result.reissued.length > 0 ? ` ${result.reissued.length} certificat(s) réédité(s).` : '';
+        return sendPage(
+          reply,
+          200,
+          fileNumbersPage({
+            ...input,
+            notice: `Import terminé : ${result.set} numéro(s) enregistré(s), ${result.unchanged} inchangé(s).${reissued}`,
+          }),
+        );
+      },
+    );
+  });
 
   // --- API (personal tokens) ---------------------------------------------------------------------
   const KeyParams = Type.Object({ fund: FundSlug, courseId: CourseId, siret: Siret });

@@ -65,6 +65,52 @@ export interface ImportProblem {
 }
 
 export const IMPORT_MAX_LINES = 5000;
+/** The largest file the page accepts (5000 lines of SIRET;number fit in well under this). */
+export const IMPORT_MAX_FILE_BYTES = 500_000;
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Control characters other than tab, line feed and carriage return, or the replacement character. */
+function hasBinaryCharacters(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) || c === 0x7f || c === 0xfffd) return true;
+  }
+  return false;
+}
+const windows1252 = new TextDecoder('windows-1252');
+
+/**
+ * The text of a file chosen on the page, whatever the spreadsheet saved it as: UTF-8 (with or without
+ * BOM), UTF-16 with its BOM ("texte Unicode"), or Windows-1252 — what Excel in French writes for "CSV
+ * (séparateur : point-virgule)", where "é" is one byte that is not UTF-8. A workbook (.xlsx, .xls, .ods)
+ * or any other binary file gets a message saying how to save it as CSV.
+ */
+export function decodeImportFile(bytes: Uint8Array): Checked<string> {
+  const saveAsCsv =
+    'Enregistrez-le au format CSV (séparateur : point-virgule) depuis votre tableur, puis choisissez ce fichier.';
+  if (bytes.length === 0) return { ok: false, message: 'Le fichier choisi est vide.' };
+  const startsWith = (...sig: number[]) => sig.every((b, i) => bytes[i] === b);
+  if (startsWith(0x50, 0x4b, 0x03, 0x04) || startsWith(0xd0, 0xcf, 0x11, 0xe0)) {
+    return { ok: false, message: `Ce fichier est un classeur, pas un fichier CSV. ${saveAsCsv}` };
+  }
+  let text: string;
+  if (startsWith(0xff, 0xfe)) text = new TextDecoder('utf-16le').decode(bytes.subarray(2));
+  else if (startsWith(0xfe, 0xff)) text = new TextDecoder('utf-16be').decode(bytes.subarray(2));
+  else {
+    const body = startsWith(0xef, 0xbb, 0xbf) ? bytes.subarray(3) : bytes;
+    try {
+      text = utf8.decode(body);
+    } catch {
+      text = windows1252.decode(body);
+    }
+  }
+  // Text files have no NUL; binary ones (PDF, images, UTF-16 without BOM) have some, or unprintable bytes.
+  if (hasBinaryCharacters(text)) {
+    return { ok: false, message: `Ce fichier n’est pas un fichier texte CSV. ${saveAsCsv}` };
+  }
+  return { ok: true, value: text };
+}
 
 /**
  * `SIRET;numéro` per line (`,` or tab also accepted, as spreadsheets export them). A header line

@@ -68,6 +68,7 @@ beforeAll(async () => {
     issuedAt: new Date(Date.UTC(2026, 2, 20)),
   });
   await addUser(db, 'claire@opco-sante.test', 'fund_staff', 'opco-sante');
+  ids.course = course;
 
   base = await ctx.app.listen({ host: '127.0.0.1', port: 0 });
   browser = await chromium.launch({
@@ -177,6 +178,27 @@ describe('a fund’s staff member in a real browser', () => {
       page.getByRole('button', { name: 'Télécharger' }).click(),
     ]);
     expect(cells).toEqual(parseCsv(await readFile((await csv.path()) as string, 'utf8')));
+  });
+
+  it('imports the file numbers of a CSV saved by Excel in French, chosen on their computer', async () => {
+    await page.goto(`${base}/portal/dossiers?courseId=${ids.course}`);
+    await expect(page.getByRole('heading', { name: 'Importer un fichier' }).isVisible()).resolves.toBe(true);
+    // Windows-1252, as Excel writes "CSV (séparateur : point-virgule)": "é" and "É" are one byte each.
+    const text = 'SIRET;Numéro de dossier\r\n732 829 320 00074;OPCO-SANTÉ-2026-17\r\n';
+    const buffer = Buffer.from([...text].map((c) => (c === 'é' ? 0xe9 : c === 'É' ? 0xc9 : c.charCodeAt(0))));
+    await page.getByLabel('Fichier CSV').setInputFiles({ name: 'numeros.csv', mimeType: 'text/csv', buffer });
+    await page.getByRole('button', { name: 'Importer' }).click();
+    await expect(
+      page.getByText('Import terminé : 1 numéro(s) enregistré(s), 0 inchangé(s).').isVisible(),
+    ).resolves.toBe(true);
+    const stored = await ctx.app.db
+      .selectFrom('fund_file_numbers')
+      .select(['company_siret', 'file_number', 'set_by_username'])
+      .where('fund_slug', '=', 'opco-sante')
+      .execute();
+    expect(stored).toEqual([
+      { company_siret: '73282932000074', file_number: 'OPCO-SANTÉ-2026-17', set_by_username: 'claire@opco-sante.test' },
+    ]);
   });
 
   it('sees each download in the journal, signs out, and loses access', async () => {

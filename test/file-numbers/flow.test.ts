@@ -3,7 +3,7 @@ import { pdfText } from '../certificates/helpers.js';
 import { parseCsv } from '../exports/csv.js';
 import { seedCourse, seedLearner, seedRegistration } from '../exports/seed.js';
 import { createTestApp, type TestContext } from '../helpers/app.js';
-import { type Browser, bearer, csrfOf, get, post, seedStaff } from '../portal/helpers.js';
+import { type Browser, bearer, cookieHeader, csrfOf, get, post, seedStaff } from '../portal/helpers.js';
 
 let ctx: TestContext;
 const ids: Record<string, string> = {};
@@ -50,6 +50,29 @@ async function stored(fund: string, courseId: string) {
 async function setOnPage(browser: Browser, form: Record<string, string>, headers: Record<string, string> = {}) {
   const csrf = await csrfOf(ctx.app, browser, '/portal/dossiers');
   return post(ctx.app, browser, '/portal/dossiers', { _csrf: csrf, action: 'enregistrer', ...form }, headers);
+}
+
+/** The import form as a browser posts it: multipart/form-data, with the chosen file (if any). */
+async function postImportForm(
+  browser: Browser,
+  fields: Record<string, string>,
+  file?: { name: string; type: string; bytes: Uint8Array<ArrayBuffer> },
+) {
+  const form = new FormData();
+  for (const [k, v] of Object.entries(fields)) form.append(k, v);
+  if (file) form.append('fichier', new Blob([file.bytes], { type: file.type }), file.name);
+  const request = new Request('http://portal.test/', { method: 'POST', body: form });
+  return ctx.app.inject({
+    method: 'POST',
+    url: '/portal/dossiers/import',
+    remoteAddress: browser.ip,
+    headers: {
+      cookie: cookieHeader(browser.cookies),
+      'content-type': request.headers.get('content-type') as string,
+      accept: 'text/html',
+    },
+    payload: Buffer.from(await request.arrayBuffer()),
+  });
 }
 
 function api(method: 'GET' | 'PUT' | 'DELETE' | 'POST', url: string, token: string | null, payload?: unknown) {
@@ -393,5 +416,95 @@ describe('CSV import', () => {
     expect(await stored('akto', ids.courseB as string)).toEqual([
       { company_siret: PARC, file_number: 'AKTO-B', set_by_username: 'staff@akto.test' },
     ]);
+  });
+
+  it('imports a file chosen on the page, saved by Excel in French (Windows-1252)', async () => {
+    const csrf = await csrfOf(ctx.app, akto, '/portal/dossiers');
+    const page = await get(ctx.app, akto, `/portal/dossiers?courseId=${ids.courseB}`);
+    expect(page.body).toContain('enctype="multipart/form-data"');
+    expect(page.body).toContain('<label for="fichier">Fichier CSV</label>');
+    // "Numéro" and "É" are one byte each in Windows-1252, and not UTF-8.
+    const text = `SIRET;Numéro de dossier\r\n${CAFE};AKTO-É-9\r\n`;
+    const bytes = Uint8Array.from([...text].map((c) => (c === 'é' ? 0xe9 : c === 'É' ? 0xc9 : c.charCodeAt(0))));
+    const res = await postImportForm(
+      akto,
+      { _csrf: csrf, courseId: ids.courseB as string, csv: '' },
+      { name: 'numeros.csv', type: 'application/vnd.ms-excel', bytes },
+    );
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.body).toContain('Import terminé : 1 numéro(s) enregistré(s), 0 inchangé(s).');
+    expect(await stored('akto', ids.courseB as string)).toEqual([
+      { company_siret: CAFE, file_number: 'AKTO-É-9', set_by_username: 'staff@akto.test' },
+      { company_siret: PARC, file_number: 'AKTO-B', set_by_username: 'staff@akto.test' },
+    ]);
+  });
+
+  it('refuses a workbook, an empty form, a file and pasted lines together, and a file too large; nothing changes', async () => {
+    const csrf = await csrfOf(ctx.app, akto, '/portal/dossiers');
+    const before = await stored('akto', ids.courseB as string);
+    const fields = { _csrf: csrf, courseId: ids.courseB as string };
+    const xlsx = await postImportForm(
+      akto,
+      { ...fields, csv: '' },
+      {
+        name: 'numeros.xlsx',
+        type: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
+        bytes: Uint8Array.from([0x50, 0x4b, 0x03, 0x04, 0x14, 0x00, 0x06, 0x00, 0x08, 0x00]),
+      },
+    );
+    expect(xlsx.statusCode).toBe(400);
+    expect(xlsx.headers['content-type']).toContain('text/html');
+    expect(xlsx.body).toContain('Ce fichier est un classeur, pas un fichier CSV.');
+
+    // A browser sends an empty file part when no file is chosen.
+    const empty = await postImportForm(
+      akto,
+      { ...fields, csv: '  ' },
+      { name: '', type: 'application/octet-stream', bytes: new Uint8Array() },
+    );
+    expect(empty.statusCode).toBe(400);
+    expect(empty.body).toContain('Choisissez un fichier CSV ou collez des lignes');
+
+    const both = await postImportForm(
+      akto,
+      { ...fields, csv: `${PARC};AKTO-Z` },
+      { name: 'numeros.csv', type: 'text/csv', bytes: new TextEncoder().encode(`${PARC};AKTO-Y`) },
+    );
+    expect(both.statusCode).toBe(400);
+    expect(both.body).toContain('pas les deux');
+    expect(both.body).toContain('AKTO-Z'); // the pasted lines stay in the box
+
+    const large = await postImportForm(
+      akto,
+      { ...fields, csv: '' },
+      { name: 'gros.csv', type: 'text/csv', bytes: new TextEncoder().encode(`${PARC};AKTO-L\n`.repeat(40_000)) },
+    );
+    expect(large.statusCode).toBe(413);
+    expect(large.headers['content-type']).toContain('text/html');
+    expect(large.body).toContain('Envoi trop volumineux');
+
+    const noCsrf = await postImportForm(
+      akto,
+      { courseId: ids.courseB as string, csv: '' },
+      { name: 'numeros.csv', type: 'text/csv', bytes: new TextEncoder().encode(`${PARC};AKTO-N`) },
+    );
+    expect(noCsrf.statusCode).toBe(403);
+
+    const broken = await ctx.app.inject({
+      method: 'POST',
+      url: '/portal/dossiers/import',
+      remoteAddress: akto.ip,
+      headers: {
+        cookie: cookieHeader(akto.cookies),
+        'content-type': 'multipart/form-data; boundary=xyz',
+        accept: 'text/html',
+      },
+      payload: '--xyz\r\nContent-Disposition: form-data; name="csv"\r\n\r\nunterminated',
+    });
+    expect(broken.statusCode).toBe(400);
+    expect(broken.headers['content-type']).toContain('text/html');
+    expect(broken.body).toContain('Le formulaire est arrivé incomplet.');
+
+    expect(await stored('akto', ids.courseB as string)).toEqual(before);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkCompanySiret, checkFileNumber, parseImport } from '../../src/file-numbers/rules.js';
+import { checkCompanySiret, checkFileNumber, decodeImportFile, parseImport } from '../../src/file-numbers/rules.js';
 
 describe('SIRET of the company', () => {
   it('accepts spaces and checks the Luhn key (La Poste too)', () => {
@@ -50,5 +50,38 @@ describe('CSV import', () => {
       { line: 4, message: 'Ce SIRET figure déjà ligne 3.' },
       { line: 5, message: 'Indiquez le numéro de dossier.' },
     ]);
+  });
+});
+
+describe('a chosen import file', () => {
+  const line = 'SIRET;Numéro de dossier\r\n73282932000074;AKTO-É-1\r\n';
+  const win1252 = (text: string) =>
+    Uint8Array.from([...text].map((c) => (c === 'é' ? 0xe9 : c === 'É' ? 0xc9 : c.charCodeAt(0))));
+
+  it('reads UTF-8 with or without BOM, UTF-16 with its BOM, and Windows-1252 (Excel in French)', () => {
+    const utf8 = new TextEncoder().encode(line);
+    expect(decodeImportFile(utf8)).toEqual({ ok: true, value: line });
+    expect(decodeImportFile(Uint8Array.from([0xef, 0xbb, 0xbf, ...utf8]))).toEqual({ ok: true, value: line });
+    const utf16le = Uint8Array.from([0xff, 0xfe, ...Buffer.from(line, 'utf16le')]);
+    expect(decodeImportFile(utf16le)).toEqual({ ok: true, value: line });
+    const utf16be = Buffer.from(line, 'utf16le').swap16();
+    expect(decodeImportFile(Uint8Array.from([0xfe, 0xff, ...utf16be]))).toEqual({ ok: true, value: line });
+    expect(decodeImportFile(win1252(line))).toEqual({ ok: true, value: line });
+    expect(parseImport((decodeImportFile(win1252(line)) as { value: string }).value).lines).toEqual([
+      { line: 2, siret: '73282932000074', fileNumber: 'AKTO-É-1' },
+    ]);
+  });
+
+  it('says how to save a workbook or a binary file as CSV, and that an empty file is empty', () => {
+    const xlsx = Uint8Array.from([0x50, 0x4b, 0x03, 0x04, 0x14, 0x00, 0x06, 0x00]);
+    const xls = Uint8Array.from([0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1]);
+    for (const bytes of [xlsx, xls]) {
+      expect(decodeImportFile(bytes)).toEqual({ ok: false, message: expect.stringContaining('est un classeur') });
+    }
+    const pdf = new TextEncoder().encode('%PDF-1.7\n\u0000\u0001binary');
+    expect(decodeImportFile(pdf)).toEqual({ ok: false, message: expect.stringContaining('pas un fichier texte CSV') });
+    // UTF-16 without a BOM: every other byte is NUL.
+    expect(decodeImportFile(Buffer.from(line, 'utf16le'))).toMatchObject({ ok: false });
+    expect(decodeImportFile(new Uint8Array())).toEqual({ ok: false, message: 'Le fichier choisi est vide.' });
   });
 });
