@@ -411,6 +411,8 @@ async function main(): Promise<void> {
       DATA_DIR: join(tmp, 'data'),
       LOG_LEVEL: logLevel,
       MIGRATE_ON_START: 'true',
+      // Launches only: no outbox polling, sweep or digest in the measured rounds.
+      SCHEDULED_TASKS: 'false',
       LTI_REGISTRATIONS_FILE: join(tmp, 'lti-config', 'registrations.json'),
       ...(args.sql ? { BENCH_SQL_COUNT: '1' } : {}),
     };

@@ -79,7 +79,7 @@ async function certificates(app: FastifyInstance): Promise<void> {
   // No capability announces completions or credited time as they happen, so automatic issuance also
   // runs as a sweep (the learner's certificate page checks on every visit too). Not in tests: they
   // call sweepCertificates() when they need it.
-  if (app.config.nodeEnv !== 'test') {
+  if (app.config.scheduledTasks) {
     runPeriodically(app, { name: 'certificate sweep', everyMs: SWEEP_INTERVAL_MS, task: () => sweepCertificates(app) });
   }
 }

@@ -18,6 +18,8 @@ export interface Config {
   readonly migrateOnStart: boolean;
   readonly bodyLimitBytes: number;
   readonly trustProxy: boolean;
+  /** Runs the periodic maintenance (certificate sweep, daily digest) in this instance. */
+  readonly scheduledTasks: boolean;
   readonly ltiRegistrationsFile: string;
   /** The training provider's details printed on certificates (see lti-config/README.md). */
   readonly providerFile: string;
@@ -69,6 +71,12 @@ export function loadConfig(env: Env = process.env, options: { persistSecret?: bo
   );
   const migrateOnStart = bool(str('MIGRATE_ON_START') ?? 'true', 'MIGRATE_ON_START', problems);
   const trustProxy = bool(str('TRUST_PROXY') ?? 'false', 'TRUST_PROXY', problems);
+  // Off in tests by default: they call the tasks themselves when they need them.
+  const scheduledTasks = bool(
+    str('SCHEDULED_TASKS') ?? (nodeEnv === 'test' ? 'false' : 'true'),
+    'SCHEDULED_TASKS',
+    problems,
+  );
 
   let publicUrl = str('PUBLIC_URL');
   if (publicUrl === undefined) {
@@ -115,6 +123,7 @@ export function loadConfig(env: Env = process.env, options: { persistSecret?: bo
     migrateOnStart,
     bodyLimitBytes,
     trustProxy,
+    scheduledTasks,
     ltiRegistrationsFile,
     providerFile,
     contentDir,

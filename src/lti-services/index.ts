@@ -54,7 +54,7 @@ export {
 export type { LtiServicesTables } from './tables.js';
 
 export interface LtiServicesOptions {
-  /** Background jobs (outbox worker, memberships schedule): on by default, off in tests. */
+  /** Background jobs (outbox worker, memberships schedule): as `SCHEDULED_TASKS` says unless given. */
   backgroundJobs?: boolean;
   /** How the services reach the platform (tests may count or break calls). */
   fetch?: FetchLike;
@@ -96,7 +96,7 @@ async function ltiServices(app: FastifyInstance, options: LtiServicesOptions = {
   // Routes live in their own encapsulated context.
   await app.register(servicesRoutes, { syncMemberships: (courseId: string) => syncMemberships(app, courseId) });
 
-  if (options.backgroundJobs ?? app.config.nodeEnv !== 'test') {
+  if (options.backgroundJobs ?? app.config.scheduledTasks) {
     const outbox = new OutboxWorker(outboxContext(app));
     const memberships = new MembershipScheduler(membershipContext(app));
     app.addHook('onReady', async () => {

@@ -15,6 +15,14 @@ describe('loadConfig', () => {
     expect(Object.isFrozen(config)).toBe(true);
   });
 
+  it('runs the scheduled tasks except in tests, unless SCHEDULED_TASKS says otherwise', () => {
+    expect(loadConfig({}).scheduledTasks).toBe(true);
+    expect(loadConfig({ NODE_ENV: 'test' }).scheduledTasks).toBe(false);
+    expect(loadConfig({ SCHEDULED_TASKS: 'false' }).scheduledTasks).toBe(false);
+    expect(loadConfig({ NODE_ENV: 'test', SCHEDULED_TASKS: 'true' }).scheduledTasks).toBe(true);
+    expect(() => loadConfig({ SCHEDULED_TASKS: 'sometimes' })).toThrow(/SCHEDULED_TASKS/);
+  });
+
   it('derives the public URL from PORT and strips a trailing slash', () => {
     expect(loadConfig({ PORT: '4100' }).publicUrl).toBe('http://localhost:4100');
     expect(loadConfig({ PUBLIC_URL: 'https://emargement.example.fr/' }).publicUrl).toBe(
