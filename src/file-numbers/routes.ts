@@ -1,6 +1,6 @@
 import multipart from '@fastify/multipart';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { Type } from '@sinclair/typebox';
+import { type TProperties, Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BadRequestError, DomainError } from '../http/errors.js';
 import { ProblemDetails } from '../http/schemas.js';
@@ -56,6 +56,24 @@ const ImportReply = Type.Object({
   reissued: Type.Array(Type.String()),
   reissueFailed: Type.Integer(),
 });
+
+/** A form of the page: its fields after the fund and course it is about, and the CSRF token. */
+function formRoute<Fields extends TProperties>(fields: Fields) {
+  return {
+    config: pageConfig,
+    preHandler: requirePageSession,
+    schema: {
+      ...hidden,
+      body: Type.Object({
+        fund: Type.Optional(Type.String({ pattern: '^[a-z0-9-]{0,64}$' })),
+        courseId: Type.String({ pattern: Uuid }),
+        ...fields,
+        _csrf: Type.Optional(Csrf),
+      }),
+      response: { 200: HtmlPage, 400: HtmlPage },
+    },
+  };
+}
 
 function sendPage(reply: FastifyReply, status: number, body: string): FastifyReply {
   return reply.code(status).type('text/html; charset=utf-8').send(body);
@@ -145,22 +163,11 @@ export async function fileNumberRoutes(fastify: FastifyInstance): Promise<void> 
 
   app.post(
     '/portal/dossiers',
-    {
-      config: pageConfig,
-      preHandler: requirePageSession,
-      schema: {
-        ...hidden,
-        body: Type.Object({
-          fund: Type.Optional(Type.String({ pattern: '^[a-z0-9-]{0,64}$' })),
-          courseId: Type.String({ pattern: Uuid }),
-          siret: Type.String({ maxLength: 40 }),
-          numero: Type.Optional(Type.String({ maxLength: 200 })),
-          action: Type.Optional(Type.Union([Type.Literal('enregistrer'), Type.Literal('retirer')])),
-          _csrf: Type.Optional(Csrf),
-        }),
-        response: { 200: HtmlPage, 400: HtmlPage },
-      },
-    },
+    formRoute({
+      siret: Type.String({ maxLength: 40 }),
+      numero: Type.Optional(Type.String({ maxLength: 200 })),
+      action: Type.Optional(Type.Union([Type.Literal('enregistrer'), Type.Literal('retirer')])),
+    }),
     async (request, reply) => {
       const principal = formPrincipal(request, request.body._csrf);
       const { body } = request;
@@ -221,21 +228,10 @@ export async function fileNumberRoutes(fastify: FastifyInstance): Promise<void> 
     });
     scope.withTypeProvider<TypeBoxTypeProvider>().post(
       '/portal/dossiers/import',
-      {
-        config: pageConfig,
-        preHandler: requirePageSession,
-        schema: {
-          ...hidden,
-          body: Type.Object({
-            fund: Type.Optional(Type.String({ pattern: '^[a-z0-9-]{0,64}$' })),
-            courseId: Type.String({ pattern: Uuid }),
-            csv: Type.Optional(Type.String({ maxLength: 500_000 })),
-            fichier: Type.Optional(Type.String({ maxLength: IMPORT_MAX_FILE_BYTES })),
-            _csrf: Type.Optional(Csrf),
-          }),
-          response: { 200: HtmlPage, 400: HtmlPage },
-        },
-      },
+      formRoute({
+        csv: Type.Optional(Type.String({ maxLength: 500_000 })),
+        fichier: Type.Optional(Type.String({ maxLength: IMPORT_MAX_FILE_BYTES })),
+      }),
       async (request, reply) => {
         const principal = formPrincipal(request, request.body._csrf);
         const query = { fund: request.body.fund || undefined, courseId: request.body.courseId };
