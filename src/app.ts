@@ -9,6 +9,7 @@ import { exportsPlugin } from './exports/index.js';
 import { healthRoutes } from './health/routes.js';
 import { registerErrorHandling } from './http/error-handler.js';
 import { loggerOptions, requestIdOptions } from './http/logger.js';
+import { lmsPlugin } from './lms/index.js';
 import { ltiPlugin } from './lti/index.js';
 import { ltiServicesPlugin } from './lti-services/index.js';
 import { portalPlugin } from './portal/index.js';
@@ -78,6 +79,7 @@ export async function buildApp(options: BuildOptions): Promise<App> {
   await app.register(ltiServicesPlugin);
   await app.register(catalogPlugin);
   await app.register(trackingPlugin);
+  await app.register(lmsPlugin);
   await app.register(portalPlugin);
   await app.register(exportsPlugin);
   await app.register(certificatesPlugin);

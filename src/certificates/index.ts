@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { runPeriodically } from '../common/periodic.js';
 import type { Db } from '../db/index.js';
 import { lmsEstimateFor } from '../lms/index.js';
-import { getCourseTimes, getLearnerTimes, registerCommonTrunkEstimate } from '../tracking/index.js';
+import { getCourseTimes, getLearnerTimes } from '../tracking/index.js';
 import { certificatesCommand } from './cli.js';
 import { loadProviderConfig } from './provider.js';
 import { certificateRoutes } from './routes.js';
@@ -68,13 +68,6 @@ async function certificates(app: FastifyInstance): Promise<void> {
     await currentSigningKey(app.db, app.config.appSecret);
   });
   await app.register(certificateRoutes, { service });
-  // The learner's time page shows the same common-trunk estimate as the certificate, when the tracking runs.
-  if (app.hasDecorator('trackingRuntime')) {
-    registerCommonTrunkEstimate(app, async (db, learnerId, courseId) => {
-      const lms = await lmsEstimateFor(db, learnerId, courseId);
-      return lms?.seconds ?? null;
-    });
-  }
 
   // No capability announces completions or credited time as they happen, so automatic issuance also
   // runs as a sweep (the learner's certificate page checks on every visit too). Not in tests: they

@@ -18,7 +18,7 @@ export interface Config {
   readonly migrateOnStart: boolean;
   readonly bodyLimitBytes: number;
   readonly trustProxy: boolean;
-  /** Runs the periodic maintenance (certificate sweep, daily digest) in this instance. */
+  /** Runs the background work (score delivery, membership sync, certificate sweep, daily digest, LMS estimates) here. */
   readonly scheduledTasks: boolean;
   readonly ltiRegistrationsFile: string;
   /** The training provider's details printed on certificates (see lti-config/README.md). */

@@ -1,3 +1,9 @@
+import type { FastifyInstance } from 'fastify';
+import { runPeriodically } from '../common/periodic.js';
+import type { Db } from '../db/index.js';
+import { parisDay, registerCommonTrunkEstimate } from '../tracking/index.js';
+import { lmsEstimateFor, type RecomputeReport, recomputeLmsTotals } from './service.js';
+
 /**
  * Common-trunk time estimated from Open edX logs (time-accounting.md, "Common-trunk time"): import of
  * tracking logs and xAPI statements, LMS user → learner mapping, sessionization `lms-sessions-v1` minus
@@ -38,3 +44,51 @@ export {
   unmapLmsUser,
 } from './service.js';
 export type { LmsTables } from './tables.js';
+
+/**
+ * Rebuilds every stored estimate at most once per Europe/Paris day in this process (the first call of
+ * each day does it; the others answer null). The stored estimates feed the summary export: rebuilt daily,
+ * they follow the time the tool measured since, which the estimate leaves out.
+ */
+export function dailyLmsRebuild(db: Db): (now?: number) => Promise<RecomputeReport | null> {
+  let lastDay: string | null = null;
+  return async (now = Date.now()) => {
+    const today = parisDay(now);
+    if (lastDay === today) return null;
+    const report = await recomputeLmsTotals(db);
+    lastDay = today;
+    return report;
+  };
+}
+
+/**
+ * Gives the learner's "Votre temps de connexion" page the common-trunk estimate (the figure the
+ * certificate prints), and with SCHEDULED_TASKS rebuilds the stored estimates daily (checked hourly).
+ * Register after trackingPlugin.
+ */
+async function lms(app: FastifyInstance): Promise<void> {
+  registerCommonTrunkEstimate(app, async (db, learnerId, courseId) => {
+    const estimate = await lmsEstimateFor(db, learnerId, courseId);
+    return estimate?.seconds ?? null;
+  });
+  if (app.config.scheduledTasks) {
+    const rebuild = dailyLmsRebuild(app.db);
+    runPeriodically(app, {
+      name: 'LMS estimates',
+      everyMs: 60 * 60_000,
+      firstAfterMs: 2 * 60_000,
+      task: async () => {
+        const report = await rebuild();
+        if (report) {
+          const { totals, matchedUsers, unmatched } = report;
+          app.log.info({ totals, matchedUsers, unmatched: unmatched.length }, 'LMS estimates rebuilt');
+        }
+      },
+    });
+  }
+}
+
+export const lmsPlugin = Object.assign(lms, {
+  [Symbol.for('skip-override')]: true,
+  [Symbol.for('fastify.display-name')]: 'lms',
+});

@@ -235,7 +235,12 @@ function totalValues(t: TotalRow) {
   };
 }
 
-/** Replaces every stored total by these (one transaction). */
+/**
+ * Replaces every stored total by these (one transaction). The rows go in as upserts: a row that another
+ * transaction inserted after this one's delete (a certificate or time page storing one learner's
+ * estimate, or a recompute in another instance) is updated rather than failing the whole recompute on
+ * the unique key.
+ */
 export async function replaceTotals(db: Db, totals: readonly TotalRow[]): Promise<void> {
   await db.transaction().execute(async (trx) => {
     await trx.deleteFrom('lms_time_totals').execute();
@@ -243,6 +248,22 @@ export async function replaceTotals(db: Db, totals: readonly TotalRow[]): Promis
       await trx
         .insertInto('lms_time_totals')
         .values(totals.slice(i, i + 500).map(totalValues))
+        .onConflict((oc) =>
+          oc.columns(['learner_id', 'course_id']).doUpdateSet((eb) => ({
+            lms_usernames: eb.ref('excluded.lms_usernames'),
+            event_count: eb.ref('excluded.event_count'),
+            session_count: eb.ref('excluded.session_count'),
+            session_ms: eb.ref('excluded.session_ms'),
+            overlap_ms: eb.ref('excluded.overlap_ms'),
+            estimated_ms: eb.ref('excluded.estimated_ms'),
+            estimated_seconds: eb.ref('excluded.estimated_seconds'),
+            first_at: eb.ref('excluded.first_at'),
+            last_at: eb.ref('excluded.last_at'),
+            algorithm: eb.ref('excluded.algorithm'),
+            params: eb.ref('excluded.params'),
+            computed_at: sql<Date>`now()`,
+          })),
+        )
         .execute();
     }
   });

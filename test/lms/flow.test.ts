@@ -3,9 +3,10 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SUMMARY_COLUMNS } from '../../src/exports/columns.js';
-import { importLmsFile, lmsCommand, lmsEstimateFor, recomputeLmsTotals } from '../../src/lms/index.js';
+import { dailyLmsRebuild, importLmsFile, lmsCommand, lmsEstimateFor, recomputeLmsTotals } from '../../src/lms/index.js';
 import { signSession } from '../../src/lti/index.js';
 import { registerCommonTrunkEstimate } from '../../src/tracking/index.js';
 import { pdfText } from '../certificates/helpers.js';
@@ -331,7 +332,64 @@ describe('what people see', () => {
     expect(none?.[lms]).toBe('');
   });
 
-  // Last in the file: it replaces the estimate the certificates plugin gave the tracking.
+  it('rebuilds the stored estimates once per Paris day in a process', async () => {
+    const rebuild = dailyLmsRebuild(ctx.app.db);
+    const morning = Date.parse('2026-03-10T07:00:00Z');
+    expect(await rebuild(morning)).toMatchObject({ totals: 2 });
+    expect(await rebuild(morning + 3 * 3600_000)).toBeNull();
+    // 23:30 UTC is already the next day in Paris.
+    expect(await rebuild(Date.parse('2026-03-10T23:30:00Z'))).toMatchObject({ totals: 2 });
+  });
+
+  it.runIf(process.env.TEST_DATABASE_URL)(
+    'a rebuild never fails on an estimate stored by a page at the same moment (PostgreSQL)',
+    async () => {
+      const db = ctx.app.db;
+      const before = await totals();
+      const mine = before.find((t) => t.learner_id === marie);
+      if (!mine) throw new Error('no stored estimate for Marie');
+      await db.deleteFrom('lms_time_totals').where('learner_id', '=', marie).execute();
+      // Another connection stores Marie's estimate and holds its transaction open…
+      let release = () => {};
+      const released = new Promise<void>((r) => {
+        release = r;
+      });
+      let stored = () => {};
+      const storedOnce = new Promise<void>((r) => {
+        stored = r;
+      });
+      const page = db.transaction().execute(async (trx) => {
+        await trx
+          .insertInto('lms_time_totals')
+          .values({
+            ...mine,
+            lms_usernames: JSON.stringify(mine.lms_usernames),
+            params: JSON.stringify(mine.params),
+            estimated_seconds: 1,
+          })
+          .execute();
+        stored();
+        await released;
+      });
+      await storedOnce;
+      // …while the rebuild deletes every row (not that one: it is not committed) and inserts Marie's:
+      // its insert waits on the open transaction's row.
+      const rebuild = recomputeLmsTotals(db);
+      for (let i = 0; ; i++) {
+        const waiting = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
+          where datname = current_database() and wait_event_type = 'Lock'`.execute(db);
+        if ((waiting.rows[0]?.n ?? 0) > 0) break;
+        if (i > 400) throw new Error('the rebuild never waited on the open transaction');
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      release();
+      await page;
+      await expect(rebuild).resolves.toMatchObject({ totals: 2 });
+      expect(await totals()).toEqual(before.map((t) => ({ ...t, computed_at: expect.any(Date) })));
+    },
+  );
+
+  // Last in the file: it replaces the estimate the lms plugin gave the tracking.
   it("a failing estimate leaves the learner's page with the time measured in the modules", async () => {
     const token = await learnerToken(marie);
     registerCommonTrunkEstimate(ctx.app, async () => {
