@@ -61,7 +61,8 @@ const ImportReply = Type.Object({
 function formRoute<Fields extends TProperties>(fields: Fields) {
   return {
     config: pageConfig,
-    preHandler: requirePageSession,
+    // Before the body is read: a visitor without a session never gets an upload parsed.
+    onRequest: requirePageSession,
     schema: {
       ...hidden,
       body: Type.Object({
@@ -205,7 +206,7 @@ export async function fileNumberRoutes(fastify: FastifyInstance): Promise<void> 
   await app.register(async (scope) => {
     await scope.register(multipart, {
       attachFieldsToBody: 'keyValues',
-      limits: { fileSize: IMPORT_MAX_FILE_BYTES, files: 1, fields: 10, parts: 11, fieldSize: 2_000_000 },
+      limits: { fileSize: IMPORT_MAX_FILE_BYTES, files: 1, fields: 6, parts: 7, fieldSize: 2_000_000 },
       onFile: async (part) => {
         (part as unknown as { value: string }).value = (await part.toBuffer()).toString('latin1');
       },

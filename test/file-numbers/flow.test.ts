@@ -490,6 +490,15 @@ describe('CSV import', () => {
     );
     expect(noCsrf.statusCode).toBe(403);
 
+    // No session: sent to the sign-in page before the upload is even read.
+    const anonymous = await postImportForm(
+      { ip: '203.0.113.9', cookies: {} },
+      { ...fields, csv: '' },
+      { name: 'numeros.csv', type: 'text/csv', bytes: new TextEncoder().encode(`${PARC};AKTO-A`) },
+    );
+    expect(anonymous.statusCode).toBe(303);
+    expect(anonymous.headers.location).toBe('/portal/connexion');
+
     const broken = await ctx.app.inject({
       method: 'POST',
       url: '/portal/dossiers/import',
