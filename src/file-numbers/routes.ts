@@ -26,6 +26,8 @@ const apiErrors = { 400: Problem, 401: Problem, 403: Problem, 404: Problem };
 const security = [{ bearerAuth: [] }];
 const NullableString = Type.Union([Type.String(), Type.Null()]);
 const NOTHING_TO_IMPORT = 'Choisissez un fichier CSV ou collez des lignes SIRET;numéro de dossier.';
+/** The file, the pasted lines (500 000 characters, up to 3 bytes each in UTF-8) and the form's fields. */
+const IMPORT_MAX_BODY_BYTES = 2_200_000;
 const BOTH_TO_IMPORT = 'Choisissez un fichier ou collez des lignes, pas les deux : rien n’a été importé.';
 
 const Company = Type.Object({
@@ -201,24 +203,43 @@ export async function fileNumberRoutes(fastify: FastifyInstance): Promise<void> 
 
   // The import form posts multipart/form-data: a file chosen on the computer, or lines pasted in the box.
   // Multipart is parsed in this scope only; the file arrives as a binary string (one char per byte) and is
-  // decoded by `decodeImportFile`. A field over `fieldSize` is cut by busboy: 2 MB is past the body
-  // schema's 500 000 characters whatever the encoding, so a cut field is refused, never half-imported.
+  // decoded by `decodeImportFile`.
+  // - @fastify/multipart reads the stream itself, so BODY_LIMIT_BYTES does not apply: a body announced over
+  //   IMPORT_MAX_BODY_BYTES (or not announced: browsers always announce a form's) is refused before it is read.
+  // - A field over `fieldSize` is cut by busboy: 1.6 MB is past the body schema's 500 000 characters
+  //   whatever the encoding (3 bytes a character at most, or 4 for two UTF-16 units), so a cut field is
+  //   refused, never half-imported.
   await app.register(async (scope) => {
+    scope.addHook('onRequest', async (request) => {
+      const length = Number(request.headers['content-length']);
+      if (!Number.isSafeInteger(length) || length > IMPORT_MAX_BODY_BYTES) {
+        throw new DomainError(
+          413,
+          'body_too_large',
+          'L’envoi est trop volumineux : un fichier de 500 000 octets au plus. Découpez-le en plusieurs fichiers.',
+          `multipart body of ${request.headers['content-length'] ?? 'unannounced'} bytes`,
+        );
+      }
+    });
     await scope.register(multipart, {
       attachFieldsToBody: 'keyValues',
-      limits: { fileSize: IMPORT_MAX_FILE_BYTES, files: 1, fields: 6, parts: 7, fieldSize: 2_000_000 },
+      limits: { fileSize: IMPORT_MAX_FILE_BYTES, files: 1, fields: 6, parts: 7, fieldSize: 1_600_000 },
       onFile: async (part) => {
         (part as unknown as { value: string }).value = (await part.toBuffer()).toString('latin1');
       },
     });
-    // A body busboy cannot read (cut short, no boundary…) throws a plain Error before the route runs:
-    // that is the sender's fault, so it is answered 400 (French page) by the app's error handler.
-    const parsed = new WeakSet<FastifyRequest>();
+    // A body busboy cannot read (cut short, no boundary…) throws a plain Error while it is parsed, between
+    // preParsing and preHandler: that is the sender's fault, so it is answered 400 (French page). Any
+    // other error (a database down during the session check, say) keeps its own answer.
+    const parsing = new WeakSet<FastifyRequest>();
+    scope.addHook('preParsing', async (request) => {
+      parsing.add(request);
+    });
     scope.addHook('preHandler', async (request) => {
-      parsed.add(request);
+      parsing.delete(request);
     });
     scope.setErrorHandler((error: Error & { statusCode?: number }, request) => {
-      if (!parsed.has(request) && !(typeof error.statusCode === 'number' && error.statusCode < 500)) {
+      if (parsing.has(request) && !(typeof error.statusCode === 'number' && error.statusCode < 500)) {
         throw new BadRequestError(
           'invalid_form',
           'Le formulaire est arrivé incomplet. Rechargez la page et recommencez.',

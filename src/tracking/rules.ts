@@ -86,13 +86,16 @@ export function addDays(day: string, n: number): string {
   return new Date(Date.parse(`${day}T00:00:00Z`) + n * 86_400_000).toISOString().slice(0, 10);
 }
 
+/** A day's digest waits this long after Paris midnight, for the beats acknowledged at 23:59:59 to commit. */
+export const DIGEST_DELAY_MS = 10 * 60_000;
+
 /**
- * The Europe/Paris days whose digest is due at `now`, oldest first: yesterday, and the days before it
- * since the last kept digest (a service stopped for a few days catches up), at most `maxDays` of them.
- * None when yesterday's is kept.
+ * The Europe/Paris days whose digest is due at `now`, oldest first: yesterday (from 00:10, see
+ * DIGEST_DELAY_MS), and the days before it since the last kept digest (a service stopped for a few days
+ * catches up), at most `maxDays` of them. None when yesterday's is kept.
  */
 export function digestDaysDue(lastKeptDay: string | null, now: number, maxDays = 7): string[] {
-  const yesterday = addDays(parisDay(now), -1);
+  const yesterday = addDays(parisDay(now - DIGEST_DELAY_MS), -1);
   let first = lastKeptDay === null ? yesterday : addDays(lastKeptDay, 1);
   const earliest = addDays(yesterday, -(maxDays - 1));
   if (first < earliest) first = earliest;

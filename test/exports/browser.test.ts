@@ -188,9 +188,8 @@ describe('a fund’s staff member in a real browser', () => {
     const buffer = Buffer.from([...text].map((c) => (c === 'é' ? 0xe9 : c === 'É' ? 0xc9 : c.charCodeAt(0))));
     await page.getByLabel('Fichier CSV').setInputFiles({ name: 'numeros.csv', mimeType: 'text/csv', buffer });
     await page.getByRole('button', { name: 'Importer' }).click();
-    await expect(
-      page.getByText('Import terminé : 1 numéro(s) enregistré(s), 0 inchangé(s).').isVisible(),
-    ).resolves.toBe(true);
+    // The answer is a new page: wait for its notice (click() returns once the navigation has started).
+    await page.getByText('Import terminé : 1 numéro(s) enregistré(s), 0 inchangé(s).').waitFor({ timeout: 15_000 });
     const stored = await ctx.app.db
       .selectFrom('fund_file_numbers')
       .select(['company_siret', 'file_number', 'set_by_username'])

@@ -482,6 +482,10 @@ describe('CSV import', () => {
     expect(large.statusCode).toBe(413);
     expect(large.headers['content-type']).toContain('text/html');
     expect(large.body).toContain('Envoi trop volumineux');
+    // A body announced larger than any good form is refused before it is read.
+    const huge = await postImportForm(akto, { ...fields, csv: `${PARC};AKTO-H\n`.repeat(150_000) });
+    expect(huge.statusCode).toBe(413);
+    expect(huge.body).toContain('L’envoi est trop volumineux');
 
     const noCsrf = await postImportForm(
       akto,

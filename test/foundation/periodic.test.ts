@@ -75,4 +75,29 @@ describe('runPeriodically', () => {
     expect(finished).toBe(started);
     expect(running).toBe(0);
   });
+
+  it('does not wait past closeWaitMs for a run that hangs, and says so', async () => {
+    const { app, lines } = appWithLogs();
+    let started = false;
+    let finish = () => {};
+    runPeriodically(app, {
+      name: 'hanging task',
+      everyMs: 60_000,
+      firstAfterMs: 1,
+      closeWaitMs: 50,
+      task: () =>
+        new Promise<void>((resolve) => {
+          started = true;
+          finish = resolve;
+        }),
+    });
+    await app.ready();
+    await until(() => started);
+    await app.close();
+    expect(lines.find((l) => l.msg === 'periodic task still running at close: not waited for')).toMatchObject({
+      level: 40,
+      task: 'hanging task',
+    });
+    finish();
+  });
 });

@@ -299,6 +299,9 @@ describe('Europe/Paris days and the long-day flag', () => {
     expect(digestDaysDue(null, afterSpring)).toEqual(['2025-03-30']);
     expect(digestDaysDue('2025-03-30', afterSpring)).toEqual([]);
     expect(digestDaysDue('2025-03-31', afterSpring)).toEqual([]);
+    // Not before 00:10 in Paris: a beat acknowledged at 23:59:59 may still be committing.
+    expect(digestDaysDue('2025-03-29', Date.parse('2025-03-30T22:05:00Z'))).toEqual([]);
+    expect(digestDaysDue('2025-03-29', Date.parse('2025-03-30T22:11:00Z'))).toEqual(['2025-03-30']);
     // 00:30 after the 25-hour day (fall back).
     expect(digestDaysDue(null, Date.parse('2025-10-26T23:30:00Z'))).toEqual(['2025-10-26']);
     // Catching up after a stop, at most maxDays, oldest first.
