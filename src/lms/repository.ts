@@ -125,8 +125,12 @@ export async function learnerById(
   return db.selectFrom('learners').select(['id', 'issuer', 'username']).where('id', '=', id).executeTakeFirst();
 }
 
-export async function allMappings(db: Db): Promise<Map<string, string>> {
-  const rows = await db.selectFrom('lms_user_mappings').select(['lms_username', 'learner_id']).execute();
+/** LMS username → learner id of the explicit mappings: all of them, or those of these usernames. */
+export async function userMappings(db: Db, usernames?: readonly string[]): Promise<Map<string, string>> {
+  if (usernames?.length === 0) return new Map();
+  let query = db.selectFrom('lms_user_mappings').select(['lms_username', 'learner_id']);
+  if (usernames) query = query.where('lms_username', 'in', usernames);
+  const rows = await query.execute();
   return new Map(rows.map((r) => [r.lms_username, r.learner_id]));
 }
 

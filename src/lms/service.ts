@@ -244,7 +244,7 @@ async function computeTotal(
 export async function recomputeLmsTotals(db: Db, params: LmsParams = LMS_SESSIONS_V1): Promise<RecomputeReport> {
   const groups = await repo.eventGroups(db);
   const courses = await repo.coursesByContext(db, [...new Set(groups.map((g) => g.courseContextId))]);
-  const mappings = await repo.allMappings(db);
+  const mappings = await repo.userMappings(db);
   const byUsername = await repo.learnersByUsername(db, [...new Set(groups.map((g) => g.lmsUsername))]);
   const unmatched: Unmatched[] = [];
   const pairs = new Map<string, { learnerId: string; course: repo.CourseRow; usernames: Set<string> }>();
@@ -300,7 +300,7 @@ export async function lmsEstimateFor(db: Db, learnerId: string, courseId: string
   const candidates = new Set(await repo.mappingsOfLearner(db, learnerId));
   if (learner.username) candidates.add(learner.username);
   if (candidates.size === 0) return null;
-  const mappings = await repo.allMappings(db);
+  const mappings = await repo.userMappings(db, [...candidates]);
   const byUsername = await repo.learnersByUsername(db, [...candidates]);
   const usernames = [...candidates].filter((u) => {
     const r = resolveUser(u, course.issuer, mappings, byUsername);
