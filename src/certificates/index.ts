@@ -70,8 +70,8 @@ async function certificates(app: FastifyInstance): Promise<void> {
   await app.register(certificateRoutes, { service });
 
   // No capability announces completions or credited time as they happen, so automatic issuance also
-  // runs as a sweep (the learner's certificate page checks on every visit too). Not in tests: they
-  // call sweepCertificates() when they need it.
+  // runs as a sweep (the learner's certificate page checks on every visit too), with SCHEDULED_TASKS
+  // (off in tests: they call sweepCertificates() when they need it).
   if (app.config.scheduledTasks) {
     runPeriodically(app, { name: 'certificate sweep', everyMs: SWEEP_INTERVAL_MS, task: () => sweepCertificates(app) });
   }

@@ -301,17 +301,38 @@ export async function appendToJournal(
   return results.map((r) => ({ serverTimeMs, results: r }));
 }
 
+type UnpackOptions = {
+  receivedBy?: Date;
+  contains?: string;
+  /** One journal row only (the row-by-row retry). */
+  id?: string;
+  skipLocked: boolean;
+  maxRows: number;
+};
+
 /**
  * Moves journal rows into `tracking_inbox`, one row per item, each at its journal row's `received_at`; a copy of
  * an item already in the inbox is dropped there (unique on learner × tab × seq). One statement: the journal
  * rows are deleted in the same transaction. `skipLocked`: leave rows another consumer is unpacking (the
  * background loop); otherwise wait for it (settling, so that everything received before is in the inbox after).
  * `contains`: only rows whose text holds this id (a learner's or a course's, as the ingest wrote it).
+ *
+ * A slice that fails on a row PostgreSQL cannot read is taken again row by row, and that row is set aside
+ * (`quarantined`, see `unpackRowByRow`).
  */
 export async function unpackJournal(
   db: Db,
-  options: { receivedBy?: Date; contains?: string; skipLocked: boolean; maxRows: number },
-): Promise<{ rows: number; items: number }> {
+  options: Omit<UnpackOptions, 'id'>,
+): Promise<{ rows: number; items: number; quarantined: number }> {
+  try {
+    return { ...(await unpackTransaction(db, options)), quarantined: 0 };
+  } catch (error) {
+    if (!isUnreadableRow(error)) throw error;
+    return unpackRowByRow(db, options);
+  }
+}
+
+function unpackTransaction(db: Db, options: UnpackOptions): Promise<{ rows: number; items: number }> {
   // PostgreSQL estimates 100 rows per JSON array, so it JIT-compiles this statement: ~20 ms of a ~40 ms
   // statement for 1 000 items (measured). JIT is off for this transaction only.
   return db.transaction().execute(async (trx) => {
@@ -320,19 +341,67 @@ export async function unpackJournal(
   });
 }
 
-async function unpackIn(
-  trx: Transaction<Database>,
-  options: { receivedBy?: Date; contains?: string; skipLocked: boolean; maxRows: number },
-): Promise<{ rows: number; items: number }> {
+/**
+ * What PostgreSQL answers for a journal row it cannot read as "journal-v1": a data exception (invalid JSON,
+ * UUID or integer…) or a NOT NULL / CHECK constraint of the inbox. Validation at the ingest makes this a bug
+ * or a hand edit, never a sender's doing.
+ */
+function isUnreadableRow(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code.startsWith('22') || code === '23502' || code === '23514');
+}
+
+/**
+ * The slice again, one row per transaction, after it failed on a row PostgreSQL cannot read: the good rows
+ * are unpacked, and a row that fails on its own is moved whole to `tracking_journal_quarantine` with the
+ * error. So one such row never stops the crediting of everyone else (it would otherwise fail every slice, and
+ * hold the credit horizon at its `received_at`).
+ */
+async function unpackRowByRow(
+  db: Db,
+  options: Omit<UnpackOptions, 'id'>,
+): Promise<{ rows: number; items: number; quarantined: number }> {
+  const { rows: slice } = await sql<{ id: string }>`${journalSlice(options, sql``)}`.execute(db);
+  const total = { rows: 0, items: 0, quarantined: 0 };
+  for (const { id } of slice) {
+    try {
+      const r = await unpackTransaction(db, { ...options, id: String(id) });
+      total.rows += r.rows;
+      total.items += r.items;
+    } catch (error) {
+      if (!isUnreadableRow(error)) throw error;
+      const { code, message } = error as { code: string; message: string };
+      const lock = options.skipLocked ? sql`for update skip locked` : sql`for update`;
+      const { rows: moved } = await sql`
+        with j as (
+          delete from tracking_journal where id in (select id from tracking_journal where id = ${String(id)} ${lock})
+          returning id, received_at, item_count, body
+        )
+        insert into tracking_journal_quarantine (id, received_at, item_count, body, error)
+        select id, received_at, item_count, body, ${`${code}: ${message}`} from j
+        returning id`.execute(db);
+      total.rows += moved.length;
+      total.quarantined += moved.length;
+    }
+  }
+  return total;
+}
+
+/** The ids of the journal rows a slice takes, oldest first. */
+function journalSlice(options: UnpackOptions, lock: ReturnType<typeof sql>) {
   const conds = [sql`true`];
   if (options.receivedBy) conds.push(sql`received_at <= ${options.receivedBy}`);
   if (options.contains) conds.push(sql`strpos(body, ${options.contains.toLowerCase()}) > 0`);
+  if (options.id) conds.push(sql`id = ${options.id}`);
+  return sql`select id from tracking_journal where ${sql.join(conds, sql` and `)}
+    order by received_at, id limit ${options.maxRows} ${lock}`;
+}
+
+async function unpackIn(trx: Transaction<Database>, options: UnpackOptions): Promise<{ rows: number; items: number }> {
   const lock = options.skipLocked ? sql`for update skip locked` : sql`for update`;
   const { rows } = await sql<{ rows: string; items: string }>`
     with j as (
-      delete from tracking_journal where id in (
-        select id from tracking_journal where ${sql.join(conds, sql` and `)}
-        order by received_at, id limit ${options.maxRows} ${lock})
+      delete from tracking_journal where id in (${journalSlice(options, lock)})
       returning id, received_at, item_count, body
     ),
     ins as (
@@ -707,8 +776,11 @@ export class TrackingConsumer {
   #running: Promise<void> | null = null;
   #stopping = false;
   #wake: (() => void) | null = null;
-  /** Counters (metrics): items unpacked from the journal, items credited, late items, slices, pauses, errors. */
-  readonly stats = { unpacked: 0, items: 0, late: 0, slices: 0, yielded: 0, errors: 0 };
+  /**
+   * Counters (metrics): items unpacked from the journal, journal rows set aside unread (quarantined), items
+   * credited, late items, slices, pauses, errors.
+   */
+  readonly stats = { unpacked: 0, quarantined: 0, items: 0, late: 0, slices: 0, yielded: 0, errors: 0 };
 
   constructor(db: Db, options: ConsumerOptions = {}) {
     this.#db = db;
@@ -752,6 +824,13 @@ export class TrackingConsumer {
     const journalRows = busy ? Math.min(this.#journalRows, 5) : this.#journalRows;
     const unpacked = await unpackJournal(this.#db, { skipLocked: true, maxRows: journalRows });
     this.stats.unpacked += unpacked.items;
+    if (unpacked.quarantined > 0) {
+      this.stats.quarantined += unpacked.quarantined;
+      this.#log?.error(
+        { rows: unpacked.quarantined },
+        'tracking journal rows could not be unpacked: set aside in tracking_journal_quarantine, not credited',
+      );
+    }
     const ids = await pendingLearners(this.#db, { settleLagMs: this.#settleLagMs, limit: group * 20 });
     // Instances start at different places in the list, so that they rarely wait for each other's locks.
     const start = ids.length > group ? Math.floor(Math.random() * (ids.length - group)) : 0;

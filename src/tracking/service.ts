@@ -32,6 +32,7 @@ import {
   type ModuleFlag,
   nextParisMidnight,
   type PresenceSession,
+  parisDay,
   presenceSessions,
 } from './rules.js';
 
@@ -273,6 +274,14 @@ export async function verifyEvidence(db: Db, filter: { learnerId?: string } = {}
     for (const d of await db.selectFrom('tracking_digests').selectAll().orderBy('day').execute()) {
       const heads = await headsAt(db, d.day);
       if (digestOf(d.day, heads) !== d.digest) problems.push({ day: d.day, problem: 'daily digest no longer matches' });
+    }
+    // Acknowledged items that were never credited: journal rows PostgreSQL could not read.
+    const quarantined = await db.selectFrom('tracking_journal_quarantine').selectAll().orderBy('id').execute();
+    for (const q of quarantined) {
+      problems.push({
+        day: parisDay(q.received_at.getTime()),
+        problem: `journal row ${q.id} (${q.item_count} acknowledged items) set aside unread, not credited: ${q.error}`,
+      });
     }
   }
   return problems;

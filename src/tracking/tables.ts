@@ -1,8 +1,9 @@
 import type { ColumnType, Generated } from 'kysely';
 
-/** Tables of migrations 0004_tracking, 0008_tracking_inbox and 0011_tracking_journal. */
+/** Tables of migrations 0004_tracking, 0008_tracking_inbox, 0011_tracking_journal and 0012_…_quarantine. */
 export interface TrackingTables {
   tracking_journal: TrackingJournalTable;
+  tracking_journal_quarantine: TrackingJournalQuarantineTable;
   tracking_inbox: TrackingInboxTable;
   tracking_learners: TrackingLearnerTable;
   tracking_tabs: TrackingTabTable;
@@ -38,6 +39,17 @@ export interface TrackingJournalTable {
   item_count: number;
   /** JSON text of `JournalRequest[]` (src/tracking/inbox.ts). */
   body: string;
+}
+
+/** A journal row that could not be unpacked, set aside whole (0012_tracking_journal_quarantine). */
+export interface TrackingJournalQuarantineTable {
+  id: string;
+  received_at: Date;
+  item_count: number;
+  body: string;
+  /** SQLSTATE and message of the failed unpacking. */
+  error: string;
+  quarantined_at: Generated<Date>;
 }
 
 /** One received item waiting to be credited (0008_tracking_inbox). */

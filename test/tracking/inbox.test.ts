@@ -285,6 +285,7 @@ describe('the tracking inbox', () => {
     expect(await unpackJournal(ctx.app.db, { contains: later.learnerId, skipLocked: true, maxRows: 10 })).toEqual({
       rows: 1,
       items: 1,
+      quarantined: 0,
     });
     const stalled = new TrackingConsumer(ctx.app.db, { settleLagMs: 0, journalRows: 0 });
     expect((await stalled.slice()).items).toBe(0);
@@ -307,6 +308,61 @@ describe('the tracking inbox', () => {
         [early.learnerId, clock.nowMs - 1000],
         [later.learnerId, clock.nowMs],
       ].sort(),
+    );
+  });
+
+  it('sets aside a journal row PostgreSQL cannot read, and still credits every row around it', async () => {
+    const a = await seedLearner(ctx.app, courseId);
+    const b = await seedLearner(ctx.app, courseId);
+    const ta = new TestTab(ctx.app, a, 'common-digitalisation');
+    const tb = new TestTab(ctx.app, b, 'common-digitalisation');
+    clock.advance(1000);
+    await ta.send([ta.next('open')], { raw: true });
+    // Rows no ingest writes (a bug, or a hand edit), between the two learners' rows: cut JSON, and a
+    // request whose learner is not a UUID.
+    const bad = (body: string, at: number) => sql`
+      insert into tracking_journal (item_count, body, received_at) values (1, ${body}, ${new Date(at)})`;
+    await bad('[{"learner_id": "cut sh', clock.nowMs + 100).execute(ctx.app.db);
+    await bad(JSON.stringify([{ learner_id: 'zz', items: [{ seq: 0, kind: 'open' }] }]), clock.nowMs + 200).execute(
+      ctx.app.db,
+    );
+    clock.advance(1000);
+    await tb.send([tb.next('open')], { raw: true });
+
+    const errors: unknown[] = [];
+    const log = { error: (...args: unknown[]) => errors.push(args) } as never;
+    const consumer = new TrackingConsumer(ctx.app.db, { settleLagMs: 0, log });
+    for (
+      let i = 0;
+      i < 10 && ((await pending(a.learnerId)).length > 0 || (await pending(b.learnerId)).length > 0);
+      i++
+    ) {
+      await consumer.slice();
+    }
+    expect(await pending(a.learnerId)).toEqual([]);
+    expect(await pending(b.learnerId)).toEqual([]);
+    expect(consumer.stats).toMatchObject({ quarantined: 2, errors: 0 });
+    expect(errors).toHaveLength(1);
+    const setAside = await ctx.app.db
+      .selectFrom('tracking_journal_quarantine')
+      .select(['item_count', 'body', 'error'])
+      .orderBy('id')
+      .execute();
+    expect(setAside.map((q) => q.error.slice(0, 6))).toEqual(['22P02:', '22P02:']);
+    expect(setAside[0]?.body).toBe('[{"learner_id": "cut sh');
+    expect(await ctx.app.db.selectFrom('tracking_journal').select('id').execute()).toEqual([]);
+
+    // Settling (what every reader does first) sets one aside too, instead of failing.
+    await bad('not json', clock.nowMs).execute(ctx.app.db);
+    clock.advance(30_000);
+    await tb.send([tb.next('beat')], { raw: true });
+    await expect(settleTracking(ctx.app.db)).resolves.toMatchObject({ items: 1 });
+    expect(await pending(b.learnerId)).toEqual([]);
+    // The audit names every row set aside: acknowledged items that were never credited.
+    const problems = (await verifyEvidence(ctx.app.db)).filter((p) => p.problem.includes('set aside unread'));
+    expect(problems).toHaveLength(3);
+    expect(problems[0]?.problem).toMatch(
+      /^journal row \d+ \(1 acknowledged items\) set aside unread, not credited: 22P02/,
     );
   });
 });
