@@ -10,12 +10,13 @@ import { type Kysely, sql } from 'kysely';
 export async function up(db: Kysely<any>): Promise<void> {
   await db.schema
     .createTable('tracking_journal_quarantine')
-    // The journal row's own id and fields, unchanged.
-    .addColumn('id', 'bigint', (c) => c.primaryKey())
+    .addColumn('id', 'bigint', (c) => c.primaryKey().generatedAlwaysAsIdentity())
+    // The journal row's id and fields, unchanged (not unique: a row put back and set aside again is kept twice).
+    .addColumn('journal_id', 'bigint', (c) => c.notNull())
     .addColumn('received_at', 'timestamptz', (c) => c.notNull())
     .addColumn('item_count', 'integer', (c) => c.notNull())
     .addColumn('body', 'text', (c) => c.notNull())
-    // SQLSTATE and message of the failed unpacking.
+    // SQLSTATE, message and detail of the failed unpacking.
     .addColumn('error', 'text', (c) => c.notNull())
     .addColumn('quarantined_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .execute();

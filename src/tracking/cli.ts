@@ -15,8 +15,8 @@ const USAGE = `Usage: npm run cli -- time <subcommand>
       Seal, then keep the digest of every chain head at the end of that Europe/Paris day (default:
       yesterday). Run it daily; running it again checks the kept digest.
   verify [--learner <id>]
-      Walk every chain, compare sealed runs with their records, recheck kept digests, and list the
-      journal rows set aside unread (acknowledged items never credited).
+      Walk every chain, compare sealed runs with their records, recheck kept digests, and (without
+      --learner) list the journal rows set aside unread (acknowledged items never credited).
 `;
 
 /** `npm run cli -- time …`: the connection-time maintenance commands. Returns the exit code. */

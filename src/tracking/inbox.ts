@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { type TSchema, Type } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
 import type { FastifyBaseLogger } from 'fastify';
 import { type Selectable, sql, type Transaction } from 'kysely';
 import type { Database, Db } from '../db/index.js';
@@ -240,6 +242,59 @@ export type JournalRequest = Pick<InboxColumns, RequestColumns> & {
   >;
 };
 
+const Int32 = Type.Integer({ minimum: -2_147_483_648, maximum: 2_147_483_647 });
+const UuidText = Type.String({
+  pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$',
+});
+const OrNull = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
+/** The journal format "journal-v1", as `unpackIn` reads it into the inbox's columns. */
+const JournalV1 = Type.Array(
+  Type.Object({
+    learner_id: UuidText,
+    course_id: UuidText,
+    tab_id: UuidText,
+    module_id: Type.String(),
+    module_version: OrNull(Int32),
+    nominal_minutes: Int32,
+    role: Type.String(),
+    profile: Type.String(),
+    token_expired: Type.Boolean(),
+    not_learner: Type.Boolean(),
+    ip_prefix: OrNull(Type.String()),
+    user_agent: OrNull(Type.String()),
+    items: Type.Array(
+      Type.Object({
+        seq: Int32,
+        kind: Type.String(),
+        client_time: OrNull(Type.String()),
+        input_ago_ms: OrNull(Int32),
+        media: OrNull(Type.Boolean()),
+        cause: OrNull(Type.String()),
+      }),
+    ),
+  }),
+);
+
+/**
+ * Whether a journal row's text is "journal-v1" as the inbox can take it: JSON of the right shape, integers
+ * that fit, and strings PostgreSQL's jsonb accepts (no NUL, no lone surrogate). What decides, when
+ * PostgreSQL fails on a row, whether the row is at fault (set it aside) or the database is (stop loudly).
+ */
+export function isJournalV1(body: string): boolean {
+  let textOk = true;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body, (_key, value: unknown) => {
+      if (typeof value === 'string' && (value.includes('\u0000') || LONE_SURROGATE.test(value))) textOk = false;
+      return value;
+    });
+  } catch {
+    return false;
+  }
+  return textOk && Value.Check(JournalV1, parsed);
+}
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
 /**
  * One statement in autocommit: the batch's requests as ONE journal row (JSON text, not parsed here: the
  * consumer unpacks it). Every item of the batch gets the row's `received_at` as its server time. Only a seq
@@ -323,9 +378,9 @@ type UnpackOptions = {
 export async function unpackJournal(
   db: Db,
   options: Omit<UnpackOptions, 'id'>,
-): Promise<{ rows: number; items: number; quarantined: number }> {
+): Promise<{ rows: number; items: number; quarantined: string[] }> {
   try {
-    return { ...(await unpackTransaction(db, options)), quarantined: 0 };
+    return { ...(await unpackTransaction(db, options)), quarantined: [] };
   } catch (error) {
     if (!isUnreadableRow(error)) throw error;
     return unpackRowByRow(db, options);
@@ -360,9 +415,9 @@ function isUnreadableRow(error: unknown): boolean {
 async function unpackRowByRow(
   db: Db,
   options: Omit<UnpackOptions, 'id'>,
-): Promise<{ rows: number; items: number; quarantined: number }> {
+): Promise<{ rows: number; items: number; quarantined: string[] }> {
   const { rows: slice } = await sql<{ id: string }>`${journalSlice(options, sql``)}`.execute(db);
-  const total = { rows: 0, items: 0, quarantined: 0 };
+  const total = { rows: 0, items: 0, quarantined: [] as string[] };
   for (const { id } of slice) {
     try {
       const r = await unpackTransaction(db, { ...options, id: String(id) });
@@ -370,18 +425,28 @@ async function unpackRowByRow(
       total.items += r.items;
     } catch (error) {
       if (!isUnreadableRow(error)) throw error;
-      const { code, message } = error as { code: string; message: string };
+      // Only a row that is itself malformed is set aside. A well-formed row failing means the statement or
+      // the schema is at fault (a bug, a deploy half done): every row would fail, so crediting stops loudly
+      // and nothing is moved.
+      const row = await db
+        .selectFrom('tracking_journal')
+        .select('body')
+        .where('id', '=', String(id))
+        .executeTakeFirst();
+      if (!row) continue; // unpacked meanwhile by another consumer
+      if (isJournalV1(row.body)) throw error;
+      const { code, message, detail } = error as { code: string; message: string; detail?: string };
       const lock = options.skipLocked ? sql`for update skip locked` : sql`for update`;
-      const { rows: moved } = await sql`
+      const { rows: moved } = await sql<{ journal_id: string }>`
         with j as (
           delete from tracking_journal where id in (select id from tracking_journal where id = ${String(id)} ${lock})
           returning id, received_at, item_count, body
         )
-        insert into tracking_journal_quarantine (id, received_at, item_count, body, error)
-        select id, received_at, item_count, body, ${`${code}: ${message}`} from j
-        returning id`.execute(db);
+        insert into tracking_journal_quarantine (journal_id, received_at, item_count, body, error)
+        select id, received_at, item_count, body, ${`${code}: ${message}${detail ? ` (${detail})` : ''}`} from j
+        returning journal_id`.execute(db);
       total.rows += moved.length;
-      total.quarantined += moved.length;
+      total.quarantined.push(...moved.map((m) => String(m.journal_id)));
     }
   }
   return total;
@@ -696,12 +761,13 @@ async function pendingLearners(
 /**
  * Read-your-writes: credits every pending inbox row of a learner, of a course's learners, or of everyone,
  * waiting for a consumer that is crediting the same learners. Everything that reads time calls it first.
+ * `quarantined`: the journal rows it had to set aside unread (ids; see `unpackJournal`).
  */
 export async function settleTracking(
   db: Db,
   filter: { learnerId?: string; courseId?: string } = {},
-): Promise<CreditReport> {
-  const total: CreditReport = { learners: 0, items: 0, late: 0, skipped: 0 };
+): Promise<CreditReport & { quarantined: string[] }> {
+  const total = { learners: 0, items: 0, late: 0, skipped: 0, quarantined: [] as string[] };
   // What was acknowledged before this call (rows arriving meanwhile are left to the consumer).
   const { rows: clock } = await sql<{ now: Date }>`select clock_timestamp() as now`.execute(db);
   const receivedBy = (clock[0] as { now: Date }).now;
@@ -715,6 +781,7 @@ export async function settleTracking(
       skipLocked: false,
       maxRows: 200,
     });
+    total.quarantined.push(...unpacked.quarantined);
     if (unpacked.rows === 0) break;
   }
   for (;;) {
@@ -824,10 +891,10 @@ export class TrackingConsumer {
     const journalRows = busy ? Math.min(this.#journalRows, 5) : this.#journalRows;
     const unpacked = await unpackJournal(this.#db, { skipLocked: true, maxRows: journalRows });
     this.stats.unpacked += unpacked.items;
-    if (unpacked.quarantined > 0) {
-      this.stats.quarantined += unpacked.quarantined;
+    if (unpacked.quarantined.length > 0) {
+      this.stats.quarantined += unpacked.quarantined.length;
       this.#log?.error(
-        { rows: unpacked.quarantined },
+        { journalIds: unpacked.quarantined },
         'tracking journal rows could not be unpacked: set aside in tracking_journal_quarantine, not credited',
       );
     }

@@ -280,7 +280,7 @@ export async function verifyEvidence(db: Db, filter: { learnerId?: string } = {}
     for (const q of quarantined) {
       problems.push({
         day: parisDay(q.received_at.getTime()),
-        problem: `journal row ${q.id} (${q.item_count} acknowledged items) set aside unread, not credited: ${q.error}`,
+        problem: `journal row ${q.journal_id} (${q.item_count} acknowledged items) set aside unread, not credited: ${q.error}`,
       });
     }
   }

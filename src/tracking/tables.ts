@@ -43,11 +43,12 @@ export interface TrackingJournalTable {
 
 /** A journal row that could not be unpacked, set aside whole (0012_tracking_journal_quarantine). */
 export interface TrackingJournalQuarantineTable {
-  id: string;
+  id: Generated<string>;
+  journal_id: string;
   received_at: Date;
   item_count: number;
   body: string;
-  /** SQLSTATE and message of the failed unpacking. */
+  /** SQLSTATE, message and detail of the failed unpacking. */
   error: string;
   quarantined_at: Generated<Date>;
 }

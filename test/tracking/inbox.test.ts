@@ -285,7 +285,7 @@ describe('the tracking inbox', () => {
     expect(await unpackJournal(ctx.app.db, { contains: later.learnerId, skipLocked: true, maxRows: 10 })).toEqual({
       rows: 1,
       items: 1,
-      quarantined: 0,
+      quarantined: [],
     });
     const stalled = new TrackingConsumer(ctx.app.db, { settleLagMs: 0, journalRows: 0 });
     expect((await stalled.slice()).items).toBe(0);
@@ -343,6 +343,7 @@ describe('the tracking inbox', () => {
     expect(await pending(b.learnerId)).toEqual([]);
     expect(consumer.stats).toMatchObject({ quarantined: 2, errors: 0 });
     expect(errors).toHaveLength(1);
+    expect((errors[0] as [{ journalIds: string[] }])[0].journalIds).toHaveLength(2);
     const setAside = await ctx.app.db
       .selectFrom('tracking_journal_quarantine')
       .select(['item_count', 'body', 'error'])
@@ -356,7 +357,9 @@ describe('the tracking inbox', () => {
     await bad('not json', clock.nowMs).execute(ctx.app.db);
     clock.advance(30_000);
     await tb.send([tb.next('beat')], { raw: true });
-    await expect(settleTracking(ctx.app.db)).resolves.toMatchObject({ items: 1 });
+    const settled = await settleTracking(ctx.app.db);
+    expect(settled).toMatchObject({ items: 1 });
+    expect(settled.quarantined).toHaveLength(1);
     expect(await pending(b.learnerId)).toEqual([]);
     // The audit names every row set aside: acknowledged items that were never credited.
     const problems = (await verifyEvidence(ctx.app.db)).filter((p) => p.problem.includes('set aside unread'));
@@ -364,5 +367,25 @@ describe('the tracking inbox', () => {
     expect(problems[0]?.problem).toMatch(
       /^journal row \d+ \(1 acknowledged items\) set aside unread, not credited: 22P02/,
     );
+  });
+
+  it('stops loudly, setting nothing aside, when well-formed rows fail (the statement or the schema is at fault)', async () => {
+    const learner = await seedLearner(ctx.app, courseId);
+    const tab = new TestTab(ctx.app, learner, 'common-digitalisation');
+    const before = await ctx.app.db.selectFrom('tracking_journal_quarantine').select('id').execute();
+    // A deploy half done: the inbox refuses what the journal holds.
+    await sql`alter table tracking_inbox add constraint test_no_open check (kind <> 'open')`.execute(ctx.app.db);
+    try {
+      clock.advance(1000);
+      await tab.send([tab.next('open')], { raw: true });
+      const consumer = new TrackingConsumer(ctx.app.db, { settleLagMs: 0 });
+      await expect(consumer.slice()).rejects.toMatchObject({ code: '23514' });
+      expect(await ctx.app.db.selectFrom('tracking_journal_quarantine').select('id').execute()).toEqual(before);
+      expect(await pending(learner.learnerId)).toHaveLength(1); // still in the journal
+    } finally {
+      await sql`alter table tracking_inbox drop constraint test_no_open`.execute(ctx.app.db);
+    }
+    await settleTracking(ctx.app.db, { learnerId: learner.learnerId });
+    expect(await pending(learner.learnerId)).toEqual([]);
   });
 });

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { isJournalV1 } from '../../src/tracking/inbox.js';
 import {
   addDays,
   BEATS_V1,
@@ -457,5 +458,39 @@ describe('display', () => {
     expect(finalizeTally(JSON.parse(JSON.stringify(tally)))).toEqual(
       creditCourse({ runs, nominalMinutes: { 'm-a': 15 } }),
     );
+  });
+});
+
+describe('the journal format (journal-v1)', () => {
+  const request = {
+    learner_id: '0b6f2a4e-1c3d-4e5f-8a9b-0c1d2e3f4a5b',
+    course_id: '1b6f2a4e-1c3d-4e5f-8a9b-0c1d2e3f4a5b',
+    tab_id: '2b6f2a4e-1c3d-4e5f-8a9b-0c1d2e3f4a5b',
+    module_id: 'common-digitalisation',
+    module_version: 3,
+    nominal_minutes: 45,
+    role: 'learner',
+    profile: 'standard',
+    token_expired: false,
+    not_learner: false,
+    ip_prefix: '203.0.113.0/24',
+    user_agent: 'Mozilla/5.0',
+    items: [{ seq: 0, kind: 'open', client_time: null, input_ago_ms: null, media: null, cause: null }],
+  };
+  const body = (patch: Record<string, unknown>, item: Record<string, unknown> = {}) =>
+    JSON.stringify([{ ...request, ...patch, items: [{ ...request.items[0], ...item }] }]);
+
+  it('accepts what the ingest writes, and tells each kind of malformed row', () => {
+    expect(isJournalV1(JSON.stringify([request]))).toBe(true);
+    expect(isJournalV1(body({ module_version: null, ip_prefix: null, user_agent: null }))).toBe(true);
+    expect(isJournalV1(JSON.stringify([request]).slice(0, 40))).toBe(false); // cut
+    expect(isJournalV1(body({ learner_id: 'zz' }))).toBe(false);
+    expect(isJournalV1(body({ nominal_minutes: 2 ** 31 }))).toBe(false); // past PostgreSQL's integer
+    expect(isJournalV1(body({}, { seq: 1.5 }))).toBe(false);
+    expect(isJournalV1(body({ user_agent: 'a\u0000b' }))).toBe(false); // jsonb refuses NUL
+    expect(isJournalV1(body({}, { client_time: '\ud800' }))).toBe(false); // and lone surrogates
+    const { role: _role, ...noRole } = request;
+    expect(isJournalV1(JSON.stringify([noRole]))).toBe(false);
+    expect(isJournalV1('{}')).toBe(false);
   });
 });
