@@ -240,6 +240,35 @@ function totalValues(t: TotalRow) {
 }
 
 /**
+ * Inserts these totals, or updates the stored one of the same learner × course. Every write of a total
+ * goes through here, so that a row another transaction stored meanwhile is updated, never a unique-key error.
+ */
+async function upsertTotals(db: Db, totals: readonly TotalRow[]): Promise<void> {
+  for (let i = 0; i < totals.length; i += 500) {
+    await db
+      .insertInto('lms_time_totals')
+      .values(totals.slice(i, i + 500).map(totalValues))
+      .onConflict((oc) =>
+        oc.columns(['learner_id', 'course_id']).doUpdateSet((eb) => ({
+          lms_usernames: eb.ref('excluded.lms_usernames'),
+          event_count: eb.ref('excluded.event_count'),
+          session_count: eb.ref('excluded.session_count'),
+          session_ms: eb.ref('excluded.session_ms'),
+          overlap_ms: eb.ref('excluded.overlap_ms'),
+          estimated_ms: eb.ref('excluded.estimated_ms'),
+          estimated_seconds: eb.ref('excluded.estimated_seconds'),
+          first_at: eb.ref('excluded.first_at'),
+          last_at: eb.ref('excluded.last_at'),
+          algorithm: eb.ref('excluded.algorithm'),
+          params: eb.ref('excluded.params'),
+          computed_at: sql<Date>`now()`,
+        })),
+      )
+      .execute();
+  }
+}
+
+/**
  * Replaces every stored total by these (one transaction). The rows go in as upserts: a row that another
  * transaction inserted after this one's delete (a certificate or time page storing one learner's
  * estimate, or a recompute in another instance) is updated rather than failing the whole recompute on
@@ -248,28 +277,7 @@ function totalValues(t: TotalRow) {
 export async function replaceTotals(db: Db, totals: readonly TotalRow[]): Promise<void> {
   await db.transaction().execute(async (trx) => {
     await trx.deleteFrom('lms_time_totals').execute();
-    for (let i = 0; i < totals.length; i += 500) {
-      await trx
-        .insertInto('lms_time_totals')
-        .values(totals.slice(i, i + 500).map(totalValues))
-        .onConflict((oc) =>
-          oc.columns(['learner_id', 'course_id']).doUpdateSet((eb) => ({
-            lms_usernames: eb.ref('excluded.lms_usernames'),
-            event_count: eb.ref('excluded.event_count'),
-            session_count: eb.ref('excluded.session_count'),
-            session_ms: eb.ref('excluded.session_ms'),
-            overlap_ms: eb.ref('excluded.overlap_ms'),
-            estimated_ms: eb.ref('excluded.estimated_ms'),
-            estimated_seconds: eb.ref('excluded.estimated_seconds'),
-            first_at: eb.ref('excluded.first_at'),
-            last_at: eb.ref('excluded.last_at'),
-            algorithm: eb.ref('excluded.algorithm'),
-            params: eb.ref('excluded.params'),
-            computed_at: sql<Date>`now()`,
-          })),
-        )
-        .execute();
-    }
+    await upsertTotals(trx, totals);
   });
 }
 
@@ -283,15 +291,7 @@ export async function storeTotal(db: Db, learnerId: string, courseId: string, to
       .execute();
     return;
   }
-  const values = totalValues(total);
-  const { learner_id: _l, course_id: _c, ...update } = values;
-  await db
-    .insertInto('lms_time_totals')
-    .values(values)
-    .onConflict((oc) =>
-      oc.columns(['learner_id', 'course_id']).doUpdateSet({ ...update, computed_at: sql<Date>`now()` }),
-    )
-    .execute();
+  await upsertTotals(db, [total]);
 }
 
 export async function storedTotal(db: Db, learnerId: string, courseId: string) {

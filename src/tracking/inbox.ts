@@ -436,7 +436,7 @@ async function unpackRowByRow(
       if (!row) continue; // unpacked meanwhile by another consumer
       if (isJournalV1(row.body)) throw error;
       const { code, message, detail } = error as { code: string; message: string; detail?: string };
-      const lock = options.skipLocked ? sql`for update skip locked` : sql`for update`;
+      const lock = rowLock(options.skipLocked);
       const { rows: moved } = await sql<{ journal_id: string }>`
         with j as (
           delete from tracking_journal where id in (select id from tracking_journal where id = ${String(id)} ${lock})
@@ -452,6 +452,11 @@ async function unpackRowByRow(
   return total;
 }
 
+/** `skipLocked`: leave rows another consumer holds; otherwise wait for them. */
+function rowLock(skipLocked: boolean) {
+  return skipLocked ? sql`for update skip locked` : sql`for update`;
+}
+
 /** The ids of the journal rows a slice takes, oldest first. */
 function journalSlice(options: UnpackOptions, lock: ReturnType<typeof sql>) {
   const conds = [sql`true`];
@@ -463,7 +468,7 @@ function journalSlice(options: UnpackOptions, lock: ReturnType<typeof sql>) {
 }
 
 async function unpackIn(trx: Transaction<Database>, options: UnpackOptions): Promise<{ rows: number; items: number }> {
-  const lock = options.skipLocked ? sql`for update skip locked` : sql`for update`;
+  const lock = rowLock(options.skipLocked);
   const { rows } = await sql<{ rows: string; items: string }>`
     with j as (
       delete from tracking_journal where id in (${journalSlice(options, lock)})
