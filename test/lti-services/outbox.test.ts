@@ -321,7 +321,7 @@ describe('npm run cli -- outbox', () => {
     const list = cli();
     expect(await runOutbox(list.ctx, ['list'])).toBe(0);
     const text = list.out.join('');
-    expect(text).toMatch(/\d+ pending, \d+ failed/);
+    expect(text).toMatch(/\d+ pending \(\d+ held for an operator, \d+ claimed\), \d+ failed/);
     expect(text).toContain(queued.id);
     expect(text).toContain('scores endpoint answered 404');
     expect(text).not.toContain(l.sub);
