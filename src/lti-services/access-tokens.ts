@@ -64,12 +64,10 @@ export async function callPlatform(
   signal?: AbortSignal,
 ): Promise<Response> {
   const timeout = AbortSignal.timeout(PLATFORM_TIMEOUT_MS);
+  // Outside the try: a runtime without AbortSignal.any (Node < 20.3) fails loudly, not as "unreachable".
+  const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
   try {
-    return await fetchImpl(url, {
-      ...init,
-      redirect: 'error',
-      signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-    });
+    return await fetchImpl(url, { ...init, redirect: 'error', signal: combined });
   } catch (error) {
     if (signal?.aborted) throw stoppedError(url);
     const cause = error as { cause?: { code?: string }; name?: string };

@@ -114,11 +114,12 @@ async function ltiServices(app: FastifyInstance, options: LtiServicesOptions = {
   // Whether the platform read our keyset while it checked a token request (see keysetMayBeUnreachable):
   // every successful answer of the keyset route (src/lti) is counted.
   const keysetPath = new URL(toolUrls(app.config.publicUrl).keysetUrl).pathname;
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url;
     if (route !== undefined && route.length > 1 && reply.statusCode === 200 && keysetPath.endsWith(route)) {
       runtime.keysetServed++;
     }
+    done();
   });
 
   const pages = createServicePages(app);

@@ -148,7 +148,7 @@ export function workerName(): string {
  */
 export async function processOutbox(
   ctx: OutboxContext,
-  options: { now?: Date; limit?: number } = {},
+  options: { now?: Date; limit?: number /** default true */; probe?: boolean } = {},
 ): Promise<OutboxRunResult> {
   const result: OutboxRunResult = {
     claimed: 0,
@@ -161,7 +161,7 @@ export async function processOutbox(
     reopened: 0,
   };
   if (ctx.signal?.aborted) return result;
-  result.reopened = await probeAwaitedPlatforms(ctx, options.now);
+  if (options.probe ?? true) result.reopened = await probeAwaitedPlatforms(ctx, options.now);
   if (ctx.signal?.aborted) return result;
   const rows = await claimDueScores(ctx.db, {
     worker: ctx.worker,
@@ -476,11 +476,6 @@ export class OutboxWorker {
       });
   }
 
-  /** The pass under way, if any (resolves when it ends; never rejects). */
-  get running(): Promise<void> | undefined {
-    return this.#running;
-  }
-
   async stop(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
@@ -489,7 +484,8 @@ export class OutboxWorker {
 
   async #drain(): Promise<void> {
     for (let pass = 0; pass < 50 && this.#timer && !this.ctx.signal?.aborted; pass++) {
-      const r = await processOutbox(this.ctx);
+      // One probe per poll: the passes that follow at once in the same drain do not probe again.
+      const r = await processOutbox(this.ctx, { probe: pass === 0 });
       if (r.claimed < OUTBOX_BATCH) return;
     }
   }
