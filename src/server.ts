@@ -1,4 +1,5 @@
 import { buildApp } from './app.js';
+import { GRACEFUL_STOP_MS } from './common/background.js';
 import { ConfigError, loadConfig } from './config/index.js';
 
 async function main(): Promise<void> {
@@ -20,9 +21,9 @@ async function main(): Promise<void> {
     stopping = true;
     app.log.info({ signal }, 'stopping: no new connections, finishing in-flight requests');
     const timer = setTimeout(() => {
-      app.log.error('graceful stop took over 10 s, exiting');
+      app.log.error(`graceful stop took over ${GRACEFUL_STOP_MS / 1000} s, exiting`);
       process.exit(1);
-    }, 10_000);
+    }, GRACEFUL_STOP_MS);
     timer.unref();
     await app.close();
     app.log.info('stopped');
@@ -31,6 +32,8 @@ async function main(): Promise<void> {
   process.once('SIGTERM', () => void stop('SIGTERM'));
   process.once('SIGINT', () => void stop('SIGINT'));
 
+  // Background work (score delivery, membership sync, sweeps) starts once this resolves: see
+  // src/common/background.ts.
   await app.listen({ port: config.port, host: config.host });
   app.log.info({ publicUrl: config.publicUrl, database: app.dbKind }, 'Émargement is listening');
 }

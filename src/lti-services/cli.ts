@@ -1,12 +1,14 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/index.js';
 import { createDatabase, type Db, migrateToLatest, pgliteDirFor } from '../db/index.js';
-import { countOutbox, listOutbox, requeueScores } from './repository.js';
+import { countOutbox, findRegistrationsByRef, listOutbox, requeueScores, retargetScores } from './repository.js';
 import type { OutboxStatus } from './tables.js';
 
 /**
- * `npm run cli -- outbox list|retry`: what the score outbox holds, and resending what the platform
- * refused once the cause is fixed. `runOutbox` works on an open database so tests drive it directly.
+ * `npm run cli -- outbox list|retry|retarget`: what the score outbox holds (claims and holds included),
+ * resending what failed once the cause is fixed, and moving the pending scores of a replaced registration
+ * to the one that replaced it. `runOutbox` works on an open database so tests drive it directly.
+ * docs/score-outbox.md describes the states.
  */
 export interface OutboxCliContext {
   db: Db;
@@ -17,10 +19,14 @@ export interface OutboxCliContext {
 const USAGE = `Usage: npm run cli -- outbox <action>
 
   list [--status pending|failed|sent|superseded|all] [--limit N] [--json]
-        scores waiting, refused (failed) or sent; default: failed and pending
+        scores waiting (pending, held ones with their reason), given up (failed) or sent, with who holds
+        a claim on them; default: failed and pending
   retry <id> [<id> …]
   retry --failed
-        send again now: the given scores, or every failed one
+        send again now, with a new 7-day retry window: the given scores, or every failed one
+  retarget --from <client ID or registration id> --to <client ID or registration id> [--issuer <iss>]
+        the pending scores of a replaced registration (same platform and deployment, new client ID) go
+        to the registration that replaced it, and are sent by the next pass
 `;
 
 const STATUSES: OutboxStatus[] = ['pending', 'failed', 'sent', 'superseded'];
@@ -57,17 +63,36 @@ export async function runOutbox(ctx: OutboxCliContext, args: string[]): Promise<
     }
     const counts = await countOutbox(ctx.db);
     ctx.out(
-      `Outbox: ${counts.pending} pending, ${counts.failed} failed, ${counts.sent} sent, ${counts.superseded} superseded.\n`,
+      `Outbox: ${counts.pending} pending (${counts.held} held for an operator, ${counts.claimed} claimed), ` +
+        `${counts.failed} failed, ${counts.sent} sent, ${counts.superseded} superseded.\n`,
     );
+    const now = Date.now();
     for (const r of rows) {
       const when =
         r.status === 'pending'
-          ? `next attempt ${r.next_attempt_at.toISOString()}`
+          ? r.held_reason
+            ? 'held'
+            : `next attempt ${r.next_attempt_at.toISOString()}`
           : `updated ${r.updated_at.toISOString()}`;
+      const registration = r.registration_client_id
+        ? `client ID ${r.registration_client_id}${r.registration_removed_at ? ' (removed)' : ''}`
+        : `${r.registration_id} (unknown)`;
+      const claim =
+        r.locked_by && r.locked_until
+          ? r.locked_until.getTime() > now
+            ? `  claimed by ${r.locked_by} until ${r.locked_until.toISOString()}\n`
+            : `  claim of ${r.locked_by} expired ${r.locked_until.toISOString()}: any instance takes it over\n`
+          : '';
       ctx.out(
         `${r.id}  ${r.status.padEnd(10)} attempts ${String(r.attempts).padStart(3)}  ${when}\n` +
-          `  module ${r.module_id ?? '-'}  line item ${r.lineitem_url}\n` +
-          (r.last_error ? `  last error: ${r.last_error}\n` : ''),
+          `  registration ${registration}  module ${r.module_id ?? '-'}\n` +
+          `  line item ${r.lineitem_url}\n` +
+          claim +
+          (r.held_reason ? `  held: ${r.held_reason}\n` : '') +
+          (r.waiting_for_platform && r.status === 'pending'
+            ? '  waiting for the platform: sent as soon as its token endpoint answers again\n'
+            : '') +
+          (r.last_error && r.last_error !== r.held_reason ? `  last error: ${r.last_error}\n` : ''),
       );
     }
     return 0;
@@ -94,8 +119,70 @@ export async function runOutbox(ctx: OutboxCliContext, args: string[]): Promise<
     return n === 0 && positionals.length > 0 ? 1 : 0;
   }
 
+  if (action === 'retarget') return retarget(ctx, values, positionals);
+
   ctx.err(USAGE);
   return action === undefined || action === 'help' ? 0 : 2;
+}
+
+async function retarget(
+  ctx: OutboxCliContext,
+  values: ReturnType<typeof parse>['values'],
+  positionals: string[],
+): Promise<number> {
+  if (positionals.length > 0 || !values.from || !values.to) {
+    ctx.err(`outbox retarget needs --from and --to (and nothing else).\n${USAGE}`);
+    return 2;
+  }
+  const resolve = async (ref: string, side: 'from' | 'to') => {
+    const found = await findRegistrationsByRef(ctx.db, ref, values.issuer);
+    if (found.length === 0) {
+      ctx.err(
+        `--${side} ${ref}: no registration has this client ID or id${values.issuer ? ` for ${values.issuer}` : ''}.\n`,
+      );
+      return null;
+    }
+    if (found.length > 1) {
+      ctx.err(`--${side} ${ref}: several platforms use this client ID; name one with --issuer.\n`);
+      return null;
+    }
+    return found[0] ?? null;
+  };
+  const from = await resolve(values.from, 'from');
+  if (!from) return 1;
+  const to = await resolve(values.to, 'to');
+  if (!to) return 1;
+  if (from.id === to.id) {
+    ctx.err('--from and --to name the same registration.\n');
+    return 2;
+  }
+  if (to.removed_at) {
+    ctx.err(`The registration of client ID ${to.client_id} is removed: restore it, or re-target to an active one.\n`);
+    return 1;
+  }
+  // The scores name learners by the platform's user ids and its line items by URL: they only make sense
+  // on the same platform, and a replacement registration serves the same deployment.
+  if (to.issuer !== from.issuer) {
+    ctx.err(
+      `Client ID ${from.client_id} belongs to ${from.issuer} and client ID ${to.client_id} to ${to.issuer}: ` +
+        'scores only move between registrations of one platform.\n',
+    );
+    return 1;
+  }
+  if (!from.deployment_ids.some((d) => to.deployment_ids.includes(d))) {
+    ctx.err(
+      `Client ID ${to.client_id} serves deployment(s) ${to.deployment_ids.join(', ')}, not ` +
+        `${from.deployment_ids.join(', ')}: it does not replace client ID ${from.client_id}.\n`,
+    );
+    return 1;
+  }
+  const { moved, busy } = await retargetScores(ctx.db, { fromRegistrationId: from.id, toRegistrationId: to.id });
+  ctx.out(
+    `${moved} pending score(s) of client ID ${from.client_id} now go to client ID ${to.client_id} ` +
+      `(${to.name}); the next outbox pass sends them.\n` +
+      (busy > 0 ? `${busy} score(s) are being tried right now: run the command again in a few minutes.\n` : ''),
+  );
+  return 0;
 }
 
 function parse(args: string[]) {
@@ -106,6 +193,9 @@ function parse(args: string[]) {
       limit: { type: 'string' },
       json: { type: 'boolean' },
       failed: { type: 'boolean' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      issuer: { type: 'string' },
     },
     allowPositionals: true,
     strict: true,

@@ -18,7 +18,8 @@ import {
  */
 
 export type ProgressState = 'completed' | 'started' | 'not_started';
-export type ScoreState = 'sent' | 'pending' | 'failed' | null;
+/** `held`: pending, waiting for an operator (the component's registration was replaced or removed). */
+export type ScoreState = 'sent' | 'pending' | 'held' | 'failed' | null;
 
 export interface LinkLearnerRow {
   learnerId: string;
@@ -88,7 +89,8 @@ export async function courseTeamView(db: Db, session: LaunchSession): Promise<Co
   if (session.resourceLinkId) {
     for (const s of await latestScoresOnLink(db, session.resourceLinkId)) {
       if (scores.has(s.learner_id) || s.status === 'superseded') continue;
-      const status: ScoreState = s.status === 'sent' ? 'sent' : s.status === 'failed' ? 'failed' : 'pending';
+      const status: ScoreState =
+        s.status === 'sent' ? 'sent' : s.status === 'failed' ? 'failed' : s.held_reason ? 'held' : 'pending';
       scores.set(s.learner_id, { status, at: s.status === 'sent' ? s.sent_at : s.updated_at });
     }
   }

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
-import { getCurrentToolKey, registerLaunchHandler } from '../lti/index.js';
-import { AccessTokenService, type FetchLike } from './access-tokens.js';
+import { listeningSince, waitWithinStopBudget, whenListening } from '../common/background.js';
+import { getCurrentToolKey, registerLaunchHandler, toolUrls } from '../lti/index.js';
+import { AccessTokenService, type FetchLike, type KeysetWatch } from './access-tokens.js';
 import { outboxCommand } from './cli.js';
 import {
   type MembershipContext,
@@ -22,6 +23,8 @@ import { type OutboxContext, type OutboxRunResult, OutboxWorker, processOutbox, 
 export {
   AccessTokenService,
   type FetchLike,
+  type KeysetWatch,
+  PLATFORM_TIMEOUT_MS,
   PlatformCallError,
   type ToolKeySource,
   type ToolSigningKey,
@@ -40,8 +43,9 @@ export {
   type MembershipView,
   type OutboxRow,
   requeueScores,
+  retargetScores,
 } from './repository.js';
-export { SCOPES } from './rules.js';
+export { KEYSET_WARMUP_MS, keysetMayBeUnreachable, RELEASE_DELAY_MS, SCOPES } from './rules.js';
 export {
   type CompletionScoreInput,
   type EnqueueResult,
@@ -54,7 +58,10 @@ export {
 export type { LtiServicesTables } from './tables.js';
 
 export interface LtiServicesOptions {
-  /** Background jobs (outbox worker, memberships schedule): as `SCHEDULED_TASKS` says unless given. */
+  /**
+   * Background jobs (outbox worker, memberships schedule), started once the server listens (or by
+   * `startBackgroundWork`): as `SCHEDULED_TASKS` says unless given.
+   */
   backgroundJobs?: boolean;
   /** How the services reach the platform (tests may count or break calls). */
   fetch?: FetchLike;
@@ -64,6 +71,12 @@ export interface LtiServicesRuntime {
   tokens: AccessTokenService;
   worker: string;
   fetch: FetchLike | undefined;
+  /** Aborted when the app starts closing: every platform request under way is cut. */
+  stopping: AbortController;
+  /** How many times this instance served its public keyset. */
+  keysetServed: number;
+  /** When the outbox probe last released each platform's scores (token URL → ms). */
+  probeReleases: Map<string, number>;
 }
 
 declare module 'fastify' {
@@ -80,33 +93,59 @@ export const MEMBERSHIP_SCHEDULE_MS = 10 * 60_000;
  * app (skip-override) so that the public functions below work from the root instance.
  */
 async function ltiServices(app: FastifyInstance, options: LtiServicesOptions = {}): Promise<void> {
+  const stopping = new AbortController();
+  const keyset: KeysetWatch = { served: () => runtime.keysetServed };
   const runtime: LtiServicesRuntime = {
     tokens: new AccessTokenService({
       db: app.db,
       toolKey: () => getCurrentToolKey(app),
       ...(options.fetch ? { fetch: options.fetch } : {}),
+      signal: stopping.signal,
+      keyset,
     }),
     worker: workerName(),
     fetch: options.fetch,
+    stopping,
+    keysetServed: 0,
+    probeReleases: new Map(),
   };
   app.decorate('ltiServices', runtime);
+
+  // Whether the platform read our keyset while it checked a token request (see keysetMayBeUnreachable):
+  // every successful answer of the keyset route (src/lti) is counted.
+  const keysetPath = new URL(toolUrls(app.config.publicUrl).keysetUrl).pathname;
+  app.addHook('onResponse', (request, reply, done) => {
+    const route = request.routeOptions.url;
+    if (route !== undefined && route.length > 1 && reply.statusCode === 200 && keysetPath.endsWith(route)) {
+      runtime.keysetServed++;
+    }
+    done();
+  });
 
   const pages = createServicePages(app);
   registerLaunchHandler(app, 'LtiDeepLinkingRequest', pages.deepLinkingHandler);
   // Routes live in their own encapsulated context.
   await app.register(servicesRoutes, { syncMemberships: (courseId: string) => syncMemberships(app, courseId) });
 
-  if (options.backgroundJobs ?? app.config.scheduledTasks) {
-    const outbox = new OutboxWorker(outboxContext(app));
-    const memberships = new MembershipScheduler(membershipContext(app));
-    app.addHook('onReady', async () => {
-      outbox.start(OUTBOX_POLL_MS);
-      memberships.start(MEMBERSHIP_SCHEDULE_MS);
-    });
-    app.addHook('preClose', async () => {
-      await Promise.all([outbox.stop(), memberships.stop()]);
-    });
-  }
+  const jobs = options.backgroundJobs ?? app.config.scheduledTasks;
+  const outbox = new OutboxWorker(outboxContext(app));
+  const memberships = new MembershipScheduler(membershipContext(app));
+  // Not at ready: the platform checks our token requests against our keyset, served by this very
+  // server (docs/score-outbox.md, "Start").
+  whenListening(app, () => {
+    if (!jobs || stopping.signal.aborted) return;
+    outbox.start(OUTBOX_POLL_MS);
+    memberships.start(MEMBERSHIP_SCHEDULE_MS);
+  });
+  // A stop cuts every platform request under way (PLATFORM_TIMEOUT_MS bounds them anyway); the worker
+  // releases what it holds, uncounted, before the database closes.
+  app.addHook('preClose', async () => {
+    stopping.abort();
+    const stopped = Promise.all([outbox.stop(), memberships.stop()]);
+    if ((await waitWithinStopBudget(app, stopped)) === 'cut') {
+      app.log.warn('score outbox or membership sync still busy at close: not waited for');
+    }
+  });
 }
 
 export const ltiServicesPlugin = Object.assign(ltiServices, {
@@ -127,6 +166,9 @@ function outboxContext(app: FastifyInstance): OutboxContext {
     log: app.log.child({ component: 'score-outbox' }),
     worker: r.worker,
     ...(r.fetch ? { fetch: r.fetch } : {}),
+    signal: r.stopping.signal,
+    listeningSince: () => listeningSince(app),
+    probeReleases: r.probeReleases,
   };
 }
 
@@ -138,6 +180,7 @@ function membershipContext(app: FastifyInstance): MembershipContext {
     log: app.log.child({ component: 'nrps' }),
     worker: r.worker,
     ...(r.fetch ? { fetch: r.fetch } : {}),
+    signal: r.stopping.signal,
   };
 }
 
@@ -159,9 +202,9 @@ export function runMembershipSchedule(app: FastifyInstance, options: { now?: Dat
   return runScheduledMembershipSync(membershipContext(app), options);
 }
 
-/** Adds `npm run cli -- outbox list|retry`. */
+/** Adds `npm run cli -- outbox list|retry|retarget`. */
 export function registerLtiServicesCommands(
   register: (name: string, summary: string, run: (args: string[]) => Promise<number>) => void,
 ): void {
-  register('outbox', 'AGS score outbox: list | retry', outboxCommand);
+  register('outbox', 'AGS score outbox: list | retry | retarget', outboxCommand);
 }

@@ -6,6 +6,7 @@ import {
   type FetchLike,
   PlatformCallError,
   responseExcerpt,
+  stoppedError,
 } from './access-tokens.js';
 import {
   acquireLease,
@@ -33,6 +34,8 @@ export interface MembershipContext {
   log: FastifyBaseLogger;
   worker: string;
   fetch?: FetchLike;
+  /** The instance's stop: a listing under way is abandoned (nothing stored, nothing recorded). */
+  signal?: AbortSignal;
 }
 
 export type SyncResult =
@@ -55,6 +58,8 @@ export async function syncCourseMemberships(ctx: MembershipContext, courseId: st
     ctx.log.info({ courseId, members: members.length, learners, pages, skipped }, 'memberships listed');
     return { synced: true, members: members.length, learners, pages, skipped };
   } catch (error) {
+    // A stop is not the platform's failure: the next pass of any instance lists the course again.
+    if (error instanceof PlatformCallError && error.kind === 'aborted') throw error;
     const message = error instanceof Error ? error.message : String(error);
     await recordSyncFailure(ctx.db, courseId, message);
     throw error;
@@ -82,6 +87,7 @@ async function readAllPages(
     visited.add(url);
     const response = await getPage(ctx, registrationId, url);
     const body = await response.json().catch(() => undefined);
+    if (ctx.signal?.aborted) throw stoppedError(url);
     const page = parseMembershipPage(body);
     if (typeof page === 'string') throw new PlatformCallError('invalid_response', page, false);
     skipped += page.invalid;
@@ -97,10 +103,15 @@ async function getPage(ctx: MembershipContext, registrationId: string, url: stri
   const scopes = [SCOPES.contextMembershipReadonly];
   for (let attempt = 0; ; attempt++) {
     const token = await ctx.tokens.getToken(registrationId, scopes);
-    const response = await callPlatform(ctx.fetch ?? fetch, url, {
-      method: 'GET',
-      headers: { authorization: `Bearer ${token}`, accept: MEDIA_TYPES.membershipContainer },
-    });
+    const response = await callPlatform(
+      ctx.fetch ?? fetch,
+      url,
+      {
+        method: 'GET',
+        headers: { authorization: `Bearer ${token}`, accept: MEDIA_TYPES.membershipContainer },
+      },
+      ctx.signal,
+    );
     if (response.ok) return response;
     const excerpt = await responseExcerpt(response);
     if (response.status === 401 && attempt === 0) {
@@ -143,10 +154,12 @@ export async function runScheduledMembershipSync(
       now: options.now,
     });
     for (const courseId of due) {
+      if (ctx.signal?.aborted) break;
       try {
         const r = await syncCourseMemberships(ctx, courseId);
         if (r.synced) synced++;
       } catch (error) {
+        if (error instanceof PlatformCallError && error.kind === 'aborted') break;
         failed++;
         ctx.log.warn({ courseId, err: error }, 'scheduled memberships listing failed');
       }
@@ -157,7 +170,10 @@ export async function runScheduledMembershipSync(
   return { ran: true, synced, failed };
 }
 
-/** The schedule's timer; started by the plugin outside tests. */
+/**
+ * The schedule's timer; started by the plugin once the server listens (SCHEDULED_TASKS). `stop()`
+ * expects the context's signal to be aborted first: a listing under way then ends within moments.
+ */
 export class MembershipScheduler {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<unknown> | undefined;
@@ -167,7 +183,7 @@ export class MembershipScheduler {
   start(intervalMs: number): void {
     if (this.#timer) return;
     this.#timer = setInterval(() => {
-      if (this.#running) return;
+      if (this.#running || this.ctx.signal?.aborted) return;
       this.#running = runScheduledMembershipSync(this.ctx)
         .catch((error: unknown) => this.ctx.log.error({ err: error }, 'memberships schedule failed'))
         .finally(() => {

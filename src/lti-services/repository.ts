@@ -128,7 +128,7 @@ export async function listCourseLearners(
 export async function latestScoresOnLink(db: Db, resourceLinkId: string) {
   return db
     .selectFrom('lti_score_outbox')
-    .select(['learner_id', 'status', 'sent_at', 'updated_at', 'next_attempt_at', 'seq'])
+    .select(['learner_id', 'status', 'sent_at', 'updated_at', 'next_attempt_at', 'seq', 'held_reason'])
     .where('resource_link_id', '=', resourceLinkId)
     .orderBy('seq', 'desc')
     .execute();
@@ -207,7 +207,8 @@ export async function insertScore(db: Db, s: NewScore): Promise<{ id: string; cr
  * Claims due scores for one worker. `FOR UPDATE SKIP LOCKED` lets several instances claim at once
  * without ever claiming the same row; the lease (`locked_until`) marks the row taken after commit, and
  * lets another instance take it over if this one dies mid-send. A learner's scores for one line item
- * go one at a time, oldest first, so that their timestamps reach the platform in order.
+ * go one at a time, oldest first, so that their timestamps reach the platform in order. A held row
+ * (waiting for an operator) is skipped, unless its registration is active again.
  */
 export async function claimDueScores(
   db: Db,
@@ -225,6 +226,9 @@ export async function claimDueScores(
       where o.status = 'pending'
         and o.next_attempt_at <= ${now}
         and (o.locked_until is null or o.locked_until <= ${now})
+        and (o.held_reason is null or exists (
+          select 1 from lti_registrations r where r.id = o.registration_id and r.removed_at is null
+        ))
         and not exists (
           select 1 from lti_score_outbox p
           where p.lineitem_url = o.lineitem_url and p.user_id = o.user_id
@@ -258,7 +262,11 @@ export async function nextScoreTimestamp(db: Db, lineitemUrl: string, userId: st
   return row.last_timestamp;
 }
 
-/** Records one attempt's outcome, only while this worker still holds the row. */
+/**
+ * Records one attempt's outcome and lets go of the row, only while this worker still holds it.
+ * `uncounted`: the attempt said nothing about the score (our stop, our own keyset not reachable yet, a
+ * registration to re-target): the claim's increment of `attempts` is taken back.
+ */
 export async function finishAttempt(
   db: Db,
   input: {
@@ -269,21 +277,27 @@ export async function finishAttempt(
     httpStatus: number | null;
     error: string | null;
     nextAttemptAt?: Date;
+    uncounted?: boolean;
+    heldReason?: string | null;
+    waitingForPlatform?: boolean;
   },
 ): Promise<boolean> {
   const result = await db
     .updateTable('lti_score_outbox')
-    .set({
+    .set((eb) => ({
       status: input.status,
       score_timestamp: input.scoreTimestamp,
       last_http_status: input.httpStatus,
       last_error: input.error,
+      held_reason: input.heldReason ?? null,
+      waiting_for_platform: input.waitingForPlatform ?? false,
       locked_by: null,
       locked_until: null,
       updated_at: sql`now()`,
+      ...(input.uncounted ? { attempts: sql<number>`greatest(${eb.ref('attempts')} - 1, 0)` } : {}),
       ...(input.status === 'sent' ? { sent_at: sql`now()` } : {}),
       ...(input.nextAttemptAt ? { next_attempt_at: input.nextAttemptAt } : {}),
-    })
+    }))
     .where('id', '=', input.id)
     .where('locked_by', '=', input.worker)
     .executeTakeFirst();
@@ -304,34 +318,185 @@ export async function hasNewerPendingScore(db: Db, row: Pick<OutboxRow, 'lineite
   return newer !== undefined;
 }
 
-export async function listOutbox(db: Db, input: { statuses: OutboxStatus[]; limit: number }): Promise<OutboxRow[]> {
+export type OutboxListRow = OutboxRow & {
+  registration_client_id: string | null;
+  registration_issuer: string | null;
+  registration_removed_at: Date | null;
+};
+
+/** Outbox rows for operators, newest first, each with its registration's client ID and state. */
+export async function listOutbox(db: Db, input: { statuses: OutboxStatus[]; limit: number }): Promise<OutboxListRow[]> {
   return db
-    .selectFrom('lti_score_outbox')
-    .selectAll()
-    .where('status', 'in', input.statuses)
-    .orderBy('seq', 'desc')
+    .selectFrom('lti_score_outbox as o')
+    .leftJoin('lti_registrations as r', 'r.id', 'o.registration_id')
+    .selectAll('o')
+    .select([
+      'r.client_id as registration_client_id',
+      'r.issuer as registration_issuer',
+      'r.removed_at as registration_removed_at',
+    ])
+    .where('o.status', 'in', input.statuses)
+    .orderBy('o.seq', 'desc')
     .limit(input.limit)
     .execute();
 }
 
-export async function countOutbox(db: Db): Promise<Record<OutboxStatus, number>> {
+/** Rows per status, plus the pending ones held for an operator and those claimed by a worker now. */
+export async function countOutbox(db: Db): Promise<Record<OutboxStatus | 'held' | 'claimed', number>> {
   const rows = await db
     .selectFrom('lti_score_outbox')
-    .select(['status', (eb) => eb.fn.countAll<number>().as('n')])
+    .select([
+      'status',
+      (eb) => eb.fn.countAll<number>().as('n'),
+      sql<number>`count(*) filter (where held_reason is not null)`.as('held'),
+      sql<number>`count(*) filter (where locked_until > now())`.as('claimed'),
+    ])
     .groupBy('status')
     .execute();
-  const counts: Record<OutboxStatus, number> = { pending: 0, sent: 0, failed: 0, superseded: 0 };
-  for (const r of rows) counts[r.status] = Number(r.n);
+  const counts = { pending: 0, sent: 0, failed: 0, superseded: 0, held: 0, claimed: 0 };
+  for (const r of rows) {
+    counts[r.status] = Number(r.n);
+    if (r.status === 'pending') {
+      counts.held = Number(r.held);
+      counts.claimed = Number(r.claimed);
+    }
+  }
   return counts;
 }
 
-/** Operator retry: failed (or waiting) rows become due now. Superseded and sent rows stay as they are. */
+/**
+ * Lets go of claimed rows this worker will not attempt (its stop came first): due again at once for any
+ * instance, attempts not counted.
+ */
+export async function releaseClaims(db: Db, input: { ids: string[]; worker: string; reason: string }) {
+  if (input.ids.length === 0) return 0;
+  const result = await db
+    .updateTable('lti_score_outbox')
+    .set((eb) => ({
+      attempts: sql<number>`greatest(${eb.ref('attempts')} - 1, 0)`,
+      last_error: input.reason,
+      next_attempt_at: sql`now()`,
+      locked_by: null,
+      locked_until: null,
+      updated_at: sql`now()`,
+    }))
+    .where('id', 'in', input.ids)
+    .where('locked_by', '=', input.worker)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows);
+}
+
+/** The registrations of a batch of rows: active (removed_at null), removed, or absent from the map. */
+export async function findRegistrations(db: Db, ids: string[]): Promise<Map<string, RegistrationRow>> {
+  if (ids.length === 0) return new Map();
+  const rows = await db
+    .selectFrom('lti_registrations')
+    .select(['id', 'issuer', 'client_id', 'access_token_url', 'removed_at'])
+    .where('id', 'in', [...new Set(ids)])
+    .execute();
+  return new Map(rows.map((r) => [r.id, r]));
+}
+
+/**
+ * The platforms (one registration per token endpoint) that pending scores wait for after failing to
+ * reach them, whose next attempt is still ahead: what the outbox probes.
+ */
+export async function platformsAwaited(
+  db: Db,
+  now?: Date,
+): Promise<{ access_token_url: string; registration_ids: string[] }[]> {
+  const at_ = at(now);
+  const rows = await sql<{ access_token_url: string; registration_id: string }>`
+    select distinct r.access_token_url, r.id as registration_id
+    from lti_score_outbox o
+    join lti_registrations r on r.id = o.registration_id
+    where o.status = 'pending' and o.waiting_for_platform and o.held_reason is null
+      and o.next_attempt_at > ${at_} and r.removed_at is null
+    order by r.access_token_url, r.id`.execute(db);
+  const byUrl = new Map<string, string[]>();
+  for (const r of rows.rows)
+    byUrl.set(r.access_token_url, [...(byUrl.get(r.access_token_url) ?? []), r.registration_id]);
+  return [...byUrl].map(([access_token_url, registration_ids]) => ({ access_token_url, registration_ids }));
+}
+
+/** The probe reached the platform: its scores waiting for it are due now instead of at their backoff. */
+export async function releaseAwaitedScores(db: Db, registrationIds: string[], now?: Date): Promise<number> {
+  if (registrationIds.length === 0) return 0;
+  const at_ = at(now);
+  const result = await db
+    .updateTable('lti_score_outbox')
+    .set({ next_attempt_at: at_, updated_at: sql`now()` })
+    .where('status', '=', 'pending')
+    .where('waiting_for_platform', '=', true)
+    .where('held_reason', 'is', null)
+    .where('registration_id', 'in', registrationIds)
+    .where('next_attempt_at', '>', at_)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows);
+}
+
+/** Registrations an operator may name by our id or by client ID (several issuers may share one). */
+export async function findRegistrationsByRef(
+  db: Db,
+  ref: string,
+  issuer?: string,
+): Promise<(RegistrationRow & { deployment_ids: string[]; name: string })[]> {
+  let q = db
+    .selectFrom('lti_registrations')
+    .select(['id', 'issuer', 'client_id', 'access_token_url', 'removed_at', 'deployment_ids', 'name'])
+    .where((eb) => eb.or([eb(sql`id::text`, '=', ref), eb('client_id', '=', ref)]));
+  if (issuer !== undefined) q = q.where('issuer', '=', issuer);
+  return q.orderBy('created_at').execute();
+}
+
+/**
+ * Operator re-target: the pending scores of one registration go to another (a replaced registration:
+ * same platform and deployment, new client ID), due now, unheld, with a new retry window. Rows a worker
+ * holds right now are left alone (counted in `busy`): run the command again once it let go.
+ */
+export async function retargetScores(
+  db: Db,
+  input: { fromRegistrationId: string; toRegistrationId: string },
+): Promise<{ moved: number; busy: number }> {
+  return db.transaction().execute(async (trx) => {
+    const moved = await trx
+      .updateTable('lti_score_outbox')
+      .set({
+        registration_id: input.toRegistrationId,
+        held_reason: null,
+        waiting_for_platform: false,
+        next_attempt_at: sql`now()`,
+        retrying_since: sql`now()`,
+        updated_at: sql`now()`,
+      })
+      .where('registration_id', '=', input.fromRegistrationId)
+      .where('status', '=', 'pending')
+      .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<=', sql<Date>`now()`)]))
+      .executeTakeFirst();
+    const busy = await trx
+      .selectFrom('lti_score_outbox')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('registration_id', '=', input.fromRegistrationId)
+      .where('status', '=', 'pending')
+      .executeTakeFirstOrThrow();
+    return { moved: Number(moved.numUpdatedRows), busy: Number(busy.n) };
+  });
+}
+
+/**
+ * Operator retry: failed (or waiting) rows become due now, with a new 7-day retry window. Superseded and
+ * sent rows stay as they are. A row whose registration is still unknown or removed is held again at its
+ * next attempt: `retargetScores` is what moves it.
+ */
 export async function requeueScores(db: Db, input: { ids?: string[]; allFailed?: boolean }): Promise<number> {
   let q = db
     .updateTable('lti_score_outbox')
     .set({
       status: 'pending',
       next_attempt_at: sql`now()`,
+      retrying_since: sql`now()`,
+      held_reason: null,
+      waiting_for_platform: false,
       locked_by: null,
       locked_until: null,
       updated_at: sql`now()`,

@@ -161,7 +161,10 @@ export function classifyScoreResponse(status: number): ScoreOutcome {
 
 export const RETRY_BASE_MS = 15_000;
 export const RETRY_CAP_MS = 15 * 60_000;
-/** A score still failing after this long is marked failed for an operator (it can be retried by hand). */
+/**
+ * A score still failing this long after it was queued (or after an operator's last retry or re-target)
+ * is marked failed for an operator (it can be retried by hand).
+ */
 export const RETRY_GIVE_UP_MS = 7 * 24 * 3600_000;
 
 /**
@@ -180,6 +183,65 @@ export function retryAfterMs(header: string | null | undefined): number | null {
   if (!header || !/^\d+$/.test(header.trim())) return null;
   return Math.min(RETRY_CAP_MS, Number(header.trim()) * 1000);
 }
+
+/** A score may be retried with a fresh operator clock: the give-up counts from `retrying_since`. */
+export function shouldGiveUp(retryingSince: Date, now: Date): boolean {
+  return now.getTime() - retryingSince.getTime() > RETRY_GIVE_UP_MS;
+}
+
+/**
+ * After a failure that says nothing about the score itself (our own keyset possibly unreachable at
+ * start, a stop mid-request), the row is released without counting the attempt and tried again this
+ * long after: one poll interval of the outbox worker.
+ */
+export const RELEASE_DELAY_MS = 5_000;
+
+/**
+ * How long after this instance began listening a refused client may still be our own doing: a reverse
+ * proxy or load balancer usually routes to a new instance only after its readiness checks pass.
+ */
+export const KEYSET_WARMUP_MS = 2 * 60_000;
+
+/**
+ * Whether a refused token request may have failed because the platform could not read our public
+ * keyset, rather than because it refuses us. Open edX answers `invalid_client` (RFC 6749 §5.2) to both
+ * and says no more, so the tool decides from what it knows itself:
+ * - the refusal is `invalid_client` (any other code is about the request, not the key);
+ * - this instance has been listening for less than KEYSET_WARMUP_MS (null: not listening at all, e.g.
+ *   a test driving the app without a server, where the rule does not apply);
+ * - and this instance did not serve its keyset while the platform handled the request (when it did, the
+ *   platform read our keys and still refused: a real refusal). `keysetServed` is null when nobody
+ *   watches the keyset route: only the time rule applies.
+ * Another instance behind the same load balancer may have served the keyset unseen: then an honest
+ * refusal is not counted for at most KEYSET_WARMUP_MS, which costs a few extra requests, no score.
+ */
+export function keysetMayBeUnreachable(input: {
+  oauthError: string | null;
+  keysetServed: boolean | null;
+  listeningForMs: number | null;
+}): boolean {
+  if (input.oauthError !== 'invalid_client') return false;
+  if (input.listeningForMs === null || input.listeningForMs < 0 || input.listeningForMs >= KEYSET_WARMUP_MS) {
+    return false;
+  }
+  return input.keysetServed !== true;
+}
+
+/**
+ * Whether a failed attempt means the platform could not be reached: no connection, no answer in time,
+ * or a gateway's 502/503/504 (what a reverse proxy answers while the LMS behind it is down). Rows failed
+ * that way are released together by the outbox's probe as soon as the platform answers again.
+ */
+export function isPlatformUnreachable(kind: string, status: number | null): boolean {
+  return kind === 'network' || status === 502 || status === 503 || status === 504;
+}
+
+/**
+ * After the probe released a platform's waiting scores, it probes that platform again no sooner than
+ * this: if the token endpoint answers while the scores still fail (only part of the platform is back),
+ * the scores fall back to their own backoff instead of being released at every poll.
+ */
+export const PROBE_RELEASE_COOLDOWN_MS = 60_000;
 
 // ─── Memberships (LTI NRPS 2.0 §2.4, RFC 8288 Link headers) ────────────────────────────────────────
 

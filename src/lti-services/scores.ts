@@ -11,24 +11,33 @@ import {
 import {
   claimDueScores,
   findLaunchForScore,
+  findRegistrations,
   finishAttempt,
   hasNewerPendingScore,
   insertScore,
   nextScoreTimestamp,
   type OutboxRow,
+  platformsAwaited,
+  type RegistrationRow,
+  releaseAwaitedScores,
+  releaseClaims,
 } from './repository.js';
 import {
   COMPLETION_SCORE_MAXIMUM,
   classifyScoreResponse,
   completionScorePayload,
   invalidCompletionScore,
+  isPlatformUnreachable,
+  keysetMayBeUnreachable,
   MEDIA_TYPES,
-  RETRY_GIVE_UP_MS,
+  PROBE_RELEASE_COOLDOWN_MS,
+  RELEASE_DELAY_MS,
   retryAfterMs,
   retryDelayMs,
   SCOPES,
   type ScoreOutcome,
   scoresUrl,
+  shouldGiveUp,
 } from './rules.js';
 
 // ─── Enqueue (LTI AGS 2.0 §3.4) ────────────────────────────────────────────────────────────────────
@@ -104,6 +113,12 @@ export interface OutboxContext {
   worker: string;
   fetch?: FetchLike;
   random?: () => number;
+  /** The instance's stop: requests under way are aborted and their rows released. */
+  signal?: AbortSignal;
+  /** When this instance began listening (ms since epoch), or null: see `keysetMayBeUnreachable`. */
+  listeningSince?: () => number | null;
+  /** When the probe last released each platform's scores (token URL → ms), shared by the passes. */
+  probeReleases?: Map<string, number>;
 }
 
 export interface OutboxRunResult {
@@ -112,6 +127,12 @@ export interface OutboxRunResult {
   retrying: number;
   failed: number;
   superseded: number;
+  /** Waiting for an operator: the registration is unknown or removed (pending, with the reason). */
+  held: number;
+  /** Let go without counting the attempt: this instance stopped, or our keyset was not reachable yet. */
+  released: number;
+  /** Scores made due now because a probe found their platform reachable again. */
+  reopened: number;
 }
 
 export const OUTBOX_LEASE_MS = 2 * 60_000;
@@ -121,12 +142,27 @@ export function workerName(): string {
   return `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
 }
 
-/** Claims and sends what is due, once. Any instance may run it at any time. */
+/**
+ * Claims and sends what is due, once. Any instance may run it at any time. First probes the platforms
+ * that scores wait for after failing to reach them: on the first answer, their backlog is due at once.
+ */
 export async function processOutbox(
   ctx: OutboxContext,
-  options: { now?: Date; limit?: number } = {},
+  options: { now?: Date; limit?: number /** default true */; probe?: boolean } = {},
 ): Promise<OutboxRunResult> {
-  const result: OutboxRunResult = { claimed: 0, sent: 0, retrying: 0, failed: 0, superseded: 0 };
+  const result: OutboxRunResult = {
+    claimed: 0,
+    sent: 0,
+    retrying: 0,
+    failed: 0,
+    superseded: 0,
+    held: 0,
+    released: 0,
+    reopened: 0,
+  };
+  if (ctx.signal?.aborted) return result;
+  if (options.probe ?? true) result.reopened = await probeAwaitedPlatforms(ctx, options.now);
+  if (ctx.signal?.aborted) return result;
   const rows = await claimDueScores(ctx.db, {
     worker: ctx.worker,
     leaseMs: OUTBOX_LEASE_MS,
@@ -134,16 +170,76 @@ export async function processOutbox(
     now: options.now,
   });
   result.claimed = rows.length;
-  for (const row of rows) {
-    const outcome = await deliver(ctx, row, options.now ?? new Date());
+  const registrations = await findRegistrations(
+    ctx.db,
+    rows.map((r) => r.registration_id),
+  );
+  for (const [i, row] of rows.entries()) {
+    if (ctx.signal?.aborted) {
+      // Stopping: what this pass claimed and did not try yet goes back at once, uncounted.
+      const rest = rows.slice(i).map((r) => r.id);
+      result.released += await releaseClaims(ctx.db, {
+        ids: rest,
+        worker: ctx.worker,
+        reason: 'released by a stopping instance before it was tried',
+      });
+      break;
+    }
+    const outcome = await deliver(ctx, row, registrations.get(row.registration_id), options.now ?? new Date());
     result[outcome]++;
   }
   return result;
 }
 
-type Delivery = 'sent' | 'retrying' | 'failed' | 'superseded';
+/**
+ * The probe: for each platform that pending scores wait for (their last attempt could not reach it),
+ * one token request now; if it succeeds, every score waiting for that platform is due at once rather
+ * than at the end of its own backoff, which after a long outage is up to RETRY_CAP_MS away. Runs at
+ * every pass, that is at the outbox's poll interval. Returns the number of scores released.
+ */
+async function probeAwaitedPlatforms(ctx: OutboxContext, now: Date | undefined): Promise<number> {
+  let reopened = 0;
+  for (const platform of await platformsAwaited(ctx.db, now)) {
+    const releasedAt = ctx.probeReleases?.get(platform.access_token_url);
+    if (releasedAt !== undefined && Date.now() - releasedAt < PROBE_RELEASE_COOLDOWN_MS) continue;
+    const registrationId = platform.registration_ids[0] as string;
+    try {
+      await ctx.tokens.probe(registrationId, [SCOPES.score]);
+    } catch (error) {
+      if (!(error instanceof PlatformCallError)) throw error;
+      if (error.kind === 'aborted') return reopened;
+      ctx.log.debug({ host: hostOf(platform.access_token_url), error: error.message }, 'platform still unreachable');
+      continue;
+    }
+    const n = await releaseAwaitedScores(ctx.db, platform.registration_ids, now);
+    ctx.probeReleases?.set(platform.access_token_url, Date.now());
+    reopened += n;
+    if (n > 0) {
+      ctx.log.info(
+        { host: hostOf(platform.access_token_url), released: n },
+        'platform reachable again: scores waiting for it are sent now',
+      );
+    }
+  }
+  return reopened;
+}
 
-async function deliver(ctx: OutboxContext, row: OutboxRow, now: Date): Promise<Delivery> {
+function hostOf(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return url;
+  }
+}
+
+type Delivery = 'sent' | 'retrying' | 'failed' | 'superseded' | 'held' | 'released';
+
+async function deliver(
+  ctx: OutboxContext,
+  row: OutboxRow,
+  registration: RegistrationRow | undefined,
+  now: Date,
+): Promise<Delivery> {
   const log = ctx.log.child({ outboxId: row.id, attempt: row.attempts });
   if (await hasNewerPendingScore(ctx.db, row)) {
     await finishAttempt(ctx.db, {
@@ -157,6 +253,8 @@ async function deliver(ctx: OutboxContext, row: OutboxRow, now: Date): Promise<D
     return 'superseded';
   }
 
+  if (!registration || registration.removed_at) return hold(ctx, row, registration, log);
+
   let attempt: Attempt;
   try {
     attempt = await post(ctx, row, false);
@@ -164,12 +262,54 @@ async function deliver(ctx: OutboxContext, row: OutboxRow, now: Date): Promise<D
     if (attempt.outcome === 'refresh_token') attempt = await post(ctx, row, true);
   } catch (error) {
     if (!(error instanceof PlatformCallError)) throw error;
+    // The registration went away between the batch's check and the token request.
+    if (error.kind === 'configuration') return hold(ctx, row, undefined, log);
+    if (error.kind === 'aborted') {
+      await finishAttempt(ctx.db, {
+        id: row.id,
+        worker: ctx.worker,
+        status: 'pending',
+        scoreTimestamp: row.score_timestamp,
+        httpStatus: null,
+        error: `${error.message}: released by a stopping instance`,
+        nextAttemptAt: now,
+        uncounted: true,
+      });
+      log.info('score released: this instance is stopping (the attempt is not counted)');
+      return 'released';
+    }
+    const since = ctx.listeningSince?.() ?? null;
+    if (
+      keysetMayBeUnreachable({
+        oauthError: error.oauthError,
+        keysetServed: error.keysetServed,
+        listeningForMs: since === null ? null : Date.now() - since,
+      })
+    ) {
+      const reason = `${error.message} (this instance started moments ago: the platform may not have reached our keyset yet)`;
+      await finishAttempt(ctx.db, {
+        id: row.id,
+        worker: ctx.worker,
+        status: 'pending',
+        scoreTimestamp: row.score_timestamp,
+        httpStatus: error.status,
+        error: reason,
+        nextAttemptAt: new Date(now.getTime() + RELEASE_DELAY_MS),
+        uncounted: true,
+      });
+      log.info(
+        { status: error.status, retryInMs: RELEASE_DELAY_MS },
+        'token refused while our keyset may not be reachable yet: attempt not counted, trying again shortly',
+      );
+      return 'released';
+    }
     attempt = {
       outcome: error.retryable ? 'retry' : 'drop',
       status: error.status,
       timestamp: row.score_timestamp,
       error: error.message,
       retryAfter: error.retryAfter,
+      unreachable: isPlatformUnreachable(error.kind, error.status),
     };
   }
 
@@ -186,9 +326,9 @@ async function deliver(ctx: OutboxContext, row: OutboxRow, now: Date): Promise<D
     return 'sent';
   }
 
-  if (attempt.outcome === 'drop' || now.getTime() - row.created_at.getTime() > RETRY_GIVE_UP_MS) {
-    const error =
-      attempt.outcome === 'drop' ? attempt.error : `gave up after ${row.attempts} attempts: ${attempt.error}`;
+  const givingUp = attempt.outcome !== 'drop' && shouldGiveUp(row.retrying_since, now);
+  if (attempt.outcome === 'drop' || givingUp) {
+    const error = givingUp ? `gave up after ${row.attempts} attempts: ${attempt.error}` : attempt.error;
     await finishAttempt(ctx.db, {
       id: row.id,
       worker: ctx.worker,
@@ -198,7 +338,12 @@ async function deliver(ctx: OutboxContext, row: OutboxRow, now: Date): Promise<D
       error,
     });
     // Operators see it in `npm run cli -- outbox list` and can resend it with `outbox retry`.
-    log.error({ status: attempt.status, error }, 'score dropped: the platform refused it');
+    log.error(
+      { status: attempt.status, error },
+      givingUp
+        ? 'score dropped: still not delivered after 7 days of retries'
+        : 'score dropped: the platform refused it',
+    );
     return 'failed';
   }
 
@@ -211,9 +356,43 @@ async function deliver(ctx: OutboxContext, row: OutboxRow, now: Date): Promise<D
     httpStatus: attempt.status,
     error: attempt.error,
     nextAttemptAt: new Date(now.getTime() + delay),
+    waitingForPlatform: attempt.unreachable,
   });
   log.warn({ status: attempt.status, error: attempt.error, retryInMs: delay }, 'score not sent yet: will retry');
   return 'retrying';
+}
+
+/**
+ * Nothing was sent: the score stays pending, held with the reason, for an operator to re-target it to
+ * the registration that replaced its own (or to restore that registration, which resumes it by itself).
+ */
+async function hold(
+  ctx: OutboxContext,
+  row: OutboxRow,
+  registration: RegistrationRow | undefined,
+  log: FastifyBaseLogger,
+): Promise<'held'> {
+  const which = registration
+    ? `registration ${registration.id} (client ID ${registration.client_id})`
+    : `registration ${row.registration_id}`;
+  const reason =
+    `${which} is unknown or removed: nothing was sent; re-target its scores with ` +
+    '`npm run cli -- outbox retarget --from <old client ID> --to <new client ID>`';
+  await finishAttempt(ctx.db, {
+    id: row.id,
+    worker: ctx.worker,
+    status: 'pending',
+    scoreTimestamp: row.score_timestamp,
+    httpStatus: null,
+    error: reason,
+    heldReason: reason,
+    uncounted: true,
+  });
+  log.warn(
+    { registrationId: row.registration_id, clientId: registration?.client_id },
+    'score held: its registration is unknown or removed, nothing was sent to the platform',
+  );
+  return 'held';
 }
 
 interface Attempt {
@@ -222,6 +401,8 @@ interface Attempt {
   timestamp: Date | null;
   error: string | null;
   retryAfter: string | null;
+  /** The platform could not be reached (see isPlatformUnreachable). */
+  unreachable: boolean;
 }
 
 async function post(ctx: OutboxContext, row: OutboxRow, afterRefresh: boolean): Promise<Attempt> {
@@ -236,24 +417,31 @@ async function post(ctx: OutboxContext, row: OutboxRow, afterRefresh: boolean): 
     scoreGiven: row.score_given,
     scoreMaximum: row.score_maximum,
   });
-  const response = await callPlatform(ctx.fetch ?? fetch, scoresUrl(row.lineitem_url), {
-    method: 'POST',
-    headers: { authorization: `Bearer ${token}`, 'content-type': MEDIA_TYPES.score },
-    body: JSON.stringify(payload),
-  });
+  const url = scoresUrl(row.lineitem_url);
+  const response = await callPlatform(
+    ctx.fetch ?? fetch,
+    url,
+    {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': MEDIA_TYPES.score },
+      body: JSON.stringify(payload),
+    },
+    ctx.signal,
+  );
   let outcome = classifyScoreResponse(response.status);
   if (outcome === 'refresh_token') {
     ctx.tokens.invalidate(row.registration_id, scopes, token);
     if (afterRefresh) outcome = 'retry';
   }
   const excerpt = outcome === 'sent' ? '' : await responseExcerpt(response);
-  if (outcome === 'sent') await response.body?.cancel();
+  if (outcome === 'sent') await response.body?.cancel().catch(() => undefined);
   return {
     outcome,
     status: response.status,
     timestamp,
     error: outcome === 'sent' ? null : `scores endpoint answered ${response.status}${excerpt ? `: ${excerpt}` : ''}`,
     retryAfter: response.headers.get('retry-after'),
+    unreachable: isPlatformUnreachable('http', response.status),
   };
 }
 
@@ -262,6 +450,8 @@ async function post(ctx: OutboxContext, row: OutboxRow, afterRefresh: boolean): 
 /**
  * Polls the outbox on a timer. Nothing lives only in memory: a restarted instance, or another one,
  * picks up whatever is due from the table, including rows whose sender died mid-send (lease expiry).
+ * `stop()` expects the context's signal to be aborted first (the plugin does it in preClose): the pass
+ * under way then ends within moments, releasing what it holds.
  */
 export class OutboxWorker {
   #timer: NodeJS.Timeout | undefined;
@@ -278,7 +468,7 @@ export class OutboxWorker {
 
   /** Runs a pass now unless one is running. */
   kick(): void {
-    if (this.#running) return;
+    if (this.#running || this.ctx.signal?.aborted) return;
     this.#running = this.#drain()
       .catch((error: unknown) => this.ctx.log.error({ err: error }, 'score outbox pass failed'))
       .finally(() => {
@@ -293,8 +483,9 @@ export class OutboxWorker {
   }
 
   async #drain(): Promise<void> {
-    for (let pass = 0; pass < 50 && this.#timer; pass++) {
-      const r = await processOutbox(this.ctx);
+    for (let pass = 0; pass < 50 && this.#timer && !this.ctx.signal?.aborted; pass++) {
+      // One probe per poll: the passes that follow at once in the same drain do not probe again.
+      const r = await processOutbox(this.ctx, { probe: pass === 0 });
       if (r.claimed < OUTBOX_BATCH) return;
     }
   }

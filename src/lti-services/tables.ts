@@ -1,6 +1,6 @@
 import type { Generated } from 'kysely';
 
-/** Tables of migration 0007_lti_services. */
+/** Tables of migration 0007_lti_services (lti_score_outbox extended by 0016_score_outbox_holds). */
 export interface LtiServicesTables {
   lti_score_outbox: ScoreOutboxTable;
   lti_score_clocks: ScoreClockTable;
@@ -39,6 +39,12 @@ export interface ScoreOutboxTable {
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
   sent_at: Date | null;
+  /** Set while the score waits for an operator (registration unknown or removed): not claimed meanwhile. */
+  held_reason: string | null;
+  /** The last attempt could not reach the platform: released early once a probe of it succeeds. */
+  waiting_for_platform: Generated<boolean>;
+  /** Start of the current retry window (queued, or the operator's last retry or re-target). */
+  retrying_since: Generated<Date>;
 }
 
 export interface ScoreClockTable {

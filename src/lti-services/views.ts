@@ -115,8 +115,10 @@ function scoreCell(r: LinkLearnerRow): SafeHtml {
       return html`Transmise${r.scoreAt ? html` le ${dateFr(r.scoreAt)}` : ''}`;
     case 'pending':
       return html`En attente d’envoi`;
+    case 'held':
+      return html`<span class="state-failed">En attente</span> : le composant LTI a changé, signalez-le à l’exploitant`;
     case 'failed':
-      return html`<span class="state-failed">Refusée par la plateforme</span> : signalez-le à l’exploitant`;
+      return html`<span class="state-failed">Non transmise</span> : signalez-le à l’exploitant`;
     default:
       return html`<span class="muted">—</span>`;
   }

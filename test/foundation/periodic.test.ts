@@ -1,5 +1,6 @@
 import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
+import { startBackgroundWork } from '../../src/common/background.js';
 import { runPeriodically } from '../../src/common/periodic.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -22,7 +23,7 @@ function appWithLogs() {
 }
 
 describe('runPeriodically', () => {
-  it('runs from ready, keeps running after a failure (logged), and stops at close', async () => {
+  it('runs once the server listens (not at ready), keeps running after a failure (logged), and stops at close', async () => {
     const { app, lines } = appWithLogs();
     let runs = 0;
     runPeriodically(app, {
@@ -34,9 +35,10 @@ describe('runPeriodically', () => {
         if (runs === 2) throw new Error('second run fails');
       },
     });
-    await sleep(40);
-    expect(runs).toBe(0); // nothing before ready
     await app.ready();
+    await sleep(40);
+    expect(runs).toBe(0); // nothing at ready: the server does not listen yet
+    await app.listen({ port: 0, host: '127.0.0.1' });
     await until(() => runs >= 3);
     const failures = lines.filter((l) => l.msg === 'periodic task failed');
     expect(failures).toHaveLength(1);
@@ -67,6 +69,7 @@ describe('runPeriodically', () => {
       },
     });
     await app.ready();
+    startBackgroundWork(app); // what a test driving the app through inject does instead of listening
     // Ticks every 10 ms, runs of 60 ms: several ticks find a run under way.
     await until(() => started >= 3);
     expect(maxRunning).toBe(1);
@@ -92,6 +95,7 @@ describe('runPeriodically', () => {
         }),
     });
     await app.ready();
+    startBackgroundWork(app);
     await until(() => started);
     await app.close();
     expect(lines.find((l) => l.msg === 'periodic task still running at close: not waited for')).toMatchObject({

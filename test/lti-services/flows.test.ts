@@ -1,4 +1,5 @@
 import { createLocalJWKSet, type JSONWebKeySet, jwtVerify } from 'jose';
+import { parseHTML } from 'linkedom';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type App, buildApp } from '../../src/app.js';
 import { processScoreOutbox } from '../../src/lti-services/index.js';
@@ -371,6 +372,41 @@ describe('course-team view of a link, and memberships', () => {
     expect(refreshed.body).toContain('Émile Absent');
     // Several pages were read (two members a page).
     expect(services.memberRequests.filter((r) => r.configId === graded.configId).length).toBeGreaterThan(2);
+  });
+
+  it('tells the course team when a score waits for the operator, or was not delivered', async () => {
+    const instructor = ctx.fake.createUser({ role: 'instructor' });
+    const token = (await launch(instructor)).sessionToken as string;
+    const latest = await tool.db
+      .selectFrom('lti_score_outbox as o')
+      .innerJoin('learners as l', 'l.id', 'o.learner_id')
+      .select('o.id')
+      .where('l.name', '=', 'Alice Durand')
+      .orderBy('o.seq', 'desc')
+      .executeTakeFirstOrThrow();
+    const aliceScore = async () => {
+      const res = await tool.inject({
+        method: 'GET',
+        url: `/lti-services/course-team?session_token=${encodeURIComponent(token)}`,
+      });
+      expect(res.statusCode).toBe(200);
+      const { document } = parseHTML(res.body);
+      const rowOf = [...document.querySelectorAll('table.learners tbody tr')].find((tr) =>
+        tr.querySelector('th')?.textContent?.includes('Alice Durand'),
+      );
+      return rowOf?.querySelectorAll('td')[3]?.textContent?.trim();
+    };
+    const set = (values: { status: 'pending' | 'failed' | 'sent'; held_reason: string | null }) =>
+      tool.db.updateTable('lti_score_outbox').set(values).where('id', '=', latest.id).execute();
+
+    await set({ status: 'pending', held_reason: 'registration … is unknown or removed' });
+    expect(await aliceScore()).toBe('En attente : le composant LTI a changé, signalez-le à l’exploitant');
+    await set({ status: 'pending', held_reason: null });
+    expect(await aliceScore()).toBe('En attente d’envoi');
+    await set({ status: 'failed', held_reason: null });
+    expect(await aliceScore()).toBe('Non transmise : signalez-le à l’exploitant');
+    await set({ status: 'sent', held_reason: null });
+    expect(await aliceScore()).toMatch(/^Transmise le /);
   });
 
   it('never shows the learners of another course', async () => {

@@ -1,4 +1,6 @@
+import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import * as holdsMigration from '../../migrations/0016_score_outbox_holds.js';
 import {
   AccessTokenService,
   claimDueScores,
@@ -287,6 +289,102 @@ describe('access tokens for the score service', () => {
   });
 });
 
+describe('stopping and giving up', () => {
+  it('releases, uncounted, the score cut by a stop and the rest of the batch not tried yet', async () => {
+    const learners = [await gradedLearner(), await gradedLearner(), await gradedLearner()];
+    const ids: string[] = [];
+    for (const l of learners) {
+      const q = await complete(l);
+      if (q.queued) ids.push(q.id);
+    }
+    const stopping = new AbortController();
+    // The first score post hangs until the instance stops (the stop comes while it waits).
+    const hanging: typeof fetch = async (input, init) => {
+      if (String(input).endsWith('/scores')) {
+        stopping.abort();
+        return new Promise<Response>((_resolve, reject) => {
+          const signal = init?.signal;
+          if (signal?.aborted) reject(signal.reason);
+          signal?.addEventListener('abort', () => reject(signal.reason));
+        });
+      }
+      return fetch(input, init);
+    };
+    const tokens = new AccessTokenService({
+      db: ctx.app.db,
+      toolKey: async () => key.key,
+      fetch: hanging,
+      signal: stopping.signal,
+    });
+    const stopped: OutboxContext = {
+      ...instance('tool-stopping'),
+      tokens,
+      fetch: hanging,
+      signal: stopping.signal,
+    };
+    const r = await processOutbox(stopped);
+    expect(r).toMatchObject({ claimed: 3, released: 3, sent: 0, retrying: 0 });
+    for (const id of ids) {
+      const released = await row(id);
+      expect(released).toMatchObject({ status: 'pending', attempts: 0, locked_by: null, locked_until: null });
+      expect(released.next_attempt_at.getTime()).toBeLessThanOrEqual(Date.now());
+    }
+    expect(
+      logs.lines.some((x) => x.msg === 'score released: this instance is stopping (the attempt is not counted)'),
+    ).toBe(true);
+    // Another instance sends them at once.
+    expect(await processOutbox(instance('tool-next'))).toMatchObject({ sent: 3 });
+  });
+
+  it('gives up 7 days into the retry window; an operator retry opens a new window', async () => {
+    const l = await gradedLearner();
+    const queued = await complete(l);
+    if (!queued.queued) throw new Error('not queued');
+    await ctx.app.db
+      .updateTable('lti_score_outbox')
+      .set({ retrying_since: new Date(Date.now() - 8 * 24 * 3600_000), attempts: 600 })
+      .where('id', '=', queued.id)
+      .execute();
+    await platform.setOutage('503');
+    expect(await processOutbox(tool)).toMatchObject({ failed: 1 });
+    const failed = await row(queued.id);
+    expect(failed.status).toBe('failed');
+    expect(failed.last_error).toMatch(/^gave up after 601 attempts: .* answered 503/);
+    expect(logs.lines.some((x) => x.msg === 'score dropped: still not delivered after 7 days of retries')).toBe(true);
+    expect(logs.lines.some((x) => x.msg === 'score dropped: the platform refused it')).toBe(false);
+
+    expect(await requeueScores(ctx.app.db, { ids: [queued.id] })).toBe(1);
+    expect(await processOutbox(tool)).toMatchObject({ retrying: 1 });
+    expect((await row(queued.id)).status).toBe('pending');
+  });
+});
+
+describe('migration 0016', () => {
+  it('turns scores failed only for an unknown or removed registration back into held pending ones', async () => {
+    const l = await gradedLearner();
+    const other = await gradedLearner();
+    const a = await complete(l);
+    const b = await complete(other);
+    if (!a.queued || !b.queued) throw new Error('not queued');
+    // As an earlier version left them: one failed for its registration, one refused by the platform.
+    await holdsMigration.down(ctx.app.db);
+    await sql`update lti_score_outbox set status = 'failed', last_error = ${`registration ${p.registrationId} is unknown or removed`} where id = ${a.id}`.execute(
+      ctx.app.db,
+    );
+    await sql`update lti_score_outbox set status = 'failed', last_error = 'scores endpoint answered 404' where id = ${b.id}`.execute(
+      ctx.app.db,
+    );
+    await holdsMigration.up(ctx.app.db);
+    const revived = await row(a.id);
+    expect(revived).toMatchObject({ status: 'pending', waiting_for_platform: false });
+    expect(revived.held_reason).toContain('is unknown or removed');
+    expect(await row(b.id)).toMatchObject({ status: 'failed', held_reason: null });
+    // The registration is active here: the held score resumes by itself.
+    expect(await processOutbox(tool)).toMatchObject({ sent: 1 });
+    expect(platform.grade(l.lineitem, l.sub)).toBe(1);
+  });
+});
+
 describe('the background worker', () => {
   it('drains what is due when started, and finishes its pass before stopping', async () => {
     const l = await gradedLearner();
@@ -321,7 +419,7 @@ describe('npm run cli -- outbox', () => {
     const list = cli();
     expect(await runOutbox(list.ctx, ['list'])).toBe(0);
     const text = list.out.join('');
-    expect(text).toMatch(/\d+ pending, \d+ failed/);
+    expect(text).toMatch(/\d+ pending \(\d+ held for an operator, \d+ claimed\), \d+ failed/);
     expect(text).toContain(queued.id);
     expect(text).toContain('scores endpoint answered 404');
     expect(text).not.toContain(l.sub);

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { BACKGROUND_STOP_WAIT_MS, GRACEFUL_STOP_MS } from '../../src/common/background.js';
+import { oauthErrorCode, PLATFORM_TIMEOUT_MS } from '../../src/lti-services/access-tokens.js';
 import {
   classifyScoreResponse,
   clientAssertionClaims,
@@ -7,6 +9,9 @@ import {
   invalidCompletionScore,
   isCourseTeam,
   isLearnerMembership,
+  isPlatformUnreachable,
+  KEYSET_WARMUP_MS,
+  keysetMayBeUnreachable,
   nextPageUrl,
   parseLinkHeader,
   parseMembershipPage,
@@ -14,11 +19,13 @@ import {
   parseTokenResponse,
   RETRY_BASE_MS,
   RETRY_CAP_MS,
+  RETRY_GIVE_UP_MS,
   resourceLinkItem,
   retryAfterMs,
   retryDelayMs,
   SCOPES,
   scoresUrl,
+  shouldGiveUp,
   tokenCacheKey,
   tokenUsableUntil,
 } from '../../src/lti-services/rules.js';
@@ -253,5 +260,51 @@ describe('deep linking rules', () => {
     expect(isCourseTeam('course_team')).toBe(true);
     expect(isCourseTeam('staff')).toBe(true);
     expect(isCourseTeam('learner')).toBe(false);
+  });
+});
+
+describe('outbox lifecycle rules', () => {
+  it('bounds one platform request below the graceful stop, with room to release claims and close', () => {
+    expect(PLATFORM_TIMEOUT_MS).toBeLessThan(GRACEFUL_STOP_MS);
+    expect(GRACEFUL_STOP_MS - PLATFORM_TIMEOUT_MS).toBeGreaterThanOrEqual(2_000);
+    expect(BACKGROUND_STOP_WAIT_MS).toBeLessThan(GRACEFUL_STOP_MS);
+  });
+
+  it('reads the RFC 6749 error code of a refused token request, and nothing else', () => {
+    expect(oauthErrorCode('{"error": "invalid_client"}')).toBe('invalid_client');
+    expect(oauthErrorCode('{"error": "invalid_scope", "error_description": "x"}')).toBe('invalid_scope');
+    expect(oauthErrorCode('<html>Bad Request</html>')).toBeNull();
+    expect(oauthErrorCode('{"error": 400}')).toBeNull();
+    expect(oauthErrorCode('{"detail": "invalid_client"}')).toBeNull();
+  });
+
+  it('does not count invalid_client only while our keyset may have been unreachable', () => {
+    const base = { oauthError: 'invalid_client', keysetServed: false, listeningForMs: 1_000 };
+    expect(keysetMayBeUnreachable(base)).toBe(true);
+    // Nobody watched the keyset route: the time window alone decides.
+    expect(keysetMayBeUnreachable({ ...base, keysetServed: null })).toBe(true);
+    // The platform read our keyset during the request and still refused: a real refusal.
+    expect(keysetMayBeUnreachable({ ...base, keysetServed: true })).toBe(false);
+    // Long after start, or with no server listening at all (nothing to reach), it counts.
+    expect(keysetMayBeUnreachable({ ...base, listeningForMs: KEYSET_WARMUP_MS })).toBe(false);
+    expect(keysetMayBeUnreachable({ ...base, listeningForMs: null })).toBe(false);
+    expect(keysetMayBeUnreachable({ ...base, listeningForMs: -5 })).toBe(false);
+    // Other refusals are about the request, not about our keys.
+    for (const oauthError of ['invalid_scope', 'invalid_request', 'unsupported_grant_type', null]) {
+      expect(keysetMayBeUnreachable({ ...base, oauthError })).toBe(false);
+    }
+  });
+
+  it('calls a platform unreachable on a connection failure or a gateway error only', () => {
+    expect(isPlatformUnreachable('network', null)).toBe(true);
+    for (const status of [502, 503, 504]) expect(isPlatformUnreachable('http', status)).toBe(true);
+    for (const status of [400, 401, 404, 429, 500]) expect(isPlatformUnreachable('http', status)).toBe(false);
+    expect(isPlatformUnreachable('invalid_response', 200)).toBe(false);
+  });
+
+  it('gives up 7 days after the retry window began, not before', () => {
+    const since = new Date('2026-03-01T08:00:00Z');
+    expect(shouldGiveUp(since, new Date(since.getTime() + RETRY_GIVE_UP_MS))).toBe(false);
+    expect(shouldGiveUp(since, new Date(since.getTime() + RETRY_GIVE_UP_MS + 1))).toBe(true);
   });
 });
