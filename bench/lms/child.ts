@@ -5,7 +5,8 @@ import { createInterface } from 'node:readline';
  * One measured phase of the LMS bench, in a process of its own so that its peak RSS is its own
  * (`process.resourceUsage().maxRSS`, the process's whole life: tsx and the modules loaded included).
  * Prints one JSON line. Phases:
- *   read <file>                 the baseline: a plain line-reading loop over the file, nothing else
+ *   read <file>                 the baseline: a plain line-reading loop over the file (readline), nothing else
+ *   split <file>                the same file cut into lines as the import cuts it (bytes, no decoding)
  *   import <file> <db url>      `importLmsFile`, as `npm run cli -- lms import` runs it
  *   recompute <db url>          `recomputeLmsTotals`, as `npm run cli -- lms recompute` runs it
  *   serve <db url> <port> <bare port>   the whole app (buildApp) and a bare Fastify route, until SIGTERM
@@ -27,6 +28,13 @@ if (phase === 'read') {
     bytes += line.length;
   }
   print({ lines, bytes, seconds: (performance.now() - t0) / 1000 });
+} else if (phase === 'split') {
+  const t0 = performance.now();
+  let lines = 0;
+  for await (const chunk of createReadStream(a as string, { highWaterMark: 256 * 1024 }) as AsyncIterable<Buffer>) {
+    for (let nl = chunk.indexOf(0x0a); nl !== -1; nl = chunk.indexOf(0x0a, nl + 1)) lines++;
+  }
+  print({ lines, seconds: (performance.now() - t0) / 1000 });
 } else if (phase === 'import' || phase === 'recompute') {
   const { createDatabase } = await import('../../src/db/index.js');
   const { importLmsFile, recomputeLmsTotals } = await import('../../src/lms/index.js');

@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
 import { createWriteStream, existsSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { once } from 'node:events';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { createDatabase, migrateToLatest } from '../../src/db/index.js';
@@ -64,7 +64,11 @@ const start = Date.parse('2026-03-01T06:00:00Z');
 function event(username: string, course: string | null, ms: number, userId: number): string {
   const time = new Date(ms).toISOString().replace('Z', '000+00:00');
   const browser = course !== null && random() < 0.2;
-  const type = browser ? 'seq_goto' : course ? `/courses/${course}/courseware/chap${pick(9)}/seq${pick(9)}/` : '/dashboard';
+  const type = browser
+    ? 'seq_goto'
+    : course
+      ? `/courses/${course}/courseware/chap${pick(9)}/seq${pick(9)}/`
+      : '/dashboard';
   const page = course ? `https://lms.bench.test/courses/${course}/courseware/chap1/seq${pick(9)}/` : null;
   const e = {
     name: type,
@@ -82,7 +86,15 @@ function event(username: string, course: string | null, ms: number, userId: numb
     host: 'lms.bench.test',
     referer: page ?? 'https://lms.bench.test/dashboard',
     accept_language: 'fr-FR,fr;q=0.9,en;q=0.8',
-    event: browser ? JSON.stringify({ old: 1, new: 2, current_tab: 1, tab_count: 4, id: `block-v1:${course?.slice(10)}+type@sequential+block@s1` }) : { POST: {}, GET: {} },
+    event: browser
+      ? JSON.stringify({
+          old: 1,
+          new: 2,
+          current_tab: 1,
+          tab_count: 4,
+          id: `block-v1:${course?.slice(10)}+type@sequential+block@s1`,
+        })
+      : { POST: {}, GET: {} },
     time,
     event_type: type,
     event_source: browser ? 'browser' : 'server',
@@ -165,7 +177,9 @@ const admin = new pg.Client({ connectionString: adminUrl });
 await admin.connect();
 await admin.query(`drop database if exists ${dbName} with (force)`);
 await admin.query(`create database ${dbName}`);
-const settings = await admin.query(`select name, setting from pg_settings where name in ('synchronous_commit', 'fsync')`);
+const settings = await admin.query(
+  `select name, setting from pg_settings where name in ('synchronous_commit', 'fsync')`,
+);
 await admin.end();
 
 const handle = await createDatabase({ databaseUrl: dbUrl, poolMax: 2 });
@@ -183,7 +197,7 @@ await db
     jwks_url: `${ISSUER}/jwks`,
   })
   .execute();
-const course = await db
+await db
   .insertInto('courses')
   .values({ issuer: ISSUER, context_id: COURSE, title: 'Bench', label: '2026' })
   .returning('id')
@@ -215,32 +229,110 @@ const rows: string[] = [];
 
 // 1. import against the plain read loop
 const read = await runPhase(['read', file]);
-rows.push(`| baseline: plain line-reading loop | ${read.lines} lines | ${(read.seconds as number).toFixed(2)} s | ${rate(read.lines as number, read.seconds as number)} lines/s | ${read.peakRssMb.toFixed(0)} MB | ${load()} |`);
+rows.push(
+  `| baseline: plain line-reading loop | ${read.lines} lines | ${(read.seconds as number).toFixed(2)} s | ${rate(read.lines as number, read.seconds as number)} lines/s | ${read.peakRssMb.toFixed(0)} MB | ${load()} |`,
+);
+const split = await runPhase(['split', file]);
+rows.push(
+  `| baseline: the same file cut into lines from its bytes, nothing else | ${split.lines} lines | ${(split.seconds as number).toFixed(2)} s | ${rate(split.lines as number, split.seconds as number)} lines/s | ${split.peakRssMb.toFixed(0)} MB | ${load()} |`,
+);
 const imported = await runPhase(['import', file, dbUrl]);
-rows.push(`| lms import (Tutor-prefixed, ~3 % this course) | ${imported.lines} lines | ${(imported.seconds as number).toFixed(2)} s | ${rate(imported.lines as number, imported.seconds as number)} lines/s | ${imported.peakRssMb.toFixed(0)} MB | ${load()} |`);
-const stored = await sql<{ n: number; courses: number }>`select count(*)::int as n, count(distinct course_context_id)::int as courses from lms_events`.execute(db);
+rows.push(
+  `| lms import (Tutor-prefixed, ~3 % this course) | ${imported.lines} lines | ${(imported.seconds as number).toFixed(2)} s | ${rate(imported.lines as number, imported.seconds as number)} lines/s | ${imported.peakRssMb.toFixed(0)} MB | ${load()} |`,
+);
+// The same import as an operator runs it (`npm run cli -- lms import`): the whole CLI loaded, wall time
+// from spawn to exit (start-up included), peak RSS by /usr/bin/time. The file is already imported, so
+// every event of this course is found already stored: the same reading and filtering, no new rows.
+const cli = await new Promise<{ seconds: number; peakRssMb: number; out: string }>((resolve, reject) => {
+  const t0 = performance.now();
+  const child = spawn(
+    '/usr/bin/time',
+    [
+      '-f',
+      'maxrss_kb=%M',
+      process.execPath,
+      '--import',
+      'tsx',
+      'src/cli/index.ts',
+      'lms',
+      'import',
+      file,
+      '--no-recompute',
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        PATH: process.env.PATH ?? '',
+        NODE_ENV: 'development',
+        DATABASE_URL: dbUrl,
+        APP_SECRET: 'bench-lms-app-secret-not-for-production-000001',
+        DATA_DIR: join(tmpdir(), 'emargement-bench-lms'),
+      },
+    },
+  );
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  child.stderr.on('data', (d) => {
+    err += d;
+  });
+  child.on('exit', (code) => {
+    const kb = Number(/maxrss_kb=(\d+)/.exec(err)?.[1]);
+    if (code !== 0 || !Number.isFinite(kb)) reject(new Error(`cli import exited ${code}: ${out}${err}`));
+    else resolve({ seconds: (performance.now() - t0) / 1000, peakRssMb: kb / 1024, out });
+  });
+});
+rows.push(
+  `| npm run cli -- lms import (again: all found stored), start-up included | ${totalLines} lines | ${cli.seconds.toFixed(2)} s | ${rate(totalLines, cli.seconds)} lines/s | ${cli.peakRssMb.toFixed(0)} MB | ${load()} |`,
+);
+const cliIdle = await new Promise<number>((resolve) => {
+  const child = spawn(
+    '/usr/bin/time',
+    ['-f', 'maxrss_kb=%M', process.execPath, '--import', 'tsx', 'src/cli/index.ts', 'lms', 'help'],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
+  let err = '';
+  child.stderr.on('data', (d) => {
+    err += d;
+  });
+  child.on('exit', () => resolve(Number(/maxrss_kb=(\d+)/.exec(err)?.[1]) / 1024));
+});
+const stored = await sql<{
+  n: number;
+  courses: number;
+}>`select count(*)::int as n, count(distinct course_context_id)::int as courses from lms_events`.execute(db);
 const storedRow = stored.rows[0] as { n: number; courses: number };
 const storedOk = storedRow.n === generated.ours && storedRow.courses === 1;
 
 // 2. recompute
 const recomputed = await runPhase(['recompute', dbUrl]);
-rows.push(`| lms recompute (${recomputed.totals} learner × course totals) | ${storedRow.n} events | ${(recomputed.seconds as number).toFixed(2)} s | — | ${recomputed.peakRssMb.toFixed(0)} MB | ${load()} |`);
+rows.push(
+  `| lms recompute (${recomputed.totals} learner × course totals) | ${storedRow.n} events | ${(recomputed.seconds as number).toFixed(2)} s | — | ${recomputed.peakRssMb.toFixed(0)} MB | ${load()} |`,
+);
 
 // 3. the statements endpoint against a bare Fastify route
 const port = await freePort();
 const barePort = await freePort();
-const server = spawn(process.execPath, ['--import', 'tsx', 'bench/lms/child.ts', 'serve', dbUrl, String(port), String(barePort)], {
-  stdio: ['ignore', 'pipe', 'inherit'],
-  env: {
-    PATH: process.env.PATH ?? '',
-    NODE_ENV: 'development',
-    LOG_LEVEL: 'info',
-    PUBLIC_URL: `http://127.0.0.1:${port}`,
-    APP_SECRET: 'bench-lms-app-secret-not-for-production-000001',
-    DATA_DIR: join(tmpdir(), 'emargement-bench-lms'),
-    SCHEDULED_TASKS: 'false',
+const server = spawn(
+  process.execPath,
+  ['--import', 'tsx', 'bench/lms/child.ts', 'serve', dbUrl, String(port), String(barePort)],
+  {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: {
+      PATH: process.env.PATH ?? '',
+      NODE_ENV: 'development',
+      LOG_LEVEL: 'info',
+      PUBLIC_URL: `http://127.0.0.1:${port}`,
+      APP_SECRET: 'bench-lms-app-secret-not-for-production-000001',
+      DATA_DIR: join(tmpdir(), 'emargement-bench-lms'),
+      SCHEDULED_TASKS: 'false',
+    },
   },
-});
+);
 let serverOut = '';
 server.stdout.on('data', (d) => {
   serverOut += d;
@@ -267,7 +359,13 @@ function statementBatch(from: number): object[] {
       version: '1.0.3',
       context: {
         contextActivities: {
-          parent: [{ id: `${ISSUER}/course/${COURSE}`, objectType: 'Activity', definition: { type: 'http://adlnet.gov/expapi/activities/course' } }],
+          parent: [
+            {
+              id: `${ISSUER}/course/${COURSE}`,
+              objectType: 'Activity',
+              definition: { type: 'http://adlnet.gov/expapi/activities/course' },
+            },
+          ],
         },
         extensions: {
           'https://w3id.org/xapi/openedx/extensions/session-id': `s${learner}`,
@@ -280,7 +378,9 @@ function statementBatch(from: number): object[] {
 
 const auth = `Basic ${Buffer.from(`${credential.key}:${credential.secret}`).toString('base64')}`;
 async function pushAll(target: number): Promise<{ seconds: number; acknowledged: number; failed: number }> {
-  const batches = Array.from({ length: Math.ceil(totalStatements / 100) }, (_, b) => JSON.stringify(statementBatch(b * 100)));
+  const batches = Array.from({ length: Math.ceil(totalStatements / 100) }, (_, b) =>
+    JSON.stringify(statementBatch(b * 100)),
+  );
   let next = 0;
   let acknowledged = 0;
   let failed = 0;
@@ -305,10 +405,14 @@ async function pushAll(target: number): Promise<{ seconds: number; acknowledged:
 
 const before = Number((await sql<{ n: number }>`select count(*)::int as n from lms_events`.execute(db)).rows[0]?.n);
 const bare = await pushAll(barePort);
-rows.push(`| baseline: bare Fastify route, JSON parsed, ids answered | ${bare.acknowledged} statements | ${bare.seconds.toFixed(2)} s | ${rate(bare.acknowledged, bare.seconds)} statements/s | — | ${load()} |`);
+rows.push(
+  `| baseline: bare Fastify route, JSON parsed, ids answered | ${bare.acknowledged} statements | ${bare.seconds.toFixed(2)} s | ${rate(bare.acknowledged, bare.seconds)} statements/s | — | ${load()} |`,
+);
 const lrs = await pushAll(port);
 const after = Number((await sql<{ n: number }>`select count(*)::int as n from lms_events`.execute(db)).rows[0]?.n);
-rows.push(`| POST /xapi/statements, batches of 100, ${concurrency} pushers | ${lrs.acknowledged} statements | ${lrs.seconds.toFixed(2)} s | ${rate(lrs.acknowledged, lrs.seconds)} statements/s | — | ${load()} |`);
+rows.push(
+  `| POST /xapi/statements, batches of 100, ${concurrency} pushers | ${lrs.acknowledged} statements | ${lrs.seconds.toFixed(2)} s | ${rate(lrs.acknowledged, lrs.seconds)} statements/s | — | ${load()} |`,
+);
 server.kill('SIGTERM');
 await once(server, 'exit');
 const durable = after - before === lrs.acknowledged && lrs.failed === 0;
@@ -322,6 +426,8 @@ process.stdout.write(
     `file: ${totalLines} lines, ${fileMb.toFixed(0)} MiB; this course ${generated.ours} events (+${generated.anonymous} "anonymous")\n\n` +
     '| case | volume | time | rate | peak RSS | load (1 min) |\n|---|---|---|---|---|---|\n' +
     `${rows.join('\n')}\n\n` +
+    `CLI: ${cli.out.trim().split('\n')[0]}\n` +
+    `CLI footprint before any work (\`lms help\`): ${cliIdle.toFixed(0)} MB peak RSS\n` +
     `import: ${imported.events} events kept, ${imported.inserted} stored, ${imported.otherEvents} of ${imported.otherCourses} other courses counted, ` +
     `skipped ${JSON.stringify(imported.skipped)}, ${imported.malformed} malformed; stored = this course's events only: ${storedOk ? 'yes' : `NO (${storedRow.n} rows, ${storedRow.courses} courses)`}\n` +
     `LRS: ${lrs.acknowledged} acknowledged, ${lrs.failed} batches failed, ${after - before} new rows: every acknowledged statement committed: ${durable ? 'yes' : 'NO'}\n`,

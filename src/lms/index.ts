@@ -24,6 +24,7 @@ export { basicCredentials, type LrsOptions, lrsRoutes, STATEMENTS_PATH, XAPI_VER
 export {
   CourseFilter,
   courseKeyIn,
+  courseKeyInBytes,
   detectFormat,
   distinctEventCount,
   estimateLmsTime,

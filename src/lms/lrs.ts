@@ -72,25 +72,33 @@ export async function revokeCredential(db: Db, key: string): Promise<boolean> {
   return repo.revokeCredential(db, key.trim());
 }
 
+/** An authenticated pusher: its credential and the course keys the tool knows on its LMS. */
+export interface Pusher {
+  credential: repo.CredentialRow;
+  courses: string[];
+}
+
 /**
- * Checks Basic credentials. The credential row is read on every request (a revocation applies at once);
- * scrypt runs once per secret and process: a secret already verified against the same stored hash is
- * recognised by an HMAC under a key of this process (so a push of 20 batches a second costs no scrypt).
+ * Checks Basic credentials. The credential row is read on every request (a revocation applies at once),
+ * with the courses known on its LMS, in one query; scrypt runs once per secret and process: a secret
+ * already verified against the same stored hash is recognised by an HMAC under a key of this process (so
+ * a push of 20 batches a second costs no scrypt).
  */
 export function credentialVerifier(db: Db, maxRemembered = 1000) {
   const processKey = randomBytes(32);
   const remembered = new Map<string, { stored: string; digest: Buffer }>();
   const digestOf = (secret: string) => createHmac('sha256', processKey).update(secret).digest();
-  return async (key: string, secret: string): Promise<repo.CredentialRow | null> => {
-    const credential = await repo.activeCredential(db, key);
-    if (!credential) return null;
+  return async (key: string, secret: string): Promise<Pusher | null> => {
+    const found = await repo.activeCredentialWithCourses(db, key);
+    if (!found) return null;
+    const { credential } = found;
     const digest = digestOf(secret);
     const known = remembered.get(credential.id);
-    if (known && known.stored === credential.secretHash && timingSafeEqual(known.digest, digest)) return credential;
+    if (known && known.stored === credential.secretHash && timingSafeEqual(known.digest, digest)) return found;
     if (!(await verifySecret(secret, credential.secretHash))) return null;
     if (remembered.size >= maxRemembered) remembered.delete(remembered.keys().next().value as string);
     remembered.set(credential.id, { stored: credential.secretHash, digest });
-    return credential;
+    return found;
   };
 }
 
@@ -115,7 +123,7 @@ export interface StoredBatch {
 }
 
 /**
- * Stores one batch of statements pushed by an LMS, in one transaction: every statement is checked
+ * Stores one batch of statements pushed by an LMS, in one statement (see `storePushedBatch`): every statement is checked
  * first, and one bad statement refuses the whole batch (nothing stored). A statement without `id` gets
  * one, a statement without `timestamp` gets the time it was stored (xAPI 1.0.3, Data 2.4.1 and 2.4.7).
  * Statements already stored (same id) are left as they are: a batch sent again stores nothing new, and
@@ -123,7 +131,7 @@ export interface StoredBatch {
  */
 export async function storeStatements(
   db: Db,
-  credential: repo.CredentialRow,
+  pusher: Pusher,
   statements: readonly unknown[],
   now = new Date(),
 ): Promise<StoredBatch> {
@@ -140,7 +148,8 @@ export async function storeStatements(
   });
   if (errors.length > 0) throw new StatementBatchError(`${errors.length} statement(s) refused`, errors);
 
-  const filter = new CourseFilter(await repo.knownContextIds(db, credential.issuer));
+  const { credential } = pusher;
+  const filter = new CourseFilter(pusher.courses);
   const ids: string[] = [];
   const events = new Map<string, LmsEvent>();
   const otherCourses = new Map<string, number>();
@@ -158,23 +167,14 @@ export async function storeStatements(
       if (result.kind === 'event') countInto(otherCourses, result.event.courseContextId);
     }
   }
-  return db.transaction().execute(async (trx) => {
-    const importId = await repo.startImport(trx, {
-      fileName: `lrs:${credential.key}`,
-      format: 'xapi',
-      issuer: credential.issuer,
-      credentialId: credential.id,
-    });
-    const inserted = await repo.insertEvents(trx, importId, credential.issuer, [...events.values()]);
-    const duplicates = events.size - inserted;
-    await repo.finishImport(trx, importId, {
-      lines: statements.length,
-      inserted,
-      duplicates,
-      malformed: 0,
-      skipped: notKept,
-      otherCourses: Object.fromEntries(otherCourses),
-    });
-    return { ids, inserted, duplicates, notKept };
+  const { inserted } = await repo.storePushedBatch(db, {
+    credentialId: credential.id,
+    credentialKey: credential.key,
+    issuer: credential.issuer,
+    statements: statements.length,
+    notKept,
+    otherCourses: Object.fromEntries(otherCourses),
+    events: [...events.values()],
   });
+  return { ids, inserted, duplicates: events.size - inserted, notKept };
 }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Db } from '../db/index.js';
 import type { LmsEvent } from './rules.js';
@@ -71,6 +72,77 @@ export async function insertEvents(
     .returning('hash')
     .execute();
   return rows.length;
+}
+
+/**
+ * One pushed batch, in a single statement (so all of it or nothing, with one round trip): its events,
+ * those already stored left as they are, and its row in the import journal with the counts. The journal
+ * row and its events go in together: the foreign key is checked at the end of the statement.
+ */
+export async function storePushedBatch(
+  db: Db,
+  batch: {
+    credentialId: string;
+    credentialKey: string;
+    issuer: string;
+    statements: number;
+    notKept: number;
+    otherCourses: Record<string, number>;
+    events: readonly LmsEvent[];
+  },
+): Promise<{ inserted: number }> {
+  const importId = randomUUID();
+  const importRow = (inserted: ReturnType<typeof sql>) => sql`
+    insert into lms_imports (id, file_name, format, issuer, credential_id, lines, inserted, duplicates, malformed,
+      skipped, other_courses, finished_at)
+    select ${importId}::uuid, ${`lrs:${batch.credentialKey}`}, 'xapi', ${batch.issuer}, ${batch.credentialId}::uuid,
+      ${batch.statements}::int, n, ${batch.events.length}::int - n, 0, ${batch.notKept}::int,
+      ${JSON.stringify(batch.otherCourses)}::jsonb, now()
+    from (${inserted}) as counted(n)
+    returning inserted`;
+  if (batch.events.length === 0) {
+    await importRow(sql`select 0`).execute(db);
+    return { inserted: 0 };
+  }
+  const values = sql.join(
+    batch.events.map(
+      (e) => sql`(${e.hash}, ${e.source}, ${batch.issuer}, ${e.lmsUsername}, ${e.lmsUserId}, ${e.courseContextId},
+        ${e.occurredAt.toISOString()}::timestamptz, ${e.eventType}, ${e.eventSource}, ${e.sessionId}, ${importId}::uuid)`,
+    ),
+  );
+  const result = await sql<{ inserted: number }>`
+    with ins as (
+      insert into lms_events (hash, source, issuer, lms_username, lms_user_id, course_context_id, occurred_at,
+        event_type, event_source, session_id, import_id)
+      values ${values}
+      on conflict (hash) do nothing
+      returning 1
+    )
+    ${importRow(sql`select count(*)::int from ins`)}`.execute(db);
+  return { inserted: Number(result.rows[0]?.inserted ?? 0) };
+}
+
+/** The credential of this key, if active, with the course keys the tool knows on its LMS (one query). */
+export async function activeCredentialWithCourses(
+  db: Db,
+  key: string,
+): Promise<{ credential: CredentialRow; courses: string[] } | undefined> {
+  const row = await db
+    .selectFrom('lms_lrs_credentials as c')
+    .selectAll('c')
+    .select(
+      sql<
+        string[]
+      >`(select coalesce(json_agg(distinct k.context_id), '[]'::json) from courses k where k.issuer = c.issuer)`.as(
+        'courses',
+      ),
+    )
+    .where('c.key', '=', key)
+    .where('c.revoked_at', 'is', null)
+    .executeTakeFirst();
+  if (!row) return undefined;
+  const { courses, ...credential } = row;
+  return { credential: credentialRow(credential), courses: courses ?? [] };
 }
 
 /** Every (LMS user, course, issuer) present in the events, with their event count. */

@@ -4,8 +4,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { BadRequestError, DomainError, UnauthorizedError } from '../http/errors.js';
 import { ProblemDetails } from '../http/schemas.js';
-import { credentialVerifier, StatementBatchError, storeStatements } from './lrs.js';
-import type { CredentialRow } from './repository.js';
+import { credentialVerifier, type Pusher, StatementBatchError, storeStatements } from './lrs.js';
 import { isUuid } from './rules.js';
 
 /**
@@ -30,7 +29,7 @@ export interface LrsOptions {
 
 declare module 'fastify' {
   interface FastifyRequest {
-    lrsCredential?: CredentialRow;
+    lrsPusher?: Pusher;
   }
 }
 
@@ -71,8 +70,8 @@ export async function lrsRoutes(root: FastifyInstance, options: LrsOptions = {})
   /** Authentication, then the version header: before the body is read, so a refused push costs little. */
   async function authorise(request: FastifyRequest): Promise<void> {
     const basic = basicCredentials(request.headers.authorization);
-    const credential = basic ? await verify(basic.key, basic.secret) : null;
-    if (!credential) {
+    const pusher = basic ? await verify(basic.key, basic.secret) : null;
+    if (!pusher) {
       throw new UnauthorizedError(
         basic ? 'lrs_credentials_refused' : 'lrs_credentials_missing',
         NOT_AUTHORISED,
@@ -94,7 +93,7 @@ export async function lrsRoutes(root: FastifyInstance, options: LrsOptions = {})
         `X-Experience-API-Version "${version}" is not supported: 1.0.x only`,
       );
     }
-    request.lrsCredential = credential;
+    request.lrsPusher = pusher;
   }
 
   app.addHook('onRequest', async (request, reply) => {
@@ -117,10 +116,10 @@ export async function lrsRoutes(root: FastifyInstance, options: LrsOptions = {})
       );
     }
     try {
-      const stored = await storeStatements(app.db, request.lrsCredential as CredentialRow, statements);
+      const stored = await storeStatements(app.db, request.lrsPusher as Pusher, statements);
       request.log.info(
         {
-          credential: request.lrsCredential?.key,
+          credential: request.lrsPusher?.credential.key,
           statements: statements.length,
           inserted: stored.inserted,
           duplicates: stored.duplicates,

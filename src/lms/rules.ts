@@ -387,6 +387,7 @@ export class StatementSplitter {
 export class CourseFilter {
   readonly keys: ReadonlySet<string>;
   private readonly needles: string[];
+  private readonly byteNeedles: Buffer[];
 
   constructor(contextIds: Iterable<string>) {
     this.keys = new Set(contextIds);
@@ -398,6 +399,7 @@ export class CourseFilter {
       needles.add(encodeURIComponent(body));
     }
     this.needles = [...needles];
+    this.byteNeedles = this.needles.map((n) => Buffer.from(n, 'utf8'));
   }
 
   /** False only when the line certainly holds no event of these courses. */
@@ -406,9 +408,33 @@ export class CourseFilter {
     return false;
   }
 
+  /** The same test on the raw bytes of a line, before any decoding. */
+  mayMentionBytes(line: Buffer): boolean {
+    for (const n of this.byteNeedles) if (line.indexOf(n) !== -1) return true;
+    return false;
+  }
+
   keeps(courseContextId: string): boolean {
     return this.keys.has(courseContextId);
   }
+}
+
+const COURSE_PREFIX = Buffer.from('course-v1:');
+const BLOCK_PREFIX = Buffer.from('block-v1:');
+/** Bytes that end a course key: / ? # " \ and white space (see COURSE_KEY). */
+const KEY_END = new Set([0x2f, 0x3f, 0x23, 0x22, 0x5c, 0x20, 0x09, 0x0a, 0x0d]);
+
+/**
+ * The first course key of a raw line, read from its bytes (only the key is decoded): what `courseKeyIn`
+ * finds in the decoded line, without decoding the line. For counting the events of other courses.
+ */
+export function courseKeyInBytes(line: Buffer): string | null {
+  const at = line.indexOf(COURSE_PREFIX);
+  if (at === -1) return line.indexOf(BLOCK_PREFIX) === -1 ? null : courseKeyIn(line.toString('utf8'));
+  let end = at + COURSE_PREFIX.length;
+  while (end < line.length && !KEY_END.has(line[end] as number)) end++;
+  if (end === at + COURSE_PREFIX.length) return null;
+  return decodeKey(line.toString('utf8', at, end));
 }
 
 /** Counts per key, for the courses an import leaves out. */

@@ -1,7 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { Db } from '../db/index.js';
@@ -10,7 +9,7 @@ import * as repo from './repository.js';
 import {
   CourseFilter,
   countInto,
-  courseKeyIn,
+  courseKeyInBytes,
   distinctEventCount,
   estimateLmsTime,
   type Interval,
@@ -136,49 +135,69 @@ export async function importLmsFile(db: Db, path: string, options: ImportOptions
     }
   };
   // Line by line, unless the first line opens a JSON document spread over lines (pretty-printed xAPI).
+  // Lines are cut from the raw bytes: a line naming none of the kept courses is never decoded whole,
+  // only its course key is, to count it.
   let splitter: StatementSplitter | null = null;
   let decided = false;
-  const lines = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
-  try {
-    for await (const line of lines) {
-      const lineNo = ++report.lines;
-      if (!decided) {
-        if (line.trim() === '') continue;
-        decided = true;
-        if (startsDocument(line)) splitter = new StatementSplitter();
-      }
-      if (splitter) {
-        for (const item of splitter.push(line, lineNo)) {
-          let value: unknown;
-          try {
-            value = JSON.parse(item.text);
-          } catch {
-            malformed(item.line, 'not valid JSON');
-            continue;
-          }
-          take(readValue(value, format, item.text), item.line);
-        }
-      } else {
-        if (line.length === 0) continue;
-        // The cheap test first: a line naming none of the kept courses is only counted, by its course.
-        if (!filter.mayMention(line)) {
-          const other = courseKeyIn(line);
-          if (other) {
-            countInto(report.otherCourses, other);
-            continue;
-          }
-          if (line.trim() === '') continue;
-        }
-        for (const result of readLine(line, format)) take(result, lineNo);
-      }
-      if (batch.size >= batchSize) await flush();
+  const handleLine = (bytes: Buffer) => {
+    const lineNo = ++report.lines;
+    const end = bytes.length > 0 && bytes[bytes.length - 1] === 0x0d ? bytes.length - 1 : bytes.length;
+    if (end === 0) return;
+    const b = end === bytes.length ? bytes : bytes.subarray(0, end);
+    if (!decided) {
+      const first = b.toString('utf8');
+      if (first.trim() === '') return;
+      decided = true;
+      if (startsDocument(first)) splitter = new StatementSplitter();
     }
     if (splitter) {
-      for (const line of splitter.stray) malformed(line, 'text outside any JSON value');
-      if (splitter.unfinished) malformed(report.lines, 'the JSON document ends before it is complete');
+      for (const item of splitter.push(b.toString('utf8'), lineNo)) {
+        let value: unknown;
+        try {
+          value = JSON.parse(item.text);
+        } catch {
+          malformed(item.line, 'not valid JSON');
+          continue;
+        }
+        take(readValue(value, format, item.text), item.line);
+      }
+      return;
+    }
+    // The cheap test first: a line naming none of the kept courses is only counted, by its course.
+    if (!filter.mayMentionBytes(b)) {
+      const other = courseKeyInBytes(b);
+      if (other) {
+        countInto(report.otherCourses, other);
+        return;
+      }
+    }
+    const line = b.toString('utf8');
+    if (line.trim() === '') return;
+    for (const result of readLine(line, format)) take(result, lineNo);
+  };
+  let pending: Buffer[] = [];
+  try {
+    for await (const chunk of input as AsyncIterable<Buffer>) {
+      let start = 0;
+      for (let nl = chunk.indexOf(0x0a); nl !== -1; nl = chunk.indexOf(0x0a, start)) {
+        if (pending.length > 0) {
+          handleLine(Buffer.concat([...pending, chunk.subarray(start, nl)]));
+          pending = [];
+        } else handleLine(chunk.subarray(start, nl));
+        start = nl + 1;
+      }
+      if (start < chunk.length) pending.push(chunk.subarray(start));
+      if (batch.size >= batchSize) await flush();
+    }
+    if (pending.length > 0) handleLine(Buffer.concat(pending));
+    const s = splitter as StatementSplitter | null;
+    if (s) {
+      for (const line of s.stray) malformed(line, 'text outside any JSON value');
+      if (s.unfinished) malformed(report.lines, 'the JSON document ends before it is complete');
     }
   } catch (error) {
     // A truncated .gz (a file still being written, say): keep what was read, say where it stopped.
+    if (pending.length > 0) handleLine(Buffer.concat(pending));
     malformed(report.lines + 1, `file unreadable from here: ${(error as Error).message}`);
   }
   await flush();

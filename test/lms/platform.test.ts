@@ -308,6 +308,31 @@ describe('xAPI statements, by file and by push', () => {
     }
   });
 
+  it('the pushes are journaled with the counts of what was left out', async () => {
+    const rows = await ctx.app.db
+      .selectFrom('lms_imports')
+      .select(['file_name', 'lines', 'inserted', 'skipped', 'other_courses', 'credential_id'])
+      .where('file_name', '=', `lrs:${key}`)
+      .execute();
+    expect(rows).toHaveLength(3);
+    expect(rows.reduce((n, r) => n + r.inserted, 0)).toBe(6);
+    expect(rows.reduce((n, r) => n + r.skipped, 0)).toBe(6);
+    expect(rows.reduce((n, r) => n + (r.other_courses[OTHER] ?? 0), 0)).toBe(6);
+    expect(rows.every((r) => r.credential_id !== null)).toBe(true);
+  });
+
+  it('a line longer than a read chunk (a one-line array of many statements) is read whole', async () => {
+    const many = Array.from({ length: 400 }, (_, i) => ({
+      ...statements(courseKey('jsonl'), 90)[0],
+      id: `00000000-0000-4000-8000-0000001${String(i).padStart(5, '0')}`,
+      padding: 'x'.repeat(800),
+    }));
+    const path = file('long-line.jsonl', `${JSON.stringify(many)}\r\n${JSON.stringify(statements(OTHER, 91)[0])}`);
+    const c = io();
+    await lmsCommand(ctx.app.db, ['import', path, '--no-recompute'], c.io);
+    expect(c.out.join('')).toContain(`${path}: 2 lines, 400 events, 400 new, 0 already imported, 0 malformed`);
+  });
+
   it('a statement arriving by push and by file is one event', async () => {
     const before = await counts();
     const list = statements(courseKey('push'), 4);

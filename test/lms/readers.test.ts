@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
   CourseFilter,
+  courseKeyIn,
+  courseKeyInBytes,
   distinctEventCount,
   readLine,
   StatementSplitter,
@@ -65,6 +67,20 @@ describe('log lines behind a prefix or a wrapper', () => {
     expect(filter.mayMention('…/courses/course-v1:FUN%2BTNUM%2B2026_T1/…')).toBe(true);
     expect(filter.keeps('course-v1:FUN+TNUM+2026_T1')).toBe(true);
     expect(filter.keeps('course-v1:FUN+OTHER+2026')).toBe(false);
+  });
+
+  it('reads the course key of a raw line from its bytes, as from the decoded line', () => {
+    for (const line of [
+      RAW,
+      TUTOR,
+      DOCKER,
+      RAW.replaceAll('TNUM', 'OTHER'),
+      '{"page": "/courses/course-v1:A%2BB%2BC/x"}',
+    ]) {
+      expect(courseKeyInBytes(Buffer.from(line))).toBe(courseKeyIn(line));
+    }
+    expect(courseKeyInBytes(Buffer.from('{"id": "block-v1:FUN+X+R+type@video+block@v"}'))).toBe('course-v1:FUN+X+R');
+    expect(courseKeyInBytes(Buffer.from('{"username": "u", "event_type": "/dashboard"}'))).toBeNull();
   });
 
   it('a one-line StatementResult gives its statements', () => {
