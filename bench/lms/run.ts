@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createWriteStream, existsSync, rmSync, statSync } from 'node:fs';
@@ -16,6 +16,7 @@ import { addCredential } from '../../src/lms/index.js';
  * courses and events without course.
  *   1. import: lines/s and peak RSS, against a plain line-reading loop over the same file (the baseline);
  *      checks that only this course's events were stored. Targets ≥ 50 000 lines/s, ≤ 200 MB.
+ *      The same import is then run as an operator runs it in production (compiled CLI).
  *   2. `lms recompute`: time and peak RSS (≤ 200 MB), one learner at a time.
  *   3. the xAPI statements endpoint: statements/s in batches of 100 (`--concurrency` pushers) against a
  *      bare Fastify route in the same process (the baseline); every acknowledged statement must be in
@@ -24,6 +25,8 @@ import { addCredential } from '../../src/lms/index.js';
  *
  *   node --import tsx bench/lms/run.ts [--lines 1000000] [--statements 20000] [--concurrency 4]
  *     [--url postgres://postgres@127.0.0.1:5432/postgres] [--keep-file]
+ *     [--generate-only]   (seed the database and write the file, measure nothing: for profiling a phase
+ *                          with `node --import tsx bench/lms/child.ts import <file> <db url>`)
  */
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: string) => {
@@ -220,6 +223,11 @@ const credential = await addCredential(db, ISSUER, 'bench');
 const file = join(tmpdir(), `emargement-bench-lms-${totalLines}.log`);
 process.stdout.write(`generating ${totalLines} lines into ${file}…\n`);
 const generated = await generate(file);
+if (args.includes('--generate-only')) {
+  await handle.close();
+  process.stdout.write(`generated ${file} (${generated.ours} events of ${COURSE}); database ${dbName} seeded\n`);
+  process.exit(0);
+}
 const fileMb = statSync(file).size / 1024 / 1024;
 process.stdout.write(`  ${fileMb.toFixed(0)} MiB, ${generated.ours} events of ${COURSE}\n`);
 
@@ -240,35 +248,26 @@ const imported = await runPhase(['import', file, dbUrl]);
 rows.push(
   `| lms import (Tutor-prefixed, ~3 % this course) | ${imported.lines} lines | ${(imported.seconds as number).toFixed(2)} s | ${rate(imported.lines as number, imported.seconds as number)} lines/s | ${imported.peakRssMb.toFixed(0)} MB | ${load()} |`,
 );
-// The same import as an operator runs it (`npm run cli -- lms import`): the whole CLI loaded, wall time
-// from spawn to exit (start-up included), peak RSS by /usr/bin/time. The file is already imported, so
-// every event of this course is found already stored: the same reading and filtering, no new rows.
+// The same import as an operator runs it in production (the image has no tsx: `node dist/src/cli/index.js
+// lms import`, built as `npm start` builds): the whole CLI loaded, wall time from spawn to exit (start-up
+// included), peak RSS by /usr/bin/time. The file is already imported, so every event of this course is
+// found already stored: the same reading and filtering, no new rows.
+const build = spawnSync(process.execPath, ['src/cli/build.mjs', '--if-stale'], { stdio: 'inherit' });
+if (build.status !== 0) throw new Error('build failed');
+const cliEnv = {
+  PATH: process.env.PATH ?? '',
+  NODE_ENV: 'production',
+  PUBLIC_URL: 'https://tool.bench.test',
+  DATABASE_URL: dbUrl,
+  APP_SECRET: 'bench-lms-app-secret-not-for-production-000001',
+  DATA_DIR: join(tmpdir(), 'emargement-bench-lms'),
+};
 const cli = await new Promise<{ seconds: number; peakRssMb: number; out: string }>((resolve, reject) => {
   const t0 = performance.now();
   const child = spawn(
     '/usr/bin/time',
-    [
-      '-f',
-      'maxrss_kb=%M',
-      process.execPath,
-      '--import',
-      'tsx',
-      'src/cli/index.ts',
-      'lms',
-      'import',
-      file,
-      '--no-recompute',
-    ],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: {
-        PATH: process.env.PATH ?? '',
-        NODE_ENV: 'development',
-        DATABASE_URL: dbUrl,
-        APP_SECRET: 'bench-lms-app-secret-not-for-production-000001',
-        DATA_DIR: join(tmpdir(), 'emargement-bench-lms'),
-      },
-    },
+    ['-f', 'maxrss_kb=%M', process.execPath, 'dist/src/cli/index.js', 'lms', 'import', file, '--no-recompute'],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: cliEnv },
   );
   let out = '';
   let err = '';
@@ -285,15 +284,13 @@ const cli = await new Promise<{ seconds: number; peakRssMb: number; out: string 
   });
 });
 rows.push(
-  `| npm run cli -- lms import (again: all found stored), start-up included | ${totalLines} lines | ${cli.seconds.toFixed(2)} s | ${rate(totalLines, cli.seconds)} lines/s | ${cli.peakRssMb.toFixed(0)} MB | ${load()} |`,
+  `| CLI as in production, node dist/src/cli/index.js lms import (again: all found stored), start-up included | ${totalLines} lines | ${cli.seconds.toFixed(2)} s | ${rate(totalLines, cli.seconds)} lines/s | ${cli.peakRssMb.toFixed(0)} MB | ${load()} |`,
 );
 const cliIdle = await new Promise<number>((resolve) => {
   const child = spawn(
     '/usr/bin/time',
-    ['-f', 'maxrss_kb=%M', process.execPath, '--import', 'tsx', 'src/cli/index.ts', 'lms', 'help'],
-    {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    },
+    ['-f', 'maxrss_kb=%M', process.execPath, 'dist/src/cli/index.js', 'lms', 'help'],
+    { stdio: ['ignore', 'ignore', 'pipe'], env: cliEnv },
   );
   let err = '';
   child.stderr.on('data', (d) => {
@@ -427,7 +424,7 @@ process.stdout.write(
     '| case | volume | time | rate | peak RSS | load (1 min) |\n|---|---|---|---|---|---|\n' +
     `${rows.join('\n')}\n\n` +
     `CLI: ${cli.out.trim().split('\n')[0]}\n` +
-    `CLI footprint before any work (\`lms help\`): ${cliIdle.toFixed(0)} MB peak RSS\n` +
+    `CLI footprint before any work (\`node dist/src/cli/index.js lms help\`): ${cliIdle.toFixed(0)} MB peak RSS\n` +
     `import: ${imported.events} events kept, ${imported.inserted} stored, ${imported.otherEvents} of ${imported.otherCourses} other courses counted, ` +
     `skipped ${JSON.stringify(imported.skipped)}, ${imported.malformed} malformed; stored = this course's events only: ${storedOk ? 'yes' : `NO (${storedRow.n} rows, ${storedRow.courses} courses)`}\n` +
     `LRS: ${lrs.acknowledged} acknowledged, ${lrs.failed} batches failed, ${after - before} new rows: every acknowledged statement committed: ${durable ? 'yes' : 'NO'}\n`,

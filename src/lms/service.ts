@@ -1,7 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { Db } from '../db/index.js';
 import { getPresenceSessions } from '../tracking/index.js';
@@ -67,6 +66,25 @@ async function isGzip(path: string): Promise<boolean> {
   }
 }
 
+/**
+ * A file's bytes, read into one buffer over and over: each chunk is valid until the next one is asked
+ * for. A stream would allocate a new buffer per chunk, outside the JavaScript heap, freed only when the
+ * collector gets to it: hundreds of MB of them for a platform's log.
+ */
+async function* readInPlace(path: string, size = 256 * 1024): AsyncGenerator<Buffer> {
+  const handle = await open(path, 'r');
+  try {
+    const buffer = Buffer.allocUnsafe(size);
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, 0, size, null);
+      if (bytesRead === 0) return;
+      yield buffer.subarray(0, bytesRead);
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
 /** The courses an import keeps: those the tool knows (of this issuer, when named), plus those named. */
 export async function importFilter(
   db: Db,
@@ -92,8 +110,7 @@ export async function importLmsFile(db: Db, path: string, options: ImportOptions
   const maxErrors = options.maxErrors ?? 20;
   const batchSize = options.batchSize ?? 1000;
   const gzip = await isGzip(path); // also fails early, before any row, on a missing file
-  let input: Readable = createReadStream(path, { highWaterMark: 256 * 1024 });
-  if (gzip) input = input.pipe(createGunzip());
+  const input = gzip ? createReadStream(path, { highWaterMark: 256 * 1024 }).pipe(createGunzip()) : readInPlace(path);
   const filter = await importFilter(db, issuer, options.courses);
   const importId = await repo.startImport(db, { fileName: basename(path), format: format ?? 'auto', issuer });
   const report: ImportReport = {
@@ -186,7 +203,8 @@ export async function importLmsFile(db: Db, path: string, options: ImportOptions
         } else handleLine(chunk.subarray(start, nl));
         start = nl + 1;
       }
-      if (start < chunk.length) pending.push(chunk.subarray(start));
+      // The chunk's memory is read into again: keep a copy of the line it cuts.
+      if (start < chunk.length) pending.push(Buffer.from(chunk.subarray(start)));
       if (batch.size >= batchSize) await flush();
     }
     if (pending.length > 0) handleLine(Buffer.concat(pending));
