@@ -6,7 +6,7 @@ import { type LrsOptions, lrsRoutes } from './routes.js';
 import { commonTrunkFigureFor, type RecomputeReport, recomputeLmsTotals } from './service.js';
 
 /**
- * Common-trunk time estimated from Open edX logs (time-accounting.md, "Common-trunk time"): import of
+ * Common-trunk time estimated from Open edX logs (docs/lms-estimate.md): import of
  * tracking logs and xAPI statements, LMS user → learner mapping, sessionization `lms-sessions-v1` minus
  * the time the tool measured itself. The only file other capabilities import from src/lms/.
  */

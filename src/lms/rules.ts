@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { LmsSource } from './tables.js';
 
 /**
- * Pure rules of the LMS-estimated common-trunk time (time-accounting.md, "Common-trunk time"): reading
+ * Pure rules of the LMS-estimated common-trunk time (docs/lms-estimate.md): reading
  * one line of an Open edX tracking log or of an xAPI export, sessionizing a learner's events in a course,
  * and removing the time already measured inside the tool. No database, no clock.
  */
