@@ -96,11 +96,14 @@ export async function lrsRoutes(root: FastifyInstance, options: LrsOptions = {})
     request.lrsPusher = pusher;
   }
 
-  app.addHook('onRequest', async (request, reply) => {
-    if (request.url.startsWith('/xapi/about')) return;
+  // preParsing: after the rate limit (a route-level onRequest hook, so after any onRequest hook of this
+  // context: refused attempts are counted too), before the body is read.
+  app.addHook('preParsing', async (request, reply, payload) => {
+    if (request.url.startsWith('/xapi/about')) return payload;
     reply.header('WWW-Authenticate', 'Basic realm="xAPI", charset="UTF-8"');
     await authorise(request);
     reply.removeHeader('WWW-Authenticate');
+    return payload;
   });
 
   async function store(request: FastifyRequest, statements: unknown[]) {

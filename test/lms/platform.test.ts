@@ -491,6 +491,18 @@ describe('the statements endpoint refuses what it must', () => {
       const limited = await send(one().slice(0, 1));
       expect(limited.statusCode).toBe(429);
       expect(limited.headers['content-type']).toContain('application/problem+json');
+      // Refused attempts count too: guessing a secret is throttled like pushing.
+      const guess = () =>
+        app.inject({
+          method: 'POST',
+          url: '/xapi/statements',
+          headers: { authorization: basic('lrs-guessed', 'x'), 'x-experience-api-version': '1.0.3' },
+          payload: '[]',
+        });
+      expect((await guess()).statusCode).toBe(401);
+      expect((await guess()).statusCode).toBe(401);
+      expect((await guess()).statusCode).toBe(401);
+      expect((await guess()).statusCode).toBe(429);
     } finally {
       await app.close();
     }
