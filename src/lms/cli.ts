@@ -122,6 +122,9 @@ export async function lmsCommand(db: Db, args: string[], io: LmsCliIo = processI
             `  other courses, not stored: ${n} events in ${r.otherCourses.size} courses (most: ${top}` +
               `${r.otherCourses.size > 3 ? ', …' : ''})\n`,
           );
+          if (r.events === 0) {
+            io.out('  (kept: the courses launched in the tool at least once, and those named with --course)\n');
+          }
         }
         for (const e of r.errors) io.out(`  line ${e.line}: ${e.reason}\n`);
         if (r.malformed > r.errors.length) io.out(`  … and ${r.malformed - r.errors.length} more malformed lines\n`);

@@ -246,6 +246,9 @@ describe('tracking logs as platforms write them', () => {
     const without = io();
     await lmsCommand(ctx.app.db, ['import', path, '--no-recompute'], without.io);
     expect(without.out.join('')).toContain('1 lines, 0 events');
+    expect(without.out.join('')).toContain(
+      '(kept: the courses launched in the tool at least once, and those named with --course)',
+    );
     const withIt = io();
     await lmsCommand(ctx.app.db, ['import', path, '--course', extra, '--no-recompute'], withIt.io);
     expect(withIt.out.join('')).toContain('1 lines, 1 events, 1 new');
