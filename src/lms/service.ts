@@ -110,9 +110,9 @@ export async function importLmsFile(db: Db, path: string, options: ImportOptions
   const maxErrors = options.maxErrors ?? 20;
   const batchSize = options.batchSize ?? 1000;
   const gzip = await isGzip(path); // also fails early, before any row, on a missing file
-  const input = gzip ? createReadStream(path, { highWaterMark: 256 * 1024 }).pipe(createGunzip()) : readInPlace(path);
   const filter = await importFilter(db, issuer, options.courses);
   const importId = await repo.startImport(db, { fileName: basename(path), format: format ?? 'auto', issuer });
+  const input = gzip ? createReadStream(path, { highWaterMark: 256 * 1024 }).pipe(createGunzip()) : readInPlace(path);
   const report: ImportReport = {
     importId,
     file: path,

@@ -254,6 +254,23 @@ describe('tracking logs as platforms write them', () => {
     expect(withIt.out.join('')).toContain('1 lines, 1 events, 1 new');
   });
 
+  it('a truncated .gz keeps what was read and says where it stopped; a truncated document too', async () => {
+    const lines = trackingEvents(courseKey('raw')).map((e) => trackingLine('tutor', e));
+    const gz = gzipSync(`${lines.join('\n')}\n`.repeat(200));
+    const path = file('truncated.log.gz', gz.subarray(0, Math.floor(gz.length * 0.6)));
+    const c = io();
+    expect(await lmsCommand(ctx.app.db, ['import', path, '--no-recompute'], c.io)).toBe(0);
+    expect(c.out.join('')).toMatch(/line \d+: file unreadable from here: unexpected end of file/);
+    expect(c.out.join('')).not.toContain(' 0 events');
+
+    const doc = JSON.stringify(statements(OTHER, 30), null, 2);
+    const cut = file('truncated.json', doc.slice(0, Math.floor(doc.length * 0.7)));
+    const d = io();
+    await lmsCommand(ctx.app.db, ['import', cut, '--no-recompute'], d.io);
+    expect(d.out.join('')).toMatch(/1 malformed/);
+    expect(d.out.join('')).toMatch(/line \d+: the JSON document ends before it is complete/);
+  });
+
   it('unmatched users are summarised; --list and --csv give them all', async () => {
     const c = io();
     await lmsCommand(ctx.app.db, ['recompute'], c.io);
