@@ -432,6 +432,10 @@ describe('the statements endpoint refuses what it must', () => {
     expect((await push(one(), { 'x-experience-api-version': '2.0.0' })).json()).toMatchObject({
       code: 'xapi_version_unsupported',
     });
+    // The About resource answers anyone, with the version spoken.
+    const about = await ctx.app.inject({ method: 'GET', url: '/xapi/about' });
+    expect(about.statusCode).toBe(200);
+    expect(about.json()).toEqual({ version: ['1.0.3'] });
   });
 
   it('a malformed statement in a batch stores nothing of the batch', async () => {
