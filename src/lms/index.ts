@@ -2,17 +2,31 @@ import type { FastifyInstance } from 'fastify';
 import { runPeriodically } from '../common/periodic.js';
 import type { Db } from '../db/index.js';
 import { parisDay, registerCommonTrunkEstimate } from '../tracking/index.js';
-import { lmsEstimateFor, type RecomputeReport, recomputeLmsTotals } from './service.js';
+import { type LrsOptions, lrsRoutes } from './routes.js';
+import { commonTrunkFigureFor, type RecomputeReport, recomputeLmsTotals } from './service.js';
 
 /**
- * Common-trunk time estimated from Open edX logs (time-accounting.md, "Common-trunk time"): import of
+ * Common-trunk time estimated from Open edX logs (docs/lms-estimate.md): import of
  * tracking logs and xAPI statements, LMS user → learner mapping, sessionization `lms-sessions-v1` minus
  * the time the tool measured itself. The only file other capabilities import from src/lms/.
  */
 export { lmsCommand, runLmsCommand } from './cli.js';
 export {
+  addCredential,
+  CredentialError,
+  hashSecret,
+  listCredentials,
+  revokeCredential,
+  storeStatements,
+  verifySecret,
+} from './lrs.js';
+export { basicCredentials, type LrsOptions, lrsRoutes, STATEMENTS_PATH, XAPI_VERSION } from './routes.js';
+export {
+  CourseFilter,
   courseKeyIn,
+  courseKeyInBytes,
   detectFormat,
+  distinctEventCount,
   estimateLmsTime,
   type Interval,
   LMS_ALGORITHM,
@@ -26,11 +40,18 @@ export {
   parseLmsTime,
   parseMappingCsv,
   readLine,
+  StatementSplitter,
   sessionize,
+  startsDocument,
+  statementProblem,
   totalMs,
   unionIntervals,
+  unwrapLine,
 } from './rules.js';
 export {
+  type CommonTrunkFigure,
+  commonTrunkFigureFor,
+  frenchDay,
   type ImportReport,
   importLmsFile,
   importMappingFile,
@@ -40,7 +61,9 @@ export {
   mapLmsUser,
   type RecomputeReport,
   recomputeLmsTotals,
+  summariseUnmatched,
   type Unmatched,
+  type UnmatchedSummary,
   unmapLmsUser,
 } from './service.js';
 export type { LmsTables } from './tables.js';
@@ -63,14 +86,14 @@ export function dailyLmsRebuild(db: Db): (now?: number) => Promise<RecomputeRepo
 
 /**
  * Gives the learner's "Votre temps de connexion" page the common-trunk estimate (the figure the
- * certificate prints), and with SCHEDULED_TASKS rebuilds the stored estimates daily (checked hourly).
+ * certificate prints, or that the platform's logs are awaited), serves the xAPI statements endpoint
+ * platforms push to, and with SCHEDULED_TASKS rebuilds the stored estimates daily (checked hourly).
  * Register after trackingPlugin.
  */
-async function lms(app: FastifyInstance): Promise<void> {
-  registerCommonTrunkEstimate(app, async (db, learnerId, courseId) => {
-    const estimate = await lmsEstimateFor(db, learnerId, courseId);
-    return estimate?.seconds ?? null;
-  });
+async function lms(app: FastifyInstance, options: { lrs?: LrsOptions } = {}): Promise<void> {
+  registerCommonTrunkEstimate(app, (db, learnerId, courseId) => commonTrunkFigureFor(db, learnerId, courseId));
+  // The xAPI statements endpoint, in its own context (its rate limit and hooks stay there).
+  await app.register(lrsRoutes, options.lrs ?? {});
   if (app.config.scheduledTasks) {
     const rebuild = dailyLmsRebuild(app.db);
     runPeriodically(app, {

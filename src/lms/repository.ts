@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Db } from '../db/index.js';
 import type { LmsEvent } from './rules.js';
@@ -7,11 +8,16 @@ import type { LmsSource } from './tables.js';
 
 export async function startImport(
   db: Db,
-  input: { fileName: string; format: LmsSource | 'auto'; issuer: string | null },
+  input: { fileName: string; format: LmsSource | 'auto'; issuer: string | null; credentialId?: string | null },
 ): Promise<string> {
   const row = await db
     .insertInto('lms_imports')
-    .values({ file_name: input.fileName, format: input.format, issuer: input.issuer })
+    .values({
+      file_name: input.fileName,
+      format: input.format,
+      issuer: input.issuer,
+      credential_id: input.credentialId ?? null,
+    })
     .returning('id')
     .executeTakeFirstOrThrow();
   return row.id;
@@ -20,11 +26,19 @@ export async function startImport(
 export async function finishImport(
   db: Db,
   id: string,
-  counts: { lines: number; inserted: number; duplicates: number; malformed: number; skipped: number },
+  counts: {
+    lines: number;
+    inserted: number;
+    duplicates: number;
+    malformed: number;
+    skipped: number;
+    otherCourses: Record<string, number>;
+  },
 ): Promise<void> {
+  const { otherCourses, ...rest } = counts;
   await db
     .updateTable('lms_imports')
-    .set({ ...counts, finished_at: sql<Date>`now()` })
+    .set({ ...rest, other_courses: JSON.stringify(otherCourses), finished_at: sql<Date>`now()` })
     .where('id', '=', id)
     .execute();
 }
@@ -60,6 +74,77 @@ export async function insertEvents(
   return rows.length;
 }
 
+/**
+ * One pushed batch, in a single statement (so all of it or nothing, with one round trip): its events,
+ * those already stored left as they are, and its row in the import journal with the counts. The journal
+ * row and its events go in together: the foreign key is checked at the end of the statement.
+ */
+export async function storePushedBatch(
+  db: Db,
+  batch: {
+    credentialId: string;
+    credentialKey: string;
+    issuer: string;
+    statements: number;
+    notKept: number;
+    otherCourses: Record<string, number>;
+    events: readonly LmsEvent[];
+  },
+): Promise<{ inserted: number }> {
+  const importId = randomUUID();
+  const importRow = (inserted: ReturnType<typeof sql>) => sql`
+    insert into lms_imports (id, file_name, format, issuer, credential_id, lines, inserted, duplicates, malformed,
+      skipped, other_courses, finished_at)
+    select ${importId}::uuid, ${`lrs:${batch.credentialKey}`}, 'xapi', ${batch.issuer}, ${batch.credentialId}::uuid,
+      ${batch.statements}::int, n, ${batch.events.length}::int - n, 0, ${batch.notKept}::int,
+      ${JSON.stringify(batch.otherCourses)}::jsonb, now()
+    from (${inserted}) as counted(n)
+    returning inserted`;
+  if (batch.events.length === 0) {
+    await importRow(sql`select 0`).execute(db);
+    return { inserted: 0 };
+  }
+  const values = sql.join(
+    batch.events.map(
+      (e) => sql`(${e.hash}, ${e.source}, ${batch.issuer}, ${e.lmsUsername}, ${e.lmsUserId}, ${e.courseContextId},
+        ${e.occurredAt.toISOString()}::timestamptz, ${e.eventType}, ${e.eventSource}, ${e.sessionId}, ${importId}::uuid)`,
+    ),
+  );
+  const result = await sql<{ inserted: number }>`
+    with ins as (
+      insert into lms_events (hash, source, issuer, lms_username, lms_user_id, course_context_id, occurred_at,
+        event_type, event_source, session_id, import_id)
+      values ${values}
+      on conflict (hash) do nothing
+      returning 1
+    )
+    ${importRow(sql`select count(*)::int from ins`)}`.execute(db);
+  return { inserted: Number(result.rows[0]?.inserted ?? 0) };
+}
+
+/** The credential of this key, if active, with the course keys the tool knows on its LMS (one query). */
+export async function activeCredentialWithCourses(
+  db: Db,
+  key: string,
+): Promise<{ credential: CredentialRow; courses: string[] } | undefined> {
+  const row = await db
+    .selectFrom('lms_lrs_credentials as c')
+    .selectAll('c')
+    .select(
+      sql<
+        string[]
+      >`(select coalesce(json_agg(distinct k.context_id), '[]'::json) from courses k where k.issuer = c.issuer)`.as(
+        'courses',
+      ),
+    )
+    .where('c.key', '=', key)
+    .where('c.revoked_at', 'is', null)
+    .executeTakeFirst();
+  if (!row) return undefined;
+  const { courses, ...credential } = row;
+  return { credential: credentialRow(credential), courses: courses ?? [] };
+}
+
 /** Every (LMS user, course, issuer) present in the events, with their event count. */
 export async function eventGroups(
   db: Db,
@@ -77,6 +162,13 @@ export async function eventGroups(
     issuer: r.issuer,
     events: r.events,
   }));
+}
+
+/** Course keys (LTI context ids) of the courses the tool knows, of one platform when named. */
+export async function knownContextIds(db: Db, issuer: string | null): Promise<string[]> {
+  let query = db.selectFrom('courses').select('context_id').distinct();
+  if (issuer) query = query.where('issuer', '=', issuer);
+  return (await query.execute()).map((r) => r.context_id);
 }
 
 export interface CourseRow {
@@ -104,25 +196,49 @@ export async function courseById(db: Db, id: string): Promise<CourseRow | undefi
   return r ? { id: r.id, issuer: r.issuer, contextId: r.context_id } : undefined;
 }
 
-/** Learners whose launch carried `preferred_username` (PII sharing on) with one of these usernames. */
-export async function learnersByUsername(
-  db: Db,
-  usernames: readonly string[],
-): Promise<Array<{ id: string; issuer: string; username: string }>> {
-  if (usernames.length === 0) return [];
-  const rows = await db
-    .selectFrom('learners')
-    .select(['id', 'issuer', 'username'])
-    .where('username', 'in', [...usernames])
-    .execute();
-  return rows.filter((r) => r.username !== null) as Array<{ id: string; issuer: string; username: string }>;
+export interface LearnerIdentity {
+  id: string;
+  issuer: string;
+  sub: string;
+  username: string | null;
+  email: string | null;
 }
 
-export async function learnerById(
-  db: Db,
-  id: string,
-): Promise<{ id: string; issuer: string; username: string | null } | undefined> {
-  return db.selectFrom('learners').select(['id', 'issuer', 'username']).where('id', '=', id).executeTakeFirst();
+/**
+ * Learners an LMS user name may designate: by `preferred_username` (sent with PII sharing on), by LTI
+ * `sub` (when the platform's anonymous id for xAPI is the one it gives LTI), or by e-mail for an xAPI
+ * `mailto:` actor.
+ */
+export async function learnersByIdentity(db: Db, names: readonly string[]): Promise<LearnerIdentity[]> {
+  if (names.length === 0) return [];
+  const emails = names.filter((n) => /^mailto:/i.test(n)).map((n) => n.slice('mailto:'.length).toLowerCase());
+  const out = new Map<string, LearnerIdentity>();
+  for (let i = 0; i < names.length; i += 1000) {
+    const slice = names.slice(i, i + 1000);
+    const rows = await db
+      .selectFrom('learners')
+      .select(['id', 'issuer', 'sub', 'username', 'email'])
+      .where((eb) => eb.or([eb('username', 'in', slice), eb('sub', 'in', slice)]))
+      .execute();
+    for (const r of rows) out.set(r.id, r);
+  }
+  for (let i = 0; i < emails.length; i += 1000) {
+    const rows = await db
+      .selectFrom('learners')
+      .select(['id', 'issuer', 'sub', 'username', 'email'])
+      .where(sql<string>`lower(email)`, 'in', emails.slice(i, i + 1000))
+      .execute();
+    for (const r of rows) out.set(r.id, r);
+  }
+  return [...out.values()];
+}
+
+export async function learnerById(db: Db, id: string): Promise<LearnerIdentity | undefined> {
+  return db
+    .selectFrom('learners')
+    .select(['id', 'issuer', 'sub', 'username', 'email'])
+    .where('id', '=', id)
+    .executeTakeFirst();
 }
 
 /** LMS username → learner id of the explicit mappings: all of them, or those of these usernames. */
@@ -187,22 +303,123 @@ export async function findLearners(db: Db, ref: string): Promise<string[]> {
   return [];
 }
 
-/** Event instants (epoch ms) of these LMS users in one course of one issuer. */
+/** Event instants (epoch ms) and sources of these LMS users in one course of one issuer. */
 export async function eventTimes(
   db: Db,
   courseContextId: string,
   issuer: string,
   usernames: readonly string[],
-): Promise<number[]> {
+): Promise<Array<{ ms: number; source: LmsSource }>> {
   if (usernames.length === 0) return [];
   const rows = await db
     .selectFrom('lms_events')
-    .select(sql<number>`(extract(epoch from occurred_at) * 1000)::bigint`.as('ms'))
+    .select(['source', sql<number>`(extract(epoch from occurred_at) * 1000)::bigint`.as('ms')])
     .where('course_context_id', '=', courseContextId)
     .where('lms_username', 'in', [...usernames])
     .where((eb) => eb.or([eb('issuer', 'is', null), eb('issuer', '=', issuer)]))
     .execute();
-  return rows.map((r) => Number(r.ms));
+  return rows.map((r) => ({ ms: Number(r.ms), source: r.source }));
+}
+
+/** The instant of the latest event received for a course (any learner, any source), or null. */
+export async function lastCourseEvent(db: Db, courseContextId: string, issuer: string): Promise<Date | null> {
+  const row = await db
+    .selectFrom('lms_events')
+    .select((eb) => eb.fn.max('occurred_at').as('last'))
+    .where('course_context_id', '=', courseContextId)
+    .where((eb) => eb.or([eb('issuer', 'is', null), eb('issuer', '=', issuer)]))
+    .executeTakeFirst();
+  return row?.last ? new Date(row.last as unknown as string) : null;
+}
+
+// ───────────────────────────── LRS credentials ─────────────────────────────
+
+export interface CredentialRow {
+  id: string;
+  key: string;
+  secretHash: string;
+  issuer: string;
+  label: string | null;
+  createdAt: Date;
+  revokedAt: Date | null;
+}
+
+function credentialRow(r: {
+  id: string;
+  key: string;
+  secret_hash: string;
+  issuer: string;
+  label: string | null;
+  created_at: Date;
+  revoked_at: Date | null;
+}): CredentialRow {
+  return {
+    id: r.id,
+    key: r.key,
+    secretHash: r.secret_hash,
+    issuer: r.issuer,
+    label: r.label,
+    createdAt: r.created_at,
+    revokedAt: r.revoked_at,
+  };
+}
+
+export async function insertCredential(
+  db: Db,
+  input: { key: string; secretHash: string; issuer: string; label: string | null },
+): Promise<CredentialRow> {
+  const row = await db
+    .insertInto('lms_lrs_credentials')
+    .values({ key: input.key, secret_hash: input.secretHash, issuer: input.issuer, label: input.label })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  return credentialRow(row);
+}
+
+export async function listCredentials(db: Db): Promise<CredentialRow[]> {
+  const rows = await db.selectFrom('lms_lrs_credentials').selectAll().orderBy('created_at').orderBy('key').execute();
+  return rows.map(credentialRow);
+}
+
+/** The credential of this key, if it exists and is not revoked. */
+export async function activeCredential(db: Db, key: string): Promise<CredentialRow | undefined> {
+  const row = await db
+    .selectFrom('lms_lrs_credentials')
+    .selectAll()
+    .where('key', '=', key)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
+  return row ? credentialRow(row) : undefined;
+}
+
+export async function revokeCredential(db: Db, key: string): Promise<boolean> {
+  const result = await db
+    .updateTable('lms_lrs_credentials')
+    .set({ revoked_at: sql<Date>`now()` })
+    .where('key', '=', key)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
+}
+
+export async function hasActiveCredential(db: Db, issuer: string): Promise<boolean> {
+  const row = await db
+    .selectFrom('lms_lrs_credentials')
+    .select('id')
+    .where('issuer', '=', issuer)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
+export async function registeredIssuers(db: Db): Promise<string[]> {
+  const rows = await db
+    .selectFrom('lti_registrations')
+    .select('issuer')
+    .distinct()
+    .where('removed_at', 'is', null)
+    .execute();
+  return rows.map((r) => r.issuer);
 }
 
 export interface TotalRow {

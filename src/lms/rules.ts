@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { LmsSource } from './tables.js';
 
 /**
- * Pure rules of the LMS-estimated common-trunk time (time-accounting.md, "Common-trunk time"): reading
+ * Pure rules of the LMS-estimated common-trunk time (docs/lms-estimate.md): reading
  * one line of an Open edX tracking log or of an xAPI export, sessionizing a learner's events in a course,
  * and removing the time already measured inside the tool. No database, no clock.
  */
@@ -42,10 +42,14 @@ export type LineResult =
   | { kind: 'skipped'; reason: 'anonymous' | 'no_course' }
   | { kind: 'malformed'; reason: string };
 
+/** The username Open edX writes for events without a request user (management commands, tasks). */
+export const ANONYMOUS_USERNAME = 'anonymous';
+
 export const XAPI_SESSION_EXTENSION = 'https://w3id.org/xapi/openedx/extensions/session-id';
 
-const COURSE_KEY = /course-v1:[^/?#\s"]+/;
-const BLOCK_KEY = /block-v1:([^+/?#\s"]+)\+([^+/?#\s"]+)\+([^+/?#\s"]+)\+type@/;
+// A key ends at a URL separator, a space, a quote or a backslash (a key inside an escaped JSON string).
+const COURSE_KEY = /course-v1:[^/?#\s"\\]+/;
+const BLOCK_KEY = /block-v1:([^+/?#\s"\\]+)\+([^+/?#\s"\\]+)\+([^+/?#\s"\\]+)\+type@/;
 
 /**
  * `course-v1:ORG+NUM+RUN` found in a URL or an id (`…/course/course-v1:…`, `…/courses/course-v1:…/…`), or
@@ -54,9 +58,17 @@ const BLOCK_KEY = /block-v1:([^+/?#\s"]+)\+([^+/?#\s"]+)\+([^+/?#\s"]+)\+type@/;
 export function courseKeyIn(text: unknown): string | null {
   if (typeof text !== 'string') return null;
   const match = COURSE_KEY.exec(text);
-  if (match) return decodeURIComponent(match[0]);
+  if (match) return decodeKey(match[0]);
   const block = BLOCK_KEY.exec(text);
-  return block ? decodeURIComponent(`course-v1:${block[1]}+${block[2]}+${block[3]}`) : null;
+  return block ? decodeKey(`course-v1:${block[1]}+${block[2]}+${block[3]}`) : null;
+}
+
+function decodeKey(key: string): string {
+  try {
+    return decodeURIComponent(key);
+  } catch {
+    return key; // a stray "%" is not an encoding: keep the key as written
+  }
 }
 
 /**
@@ -109,7 +121,8 @@ export function readTrackingLogEvent(value: unknown, line: string): LineResult {
   }
   const context = isObject(value.context) ? value.context : {};
   const username = str(value.username);
-  if (!username) return { kind: 'skipped', reason: 'anonymous' };
+  // Management commands and tasks run outside a request write "anonymous": no learner is behind them.
+  if (!username || username === ANONYMOUS_USERNAME) return { kind: 'skipped', reason: 'anonymous' };
   // Browser events often carry an empty context.course_id; their page URL names the course.
   const course = str(context.course_id) ?? courseKeyIn(value.page) ?? courseKeyIn(eventType);
   if (!course) return { kind: 'skipped', reason: 'no_course' };
@@ -168,24 +181,335 @@ export function readXapiStatement(value: unknown, line: string): LineResult {
 }
 
 /**
- * One line of a file: a JSON object (tracking log or xAPI statement) or, for xAPI exports, a JSON array
- * of statements. `format` forces the reading; without it each object says what it is.
+ * The JSON text of one log line, without what a logging pipeline put around it:
+ * - a line that is JSON already (`{…}` or `[…]`) is kept as it is;
+ * - Docker's json-file driver wraps each line as `{"log":"…\n","stream":"stdout","time":"…"}`: the `log`
+ *   string is the line (itself read again, as it may carry a prefix);
+ * - any prefix before the first `{` is dropped: Tutor's
+ *   `2023-05-23 13:53:13,461 INFO 20 [tracking] [user 6] [ip 127.0.0.1] logger.py:41 - {…}`, syslog's
+ *   `Mar  3 10:00:00 host tracking: {…}`, a container runtime's `2026-03-02T09:00:00Z stdout F {…}`.
+ * Null when the line holds no JSON object at all.
+ */
+export function unwrapLine(line: string): string | null {
+  const text = line.trim();
+  if (text === '') return null;
+  const first = text.charCodeAt(0);
+  if (first === 0x7b /* { */) {
+    if (text.startsWith('{"log":')) {
+      try {
+        const wrapper: unknown = JSON.parse(text);
+        if (isObject(wrapper) && typeof wrapper.log === 'string' && !('event_type' in wrapper)) {
+          return unwrapLine(wrapper.log);
+        }
+      } catch {
+        return text; // not a wrapper after all: the caller reports the bad JSON
+      }
+    }
+    return text;
+  }
+  if (first === 0x5b /* [ */ && (text.length === 1 || text[1] === '{' || text[1] === ']' || /^\[\s/.test(text))) {
+    return text;
+  }
+  const brace = text.indexOf('{');
+  return brace < 0 ? null : text.slice(brace);
+}
+
+/** The statements of a parsed value: one statement, an array of them, or an LRS `StatementResult`. */
+function statementsOf(value: unknown): unknown[] {
+  if (Array.isArray(value)) return value;
+  if (isObject(value) && Array.isArray(value.statements) && !('actor' in value)) return value.statements;
+  return [value];
+}
+
+/**
+ * One line of a file: a JSON object (tracking log or xAPI statement), possibly behind a logging prefix or
+ * inside a Docker wrapper (see `unwrapLine`), or for xAPI a JSON array of statements or a one-line
+ * `StatementResult`. `format` forces the reading; without it each object says what it is.
  */
 export function readLine(line: string, format: LmsSource | null): LineResult[] {
+  const text = unwrapLine(line);
+  if (text === null) return [{ kind: 'malformed', reason: 'no JSON object on this line' }];
   let value: unknown;
   try {
-    value = JSON.parse(line);
+    value = JSON.parse(text);
   } catch {
     return [{ kind: 'malformed', reason: 'not valid JSON' }];
   }
-  const items = Array.isArray(value) ? value : [value];
+  const items = statementsOf(value);
   if (items.length === 0) return [];
-  return items.map((item) => {
-    const source = format ?? detectFormat(item);
-    if (source === 'xapi') return readXapiStatement(item, Array.isArray(value) ? JSON.stringify(item) : line);
-    if (source === 'tracking-log') return readTrackingLogEvent(item, line);
-    return { kind: 'malformed', reason: 'neither a tracking-log event nor an xAPI statement' };
-  });
+  const single = items.length === 1 && items[0] === value;
+  return items.map((item) => readValue(item, format, single ? text : null));
+}
+
+/** One parsed object; `text` is its exact JSON text when known (the hash of a tracking-log event covers it). */
+export function readValue(item: unknown, format: LmsSource | null, text: string | null): LineResult {
+  const source = format ?? detectFormat(item);
+  if (source === 'xapi') return readXapiStatement(item, text ?? JSON.stringify(item));
+  if (source === 'tracking-log') return readTrackingLogEvent(item, text ?? JSON.stringify(item));
+  return { kind: 'malformed', reason: 'neither a tracking-log event nor an xAPI statement' };
+}
+
+/**
+ * Whether a file is one JSON document spread over several lines (a pretty-printed statement, array or
+ * `StatementResult`) rather than one value per line, judged from its first non-empty line: that line is
+ * not JSON on its own, starts a JSON value, and stops where a value goes on (`{`, `[` or `,`).
+ */
+export function startsDocument(firstLine: string): boolean {
+  const text = firstLine.trim();
+  if (!(text.startsWith('{') || text.startsWith('['))) return false;
+  if (!/[[{,]$/.test(text)) return false;
+  try {
+    JSON.parse(text);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+export interface DocumentItem {
+  /** 1-based line where the statement starts. */
+  line: number;
+  text: string;
+}
+
+/**
+ * Splits one JSON document, fed line by line, into its statements without holding the whole document:
+ * the elements of a top-level array, the elements of the `statements` array of a top-level object (an
+ * LRS `StatementResult`), or each top-level object (one or several pretty-printed statements). Tracks
+ * strings and escapes, so braces inside strings do not count.
+ */
+export class StatementSplitter {
+  /** Open containers: `{` or `[`, and for arrays whether their elements are statements. */
+  private stack: Array<{ kind: '{' | '['; statements: boolean }> = [];
+  private inString = false;
+  private escaped = false;
+  /** Text of the statement being read (from its `{`), or null. */
+  private capture: string[] | null = null;
+  private captureDepth = 0;
+  private captureLine = 0;
+  /** Whether the top-level object turned out to be a StatementResult (its own text is then not a statement). */
+  private topIsResult = false;
+  private key = '';
+  private keyBuf: string[] | null = null;
+  private lastKey = '';
+  /** Characters outside any value other than whitespace and commas, by line. */
+  readonly stray: number[] = [];
+
+  push(lineText: string, lineNo: number): DocumentItem[] {
+    const out: DocumentItem[] = [];
+    const text = `${lineText}\n`;
+    let captureFrom = this.capture ? 0 : -1;
+    for (let i = 0; i < text.length; i++) {
+      const c = text[i] as string;
+      if (this.inString) {
+        if (this.escaped) this.escaped = false;
+        else if (c === '\\') this.escaped = true;
+        else if (c === '"') {
+          this.inString = false;
+          if (this.keyBuf) {
+            this.key = this.keyBuf.join('');
+            this.keyBuf = null;
+          }
+        } else if (this.keyBuf && this.keyBuf.length < 64) this.keyBuf.push(c);
+        continue;
+      }
+      if (c === '"') {
+        this.inString = true;
+        // Keys of the top-level object are remembered (to find "statements").
+        if (this.stack.length === 1 && this.stack[0]?.kind === '{') this.keyBuf = [];
+        continue;
+      }
+      if (c === ':' && this.stack.length === 1) {
+        this.lastKey = this.key;
+        continue;
+      }
+      if (c === '{' || c === '[') {
+        const depth = this.stack.length;
+        const parent = this.stack[depth - 1];
+        const isStatementStart =
+          c === '{' && this.capture === null && (depth === 0 || (parent?.kind === '[' && parent.statements));
+        const statements =
+          c === '[' && (depth === 0 || (depth === 1 && parent?.kind === '{' && this.lastKey === 'statements'));
+        if (c === '[' && depth === 1 && statements) {
+          // A StatementResult: drop the capture of the top-level object, keep its statements one by one.
+          this.topIsResult = true;
+          this.capture = null;
+          captureFrom = -1;
+        }
+        this.stack.push({ kind: c, statements });
+        if (isStatementStart) {
+          this.capture = [];
+          captureFrom = i;
+          this.captureDepth = this.stack.length;
+          this.captureLine = lineNo;
+          if (depth === 0) this.topIsResult = false;
+        }
+        continue;
+      }
+      if (c === '}' || c === ']') {
+        const depth = this.stack.length;
+        this.stack.pop();
+        if (this.capture && c === '}' && depth === this.captureDepth) {
+          this.capture.push(text.slice(captureFrom, i + 1));
+          out.push({ line: this.captureLine, text: this.capture.join('') });
+          this.capture = null;
+          captureFrom = -1;
+        }
+        if (depth === 1) this.lastKey = '';
+        continue;
+      }
+      if (this.stack.length === 0 && c !== ',' && c.trim() !== '' && this.stray.at(-1) !== lineNo) {
+        this.stray.push(lineNo);
+      }
+    }
+    if (this.capture && captureFrom >= 0) this.capture.push(text.slice(captureFrom));
+    return out;
+  }
+
+  /** Whether the document ended inside a value (a truncated file). */
+  get unfinished(): boolean {
+    return this.stack.length > 0 || this.inString;
+  }
+
+  /** Whether the top-level object read was a StatementResult. */
+  get sawStatementResult(): boolean {
+    return this.topIsResult;
+  }
+}
+
+// ───────────────────────────── keeping only this tool's courses ─────────────────────────────
+
+/**
+ * The courses an import keeps, and a cheap test on a raw line before any JSON parsing: a line that
+ * mentions none of these course keys (as `ORG+NUM+RUN`, found in course ids, page URLs and block ids,
+ * also URL-encoded) cannot hold an event of these courses.
+ */
+export class CourseFilter {
+  readonly keys: ReadonlySet<string>;
+  private readonly needles: string[];
+  private readonly byteNeedles: Buffer[];
+
+  constructor(contextIds: Iterable<string>) {
+    this.keys = new Set(contextIds);
+    const needles = new Set<string>();
+    for (const key of this.keys) {
+      const body = key.startsWith('course-v1:') ? key.slice('course-v1:'.length) : key;
+      if (body === '') continue;
+      needles.add(body);
+      needles.add(encodeURIComponent(body));
+    }
+    this.needles = [...needles];
+    this.byteNeedles = this.needles.map((n) => Buffer.from(n, 'utf8'));
+  }
+
+  /** False only when the line certainly holds no event of these courses. */
+  mayMention(line: string): boolean {
+    for (const n of this.needles) if (line.includes(n)) return true;
+    return false;
+  }
+
+  /** The same test on the raw bytes of a line, before any decoding. */
+  mayMentionBytes(line: Buffer): boolean {
+    for (const n of this.byteNeedles) if (line.indexOf(n) !== -1) return true;
+    return false;
+  }
+
+  keeps(courseContextId: string): boolean {
+    return this.keys.has(courseContextId);
+  }
+}
+
+const COURSE_PREFIX = Buffer.from('course-v1:');
+const BLOCK_PREFIX = Buffer.from('block-v1:');
+/** Bytes that end a course key: / ? # " \ and white space (see COURSE_KEY). */
+const KEY_END = new Set([0x2f, 0x3f, 0x23, 0x22, 0x5c, 0x20, 0x09, 0x0a, 0x0d]);
+
+/**
+ * The first course key of a raw line, read from its bytes (only the key is decoded): what `courseKeyIn`
+ * finds in the decoded line, without decoding the line. For counting the events of other courses.
+ */
+export function courseKeyInBytes(line: Buffer): string | null {
+  const at = line.indexOf(COURSE_PREFIX);
+  if (at === -1) return line.indexOf(BLOCK_PREFIX) === -1 ? null : courseKeyIn(line.toString('utf8'));
+  let end = at + COURSE_PREFIX.length;
+  while (end < line.length && !KEY_END.has(line[end] as number)) end++;
+  if (end === at + COURSE_PREFIX.length) return null;
+  return decodeKey(line.toString('utf8', at, end));
+}
+
+/** Counts per key, for the courses an import leaves out. */
+export function countInto(counts: Map<string, number>, key: string, n = 1): void {
+  counts.set(key, (counts.get(key) ?? 0) + n);
+}
+
+/** The largest counts first (ties by key), at most `limit`. */
+export function topCounts(counts: ReadonlyMap<string, number>, limit: number): Array<[string, number]> {
+  return [...counts].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).slice(0, limit);
+}
+
+// ───────────────────────────── events seen twice ─────────────────────────────
+
+/**
+ * How many events a learner did, when the same activity may reach the tool twice: once in the tracking
+ * log and once as the xAPI statement event-routing-backends made of it (same instant, other source).
+ * Per instant (ms), the larger of the two sources' counts: an instant seen through both counts once,
+ * two events of one source at one instant count twice.
+ */
+export function distinctEventCount(events: ReadonlyArray<{ ms: number; source: LmsSource }>): number {
+  const perInstant = new Map<number, { tracking: number; xapi: number }>();
+  for (const e of events) {
+    const c = perInstant.get(e.ms) ?? { tracking: 0, xapi: 0 };
+    if (e.source === 'xapi') c.xapi++;
+    else c.tracking++;
+    perInstant.set(e.ms, c);
+  }
+  let n = 0;
+  for (const c of perInstant.values()) n += Math.max(c.tracking, c.xapi);
+  return n;
+}
+
+// ───────────────────────────── statements pushed to the LRS endpoint ─────────────────────────────
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function isUuid(value: unknown): value is string {
+  return typeof value === 'string' && UUID.test(value);
+}
+
+/**
+ * The checks an LRS makes on a statement it receives (xAPI 1.0.3, Data part 2.4), reduced to what this
+ * tool reads: an `id`, when given, is a UUID; the actor is identified by exactly one inverse functional
+ * identifier (`mbox`, `mbox_sha1sum`, `openid`, or an `account` with `homePage` and `name`); the verb has
+ * an IRI `id`; there is an `object`; a `timestamp`, when given, is a date. Null when acceptable.
+ */
+export function statementProblem(value: unknown): string | null {
+  if (!isObject(value)) return 'a statement must be a JSON object';
+  if (value.id !== undefined && !isUuid(value.id)) return '"id" must be a UUID';
+  const actor = value.actor;
+  if (!isObject(actor)) return '"actor" is missing';
+  const ifis = ['mbox', 'mbox_sha1sum', 'openid', 'account'].filter((k) => actor[k] !== undefined);
+  if (ifis.length !== 1) return '"actor" must have exactly one of mbox, mbox_sha1sum, openid, account';
+  if (actor.mbox !== undefined && !(typeof actor.mbox === 'string' && /^mailto:[^@\s]+@[^@\s]+$/i.test(actor.mbox))) {
+    return '"actor.mbox" must be a mailto: IRI';
+  }
+  if (
+    actor.mbox_sha1sum !== undefined &&
+    !(typeof actor.mbox_sha1sum === 'string' && /^[0-9a-f]{40}$/i.test(actor.mbox_sha1sum))
+  ) {
+    return '"actor.mbox_sha1sum" must be a SHA-1 in hexadecimal';
+  }
+  if (actor.account !== undefined) {
+    const a = actor.account;
+    if (!isObject(a) || typeof a.homePage !== 'string' || typeof a.name !== 'string' || a.name.trim() === '') {
+      return '"actor.account" must have "homePage" and "name"';
+    }
+  }
+  if (!isObject(value.verb) || typeof value.verb.id !== 'string' || !/^[a-z][a-z0-9+.-]*:\S+$/i.test(value.verb.id)) {
+    return '"verb.id" must be an IRI';
+  }
+  if (!isObject(value.object)) return '"object" is missing';
+  if (value.timestamp !== undefined && parseLmsTime(value.timestamp) === null) return '"timestamp" is not a date';
+  return null;
 }
 
 // ───────────────────────────── sessions and the estimate ─────────────────────────────

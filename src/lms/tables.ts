@@ -1,11 +1,12 @@
 import type { ColumnType, Generated } from 'kysely';
 
-/** Tables of migration 0009_lms_time. */
+/** Tables of migrations 0009_lms_time and 0015_lms_lrs. */
 export interface LmsTables {
   lms_imports: LmsImportTable;
   lms_events: LmsEventTable;
   lms_user_mappings: LmsUserMappingTable;
   lms_time_totals: LmsTimeTotalTable;
+  lms_lrs_credentials: LmsLrsCredentialTable;
 }
 
 /** jsonb: read as parsed JSON, written as a JSON string (pg would turn a JS array into a SQL array). */
@@ -25,6 +26,10 @@ export interface LmsImportTable {
   skipped: Generated<number>;
   started_at: Generated<Date>;
   finished_at: Date | null;
+  /** The LRS credential a pushed batch came through (null for a file). */
+  credential_id: string | null;
+  /** Course key → events left out (courses this tool does not serve). */
+  other_courses: ColumnType<Record<string, number>, string | undefined, string>;
 }
 
 /** Append-only (a trigger refuses UPDATE and DELETE). */
@@ -66,4 +71,17 @@ export interface LmsTimeTotalTable {
   algorithm: string;
   params: Jsonb<Record<string, unknown>>;
   computed_at: Generated<Date>;
+}
+
+export interface LmsLrsCredentialTable {
+  id: Generated<string>;
+  /** The Basic auth user name. */
+  key: string;
+  /** `scrypt$N$r$p$salt$hash`, base64url: the secret itself is never stored. */
+  secret_hash: string;
+  /** The LMS whose statements this credential carries. */
+  issuer: string;
+  label: string | null;
+  created_at: Generated<Date>;
+  revoked_at: Date | null;
 }

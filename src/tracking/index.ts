@@ -7,6 +7,7 @@ import { type ConsumerOptions, type CreditReport, Inbox, type InboxOptions, Trac
 import {
   BEATS_PATH,
   type CommonTrunkEstimate,
+  type CommonTrunkFigure,
   TIME_PAGE_PATH,
   TRACKER_PATH,
   TRACKER_VERSION,
@@ -66,7 +67,7 @@ export {
   verifyEvidence,
 } from './service.js';
 export { renderLearnerTimes } from './views.js';
-export { BEATS_PATH, type CommonTrunkEstimate, TIME_PAGE_PATH, TRACKER_PATH };
+export { BEATS_PATH, type CommonTrunkEstimate, type CommonTrunkFigure, TIME_PAGE_PATH, TRACKER_PATH };
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -29,10 +29,20 @@ export interface TrackingRuntime {
 
 /**
  * Seconds of common-trunk time estimated from the platform's logs for one learner in one course, or null
- * when there is no estimate (no LMS event, or the learner not mapped). Supplied by the capability that
- * composes the tracking with the LMS estimate (see `registerCommonTrunkEstimate`).
+ * when there is no estimate (no LMS event, or the learner not mapped); or that figure with the day whose
+ * platform logs are still awaited (`awaitingLogsOf`, French, e.g. "3 mars 2026"). Supplied by the
+ * capability that composes the tracking with the LMS estimate (see `registerCommonTrunkEstimate`).
  */
-export type CommonTrunkEstimate = (db: Db, learnerId: string, courseId: string) => Promise<number | null>;
+export type CommonTrunkEstimate = (
+  db: Db,
+  learnerId: string,
+  courseId: string,
+) => Promise<number | null | CommonTrunkFigure>;
+
+export interface CommonTrunkFigure {
+  seconds: number | null;
+  awaitingLogsOf: string | null;
+}
 
 export const TRACKER_PATH = '/assets/tracker.js';
 export const BEATS_PATH = '/api/tracking/beats';
@@ -138,13 +148,15 @@ export async function trackingRoutes(root: FastifyInstance, options: { runtime: 
   const verifyTicketMemo = memoizedTicketVerifier(runtime.ticketKey);
 
   /** The learner's page never fails for the estimate: without one, it shows the time measured here alone. */
-  async function commonTrunkOrNone(learnerId: string, courseId: string): Promise<number | null> {
-    if (!runtime.commonTrunk) return null;
+  async function commonTrunkOrNone(learnerId: string, courseId: string): Promise<CommonTrunkFigure> {
+    const none = { seconds: null, awaitingLogsOf: null };
+    if (!runtime.commonTrunk) return none;
     try {
-      return await runtime.commonTrunk(app.db, learnerId, courseId);
+      const figure = await runtime.commonTrunk(app.db, learnerId, courseId);
+      return typeof figure === 'number' || figure === null ? { seconds: figure, awaitingLogsOf: null } : figure;
     } catch (err) {
       app.log.warn({ err }, 'common-trunk estimate unavailable for the learner page');
-      return null;
+      return none;
     }
   }
 
@@ -326,7 +338,7 @@ export async function trackingRoutes(root: FastifyInstance, options: { runtime: 
       return reply
         .type('text/html; charset=utf-8')
         .header('cache-control', 'no-store')
-        .send(learnerTimesPage(times, titles, commonTrunk));
+        .send(learnerTimesPage(times, titles, commonTrunk.seconds, commonTrunk.awaitingLogsOf));
     },
   );
 }

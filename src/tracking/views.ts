@@ -10,7 +10,11 @@ export function renderLearnerTimes(
   times: LearnerTimes,
   titles: ReadonlyMap<string, string> = new Map(),
   commonTrunkSeconds: number | null = null,
+  awaitingLogsOf: string | null = null,
 ): SafeHtml {
+  const awaiting = awaitingLogsOf
+    ? html` <span class="muted">(estimation en attente des journaux du ${awaitingLogsOf})</span>`
+    : '';
   const modules = [...times.modules].sort((a, b) =>
     (titles.get(a.moduleId) ?? a.moduleId).localeCompare(titles.get(b.moduleId) ?? b.moduleId, 'fr'),
   );
@@ -18,10 +22,15 @@ export function renderLearnerTimes(
 <h2 id="temps-connexion-titre">Votre temps de connexion</h2>
 ${
   commonTrunkSeconds === null
-    ? html`<p>Total : <strong>${formatDuration(times.creditedSeconds * 1000)}</strong></p>`
+    ? html`<p>Total : <strong>${formatDuration(times.creditedSeconds * 1000)}</strong></p>${
+        awaitingLogsOf
+          ? html`
+<p class="tronc-commun-attente">Tronc commun : estimation en attente des journaux du ${awaitingLogsOf}.</p>`
+          : ''
+      }`
     : html`<dl class="durees">
 <dt>Mesuré dans les modules</dt><dd>${formatDuration(times.creditedSeconds * 1000)}</dd>
-<dt>Tronc commun, estimé d’après les journaux de la plateforme</dt><dd>${formatDuration(commonTrunkSeconds * 1000)}</dd>
+<dt>Tronc commun, estimé d’après les journaux de la plateforme</dt><dd>${formatDuration(commonTrunkSeconds * 1000)}${awaiting}</dd>
 <dt>Total</dt><dd><strong>${formatDuration((times.creditedSeconds + commonTrunkSeconds) * 1000)}</strong></dd>
 </dl>`
 }
@@ -47,6 +56,10 @@ export function learnerTimesPage(
   times: LearnerTimes,
   titles: ReadonlyMap<string, string>,
   commonTrunkSeconds: number | null = null,
+  awaitingLogsOf: string | null = null,
 ): string {
-  return page({ title: 'Votre temps de connexion', body: renderLearnerTimes(times, titles, commonTrunkSeconds) });
+  return page({
+    title: 'Votre temps de connexion',
+    body: renderLearnerTimes(times, titles, commonTrunkSeconds, awaitingLogsOf),
+  });
 }

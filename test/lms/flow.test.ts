@@ -121,15 +121,19 @@ describe('import, mapping and estimates', () => {
     const out = c.out.join('');
     expect(code, c.err.join('')).toBe(0);
     expect(out).toContain(
-      `${files.log}: 12 lines, 8 events, 7 new, 1 already imported, 3 malformed, skipped 1 anonymous and 0 without course`,
+      `${files.log}: 12 lines, 7 events, 6 new, 1 already imported, 3 malformed, skipped 1 anonymous and 0 without course`,
     );
+    // The platform's other course is counted, never stored.
+    expect(out).toContain('  other courses, not stored: 1 events in 1 courses (most: course-v1:FUN+OTHER+2026 1)\n');
     expect(out).toContain('  line 4: not valid JSON\n');
     expect(out).toContain('  line 6: neither a tracking-log event nor an xAPI statement\n');
     expect(out).toContain('  line 11: missing or invalid "time"\n');
     expect(out).toContain(`${files.gz}: 2 lines, 2 events, 2 new, 0 already imported, 0 malformed`);
     expect(out).toContain('1 learner × course totals');
     expect(out).toContain(`unmatched: ghost42 in ${CONTEXT} (2 events, unknown_user)`);
-    expect(out).toContain('unmatched: marie_d in course-v1:FUN+OTHER+2026 (1 events, unknown_course)');
+    expect(out).toContain('Unmatched: 1 LMS users, 2 events (unknown_user 1)');
+    const stored = await ctx.app.db.selectFrom('lms_events').select('course_context_id').distinct().execute();
+    expect(stored.map((r) => r.course_context_id)).toEqual([CONTEXT]);
 
     // Marie: 09:00:00.123–09:40:00.900 and 10:20–10:30 (39 min gap: two sessions) = 3 000 777 ms; the tool
     // measured 15 min inside the first session: 2 100 777 ms estimated on the LMS's own pages.
@@ -169,7 +173,7 @@ describe('import, mapping and estimates', () => {
       );
     const events = await count();
     const again = await importLmsFile(ctx.app.db, files.log as string);
-    expect(again).toMatchObject({ lines: 12, events: 8, inserted: 0, duplicates: 8, malformed: 3 });
+    expect(again).toMatchObject({ lines: 12, events: 7, inserted: 0, duplicates: 7, malformed: 3 });
     expect((await importLmsFile(ctx.app.db, files.gz as string)).inserted).toBe(0);
     await recomputeLmsTotals(ctx.app.db);
     expect(await count()).toBe(events);
