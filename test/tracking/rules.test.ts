@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { isJournalV1 } from '../../src/tracking/inbox.js';
 import {
   addDays,
-  BEATS_V1,
+  BEATS_V2,
   type CourseTally,
   creditCourse,
   decideFocus,
@@ -12,6 +12,7 @@ import {
   type FocusMark,
   finalizeTally,
   formatDuration,
+  NO_STOP,
   newTabState,
   nextParisMidnight,
   PROFILES,
@@ -57,7 +58,7 @@ const nominalArb = fc.record({
   'm-c': fc.integer({ min: 0, max: 3 }),
 });
 // Tiny caps in "minutes" relative to a 2-second horizon would never bind; scale caps to the horizon.
-const SMALL = { ...BEATS_V1, capFactor: (3 / 60_000) * 100 }; // 3 × nominal × 100 ms
+const SMALL = { ...BEATS_V2, capFactor: (3 / 60_000) * 100 }; // 3 × nominal × 100 ms
 
 function coveredMs(runs: readonly RunInterval[]): number {
   const covered = new Set<number>();
@@ -67,7 +68,7 @@ function coveredMs(runs: readonly RunInterval[]): number {
 
 const BIG_NOMINAL = { 'm-a': 10_000, 'm-b': 10_000, 'm-c': 10_000 };
 
-describe('union of runs (beats-v1)', () => {
+describe('union of runs', () => {
   it('counts exactly the covered milliseconds: never a second twice, never more than wall-clock', () => {
     fc.assert(
       fc.property(runsArb(), focusArb(), (runs, focus) => {
@@ -368,6 +369,8 @@ describe('ingest decisions', () => {
       run: 'start',
       startMs: 1000,
       sealPrevious: false,
+      stop: null,
+      endMs: 31_000,
     });
     expect(decideItem(tab, beat(1), 1000 + 75_001, P, learner)).toMatchObject({ run: 'start', startMs: 76_001 });
   });
@@ -382,6 +385,7 @@ describe('ingest decisions', () => {
       lastSeq: 2,
       rollingHash: 'h',
       sealed: false,
+      ...NO_STOP,
     };
     const tab = { ...newTabState(), openedMs: 0, lastSeq: 2, lastAcceptedBeatMs: 30_000, run };
     expect(decideItem(tab, beat(3), 105_000, P, learner)).toMatchObject({ status: 'accepted', run: 'extend' });
@@ -390,6 +394,8 @@ describe('ingest decisions', () => {
       run: 'start',
       startMs: 105_001,
       sealPrevious: true,
+      stop: null,
+      endMs: 105_001,
     });
   });
 
@@ -403,6 +409,7 @@ describe('ingest decisions', () => {
       lastSeq: 5,
       rollingHash: 'h',
       sealed: false,
+      ...NO_STOP,
     };
     const tab = {
       ...newTabState(),
