@@ -168,3 +168,22 @@ export function certificateArchive(
 ) {
   return serviceOf(app).archive(filter);
 }
+
+/**
+ * Every certificate version issued to a learner in a course, with the connection-time algorithm it printed
+ * (`npm run cli -- time diff-versions` names those issued on an older algorithm; they never change).
+ */
+export async function issuedCertificatesOf(
+  db: Db,
+  learnerId: string,
+  courseId: string,
+): Promise<Array<{ number: string; algorithm: string; state: string }>> {
+  return db
+    .selectFrom('certificates')
+    .select(['number', 'algorithm', 'state'])
+    .where('learner_id', '=', learnerId)
+    .where('course_id', '=', courseId)
+    .orderBy('number')
+    .orderBy('version')
+    .execute();
+}

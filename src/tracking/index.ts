@@ -7,6 +7,7 @@ import { type ConsumerOptions, type CreditReport, Inbox, type InboxOptions, Trac
 import {
   BEATS_PATH,
   type CommonTrunkEstimate,
+  TICKET_PATH,
   TIME_PAGE_PATH,
   TRACKER_PATH,
   TRACKER_VERSION,
@@ -203,8 +204,10 @@ export function trackerScript(app: FastifyInstance, ctx: TrackerPageContext): Sa
   // The token was verified by the route rendering this page; its claims only fill the ticket and the renewal time.
   const claims = unverifiedJwtClaims(ctx.sessionToken) ?? {};
   const profile = PROFILES[runtime.profile];
+  // The ticket lives as long as the session token the page holds (renewed with it by the tracker).
   const ticket = signTicket(runtime.ticketKey, {
-    v: 1,
+    v: 2,
+    exp: typeof claims.exp === 'number' ? claims.exp : 0,
     learnerId: ctx.learnerId,
     courseId: ctx.courseId,
     moduleId: ctx.moduleId,
@@ -216,6 +219,7 @@ export function trackerScript(app: FastifyInstance, ctx: TrackerPageContext): Sa
   const config = {
     endpoint: `${publicUrl}${BEATS_PATH}`,
     renewEndpoint: `${publicUrl}/api/session/renew`,
+    ticketEndpoint: `${publicUrl}${TICKET_PATH}`,
     sessionToken: ctx.sessionToken,
     sessionExp: typeof claims.exp === 'number' ? claims.exp : 0,
     ticket,

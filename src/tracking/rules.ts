@@ -218,7 +218,11 @@ export interface ModuleTally {
   rejectedItems: number;
 }
 
-export type ModuleFlag = 'over_cap' | 'long_day' | 'rejected_items';
+/**
+ * `regular_beats` (a run over an hour of perfectly regular beats reporting no input) is added when totals are
+ * read, from the runs; `completed_quickly` is decided where completion is known (`completedQuickly`).
+ */
+export type ModuleFlag = 'over_cap' | 'long_day' | 'rejected_items' | 'regular_beats';
 export type CourseFlag = ModuleFlag;
 
 export interface ModuleCredit {

@@ -60,7 +60,7 @@ describe('POST /api/tracking/beats', () => {
 
     const times = await getLearnerTimes(ctx.app.db, learner.learnerId, courseId);
     expect(times).toMatchObject({
-      algorithm: 'beats-v1',
+      algorithm: 'beats-v2',
       creditedSeconds: 625,
       measuredSeconds: 625,
       flags: [],
@@ -75,14 +75,15 @@ describe('POST /api/tracking/beats', () => {
     // The run is one row, updated in place; beats are not stored one by one.
     const runs = await ctx.app.db.selectFrom('tracking_runs').selectAll().where('tab_id', '=', tab.tabId).execute();
     expect(runs).toHaveLength(1);
-    expect(runs[0]).toMatchObject({ beat_count: 21, first_seq: 1, last_seq: 21, sealed: true });
+    // The hidden beat ended the run (sealed at once) and is recorded as its stop.
+    expect(runs[0]).toMatchObject({ beat_count: 21, first_seq: 1, last_seq: 21, sealed: true, stop_cause: 'hidden' });
     expect((await events(learner)).map((e) => e.kind)).toEqual([
       'tab',
       'open',
       'focus',
       'run_start',
-      'close',
       'run_end',
+      'close',
     ]);
     // Beyond a closed tab: kept as evidence, never credited.
     clock.advance(30_000);
