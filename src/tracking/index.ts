@@ -55,6 +55,7 @@ export {
 export {
   dailyDigest,
   deviceClass,
+  diffVersions,
   digestsDue,
   getCourseTimes,
   getLearnerTimes,
@@ -67,7 +68,7 @@ export {
   verifyEvidence,
 } from './service.js';
 export { renderLearnerTimes } from './views.js';
-export { BEATS_PATH, type CommonTrunkEstimate, TIME_PAGE_PATH, TRACKER_PATH };
+export { BEATS_PATH, type CommonTrunkEstimate, TICKET_PATH, TIME_PAGE_PATH, TRACKER_PATH };
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -316,7 +316,11 @@ export async function trackingRoutes(root: FastifyInstance, options: { runtime: 
         );
       }
       if (session.learnerId !== ticket.learnerId || session.courseId !== ticket.courseId) {
-        throw new ForbiddenError('ticket_mismatch', undefined, 'the tracker ticket was issued for another learner or course');
+        throw new ForbiddenError(
+          'ticket_mismatch',
+          undefined,
+          'the tracker ticket was issued for another learner or course',
+        );
       }
       if (ticketExpired(ticket, Date.now())) {
         throw new ForbiddenError(

@@ -32,9 +32,9 @@ import {
   finalizeTally,
   isRegularRun,
   type ModuleFlag,
+  nextParisMidnight,
   PARAMS,
   PLAUSIBILITY,
-  nextParisMidnight,
   type PresenceSession,
   parisDay,
   presenceSessions,
@@ -146,7 +146,14 @@ export async function diffVersions(
       .executeTakeFirst();
     const stopsRefusedByV1 = Number(refused?.n ?? 0);
     if (v1Seconds !== v2Seconds || stopsRefusedByV1 > 0) {
-      out.push({ learnerId, courseId, v1Seconds, v2Seconds, differenceSeconds: v2Seconds - v1Seconds, stopsRefusedByV1 });
+      out.push({
+        learnerId,
+        courseId,
+        v1Seconds,
+        v2Seconds,
+        differenceSeconds: v2Seconds - v1Seconds,
+        stopsRefusedByV1,
+      });
     }
   }
   return out;
