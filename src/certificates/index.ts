@@ -94,7 +94,12 @@ const timesWithLmsEstimate: TimesPort = async (db, learnerId, courseId) => {
   const times = await getLearnerTimes(db, learnerId, courseId);
   const lms = await lmsEstimateFor(db, learnerId, courseId);
   if (!lms) return { ...times, lmsEstimatedSeconds: null };
-  return { ...times, params: { ...times.params, lms: lms.params }, lmsEstimatedSeconds: lms.seconds };
+  return {
+    ...times,
+    params: { ...times.params, lms: lms.params },
+    lmsEstimatedSeconds: lms.seconds,
+    lmsActivity: { firstAt: lms.firstAt, lastAt: lms.lastAt },
+  };
 };
 
 /**

@@ -287,6 +287,9 @@ export interface LmsEstimateView {
   params: Record<string, unknown>;
   sessionCount: number;
   eventCount: number;
+  /** First and last LMS event of the estimate (certificates date the action with them too). */
+  firstAt: Date;
+  lastAt: Date;
 }
 
 /**
@@ -315,5 +318,7 @@ export async function lmsEstimateFor(db: Db, learnerId: string, courseId: string
     params: total.params,
     sessionCount: total.sessionCount,
     eventCount: total.eventCount,
+    firstAt: total.firstAt,
+    lastAt: total.lastAt,
   };
 }

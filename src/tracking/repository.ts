@@ -1,4 +1,5 @@
 import { type Insertable, type Kysely, sql, type Transaction } from 'kysely';
+import { largestRemainder } from '../common/rounding.js';
 import type { Database, Db } from '../db/index.js';
 import type { CourseEvidence, NewEvent, RunRecord, TabMeta, TabRecord } from './engine.js';
 import {
@@ -569,8 +570,14 @@ export function totalsRows(
   courseId: string,
   credit: CourseCredit & { tally: CourseTally },
 ): RowsOfPair {
+  // Per-module seconds add up to the course's (largest remainder over the modules' milliseconds): every
+  // figure printed from these rows sums to the total printed beside it (docs/time-accounting.md).
+  const moduleSeconds = largestRemainder(
+    credit.modules.map((m) => m.creditedMs),
+    1000,
+  );
   return {
-    modules: credit.modules.map((m) => ({
+    modules: credit.modules.map((m, i) => ({
       learner_id: learnerId,
       course_id: courseId,
       module_id: m.moduleId,
@@ -578,7 +585,7 @@ export function totalsRows(
       measured_ms: m.measuredMs,
       credited_ms: m.creditedMs,
       measured_seconds: msToSeconds(m.measuredMs),
-      credited_seconds: msToSeconds(m.creditedMs),
+      credited_seconds: moduleSeconds[i] as number,
       cap_seconds: msToSeconds(m.capMs),
       first_at: date(m.firstMs),
       last_at: date(m.lastMs),
