@@ -184,7 +184,7 @@ async function settled(visit: Visit) {
 
 async function opened(visit: Visit): Promise<number> {
   await expect.poll(async () => (await settled(visit)).tab?.opened_at ?? null, { timeout: 10_000 }).not.toBeNull();
-  return ((await settled(visit)).tab?.opened_at as Date).getTime();
+  return (await settled(visit)).tab?.opened_at?.getTime() ?? Number.NaN;
 }
 
 async function leave(visit: Visit): Promise<number> {
