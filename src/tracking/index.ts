@@ -19,8 +19,9 @@ import { digestsDue } from './service.js';
 import { signTicket, unverifiedJwtClaims } from './ticket.js';
 
 /**
- * Connection time (issue 6, time-accounting.md): the in-page tracker, the idempotent beat ingest, crediting
- * `beats-v1`, hash-chained evidence, totals. The only file other capabilities import from src/tracking/.
+ * Connection time (docs/time-accounting.md): the in-page tracker, the idempotent beat ingest, crediting
+ * `beats-v2` (and `beats-v1` re-derived for comparison), hash-chained evidence, totals, plausibility flags.
+ * The only file other capabilities import from src/tracking/.
  */
 
 export { type EvidenceRecord, verifyChain } from './chain.js';
@@ -28,10 +29,13 @@ export { runTimeCommand } from './cli.js';
 export { type CreditReport, settleTracking } from './inbox.js';
 export {
   ALGORITHM,
+  type Algorithm,
   addDays,
   BEATS_V1,
+  BEATS_V2,
   type CourseCredit,
   type CreditParams,
+  completedQuickly,
   creditCourse,
   type DayCredit,
   digestDaysDue,
@@ -42,6 +46,8 @@ export {
   type ModuleCredit,
   type ModuleFlag,
   msToSeconds,
+  PARAMS,
+  PLAUSIBILITY,
   PROFILES,
   type PresenceSession,
   parisDay,
