@@ -1,6 +1,7 @@
 import { getLearnerProfile, listCompletions, listFunds, listModules, parseLinkTarget } from '../catalog/index.js';
 import type { Db } from '../db/index.js';
 import type { LaunchSession } from '../lti/index.js';
+import { completedQuickly, getCourseTimes } from '../tracking/index.js';
 import {
   findCourse,
   findLaunchCustom,
@@ -31,6 +32,14 @@ export interface LinkLearnerRow {
   completedAt: Date | null;
   score: ScoreState;
   scoreAt: Date | null;
+  /** Connection time credited on that module (seconds; null: nothing measured). */
+  creditedSeconds: number | null;
+  /**
+   * Plausibility flags, for review and never refusals (docs/time-accounting.md): `completed_quickly` (the
+   * module completed with under a third of its nominal time credited), `regular_beats` (a run of over an
+   * hour of perfectly regular beats with no input).
+   */
+  flags: Array<'completed_quickly' | 'regular_beats'>;
 }
 
 export interface CourseTeamView {
@@ -44,7 +53,7 @@ export interface CourseTeamView {
 
 export async function courseTeamView(db: Db, session: LaunchSession): Promise<CourseTeamView> {
   const courseId = session.courseId as string;
-  const [course, custom, modules, funds, learners, completions, memberships, sync, source] = await Promise.all([
+  const [course, custom, modules, funds, learners, completions, memberships, sync, source, times] = await Promise.all([
     findCourse(db, courseId),
     findLaunchCustom(db, session.launchId),
     listModules(db, { includeInactive: true }),
@@ -54,7 +63,10 @@ export async function courseTeamView(db: Db, session: LaunchSession): Promise<Co
     listMemberships(db, courseId),
     findMembershipSync(db, courseId),
     findNrpsSource(db, courseId),
+    getCourseTimes(db, courseId),
   ]);
+  const timesOf = new Map(times.map((t) => [t.learnerId, t]));
+  const nominalOf = new Map(modules.map((m) => [m.id, m.nominalMinutes]));
 
   // Which modules this link can serve: its fixed module, or its theme's modules (of its fixed fund).
   const target = parseLinkTarget(custom);
@@ -104,6 +116,15 @@ export async function courseTeamView(db: Db, session: LaunchSession): Promise<Co
           b.startedAt.getTime() - a.startedAt.getTime(),
       )[0];
     const score = scores.get(l.learner_id);
+    const time = progress ? timesOf.get(l.learner_id)?.modules.find((m) => m.moduleId === progress.moduleId) : undefined;
+    const flags: LinkLearnerRow['flags'] = [];
+    if (
+      progress &&
+      completedQuickly(progress.completedAt !== null, time?.creditedSeconds ?? 0, nominalOf.get(progress.moduleId) ?? 0)
+    ) {
+      flags.push('completed_quickly');
+    }
+    if (time?.flags.includes('regular_beats')) flags.push('regular_beats');
     rows.push({
       learnerId: l.learner_id,
       name: profile
@@ -119,6 +140,8 @@ export async function courseTeamView(db: Db, session: LaunchSession): Promise<Co
       completedAt: progress?.completedAt ?? null,
       score: score?.status ?? null,
       scoreAt: score?.at ?? null,
+      creditedSeconds: time?.creditedSeconds ?? null,
+      flags,
     });
   }
 
