@@ -116,7 +116,9 @@ export async function courseTeamView(db: Db, session: LaunchSession): Promise<Co
           b.startedAt.getTime() - a.startedAt.getTime(),
       )[0];
     const score = scores.get(l.learner_id);
-    const time = progress ? timesOf.get(l.learner_id)?.modules.find((m) => m.moduleId === progress.moduleId) : undefined;
+    const time = progress
+      ? timesOf.get(l.learner_id)?.modules.find((m) => m.moduleId === progress.moduleId)
+      : undefined;
     const flags: LinkLearnerRow['flags'] = [];
     if (
       progress &&

@@ -377,7 +377,7 @@ export async function trackingRoutes(root: FastifyInstance, options: { runtime: 
       return reply
         .type('text/html; charset=utf-8')
         .header('cache-control', 'no-store')
-        .send(learnerTimesPage(times, titles, commonTrunk));
+        .send(learnerTimesPage(times, titles, commonTrunk, request.query.session_token ?? tokenOf(request) ?? null));
     },
   );
 }
