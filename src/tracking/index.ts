@@ -101,7 +101,7 @@ async function tracking(app: FastifyInstance): Promise<void> {
   }
   // The crediting loop runs in every instance, from ready to close.
   app.addHook('onReady', async () => runtime.consumer.start());
-  // The daily digest of every chain (time-accounting.md, "Evidence"), kept without a cron: each instance
+  // The daily digest of every chain (docs/time-accounting.md, "Evidence"), kept without a cron: each instance
   // checks hourly whether yesterday's is kept (SCHEDULED_TASKS; tests call digestsDue() themselves).
   if (app.config.scheduledTasks) {
     runPeriodically(app, {
