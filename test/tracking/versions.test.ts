@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { issuedCertificatesOf } from '../../src/certificates/index.js';
 import { BEATS_PATH, diffVersions, getLearnerTimes, recomputeTotals, TICKET_PATH } from '../../src/tracking/index.js';
 import { signTicket, verifyTicket } from '../../src/tracking/ticket.js';
+import { certify } from '../exports/seed.js';
 import { createTestApp, type TestContext } from '../helpers/app.js';
 import { type Learner, pageConfig, seedCourse, seedLearner, TestClock, TestTab, useClock } from './helpers.js';
 
@@ -90,6 +92,30 @@ describe('beats-v2 and beats-v1 on the same evidence', () => {
     // Rebuilding v2 from the evidence changes nothing, to the second.
     await recomputeTotals(ctx.app.db, filter, { write: true });
     expect((await getLearnerTimes(ctx.app.db, learner.learnerId, courseId)).creditedSeconds).toBe(78);
+  });
+
+  it('names, for a learner whose versions differ, the certificates issued on beats-v1 (they never change)', async () => {
+    const learner = await seedLearner(ctx.app, courseId);
+    const tab = new TestTab(ctx.app, learner, 'common-digitalisation');
+    clock.advance(1000);
+    await tab.open();
+    clock.advance(30_000);
+    await tab.beat({ cause: 'periodic' });
+    clock.advance(5_000);
+    await tab.beat({ cause: 'hidden' });
+    clock.advance(50_000);
+    await tab.beat({ cause: 'periodic' });
+    await certify(ctx.app.db, learner.learnerId, courseId, {
+      number: 'EMG-2026-000777',
+      fund: 'akto',
+      fileNumber: null,
+      issuedAt: new Date('2026-03-20T09:00:00Z'),
+    });
+    const [diff] = await diffVersions(ctx.app.db, { learnerId: learner.learnerId });
+    expect(diff).toMatchObject({ v1Seconds: 85, v2Seconds: 35, differenceSeconds: -50 });
+    expect(await issuedCertificatesOf(ctx.app.db, learner.learnerId, courseId)).toEqual([
+      { number: 'EMG-2026-000777', algorithm: 'beats-v1', state: 'valid' },
+    ]);
   });
 
   it('rebuilds totals kept under beats-v1 from evidence at the next beat, never adding to them', async () => {
