@@ -1,7 +1,6 @@
 import { getLearnerProfile, listCompletions, listFunds, listModules, parseLinkTarget } from '../catalog/index.js';
 import type { Db } from '../db/index.js';
 import type { LaunchSession } from '../lti/index.js';
-import { completedQuickly, getCourseTimes } from '../tracking/index.js';
 import {
   findCourse,
   findLaunchCustom,
@@ -51,7 +50,30 @@ export interface CourseTeamView {
   nrps: { available: boolean; lastSyncedAt: Date | null; lastError: string | null };
 }
 
-export async function courseTeamView(db: Db, session: LaunchSession): Promise<CourseTeamView> {
+/**
+ * Where the view reads connection time and the plausibility rule from (the tracking capability registers
+ * it: `registerCourseTeamTimes`), so that this capability never imports the tracking. Without one, the
+ * view shows no time and no flag.
+ */
+export interface CourseTeamTimes {
+  times(
+    db: Db,
+    courseId: string,
+  ): Promise<
+    ReadonlyArray<{
+      learnerId: string;
+      modules: ReadonlyArray<{ moduleId: string; creditedSeconds: number; flags: readonly string[] }>;
+    }>
+  >;
+  /** "Parcouru rapidement": completed with credited time under a third of the nominal duration. */
+  completedQuickly(completed: boolean, creditedSeconds: number, nominalMinutes: number): boolean;
+}
+
+export async function courseTeamView(
+  db: Db,
+  session: LaunchSession,
+  timesSource?: CourseTeamTimes,
+): Promise<CourseTeamView> {
   const courseId = session.courseId as string;
   const [course, custom, modules, funds, learners, completions, memberships, sync, source, times] = await Promise.all([
     findCourse(db, courseId),
@@ -63,7 +85,7 @@ export async function courseTeamView(db: Db, session: LaunchSession): Promise<Co
     listMemberships(db, courseId),
     findMembershipSync(db, courseId),
     findNrpsSource(db, courseId),
-    getCourseTimes(db, courseId),
+    timesSource ? timesSource.times(db, courseId) : Promise.resolve([]),
   ]);
   const timesOf = new Map(times.map((t) => [t.learnerId, t]));
   const nominalOf = new Map(modules.map((m) => [m.id, m.nominalMinutes]));
@@ -122,7 +144,11 @@ export async function courseTeamView(db: Db, session: LaunchSession): Promise<Co
     const flags: LinkLearnerRow['flags'] = [];
     if (
       progress &&
-      completedQuickly(progress.completedAt !== null, time?.creditedSeconds ?? 0, nominalOf.get(progress.moduleId) ?? 0)
+      timesSource?.completedQuickly(
+        progress.completedAt !== null,
+        time?.creditedSeconds ?? 0,
+        nominalOf.get(progress.moduleId) ?? 0,
+      )
     ) {
       flags.push('completed_quickly');
     }

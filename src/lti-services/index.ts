@@ -2,6 +2,10 @@ import type { FastifyInstance } from 'fastify';
 import { getCurrentToolKey, registerLaunchHandler } from '../lti/index.js';
 import { AccessTokenService, type FetchLike } from './access-tokens.js';
 import { outboxCommand } from './cli.js';
+import type { CourseTeamTimes } from './course-team.js';
+
+export type { CourseTeamTimes } from './course-team.js';
+
 import {
   type MembershipContext,
   MembershipScheduler,
@@ -64,6 +68,17 @@ export interface LtiServicesRuntime {
   tokens: AccessTokenService;
   worker: string;
   fetch: FetchLike | undefined;
+  /** Connection time for the course-team view, registered by the tracking (`registerCourseTeamTimes`). */
+  courseTeamTimes?: CourseTeamTimes;
+}
+
+/**
+ * Gives the course-team view the learners' connection time and the plausibility rule (the tracking calls
+ * it when it registers; this capability never imports the tracking).
+ */
+export function registerCourseTeamTimes(app: FastifyInstance, source: CourseTeamTimes): void {
+  if (!app.hasDecorator('ltiServices')) throw new Error('register ltiServicesPlugin before registerCourseTeamTimes');
+  app.ltiServices.courseTeamTimes = source;
 }
 
 declare module 'fastify' {

@@ -3,6 +3,7 @@ import { type ModulePageContext, registerModulePageFragment } from '../catalog/i
 import { runPeriodically } from '../common/periodic.js';
 import { deriveKey } from '../config/secrets.js';
 import { html, raw, type SafeHtml } from '../http/html.js';
+import { registerCourseTeamTimes } from '../lti-services/index.js';
 import { type ConsumerOptions, type CreditReport, Inbox, type InboxOptions, TrackingConsumer } from './inbox.js';
 import {
   BEATS_PATH,
@@ -14,8 +15,8 @@ import {
   type TrackingRuntime,
   trackingRoutes,
 } from './routes.js';
-import { PROFILES, type RunProfile } from './rules.js';
-import { digestsDue } from './service.js';
+import { completedQuickly, PROFILES, type RunProfile } from './rules.js';
+import { digestsDue, getCourseTimes } from './service.js';
 import { signTicket, unverifiedJwtClaims } from './ticket.js';
 
 /**
@@ -98,6 +99,10 @@ async function tracking(app: FastifyInstance): Promise<void> {
   app.decorate('trackingRuntime', runtime);
   if (app.hasDecorator('catalogRuntime')) {
     registerModulePageFragment(app, (ctx) => moduleFragment(app, ctx));
+  }
+  // The course-team view shows each learner's time and the plausibility flags (docs/time-accounting.md).
+  if (app.hasDecorator('ltiServices')) {
+    registerCourseTeamTimes(app, { times: getCourseTimes, completedQuickly });
   }
   // The crediting loop runs in every instance, from ready to close.
   app.addHook('onReady', async () => runtime.consumer.start());
