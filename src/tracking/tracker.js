@@ -33,6 +33,7 @@
   let lastInput;
   let lastBeat;
   let nextBeat;
+  let playing = false;
   let timer;
   let inflight;
   let failures;
@@ -136,9 +137,11 @@
     save(false);
   }
 
-  function beat(cause) {
+  // `media`: a video or audio element kept the page active up to this beat (for an idle beat sent because
+  // the video stopped, it was playing until now: the run ends here, not 180 s after the last input).
+  function beat(cause, media) {
     const ago = Math.round(now() - lastInput);
-    push({ kind: 'beat', cause, inputAgoMs: Math.max(0, ago), media: mediaPlaying() });
+    push({ kind: 'beat', cause, inputAgoMs: Math.max(0, ago), media: media || mediaPlaying() });
     lastBeat = now();
     nextBeat = lastBeat + BEAT;
     flush();
@@ -221,10 +224,12 @@
   function update() {
     if (closed) return;
     const was = active;
+    const played = playing;
+    playing = mediaPlaying();
     active = isActive();
     const t = now();
     if (was && !active) {
-      beat(document.visibilityState === 'visible' ? 'idle' : 'hidden');
+      beat(document.visibilityState === 'visible' ? 'idle' : 'hidden', played);
     } else if (active && !was) {
       // Back in front of the learner: the stop ended the run, this beat starts a new one at once.
       nextBeat = t;

@@ -887,6 +887,21 @@ describe('beats-v2 against beats-v1 on the same evidence', () => {
     expect(inTime).toBe(100_000);
   });
 
+  it('an idle beat sent because a video stopped ends the run at its receive time', () => {
+    const video = (seq: number, ago: number): TrackedItem => ({ ...periodic(seq, ago), media: true });
+    const { v2 } = visit([
+      [30_000, video(1, 30_000)],
+      [60_000, video(2, 60_000)],
+      // The video ends at 250 s, 250 s after the last input: it kept the page active until then.
+      ...Array.from({ length: 6 }, (_, i): [number, TrackedItem] => [
+        90_000 + i * 30_000,
+        video(3 + i, 90_000 + i * 30_000),
+      ]),
+      [250_000, { ...stop(9, 'idle', 250_000), media: true }],
+    ]);
+    expect(v2).toBe(250_000);
+  });
+
   it('leaving the page 8 s after a beat credits those 8 s', () => {
     const { results, v1, v2 } = visit([
       [30_000, periodic(1)],
