@@ -94,7 +94,12 @@ const timesWithLmsEstimate: TimesPort = async (db, learnerId, courseId) => {
   const times = await getLearnerTimes(db, learnerId, courseId);
   const lms = await lmsEstimateFor(db, learnerId, courseId);
   if (!lms) return { ...times, lmsEstimatedSeconds: null };
-  return { ...times, params: { ...times.params, lms: lms.params }, lmsEstimatedSeconds: lms.seconds };
+  return {
+    ...times,
+    params: { ...times.params, lms: lms.params },
+    lmsEstimatedSeconds: lms.seconds,
+    lmsActivity: { firstAt: lms.firstAt, lastAt: lms.lastAt },
+  };
 };
 
 /**
@@ -167,4 +172,23 @@ export function certificateArchive(
   filter: { courseId?: string; fundSlug?: string; allStates?: boolean },
 ) {
   return serviceOf(app).archive(filter);
+}
+
+/**
+ * Every certificate version issued to a learner in a course, with the connection-time algorithm it printed
+ * (`npm run cli -- time diff-versions` names those issued on an older algorithm; they never change).
+ */
+export async function issuedCertificatesOf(
+  db: Db,
+  learnerId: string,
+  courseId: string,
+): Promise<Array<{ number: string; algorithm: string; state: string }>> {
+  return db
+    .selectFrom('certificates')
+    .select(['number', 'algorithm', 'state'])
+    .where('learner_id', '=', learnerId)
+    .where('course_id', '=', courseId)
+    .orderBy('number')
+    .orderBy('version')
+    .execute();
 }

@@ -9,6 +9,8 @@ import {
   formatDuration,
   formatLongDay,
   type ModuleLine,
+  printedMinutes,
+  timeAlgorithms,
 } from './rules.js';
 
 /**
@@ -202,7 +204,7 @@ export async function renderCertificatePdf(
   learnerAndFund(w, data);
   action(w, data);
   durations(w, data);
-  moduleTable(w, data.modules);
+  moduleTable(w, data.modules, printedMinutes(data).modules);
   closing(w, data, assets.signatureImage);
 
   const qr = QRCode.create(data.verificationUrl, { errorCorrectionLevel: 'M' });
@@ -399,19 +401,21 @@ function action(w: Writer, data: CertificateData): void {
 
 function durations(w: Writer, data: CertificateData): void {
   const d = data.durations;
+  // Minutes per row by largest remainder: modules + estimate = total, as printed (docs/time-accounting.md).
+  const printed = printedMinutes(data);
   w.section('Durées');
   const half = (CONTENT_WIDTH - 16) / 2;
   const rightX = MARGIN.left + half + 16;
   const top = w.y;
-  w.field('Mesurée dans les modules', formatDuration(d.modulesSeconds), { width: half, labelWidth: 175 });
+  w.field('Mesurée dans les modules', formatDuration(printed.modulesTotal * 60), { width: half, labelWidth: 175 });
   w.field(
     'Tronc commun, estimée d’après les journaux de la plateforme',
-    d.commonTrunkEstimatedSeconds === null ? 'non disponible' : formatDuration(d.commonTrunkEstimatedSeconds),
+    printed.commonTrunk === null ? 'non disponible' : formatDuration(printed.commonTrunk * 60),
     { width: half, labelWidth: 175 },
   );
   const leftBottom = w.y;
   w.y = top;
-  w.field('Durée totale réalisée', formatDuration(d.totalSeconds), { x: rightX, width: half, labelWidth: 150 });
+  w.field('Durée totale réalisée', formatDuration(printed.total * 60), { x: rightX, width: half, labelWidth: 150 });
   w.field('Durée prévue', formatDuration(d.plannedMinutes * 60), { x: rightX, width: half, labelWidth: 150 });
   w.field('Modules terminés', `${d.modulesCompleted} / ${d.modulesPlanned}`, {
     x: rightX,
@@ -429,7 +433,8 @@ const COLUMNS = [
   { title: 'Terminé', width: CONTENT_WIDTH - 250 - 66 - 88 - 52 },
 ] as const;
 
-function moduleTable(w: Writer, modules: ModuleLine[]): void {
+/** `minutes`: each row's printed minutes (`printedMinutes`), which add up to the printed total. */
+function moduleTable(w: Writer, modules: ModuleLine[], minutes: readonly number[]): void {
   w.section('Détail par module');
   const { doc } = w;
   const size = 8;
@@ -453,7 +458,7 @@ function moduleTable(w: Writer, modules: ModuleLine[]): void {
       m.title,
       m.trunk === 'common' ? 'Tronc commun' : 'Secteur',
       formatShortRange(m.firstDay, m.lastDay),
-      formatDuration(m.creditedSeconds),
+      formatDuration((minutes[i] ?? 0) * 60),
       m.completed ? 'Oui' : 'Non',
     ];
     doc.font('R').fontSize(size);
@@ -541,13 +546,21 @@ function footer(
   put('Vérifier l’authenticité de ce certificat :', 8, true, INK);
   put(data.verificationUrl, 8, false, INK);
   put(
-    `Certificat n° ${data.number}, version ${data.version}. Temps de connexion calculé selon l’algorithme ` +
-      `${data.timeAccounting.algorithm}. Données signées (Ed25519), empreinte SHA-256 : ${dataSha256}`,
+    `Certificat n° ${data.number}, version ${data.version}. ${algorithmsSentence(data)} ` +
+      `Données signées (Ed25519), empreinte SHA-256 : ${dataSha256}`,
     6.5,
   );
   put(DISTANCE_FOOTNOTE, 6.5);
   doc.font('R').fontSize(7).fillColor(MUTED);
   draw(doc, `Page ${pageNumber} / ${pageCount}`, MARGIN.left, PAGE.height - 24, CONTENT_WIDTH, 'right');
+}
+
+/** Both versions behind the printed times: the modules' algorithm, and the LMS estimate's when printed. */
+function algorithmsSentence(data: CertificateData): string {
+  const [inTool, lms] = timeAlgorithms(data);
+  return lms
+    ? `Temps dans les modules calculé selon l’algorithme ${inTool} ; tronc commun estimé selon l’algorithme ${lms}.`
+    : `Temps de connexion calculé selon l’algorithme ${inTool}.`;
 }
 
 /** Vector QR: crisp at any print size, and no image to decode per document. */

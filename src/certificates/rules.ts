@@ -3,6 +3,7 @@
  * date wording, eligibility, verification summary. No I/O here: everything is unit-tested without a DB.
  */
 
+import { largestRemainder } from '../common/rounding.js';
 import { LA_POSTE_SIREN, laPosteSiretValid, luhnValid } from '../common/siret.js';
 
 // ---------------------------------------------------------------------------------------------------
@@ -417,6 +418,8 @@ export interface CertificateFacts {
   }>;
   /** Time on the LMS's own pages, estimated from its logs (null: not available). */
   commonTrunkEstimatedSeconds: number | null;
+  /** First and last LMS event behind that estimate: the action's dates include those days. */
+  commonTrunkActivity?: { firstAt: Date; lastAt: Date } | null;
   /** The union total when the tracking computed one (LMS and in-tool intervals merged). */
   totalCreditedSeconds: number | null;
   timeAccounting: { algorithm: string; params: Json };
@@ -464,6 +467,10 @@ export function buildCertificateData(input: BuildInput): CertificateData {
       completed: m.completedAt !== null,
     }));
   const activityDays = modules.flatMap((m) => [m.firstDay, m.lastDay]).filter((d): d is string => d !== null);
+  // Days of LMS-estimated time count too, as in the summary export's first and last activity.
+  if (facts.commonTrunkActivity && facts.commonTrunkEstimatedSeconds !== null) {
+    activityDays.push(parisDay(facts.commonTrunkActivity.firstAt), parisDay(facts.commonTrunkActivity.lastAt));
+  }
   activityDays.sort();
   const useSession = rule.sessionStart !== null && rule.sessionEnd !== null;
   const modulesSeconds = modules.reduce((s, m) => s + m.creditedSeconds, 0);
@@ -501,6 +508,33 @@ export function buildCertificateData(input: BuildInput): CertificateData {
     timeAccounting: facts.timeAccounting,
     verificationUrl: verificationUrl(input.publicUrl, input.number),
   };
+}
+
+/**
+ * The minutes printed per row (each module, then the LMS-estimated common trunk when known), rounded by
+ * largest remainder so that they add up to the printed total: floor(total seconds / 60). Seconds are what
+ * is signed; this is only how they are shown (docs/time-accounting.md, "Every figure adds up").
+ */
+export function printedMinutes(data: Pick<CertificateData, 'modules' | 'durations'>): {
+  modules: number[];
+  modulesTotal: number;
+  commonTrunk: number | null;
+  total: number;
+} {
+  const estimate = data.durations.commonTrunkEstimatedSeconds;
+  const parts = largestRemainder([...data.modules.map((m) => m.creditedSeconds), estimate ?? 0], 60);
+  const modules = parts.slice(0, data.modules.length);
+  const modulesTotal = modules.reduce((s, m) => s + m, 0);
+  const commonTrunk = estimate === null ? null : (parts[data.modules.length] as number);
+  return { modules, modulesTotal, commonTrunk, total: modulesTotal + (commonTrunk ?? 0) };
+}
+
+/** The algorithms behind the printed times: in-tool, and the LMS estimate's when one is printed. */
+export function timeAlgorithms(data: Pick<CertificateData, 'timeAccounting' | 'durations'>): string[] {
+  const lms = (data.timeAccounting.params as { lms?: { algorithm?: unknown } } | null)?.lms?.algorithm;
+  return data.durations.commonTrunkEstimatedSeconds !== null && typeof lms === 'string'
+    ? [data.timeAccounting.algorithm, lms]
+    : [data.timeAccounting.algorithm];
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -21,6 +21,8 @@ export interface LearnerTimesView {
   modules: Array<{ moduleId: string; creditedSeconds: number; firstAt: Date | null; lastAt: Date | null }>;
   /** Time on the LMS's own pages estimated from its logs; null while no estimate exists. */
   lmsEstimatedSeconds?: number | null;
+  /** First and last LMS event behind that estimate (the certificate's dates include them). */
+  lmsActivity?: { firstAt: Date; lastAt: Date } | null;
 }
 
 export type TimesPort = (db: Db, learnerId: string, courseId: string) => Promise<LearnerTimesView>;
@@ -104,6 +106,7 @@ export function assembleFacts(input: {
       };
     }),
     commonTrunkEstimatedSeconds: input.times.lmsEstimatedSeconds ?? null,
+    commonTrunkActivity: input.times.lmsActivity ?? null,
     // Per-module credited time has each second in one module only, so the sum is the in-tool total.
     totalCreditedSeconds: null,
     timeAccounting: { algorithm: input.times.algorithm, params: toJson(input.times.params) },

@@ -1,5 +1,5 @@
 import { runContentCommand } from '../catalog/index.js';
-import { runCertificatesCli } from '../certificates/index.js';
+import { issuedCertificatesOf, runCertificatesCli } from '../certificates/index.js';
 import { ConfigError } from '../config/index.js';
 import { runLmsCommand } from '../lms/index.js';
 import { registerLtiCommands } from '../lti/cli.js';
@@ -32,7 +32,11 @@ registerLtiServicesCommands(registerCommand);
 registerPortalCommands(registerCommand);
 registerCommand('content', 'check or import funds, themes and module packages (content/)', runContentCommand);
 registerCommand('certificates', 'issue, correct, revoke certificates; rotate the key', runCertificatesCli);
-registerCommand('time', 'connection time: recompute totals, seal runs, daily digest, verify evidence', runTimeCommand);
+registerCommand(
+  'time',
+  'connection time: recompute totals, compare algorithm versions, seal runs, daily digest, verify evidence',
+  (args) => runTimeCommand(args, { issuedCertificates: issuedCertificatesOf }),
+);
 registerCommand('lms', 'Open edX logs: import tracking logs / xAPI, map LMS users, recompute estimates', runLmsCommand);
 
 function usage(): string {

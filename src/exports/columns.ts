@@ -1,7 +1,15 @@
 import type { FastifyInstance } from 'fastify';
+import { largestRemainder } from '../common/rounding.js';
 import type { Db } from '../db/index.js';
+import { LMS_SESSIONS_V1, overlapMs, sessionize } from '../lms/index.js';
 import type { ProgressUnit } from '../portal/index.js';
-import { deviceClass, type FocusMark, presenceSessions, type RunInterval } from '../tracking/index.js';
+import {
+  completedQuickly,
+  deviceClass,
+  type FocusMark,
+  presenceSessions,
+  type RunInterval,
+} from '../tracking/index.js';
 import * as repo from './repository.js';
 import { decimalHours, evaluationSummary, nextDay, parisDay, parisDayStart, STATUS_LABELS } from './rules.js';
 import { queryInTransaction, streamInTransaction } from './stream.js';
@@ -166,7 +174,8 @@ export const summaryDefinition: ExportDefinition<repo.SummaryRow> = {
 
 // ---------------------------------------------------------------------------------------------
 // Connection log: one row per merged session (tracking's presence sessions: touching or overlapping
-// runs of every tab and device joined, so no second appears twice)
+// runs of every tab and device joined, so no second appears twice), and one row per session of time
+// estimated from the LMS's logs (source `lms-estimate`: its span minus what the tool measured itself).
 
 export const CONNECTION_COLUMNS: Column[] = [
   { header: 'Identifiant apprenant', kind: 'text', width: 38 },
@@ -187,10 +196,17 @@ export const CONNECTION_COLUMNS: Column[] = [
   { header: 'Appareil', kind: 'text', width: 14 },
   { header: 'Signalements', kind: 'text', width: 36 },
   { header: 'Version de l’algorithme de temps', kind: 'text', width: 14 },
+  // Last, so that the earlier columns keep their places for existing scripts.
+  { header: 'Source', kind: 'text', width: 13 },
 ];
+
+/** `module`: measured in the tool's modules; `lms-estimate`: estimated from the LMS's logs. */
+export type ConnectionSource = 'module' | 'lms-estimate';
 
 export interface ConnectionRow {
   source: repo.ConnectionSourceRow;
+  kind: ConnectionSource;
+  algorithm: string | null;
   start: Date;
   end: Date;
   seconds: number;
@@ -227,29 +243,85 @@ export function sessionsOf(
   const capped = new Set(source.capped_modules ?? []);
   const longDays = new Set(source.long_days ?? []);
   const rejected = (source.rejected ?? []).map(Number);
-  return presenceSessions(runs, focus)
-    .filter(
-      (s) => (!period.from || s.startMs >= period.from.getTime()) && (!period.to || s.startMs < period.to.getTime()),
-    )
-    .map((s) => {
-      const start = new Date(s.startMs);
-      const end = new Date(s.endMs);
-      const flags: string[] = [];
-      if (s.moduleIds.some((m) => capped.has(m))) flags.push('plafond atteint');
-      if (longDays.has(parisDay(start)) || longDays.has(parisDay(end))) flags.push('journée longue');
-      const refused = rejected.filter((t) => t >= s.startMs && t <= s.endMs).length;
-      if (refused > 0) flags.push(`battements rejetés : ${refused}`);
-      return {
+  // Plausibility (docs/time-accounting.md): a module completed with under a third of its nominal time credited.
+  const quick = new Set(
+    (source.completed_modules ?? [])
+      .filter((m) => completedQuickly(true, Number(m.credited), Number(m.nominal)))
+      .map((m) => m.module),
+  );
+  const inPeriod = (startMs: number) =>
+    (!period.from || startMs >= period.from.getTime()) && (!period.to || startMs < period.to.getTime());
+  const presence = presenceSessions(runs, focus);
+  // Seconds per row by largest remainder: the rows of a learner add up to the floored total, to the second.
+  const presenceSeconds = largestRemainder(
+    presence.map((s) => s.measuredMs),
+    1000,
+  );
+  const moduleRows: ConnectionRow[] = presence.flatMap((s, i) => {
+    if (!inPeriod(s.startMs)) return [];
+    const start = new Date(s.startMs);
+    const end = new Date(s.endMs);
+    const flags: string[] = [];
+    if (s.moduleIds.some((m) => capped.has(m))) flags.push('plafond atteint');
+    if (longDays.has(parisDay(start)) || longDays.has(parisDay(end))) flags.push('journée longue');
+    const refused = rejected.filter((t) => t >= s.startMs && t <= s.endMs).length;
+    if (refused > 0) flags.push(`battements rejetés : ${refused}`);
+    if (s.moduleIds.some((m) => quick.has(m))) flags.push('parcouru rapidement');
+    return [
+      {
         source,
+        kind: 'module' as const,
+        algorithm: source.algorithm,
         start,
         end,
-        seconds: Math.floor(s.measuredMs / 1000),
+        seconds: presenceSeconds[i] as number,
         modules: s.moduleIds,
         beats: s.beatCount,
         devices: [...new Set(s.tabIds.map((t) => deviceClass(agents.get(t) ?? null)))].sort(),
         flags,
-      };
-    });
+      },
+    ];
+  });
+  return [...moduleRows, ...lmsRows(source, presence, inPeriod)].sort(
+    (a, b) => a.start.getTime() - b.start.getTime() || (a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : 0),
+  );
+}
+
+/**
+ * The sessions of time estimated from the LMS's logs (lms-sessions-v1: events more than `sessionGapMs` apart
+ * start a new session; a session spans its first to its last event), each less what the tool measured
+ * itself meanwhile, so that no second is in two rows. Sessions entirely covered by the tool give no row.
+ */
+function lmsRows(
+  source: repo.ConnectionSourceRow,
+  inTool: ReadonlyArray<{ startMs: number; endMs: number }>,
+  inPeriod: (startMs: number) => boolean,
+): ConnectionRow[] {
+  const times = (source.lms_times ?? []).map(Number).filter(Number.isFinite);
+  if (times.length === 0) return [];
+  const gap = Number(source.lms_params?.sessionGapMs);
+  const sessions = sessionize(times, { sessionGapMs: gap > 0 ? gap : LMS_SESSIONS_V1.sessionGapMs });
+  const intervals = inTool.map((s) => ({ startMs: s.startMs, endMs: s.endMs }));
+  const estimated = sessions.map((s) => s.endMs - s.startMs - overlapMs([s], intervals));
+  const seconds = largestRemainder(estimated, 1000);
+  return sessions.flatMap((s, i) =>
+    inPeriod(s.startMs) && (estimated[i] as number) > 0
+      ? [
+          {
+            source,
+            kind: 'lms-estimate' as const,
+            algorithm: source.lms_algorithm,
+            start: new Date(s.startMs),
+            end: new Date(s.endMs),
+            seconds: seconds[i] as number,
+            modules: [],
+            beats: 0,
+            devices: [],
+            flags: [],
+          },
+        ]
+      : [],
+  );
 }
 
 export const connectionsDefinition: ExportDefinition<ConnectionRow> = {
@@ -280,7 +352,8 @@ export const connectionsDefinition: ExportDefinition<ConnectionRow> = {
       row.beats,
       row.devices.map((d) => DEVICE_LABELS[d] ?? d).join(', '),
       row.flags.join(', '),
-      s.algorithm,
+      row.algorithm,
+      row.kind,
     ];
   },
 };

@@ -374,6 +374,12 @@ export interface ConnectionSourceRow {
   long_days: string[] | null;
   capped_modules: string[] | null;
   algorithm: string | null;
+  /** The learner's LMS events in this course (epoch ms), behind the LMS estimate; null without one. */
+  lms_times: number[] | null;
+  lms_algorithm: string | null;
+  lms_params: Record<string, unknown> | null;
+  /** Modules marked completed, with their credited seconds and nominal minutes (plausibility flag). */
+  completed_modules: Array<{ module: string; credited: number; nominal: number }> | null;
 }
 
 /**
@@ -384,12 +390,17 @@ export interface ConnectionSourceRow {
  */
 export function connectionSources(db: Db, filter: ExportFilter) {
   const { from, to } = periodBounds(filter);
-  const overlap = sql<boolean>`exists (
+  const overlap = sql<boolean>`(exists (
     select 1 from tracking_runs r0
     where r0.learner_id = x.learner_id and r0.course_id = x.course_id
       ${from ? sql`and r0.last_beat_at >= ${from}` : sql``}
       ${to ? sql`and r0.started_at < ${to}` : sql``}
-  )`;
+  ) or exists (
+    select 1 from lms_time_totals l0
+    where l0.learner_id = x.learner_id and l0.course_id = x.course_id
+      ${from ? sql`and l0.last_at >= ${from}` : sql``}
+      ${to ? sql`and l0.first_at < ${to}` : sql``}
+  ))`;
   return enrolments(db, { ...filter, from: undefined, to: undefined })
     .select([
       'x.learner_id',
@@ -426,6 +437,32 @@ export function connectionSources(db: Db, filter: ExportFilter) {
         select json_agg(tt.module_id order by tt.module_id) from time_totals tt
         where tt.learner_id = x.learner_id and tt.course_id = x.course_id and tt.flags @> '["over_cap"]'::jsonb
       )`.as('capped_modules'),
+      // The LMS estimate's events (src/lms, lms-sessions-v1): the rows of estimated time are rebuilt from them
+      // with the same rules, beside the tool's own presence.
+      sql<number[] | null>`(
+        select json_agg((extract(epoch from ev.occurred_at) * 1000)::bigint order by ev.occurred_at)
+        from lms_time_totals lt2
+        join courses c2 on c2.id = lt2.course_id
+        join lms_events ev on ev.course_context_id = c2.context_id
+          and ev.lms_username in (select jsonb_array_elements_text(lt2.lms_usernames))
+          and (ev.issuer is null or ev.issuer = c2.issuer)
+        where lt2.learner_id = x.learner_id and lt2.course_id = x.course_id
+      )`.as('lms_times'),
+      sql<string | null>`(
+        select lt3.algorithm from lms_time_totals lt3 where lt3.learner_id = x.learner_id and lt3.course_id = x.course_id
+      )`.as('lms_algorithm'),
+      sql<Record<string, unknown> | null>`(
+        select lt4.params from lms_time_totals lt4 where lt4.learner_id = x.learner_id and lt4.course_id = x.course_id
+      )`.as('lms_params'),
+      sql<Array<{ module: string; credited: number; nominal: number }> | null>`(
+        select json_agg(json_build_object('module', mp.module_id, 'credited', coalesce(tt.credited_seconds, 0),
+          'nominal', m.nominal_minutes) order by mp.module_id)
+        from module_progress mp
+        join modules m on m.id = mp.module_id
+        left join time_totals tt
+          on tt.learner_id = mp.learner_id and tt.course_id = mp.course_id and tt.module_id = mp.module_id
+        where mp.learner_id = x.learner_id and mp.course_id = x.course_id and mp.completed_at is not null
+      )`.as('completed_modules'),
     ])
     .where(overlap)
     .orderBy('x.family_name')

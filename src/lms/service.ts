@@ -434,6 +434,9 @@ export interface LmsEstimateView {
   params: Record<string, unknown>;
   sessionCount: number;
   eventCount: number;
+  /** First and last LMS event of the estimate (certificates date the action with them too). */
+  firstAt: Date;
+  lastAt: Date;
 }
 
 /** The LMS user names that may designate this learner and do, on the course's platform. */
@@ -477,6 +480,8 @@ async function estimateWithPresence(
         params: total.params,
         sessionCount: total.sessionCount,
         eventCount: total.eventCount,
+        firstAt: total.firstAt,
+        lastAt: total.lastAt,
       }
     : null;
   return { view, course, inTool };

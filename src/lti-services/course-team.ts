@@ -32,6 +32,14 @@ export interface LinkLearnerRow {
   completedAt: Date | null;
   score: ScoreState;
   scoreAt: Date | null;
+  /** Connection time credited on that module (seconds; null: nothing measured). */
+  creditedSeconds: number | null;
+  /**
+   * Plausibility flags, for review and never refusals (docs/time-accounting.md): `completed_quickly` (the
+   * module completed with under a third of its nominal time credited), `regular_beats` (a run of over an
+   * hour of perfectly regular beats with no input).
+   */
+  flags: Array<'completed_quickly' | 'regular_beats'>;
 }
 
 export interface CourseTeamView {
@@ -43,9 +51,32 @@ export interface CourseTeamView {
   nrps: { available: boolean; lastSyncedAt: Date | null; lastError: string | null };
 }
 
-export async function courseTeamView(db: Db, session: LaunchSession): Promise<CourseTeamView> {
+/**
+ * Where the view reads connection time and the plausibility rule from (the tracking capability registers
+ * it: `registerCourseTeamTimes`), so that this capability never imports the tracking. Without one, the
+ * view shows no time and no flag.
+ */
+export interface CourseTeamTimes {
+  times(
+    db: Db,
+    courseId: string,
+  ): Promise<
+    ReadonlyArray<{
+      learnerId: string;
+      modules: ReadonlyArray<{ moduleId: string; creditedSeconds: number; flags: readonly string[] }>;
+    }>
+  >;
+  /** "Parcouru rapidement": completed with credited time under a third of the nominal duration. */
+  completedQuickly(completed: boolean, creditedSeconds: number, nominalMinutes: number): boolean;
+}
+
+export async function courseTeamView(
+  db: Db,
+  session: LaunchSession,
+  timesSource?: CourseTeamTimes,
+): Promise<CourseTeamView> {
   const courseId = session.courseId as string;
-  const [course, custom, modules, funds, learners, completions, memberships, sync, source] = await Promise.all([
+  const [course, custom, modules, funds, learners, completions, memberships, sync, source, times] = await Promise.all([
     findCourse(db, courseId),
     findLaunchCustom(db, session.launchId),
     listModules(db, { includeInactive: true }),
@@ -55,7 +86,10 @@ export async function courseTeamView(db: Db, session: LaunchSession): Promise<Co
     listMemberships(db, courseId),
     findMembershipSync(db, courseId),
     findNrpsSource(db, courseId),
+    timesSource ? timesSource.times(db, courseId) : Promise.resolve([]),
   ]);
+  const timesOf = new Map(times.map((t) => [t.learnerId, t]));
+  const nominalOf = new Map(modules.map((m) => [m.id, m.nominalMinutes]));
 
   // Which modules this link can serve: its fixed module, or its theme's modules (of its fixed fund).
   const target = parseLinkTarget(custom);
@@ -106,6 +140,21 @@ export async function courseTeamView(db: Db, session: LaunchSession): Promise<Co
           b.startedAt.getTime() - a.startedAt.getTime(),
       )[0];
     const score = scores.get(l.learner_id);
+    const time = progress
+      ? timesOf.get(l.learner_id)?.modules.find((m) => m.moduleId === progress.moduleId)
+      : undefined;
+    const flags: LinkLearnerRow['flags'] = [];
+    if (
+      progress &&
+      timesSource?.completedQuickly(
+        progress.completedAt !== null,
+        time?.creditedSeconds ?? 0,
+        nominalOf.get(progress.moduleId) ?? 0,
+      )
+    ) {
+      flags.push('completed_quickly');
+    }
+    if (time?.flags.includes('regular_beats')) flags.push('regular_beats');
     rows.push({
       learnerId: l.learner_id,
       name: profile
@@ -121,6 +170,8 @@ export async function courseTeamView(db: Db, session: LaunchSession): Promise<Co
       completedAt: progress?.completedAt ?? null,
       score: score?.status ?? null,
       scoreAt: score?.at ?? null,
+      creditedSeconds: time?.creditedSeconds ?? null,
+      flags,
     });
   }
 

@@ -3,6 +3,10 @@ import { listeningSince, waitWithinStopBudget, whenListening } from '../common/b
 import { getCurrentToolKey, registerLaunchHandler, toolUrls } from '../lti/index.js';
 import { AccessTokenService, type FetchLike, type KeysetWatch } from './access-tokens.js';
 import { outboxCommand } from './cli.js';
+import type { CourseTeamTimes } from './course-team.js';
+
+export type { CourseTeamTimes } from './course-team.js';
+
 import {
   type MembershipContext,
   MembershipScheduler,
@@ -77,6 +81,17 @@ export interface LtiServicesRuntime {
   keysetServed: number;
   /** When the outbox probe last released each platform's scores (token URL → ms). */
   probeReleases: Map<string, number>;
+  /** Connection time for the course-team view, registered by the tracking (`registerCourseTeamTimes`). */
+  courseTeamTimes?: CourseTeamTimes;
+}
+
+/**
+ * Gives the course-team view the learners' connection time and the plausibility rule (the tracking calls
+ * it when it registers; this capability never imports the tracking).
+ */
+export function registerCourseTeamTimes(app: FastifyInstance, source: CourseTeamTimes): void {
+  if (!app.hasDecorator('ltiServices')) throw new Error('register ltiServicesPlugin before registerCourseTeamTimes');
+  app.ltiServices.courseTeamTimes = source;
 }
 
 declare module 'fastify' {

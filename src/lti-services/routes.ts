@@ -91,7 +91,7 @@ export function createServicePages(app: FastifyInstance) {
     if (session.courseId === null) {
       throw new NotFoundError('no_course', 'Ouvrez cette page depuis un cours.', 'session without a course');
     }
-    const view = await courseTeamView(db, session);
+    const view = await courseTeamView(db, session, app.ltiServices.courseTeamTimes);
     return send(
       reply,
       renderCourseTeamView({

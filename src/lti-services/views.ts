@@ -109,6 +109,18 @@ function progressCell(r: LinkLearnerRow): SafeHtml {
   return html`${PROGRESS_LABEL[r.progress]}`;
 }
 
+/** Connection time credited on the module, and the plausibility flags (to review, never refusals). */
+function timeCell(r: LinkLearnerRow): SafeHtml {
+  const minutes = r.creditedSeconds === null ? null : Math.floor(r.creditedSeconds / 60);
+  const time = minutes === null ? html`<span class="muted">—</span>` : html`${minutes} min`;
+  const flags = r.flags.map((f) =>
+    f === 'completed_quickly'
+      ? html`<br><span class="flag">Parcouru rapidement</span> (moins du tiers de la durée prévue)`
+      : html`<br><span class="flag">À vérifier</span> : plus d’une heure de signaux parfaitement réguliers, sans action`,
+  );
+  return html`${time}${flags}`;
+}
+
 function scoreCell(r: LinkLearnerRow): SafeHtml {
   switch (r.score) {
     case 'sent':
@@ -152,7 +164,7 @@ ${
     : html`<p>${completed} sur ${v.learners.length} ont terminé le module de ce lien.</p>
 <table class="learners">
 <caption class="sr-only">Apprenants du cours, leur progression sur ce lien et l’envoi de leur note</caption>
-<thead><tr><th scope="col">Apprenant</th><th scope="col">Fonds</th><th scope="col">Module</th><th scope="col">Progression</th><th scope="col">Note dans Open edX</th></tr></thead>
+<thead><tr><th scope="col">Apprenant</th><th scope="col">Fonds</th><th scope="col">Module</th><th scope="col">Progression</th><th scope="col">Temps de connexion</th><th scope="col">Note dans Open edX</th></tr></thead>
 <tbody>${v.learners.map(
         (
           r,
@@ -160,6 +172,7 @@ ${
 <td>${r.fund ?? html`<span class="muted">profil non rempli</span>`}</td>
 <td>${r.module ? r.module.title : html`<span class="muted">—</span>`}</td>
 <td>${progressCell(r)}</td>
+<td>${timeCell(r)}</td>
 <td>${scoreCell(r)}</td></tr>`,
       )}</tbody></table>`
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 
 /**
- * Tamper evidence (time-accounting.md, "Evidence, for audit"): every learner's records form a chain where
+ * Tamper evidence (docs/time-accounting.md, "Evidence"): every learner's records form a chain where
  * each hash is SHA-256(previous hash + canonical JSON of the record), and every run row carries a rolling
  * hash over the beats it absorbed. Pure functions: the ingest, the CLI verifier and the bench share them.
  */

@@ -1,14 +1,18 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/index.js';
 import { createDatabase, type Db, pgliteDirFor } from '../db/index.js';
-import { addDays, parisDay } from './rules.js';
-import { dailyDigest, recomputeTotals, sealStale, verifyEvidence } from './service.js';
+import { ALGORITHM, ALGORITHMS, type Algorithm, addDays, parisDay } from './rules.js';
+import { dailyDigest, diffVersions, recomputeTotals, sealStale, verifyEvidence } from './service.js';
 
 const USAGE = `Usage: npm run cli -- time <subcommand>
 
-  recompute [--learner <id>] [--course <id>] [--check]
-      Rebuild totals from evidence (runs, tabs, focus marks, rejected items). --check only compares
-      and exits 1 when a stored total differs from the evidence.
+  recompute [--learner <id>] [--course <id>] [--check] [--algorithm beats-v2|beats-v1]
+      Rebuild totals from evidence (runs, tabs, focus marks, rejected items) under beats-v2. --check only
+      compares and exits 1 when a stored total differs from the evidence. --algorithm beats-v1 computes the
+      former version from the same evidence, to compare only (with --check). Issued certificates never change.
+  diff-versions [--learner <id>] [--course <id>]
+      List the learners whose beats-v1 and beats-v2 totals differ (seconds, difference, stop beats v1
+      refused) and whether a certificate was issued on beats-v1. Reads only.
   seal
       Seal every run that can no longer grow: its final state enters the learner's chain.
   digest [--day YYYY-MM-DD]
@@ -19,8 +23,18 @@ const USAGE = `Usage: npm run cli -- time <subcommand>
       --learner) list the journal rows set aside unread (acknowledged items never credited).
 `;
 
+/** What `diff-versions` asks the certificates about a learner × course: numbers and algorithms issued. */
+export type IssuedCertificatesLookup = (
+  db: Db,
+  learnerId: string,
+  courseId: string,
+) => Promise<Array<{ number: string; algorithm: string; state: string }>>;
+
 /** `npm run cli -- time …`: the connection-time maintenance commands. Returns the exit code. */
-export async function runTimeCommand(args: string[]): Promise<number> {
+export async function runTimeCommand(
+  args: string[],
+  deps: { issuedCertificates?: IssuedCertificatesLookup } = {},
+): Promise<number> {
   const [sub, ...rest] = args;
   const { values } = parseArgs({
     args: rest,
@@ -29,17 +43,18 @@ export async function runTimeCommand(args: string[]): Promise<number> {
       course: { type: 'string' },
       check: { type: 'boolean', default: false },
       day: { type: 'string' },
+      algorithm: { type: 'string' },
     },
     strict: true,
   });
-  if (!sub || !['recompute', 'seal', 'digest', 'verify'].includes(sub)) {
+  if (!sub || !['recompute', 'seal', 'digest', 'verify', 'diff-versions'].includes(sub)) {
     process.stdout.write(USAGE);
     return sub ? 2 : 0;
   }
   const config = loadConfig(process.env, { persistSecret: true });
   const handle = await createDatabase({ databaseUrl: config.databaseUrl, pgliteDataDir: pgliteDirFor(config.dataDir) });
   try {
-    return await run(handle.db, sub, values);
+    return await run(handle.db, sub, values, deps);
   } finally {
     await handle.close();
   }
@@ -53,25 +68,59 @@ async function run(
     course?: string | undefined;
     check?: boolean | undefined;
     day?: string | undefined;
+    algorithm?: string | undefined;
   },
+  deps: { issuedCertificates?: IssuedCertificatesLookup },
 ): Promise<number> {
   const out = (line: string) => process.stdout.write(`${line}\n`);
+  const filter = {
+    ...(values.learner ? { learnerId: values.learner } : {}),
+    ...(values.course ? { courseId: values.course } : {}),
+  };
   switch (sub) {
     case 'recompute': {
-      const report = await recomputeTotals(
-        db,
-        {
-          ...(values.learner ? { learnerId: values.learner } : {}),
-          ...(values.course ? { courseId: values.course } : {}),
-        },
-        { write: !values.check },
-      );
-      out(`${report.pairs} learner × course pairs read from evidence (algorithm beats-v1).`);
+      const algorithm = (values.algorithm ?? ALGORITHM) as Algorithm;
+      if (!ALGORITHMS.includes(algorithm)) {
+        process.stderr.write(`--algorithm must be one of ${ALGORITHMS.join(', ')}\n`);
+        return 2;
+      }
+      if (algorithm !== ALGORITHM && !values.check) {
+        process.stderr.write(
+          `Totals are kept under ${ALGORITHM}. ${algorithm} can be computed from the same evidence and compared ` +
+            `with --check, or listed with "time diff-versions"; it is never written.\n`,
+        );
+        return 2;
+      }
+      const report = await recomputeTotals(db, filter, { write: !values.check, algorithm });
+      out(`${report.pairs} learner × course pairs read from evidence (algorithm ${algorithm}).`);
       if (report.differing.length === 0) out('Every stored total equals the evidence, to the millisecond.');
       for (const d of report.differing) {
         out(`${values.check ? 'differs' : 'rewritten'}: learner ${d.learnerId}, course ${d.courseId}`);
       }
       return values.check && report.differing.length > 0 ? 1 : 0;
+    }
+    case 'diff-versions': {
+      const diffs = await diffVersions(db, filter);
+      if (diffs.length === 0) {
+        out('beats-v1 and beats-v2 credit every learner the same, to the second.');
+        return 0;
+      }
+      out('learner\tcourse\tbeats-v1 (s)\tbeats-v2 (s)\tdifference (s)\tstops refused by v1\tcertificates on beats-v1');
+      for (const d of diffs) {
+        const issued = deps.issuedCertificates ? await deps.issuedCertificates(db, d.learnerId, d.courseId) : null;
+        const onV1 =
+          issued === null
+            ? 'unknown'
+            : issued
+                .filter((c) => c.algorithm === 'beats-v1')
+                .map((c) => `${c.number} (${c.state})`)
+                .join(', ') || 'none';
+        out(
+          [d.learnerId, d.courseId, d.v1Seconds, d.v2Seconds, d.differenceSeconds, d.stopsRefusedByV1, onV1].join('\t'),
+        );
+      }
+      out(`${diffs.length} learner × course pairs differ. Issued certificates keep their figures.`);
+      return 0;
     }
     case 'seal':
       out(`${await sealStale(db)} runs sealed.`);

@@ -1,5 +1,7 @@
 import { beatHash, evidenceHash, GENESIS_HASH, type Json } from './chain.js';
 import {
+  ALGORITHM,
+  type Algorithm,
   addAttributed,
   addRejected,
   advanceSeq,
@@ -9,9 +11,11 @@ import {
   type FocusMark,
   type FocusState,
   inputAtMs,
+  NO_STOP,
   newTabState,
   noteModule,
   noteProfile,
+  PARAMS,
   PROFILES,
   type RejectReason,
   type RunInterval,
@@ -21,6 +25,7 @@ import {
   type TabState,
   type TrackedItem,
   tallyCourse,
+  toV1Runs,
 } from './rules.js';
 
 /**
@@ -29,7 +34,17 @@ import {
  * so property tests drive it directly and several instances compute the same thing from the same rows.
  */
 
-export type EventKind = 'tab' | 'open' | 'close' | 'rejected' | 'run_start' | 'run_end' | 'focus' | 'late';
+export type EventKind =
+  | 'tab'
+  | 'open'
+  | 'close'
+  | 'rejected'
+  | 'run_start'
+  | 'run_end'
+  | 'focus'
+  | 'late'
+  /** A stop beat that found no run to end (beats-v2): kept, credits nothing. */
+  | 'stop';
 
 export interface TabMeta {
   tabId: string;
@@ -224,8 +239,24 @@ function seal(work: LearnerWork, run: RunRecord, runId: string, atMs: number): v
       firstSeq: s.firstSeq,
       lastSeq: s.lastSeq,
       rollingHash: s.rollingHash,
+      ...runEndV2(s),
     },
   });
+}
+
+/**
+ * What beats-v2 adds to a run's sealed record: how it ended and the plausibility counters. Runs recorded
+ * before beats-v2 have none of it (their records stay as they were; `time verify` compares what is there).
+ */
+export function runEndV2(s: RunState): Record<string, Json> {
+  return {
+    stopCause: s.stopCause,
+    stopAt: s.stopAtMs === null ? null : iso(s.stopAtMs),
+    beforeStopAt: s.beforeStopMs === null ? null : iso(s.beforeStopMs),
+    minStepMs: s.minStepMs,
+    maxStepMs: s.maxStepMs,
+    inputBeats: s.inputBeats,
+  };
 }
 
 /**
@@ -269,7 +300,7 @@ export function createTab(
     clientTime: null,
     reason: null,
     data: {
-      algorithm: 'beats-v1',
+      algorithm: ALGORITHM,
       profile: { ...meta.profile },
       moduleVersion: meta.moduleVersion,
       nominalMinutes: meta.nominalMinutes,
@@ -301,6 +332,11 @@ function focusOn(work: LearnerWork, tab: TabRecord, inputMs: number, nowMs: numb
     reason: null,
     data: { focusAt: iso(mark.atMs) },
   });
+}
+
+/** Whether a beat reports an input since the beat before it (`sinceMs` ago): a page event, for plausibility. */
+function reportsInput(item: TrackedItem, sinceMs: number): boolean {
+  return item.inputAgoMs !== undefined && item.inputAgoMs !== null && item.inputAgoMs < sinceMs;
 }
 
 /** Processes one request's items for one tab at server time `nowMs`; returns one result per item. */
@@ -376,6 +412,15 @@ export function ingestItems(
         results.push({ seq: item.seq, status: 'stored' });
         break;
       }
+      case 'stop_without_run':
+        append(work, {
+          ...base,
+          kind: 'stop',
+          reason: null,
+          data: { cause: decision.cause, inputAgoMs: item.inputAgoMs ?? null, media: item.media ?? false },
+        });
+        results.push({ seq: item.seq, status: 'stored' });
+        break;
       case 'rejected':
         append(work, {
           ...base,
@@ -410,6 +455,7 @@ export function ingestItems(
         }
         let runRecord: RunRecord;
         let spanStart: number;
+        const endMs = decision.endMs;
         if (decision.run === 'extend' && previous) {
           runRecord = work.runs.get(previous.id) ?? {
             tabId: tab.meta.tabId,
@@ -421,11 +467,22 @@ export function ingestItems(
             changed: false,
           };
           work.runs.set(previous.id, runRecord);
-          spanStart = runRecord.state.lastBeatMs;
-          runRecord.state.lastBeatMs = nowMs;
-          runRecord.state.beatCount++;
-          runRecord.state.lastSeq = item.seq;
-          runRecord.state.rollingHash = beatHash(runRecord.state.rollingHash, beat);
+          const st = runRecord.state;
+          spanStart = st.lastBeatMs;
+          if (decision.stop === null) {
+            const step = nowMs - st.lastBeatMs;
+            st.minStepMs = st.minStepMs === null ? step : Math.min(st.minStepMs, step);
+            st.maxStepMs = st.maxStepMs === null ? step : Math.max(st.maxStepMs, step);
+          } else {
+            st.stopCause = decision.stop;
+            st.stopAtMs = nowMs;
+            st.beforeStopMs = st.lastBeatMs;
+          }
+          if (reportsInput(item, nowMs - st.lastBeatMs)) st.inputBeats++;
+          st.lastBeatMs = endMs;
+          st.beatCount++;
+          st.lastSeq = item.seq;
+          st.rollingHash = beatHash(st.rollingHash, beat);
           runRecord.changed = true;
         } else {
           const id = newRunId();
@@ -439,12 +496,15 @@ export function ingestItems(
           const state: RunState = {
             id,
             startMs: decision.startMs,
-            lastBeatMs: nowMs,
+            lastBeatMs: endMs,
             beatCount: 1,
             firstSeq: item.seq,
             lastSeq: item.seq,
             rollingHash: beatHash(start.hash, beat),
             sealed: false,
+            ...NO_STOP,
+            inputBeats: reportsInput(item, nowMs - decision.startMs) ? 1 : 0,
+            ...(decision.stop !== null ? { stopCause: decision.stop, stopAtMs: nowMs, beforeStopMs: null } : {}),
           };
           runRecord = {
             tabId: tab.meta.tabId,
@@ -460,14 +520,16 @@ export function ingestItems(
           spanStart = decision.startMs;
         }
         tab.state.lastAcceptedBeatMs = nowMs;
-        if (credited && nowMs > spanStart) {
+        if (credited && endMs > spanStart) {
           courseDelta(work, tab.meta.courseId).spans.push({
             runId: runRecord.state.id,
             moduleId: tab.meta.moduleId,
             startMs: spanStart,
-            endMs: nowMs,
+            endMs,
           });
         }
+        // A stop ends the run: it can no longer grow, so its final state enters the chain now.
+        if (decision.stop !== null) seal(work, runRecord, runRecord.state.id, nowMs);
         focusOn(work, tab, inputAtMs(item, nowMs, profile), nowMs);
         results.push({ seq: item.seq, status: 'accepted' });
         break;
@@ -546,6 +608,9 @@ export function runInterval(id: string, r: RunRecord): RunInterval {
     startMs: r.state.startMs,
     endMs: r.state.lastBeatMs,
     beatCount: r.state.beatCount,
+    stopCause: r.state.stopCause,
+    stopAtMs: r.state.stopAtMs,
+    beforeStopMs: r.state.beforeStopMs,
   };
 }
 
@@ -559,8 +624,11 @@ export interface CourseEvidence {
   rejected: ReadonlyArray<{ tabId: string }>;
 }
 
-/** The tally rebuilt from evidence alone: the slow path of the ingest and `time recompute` both use it. */
-export function tallyFromEvidence(evidence: CourseEvidence): CourseTally {
+/**
+ * The tally rebuilt from evidence alone: the slow path of the ingest and `time recompute` both use it.
+ * `beats-v1` re-derives the runs beats-v1 would have built from the same evidence (`toV1Runs`).
+ */
+export function tallyFromEvidence(evidence: CourseEvidence, algorithm: Algorithm = ALGORITHM): CourseTally {
   const learnerTabs = new Map(evidence.tabs.filter((t) => t.role === 'learner').map((t) => [t.tabId, t]));
   const nominal: Record<string, number> = {};
   for (const t of learnerTabs.values()) nominal[t.moduleId] = Math.max(nominal[t.moduleId] ?? 0, t.nominalMinutes);
@@ -569,8 +637,17 @@ export function tallyFromEvidence(evidence: CourseEvidence): CourseTally {
     const t = learnerTabs.get(r.tabId);
     if (t) rejected[t.moduleId] = (rejected[t.moduleId] ?? 0) + 1;
   }
-  const runs = evidence.runs.filter((r) => learnerTabs.has(r.tabId));
+  const v2Runs = evidence.runs.filter((r) => learnerTabs.has(r.tabId));
+  const runs =
+    algorithm === 'beats-v1' ? toV1Runs(v2Runs, (tabId) => profileOfName(learnerTabs.get(tabId)?.profile)) : v2Runs;
   const focus = evidence.focus.filter((f) => learnerTabs.has(f.tabId));
   const profiles = [...new Set([...learnerTabs.values()].map((t) => t.profile))];
   return tallyCourse(runs, focus, nominal, rejected, profiles);
 }
+
+function profileOfName(name: string | undefined): RunProfile {
+  return PROFILES[name as RunProfile['name']] ?? PROFILES.standard;
+}
+
+/** Crediting parameters of an algorithm (for `finalizeTally`). */
+export const paramsOf = (algorithm: Algorithm) => PARAMS[algorithm];

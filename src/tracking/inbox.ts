@@ -31,7 +31,7 @@ import {
   writeBatch,
   writeTotals,
 } from './repository.js';
-import { type BeatCause, type CourseTally, emptyTally, type RunProfile, type TrackedItem } from './rules.js';
+import { ALGORITHM, type BeatCause, type CourseTally, emptyTally, type RunProfile, type TrackedItem } from './rules.js';
 import type { TrackingInboxTable } from './tables.js';
 
 /**
@@ -532,7 +532,8 @@ export function totalsOf(
       // No totals row yet = no creditable evidence yet (the row is written with the pair's first learner tab).
       const base = s?.tally ?? emptyTally();
       // Added to the stored tally only when no second can change owner (new spans, new focus marks).
-      if (canApplyIncrementally(delta, courseRuns)) {
+      // Rows of an older algorithm (totals kept before beats-v2) are rebuilt from evidence, never added to.
+      if ((s === undefined || s.algorithm === ALGORITHM) && canApplyIncrementally(delta, courseRuns)) {
         applyDelta(base, delta);
         fast.push({ learnerId: w.learnerId, courseId, tally: base, before: s?.snapshot ?? null });
       } else {

@@ -3,24 +3,27 @@ import { type ModulePageContext, registerModulePageFragment } from '../catalog/i
 import { runPeriodically } from '../common/periodic.js';
 import { deriveKey } from '../config/secrets.js';
 import { html, raw, type SafeHtml } from '../http/html.js';
+import { registerCourseTeamTimes } from '../lti-services/index.js';
 import { type ConsumerOptions, type CreditReport, Inbox, type InboxOptions, TrackingConsumer } from './inbox.js';
 import {
   BEATS_PATH,
   type CommonTrunkEstimate,
   type CommonTrunkFigure,
+  TICKET_PATH,
   TIME_PAGE_PATH,
   TRACKER_PATH,
   TRACKER_VERSION,
   type TrackingRuntime,
   trackingRoutes,
 } from './routes.js';
-import { PROFILES, type RunProfile } from './rules.js';
-import { digestsDue } from './service.js';
+import { completedQuickly, PROFILES, type RunProfile } from './rules.js';
+import { digestsDue, getCourseTimes } from './service.js';
 import { signTicket, unverifiedJwtClaims } from './ticket.js';
 
 /**
- * Connection time (issue 6, time-accounting.md): the in-page tracker, the idempotent beat ingest, crediting
- * `beats-v1`, hash-chained evidence, totals. The only file other capabilities import from src/tracking/.
+ * Connection time (docs/time-accounting.md): the in-page tracker, the idempotent beat ingest, crediting
+ * `beats-v2` (and `beats-v1` re-derived for comparison), hash-chained evidence, totals, plausibility flags.
+ * The only file other capabilities import from src/tracking/.
  */
 
 export { type EvidenceRecord, verifyChain } from './chain.js';
@@ -28,10 +31,13 @@ export { runTimeCommand } from './cli.js';
 export { type CreditReport, settleTracking } from './inbox.js';
 export {
   ALGORITHM,
+  type Algorithm,
   addDays,
   BEATS_V1,
+  BEATS_V2,
   type CourseCredit,
   type CreditParams,
+  completedQuickly,
   creditCourse,
   type DayCredit,
   digestDaysDue,
@@ -42,6 +48,8 @@ export {
   type ModuleCredit,
   type ModuleFlag,
   msToSeconds,
+  PARAMS,
+  PLAUSIBILITY,
   PROFILES,
   type PresenceSession,
   parisDay,
@@ -55,6 +63,7 @@ export {
 export {
   dailyDigest,
   deviceClass,
+  diffVersions,
   digestsDue,
   getCourseTimes,
   getLearnerTimes,
@@ -67,7 +76,7 @@ export {
   verifyEvidence,
 } from './service.js';
 export { renderLearnerTimes } from './views.js';
-export { BEATS_PATH, type CommonTrunkEstimate, type CommonTrunkFigure, TIME_PAGE_PATH, TRACKER_PATH };
+export { BEATS_PATH, type CommonTrunkEstimate, type CommonTrunkFigure, TICKET_PATH, TIME_PAGE_PATH, TRACKER_PATH };
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -92,9 +101,13 @@ async function tracking(app: FastifyInstance): Promise<void> {
   if (app.hasDecorator('catalogRuntime')) {
     registerModulePageFragment(app, (ctx) => moduleFragment(app, ctx));
   }
+  // The course-team view shows each learner's time and the plausibility flags (docs/time-accounting.md).
+  if (app.hasDecorator('ltiServices')) {
+    registerCourseTeamTimes(app, { times: getCourseTimes, completedQuickly });
+  }
   // The crediting loop runs in every instance, from ready to close.
   app.addHook('onReady', async () => runtime.consumer.start());
-  // The daily digest of every chain (time-accounting.md, "Evidence"), kept without a cron: each instance
+  // The daily digest of every chain (docs/time-accounting.md, "Evidence"), kept without a cron: each instance
   // checks hourly whether yesterday's is kept (SCHEDULED_TASKS; tests call digestsDue() themselves).
   if (app.config.scheduledTasks) {
     runPeriodically(app, {
@@ -204,8 +217,10 @@ export function trackerScript(app: FastifyInstance, ctx: TrackerPageContext): Sa
   // The token was verified by the route rendering this page; its claims only fill the ticket and the renewal time.
   const claims = unverifiedJwtClaims(ctx.sessionToken) ?? {};
   const profile = PROFILES[runtime.profile];
+  // The ticket lives as long as the session token the page holds (renewed with it by the tracker).
   const ticket = signTicket(runtime.ticketKey, {
-    v: 1,
+    v: 2,
+    exp: typeof claims.exp === 'number' ? claims.exp : 0,
     learnerId: ctx.learnerId,
     courseId: ctx.courseId,
     moduleId: ctx.moduleId,
@@ -217,6 +232,7 @@ export function trackerScript(app: FastifyInstance, ctx: TrackerPageContext): Sa
   const config = {
     endpoint: `${publicUrl}${BEATS_PATH}`,
     renewEndpoint: `${publicUrl}/api/session/renew`,
+    ticketEndpoint: `${publicUrl}${TICKET_PATH}`,
     sessionToken: ctx.sessionToken,
     sessionExp: typeof claims.exp === 'number' ? claims.exp : 0,
     ticket,

@@ -1,4 +1,5 @@
 import { type Insertable, type Kysely, sql, type Transaction } from 'kysely';
+import { largestRemainder } from '../common/rounding.js';
 import type { Database, Db } from '../db/index.js';
 import type { CourseEvidence, NewEvent, RunRecord, TabMeta, TabRecord } from './engine.js';
 import {
@@ -9,10 +10,12 @@ import {
   type FocusState,
   finalizeTally,
   msToSeconds,
+  NO_STOP,
   PROFILES,
   type RunInterval,
   type RunProfile,
   type RunState,
+  type StopCause,
 } from './rules.js';
 
 type Q = Kysely<Database> | Transaction<Database>;
@@ -108,6 +111,12 @@ function runState(r: {
   last_seq: number;
   rolling_hash: string;
   sealed: boolean;
+  stop_cause: string | null;
+  stop_at: Date | null;
+  before_stop_at: Date | null;
+  min_step_ms: number | null;
+  max_step_ms: number | null;
+  input_beats: number;
 }): RunState {
   return {
     id: r.id,
@@ -118,6 +127,33 @@ function runState(r: {
     lastSeq: r.last_seq,
     rollingHash: r.rolling_hash,
     sealed: r.sealed,
+    stopCause: r.stop_cause as StopCause | null,
+    stopAtMs: ms(r.stop_at),
+    beforeStopMs: ms(r.before_stop_at),
+    minStepMs: r.min_step_ms,
+    maxStepMs: r.max_step_ms,
+    inputBeats: r.input_beats,
+  };
+}
+
+/** The beats-v2 columns of a run row, as written (JSON for jsonb_to_recordset, or Kysely values). */
+function v2Columns(st: RunState) {
+  return {
+    stop_cause: st.stopCause,
+    stop_at: isoOrNull(st.stopAtMs),
+    before_stop_at: isoOrNull(st.beforeStopMs),
+    min_step_ms: st.minStepMs,
+    max_step_ms: st.maxStepMs,
+    input_beats: st.inputBeats,
+  };
+}
+
+/** The beats-v2 fields of a run interval, from a run row. */
+function v2Interval(r: { stop_cause: string | null; stop_at: Date | null; before_stop_at: Date | null }) {
+  return {
+    stopCause: r.stop_cause as StopCause | null,
+    stopAtMs: ms(r.stop_at),
+    beforeStopMs: ms(r.before_stop_at),
   };
 }
 
@@ -183,6 +219,7 @@ export async function loadTabs(
         lastSeq: 0,
         rollingHash: '',
         sealed: true,
+        ...NO_STOP,
       };
     }
     const meta: TabMeta = {
@@ -240,6 +277,9 @@ export async function saveRuns(trx: Q, runs: ReadonlyArray<RunRecord>): Promise<
     last_seq: r.state.lastSeq,
     rolling_hash: r.state.rollingHash,
     sealed: r.state.sealed,
+    ...v2Columns(r.state),
+    stop_at: date(r.state.stopAtMs),
+    before_stop_at: date(r.state.beforeStopMs),
   }));
   const written = await trx
     .insertInto('tracking_runs')
@@ -253,6 +293,12 @@ export async function saveRuns(trx: Q, runs: ReadonlyArray<RunRecord>): Promise<
           last_seq: eb.ref('excluded.last_seq'),
           rolling_hash: eb.ref('excluded.rolling_hash'),
           sealed: eb.ref('excluded.sealed'),
+          stop_cause: eb.ref('excluded.stop_cause'),
+          stop_at: eb.ref('excluded.stop_at'),
+          before_stop_at: eb.ref('excluded.before_stop_at'),
+          min_step_ms: eb.ref('excluded.min_step_ms'),
+          max_step_ms: eb.ref('excluded.max_step_ms'),
+          input_beats: eb.ref('excluded.input_beats'),
           updated_at: sql`now()`,
         }))
         .where('tracking_runs.learner_id', '=', (eb) => eb.ref('excluded.learner_id')),
@@ -357,7 +403,19 @@ export async function loadCoursesEvidence(
       .execute(),
     trx
       .selectFrom('tracking_runs')
-      .select(['learner_id', 'course_id', 'id', 'tab_id', 'module_id', 'started_at', 'last_beat_at', 'beat_count'])
+      .select([
+        'learner_id',
+        'course_id',
+        'id',
+        'tab_id',
+        'module_id',
+        'started_at',
+        'last_beat_at',
+        'beat_count',
+        'stop_cause',
+        'stop_at',
+        'before_stop_at',
+      ])
       .where('learner_id', 'in', learners)
       .where('course_id', 'in', courses)
       .execute(),
@@ -386,6 +444,7 @@ export async function loadCoursesEvidence(
       startMs: r.started_at.getTime(),
       endMs: r.last_beat_at.getTime(),
       beatCount: r.beat_count,
+      ...v2Interval(r),
     });
   }
   for (const e of events) {
@@ -401,7 +460,17 @@ export async function loadCoursesEvidence(
 export async function loadCourseRuns(trx: Q, learnerId: string, courseId: string): Promise<RunInterval[]> {
   const rows = await trx
     .selectFrom('tracking_runs')
-    .select(['id', 'tab_id', 'module_id', 'started_at', 'last_beat_at', 'beat_count'])
+    .select([
+      'id',
+      'tab_id',
+      'module_id',
+      'started_at',
+      'last_beat_at',
+      'beat_count',
+      'stop_cause',
+      'stop_at',
+      'before_stop_at',
+    ])
     .where('learner_id', '=', learnerId)
     .where('course_id', '=', courseId)
     .execute();
@@ -412,6 +481,7 @@ export async function loadCourseRuns(trx: Q, learnerId: string, courseId: string
     startMs: r.started_at.getTime(),
     endMs: r.last_beat_at.getTime(),
     beatCount: r.beat_count,
+    ...v2Interval(r),
   }));
 }
 
@@ -419,6 +489,8 @@ export async function loadCourseRuns(trx: Q, learnerId: string, courseId: string
 
 export interface StoredTally {
   tally: CourseTally;
+  /** The algorithm the stored rows were computed with: rows of an older one are rebuilt, never added to. */
+  algorithm: string;
   /** Serialized rows as loaded, to write only what changed. */
   snapshot: TotalsRows;
 }
@@ -452,7 +524,7 @@ export async function loadTallies(
     const tally = emptyTally();
     tally.measuredMs = c.measured_ms;
     tally.profiles = Object.keys((c.params as { runProfiles?: Record<string, unknown> }).runProfiles ?? {}).sort();
-    out.set(key, { tally, snapshot: { modules: new Map(), days: new Map(), course: null } });
+    out.set(key, { tally, algorithm: c.algorithm, snapshot: { modules: new Map(), days: new Map(), course: null } });
   }
   for (const m of modules) {
     const stored = out.get(pairKey(m.learner_id, m.course_id));
@@ -498,8 +570,14 @@ export function totalsRows(
   courseId: string,
   credit: CourseCredit & { tally: CourseTally },
 ): RowsOfPair {
+  // Per-module seconds add up to the course's (largest remainder over the modules' milliseconds): every
+  // figure printed from these rows sums to the total printed beside it (docs/time-accounting.md).
+  const moduleSeconds = largestRemainder(
+    credit.modules.map((m) => m.creditedMs),
+    1000,
+  );
   return {
-    modules: credit.modules.map((m) => ({
+    modules: credit.modules.map((m, i) => ({
       learner_id: learnerId,
       course_id: courseId,
       module_id: m.moduleId,
@@ -507,7 +585,7 @@ export function totalsRows(
       measured_ms: m.measuredMs,
       credited_ms: m.creditedMs,
       measured_seconds: msToSeconds(m.measuredMs),
-      credited_seconds: msToSeconds(m.creditedMs),
+      credited_seconds: moduleSeconds[i] as number,
       cap_seconds: msToSeconds(m.capMs),
       first_at: date(m.firstMs),
       last_at: date(m.lastMs),
@@ -683,6 +761,12 @@ interface RunJson {
   last_seq: number;
   rolling_hash: string;
   sealed: boolean;
+  stop_cause: string | null;
+  stop_at: string | null;
+  before_stop_at: string | null;
+  min_step_ms: number | null;
+  max_step_ms: number | null;
+  input_beats: number;
 }
 
 interface TabJson {
@@ -743,6 +827,7 @@ export async function readBatchState(
       course_id: string;
       measured_ms: number;
       params: Record<string, unknown>;
+      algorithm: string;
     }>;
     module_totals: Array<{
       learner_id: string;
@@ -764,7 +849,7 @@ export async function readBatchState(
   }>`
     with live as (
       select id, tab_id, learner_id, course_id, module_id, started_at, last_beat_at, beat_count, first_seq, last_seq,
-             rolling_hash, sealed
+             rolling_hash, sealed, stop_cause, stop_at, before_stop_at, min_step_ms, max_step_ms, input_beats
       from tracking_runs
       where learner_id = any(${learners}::uuid[])
         and (not sealed or last_beat_at > ${
@@ -784,7 +869,7 @@ export async function readBatchState(
         where id = any(${tabIds}::uuid[] || array(select tab_id from live where not sealed))
       ) t), '[]'::json) as tabs,
       coalesce((select json_agg(c) from (
-        select learner_id, course_id, measured_ms, params from time_course_totals
+        select learner_id, course_id, measured_ms, params, algorithm from time_course_totals
         where learner_id = any(${learners}::uuid[]) and course_id = any(${courses}::uuid[])
       ) c), '[]'::json) as course_totals,
       coalesce((select json_agg(m) from (
@@ -816,6 +901,12 @@ export async function readBatchState(
         lastSeq: r.last_seq,
         rollingHash: r.rolling_hash,
         sealed: r.sealed,
+        stopCause: r.stop_cause as StopCause | null,
+        stopAtMs: toMsOrNull(r.stop_at),
+        beforeStopMs: toMsOrNull(r.before_stop_at),
+        minStepMs: r.min_step_ms,
+        maxStepMs: r.max_step_ms,
+        inputBeats: r.input_beats,
       },
       isNew: false,
       changed: false,
@@ -831,6 +922,7 @@ export async function readBatchState(
     tally.profiles = Object.keys((c.params as { runProfiles?: Record<string, unknown> }).runProfiles ?? {}).sort();
     tallies.set(pairKey(c.learner_id, c.course_id), {
       tally,
+      algorithm: c.algorithm,
       snapshot: { modules: new Map(), days: new Map(), course: null },
     });
   }
@@ -868,6 +960,7 @@ function tabRecord(t: TabJson, runs: ReadonlyMap<string, RunRecord>): TabRecord 
       lastSeq: 0,
       rollingHash: '',
       sealed: true,
+      ...NO_STOP,
     };
   }
   return {
@@ -990,6 +1083,7 @@ export async function writeBatch(
     last_seq: r.state.lastSeq,
     rolling_hash: r.state.rollingHash,
     sealed: r.state.sealed,
+    ...v2Columns(r.state),
   }));
   const events = input.events.map((e) => ({
     learner_id: e.learnerId,
@@ -1036,12 +1130,17 @@ export async function writeBatch(
     ),
     r as (
       insert into tracking_runs (id, tab_id, learner_id, course_id, module_id, started_at, last_beat_at, beat_count,
-        first_seq, last_seq, rolling_hash, sealed)
+        first_seq, last_seq, rolling_hash, sealed, stop_cause, stop_at, before_stop_at, min_step_ms, max_step_ms,
+        input_beats)
       select * from jsonb_to_recordset(${j(runs)}::jsonb) as x(id uuid, tab_id uuid, learner_id uuid, course_id uuid,
         module_id text, started_at timestamptz, last_beat_at timestamptz, beat_count integer, first_seq integer,
-        last_seq integer, rolling_hash text, sealed boolean)
+        last_seq integer, rolling_hash text, sealed boolean, stop_cause text, stop_at timestamptz,
+        before_stop_at timestamptz, min_step_ms integer, max_step_ms integer, input_beats integer)
       on conflict (id) do update set last_beat_at = excluded.last_beat_at, beat_count = excluded.beat_count,
-        last_seq = excluded.last_seq, rolling_hash = excluded.rolling_hash, sealed = excluded.sealed, updated_at = now()
+        last_seq = excluded.last_seq, rolling_hash = excluded.rolling_hash, sealed = excluded.sealed,
+        stop_cause = excluded.stop_cause, stop_at = excluded.stop_at, before_stop_at = excluded.before_stop_at,
+        min_step_ms = excluded.min_step_ms, max_step_ms = excluded.max_step_ms, input_beats = excluded.input_beats,
+        updated_at = now()
       where tracking_runs.learner_id = excluded.learner_id
       returning 1
     ),

@@ -11,7 +11,7 @@ import { iso } from './engine.js';
 import type { Inbox, TrackingConsumer } from './inbox.js';
 import { PROFILES, type TrackedItem } from './rules.js';
 import { getCourseTimes, getLearnerTimes } from './service.js';
-import { ipPrefix, memoizedTicketVerifier, unverifiedJwtClaims } from './ticket.js';
+import { ipPrefix, memoizedTicketVerifier, signTicket, ticketExpired, unverifiedJwtClaims } from './ticket.js';
 import { learnerTimesPage } from './views.js';
 
 export interface TrackingRuntime {
@@ -47,6 +47,7 @@ export interface CommonTrunkFigure {
 export const TRACKER_PATH = '/assets/tracker.js';
 export const BEATS_PATH = '/api/tracking/beats';
 export const TIME_PAGE_PATH = '/tracking/time';
+export const TICKET_PATH = '/api/tracking/ticket';
 
 export const TRACKER_SOURCE = readFileSync(new URL('./tracker.js', import.meta.url), 'utf8');
 /** Content hash of the script: the markup asks for `?v=<hash>`, which may then be cached for good. */
@@ -63,8 +64,11 @@ const Item = Type.Object(
     ),
     inputAgoMs: Type.Optional(Type.Union([Type.Integer({ minimum: 0, maximum: 2_000_000_000 }), Type.Null()])),
     media: Type.Optional(Type.Boolean()),
+    // Why the beat was sent: `periodic`, or a stop (`hidden`, `idle`, `pagehide`) that ends its run.
+    // `interval` and `resume` are what trackers before beats-v2 (still cached in browsers) call periodic.
     cause: Type.Optional(
       Type.Union([
+        Type.Literal('periodic'),
         Type.Literal('interval'),
         Type.Literal('resume'),
         Type.Literal('hidden'),
@@ -231,6 +235,8 @@ export async function trackingRoutes(root: FastifyInstance, options: { runtime: 
         if (!claims || claims.learnerId !== ticket.learnerId || claims.courseId !== ticket.courseId) throw error;
         expired = true;
       }
+      // The ticket's lifetime is the session's: past it, the items are kept as evidence, never credited.
+      if (ticketExpired(ticket, Date.now())) expired = true;
       if (session && (session.learnerId !== ticket.learnerId || session.courseId !== ticket.courseId)) {
         throw new ForbiddenError(
           'ticket_mismatch',
@@ -295,6 +301,51 @@ export async function trackingRoutes(root: FastifyInstance, options: { runtime: 
     },
   );
 
+  // The ticket lives as long as the launch session: the tracker renews it right after renewing its session
+  // token. Only a ticket still alive is renewed (an expired one stays expired), for the session's own learner
+  // and course, up to the session's expiry.
+  app.post(
+    TICKET_PATH,
+    {
+      schema: {
+        body: Type.Object({ ticket: Type.String({ minLength: 1, maxLength: 2048 }) }, { additionalProperties: false }),
+        response: {
+          200: Type.Object({ ticket: Type.String(), exp: Type.Integer() }),
+          400: Problem,
+          401: Problem,
+          403: Problem,
+        },
+      },
+    },
+    async (request) => {
+      const session = await requireSession(request);
+      const ticket = verifyTicketMemo(request.body.ticket);
+      if (!ticket) {
+        throw new BadRequestError(
+          'ticket_invalid',
+          'La page n’a pas pu être reconnue : rechargez-la.',
+          'tracker ticket not valid',
+        );
+      }
+      if (session.learnerId !== ticket.learnerId || session.courseId !== ticket.courseId) {
+        throw new ForbiddenError(
+          'ticket_mismatch',
+          undefined,
+          'the tracker ticket was issued for another learner or course',
+        );
+      }
+      if (ticketExpired(ticket, Date.now())) {
+        throw new ForbiddenError(
+          'ticket_expired',
+          'Cette page est ouverte depuis trop longtemps. Rechargez-la pour continuer.',
+          'the tracker ticket has expired',
+        );
+      }
+      const exp = Math.max(session.exp, ticket.exp ?? 0);
+      return { ticket: signTicket(runtime.ticketKey, { ...ticket, v: 2, exp }), exp };
+    },
+  );
+
   app.get(
     '/api/tracking/me',
     { schema: { querystring: TokenQuery, response: { 200: LearnerTimesSchema, 401: Problem, 404: Problem } } },
@@ -338,7 +389,15 @@ export async function trackingRoutes(root: FastifyInstance, options: { runtime: 
       return reply
         .type('text/html; charset=utf-8')
         .header('cache-control', 'no-store')
-        .send(learnerTimesPage(times, titles, commonTrunk.seconds, commonTrunk.awaitingLogsOf));
+        .send(
+          learnerTimesPage(
+            times,
+            titles,
+            commonTrunk.seconds,
+            request.query.session_token ?? tokenOf(request) ?? null,
+            commonTrunk.awaitingLogsOf,
+          ),
+        );
     },
   );
 }

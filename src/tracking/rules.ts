@@ -1,11 +1,14 @@
 /**
- * Connection-time crediting, `beats-v1` (see /work/shared/reference/time-accounting.md and
- * docs in src/tracking/README.md). Pure functions over milliseconds of server time: the ingest, the
+ * Connection-time crediting, `beats-v2` (specification: docs/time-accounting.md; implementation notes:
+ * src/tracking/README.md). Pure functions over milliseconds of server time: the ingest, the
  * `time recompute` command, the certificates and the exports all credit through these, so the same
  * evidence always gives the same figures, to the second.
  */
 
-export const ALGORITHM = 'beats-v1' as const;
+/** The algorithm every total is computed with now (docs/time-accounting.md, "Versions"). */
+export const ALGORITHM = 'beats-v2' as const;
+export const ALGORITHMS = ['beats-v1', 'beats-v2'] as const;
+export type Algorithm = (typeof ALGORITHMS)[number];
 
 /**
  * How a tab's beats become runs. `standard` is the specification's; `accelerated` is the same rules at
@@ -51,7 +54,7 @@ export const PROFILES: Readonly<Record<RunProfile['name'], RunProfile>> = Object
 
 /** Crediting parameters, recorded beside every total. */
 export interface CreditParams {
-  readonly algorithm: typeof ALGORITHM;
+  readonly algorithm: Algorithm;
   /** Credited time per module ≤ capFactor × nominal duration. */
   readonly capFactor: number;
   /** A (Europe/Paris) day with more measured time than this is flagged for review. */
@@ -59,11 +62,41 @@ export interface CreditParams {
   readonly timeZone: 'Europe/Paris';
 }
 
+/**
+ * beats-v1: a run ends only at a gap or the tab's close (it bridged stop beats), and every beat, stop beats
+ * included, obeyed the spacing rule. Kept to re-derive v1 figures from the same evidence (`toV1Runs`).
+ */
 export const BEATS_V1: CreditParams = Object.freeze({
-  algorithm: ALGORITHM,
+  algorithm: 'beats-v1',
   capFactor: 3,
   longDayMs: 4 * 3600_000,
   timeZone: 'Europe/Paris',
+});
+
+/**
+ * beats-v2: a stop beat (`hidden`, `idle`, `pagehide`) ends its run at its receive time and no run bridges
+ * a stop; the spacing rule applies to periodic beats only; the idle grace is credited up to the idle beat.
+ */
+export const BEATS_V2: CreditParams = Object.freeze({
+  algorithm: 'beats-v2',
+  capFactor: 3,
+  longDayMs: 4 * 3600_000,
+  timeZone: 'Europe/Paris',
+});
+
+export const PARAMS: Readonly<Record<Algorithm, CreditParams>> = Object.freeze({
+  'beats-v1': BEATS_V1,
+  'beats-v2': BEATS_V2,
+});
+
+/** Plausibility thresholds (flags for review, never refusals): docs/time-accounting.md, "Plausibility flags". */
+export const PLAUSIBILITY = Object.freeze({
+  /** A module completed with credited time under this share of its nominal duration: "parcouru rapidement". */
+  completedQuicklyRatio: 1 / 3,
+  /** A run longer than this whose beats are perfectly regular and report no input: flagged for review. */
+  regularRunMs: 3600_000,
+  /** "Perfectly regular": the longest and shortest steps between periodic beats differ by at most this. */
+  regularToleranceMs: 1_000,
 });
 
 // ---------------------------------------------------------------------------------------------------------
@@ -147,6 +180,10 @@ export interface RunInterval {
   startMs: number;
   endMs: number;
   beatCount?: number;
+  /** beats-v2 evidence: the stop beat that ended the run, its receive time, and the run's end before it. */
+  stopCause?: StopCause | null;
+  stopAtMs?: number | null;
+  beforeStopMs?: number | null;
 }
 
 /** The tab that had the most recent input from `atMs` on (server-side "focus" events). */
@@ -181,7 +218,11 @@ export interface ModuleTally {
   rejectedItems: number;
 }
 
-export type ModuleFlag = 'over_cap' | 'long_day' | 'rejected_items';
+/**
+ * `regular_beats` (a run over an hour of perfectly regular beats reporting no input) is added when totals are
+ * read, from the runs; `completed_quickly` is decided where completion is known (`completedQuickly`).
+ */
+export type ModuleFlag = 'over_cap' | 'long_day' | 'rejected_items' | 'regular_beats';
 export type CourseFlag = ModuleFlag;
 
 export interface ModuleCredit {
@@ -208,7 +249,7 @@ export interface DayCredit {
 }
 
 export interface CourseCredit {
-  algorithm: typeof ALGORITHM;
+  algorithm: Algorithm;
   params: CreditParams;
   /** The run parameters that built the runs credited here, by profile name. */
   runProfiles: Record<string, RunProfile>;
@@ -371,7 +412,7 @@ export function tallyCourse(
 }
 
 /** Applies caps and flags. Credited per module = min(measured, capFactor × nominal); the rest is kept, flagged. */
-export function finalizeTally(tally: CourseTally, params: CreditParams = BEATS_V1): CourseCredit {
+export function finalizeTally(tally: CourseTally, params: CreditParams = BEATS_V2): CourseCredit {
   const days: DayCredit[] = Object.keys(tally.days)
     .sort()
     .map((day) => {
@@ -415,7 +456,7 @@ export function finalizeTally(tally: CourseTally, params: CreditParams = BEATS_V
     if (profile) runProfiles[name] = profile;
   }
   return {
-    algorithm: ALGORITHM,
+    algorithm: params.algorithm,
     params,
     runProfiles,
     measuredMs: tally.measuredMs,
@@ -437,8 +478,90 @@ export function creditCourse(input: {
 }): CourseCredit {
   return finalizeTally(
     tallyCourse(input.runs, input.focus ?? [], input.nominalMinutes, input.rejectedItems ?? {}),
-    input.params ?? BEATS_V1,
+    input.params ?? BEATS_V2,
   );
+}
+
+/**
+ * The runs beats-v1 would have built from the same evidence (`time diff-versions`, `time recompute
+ * --algorithm beats-v1`). beats-v1 differed in two ways: a stop beat closer than `minSpacingMs` to the
+ * run's previous beat was refused (the run ended at that previous beat), and a run went on through a stop
+ * when the next beat came within `gapMs`. So, per tab in time order, a run ended by a stop is joined to the
+ * next run when that run's first beat is within `gapMs` of where v1 ended it. A lone beat closer than
+ * `minSpacingMs` to that end was refused by v1 and is skipped. Runs recorded without stop beats (every run
+ * of beats-v1 evidence, and of a tracker that sends no cause) come out unchanged. Approximation, documented
+ * in docs/time-accounting.md: when a run's first beat was refused by v1 but its later beats were not,
+ * the join is made at the first beat rather than the second, which can only differ when the second beat
+ * arrived more than `gapMs` after v1's end.
+ */
+export function toV1Runs(runs: readonly RunInterval[], profileOfTab: (tabId: string) => RunProfile): RunInterval[] {
+  const byTab = new Map<string, RunInterval[]>();
+  for (const r of runs) byTab.set(r.tabId, [...(byTab.get(r.tabId) ?? []), r]);
+  const v1End = (r: RunInterval, profile: RunProfile): number => {
+    if (!r.stopCause) return r.endMs;
+    const stopAt = r.stopAtMs ?? r.endMs;
+    if (r.beforeStopMs !== null && r.beforeStopMs !== undefined && stopAt - r.beforeStopMs < profile.minSpacingMs) {
+      return r.beforeStopMs;
+    }
+    return stopAt;
+  };
+  const out: RunInterval[] = [];
+  for (const tabId of [...byTab.keys()].sort()) {
+    const profile = profileOfTab(tabId);
+    const list = (byTab.get(tabId) as RunInterval[]).sort(
+      (a, b) => a.startMs - b.startMs || (a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : 0),
+    );
+    let cur: RunInterval | null = null;
+    let curStopped = false;
+    for (const r of list) {
+      if (cur && curStopped && r.startMs >= cur.endMs && r.startMs - cur.endMs <= profile.gapMs) {
+        if (r.startMs - cur.endMs < profile.minSpacingMs && (r.beatCount ?? 1) <= 1) continue;
+        cur.endMs = Math.max(cur.endMs, v1End(r, profile));
+        cur.beatCount = (cur.beatCount ?? 0) + (r.beatCount ?? 0);
+        curStopped = Boolean(r.stopCause);
+        continue;
+      }
+      if (cur) out.push(cur);
+      cur = {
+        runId: r.runId,
+        tabId: r.tabId,
+        moduleId: r.moduleId,
+        startMs: r.startMs,
+        endMs: Math.max(r.startMs, v1End(r, profile)),
+        ...(r.beatCount !== undefined ? { beatCount: r.beatCount } : {}),
+      };
+      curStopped = Boolean(r.stopCause);
+    }
+    if (cur) out.push(cur);
+  }
+  return out;
+}
+
+/**
+ * Whether a run looks scripted: longer than `regularRunMs`, its periodic beats perfectly regular (steps
+ * within `regularToleranceMs` of each other), and not one beat reporting an input. Flagged for review only.
+ */
+export function isRegularRun(run: {
+  startMs: number;
+  endMs: number;
+  beatCount: number;
+  minStepMs: number | null;
+  maxStepMs: number | null;
+  inputBeats: number;
+}): boolean {
+  return (
+    run.endMs - run.startMs > PLAUSIBILITY.regularRunMs &&
+    run.beatCount >= 3 &&
+    run.minStepMs !== null &&
+    run.maxStepMs !== null &&
+    run.maxStepMs - run.minStepMs <= PLAUSIBILITY.regularToleranceMs &&
+    run.inputBeats === 0
+  );
+}
+
+/** A module marked completed with credited time under a third of its nominal duration: "parcouru rapidement". */
+export function completedQuickly(completed: boolean, creditedSeconds: number, nominalMinutes: number): boolean {
+  return completed && creditedSeconds < PLAUSIBILITY.completedQuicklyRatio * nominalMinutes * 60;
 }
 
 /** A merged stretch of presence (the exports' "connection log" rows): touching or overlapping runs joined. */
@@ -496,7 +619,14 @@ export function presenceSessions(runs: readonly RunInterval[], focus: readonly F
 // Ingest: one item (open, beat, close) of one tab against that tab's state, at server time `nowMs`
 
 export type ItemKind = 'open' | 'beat' | 'close';
-export type BeatCause = 'interval' | 'resume' | 'hidden' | 'idle' | 'pagehide';
+/** Why a beat was sent. `interval` and `resume` are what trackers before beats-v2 called a periodic beat. */
+export type BeatCause = 'periodic' | 'hidden' | 'idle' | 'pagehide' | 'interval' | 'resume';
+export type StopCause = 'hidden' | 'idle' | 'pagehide';
+
+/** A stop beat ends its run (beats-v2). A beat without a cause (a tracker older than causes) is periodic. */
+export function stopCauseOf(cause: BeatCause | undefined): StopCause | null {
+  return cause === 'hidden' || cause === 'idle' || cause === 'pagehide' ? cause : null;
+}
 
 export interface TrackedItem {
   kind: ItemKind;
@@ -523,13 +653,38 @@ export type RejectReason =
 export interface RunState {
   id: string;
   startMs: number;
+  /** The end of the run: its last periodic beat, or where its stop beat ended it. */
   lastBeatMs: number;
   beatCount: number;
   firstSeq: number;
   lastSeq: number;
   rollingHash: string;
   sealed: boolean;
+  /** The stop beat that ended the run (beats-v2), null when a gap or the tab's close ended it. */
+  stopCause: StopCause | null;
+  /** Receive time of that stop beat. */
+  stopAtMs: number | null;
+  /** The run's end just before its stop beat (what beats-v1 would have kept had it refused the stop). */
+  beforeStopMs: number | null;
+  /** Shortest and longest step between consecutive periodic beats of the run (plausibility). */
+  minStepMs: number | null;
+  maxStepMs: number | null;
+  /** Beats of the run that reported an input since the beat before (plausibility). */
+  inputBeats: number;
 }
+
+/** The fields of a run that beats-v2 adds to the v1 ones, empty. */
+export const NO_STOP: Pick<
+  RunState,
+  'stopCause' | 'stopAtMs' | 'beforeStopMs' | 'minStepMs' | 'maxStepMs' | 'inputBeats'
+> = Object.freeze({
+  stopCause: null,
+  stopAtMs: null,
+  beforeStopMs: null,
+  minStepMs: null,
+  maxStepMs: null,
+  inputBeats: 0,
+});
 
 export interface TabState {
   openedMs: number | null;
@@ -552,10 +707,21 @@ export type ItemDecision =
   | { status: 'rejected'; reason: RejectReason }
   | { status: 'opened' }
   | { status: 'closed'; sealRun: boolean }
-  | { status: 'accepted'; run: 'extend' | 'start'; startMs: number; sealPrevious: boolean };
+  /** A stop beat with no run to end (the run already ended at a gap or an earlier stop): kept, credits nothing. */
+  | { status: 'stop_without_run'; cause: StopCause }
+  | {
+      status: 'accepted';
+      run: 'extend' | 'start';
+      startMs: number;
+      sealPrevious: boolean;
+      /** Set for a stop beat: the run ends at `endMs` and is sealed. */
+      stop: StopCause | null;
+      /** Where the run ends after this beat (its receive time, or the idle grace's end for an idle beat). */
+      endMs: number;
+    };
 
 export interface SessionStanding {
-  /** The bearer token was genuine but expired: the item is kept as evidence only. */
+  /** The bearer token (or the tracker ticket) was genuine but expired: the item is kept as evidence only. */
   expired: boolean;
   /** Course team, staff, or anyone "viewing as" a learner: never credited. */
   notLearner: boolean;
@@ -578,8 +744,27 @@ function removeFromMissing(missing: Array<[number, number]>, seq: number): Array
 }
 
 /**
- * Decides what an item does, without side effects. Idempotence on (tabId, seq): a seq at or below the
- * highest seen that was not a known gap has been received before → `duplicate`, nothing changes.
+ * Where an idle beat ends its run: the idle grace is credited up to the idle beat and nothing after. The
+ * page sends it `idleMs` after the last input; a beat that arrives later (a throttled timer) ends the run
+ * at the grace's end, `idleMs` after the reported input, never before the run's previous end.
+ */
+export function idleEndMs(item: TrackedItem, nowMs: number, previousEndMs: number, profile: RunProfile): number {
+  if (item.media || item.inputAgoMs === undefined || item.inputAgoMs === null) return nowMs;
+  const graceEnd = nowMs - Math.max(0, item.inputAgoMs) + profile.idleMs;
+  return Math.max(previousEndMs, Math.min(nowMs, graceEnd));
+}
+
+/**
+ * Decides what an item does under beats-v2, without side effects. Idempotence on (tabId, seq): a seq at or
+ * below the highest seen that was not a known gap has been received before → `duplicate`, nothing changes.
+ *
+ * - A periodic beat closer than `minSpacingMs` to the tab's previous accepted beat is refused
+ *   (`too_frequent`), unless that beat was a stop: the run ended there, and a learner coming back starts a
+ *   new run at once.
+ * - A stop beat is never refused for spacing. It ends the live run at its receive time (an idle beat: at the
+ *   end of the idle grace); with no live run it is kept and credits nothing, except right after the page
+ *   open, where it ends the run the open started.
+ * - No run bridges a stop: the beat after a stop starts a new run at its own receive time.
  */
 export function decideItem(
   tab: TabState,
@@ -603,21 +788,47 @@ export function decideItem(
   if (standing.notLearner) return { status: 'rejected', reason: 'not_learner' };
   if (standing.expired) return { status: 'rejected', reason: 'session_expired' };
   if (tab.closedMs !== null) return { status: 'rejected', reason: 'tab_closed' };
-  if (tab.lastAcceptedBeatMs !== null && nowMs - tab.lastAcceptedBeatMs < profile.minSpacingMs) {
+  const stop = stopCauseOf(item.cause);
+  const run = tab.run;
+  const afterStop = run !== null && run.stopCause !== null;
+  if (
+    stop === null &&
+    !afterStop &&
+    tab.lastAcceptedBeatMs !== null &&
+    nowMs - tab.lastAcceptedBeatMs < profile.minSpacingMs
+  ) {
     return { status: 'rejected', reason: 'too_frequent' };
   }
-  const run = tab.run;
-  if (run && !run.sealed && nowMs - run.lastBeatMs <= profile.gapMs && nowMs >= run.lastBeatMs) {
-    return { status: 'accepted', run: 'extend', startMs: run.startMs, sealPrevious: false };
+  const live =
+    run !== null &&
+    !run.sealed &&
+    run.stopCause === null &&
+    nowMs - run.lastBeatMs <= profile.gapMs &&
+    nowMs >= run.lastBeatMs;
+  const endOf = (previousEndMs: number) => (stop === 'idle' ? idleEndMs(item, nowMs, previousEndMs, profile) : nowMs);
+  if (live) {
+    const r = run as RunState;
+    return {
+      status: 'accepted',
+      run: 'extend',
+      startMs: r.startMs,
+      sealPrevious: false,
+      stop,
+      endMs: endOf(r.lastBeatMs),
+    };
   }
   // A tab's first run starts at its page-open event when the first beat follows it within the gap.
   const fromOpen =
     run === null && tab.openedMs !== null && nowMs - tab.openedMs <= profile.gapMs && nowMs >= tab.openedMs;
+  const startMs = fromOpen ? (tab.openedMs as number) : nowMs;
+  if (stop !== null && !fromOpen) return { status: 'stop_without_run', cause: stop };
   return {
     status: 'accepted',
     run: 'start',
-    startMs: fromOpen ? (tab.openedMs as number) : nowMs,
+    startMs,
     sealPrevious: run !== null && !run.sealed,
+    stop,
+    endMs: stop === null ? nowMs : endOf(startMs),
   };
 }
 

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/index.js';
 import { canonicalJson, type EvidenceRecord, sha256Hex, verifyChain } from './chain.js';
-import { iso, newLearnerWork, sealStaleRuns, tallyFromEvidence } from './engine.js';
+import { type CourseEvidence, iso, newLearnerWork, sealStaleRuns, tallyFromEvidence } from './engine.js';
 import { settleTracking } from './inbox.js';
 import {
   databaseNow,
@@ -24,13 +24,17 @@ import {
 } from './repository.js';
 import {
   ALGORITHM,
-  BEATS_V1,
+  type Algorithm,
+  BEATS_V2,
   type CourseTally,
   digestDaysDue,
   type FocusMark,
   finalizeTally,
+  isRegularRun,
   type ModuleFlag,
   nextParisMidnight,
+  PARAMS,
+  PLAUSIBILITY,
   type PresenceSession,
   parisDay,
   presenceSessions,
@@ -45,14 +49,19 @@ export interface RecomputeReport {
 }
 
 /**
- * Rebuilds totals from evidence alone (runs, tabs, focus marks, rejected items) with the current algorithm,
- * under each learner's lock. `write: false` only compares.
+ * Rebuilds totals from evidence alone (runs, tabs, focus marks, rejected items) under each learner's lock.
+ * `write: false` only compares. Totals are kept under the current algorithm only (the ingest adds to them):
+ * another `algorithm` can be computed and compared, never written.
  */
 export async function recomputeTotals(
   db: Db,
   filter: { learnerId?: string; courseId?: string } = {},
-  options: { write: boolean } = { write: true },
+  options: { write: boolean; algorithm?: Algorithm } = { write: true },
 ): Promise<RecomputeReport> {
+  const algorithm = options.algorithm ?? ALGORITHM;
+  if (options.write && algorithm !== ALGORITHM) {
+    throw new Error(`totals are kept under ${ALGORITHM}; ${algorithm} can be compared (--check), not written`);
+  }
   await settleTracking(db, filter);
   let q = db.selectFrom('tracking_tabs').select(['learner_id', 'course_id']).distinct();
   if (filter.learnerId) q = q.where('learner_id', '=', filter.learnerId);
@@ -75,11 +84,12 @@ export async function recomputeTotals(
         before: StoredTally['snapshot'] | null;
       }> = [];
       for (const courseId of courseIds) {
-        const tally = tallyFromEvidence(await loadCourseEvidence(trx, learnerId, courseId));
+        const tally = tallyFromEvidence(await loadCourseEvidence(trx, learnerId, courseId), algorithm);
         const before = stored.get(pairKey(learnerId, courseId))?.snapshot ?? null;
         // Only staff or course-team tabs: nothing is credited and no totals exist, by either path.
         if (Object.keys(tally.modules).length === 0 && before === null) continue;
-        const after = serializeTotals(totalsRows(learnerId, courseId, { ...finalizeTally(tally), tally }));
+        const credit = { ...finalizeTally(tally, PARAMS[algorithm]), tally };
+        const after = serializeTotals(totalsRows(learnerId, courseId, credit));
         if (!sameTotals(before, after)) report.differing.push({ learnerId, courseId });
         writes.push({ learnerId, courseId, tally, before });
       }
@@ -88,6 +98,68 @@ export async function recomputeTotals(
   }
   return report;
 }
+
+export interface VersionDiff {
+  learnerId: string;
+  courseId: string;
+  v1Seconds: number;
+  v2Seconds: number;
+  /** v2 − v1, seconds (negative: v1 credited more). */
+  differenceSeconds: number;
+  /**
+   * Stop beats beats-v1 refused for spacing (kept as evidence): on evidence recorded before beats-v2, each one
+   * is time v1 may have bridged that no kept record can measure (see docs/time-accounting.md, "Migration").
+   */
+  stopsRefusedByV1: number;
+}
+
+/**
+ * Credits every learner × course under beats-v1 and beats-v2 from the same evidence and lists the pairs whose
+ * credited totals differ (to the second), and those with stop beats v1 refused. Reads only.
+ */
+export async function diffVersions(
+  db: Db,
+  filter: { learnerId?: string; courseId?: string } = {},
+): Promise<VersionDiff[]> {
+  await settleTracking(db, filter);
+  let q = db.selectFrom('tracking_tabs').select(['learner_id', 'course_id']).distinct();
+  if (filter.learnerId) q = q.where('learner_id', '=', filter.learnerId);
+  if (filter.courseId) q = q.where('course_id', '=', filter.courseId);
+  const pairs = await q.orderBy('learner_id').orderBy('course_id').execute();
+  const out: VersionDiff[] = [];
+  for (const { learner_id: learnerId, course_id: courseId } of pairs) {
+    const evidence: CourseEvidence = await loadCourseEvidence(db, learnerId, courseId);
+    const seconds = (algorithm: Algorithm) =>
+      msToSecondsOf(finalizeTally(tallyFromEvidence(evidence, algorithm), PARAMS[algorithm]).creditedMs);
+    const v1Seconds = seconds('beats-v1');
+    const v2Seconds = seconds('beats-v2');
+    const learnerTabs = new Set(evidence.tabs.filter((t) => t.role === 'learner').map((t) => t.tabId));
+    const refused = await db
+      .selectFrom('tracking_events')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('learner_id', '=', learnerId)
+      .where('course_id', '=', courseId)
+      .where('kind', '=', 'rejected')
+      .where('reason', '=', 'too_frequent')
+      .where(sql<boolean>`data->>'cause' in ('hidden', 'idle', 'pagehide')`)
+      .where('tab_id', 'in', learnerTabs.size > 0 ? [...learnerTabs] : ['00000000-0000-0000-0000-000000000000'])
+      .executeTakeFirst();
+    const stopsRefusedByV1 = Number(refused?.n ?? 0);
+    if (v1Seconds !== v2Seconds || stopsRefusedByV1 > 0) {
+      out.push({
+        learnerId,
+        courseId,
+        v1Seconds,
+        v2Seconds,
+        differenceSeconds: v2Seconds - v1Seconds,
+        stopsRefusedByV1,
+      });
+    }
+  }
+  return out;
+}
+
+const msToSecondsOf = (ms: number): number => Math.floor(ms / 1000);
 
 function sameTotals(a: StoredTally['snapshot'] | null, b: StoredTally['snapshot']): boolean {
   if (!a) return false;
@@ -264,6 +336,13 @@ export async function verifyEvidence(db: Db, filter: { learnerId?: string } = {}
         firstSeq: r.first_seq,
         lastSeq: r.last_seq,
         rollingHash: r.rolling_hash,
+        // beats-v2 fields: in every record sealed since, and compared whenever the row holds any of them,
+        // so that adding a stop to a run sealed before beats-v2 is detected too.
+        ...(end && 'stopCause' in end
+          ? v2Record(r)
+          : r.stop_cause !== null || r.min_step_ms !== null || r.input_beats !== 0
+            ? v2Record(r)
+            : {}),
       };
       if (!end || canonicalJson(end as never) !== canonicalJson(expected)) {
         problems.push({ learnerId, problem: `run ${r.id} differs from its sealed record` });
@@ -285,6 +364,24 @@ export async function verifyEvidence(db: Db, filter: { learnerId?: string } = {}
     }
   }
   return problems;
+}
+
+function v2Record(r: {
+  stop_cause: string | null;
+  stop_at: Date | null;
+  before_stop_at: Date | null;
+  min_step_ms: number | null;
+  max_step_ms: number | null;
+  input_beats: number;
+}) {
+  return {
+    stopCause: r.stop_cause,
+    stopAt: r.stop_at ? iso(r.stop_at.getTime()) : null,
+    beforeStopAt: r.before_stop_at ? iso(r.before_stop_at.getTime()) : null,
+    minStepMs: r.min_step_ms,
+    maxStepMs: r.max_step_ms,
+    inputBeats: r.input_beats,
+  };
 }
 
 // ───────────────────────────── what people see ─────────────────────────────
@@ -325,7 +422,7 @@ function emptyTimes(learnerId: string, courseId: string): LearnerTimes {
     learnerId,
     courseId,
     algorithm: ALGORITHM,
-    params: { ...BEATS_V1, runProfiles: {} },
+    params: { ...BEATS_V2, runProfiles: {} },
     creditedSeconds: 0,
     measuredSeconds: 0,
     rejectedItems: 0,
@@ -338,7 +435,11 @@ function emptyTimes(learnerId: string, courseId: string): LearnerTimes {
 async function timesOf(db: Db, filter: { learnerId?: string; courseId: string }): Promise<LearnerTimes[]> {
   // Read-your-writes: what was acknowledged is credited before it is shown.
   await settleTracking(db, filter);
-  const [courses, modules] = await Promise.all([selectCourseTotals(db, filter), selectModuleTotals(db, filter)]);
+  const [courses, modules, regular] = await Promise.all([
+    selectCourseTotals(db, filter),
+    selectModuleTotals(db, filter),
+    regularRuns(db, filter),
+  ]);
   const out = new Map<string, LearnerTimes>();
   for (const c of courses) {
     out.set(c.learner_id, {
@@ -368,7 +469,48 @@ async function timesOf(db: Db, filter: { learnerId?: string; courseId: string })
       flags: m.flags as ModuleFlag[],
     });
   }
+  // Plausibility (docs/time-accounting.md): a run that looks scripted is flagged for review, never refused.
+  for (const r of regular) {
+    const times = out.get(r.learner_id);
+    const module = times?.modules.find((m) => m.moduleId === r.module_id);
+    if (!times || !module) continue;
+    if (!module.flags.includes('regular_beats')) module.flags = [...module.flags, 'regular_beats'];
+    if (!times.flags.includes('regular_beats')) times.flags = [...times.flags, 'regular_beats'];
+  }
   return [...out.values()];
+}
+
+/** Learner runs longer than an hour whose beats look scripted (`isRegularRun`). */
+async function regularRuns(db: Db, filter: { learnerId?: string; courseId: string }) {
+  let q = db
+    .selectFrom('tracking_runs as r')
+    .innerJoin('tracking_tabs as t', 't.id', 'r.tab_id')
+    .select([
+      'r.learner_id',
+      'r.module_id',
+      'r.started_at',
+      'r.last_beat_at',
+      'r.beat_count',
+      'r.min_step_ms',
+      'r.max_step_ms',
+      'r.input_beats',
+    ])
+    .where('r.course_id', '=', filter.courseId)
+    .where('t.role', '=', 'learner')
+    .where('r.input_beats', '=', 0)
+    .where(sql<boolean>`r.last_beat_at - r.started_at > ${PLAUSIBILITY.regularRunMs} * interval '1 millisecond'`);
+  if (filter.learnerId) q = q.where('r.learner_id', '=', filter.learnerId);
+  const rows = await q.execute();
+  return rows.filter((r) =>
+    isRegularRun({
+      startMs: r.started_at.getTime(),
+      endMs: r.last_beat_at.getTime(),
+      beatCount: r.beat_count,
+      minStepMs: r.min_step_ms,
+      maxStepMs: r.max_step_ms,
+      inputBeats: r.input_beats,
+    }),
+  );
 }
 
 /** One learner's credited time in one course, per module and in total (zero when nothing was recorded). */

@@ -115,6 +115,14 @@ export interface TrackingRunTable {
   last_seq: number;
   rolling_hash: string;
   sealed: boolean;
+  /** beats-v2 (0013): the stop beat that ended the run, its receive time, the run's end before it. */
+  stop_cause: string | null;
+  stop_at: Date | null;
+  before_stop_at: Date | null;
+  /** Plausibility counters (0013): steps between periodic beats, beats reporting an input. */
+  min_step_ms: number | null;
+  max_step_ms: number | null;
+  input_beats: Generated<number>;
   updated_at: Generated<Date>;
 }
 

@@ -9,9 +9,17 @@ import { PROFILES, type RunProfile } from './rules.js';
  * report time for the module it was actually served. The session token authenticates the sender; the
  * ticket binds the tab. It also names the learner when their token has expired, so that such beats can be
  * kept as evidence (and never credited).
+ *
+ * Version 2 tickets have a lifetime: `exp` (seconds), the launch session's expiry when the page was rendered,
+ * moved forward with the session (`POST /api/tracking/ticket`). Items sent on an expired ticket are kept as
+ * evidence and never credited, so a page left open can no longer report time for ever. Version 1 tickets
+ * (pages rendered before tickets had a lifetime) carry no `exp`; they are still taken, bounded by the session
+ * token they travel with.
  */
 export interface TicketClaims {
-  v: 1;
+  v: 1 | 2;
+  /** Expiry, seconds since the epoch (version 2). */
+  exp?: number;
   learnerId: string;
   courseId: string;
   moduleId: string;
@@ -42,7 +50,8 @@ export function verifyTicket(key: Buffer, ticket: string): TicketClaims | null {
   }
   const c = claims as Partial<TicketClaims>;
   if (
-    c.v !== 1 ||
+    (c.v !== 1 && c.v !== 2) ||
+    (c.v === 2 && !Number.isInteger(c.exp)) ||
     typeof c.learnerId !== 'string' ||
     typeof c.courseId !== 'string' ||
     typeof c.moduleId !== 'string' ||
@@ -58,9 +67,15 @@ export function verifyTicket(key: Buffer, ticket: string): TicketClaims | null {
   return c as TicketClaims;
 }
 
+/** Whether a ticket's lifetime is over at `nowMs` (a version 1 ticket has none). */
+export function ticketExpired(claims: TicketClaims, nowMs: number): boolean {
+  return claims.v === 2 && (claims.exp as number) * 1000 <= nowMs;
+}
+
 /**
  * `verifyTicket` with a bounded memo of the tickets it already found valid: a page sends the same ticket with
- * every beat. Safe because a ticket has no expiry and the key never changes for the life of the process; a
+ * every beat. Safe because the memo holds only the signature check (the lifetime is checked on every use) and
+ * the key never changes for the life of the process; a
  * ticket that fails is checked again every time. The oldest entries go first when the memo is full.
  */
 export function memoizedTicketVerifier(key: Buffer, size = 20_000): (ticket: string) => TicketClaims | null {

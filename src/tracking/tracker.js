@@ -1,8 +1,10 @@
 /*
- * Émargement connection-time tracker (beats-v1): one tab = one page load (tabId + seq). Beats while the
- * page is visible and the learner active; an immediate beat on hidden/idle; sendBeacon on pagehide. Beats
- * that fail are kept (memory, and sessionStorage where the browser allows it) and re-sent with their own
- * seq. Configuration: the JSON of <script type="application/json" id="emargement-tracker-config">.
+ * Émargement connection-time tracker (beats-v2, docs/time-accounting.md): one tab = one page load (tabId +
+ * seq). Every beat says why it was sent (`cause`: periodic, or a stop: hidden, idle, pagehide) and how long
+ * ago the last input was (`inputAgoMs`). Periodic beats while the page is visible and the learner active; a
+ * stop beat at once on hidden/idle; sendBeacon on pagehide. Coming back starts a new run with a periodic beat
+ * at once. Beats that fail are kept (memory, and sessionStorage where the browser allows it) and re-sent with
+ * their own seq. Configuration: the JSON of <script type="application/json" id="emargement-tracker-config">.
  * Silent on purpose: it never writes to the console.
  */
 (() => {
@@ -16,7 +18,6 @@
   }
   const BEAT = cfg.beatMs;
   const IDLE = cfg.idleMs;
-  const SPACING = cfg.minSpacingMs;
   const MAX_BATCH = 50;
   const MAX_QUEUE = 500;
   const KEY = 'emargement-tracker:';
@@ -32,7 +33,7 @@
   let lastInput;
   let lastBeat;
   let nextBeat;
-  let nextCause;
+  let playing = false;
   let timer;
   let inflight;
   let failures;
@@ -78,7 +79,11 @@
   function renew() {
     const before = exp;
     currentToken();
-    if (exp > before || renewing || !cfg.renewEndpoint) return scheduleRenew();
+    if (exp > before) {
+      renewTicket(); // the launch page's session helper renewed the token: the ticket follows it
+      return scheduleRenew();
+    }
+    if (renewing || !cfg.renewEndpoint) return scheduleRenew();
     renewing = true;
     fetch(cfg.renewEndpoint, { method: 'POST', headers: { authorization: `Bearer ${token}` }, credentials: 'omit' })
       .then((r) => (r.ok ? r.json() : null))
@@ -92,6 +97,7 @@
           meta.setAttribute('content', t);
           meta.setAttribute('data-exp', String(b.exp));
         }
+        renewTicket();
         scheduleRenew();
       })
       .catch(retryRenew);
@@ -131,13 +137,30 @@
     save(false);
   }
 
-  function beat(cause) {
+  // `media`: a video or audio element kept the page active up to this beat (for an idle beat sent because
+  // the video stopped, it was playing until now: the run ends here, not 180 s after the last input).
+  function beat(cause, media) {
     const ago = Math.round(now() - lastInput);
-    push({ kind: 'beat', cause, inputAgoMs: Math.max(0, ago), media: mediaPlaying() });
+    push({ kind: 'beat', cause, inputAgoMs: Math.max(0, ago), media: media || mediaPlaying() });
     lastBeat = now();
     nextBeat = lastBeat + BEAT;
-    nextCause = 'interval';
     flush();
+  }
+
+  // The ticket lives as long as the session: renewed right after it, later items travel with the new one.
+  function renewTicket() {
+    if (!cfg.ticketEndpoint) return;
+    fetch(cfg.ticketEndpoint, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${currentToken()}` },
+      body: JSON.stringify({ ticket: cfg.ticket }),
+      credentials: 'omit',
+    })
+      .then((r) => (r.ok ? r.json() : null))
+      .then((b) => {
+        if (b && typeof b.ticket === 'string' && b.ticket) cfg.ticket = b.ticket;
+      })
+      .catch(() => {});
   }
 
   function body(tabId, ticket, items, withToken) {
@@ -201,16 +224,17 @@
   function update() {
     if (closed) return;
     const was = active;
+    const played = playing;
+    playing = mediaPlaying();
     active = isActive();
     const t = now();
     if (was && !active) {
-      beat(document.visibilityState === 'visible' ? 'idle' : 'hidden');
+      beat(document.visibilityState === 'visible' ? 'idle' : 'hidden', played);
     } else if (active && !was) {
-      // Back in front of the learner: beat as soon as the server will take it.
-      nextBeat = Math.max(t, lastBeat + SPACING);
-      nextCause = 'resume';
+      // Back in front of the learner: the stop ended the run, this beat starts a new one at once.
+      nextBeat = t;
     }
-    if (active && now() >= nextBeat) beat(nextCause);
+    if (active && now() >= nextBeat) beat('periodic');
     clearTimeout(timer);
     if (!active) return;
     const wake = mediaPlaying() ? nextBeat : Math.min(nextBeat, lastInput + IDLE);
@@ -231,7 +255,6 @@
     lastInput = now(); // the page load itself is the learner's doing
     lastBeat = Number.NEGATIVE_INFINITY;
     nextBeat = now() + BEAT;
-    nextCause = 'interval';
     push({ kind: 'open' });
     active = isActive();
     flush();

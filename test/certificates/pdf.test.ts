@@ -141,6 +141,41 @@ describe('certificate PDF', () => {
     expect(text).toContain('Pour les formations à distance, la durée tient compte des activités réalisées');
   });
 
+  it('prints rows that add up to the printed total (largest remainder), and both algorithm versions', async () => {
+    const base = makeFacts('3f1d7a4e-0000-4000-8000-000000000002', '3f1d7a4e-0000-4000-8000-0000000000c1');
+    // Nine modules of 50 s and 40 s estimated: 490 s = 8 min. Floored one by one, every row would say 0 min.
+    const facts = {
+      ...base,
+      modules: base.modules.map((m) => ({ ...m, creditedSeconds: 50 })),
+      commonTrunkEstimatedSeconds: 40,
+      timeAccounting: { algorithm: 'beats-v2', params: { lms: { algorithm: 'lms-sessions-v1' } } },
+    };
+    const odd = buildCertificateData({
+      facts,
+      rule: DEFAULT_RULE,
+      provider: provider.data,
+      number: formatCertificateNumber(2026, 124),
+      version: 1,
+      supersedes: null,
+      issuedAt: new Date('2026-03-02T10:15:00Z'),
+      issuance: { kind: 'automatic', reason: null },
+      publicUrl: 'https://emargement.example.fr',
+    });
+    const bytes = await renderCertificatePdf(odd, { signatureImage: provider.signatureImage, dataSha256: 'ab' });
+    const oddLayout = layoutText(bytes);
+    const rowMinutes = MODULE_TITLES.map(([, title]) => {
+      const m = new RegExp(`${escapeRegExp(title.slice(0, 30))}.*?\\s(\\d+) min\\s+(Oui|Non)`).exec(oddLayout);
+      return Number(m?.[1]);
+    });
+    expect(rowMinutes).toEqual([1, 1, 1, 1, 1, 1, 1, 1, 0]);
+    expect(oddLayout).toMatch(/Mesurée dans les modules\s+8 min/);
+    expect(oddLayout).toMatch(/Tronc commun, estimée d’après les\s+0 min/);
+    expect(oddLayout).toMatch(/Durée totale réalisée\s+8 min/);
+    const oddText = squash(pdfText(bytes));
+    expect(oddText).toContain('Temps dans les modules calculé selon l’algorithme beats-v2');
+    expect(oddText).toContain('tronc commun estimé selon l’algorithme lms-sessions-v1');
+  });
+
   it('has a QR code that decodes to the verification URL', () => {
     expect(pdfQrCodes(pdf)).toEqual([`https://emargement.example.fr/verify/${data.number}`]);
   });

@@ -17,11 +17,14 @@ import {
   formatSiret,
   initials,
   luhnValid,
+  type ModuleLine,
   parisDay,
   parseCertificateNumber,
+  printedMinutes,
   publicSummary,
   ruleProblems,
   siretValid,
+  timeAlgorithms,
 } from '../../src/certificates/rules.js';
 
 describe('certificate numbers', () => {
@@ -280,6 +283,65 @@ describe('certificate data', () => {
     expect(data.issuedDay).toBe('2026-03-02');
     expect(data.verificationUrl).toBe(`https://tool.example/verify/${data.number}`);
     expect(() => canonicalJson(data)).not.toThrow();
+  });
+
+  it('prints rows of minutes that add up to the printed total (largest remainder), and both algorithms', () => {
+    // 600 s + 900 s + 1 200 s = 2 700 s = 45 min: 10 + 15 + 20, exactly.
+    const data = build();
+    expect(printedMinutes(data)).toEqual({ modules: [10, 15], modulesTotal: 25, commonTrunk: 20, total: 45 });
+    // Rows of 50 s, 50 s, 40 s (140 s = 2 min): flooring each would print 0 + 0 + 0 for a total of 2 min.
+    const odd = {
+      ...data,
+      modules: data.modules.map((m) => ({ ...m, creditedSeconds: 50 })),
+      durations: { ...data.durations, modulesSeconds: 100, commonTrunkEstimatedSeconds: 40, totalSeconds: 140 },
+    };
+    expect(printedMinutes(odd)).toEqual({ modules: [1, 1], modulesTotal: 2, commonTrunk: 0, total: 2 });
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 50_000 }), { minLength: 1, maxLength: 16 }),
+        fc.option(fc.integer({ min: 0, max: 50_000 })),
+        (seconds, estimate) => {
+          const d = {
+            modules: seconds.map((creditedSeconds) => ({ ...(data.modules[0] as ModuleLine), creditedSeconds })),
+            durations: {
+              ...data.durations,
+              commonTrunkEstimatedSeconds: estimate,
+              totalSeconds: seconds.reduce((a, b) => a + b, 0) + (estimate ?? 0),
+            },
+          };
+          const p = printedMinutes(d);
+          expect(p.modules.reduce((a, b) => a + b, 0) + (p.commonTrunk ?? 0)).toBe(p.total);
+          expect(p.total).toBe(Math.floor(d.durations.totalSeconds / 60));
+        },
+      ),
+    );
+    expect(timeAlgorithms(data)).toEqual(['beats-v1']);
+    const withLms = {
+      ...data,
+      timeAccounting: { algorithm: 'beats-v2', params: { lms: { algorithm: 'lms-sessions-v1' } } },
+    };
+    expect(timeAlgorithms(withLms)).toEqual(['beats-v2', 'lms-sessions-v1']);
+  });
+
+  it('dates the action from the first to the last activity, LMS-estimated days included', () => {
+    const data = buildCertificateData({
+      facts: {
+        ...facts,
+        commonTrunkActivity: {
+          firstAt: new Date('2026-01-02T10:00:00Z'),
+          lastAt: new Date('2026-01-20T22:30:00Z'), // 23:30 in Paris
+        },
+      },
+      rule: DEFAULT_RULE,
+      provider,
+      number: formatCertificateNumber(2026, 2),
+      version: 1,
+      supersedes: null,
+      issuedAt: new Date('2026-03-01T10:00:00Z'),
+      issuance: { kind: 'automatic', reason: null },
+      publicUrl: 'https://tool.example/',
+    });
+    expect(data.action).toMatchObject({ startDay: '2026-01-02', endDay: '2026-01-20', datesFrom: 'activity' });
   });
 
   it('uses the session dates when the course has them', () => {

@@ -384,6 +384,7 @@ describe('connection log (one row per merged session)', () => {
       Appareil: 'ordinateur, téléphone',
       Signalements: 'plafond atteint',
       'Version de l’algorithme de temps': 'beats-v1',
+      Source: 'module',
     });
     expect(body[0]?.['Modules visités']).toContain(titles.get(modules.common[0] as string));
     expect(body[1]).toMatchObject({
@@ -408,6 +409,111 @@ describe('connection log (one row per merged session)', () => {
     expect(rows[1]?.[0]).toBe(ids.l2);
     expect((await csvOf(aktoToken, 'branch=1979', 'connections')).slice(1).map((r) => r[0])).toEqual([ids.l1, ids.l1]);
     expect((await csvOf(aktoToken, 'from=2026-12-01', 'connections')).length).toBe(1);
+  });
+});
+
+describe('connection log: LMS-estimated sessions and plausibility flags', () => {
+  it('adds rows of source lms-estimate, less the time the tool measured, adding up to the summary estimate', async () => {
+    const db = ctx.app.db;
+    const course = await db
+      .selectFrom('courses')
+      .select(['context_id', 'issuer'])
+      .where('id', '=', ids.courseA as string)
+      .executeTakeFirstOrThrow();
+    const imp = await db
+      .insertInto('lms_imports')
+      .values({ file_name: 'tracking.log', format: 'tracking-log' })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    // Session 1: 09:30–09:50 UTC on 2 March, of which 09:30–09:40 the tool measured itself (10 min left).
+    // Session 2: 10:00–10:20 UTC on 5 March, nothing measured in the tool (20 min).
+    const times = [
+      '2026-03-02T09:30:00Z',
+      '2026-03-02T09:50:00Z',
+      '2026-03-05T10:00:00Z',
+      '2026-03-05T10:10:00Z',
+      '2026-03-05T10:20:00Z',
+    ];
+    await db
+      .insertInto('lms_events')
+      .values(
+        times.map((t, i) => ({
+          hash: `test-${i}`,
+          source: 'tracking-log' as const,
+          issuer: course.issuer,
+          lms_username: 'marie.dupont',
+          course_context_id: course.context_id,
+          occurred_at: new Date(t),
+          event_type: 'page_view',
+          import_id: imp.id,
+        })),
+      )
+      .execute();
+    await db
+      .insertInto('lms_time_totals')
+      .values({
+        learner_id: ids.l1 as string,
+        course_id: ids.courseA as string,
+        lms_usernames: JSON.stringify(['marie.dupont']),
+        event_count: 5,
+        session_count: 2,
+        session_ms: 40 * 60_000,
+        overlap_ms: 10 * 60_000,
+        estimated_ms: 30 * 60_000,
+        estimated_seconds: 1800,
+        first_at: new Date(times[0] as string),
+        last_at: new Date(times[4] as string),
+        algorithm: 'lms-sessions-v1',
+        params: JSON.stringify({ algorithm: 'lms-sessions-v1', sessionGapMs: 1_800_000, inToolOverlap: 'subtracted' }),
+      })
+      .execute();
+    // A module marked completed with under a third of its nominal time credited.
+    const quickModule = modules.sector[0] as string;
+    const before = await db
+      .selectFrom('time_totals')
+      .select('credited_seconds')
+      .where('learner_id', '=', ids.l1 as string)
+      .where('module_id', '=', quickModule)
+      .executeTakeFirstOrThrow();
+    await db
+      .updateTable('time_totals')
+      .set({ credited_seconds: 60 })
+      .where('learner_id', '=', ids.l1 as string)
+      .where('module_id', '=', quickModule)
+      .execute();
+    try {
+      const rows = await csvOf(opsToken, '', 'connections');
+      const header = rows[0] as string[];
+      const ofL1 = rows
+        .slice(1)
+        .map((r) => Object.fromEntries(header.map((h, i) => [h, r[i]])))
+        .filter((r) => r['Identifiant apprenant'] === ids.l1 && r['Session (cours)'] === 'Session printemps 2026');
+      expect(ofL1.map((r) => [r.Source, r['Début (UTC, ISO 8601)'], r['Durée (secondes)']])).toEqual([
+        ['module', '2026-03-02T09:00:00Z', '2400'],
+        ['lms-estimate', '2026-03-02T09:30:00Z', '600'],
+        ['module', '2026-03-03T18:00:00Z', '5400'],
+        ['lms-estimate', '2026-03-05T10:00:00Z', '1200'],
+      ]);
+      const lms = ofL1.filter((r) => r.Source === 'lms-estimate');
+      expect(lms.every((r) => r['Version de l’algorithme de temps'] === 'lms-sessions-v1')).toBe(true);
+      // The estimated rows add up to the summary's estimate, to the second.
+      expect(lms.reduce((n, r) => n + Number(r['Durée (secondes)']), 0)).toBe(1800);
+      // The session holding the module completed quickly says so; the other does not.
+      expect(ofL1[2]?.Signalements).toContain('parcouru rapidement');
+      expect(ofL1[0]?.Signalements).not.toContain('parcouru rapidement');
+    } finally {
+      await db
+        .updateTable('time_totals')
+        .set({ credited_seconds: before.credited_seconds })
+        .where('learner_id', '=', ids.l1 as string)
+        .where('module_id', '=', quickModule)
+        .execute();
+      // lms_events is append-only: without its total, the learner's events no longer count anywhere.
+      await db
+        .deleteFrom('lms_time_totals')
+        .where('learner_id', '=', ids.l1 as string)
+        .execute();
+    }
   });
 });
 

@@ -363,6 +363,20 @@ describe('course-team view of a link, and memberships', () => {
     expect(view.body).toMatch(/Terminé<\/span> le/);
     expect(view.body).toContain('Transmise le');
     expect(view.body).toContain('n’a pas encore été lue');
+    // Modules completed here with no connection time measured: flagged for review, not refused.
+    const { document } = parseHTML(view.body);
+    const headers = [...document.querySelectorAll('table.learners thead th')].map((th) => th.textContent?.trim());
+    expect(headers).toContain('Temps de connexion');
+    const rows = [...document.querySelectorAll('table.learners tbody tr')];
+    const done = rows.filter((tr) => tr.textContent?.includes('Terminé'));
+    expect(done.length).toBeGreaterThan(0);
+    for (const tr of done) {
+      const timeCell = tr.querySelectorAll('td')[3];
+      expect(timeCell?.textContent).toContain('Parcouru rapidement');
+    }
+    for (const tr of rows.filter((r) => !r.textContent?.includes('Terminé'))) {
+      expect(tr.textContent).not.toContain('Parcouru rapidement');
+    }
 
     const refreshed = await post('/lti-services/course-team/memberships', token, new URLSearchParams());
     expect(refreshed.statusCode).toBe(200);

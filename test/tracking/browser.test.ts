@@ -179,9 +179,12 @@ describe('the tracker in Chromium, inside the LMS page (another site)', () => {
     await new Promise((r) => setTimeout(r, 4_000));
     expect(beatRequests.length - beatsBeforeHidden).toBeLessThanOrEqual(1); // only the hidden beat itself
     // 3. Visible again: one input, then the learner stops touching anything.
+    const box = await page.locator('#lti-frame').boundingBox();
+    // An input as the page comes back (the last one was more than idleMs ago: without it, the page would be
+    // idle at once, and beats-v2 rightly credits nothing until the next input).
+    await page.mouse.move((box?.x ?? 0) + 130, (box?.y ?? 0) + 250);
     await frame.evaluate(() => (window as unknown as { setHidden(h: boolean): void }).setHidden(false));
     const resumedAt = Date.now();
-    const box = await page.locator('#lti-frame').boundingBox();
     const lastInput = await midInterval();
     await page.mouse.move((box?.x ?? 0) + 120, (box?.y ?? 0) + 260);
     // Idle comes idleMs after the last input; then 4 s more with no input and no beat.
@@ -196,7 +199,8 @@ describe('the tracker in Chromium, inside the LMS page (another site)', () => {
       .where('tab_id', '=', tabId)
       .orderBy('started_at')
       .execute();
-    expect(runs).toHaveLength(2);
+    // Each run ended by its stop beat: hidden, then idle.
+    expect(runs.map((r) => r.stop_cause)).toEqual(['hidden', 'idle']);
     const expected = creditCourse({
       runs: [
         { runId: 'visible', tabId, moduleId, startMs: opened, endMs: hiddenAt },
@@ -209,7 +213,7 @@ describe('the tracker in Chromium, inside the LMS page (another site)', () => {
     // The totals say which parameters applied.
     const times = await getLearnerTimes(ctx.app.db, learnerId, courseId);
     expect(times.params).toMatchObject({
-      algorithm: 'beats-v1',
+      algorithm: 'beats-v2',
       runProfiles: { accelerated: { gapMs: 2_500, idleMs: 6_000 } },
     });
     await page.close();

@@ -26,6 +26,8 @@ import {
   emptyTally,
   type FocusState,
   finalizeTally,
+  msToSeconds,
+  PARAMS,
   PROFILES,
   type SessionStanding,
   type TrackedItem,
@@ -159,6 +161,7 @@ interface Step {
     ago: number;
     media: boolean;
     standing: number;
+    cause?: 'periodic' | 'hidden' | 'idle' | 'pagehide' | undefined;
   }>;
 }
 const stepArb = fc.record({
@@ -178,6 +181,7 @@ const stepArb = fc.record({
       ago: fc.integer({ min: 0, max: 200_000 }),
       media: fc.boolean(),
       standing: fc.constantFrom(0, 0, 0, 0, 0, 0, 1),
+      cause: fc.constantFrom('periodic', 'periodic', 'periodic', 'hidden', 'idle', 'pagehide', undefined),
     }),
     { minLength: 1, maxLength: 3 },
   ),
@@ -201,7 +205,13 @@ function play(steps: Step[], check: (store: Store, now: number) => void): Store 
       if (r.resend && old.length > 0) item = (old[(r.ago >> 3) % old.length] as { item: TrackedItem }).item;
       else {
         seqs[r.tab] = (seqs[r.tab] as number) + r.skip;
-        item = { kind: r.kind, seq: seqs[r.tab] as number, inputAgoMs: r.ago, media: r.media, cause: 'interval' };
+        item = {
+          kind: r.kind,
+          seq: seqs[r.tab] as number,
+          inputAgoMs: r.ago,
+          media: r.media,
+          ...(r.cause ? { cause: r.cause } : {}),
+        };
         seqs[r.tab] = (seqs[r.tab] as number) + 1;
         old.push({ item });
         if (r.kind === 'close') closing.push(r.tab);
@@ -233,13 +243,13 @@ describe('ingest engine (pure) against a full recompute', () => {
         fast += store.fastPaths;
         slow += store.slowPaths;
       }),
-      // Most batches patch the totals now (a focus mark alone rarely forces a rebuild): about 0.4 rebuilds a
-      // run, so 400 runs keep well above the floor below.
+      // Most batches patch the totals now (a focus mark alone rarely forces a rebuild, and stop beats end runs
+      // before they overlap): about 0.2 rebuilds a run, so 400 runs keep above the floor below.
       { numRuns: 400 },
     );
     // Both paths were exercised, or the property would prove little.
     expect(fast).toBeGreaterThan(100);
-    expect(slow).toBeGreaterThan(100);
+    expect(slow).toBeGreaterThan(30);
   });
 
   it('never rebuilds for a learner with one page open at a time (each open moves the focus)', () => {
@@ -518,7 +528,7 @@ describe('ingest engine (pure) against a full recompute', () => {
     for (let i = 1; i <= 10; i++) {
       store.batch(T0 + i * 30_000, [{ meta, items: [{ kind: 'beat', seq: i, inputAgoMs: 1000 }], standing: learner }]);
     }
-    // Hidden 10 s after the last beat: too close to it (< 20 s), kept as evidence only.
+    // Hidden 10 s after the last beat: a stop beat is never refused for spacing; it ends the run there.
     const [hidden] = store.batch(T0 + 310_000, [
       {
         meta,
@@ -530,12 +540,13 @@ describe('ingest engine (pure) against a full recompute', () => {
       },
     ]) as [ItemResult[]];
     expect(hidden).toEqual([
-      { seq: 11, status: 'rejected', reason: 'too_frequent' },
+      { seq: 11, status: 'accepted' },
       { seq: 12, status: 'stored' },
     ]);
     const credit = finalizeTally(store.tallies.get('c1') as CourseTally);
-    expect(credit.measuredMs).toBe(300_000);
-    expect(credit.modules[0]).toMatchObject({ moduleId: 'm2', creditedMs: 300_000, rejectedItems: 1 });
+    expect(credit.algorithm).toBe('beats-v2');
+    expect(credit.measuredMs).toBe(310_000);
+    expect(credit.modules[0]).toMatchObject({ moduleId: 'm2', creditedMs: 310_000, rejectedItems: 0 });
     const [late] = store.batch(T0 + 340_000, [{ meta, items: [{ kind: 'beat', seq: 13 }], standing: learner }]) as [
       ItemResult[],
     ];
@@ -545,11 +556,11 @@ describe('ingest engine (pure) against a full recompute', () => {
       'open',
       'focus',
       'run_start',
-      'rejected',
-      'close',
       'run_end',
+      'close',
       'rejected',
     ]);
+    expect(store.events[4]?.data).toMatchObject({ stopCause: 'hidden', beforeStopAt: iso(T0 + 300_000) });
   });
 
   it('keeps items beyond the per-tab flood limit as rejected evidence, never credited', () => {
@@ -584,5 +595,321 @@ describe('ingest engine (pure) against a full recompute', () => {
     const tally = store.tallies.get('c1') as CourseTally;
     expect(tally.measuredMs).toBe(61_000);
     expect(finalizeTally(tally)).toEqual(finalizeTally(store.recompute('c1')));
+  });
+});
+
+// ─────────────────────────────── beats-v2: stop beats end runs ───────────────────────────────
+
+type Cause = 'periodic' | 'hidden' | 'idle' | 'pagehide' | undefined;
+interface TabStep {
+  dt: number;
+  tab: number;
+  kind: 'beat' | 'close';
+  cause: Cause;
+  ago: number;
+}
+const v2StepArb = (causes: Cause[]) =>
+  fc.record({
+    dt: fc.oneof(
+      { weight: 5, arbitrary: fc.integer({ min: 1_000, max: 35_000 }) },
+      { weight: 2, arbitrary: fc.integer({ min: 0, max: 1_000 }) },
+      { weight: 1, arbitrary: fc.integer({ min: 35_000, max: 200_000 }) },
+    ),
+    tab: fc.constantFrom(0, 0, 1),
+    kind: fc.constantFrom('beat', 'beat', 'beat', 'beat', 'beat', 'beat', 'beat', 'beat', 'close') as fc.Arbitrary<
+      'beat' | 'close'
+    >,
+    cause: fc.constantFrom(...causes),
+    ago: fc.integer({ min: 0, max: 200_000 }),
+  });
+
+const V2_CAUSES: Cause[] = ['periodic', 'periodic', 'periodic', 'hidden', 'idle', 'pagehide'];
+
+/** Two learner tabs of one course (modules m1, m2), opened at T0, items in order, every result kept. */
+function playTabs(steps: TabStep[]) {
+  const store = new Store(LEARNER);
+  const metas = [TAB_METAS[1], { ...(TAB_METAS[1] as TabMeta), tabId: 'tab-b2', moduleId: 'm1' }] as TabMeta[];
+  const learner = { expired: false, notLearner: false };
+  const seqs = [1, 1];
+  const sent: Array<{ tab: number; at: number; item: TrackedItem; result: ItemResult }> = [];
+  let now = T0;
+  store.batch(
+    now,
+    metas.map((meta) => ({ meta, items: [{ kind: 'open', seq: 0 }], standing: learner })),
+  );
+  const measured: number[] = [];
+  for (const step of steps) {
+    now += step.dt;
+    const item: TrackedItem = {
+      kind: step.kind,
+      seq: seqs[step.tab] as number,
+      inputAgoMs: step.ago,
+      ...(step.cause && step.kind === 'beat' ? { cause: step.cause } : {}),
+    };
+    seqs[step.tab] = (seqs[step.tab] as number) + 1;
+    const [[result]] = store.batch(now, [{ meta: metas[step.tab] as TabMeta, items: [item], standing: learner }]) as [
+      [ItemResult],
+    ];
+    sent.push({ tab: step.tab, at: now, item, result });
+    measured.push(store.tallies.get('c1')?.measuredMs ?? 0);
+  }
+  return { store, metas, sent, measured, end: now };
+}
+
+function tabRuns(store: Store, tabId: string) {
+  return [...store.runs.values()].filter((r) => r.tabId === tabId).map((r) => [r.state.startMs, r.state.lastBeatMs]);
+}
+
+function measure(intervals: Array<[number, number]>): number {
+  const sorted = intervals.filter(([a, b]) => b > a).sort((x, y) => x[0] - y[0]);
+  let total = 0;
+  let cur: [number, number] | null = null;
+  for (const [a, b] of sorted) {
+    if (cur && a <= cur[1]) cur[1] = Math.max(cur[1], b);
+    else {
+      if (cur) total += cur[1] - cur[0];
+      cur = [a, b];
+    }
+  }
+  return total + (cur ? cur[1] - cur[0] : 0);
+}
+
+describe('beats-v2 crediting (properties)', () => {
+  const stepsArb = fc.array(v2StepArb(V2_CAUSES), { minLength: 5, maxLength: 50 });
+
+  it('never credits the time between a stop beat and the next beat of its tab', () => {
+    fc.assert(
+      fc.property(stepsArb, (steps) => {
+        const { store, metas, sent } = playTabs(steps);
+        for (let k = 0; k < metas.length; k++) {
+          const mine = sent.filter((s) => s.tab === k);
+          for (let i = 0; i < mine.length; i++) {
+            const s = mine[i] as (typeof mine)[number];
+            if (s.item.kind !== 'beat' || !['hidden', 'idle', 'pagehide'].includes(s.item.cause as string)) continue;
+            const next = mine.slice(i + 1).find((x) => x.item.kind === 'beat');
+            const from = s.at;
+            const to = next ? next.at : Number.POSITIVE_INFINITY;
+            for (const [a, b] of tabRuns(store, (metas[k] as TabMeta).tabId)) {
+              expect(Math.max(a as number, from) >= Math.min(b as number, to)).toBe(true);
+            }
+          }
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('never refuses a stop beat for spacing', () => {
+    fc.assert(
+      fc.property(stepsArb, (steps) => {
+        const { sent } = playTabs(steps);
+        for (const s of sent) {
+          if (s.item.cause && s.item.cause !== 'periodic') expect(s.result.reason).not.toBe('too_frequent');
+        }
+        // …while periodic beats still are (the rule is kept for them).
+      }),
+      { numRuns: 200 },
+    );
+    const { sent } = playTabs([
+      { dt: 30_000, tab: 0, kind: 'beat', cause: 'periodic', ago: 0 },
+      { dt: 5_000, tab: 0, kind: 'beat', cause: 'periodic', ago: 0 },
+      { dt: 1_000, tab: 0, kind: 'beat', cause: 'hidden', ago: 0 },
+      { dt: 1_000, tab: 0, kind: 'beat', cause: 'periodic', ago: 0 },
+    ]);
+    expect(sent.map((s) => s.result.reason ?? s.result.status)).toEqual([
+      'accepted',
+      'too_frequent',
+      'accepted',
+      'accepted',
+    ]);
+  });
+
+  it('credits no more than the union of [start, stop] intervals the tabs declared', () => {
+    fc.assert(
+      fc.property(stepsArb, (steps) => {
+        const { store, metas, sent } = playTabs(steps);
+        const envelope: Array<[number, number]> = [];
+        for (let k = 0; k < metas.length; k++) {
+          let start: number | null = T0; // the page open
+          let last = T0;
+          for (const s of sent.filter((x) => x.tab === k)) {
+            if (s.item.kind === 'close') break;
+            const stop = ['hidden', 'idle', 'pagehide'].includes(s.item.cause as string);
+            if (start === null) start = s.at;
+            last = s.at;
+            if (stop) {
+              envelope.push([start, s.at]);
+              start = null;
+            }
+          }
+          if (start !== null) envelope.push([start, last]);
+        }
+        const tally = store.tallies.get('c1') ?? emptyTally();
+        expect(tally.measuredMs).toBeLessThanOrEqual(measure(envelope));
+        // Every credited run lies inside the envelope of its own tab's declarations.
+        for (const [a, b] of [...store.runs.values()].map((r) => [r.state.startMs, r.state.lastBeatMs])) {
+          if ((b as number) > (a as number))
+            expect(envelope.some(([x, y]) => x <= (a as number) && (b as number) <= y)).toBe(true);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('never lowers the measured total when evidence is added', () => {
+    fc.assert(
+      fc.property(stepsArb, (steps) => {
+        const { measured } = playTabs(steps);
+        for (let i = 1; i < measured.length; i++)
+          expect(measured[i] as number).toBeGreaterThanOrEqual(measured[i - 1] as number);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('recomputes deterministically, to the second, under either version and in any evidence order', () => {
+    fc.assert(
+      fc.property(stepsArb, fc.integer(), (steps, seed) => {
+        const { store } = playTabs(steps);
+        const evidence = store.evidence('c1');
+        const shuffle = <T>(xs: readonly T[]) =>
+          [...xs]
+            .map((x, i) => ({ x, k: Math.sin(seed + i * 7919) }))
+            .sort((a, b) => a.k - b.k)
+            .map((p) => p.x);
+        const shuffled = {
+          ...evidence,
+          tabs: shuffle(evidence.tabs),
+          runs: shuffle(evidence.runs),
+          focus: shuffle(evidence.focus),
+        };
+        for (const algorithm of ['beats-v1', 'beats-v2'] as const) {
+          const a = finalizeTally(tallyFromEvidence(evidence, algorithm), PARAMS[algorithm]);
+          const b = finalizeTally(tallyFromEvidence(shuffled, algorithm), PARAMS[algorithm]);
+          expect(b).toEqual(a);
+          expect(msToSeconds(b.creditedMs)).toBe(msToSeconds(a.creditedMs));
+          expect(a.algorithm).toBe(algorithm);
+        }
+        // The stored (incremental) total is the v2 recompute.
+        expect(finalizeTally(store.tallies.get('c1') ?? emptyTally())).toEqual(
+          finalizeTally(tallyFromEvidence(evidence, 'beats-v2')),
+        );
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('credits a tracker that sends no cause exactly as beats-v1 did', () => {
+    fc.assert(
+      fc.property(fc.array(v2StepArb([undefined]), { minLength: 5, maxLength: 50 }), (steps) => {
+        const { store } = playTabs(steps);
+        const evidence = store.evidence('c1');
+        expect(evidence.runs.every((r) => !r.stopCause)).toBe(true);
+        expect(finalizeTally(tallyFromEvidence(evidence, 'beats-v1')).measuredMs).toBe(
+          finalizeTally(tallyFromEvidence(evidence, 'beats-v2')).measuredMs,
+        );
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
+describe('beats-v2 against beats-v1 on the same evidence', () => {
+  const learner = { expired: false, notLearner: false };
+  const meta = TAB_METAS[1] as TabMeta;
+  function visit(items: Array<[number, TrackedItem]>) {
+    const store = new Store(LEARNER);
+    store.batch(T0, [{ meta, items: [{ kind: 'open', seq: 0 }], standing: learner }]);
+    const results: ItemResult[] = [];
+    for (const [at, item] of items)
+      results.push(...(store.batch(T0 + at, [{ meta, items: [item], standing: learner }])[0] ?? []));
+    const evidence = store.evidence('c1');
+    return {
+      results,
+      v1: finalizeTally(tallyFromEvidence(evidence, 'beats-v1'), PARAMS['beats-v1']).measuredMs,
+      v2: finalizeTally(tallyFromEvidence(evidence, 'beats-v2')).measuredMs,
+    };
+  }
+  const periodic = (seq: number, ago = 1_000): TrackedItem => ({
+    kind: 'beat',
+    seq,
+    cause: 'periodic',
+    inputAgoMs: ago,
+  });
+  const stop = (seq: number, cause: 'hidden' | 'idle' | 'pagehide', ago = 1_000): TrackedItem => ({
+    kind: 'beat',
+    seq,
+    cause,
+    inputAgoMs: ago,
+  });
+
+  it('hidden for 60 s then back: v2 credits none of the 60 s, v1 bridged them', () => {
+    // Visible 0–40 s (beat at 30 s, hidden at 40 s), hidden until 100 s, back, beats to 160 s.
+    const { v1, v2 } = visit([
+      [30_000, periodic(1)],
+      [40_000, stop(2, 'hidden')],
+      [100_000, periodic(3)],
+      [130_000, periodic(4)],
+      [160_000, periodic(5)],
+    ]);
+    expect(v2).toBe(40_000 + 60_000);
+    // v1 refused the stop (10 s after the beat) and bridged 30 s → 100 s.
+    expect(v1).toBe(160_000);
+  });
+
+  it('idle: the 180 s grace is credited up to the idle beat, nothing after', () => {
+    // Last input at 46 s; beats every 30 s reporting it; idle beat at 226 s; input again at 276 s.
+    const items: Array<[number, TrackedItem]> = [];
+    let seq = 1;
+    for (let t = 30_000; t <= 210_000; t += 30_000) items.push([t, periodic(seq++, Math.max(0, t - 46_000))]);
+    items.push([226_000, stop(seq++, 'idle', 180_000)]);
+    items.push([276_000, periodic(seq++, 0)]);
+    const { v1, v2 } = visit(items);
+    expect(v2).toBe(46_000 + 180_000);
+    expect(v1).toBe(276_000);
+  });
+
+  it('an idle beat that arrives late ends the run at the end of the grace', () => {
+    const { v2 } = visit([
+      [30_000, periodic(1, 0)],
+      [60_000, periodic(2, 30_000)],
+      [250_000, stop(3, 'idle', 220_000)],
+    ]);
+    // Input at 30 s: the grace ends at 210 s, though the idle beat came at 250 s (after a gap, too: no run).
+    expect(v2).toBe(60_000);
+    const { v2: inTime } = visit([
+      [30_000, periodic(1, 0)],
+      [60_000, periodic(2, 30_000)],
+      [90_000, periodic(3, 60_000)],
+      [120_000, stop(4, 'idle', 200_000)],
+    ]);
+    // Reported input 200 s before the idle beat: the grace ended at 100 s, and never before the last beat (90 s).
+    expect(inTime).toBe(100_000);
+  });
+
+  it('an idle beat sent because a video stopped ends the run at its receive time', () => {
+    const video = (seq: number, ago: number): TrackedItem => ({ ...periodic(seq, ago), media: true });
+    const { v2 } = visit([
+      [30_000, video(1, 30_000)],
+      [60_000, video(2, 60_000)],
+      // The video ends at 250 s, 250 s after the last input: it kept the page active until then.
+      ...Array.from({ length: 6 }, (_, i): [number, TrackedItem] => [
+        90_000 + i * 30_000,
+        video(3 + i, 90_000 + i * 30_000),
+      ]),
+      [250_000, { ...stop(9, 'idle', 250_000), media: true }],
+    ]);
+    expect(v2).toBe(250_000);
+  });
+
+  it('leaving the page 8 s after a beat credits those 8 s', () => {
+    const { results, v1, v2 } = visit([
+      [30_000, periodic(1)],
+      [38_000, stop(2, 'pagehide')],
+      [38_000, { kind: 'close', seq: 3 }],
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['accepted', 'accepted', 'stored']);
+    expect(v2).toBe(38_000);
+    expect(v1).toBe(30_000);
   });
 });

@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { parseHTML } from 'linkedom';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   addDays,
@@ -60,7 +61,7 @@ describe('POST /api/tracking/beats', () => {
 
     const times = await getLearnerTimes(ctx.app.db, learner.learnerId, courseId);
     expect(times).toMatchObject({
-      algorithm: 'beats-v1',
+      algorithm: 'beats-v2',
       creditedSeconds: 625,
       measuredSeconds: 625,
       flags: [],
@@ -75,14 +76,15 @@ describe('POST /api/tracking/beats', () => {
     // The run is one row, updated in place; beats are not stored one by one.
     const runs = await ctx.app.db.selectFrom('tracking_runs').selectAll().where('tab_id', '=', tab.tabId).execute();
     expect(runs).toHaveLength(1);
-    expect(runs[0]).toMatchObject({ beat_count: 21, first_seq: 1, last_seq: 21, sealed: true });
+    // The hidden beat ended the run (sealed at once) and is recorded as its stop.
+    expect(runs[0]).toMatchObject({ beat_count: 21, first_seq: 1, last_seq: 21, sealed: true, stop_cause: 'hidden' });
     expect((await events(learner)).map((e) => e.kind)).toEqual([
       'tab',
       'open',
       'focus',
       'run_start',
-      'close',
       'run_end',
+      'close',
     ]);
     // Beyond a closed tab: kept as evidence, never credited.
     clock.advance(30_000);
@@ -484,9 +486,18 @@ describe('evidence, recompute, views', () => {
     // 115 s → "1 min".
     const page = await ctx.app.inject({ method: 'GET', url: `/tracking/time?session_token=${learner.token}` });
     expect(page.statusCode).toBe(200);
-    expect(page.body).toContain('Votre temps de connexion');
-    expect(page.body).toMatch(/Total : <strong>1 min<\/strong>/);
-    expect(page.body).toContain('Comprendre la digitalisation de son entreprise');
+    const { document } = parseHTML(page.body);
+    // One <h1>, and a clear way back to the module (the same session token, by GET).
+    expect([...document.querySelectorAll('h1')].map((h) => h.textContent)).toEqual(['Votre temps de connexion']);
+    const back = [...document.querySelectorAll('a')].filter((a) => a.textContent?.includes('Revenir au module'));
+    expect(back.length).toBeGreaterThan(0);
+    const href = new URL(back[0]?.getAttribute('href') as string, 'http://tool.test');
+    expect(href.pathname).toBe('/catalog/module');
+    expect(href.searchParams.get('session_token')).toBe(learner.token);
+    expect(document.querySelector('section.temps-connexion strong')?.textContent).toBe('1 min');
+    expect(document.querySelector('section.temps-connexion td')?.textContent).toBe(
+      'Comprendre la digitalisation de son entreprise',
+    );
     const me = await ctx.app.inject({
       method: 'GET',
       url: '/api/tracking/me',

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { isJournalV1 } from '../../src/tracking/inbox.js';
 import {
   addDays,
-  BEATS_V1,
+  BEATS_V2,
   type CourseTally,
   creditCourse,
   decideFocus,
@@ -12,6 +12,7 @@ import {
   type FocusMark,
   finalizeTally,
   formatDuration,
+  NO_STOP,
   newTabState,
   nextParisMidnight,
   PROFILES,
@@ -20,6 +21,7 @@ import {
   type RunInterval,
   splitByParisDay,
   tallyCourse,
+  toV1Runs,
   unionSegments,
 } from '../../src/tracking/rules.js';
 
@@ -57,7 +59,7 @@ const nominalArb = fc.record({
   'm-c': fc.integer({ min: 0, max: 3 }),
 });
 // Tiny caps in "minutes" relative to a 2-second horizon would never bind; scale caps to the horizon.
-const SMALL = { ...BEATS_V1, capFactor: (3 / 60_000) * 100 }; // 3 × nominal × 100 ms
+const SMALL = { ...BEATS_V2, capFactor: (3 / 60_000) * 100 }; // 3 × nominal × 100 ms
 
 function coveredMs(runs: readonly RunInterval[]): number {
   const covered = new Set<number>();
@@ -67,7 +69,7 @@ function coveredMs(runs: readonly RunInterval[]): number {
 
 const BIG_NOMINAL = { 'm-a': 10_000, 'm-b': 10_000, 'm-c': 10_000 };
 
-describe('union of runs (beats-v1)', () => {
+describe('union of runs', () => {
   it('counts exactly the covered milliseconds: never a second twice, never more than wall-clock', () => {
     fc.assert(
       fc.property(runsArb(), focusArb(), (runs, focus) => {
@@ -368,6 +370,8 @@ describe('ingest decisions', () => {
       run: 'start',
       startMs: 1000,
       sealPrevious: false,
+      stop: null,
+      endMs: 31_000,
     });
     expect(decideItem(tab, beat(1), 1000 + 75_001, P, learner)).toMatchObject({ run: 'start', startMs: 76_001 });
   });
@@ -382,6 +386,7 @@ describe('ingest decisions', () => {
       lastSeq: 2,
       rollingHash: 'h',
       sealed: false,
+      ...NO_STOP,
     };
     const tab = { ...newTabState(), openedMs: 0, lastSeq: 2, lastAcceptedBeatMs: 30_000, run };
     expect(decideItem(tab, beat(3), 105_000, P, learner)).toMatchObject({ status: 'accepted', run: 'extend' });
@@ -390,6 +395,8 @@ describe('ingest decisions', () => {
       run: 'start',
       startMs: 105_001,
       sealPrevious: true,
+      stop: null,
+      endMs: 105_001,
     });
   });
 
@@ -403,6 +410,7 @@ describe('ingest decisions', () => {
       lastSeq: 5,
       rollingHash: 'h',
       sealed: false,
+      ...NO_STOP,
     };
     const tab = {
       ...newTabState(),
@@ -432,6 +440,107 @@ describe('ingest decisions', () => {
       status: 'rejected',
       reason: 'already_open',
     });
+  });
+
+  it('beats-v2: a stop ends the live run at once, is never refused for spacing, and no run bridges it', () => {
+    const run = {
+      id: 'r',
+      startMs: 0,
+      lastBeatMs: 30_000,
+      beatCount: 2,
+      firstSeq: 1,
+      lastSeq: 2,
+      rollingHash: 'h',
+      sealed: false,
+      ...NO_STOP,
+    };
+    const tab = { ...newTabState(), openedMs: 0, lastSeq: 2, lastAcceptedBeatMs: 30_000, run };
+    const stop = (cause: 'hidden' | 'idle' | 'pagehide', inputAgoMs = 1_000) => ({
+      kind: 'beat' as const,
+      seq: 3,
+      cause,
+      inputAgoMs,
+    });
+    // 1 s after a periodic beat: a periodic one is refused, a stop is taken and ends the run there.
+    expect(decideItem(tab, { ...beat(3), cause: 'periodic' }, 31_000, P, learner)).toEqual({
+      status: 'rejected',
+      reason: 'too_frequent',
+    });
+    expect(decideItem(tab, stop('hidden'), 31_000, P, learner)).toEqual({
+      status: 'accepted',
+      run: 'extend',
+      startMs: 0,
+      sealPrevious: false,
+      stop: 'hidden',
+      endMs: 31_000,
+    });
+    // An idle beat ends the run where the grace ended (input + idleMs), never before the run's end.
+    expect(decideItem(tab, stop('idle', 200_000), 50_000, P, learner)).toMatchObject({ stop: 'idle', endMs: 30_000 });
+    expect(decideItem(tab, stop('idle', 180_000), 50_000, P, learner)).toMatchObject({ stop: 'idle', endMs: 50_000 });
+    // After a stop: the next periodic beat starts a new run at once, at its own time (no spacing, no bridge).
+    const stopped = {
+      ...tab,
+      lastAcceptedBeatMs: 31_000,
+      run: { ...run, lastBeatMs: 31_000, stopCause: 'hidden' as const, sealed: true },
+    };
+    expect(decideItem(stopped, { ...beat(4), cause: 'periodic' }, 32_000, P, learner)).toEqual({
+      status: 'accepted',
+      run: 'start',
+      startMs: 32_000,
+      sealPrevious: false,
+      stop: null,
+      endMs: 32_000,
+    });
+    // A stop with no run to end is kept, credits nothing; right after the page open, it ends the open's run.
+    expect(decideItem(stopped, { ...stop('pagehide'), seq: 4 }, 32_000, P, learner)).toEqual({
+      status: 'stop_without_run',
+      cause: 'pagehide',
+    });
+    const fresh = { ...newTabState(), openedMs: 1_000, lastSeq: 0 };
+    expect(decideItem(fresh, { ...stop('pagehide'), seq: 1 }, 9_000, P, learner)).toMatchObject({
+      status: 'accepted',
+      run: 'start',
+      startMs: 1_000,
+      stop: 'pagehide',
+      endMs: 9_000,
+    });
+  });
+
+  it('re-derives beats-v1 runs from beats-v2 evidence', () => {
+    const tabRuns: RunInterval[] = [
+      // Hidden 10 s after a beat (v1 refused it: the run ends at 30 s), back at 100 s: v1 bridged.
+      {
+        runId: 'a',
+        tabId: 't',
+        moduleId: 'm',
+        startMs: 0,
+        endMs: 40_000,
+        beatCount: 2,
+        stopCause: 'hidden',
+        stopAtMs: 40_000,
+        beforeStopMs: 30_000,
+      },
+      { runId: 'b', tabId: 't', moduleId: 'm', startMs: 100_000, endMs: 160_000, beatCount: 3 },
+      // After a gap of more than 75 s, a run on its own.
+      {
+        runId: 'c',
+        tabId: 't',
+        moduleId: 'm',
+        startMs: 300_000,
+        endMs: 330_000,
+        beatCount: 2,
+        stopCause: 'idle',
+        stopAtMs: 360_000,
+        beforeStopMs: 330_000,
+      },
+    ];
+    expect(toV1Runs(tabRuns, () => P).map((r) => [r.runId, r.startMs, r.endMs])).toEqual([
+      ['a', 0, 160_000],
+      ['c', 300_000, 360_000],
+    ]);
+    // Runs without stops come out unchanged.
+    const plain = tabRuns.map(({ stopCause: _s, stopAtMs: _a, beforeStopMs: _b, ...r }) => r);
+    expect(toV1Runs(plain, () => P).map((r) => [r.startMs, r.endMs])).toEqual(plain.map((r) => [r.startMs, r.endMs]));
   });
 
   it('moves the focus only to a tab with more recent input, and never back in time', () => {
