@@ -1,13 +1,13 @@
 import type { FastifyInstance } from 'fastify';
+import { registerParcoursSources } from '../catalog/index.js';
 import { runPeriodically } from '../common/periodic.js';
 import type { Db } from '../db/index.js';
 import { lmsEstimateFor } from '../lms/index.js';
 import { getCourseTimes, getLearnerTimes } from '../tracking/index.js';
 import { certificatesCommand } from './cli.js';
-import { registerParcoursSources } from '../catalog/index.js';
 import { loadProviderConfig } from './provider.js';
-import { describeIssuanceRule } from './rules.js';
 import { certificateRoutes } from './routes.js';
+import { describeIssuanceRule } from './rules.js';
 import { CertificateService, type FactsSource } from './service.js';
 import { currentSigningKey } from './signing.js';
 import { candidatePairs, catalogFactsSource, type TimesPort } from './sources.js';
