@@ -95,6 +95,14 @@ describe('content import: from the 9-module catalogue to the 16-module programme
     // Progress and completion stay as they were.
     expect(await listCompletions(db, { learnerId: learner.id })).toEqual(progressBefore);
 
+    // A branch whose OPCA of 2017 was not its fund's keeps its own name (private hospitalisation).
+    const branch = await db
+      .selectFrom('branches')
+      .select(['fund_slug', 'historical_name'])
+      .where('idcc', '=', '2264')
+      .executeTakeFirstOrThrow();
+    expect(branch).toEqual({ fund_slug: 'opco-sante', historical_name: 'Actalians' });
+
     // Every fund's learner now follows 16 modules, the finished one among them.
     const catalog = await loadRoutingCatalog(db);
     for (const fund of FUND_SLUGS) {

@@ -67,6 +67,7 @@ const profile: LearnerProfile = {
   headcountBand: '10-49',
   idcc: '1979',
   branchName: 'HCR',
+  branchHistoricalName: null,
   fundSlug: 'akto',
   fundName: 'AKTO',
   updatedAt: new Date(),
