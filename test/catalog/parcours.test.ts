@@ -74,6 +74,12 @@ async function complete(token: string, moduleId: string) {
 
 const get = (href: string) => ctx.app.inject({ method: 'GET', url: href });
 
+/** Completion scores queued for the LMS (AGS) after a module's completion. */
+async function scores(moduleId: string): Promise<number> {
+  const rows = await ctx.app.db.selectFrom('lti_score_outbox').select('id').where('module_id', '=', moduleId).execute();
+  return rows.length;
+}
+
 describe('Mon parcours from a link without custom parameters', () => {
   it('a learner of each fund sees their 16 modules by week, what to do next and the planned 4 h (no 404)', async () => {
     for (const fund of FUND_SLUGS) {
@@ -138,6 +144,8 @@ describe('Mon parcours from a link without custom parameters', () => {
     expect(source?.getAttribute('rel')).toBe('noopener noreferrer');
 
     await complete(token, 'common-digitalisation');
+    // One module of sixteen: the parcours link's line item gets no completion score yet.
+    expect(await scores('common-digitalisation')).toBe(0);
     const again = dom((await get(`/catalog/parcours?session_token=${encodeURIComponent(token)}`)).body);
     const item = again.querySelector('li[data-module-id="common-digitalisation"]');
     expect(item?.getAttribute('data-status')).toBe('done');
@@ -173,6 +181,11 @@ describe('a theme link: the theme’s modules in sequence', () => {
     expect(m2.querySelector('p.next a')?.getAttribute('href')).toBe(
       `/catalog/parcours?session_token=${encodeURIComponent(token)}`,
     );
+    // The theme link's completion score comes with its last module, not its first.
+    await complete(token, 'uniformation-coeur-de-metier');
+    expect(await scores('uniformation-coeur-de-metier')).toBe(0);
+    await complete(token, 'uniformation-coeur-de-metier-2');
+    expect(await scores('uniformation-coeur-de-metier-2')).toBe(1);
   });
 });
 
