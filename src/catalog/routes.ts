@@ -666,10 +666,23 @@ export function createCatalogPages(app: FastifyInstance, runtime: CatalogRuntime
     } else if (target.theme !== null && theme) {
       linkDescription =
         theme.trunk === 'common'
-          ? `Ce lien affiche le thème « ${theme.title} » du tronc commun : le même module pour tous les apprenants.`
-          : `Ce lien affiche le thème « ${theme.title} » : chaque apprenant voit le module de son fonds de formation.`;
+          ? `Ce lien affiche le thème « ${theme.title} » du tronc commun : les mêmes modules pour tous les apprenants, l’un après l’autre.`
+          : `Ce lien affiche le thème « ${theme.title} » : chaque apprenant voit le module de son fonds de formation, puis les suivants du thème.`;
+      // The theme's later modules, in order, for one owner (the default of each position).
+      const later = (fund: string | null) =>
+        catalog.moduleRows
+          .filter(
+            (m) =>
+              m.trackId === theme.trackId &&
+              m.theme === theme.slug &&
+              m.fundSlug === fund &&
+              m.branches.length === 0 &&
+              m.position > 1,
+          )
+          .sort((a, b) => a.position - b.position)
+          .map((m) => asRow(m.id));
       if (theme.trunk === 'common') {
-        if (probe.ok) rows.push({ fund: null, module: asRow(probe.moduleId), variants: [] });
+        if (probe.ok) rows.push({ fund: null, module: asRow(probe.moduleId), variants: [], then: later(null) });
       } else {
         for (const f of funds.filter((x) => target.fund === null || x.slug === target.fund)) {
           const route = resolveModule({ ...target, fund: f.slug }, null, catalog);
@@ -684,7 +697,7 @@ export function createCatalogPages(app: FastifyInstance, runtime: CatalogRuntime
               version: m.currentVersion,
               branches: m.branches.map((idcc) => ({ idcc, name: branches.find((b) => b.idcc === idcc)?.name ?? idcc })),
             }));
-          rows.push({ fund: f, module: route.ok ? asRow(route.moduleId) : null, variants });
+          rows.push({ fund: f, module: route.ok ? asRow(route.moduleId) : null, variants, then: later(f.slug) });
         }
       }
     } else {

@@ -209,4 +209,17 @@ describe('the course team on a parcours link', () => {
     expect(Number(rows[0]?.[2])).toBeGreaterThanOrEqual(1);
     expect(doc.querySelector('table.weeks caption')?.textContent).toContain('apprenants avec un profil');
   });
+
+  it('on a theme link, sees each fund’s modules of the theme in sequence', async () => {
+    const component = ctx.fake.components[2];
+    if (!component) throw new Error('no component');
+    const teacher = await ctx.launch(ctx.fake.createUser({ role: 'instructor' }), component);
+    const doc = dom(teacher.final.body);
+    const akto = [...doc.querySelectorAll('table.funds tbody tr')].find((tr) =>
+      tr.querySelector('th')?.textContent?.startsWith('AKTO'),
+    );
+    const cell = akto?.querySelectorAll('td')[0]?.textContent ?? '';
+    expect(cell).toContain('akto-coeur-de-metier,');
+    expect(cell).toContain('puis : Module 2 du thème coeur-de-metier (akto)');
+  });
 });
