@@ -682,7 +682,7 @@ export function createCatalogPages(app: FastifyInstance, runtime: CatalogRuntime
           .sort((a, b) => a.position - b.position)
           .map((m) => asRow(m.id));
       if (theme.trunk === 'common') {
-        if (probe.ok) rows.push({ fund: null, module: asRow(probe.moduleId), variants: [], then: later(null) });
+        if (probe.ok) rows.push({ fund: null, module: asRow(probe.moduleId), variants: [], followedBy: later(null) });
       } else {
         for (const f of funds.filter((x) => target.fund === null || x.slug === target.fund)) {
           const route = resolveModule({ ...target, fund: f.slug }, null, catalog);
@@ -697,7 +697,7 @@ export function createCatalogPages(app: FastifyInstance, runtime: CatalogRuntime
               version: m.currentVersion,
               branches: m.branches.map((idcc) => ({ idcc, name: branches.find((b) => b.idcc === idcc)?.name ?? idcc })),
             }));
-          rows.push({ fund: f, module: route.ok ? asRow(route.moduleId) : null, variants, then: later(f.slug) });
+          rows.push({ fund: f, module: route.ok ? asRow(route.moduleId) : null, variants, followedBy: later(f.slug) });
         }
       }
     } else {

@@ -640,7 +640,7 @@ export interface OverviewRow {
   module: { id: string; title: string; version: number } | null;
   variants: { id: string; title: string; version: number; branches: { idcc: string; name: string }[] }[];
   /** The theme's next modules (positions 2, 3…), shown after the first one ("module suivant"). */
-  then?: { id: string; title: string; version: number }[];
+  followedBy?: { id: string; title: string; version: number }[];
 }
 
 export interface OverviewOptions {
@@ -679,7 +679,7 @@ ${
 ${o.rows.map(
   (r) => html`<tr>
 <th scope="row">${r.fund ? html`${r.fund.name}${r.fund.historicalName ? html`<br><span class="muted">anciennement ${r.fund.historicalName}</span>` : ''}` : 'Tous les apprenants'}</th>
-<td>${r.module ? html`${r.module.title}<br><span class="muted"><code>${r.module.id}</code>, version ${r.module.version}</span>${(r.then ?? []).map((t) => html`<br>puis : ${t.title} <span class="muted"><code>${t.id}</code>, version ${t.version}</span>`)}` : html`<strong>Aucun module</strong> : ces apprenants verront un message d’erreur.`}</td>
+<td>${r.module ? html`${r.module.title}<br><span class="muted"><code>${r.module.id}</code>, version ${r.module.version}</span>${(r.followedBy ?? []).map((t) => html`<br>puis : ${t.title} <span class="muted"><code>${t.id}</code>, version ${t.version}</span>`)}` : html`<strong>Aucun module</strong> : ces apprenants verront un message d’erreur.`}</td>
 <td>${
     r.variants.length === 0
       ? html`<span class="muted">Aucune</span>`
