@@ -384,7 +384,9 @@ ${captions ? html`<track kind="captions" src="${captions}" srclang="fr" label="F
 <p>Votre navigateur ne lit pas cette vidéo : <a href="${src}">téléchargez-la</a> ou lisez la transcription.</p>
 </video></div>`;
   }
-  return html`<div class="frame"><iframe src="${src}" title="Vidéo : ${title}" allow="fullscreen; encrypted-media; picture-in-picture" allowfullscreen loading="lazy"></iframe></div>`;
+  // An embedded player shows its own captions; their file is offered too, as the check requires it.
+  return html`<div class="frame"><iframe src="${src}" title="Vidéo : ${title}" allow="fullscreen; encrypted-media; picture-in-picture" allowfullscreen loading="lazy"></iframe></div>
+${captions ? html`<p class="muted"><a href="${captions}" target="_blank" rel="noopener noreferrer">Sous-titres de la vidéo (fichier WebVTT)<span class="sr-only"> (s’ouvre dans un nouvel onglet)</span></a></p>` : ''}`;
 }
 
 function renderVideo(b: VideoBlock, placeholderUrl: string, linker: GlossaryLinker): SafeHtml {
