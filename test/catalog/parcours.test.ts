@@ -165,6 +165,32 @@ describe('Mon parcours from a link without custom parameters', () => {
   });
 });
 
+describe('Mon parcours and the certificate', () => {
+  it('once the rule is met (the 8 sector modules), the certificate is issued and Mon parcours links its PDF', async () => {
+    const { token, page } = await onboard(0, 'atlas');
+    const sector = [...dom(page.body).querySelectorAll('li.parcours-module')]
+      .map((li) => li.getAttribute('data-module-id') as string)
+      .filter((id) => id.startsWith('atlas-'));
+    expect(sector).toHaveLength(8);
+    for (const id of sector) {
+      const opened = await get(`/catalog/module?module=${id}&session_token=${encodeURIComponent(token)}`);
+      expect(opened.statusCode).toBe(200);
+      await complete(token, id);
+    }
+    const doc = dom((await get(`/catalog/parcours?session_token=${encodeURIComponent(token)}`)).body);
+    expect(doc.querySelector('.parcours-summary')?.textContent).toContain('Modules terminés : 8 sur 16.');
+    const pdf = doc.querySelector('#certificat')?.parentElement?.querySelector('a[href*="/pdf"]');
+    expect(pdf?.textContent).toBe('Télécharger le certificat (PDF)');
+    const download = await get(pdf?.getAttribute('href') ?? '');
+    expect(download.statusCode).toBe(200);
+    expect(download.headers['content-type']).toContain('application/pdf');
+    // What next: the common trunk still to do.
+    expect(doc.querySelector('#parcours-suivant')?.textContent).toBe(
+      'Continuer avec : Module 1 du thème digitalisation (common)',
+    );
+  });
+});
+
 describe('a theme link: the theme’s modules in sequence', () => {
   it('module 1 leads to module 2 (« module suivant »), module 2 back to Mon parcours', async () => {
     const { page, token } = await onboard(2, 'uniformation');
