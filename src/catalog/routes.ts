@@ -403,7 +403,15 @@ export function createCatalogPages(app: FastifyInstance, runtime: CatalogRuntime
       const fixedFund = target.fund !== null && snapshot.funds.some((f) => f.slug === target.fund) ? target.fund : null;
       if (!profile) return onboardingPage(reply, session, token, fixedFund, {}, snapshot);
       if (session.courseId === null) return outsideCourse(request, reply, session);
-      if (wantsParcours) return parcoursPage(request, reply, session, token, { target, snapshot, profile, ...options });
+      if (wantsParcours) {
+        const notice = options.notice ? `${options.notice} Voici votre parcours.` : undefined;
+        return parcoursPage(request, reply, session, token, {
+          target,
+          snapshot,
+          profile,
+          ...(notice ? { notice } : {}),
+        });
+      }
       const module = snapshot.routing.moduleRows.find((m) => m.id === options.moduleId);
       const allowed =
         module !== undefined &&
@@ -447,7 +455,7 @@ export function createCatalogPages(app: FastifyInstance, runtime: CatalogRuntime
       target,
       snapshot,
       profile: dest.profile,
-      ...(options.notice ? { notice: options.notice } : {}),
+      ...(options.notice ? { notice: `${options.notice} Voici votre module.` } : {}),
     });
   }
 
@@ -931,7 +939,7 @@ export async function catalogRoutes(root: FastifyInstance, options: { runtime: C
       if (!out.saved) return out.reply;
       if (session.role !== 'learner') return pages.overviewPage(reply, session, token);
       return pages.learnerPage(request, reply, session, token, {
-        notice: 'Merci, votre profil est enregistré. Voici votre module.',
+        notice: 'Merci, votre profil est enregistré.',
       });
     },
   );
