@@ -89,7 +89,9 @@ describe('Mon parcours from a link without custom parameters', () => {
       expect(page.statusCode).toBe(200);
       const doc = dom(page.body);
       expect(doc.querySelector('h1')?.textContent).toBe('Mon parcours');
-      expect(doc.querySelector('.notice')?.textContent).toBe('Merci, votre profil est enregistré. Voici votre parcours.');
+      expect(doc.querySelector('.notice')?.textContent).toBe(
+        'Merci, votre profil est enregistré. Voici votre parcours.',
+      );
       const weeks = [...doc.querySelectorAll('section.week')];
       expect(weeks.map((w) => w.querySelector('h2')?.textContent?.slice(0, 9))).toEqual([
         'Semaine 1',
