@@ -13,6 +13,8 @@ import {
   canonicalJson,
   DEFAULT_RULE,
   describeIssuanceRule,
+  eligibilityFacts,
+  evaluateEligibility,
   formatCertificateNumber,
 } from '../../src/certificates/rules.js';
 import { assembleFacts } from '../../src/certificates/sources.js';
@@ -159,6 +161,28 @@ describe('the certificate of the 16-module programme', () => {
       expect(text).toContain('Détail par module (suite)');
       expect(text.match(/Module\s+Parcours\s+Date\(s\)\s+Temps\s+Terminé/g)).toHaveLength(2);
     }
+  });
+
+  it('requires only the programme’s modules: one opened before a change of fund is listed, not required', () => {
+    const facts = assembleFacts({
+      learnerId: 'l1',
+      course: { id: 'c1', title: 'T' },
+      profile,
+      fund: { slug: 'akto', name: 'AKTO', historicalName: 'Fafih' },
+      modules,
+      themePositions: new Map(THEMES.map(([slug], i) => [`${TRACK}|${slug}`, i + 1])),
+      completions: programme
+        .filter((m) => m.trunk === 'sector')
+        .map((m) => ({ ...completions[0], moduleId: m.id, trunk: 'sector' as const }) as ModuleCompletion),
+      times: {
+        algorithm: 'beats-v1',
+        params: {},
+        modules: [{ moduleId: 'atlas-visibilite', creditedSeconds: 300, firstAt: null, lastAt: null }],
+      },
+    });
+    expect(facts.modules.find((m) => m.id === 'atlas-visibilite')).toMatchObject({ planned: false });
+    const report = evaluateEligibility(DEFAULT_RULE, eligibilityFacts(facts));
+    expect(report).toMatchObject({ eligible: true, sectorCompleted: 8, sectorTotal: 8 });
   });
 
   it('states the issuance rule in plain words', () => {
