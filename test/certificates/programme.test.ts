@@ -185,6 +185,28 @@ describe('the certificate of the 16-module programme', () => {
     expect(report).toMatchObject({ eligible: true, sectorCompleted: 8, sectorTotal: 8 });
   });
 
+  it('a table too long for one page goes on under « Détail par module (suite) » with its headers repeated', async () => {
+    const provider = loadProviderConfig(resolve('lti-config/provider.json'), { production: false });
+    const long: CertificateData = {
+      ...data,
+      modules: data.modules.map((m) => ({
+        ...m,
+        title: `${m.title} : un intitulé long qui prend plusieurs lignes dans la colonne des modules du tableau`,
+      })),
+    };
+    const pdf = await renderCertificatePdf(long, {
+      signatureImage: provider.signatureImage,
+      dataSha256: createHash('sha256').update(canonicalJson(long)).digest('hex'),
+    });
+    const longText = pdfTool('pdftotext', pdf, ['-layout', '-enc', 'UTF-8']);
+    expect(Number(/Pages:\s+(\d+)/.exec(pdfTool('pdfinfo', pdf))?.[1])).toBe(2);
+    expect(longText).toContain('Détail par module (suite)');
+    expect(longText.match(/Module\s+Parcours\s+Date\(s\)\s+Temps\s+Terminé/g)).toHaveLength(2);
+    // Page 2 starts with the continued table.
+    const page2 = longText.split('\f')[1] ?? '';
+    expect(page2.trimStart().startsWith('Détail par module (suite)')).toBe(true);
+  });
+
   it('states the issuance rule in plain words', () => {
     expect(describeIssuanceRule(DEFAULT_RULE, { common: 8, sector: 8 })).toBe(
       'il faut les 8 modules de son secteur terminés (semaines du tronc sectoriel). Le certificat est délivré automatiquement dès que la règle est remplie. « Modules terminés » et la durée prévue portent sur le parcours de l’apprenant (somme des durées des modules).',
