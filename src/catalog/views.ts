@@ -1,6 +1,14 @@
 import { html, page, raw, type SafeHtml } from '../http/html.js';
-import { markdown } from './markdown.js';
-import type { Block, ModuleManifest, QuizBlock, TestimonialBlock, TutorialBlock, VideoBlock } from './model.js';
+import { inlineMarkdown, markdown } from './markdown.js';
+import type {
+  ActivityBlock,
+  Block,
+  ModuleManifest,
+  QuizBlock,
+  TestimonialBlock,
+  TutorialBlock,
+  VideoBlock,
+} from './model.js';
 import {
   CIVILITIES,
   HEADCOUNT_BANDS,
@@ -196,7 +204,9 @@ function renderBlock(b: Block, index: number, total: number, o: ModulePageOption
         ? renderTutorial(b)
         : b.type === 'testimonial'
           ? renderTestimonial(b, o.videoPlaceholderUrl)
-          : renderQuiz(b, o);
+          : b.type === 'activity'
+            ? renderActivity(b)
+            : renderQuiz(b, o);
   const done = state.done.includes(b.id);
   const seenForm =
     b.type === 'quiz' || o.progress === null
@@ -251,6 +261,33 @@ function renderTestimonial(b: TestimonialBlock, placeholderUrl: string): SafeHtm
 <figcaption>${b.person}, ${b.role}</figcaption>
 </figure>
 ${b.video && b.transcript ? html`<details class="transcript"><summary>Transcription écrite du témoignage</summary>${markdown(b.transcript)}</details>` : ''}`;
+}
+
+const ACTIVITY_KIND_LABELS: Record<ActivityBlock['kind'], string> = {
+  checklist: 'Liste à cocher pour votre entreprise',
+  'worked-example': 'Exemple à reprendre pour votre entreprise',
+  scenario: 'Mise en situation',
+};
+
+/**
+ * The activity: its items are checkboxes that stay in the page (never sent: nothing about the learner's
+ * company is stored), and the debrief opens on demand (a <details>, which needs no script).
+ */
+function renderActivity(b: ActivityBlock): SafeHtml {
+  const list = b.items.map(
+    (item, i) =>
+      html`<li><label><input type="checkbox" name="${b.id}-${i}" data-activity-item> <span>${inlineMarkdown(item)}</span></label></li>`,
+  );
+  return html`<p class="activity-kind">${ACTIVITY_KIND_LABELS[b.kind]} · environ ${b.minutes} min</p>
+${markdown(b.instructions)}
+<div class="activity-items">
+<p class="muted" id="aide-${b.id}">Vos coches restent sur cet écran : elles ne sont ni envoyées ni enregistrées.</p>
+${b.kind === 'checklist' ? html`<ul class="checklist" aria-describedby="aide-${b.id}">${list}</ul>` : html`<ol class="checklist" aria-describedby="aide-${b.id}">${list}</ol>`}
+</div>
+<details class="debrief">
+<summary>Voir le corrigé et ce qu’on attend d’un bon résultat</summary>
+${markdown(b.debrief)}
+</details>`;
 }
 
 function renderQuiz(b: QuizBlock, o: ModulePageOptions): SafeHtml {
