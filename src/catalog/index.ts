@@ -13,7 +13,13 @@ import {
   listThemes as listThemeRows,
   type ModuleRow,
 } from './repository.js';
-import { type CatalogRuntime, catalogRoutes, createCatalogPages, type ModulePageFragment } from './routes.js';
+import {
+  type CatalogRuntime,
+  catalogRoutes,
+  createCatalogPages,
+  type ModulePageFragment,
+  type ParcoursSources,
+} from './routes.js';
 import type { Civility, HeadcountBand, Trunk } from './tables.js';
 
 /**
@@ -23,7 +29,13 @@ import type { Civility, HeadcountBand, Trunk } from './tables.js';
  */
 
 export { runContentCommand } from './cli.js';
-export type { ModulePageContext, ModulePageFragment } from './routes.js';
+export type {
+  ModulePageContext,
+  ModulePageFragment,
+  ParcoursCertificateState,
+  ParcoursSources,
+  ParcoursTimes,
+} from './routes.js';
 export { type LinkTarget, parseLinkTarget } from './rules.js';
 export type { Trunk } from './tables.js';
 
@@ -39,7 +51,7 @@ declare module 'fastify' {
  * with the whole app (skip-override) so other plugins can call `registerModulePageFragment`.
  */
 async function catalog(app: FastifyInstance): Promise<void> {
-  const runtime: CatalogRuntime = { fragments: [] };
+  const runtime: CatalogRuntime = { fragments: [], parcours: {} };
   app.decorate('catalogRuntime', runtime);
   const pages = createCatalogPages(app, runtime);
   registerLaunchHandler(app, 'LtiResourceLinkRequest', pages.launchHandler);
@@ -62,6 +74,15 @@ export const catalogPlugin = Object.assign(catalog, {
 export function registerModulePageFragment(app: FastifyInstance, fragment: ModulePageFragment): void {
   if (!app.hasDecorator('catalogRuntime')) throw new Error('register catalogPlugin before registerModulePageFragment');
   app.catalogRuntime.fragments.push(fragment);
+}
+
+/**
+ * Lends "Mon parcours" what the catalog does not own: credited time (the tracking), the certificate's
+ * state and the issuance rule (the certificates). Call from a plugin registered after `catalogPlugin`.
+ */
+export function registerParcoursSources(app: FastifyInstance, sources: ParcoursSources): void {
+  if (!app.hasDecorator('catalogRuntime')) throw new Error('register catalogPlugin before registerParcoursSources');
+  Object.assign(app.catalogRuntime.parcours, sources);
 }
 
 // ───────────────────────────── Public read API ─────────────────────────────
