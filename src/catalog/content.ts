@@ -962,7 +962,11 @@ export async function loadContent(contentDir: string, options: { today?: Date } 
       continue;
     }
     if (top.name === GLOSSARY_DIR) {
-      for (const g of await listDir(join(contentDir, top.name))) {
+      // common.yaml first: general terms belong there, so a fund file repeating one is the one reported.
+      const entries = (await listDir(join(contentDir, top.name))).sort(
+        (a, b) => Number(b.name === 'common.yaml') - Number(a.name === 'common.yaml'),
+      );
+      for (const g of entries) {
         const abs = join(contentDir, top.name, g.name);
         const m = /^([a-z0-9-]+)\.yaml$/.exec(g.name);
         if (g.isDir || !m) {

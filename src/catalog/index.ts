@@ -100,6 +100,8 @@ export interface ModuleInfo {
   branches: string[];
   nominalMinutes: number;
   currentVersion: number;
+  /** The module's place in its theme (1: module.yaml, N: module-N.yaml). */
+  position: number;
   /** false once the module left the content directory (kept for evidence). */
   active: boolean;
 }

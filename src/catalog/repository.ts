@@ -312,6 +312,23 @@ export function forgetCatalogSnapshot(db: Db): void {
 
 // ───────────────────────────── Launch context (tables of the LTI capability, read only) ─────────────────────────────
 
+/** The custom parameters of a learner's latest launch of a resource link. */
+export async function findLinkCustom(
+  db: Executor,
+  learnerId: string,
+  resourceLinkId: string,
+): Promise<Record<string, string> | null> {
+  const r = await db
+    .selectFrom('lti_launches')
+    .select('custom')
+    .where('learner_id', '=', learnerId)
+    .where('resource_link_id', '=', resourceLinkId)
+    .orderBy('created_at', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  return r ? r.custom : null;
+}
+
 export async function findLaunchCustom(db: Executor, launchId: string): Promise<Record<string, string> | null> {
   const r = await db.selectFrom('lti_launches').select('custom').where('id', '=', launchId).executeTakeFirst();
   return r ? r.custom : null;
