@@ -356,7 +356,7 @@ function readFunds(src: SourceFile): FundsFile | null {
     const branches: BranchDef[] = [];
     r.array(o, 'branches', p, 0).forEach((b, j) => {
       const bp: Path = [...p, 'branches', j];
-      const bo = r.object(b, bp, ['idcc', 'name']);
+      const bo = r.object(b, bp, ['idcc', 'name', 'historicalName']);
       if (!bo) return;
       if (typeof bo.idcc === 'number') {
         src.error(
@@ -377,7 +377,10 @@ function readFunds(src: SourceFile): FundsFile | null {
         }
         idccs.set(idcc, slug ?? '?');
       }
-      if (idcc !== null && bname !== null) branches.push({ idcc, name: bname });
+      const bhist = r.string(bo, 'historicalName', bp, { optional: true, max: 200 });
+      // Only when present: a funds.json without it keeps the content hash it had.
+      if (idcc !== null && bname !== null)
+        branches.push({ idcc, name: bname, ...(bhist ? { historicalName: bhist } : {}) });
     });
     if (slug !== null && name !== null) funds.push({ slug, name, historicalName, sectors, branches });
   });

@@ -123,6 +123,7 @@ export async function importContent(
         f.branches.map((b) => ({
           idcc: b.idcc,
           name: b.name,
+          historical_name: b.historicalName ?? null,
           fund_slug: f.slug,
           version: content.funds.version,
           active: true,
@@ -136,6 +137,7 @@ export async function importContent(
           .onConflict((oc) =>
             oc.column('idcc').doUpdateSet((eb) => ({
               name: eb.ref('excluded.name'),
+              historical_name: eb.ref('excluded.historical_name'),
               fund_slug: eb.ref('excluded.fund_slug'),
               version: eb.ref('excluded.version'),
               active: true,

@@ -151,6 +151,8 @@ export interface LearnerProfile {
   headcountBand: HeadcountBand;
   idcc: string | null;
   branchName: string | null;
+  /** The branch's own OPCA of 2017 when it was not its fund's (e.g. IDCC 2264 under Actalians); null otherwise. */
+  branchHistoricalName: string | null;
   fundSlug: string;
   fundName: string;
   updatedAt: Date;
@@ -169,6 +171,7 @@ export async function getLearnerProfile(db: Db, learnerId: string): Promise<Lear
     headcountBand: p.headcountBand,
     idcc: p.idcc,
     branchName: p.branchName,
+    branchHistoricalName: p.branchHistoricalName,
     fundSlug: p.fundSlug,
     fundName: p.fundName,
     updatedAt: p.updatedAt,

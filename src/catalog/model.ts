@@ -6,6 +6,8 @@
 export interface BranchDef {
   idcc: string;
   name: string;
+  /** The branch's OPCA in 2017 when it was not its fund's historical OPCA (optional in funds.json). */
+  historicalName?: string;
 }
 
 export interface FundDef {

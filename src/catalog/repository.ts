@@ -450,6 +450,8 @@ export interface ProfileRow {
   fundSlug: string;
   fundName: string;
   branchName: string | null;
+  /** The branch's own OPCA of 2017 when it was not its fund's (funds.json); null otherwise. */
+  branchHistoricalName: string | null;
   createdAt: Date;
   updatedAt: Date;
   updatedBy: string | null;
@@ -462,7 +464,7 @@ export async function findProfile(db: Executor, learnerId: string): Promise<Prof
     .innerJoin('funds as f', 'f.slug', 'p.fund_slug')
     .leftJoin('branches as b', 'b.idcc', 'p.idcc')
     .selectAll('p')
-    .select(['f.name as fund_name', 'b.name as branch_name'])
+    .select(['f.name as fund_name', 'b.name as branch_name', 'b.historical_name as branch_historical_name'])
     .where('p.learner_id', '=', learnerId)
     .executeTakeFirst();
   if (!r) return null;
@@ -478,6 +480,7 @@ export async function findProfile(db: Executor, learnerId: string): Promise<Prof
     fundSlug: r.fund_slug,
     fundName: r.fund_name,
     branchName: r.branch_name,
+    branchHistoricalName: r.branch_historical_name,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     updatedBy: r.updated_by,

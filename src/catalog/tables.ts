@@ -27,6 +27,8 @@ export interface FundTable {
 export interface BranchTable {
   idcc: string;
   name: string;
+  /** Migration 0014: the branch's OPCA in 2017 when it was not its fund's; null otherwise. */
+  historical_name: Generated<string | null>;
   fund_slug: string;
   version: number;
   active: Generated<boolean>;

@@ -188,8 +188,9 @@ ${manifest.blocks.map(
     seq || o.extraNav
       ? html`<nav class="module-nav" aria-label="Votre formation">${seq ? html`<a href="${seq.parcoursHref}">Mon parcours</a>` : ''}${o.extraNav ?? ''}</nav>`
       : '';
-  const blocks = manifest.blocks.map((b, i) => renderBlock(b, i, total, o, state, linker));
+  // In reading order: the summary's uses come first.
   const summary = linker.text(manifest.summary);
+  const blocks = manifest.blocks.map((b, i) => renderBlock(b, i, total, o, state, linker));
   const further = renderSources(manifest.sources ?? []);
   const nextLink = seq?.next
     ? html`<p class="next"><a class="button" href="${seq.next.href}">Module suivant : ${seq.next.title}</a></p>`

@@ -160,7 +160,15 @@ export function catalogFactsSource(db: Db, times: TimesPort): FactsSource {
         learnerId,
         course: { id: courseId, title: title ?? themes[0]?.trackTitle ?? 'Formation' },
         profile,
-        fund: fund ? { slug: fund.slug, name: fund.name, historicalName: fund.historicalName, fileNumber } : null,
+        // The OPCA of 2017 is the branch's own where it was not the fund's (funds.json).
+        fund: fund
+          ? {
+              slug: fund.slug,
+              name: fund.name,
+              historicalName: profile.branchHistoricalName ?? fund.historicalName,
+              fileNumber,
+            }
+          : null,
         modules,
         themePositions: new Map(themes.map((t) => [`${t.trackId}|${t.slug}`, t.position])),
         completions,

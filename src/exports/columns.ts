@@ -129,7 +129,7 @@ export const summaryDefinition: ExportDefinition<repo.SummaryRow> = {
     const course = context.names.courses.get(row.course_id);
     return [
       fund?.name ?? row.fund_slug,
-      fund?.historicalName,
+      (row.idcc ? context.names.branchHistoricalNames.get(row.idcc) : undefined) ?? fund?.historicalName,
       row.file_number,
       context.provider?.siret,
       context.provider?.activityDeclarationNumber,

@@ -457,12 +457,16 @@ export async function moduleTitles(db: Db): Promise<Map<string, string>> {
 export async function namesForExport(db: Db) {
   const [funds, branches, courses] = await Promise.all([
     db.selectFrom('funds').select(['slug', 'name', 'historical_name']).execute(),
-    db.selectFrom('branches').select(['idcc', 'name']).execute(),
+    db.selectFrom('branches').select(['idcc', 'name', 'historical_name']).execute(),
     db.selectFrom('courses').select(['id', 'title', 'label', 'context_id']).execute(),
   ]);
   return {
     funds: new Map(funds.map((f) => [f.slug, { name: f.name, historicalName: f.historical_name }])),
     branches: new Map(branches.map((b) => [b.idcc, b.name])),
+    /** A branch's own OPCA of 2017 where it was not its fund's. */
+    branchHistoricalNames: new Map(
+      branches.filter((b) => b.historical_name !== null).map((b) => [b.idcc, b.historical_name as string]),
+    ),
     courses: new Map(courses.map((c) => [c.id, { title: c.title, session: c.label ?? c.context_id }])),
   };
 }

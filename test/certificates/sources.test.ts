@@ -44,6 +44,7 @@ const profile: LearnerProfile = {
   headcountBand: '10-49',
   idcc: '2941',
   branchName: 'Aide à domicile',
+  branchHistoricalName: null,
   fundSlug: 'uniformation',
   fundName: 'Uniformation',
   updatedAt: new Date(),
