@@ -387,7 +387,11 @@ export function checkModules(
   return estimates;
 }
 
-/** Typography and one spelling per term over every learner-facing text of a file (a glossary file). */
+/**
+ * Typography and one spelling per term over every learner-facing text of a file (a glossary file). An
+ * acronym's `expansion` is the original words, often English (« Online Travel Agency »): typography
+ * applies to it, the French spelling rules do not.
+ */
 export function checkTextStyle(src: ModuleSource): void {
   for (const t of textScalars(src.doc.contents)) {
     const value = String(t.scalar.value);
@@ -395,6 +399,7 @@ export function checkTextStyle(src: ModuleSource): void {
       const { line, column } = locate(src, t.scalar, issue.index);
       src.at(line, column, `${fmtPath(t.path)}: typography: ${issue.message}`, 'error', true);
     }
+    if (t.path.at(-1) === 'expansion') continue;
     for (const f of spellingFindings(value)) {
       const { line, column } = locate(src, t.scalar, f.index);
       src.at(line, column, `${fmtPath(t.path)}: spelling: "${f.found}", write « ${f.use} »`, 'error', true);
