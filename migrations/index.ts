@@ -12,6 +12,7 @@ import * as m0010 from './0010_fund_file_numbers.js';
 import * as m0011 from './0011_tracking_journal.js';
 import * as m0012 from './0012_tracking_journal_quarantine.js';
 import * as m0016 from './0016_score_outbox_holds.js';
+import * as m0018 from './0018_privacy.js';
 
 /**
  * Every migration, in order. Migrations are frozen once landed: they use `Kysely<any>` and never import
@@ -32,4 +33,5 @@ export const migrations: Record<string, Migration> = {
   '0011_tracking_journal': m0011,
   '0012_tracking_journal_quarantine': m0012,
   '0016_score_outbox_holds': m0016,
+  '0018_privacy': m0018,
 };

@@ -5,6 +5,7 @@ import { runLmsCommand } from '../lms/index.js';
 import { registerLtiCommands } from '../lti/cli.js';
 import { registerLtiServicesCommands } from '../lti-services/index.js';
 import { registerPortalCommands } from '../portal/index.js';
+import { runPrivacyCommand } from '../privacy/index.js';
 import { runTimeCommand } from '../tracking/index.js';
 import { runMigrate } from './migrate.js';
 
@@ -33,6 +34,7 @@ registerPortalCommands(registerCommand);
 registerCommand('content', 'check or import funds, themes and module packages (content/)', runContentCommand);
 registerCommand('certificates', 'issue, correct, revoke certificates; rotate the key', runCertificatesCli);
 registerCommand('time', 'connection time: recompute totals, seal runs, daily digest, verify evidence', runTimeCommand);
+registerCommand('privacy', 'personal data: retention purge, access export, erasure, EU co-funding', runPrivacyCommand);
 registerCommand('lms', 'Open edX logs: import tracking logs / xAPI, map LMS users, recompute estimates', runLmsCommand);
 
 function usage(): string {

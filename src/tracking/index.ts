@@ -22,7 +22,13 @@ import { signTicket, unverifiedJwtClaims } from './ticket.js';
  * `beats-v1`, hash-chained evidence, totals. The only file other capabilities import from src/tracking/.
  */
 
-export { type EvidenceRecord, verifyChain } from './chain.js';
+export {
+  canonicalJson as evidenceCanonicalJson,
+  type EvidenceRecord,
+  evidenceHash,
+  redactionStatement,
+  verifyChain,
+} from './chain.js';
 export { runTimeCommand } from './cli.js';
 export { type CreditReport, settleTracking } from './inbox.js';
 export {
@@ -54,6 +60,7 @@ export {
 export {
   dailyDigest,
   deviceClass,
+  digestOf,
   digestsDue,
   getCourseTimes,
   getLearnerTimes,

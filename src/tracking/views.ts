@@ -47,6 +47,10 @@ export function learnerTimesPage(
   times: LearnerTimes,
   titles: ReadonlyMap<string, string>,
   commonTrunkSeconds: number | null = null,
+  extra: SafeHtml = html``,
 ): string {
-  return page({ title: 'Votre temps de connexion', body: renderLearnerTimes(times, titles, commonTrunkSeconds) });
+  return page({
+    title: 'Votre temps de connexion',
+    body: html`${renderLearnerTimes(times, titles, commonTrunkSeconds)}${extra}`,
+  });
 }
