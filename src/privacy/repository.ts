@@ -380,28 +380,6 @@ export async function deleteQuarantineOlder(trx: Q, before: Date, limit: number)
   return Number(rows[0]?.n ?? 0);
 }
 
-export interface LearnerFootprint {
-  evidenceRecords: number;
-  tabs: number;
-  runs: number;
-  certificates: number;
-  lmsEvents: number;
-  launches: number;
-}
-
-/** How many rows of each kind a learner has (for reports and the access export). */
-export async function footprint(db: Q, learnerId: string, usernames: readonly string[]): Promise<LearnerFootprint> {
-  const { rows } = await sql<{ [K in keyof LearnerFootprint]: number }>`
-    select
-      (select count(*)::int from tracking_events where learner_id = ${learnerId}) as "evidenceRecords",
-      (select count(*)::int from tracking_tabs where learner_id = ${learnerId}) as tabs,
-      (select count(*)::int from tracking_runs where learner_id = ${learnerId}) as runs,
-      (select count(*)::int from certificates where learner_id = ${learnerId}) as certificates,
-      (select count(*)::int from lms_events where lms_username = any(${[...usernames, '']}::text[])) as "lmsEvents",
-      (select count(*)::int from lti_launches where learner_id = ${learnerId}) as launches`.execute(db);
-  return rows[0] as LearnerFootprint;
-}
-
 /** The LMS usernames that are this learner's: the mapped ones, and the LMS username the platform sent. */
 export async function lmsUsernamesOf(db: Q, learner: LearnerRow): Promise<string[]> {
   const mapped = await db

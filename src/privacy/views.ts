@@ -82,7 +82,7 @@ prouver à l’OPCO que la formation a bien été réalisée (justificatifs de r
 
 <h2>Vos droits</h2>
 <ul>
-<li><strong>Voir et télécharger vos données</strong> : sur la page « Votre temps de connexion » (et « Mon parcours »), choisissez « Télécharger mes données ».</li>
+<li><strong>Voir et télécharger vos données</strong> : sur la page « Votre temps de connexion », choisissez « Télécharger mes données ».</li>
 <li><strong>Corriger</strong> votre nom ou votre entreprise : dans votre profil, depuis un module du cours.</li>
 <li><strong>Demander l’effacement</strong> : votre nom et vos coordonnées sont alors remplacés par un pseudonyme. Ce qui doit encore être gardé pour prouver la formation à votre OPCO (certificat, preuves de connexion) reste gardé jusqu’à sa date, puis est supprimé.</li>
 <li><strong>Vous opposer</strong> à un traitement ou demander sa limitation.</li>
