@@ -362,11 +362,12 @@ export async function purgeLearner(
   await settleTracking(deps.db, { learnerId });
   return deps.db.transaction().execute(async (trx) => {
     await repo.lockPrivacy(trx);
+    // Lock order: the chain row first (the tracking consumer takes it first too), then the person.
+    const chain = await repo.lockChain(trx, learnerId);
     const learner = await repo.lockLearner(trx, learnerId);
     if (!learner) return { purged: false, digestsResealed: 0 };
     const { releaseDay } = learnerHolds(await holdInput(trx, learner), policy);
     if (!isPast(releaseDay, now)) return { purged: false, digestsResealed: 0 };
-    const chain = await repo.lockChain(trx, learnerId);
     if (chain && chain.chainLength > 0) {
       const purgedAt = now.toISOString();
       const statement = evidenceCanonicalJson({
@@ -462,6 +463,8 @@ export async function eraseLearner(
   await settleTracking(db, { learnerId });
   const report = await db.transaction().execute(async (trx) => {
     await repo.lockPrivacy(trx);
+    // Lock order: the chain row first (the tracking consumer takes it first too), then the person.
+    await repo.lockChain(trx, learnerId);
     const learner = await repo.lockLearner(trx, learnerId);
     if (!learner)
       throw new NotFoundError(
@@ -469,7 +472,6 @@ export async function eraseLearner(
         'Aucune donnée n’est enregistrée à ce nom.',
         `no learner ${learnerId}`,
       );
-    await repo.lockChain(trx, learnerId);
     const pseudonym = pseudonymFor(learnerId);
     const usernames = await repo.lmsUsernamesOf(trx, learner);
     await repo.pseudonymiseIdentity(trx, learner, pseudonym);

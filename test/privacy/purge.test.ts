@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyCertificateSignature } from '../../src/certificates/index.js';
+import { privacyCommand } from '../../src/privacy/cli.js';
 import { markEuCofunded, purge } from '../../src/privacy/index.js';
 import { addYears } from '../../src/privacy/rules.js';
 import { digestOf, verifyEvidence } from '../../src/tracking/index.js';
@@ -412,5 +413,76 @@ describe('long retention: chains and certificates past their date go, the others
     expect(report.learners.ids).toEqual([people.b?.id]);
     expect(await verifyEvidence(ctx.app.db)).toEqual([]);
     expect((await ctx.app.db.selectFrom('learners').select('id').execute()).map((l) => l.id)).toEqual([people.c?.id]);
+  });
+});
+
+describe('several instances, and the operator’s commands', () => {
+  let ctx: TestContext;
+  const now = Date.now();
+  let contextId = '';
+
+  beforeAll(async () => {
+    ctx = await createTestApp();
+    const course = await seedCourse(ctx.app, {
+      people: Array.from({ length: 6 }, () => ({ role: 'learner' as const })),
+    });
+    contextId = (
+      await ctx.app.db
+        .selectFrom('courses')
+        .select('context_id')
+        .where('id', '=', course.courseId)
+        .executeTakeFirstOrThrow()
+    ).context_id;
+    const old = new Date(now - 500 * DAY_MS);
+    for (const p of course.people.slice(0, 4)) {
+      await ctx.app.db.updateTable('learners').set({ created_at: old }).where('id', '=', p.id).execute();
+      await ctx.app.db.updateTable('lti_launches').set({ created_at: old }).where('learner_id', '=', p.id).execute();
+    }
+  });
+  afterAll(() => ctx.close());
+
+  it('two purges at once delete each learner once, without an error', async () => {
+    const [first, second] = await Promise.all([
+      purge(depsOf(ctx.app), { apply: true, trigger: 'scheduled' }),
+      purge(depsOf(ctx.app), { apply: true, trigger: 'scheduled' }),
+    ]);
+    expect([...first.learners.ids, ...second.learners.ids]).toHaveLength(4);
+    expect([...first.learners.kept, ...second.learners.kept]).toEqual([]);
+    expect(await ctx.app.db.selectFrom('learners').select('id').execute()).toHaveLength(2);
+    expect(await ctx.app.db.selectFrom('privacy_purge_runs').select('trigger').execute()).toEqual([
+      { trigger: 'scheduled' },
+      { trigger: 'scheduled' },
+    ]);
+  });
+
+  it('the CLI prints the policy, a purge report, and marks a session EU co-funded', async () => {
+    const out: string[] = [];
+    const io = { out: (t: string) => out.push(t), err: (t: string) => out.push(t) };
+    const deps = depsOf(ctx.app);
+    expect(await privacyCommand(deps, ['policy'], io)).toBe(0);
+    expect(out.join('')).toContain('PRIVACY_EU_COFUNDED_YEARS');
+    expect(await privacyCommand(deps, ['purge'], io)).toBe(2);
+    expect(await privacyCommand(deps, ['purge', '--dry-run', '--apply'], io)).toBe(2);
+    out.length = 0;
+    expect(await privacyCommand(deps, ['purge', '--dry-run'], io)).toBe(0);
+    expect(out.join('')).toContain('Privacy purge (dry-run)');
+    expect(await privacyCommand(deps, ['purge', '--dry-run', '--json'], io)).toBe(0);
+    expect(JSON.parse(out[out.length - 1] as string)).toMatchObject({ mode: 'dry-run' });
+    expect(await privacyCommand(deps, ['session', contextId, '--eu-cofunded', 'yes'], io)).toBe(0);
+    expect(await ctx.app.db.selectFrom('privacy_course_sessions').select('eu_cofunded').execute()).toEqual([
+      { eu_cofunded: true },
+    ]);
+    out.length = 0;
+    expect(await privacyCommand(deps, ['sessions'], io)).toBe(0);
+    expect(out.join('')).toContain('EU co-funded: yes');
+    expect(await privacyCommand(deps, ['session', 'course-v1:nulle+part', '--eu-cofunded', 'yes'], io)).toBe(1);
+    expect(await privacyCommand(deps, ['session', contextId, '--eu-cofunded', 'peut-etre'], io)).toBe(2);
+    expect(await privacyCommand(deps, ['nothing'], io)).toBe(2);
+    const audit = await ctx.app.db
+      .selectFrom('audit_log')
+      .select('action')
+      .where('action', '=', 'privacy.session')
+      .execute();
+    expect(audit).toHaveLength(1);
   });
 });
