@@ -98,7 +98,7 @@ async function redactTabs(
     const event = events.get(tab.id);
     if (event) {
       const record = recordOf(event);
-      await assertIntact(deps, trx, event, record);
+      await assertIntact(trx, event, record);
       const data = reducedTabData(event.data as Record<string, unknown>, rule);
       if (data) {
         const redactedAt = at.toISOString();
@@ -125,7 +125,7 @@ async function redactTabs(
   return reduced;
 }
 
-async function assertIntact(deps: PrivacyDeps, trx: repo.Trx, event: repo.TabEventRow, record: EvidenceRecord) {
+async function assertIntact(trx: repo.Trx, event: repo.TabEventRow, record: EvidenceRecord) {
   if (evidenceHash(event.prev_hash, record) === event.hash) return;
   const earlier = await repo.redactionOf(trx, event.learner_id, event.chain_index);
   if (earlier) {
@@ -145,7 +145,6 @@ async function assertIntact(deps: PrivacyDeps, trx: repo.Trx, event: repo.TabEve
     });
     if (key && verifyCertificateSignature(key.public_jwk, statement, earlier.signature)) return;
   }
-  void deps;
   throw new EvidenceIntegrityError(
     `evidence record ${event.chain_index} of learner ${event.learner_id} does not match its hash: not redacted (run time verify)`,
   );
@@ -207,6 +206,8 @@ export async function purge(
       batch,
     );
     report.quarantinedJournalRows = await drain((n) => repo.deleteQuarantineOlder(db, quarantineBefore, n), batch);
+    // The purge's own journal (learner ids of what it deleted) goes with the audit log.
+    await db.deleteFrom('privacy_purge_runs').where('started_at', '<', auditBefore).execute();
   } else {
     report.auditLog = await repo.countOlder(db, 'audit_log', 'at', auditBefore);
     report.loginFailures = await repo.countOlder(db, 'portal_login_failures', 'created_at', failuresBefore);

@@ -1,7 +1,10 @@
 import { parseHTML } from 'linkedom';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../src/app.js';
 import { type CatalogTestContext, createCatalogTestApp, onboardingForm } from '../catalog/helpers.js';
 import type { FakeComponent } from '../fixtures/openedx/index.js';
+import { testConfig } from '../helpers/app.js';
+import { createTestDatabase } from '../helpers/db.js';
 
 /**
  * « Vos données » is linked from every learner page: walked from a real launch through the fake Open edX
@@ -106,5 +109,18 @@ describe('the notice « Vos données »', () => {
     const res = await ctx.app.inject({ method: 'GET', url: '/portal/connexion', headers: { accept: 'text/html' } });
     expect(res.statusCode).toBe(200);
     expect(noticeLinks(res.body)).toEqual([]);
+  });
+});
+
+describe('the retention policy at start', () => {
+  it('a bad value stops the app from building, naming the variable', async () => {
+    process.env.PRIVACY_RAW_YEARS = 'six';
+    const database = await createTestDatabase();
+    try {
+      await expect(buildApp({ config: testConfig(), database })).rejects.toThrow(/PRIVACY_RAW_YEARS/);
+    } finally {
+      delete process.env.PRIVACY_RAW_YEARS;
+      await database.close();
+    }
   });
 });
