@@ -133,17 +133,20 @@ async function purgeCommand(deps: PrivacyDeps, args: string[], io: PrivacyCliIo)
 }
 
 export function purgeText(r: PurgeReport): string {
-  const verb = r.mode === 'apply' ? 'deleted' : 'would be deleted';
+  const apply = r.mode === 'apply';
+  const row = (label: string, value: string | number) => `  ${label.padEnd(44)} ${value}`;
   const lines = [
     `Privacy purge (${r.mode}) at ${r.at}`,
-    `  portal audit log rows ${verb}:       ${r.auditLog}`,
-    `  failed sign-ins ${verb}:             ${r.loginFailures}`,
-    `  unreadable journal rows ${verb}:     ${r.quarantinedJournalRows}`,
-    `  user agents ${r.mode === 'apply' ? 'reduced' : 'to reduce'} to a device class: ${r.userAgentsReduced}`,
-    `  learners past every retention date: ${r.learners.purged}${r.learners.ids.length ? ` (${r.learners.ids.join(', ')})` : ''}`,
-    `  LMS events ${verb}:                  ${r.lmsEvents.deleted}${r.lmsEvents.courses.length ? ` (${r.lmsEvents.courses.join(', ')})` : ''}`,
-    `  daily digests resealed:             ${r.digestsResealed}`,
+    row(`portal audit log rows ${apply ? 'deleted' : 'to delete'}`, r.auditLog),
+    row(`failed sign-ins ${apply ? 'deleted' : 'to delete'}`, r.loginFailures),
+    row(`unreadable journal rows ${apply ? 'deleted' : 'to delete'}`, r.quarantinedJournalRows),
+    row(`user agents ${apply ? 'reduced' : 'to reduce'} to a device class`, r.userAgentsReduced),
+    row(`learners past every retention date${apply ? ', deleted' : ''}`, r.learners.purged),
+    row(`LMS events ${apply ? 'deleted' : 'to delete'}`, r.lmsEvents.deleted),
+    row('daily digests resealed', r.digestsResealed),
   ];
+  for (const id of r.learners.ids) lines.push(`  learner ${id}`);
+  for (const c of r.lmsEvents.courses) lines.push(`  LMS events of ${c}`);
   for (const k of r.learners.kept) lines.push(`  kept ${k.learnerId}: ${k.reason}`);
   for (const p of r.problems) lines.push(`  PROBLEM: ${p}`);
   return `${lines.join('\n')}\n`;
