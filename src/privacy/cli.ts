@@ -15,6 +15,7 @@ import {
   type PurgeReport,
   purge,
   resolveLearner,
+  verifySeals,
 } from './service.js';
 import { type Controller, summaryPage } from './views.js';
 
@@ -27,6 +28,7 @@ const USAGE = `Usage: npm run cli -- privacy <action> …
   erase <learner>                          pseudonymise the person (art. 17); lists what is still kept and until when
   session <course> --eu-cofunded yes|no    mark a course session EU co-funded (longer retention)
   sessions                                 every course session: its end and its co-funding mark
+  verify                                   recheck the signed seals of purged chains and the digest reseals
 
   <learner>: learner id, LTI sub, e-mail or LMS username.  <course>: course id or LTI context id.
 `;
@@ -92,6 +94,12 @@ export async function privacyCommand(
         return await sessionCommand(deps.db, rest, io);
       case 'sessions':
         return await sessionsCommand(deps.db, io);
+      case 'verify': {
+        const problems = await verifySeals(deps.db);
+        if (problems.length === 0) io.out('Every sealed chain and digest reseal verifies.\n');
+        for (const p of problems) io.err(`${p}\n`);
+        return problems.length === 0 ? 0 : 1;
+      }
       default:
         io.err(USAGE);
         return 2;

@@ -32,6 +32,7 @@ export {
   type PurgeReport,
   purge,
   purgeLearner,
+  verifySeals,
 } from './service.js';
 export type { PrivacyTables } from './tables.js';
 export { EXPORT_PATH, exportForms } from './views.js';

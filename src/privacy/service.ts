@@ -833,3 +833,67 @@ export async function markEuCofunded(db: Db, courseRef: string, on: boolean) {
   await repo.setEuCofunded(db, course.id, on);
   return course;
 }
+
+// ───────────────────────────── audit of the seals ─────────────────────────────
+
+/**
+ * Rechecks what the purge signed: each sealed chain (signature with a published key, the statement matching
+ * its columns, no record of it left) and each day's digest reseals (signatures, each `before` being the
+ * previous `after`, the last `after` being the digest kept now). Returns the problems found (none: []).
+ */
+export async function verifySeals(db: Db): Promise<string[]> {
+  const problems: string[] = [];
+  const keys = new Map(
+    (await db.selectFrom('certificate_signing_keys').select(['kid', 'public_jwk']).execute()).map((k) => [
+      k.kid,
+      k.public_jwk,
+    ]),
+  );
+  const signed = (kid: string, text: string, signature: string) => {
+    const jwk = keys.get(kid);
+    return jwk !== undefined && verifyCertificateSignature(jwk, text, signature);
+  };
+  for (const seal of await db.selectFrom('privacy_purged_chains').selectAll().orderBy('purged_at').execute()) {
+    const statement = JSON.parse(seal.statement) as { learnerId?: string; chainHead?: string; chainLength?: number };
+    if (!signed(seal.kid, seal.statement, seal.signature)) {
+      problems.push(`sealed chain of ${seal.learner_id}: signature does not verify`);
+    }
+    if (
+      statement.learnerId !== seal.learner_id ||
+      statement.chainHead !== seal.chain_head ||
+      statement.chainLength !== Number(seal.chain_length)
+    ) {
+      problems.push(`sealed chain of ${seal.learner_id}: statement differs from the seal`);
+    }
+    const left = await db
+      .selectFrom('tracking_events')
+      .select('id')
+      .where('learner_id', '=', seal.learner_id)
+      .limit(1)
+      .execute();
+    if (left.length > 0) problems.push(`sealed chain of ${seal.learner_id}: records are still stored`);
+  }
+  const reseals = await db
+    .selectFrom('privacy_digest_reseals')
+    .selectAll()
+    .orderBy('day')
+    .orderBy('resealed_at')
+    .execute();
+  const byDay = new Map<string, typeof reseals>();
+  for (const r of reseals) byDay.set(r.day, [...(byDay.get(r.day) ?? []), r]);
+  for (const [day, rows] of byDay) {
+    let previousAfter: string | null = null;
+    for (const r of rows) {
+      const s = JSON.parse(r.statement) as { day?: string; before?: string; after?: string };
+      if (!signed(r.kid, r.statement, r.signature)) problems.push(`digest reseal of ${day}: signature does not verify`);
+      if (s.day !== day) problems.push(`digest reseal of ${day}: statement names another day`);
+      if (previousAfter !== null && s.before !== previousAfter) {
+        problems.push(`digest reseal of ${day}: does not follow the previous reseal`);
+      }
+      previousAfter = s.after ?? null;
+    }
+    const kept = await db.selectFrom('tracking_digests').select('digest').where('day', '=', day).executeTakeFirst();
+    if (kept && kept.digest !== previousAfter) problems.push(`digest of ${day}: differs from its last reseal`);
+  }
+  return problems;
+}

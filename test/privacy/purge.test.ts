@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyCertificateSignature } from '../../src/certificates/index.js';
 import { privacyCommand } from '../../src/privacy/cli.js';
-import { markEuCofunded, purge } from '../../src/privacy/index.js';
+import { markEuCofunded, purge, verifySeals } from '../../src/privacy/index.js';
 import { addYears } from '../../src/privacy/rules.js';
 import { digestOf, verifyEvidence } from '../../src/tracking/index.js';
 import { seedCourse } from '../certificates/helpers.js';
@@ -386,6 +386,16 @@ describe('long retention: chains and certificates past their date go, the others
     const replayed = [...digestAfter.heads, ...statement.removed].sort((x, y) => (x[0] < y[0] ? -1 : 1));
     expect(digestOf(digestAfter.day, replayed)).toBe(digestBefore.digest);
 
+    // `privacy verify` rechecks the seal and the reseal; an edited statement is caught.
+    expect(await verifySeals(db)).toEqual([]);
+    await db
+      .updateTable('privacy_digest_reseals')
+      .set({ statement: reseal.statement.replace(statement.before, '0'.repeat(64)) })
+      .execute();
+    expect(await verifySeals(db)).toEqual([`digest reseal of ${reseal.day}: signature does not verify`]);
+    await db.updateTable('privacy_digest_reseals').set({ statement: reseal.statement }).execute();
+    expect(await verifySeals(db)).toEqual([]);
+
     // Every chain and digest left verifies (what `time verify` runs), and B's certificate still verifies.
     expect(await verifyEvidence(db)).toEqual([]);
     const verified = await ctx.app.inject({
@@ -412,6 +422,9 @@ describe('long retention: chains and certificates past their date go, the others
     const report = await purge(depsOf(ctx.app), { apply: true, now: tenYears });
     expect(report.learners.ids).toEqual([people.b?.id]);
     expect(await verifyEvidence(ctx.app.db)).toEqual([]);
+    // The day's digest was resealed twice; the reseals follow each other up to the digest kept.
+    expect(await ctx.app.db.selectFrom('privacy_digest_reseals').select('id').execute()).toHaveLength(2);
+    expect(await verifySeals(ctx.app.db)).toEqual([]);
     expect((await ctx.app.db.selectFrom('learners').select('id').execute()).map((l) => l.id)).toEqual([people.c?.id]);
   });
 });
@@ -478,6 +491,9 @@ describe('several instances, and the operator’s commands', () => {
     expect(await privacyCommand(deps, ['session', 'course-v1:nulle+part', '--eu-cofunded', 'yes'], io)).toBe(1);
     expect(await privacyCommand(deps, ['session', contextId, '--eu-cofunded', 'peut-etre'], io)).toBe(2);
     expect(await privacyCommand(deps, ['nothing'], io)).toBe(2);
+    out.length = 0;
+    expect(await privacyCommand(deps, ['verify'], io)).toBe(0);
+    expect(out.join('')).toContain('Every sealed chain and digest reseal verifies.');
     const audit = await ctx.app.db
       .selectFrom('audit_log')
       .select('action')
