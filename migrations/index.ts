@@ -15,6 +15,7 @@ import * as m0013 from './0013_tracking_beats_v2.js';
 import * as m0014 from './0014_programme.js';
 import * as m0015 from './0015_lms_lrs.js';
 import * as m0016 from './0016_score_outbox_holds.js';
+import * as m0018 from './0018_privacy.js';
 
 /**
  * Every migration, in order. Migrations are frozen once landed: they use `Kysely<any>` and never import
@@ -38,4 +39,5 @@ export const migrations: Record<string, Migration> = {
   '0014_programme': m0014,
   '0015_lms_lrs': m0015,
   '0016_score_outbox_holds': m0016,
+  '0018_privacy': m0018,
 };

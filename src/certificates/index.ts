@@ -9,7 +9,7 @@ import { loadProviderConfig } from './provider.js';
 import { certificateRoutes } from './routes.js';
 import { describeIssuanceRule } from './rules.js';
 import { CertificateService, type FactsSource } from './service.js';
-import { currentSigningKey } from './signing.js';
+import { currentSigningKey, signText } from './signing.js';
 import { candidatePairs, catalogFactsSource, type TimesPort } from './sources.js';
 
 /**
@@ -210,4 +210,25 @@ export async function issuedCertificatesOf(
     .orderBy('number')
     .orderBy('version')
     .execute();
+}
+
+/**
+ * Hides the learner's personal data on the public verification page of their certificates once `check`
+ * says so (src/privacy registers it: after an erasure only the number, state and figures are shown).
+ */
+export function registerPersonalDataRedaction(app: FastifyInstance, check: (learnerId: string) => Promise<boolean>) {
+  serviceOf(app).setPersonalDataHidden(check);
+}
+
+/**
+ * Signs a statement with the current certificate key (Ed25519, published at /verify/keys): the privacy
+ * capability seals evidence it reduces or drops this way, so an auditor checks it with the same keys.
+ */
+export async function signWithCertificateKey(
+  db: Db,
+  appSecret: string,
+  text: string,
+): Promise<{ kid: string; signature: string }> {
+  const key = await currentSigningKey(db, appSecret);
+  return { kid: key.kid, signature: signText(key.privateKey, text) };
 }

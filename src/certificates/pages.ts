@@ -211,10 +211,11 @@ export function verifyPage(result: { summary: PublicSummary; integrity: Record<s
     head: STYLE,
     body: html`<h1>Vérification du certificat ${s.number}</h1>
 ${stateBox}
+${s.learnerInitials === null ? html`<p class="muted">Les données personnelles du stagiaire ont été effacées à sa demande. Le certificat reste vérifiable : numéro, état et chiffres.</p>` : ''}
 <dl class="facts">
 <dt>Numéro</dt><dd>${s.number} (version ${s.version})</dd>
 ${s.supersedes ? html`<dt>Remplace</dt><dd><a href="/verify/${s.supersedes}">${s.supersedes}</a></dd>` : ''}
-<dt>Stagiaire</dt><dd>${s.learnerInitials}</dd>
+${s.learnerInitials === null ? '' : html`<dt>Stagiaire</dt><dd>${s.learnerInitials}</dd>`}
 <dt>Formation</dt><dd>${s.course}</dd>
 <dt>Organisme</dt><dd>${s.provider}</dd>
 <dt>Dates</dt><dd>${dates}</dd>

@@ -23,7 +23,7 @@ const Summary = Type.Object({
   supersedes: Type.Union([Type.String(), Type.Null()]),
   supersededBy: Type.Union([Type.String(), Type.Null()]),
   revokedAt: Type.Union([Type.String(), Type.Null()]),
-  learnerInitials: Type.String(),
+  learnerInitials: Type.Union([Type.String(), Type.Null()]),
   course: Type.String(),
   provider: Type.String(),
   startDay: Type.Union([Type.String(), Type.Null()]),

@@ -603,7 +603,8 @@ export interface PublicSummary {
   supersedes: string | null;
   supersededBy: string | null;
   revokedAt: string | null;
-  learnerInitials: string;
+  /** null once the learner's personal data was erased (docs/privacy.md). */
+  learnerInitials: string | null;
   course: string;
   provider: string;
   startDay: string | null;
@@ -622,6 +623,7 @@ export interface PublicSummary {
 export function publicSummary(
   data: CertificateData,
   record: {
+    personalDataHidden?: boolean;
     state: CertificateState;
     supersededBy: string | null;
     revokedAt: Date | null;
@@ -639,7 +641,7 @@ export function publicSummary(
     supersedes: data.supersedes,
     supersededBy: record.supersededBy,
     revokedAt: record.revokedAt ? record.revokedAt.toISOString() : null,
-    learnerInitials: initials(data.learner.givenName, data.learner.familyName),
+    learnerInitials: record.personalDataHidden ? null : initials(data.learner.givenName, data.learner.familyName),
     course: data.action.title,
     provider: data.provider.name,
     startDay: data.action.startDay,

@@ -73,6 +73,8 @@ const REASON_MAX = 500;
 
 export class CertificateService {
   #facts: FactsSource;
+  /** Whether a learner's personal data must stay off the public verification (set by src/privacy). */
+  #personalDataHidden: ((learnerId: string) => Promise<boolean>) | null = null;
 
   constructor(
     private readonly deps: {
@@ -88,6 +90,11 @@ export class CertificateService {
 
   get provider(): ProviderConfig {
     return this.deps.provider;
+  }
+
+  /** After an erasure the public verification shows the number, state and figures only (docs/privacy.md). */
+  setPersonalDataHidden(check: (learnerId: string) => Promise<boolean>): void {
+    this.#personalDataHidden = check;
   }
 
   /** Tests and the wiring in index.ts replace the source of facts (catalog + tracking). */
@@ -396,8 +403,10 @@ export class CertificateService {
       this.deps.log.error({ number: record.number, integrity }, 'stored certificate fails its integrity checks');
     }
     const supersededBy = await repo.findNumberById(this.deps.db, record.superseded_by_id);
+    const hidden = (await this.#personalDataHidden?.(record.learner_id)) ?? false;
     return {
       summary: publicSummary(data, {
+        personalDataHidden: hidden,
         state: record.state,
         supersededBy,
         revokedAt: record.revoked_at,

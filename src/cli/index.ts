@@ -5,6 +5,7 @@ import { runLmsCommand } from '../lms/index.js';
 import { registerLtiCommands } from '../lti/cli.js';
 import { registerLtiServicesCommands } from '../lti-services/index.js';
 import { registerPortalCommands } from '../portal/index.js';
+import { runPrivacyCommand } from '../privacy/index.js';
 import { runTimeCommand } from '../tracking/index.js';
 import { runMigrate } from './migrate.js';
 
@@ -37,6 +38,7 @@ registerCommand(
   'connection time: recompute totals, compare algorithm versions, seal runs, daily digest, verify evidence',
   (args) => runTimeCommand(args, { issuedCertificates: issuedCertificatesOf }),
 );
+registerCommand('privacy', 'personal data: retention purge, access export, erasure, EU co-funding', runPrivacyCommand);
 registerCommand('lms', 'Open edX logs: import tracking logs / xAPI, map LMS users, recompute estimates', runLmsCommand);
 
 function usage(): string {

@@ -44,7 +44,12 @@ export interface PageOptions {
   head?: SafeHtml;
   /** Allows framing by any origin: LTI pages live in the LMS iframe. Portal pages set false. */
   frameable?: boolean;
+  /** The « Vos données » link at the foot of the page (default: on every page but the portal's). */
+  privacyLink?: boolean;
 }
+
+/** The public notice on personal data (src/privacy): linked from every learner page. */
+export const PRIVACY_NOTICE_PATH = '/vos-donnees';
 
 export const BASE_STYLE = `
 :root{--ink:#1d1d1f;--muted:#555;--accent:#0b5cad;--ok:#1a7f37;--warn:#9a6700;--bad:#b42318;--line:#d0d7de;--bg:#fff}
@@ -81,6 +86,11 @@ ${options.head?.value ?? ''}
 <main id="contenu">
 ${options.body.value}
 </main>
+${
+  (options.privacyLink ?? options.frameable !== false)
+    ? `<footer class="muted" style="max-width:46rem;margin:0 auto;padding:0 1rem 1rem"><a href="${PRIVACY_NOTICE_PATH}" target="_blank" rel="noopener" data-privacy-notice>Vos données personnelles</a></footer>`
+    : ''
+}
 </body>
 </html>`;
 }

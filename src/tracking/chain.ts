@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createPublicKey, verify } from 'node:crypto';
 
 /**
  * Tamper evidence (docs/time-accounting.md, "Evidence"): every learner's records form a chain where
@@ -78,20 +78,63 @@ export interface ChainBreak {
   problem: 'index' | 'previous_hash' | 'hash';
 }
 
-/** Walks a learner's records in index order and names the first that does not link. */
+/**
+ * Walks a learner's records in index order and names the first that does not link. A record whose personal
+ * fields were reduced (docs/privacy.md, "Evidence after minimisation and erasure") no longer hashes to its
+ * stored hash; `attested` accepts it when a signed redaction binds its place in the chain (prev_hash, hash) to
+ * its reduced content. The links themselves are always checked, so the heads and the daily digests stay as
+ * they were.
+ */
 export function verifyChain(
   records: ReadonlyArray<{ record: EvidenceRecord; prevHash: string; hash: string }>,
+  attested?: (r: { record: EvidenceRecord; prevHash: string; hash: string }) => boolean,
 ): ChainBreak | null {
   let previous = GENESIS_HASH;
   let expectedIndex = 1;
   for (const r of records) {
     if (r.record.index !== expectedIndex) return { index: r.record.index, problem: 'index' };
     if (r.prevHash !== previous) return { index: r.record.index, problem: 'previous_hash' };
-    if (evidenceHash(previous, r.record) !== r.hash) return { index: r.record.index, problem: 'hash' };
+    if (evidenceHash(previous, r.record) !== r.hash && !attested?.(r)) {
+      return { index: r.record.index, problem: 'hash' };
+    }
     previous = r.hash;
     expectedIndex++;
   }
   return null;
+}
+
+/** What a redaction of an evidence record signs: its place in the chain and its content once reduced. */
+export function redactionStatement(r: {
+  learnerId: string;
+  index: number;
+  prevHash: string;
+  hash: string;
+  record: EvidenceRecord;
+  rule: string;
+  redactedAt: string;
+}): string {
+  return canonicalJson({
+    v: 1,
+    type: 'evidence-redaction',
+    learnerId: r.learnerId,
+    index: r.index,
+    prevHash: r.prevHash,
+    hash: r.hash,
+    record: { v: 1, ...r.record } as unknown as Json,
+    rule: r.rule,
+    redactedAt: r.redactedAt,
+  });
+}
+
+/** Ed25519 (RFC 8032) over UTF-8 text with a public JWK, base64url signature; false on any malformed input. */
+export function verifyEd25519(jwk: { kty: string; crv: string; x: string }, text: string, signature: string): boolean {
+  if (!/^[A-Za-z0-9_-]{86}$/.test(signature)) return false;
+  try {
+    const key = createPublicKey({ key: { kty: jwk.kty, crv: jwk.crv, x: jwk.x }, format: 'jwk' });
+    return verify(null, Buffer.from(text, 'utf8'), key, Buffer.from(signature, 'base64url'));
+  } catch {
+    return false;
+  }
 }
 
 export type { Json };

@@ -26,7 +26,13 @@ import { signTicket, unverifiedJwtClaims } from './ticket.js';
  * The only file other capabilities import from src/tracking/.
  */
 
-export { type EvidenceRecord, verifyChain } from './chain.js';
+export {
+  canonicalJson as evidenceCanonicalJson,
+  type EvidenceRecord,
+  evidenceHash,
+  redactionStatement,
+  verifyChain,
+} from './chain.js';
 export { runTimeCommand } from './cli.js';
 export { type CreditReport, settleTracking } from './inbox.js';
 export {
@@ -64,6 +70,7 @@ export {
   dailyDigest,
   deviceClass,
   diffVersions,
+  digestOf,
   digestsDue,
   getCourseTimes,
   getLearnerTimes,

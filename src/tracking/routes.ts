@@ -3,6 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { listModules } from '../catalog/index.js';
+import { learnerFragments } from '../common/learner-pages.js';
 import type { Db } from '../db/index.js';
 import { BadRequestError, DomainError, ForbiddenError, NotFoundError } from '../http/errors.js';
 import { type LaunchSession, requireRole, requireSession } from '../lti/index.js';
@@ -394,12 +395,19 @@ export async function trackingRoutes(root: FastifyInstance, options: { runtime: 
             times,
             titles,
             commonTrunk.seconds,
-            request.query.session_token ?? tokenOf(request) ?? null,
+            pageTokenOf(request) || null,
             commonTrunk.awaitingLogsOf,
+            learnerFragments(app, { sessionToken: pageTokenOf(request) }),
           ),
         );
     },
   );
+}
+
+/** The session token of the time page's request (already verified by requireSession): query or bearer. */
+function pageTokenOf(request: FastifyRequest): string {
+  const query = request.query as { session_token?: string } | undefined;
+  return query?.session_token ?? tokenOf(request) ?? '';
 }
 
 function serializeTimes(t: Awaited<ReturnType<typeof getLearnerTimes>>) {

@@ -1,6 +1,13 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/index.js';
-import { canonicalJson, type EvidenceRecord, sha256Hex, verifyChain } from './chain.js';
+import {
+  canonicalJson,
+  type EvidenceRecord,
+  redactionStatement,
+  sha256Hex,
+  verifyChain,
+  verifyEd25519,
+} from './chain.js';
 import { type CourseEvidence, iso, newLearnerWork, sealStaleRuns, tallyFromEvidence } from './engine.js';
 import { settleTracking } from './inbox.js';
 import {
@@ -282,6 +289,13 @@ export interface VerifyProblem {
 export async function verifyEvidence(db: Db, filter: { learnerId?: string } = {}): Promise<VerifyProblem[]> {
   await settleTracking(db, filter);
   const problems: VerifyProblem[] = [];
+  // Signed redactions (docs/privacy.md) are checked with the certificate keys they name.
+  const keys = new Map(
+    (await db.selectFrom('certificate_signing_keys').select(['kid', 'public_jwk']).execute()).map((k) => [
+      k.kid,
+      k.public_jwk,
+    ]),
+  );
   let lq = db.selectFrom('tracking_learners').selectAll();
   if (filter.learnerId) lq = lq.where('learner_id', '=', filter.learnerId);
   for (const learner of await lq.orderBy('learner_id').execute()) {
@@ -292,6 +306,26 @@ export async function verifyEvidence(db: Db, filter: { learnerId?: string } = {}
       .where('learner_id', '=', learnerId)
       .orderBy('chain_index')
       .execute();
+    const redactions = new Map(
+      (await db.selectFrom('tracking_event_redactions').selectAll().where('learner_id', '=', learnerId).execute()).map(
+        (r) => [Number(r.chain_index), r],
+      ),
+    );
+    const attested = (r: { record: EvidenceRecord; prevHash: string; hash: string }): boolean => {
+      const redaction = redactions.get(r.record.index);
+      const jwk = redaction && keys.get(redaction.kid);
+      if (!redaction || !jwk) return false;
+      const statement = redactionStatement({
+        learnerId,
+        index: r.record.index,
+        prevHash: r.prevHash,
+        hash: r.hash,
+        record: r.record,
+        rule: redaction.rule,
+        redactedAt: redaction.redacted_at.toISOString(),
+      });
+      return verifyEd25519(jwk, statement, redaction.signature);
+    };
     const broken = verifyChain(
       events.map((e) => ({
         record: {
@@ -310,6 +344,7 @@ export async function verifyEvidence(db: Db, filter: { learnerId?: string } = {}
         prevHash: e.prev_hash,
         hash: e.hash,
       })),
+      attested,
     );
     if (broken) problems.push({ learnerId, problem: `chain breaks at record ${broken.index} (${broken.problem})` });
     const last = events[events.length - 1];

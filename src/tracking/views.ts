@@ -75,6 +75,7 @@ export function learnerTimesPage(
   commonTrunkSeconds: number | null = null,
   sessionToken: string | null = null,
   awaitingLogsOf: string | null = null,
+  extra: SafeHtml = html``,
 ): string {
   const back = sessionToken
     ? html`<p><a class="button" href="${MODULE_PAGE_PATH}?session_token=${encodeURIComponent(sessionToken)}">← Revenir au module</a></p>`
@@ -84,6 +85,7 @@ export function learnerTimesPage(
     body: html`<h1 id="temps-connexion-titre">Votre temps de connexion</h1>
 ${back}
 ${renderLearnerTimes(times, titles, commonTrunkSeconds, { standalone: true, awaitingLogsOf })}
-${sessionToken ? html`<p><a href="${MODULE_PAGE_PATH}?session_token=${encodeURIComponent(sessionToken)}">Revenir au module</a></p>` : ''}`,
+${sessionToken ? html`<p><a href="${MODULE_PAGE_PATH}?session_token=${encodeURIComponent(sessionToken)}">Revenir au module</a></p>` : ''}
+${extra}`,
   });
 }

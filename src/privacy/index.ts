@@ -1,0 +1,91 @@
+import type { FastifyInstance } from 'fastify';
+import { registerPersonalDataRedaction } from '../certificates/index.js';
+import { registerLearnerFragment } from '../common/learner-pages.js';
+import { runPeriodically } from '../common/periodic.js';
+import { privacyRoutes } from './routes.js';
+import { retentionPolicyFromEnv } from './rules.js';
+import { isErased, type PrivacyDeps, purge } from './service.js';
+import { type Controller, exportForms } from './views.js';
+
+/**
+ * The personal data lifecycle (docs/privacy.md): retention purge and minimisation, the learner's access and
+ * portability export, erasure with legal holds, the notice « Vos données ». The only file other
+ * capabilities import from src/privacy/.
+ */
+export { runPrivacyCommand } from './cli.js';
+export {
+  DEFAULT_POLICY,
+  isReducedUserAgent,
+  isTruncatedIp,
+  PolicyError,
+  type RetentionPolicy,
+  retentionPolicyFromEnv,
+} from './rules.js';
+export {
+  type ErasureReport,
+  eraseLearner,
+  isErased,
+  type LearnerDataExport,
+  learnerDataExport,
+  markEuCofunded,
+  type PrivacyDeps,
+  type PurgeReport,
+  purge,
+  purgeLearner,
+  verifySeals,
+} from './service.js';
+export type { PrivacyTables } from './tables.js';
+export { EXPORT_PATH, exportForms } from './views.js';
+
+/** The daily purge: every instance may run it (each learner is purged under its lock). */
+const PURGE_EVERY_MS = 24 * 60 * 60 * 1000;
+const PURGE_FIRST_AFTER_MS = 10 * 60 * 1000;
+
+/**
+ * Reads the retention policy (a bad variable stops the start, naming it), registers the routes, the « Mes
+ * données » forms on learner pages (through the shared learner-page registry), hides erased learners on the
+ * public certificate verification, and runs the purge daily with SCHEDULED_TASKS. Register after
+ * certificatesPlugin.
+ */
+async function privacy(app: FastifyInstance): Promise<void> {
+  const policy = retentionPolicyFromEnv(process.env);
+  const deps: PrivacyDeps = { db: app.db, appSecret: app.config.appSecret, policy };
+  const controller = (): Controller | null => {
+    if (!app.hasDecorator('certificates')) return null;
+    const p = app.certificates.provider.data;
+    return { name: p.name, address: [...p.address.lines, `${p.address.postalCode} ${p.address.city}`] };
+  };
+  await app.register(privacyRoutes, { deps, controller });
+  registerLearnerFragment(app, 'privacy', ({ sessionToken }) => exportForms(sessionToken));
+  if (app.hasDecorator('certificates')) {
+    registerPersonalDataRedaction(app, (learnerId) => isErased(app.db, learnerId));
+  }
+  if (app.config.scheduledTasks) {
+    runPeriodically(app, {
+      name: 'privacy purge',
+      everyMs: PURGE_EVERY_MS,
+      firstAfterMs: PURGE_FIRST_AFTER_MS,
+      task: async () => {
+        const report = await purge(deps, { apply: true, trigger: 'scheduled' });
+        app.log.info({ purge: summarise(report) }, 'privacy purge done');
+      },
+    });
+  }
+}
+
+function summarise(r: Awaited<ReturnType<typeof purge>>) {
+  return {
+    auditLog: r.auditLog,
+    loginFailures: r.loginFailures,
+    userAgentsReduced: r.userAgentsReduced,
+    learnersPurged: r.learners.purged,
+    learnersKept: r.learners.kept.length,
+    lmsEvents: r.lmsEvents.deleted,
+    digestsResealed: r.digestsResealed,
+    problems: r.problems.length,
+  };
+}
+
+export const privacyPlugin = Object.assign(privacy, {
+  [Symbol.for('fastify.display-name')]: 'privacy',
+});

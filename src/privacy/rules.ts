@@ -1,0 +1,298 @@
+import { createHash } from 'node:crypto';
+import { deviceClass } from '../tracking/index.js';
+
+/**
+ * Pure rules of the personal data lifecycle (docs/privacy.md): the retention policy read from the
+ * environment, release dates, pseudonyms, the reduced user agent. No database here.
+ */
+
+export interface RetentionPolicy {
+  /** Raw connection evidence and LMS events: years after the end of the course session. */
+  rawYears: number;
+  /** Certificates and the evidence chain behind them: years after issue. */
+  certificateYears: number;
+  /** Both of the above when the course session is marked EU co-funded. */
+  euCofundedYears: number;
+  /** Portal audit log (downloads, account events, erasures): days. */
+  auditLogDays: number;
+  /** Failed portal sign-ins: days. */
+  loginFailureDays: number;
+  /** A learner who never finished onboarding (no profile) and has no activity: days after the last launch. */
+  onboardingDays: number;
+  /** Full user agents in evidence, then reduced to a device class: days. */
+  userAgentDays: number;
+  /** Rows per statement of the purge. */
+  batchSize: number;
+  /** The contact for data protection requests shown on « Vos données » (e-mail or URL), if configured. */
+  contact: string | null;
+}
+
+export const DEFAULT_POLICY: Readonly<RetentionPolicy> = Object.freeze({
+  rawYears: 6,
+  certificateYears: 6,
+  euCofundedYears: 10,
+  auditLogDays: 365,
+  loginFailureDays: 90,
+  onboardingDays: 365,
+  userAgentDays: 30,
+  batchSize: 500,
+  contact: null,
+});
+
+/** The environment variables, their field and bounds (documented in README.md, « Personal data »). */
+export const POLICY_VARIABLES = [
+  ['PRIVACY_RAW_YEARS', 'rawYears', 1, 30],
+  ['PRIVACY_CERTIFICATE_YEARS', 'certificateYears', 3, 30],
+  ['PRIVACY_EU_COFUNDED_YEARS', 'euCofundedYears', 3, 30],
+  ['PRIVACY_AUDIT_LOG_DAYS', 'auditLogDays', 30, 3650],
+  ['PRIVACY_LOGIN_FAILURE_DAYS', 'loginFailureDays', 1, 3650],
+  ['PRIVACY_ONBOARDING_DAYS', 'onboardingDays', 30, 3650],
+  ['PRIVACY_USER_AGENT_DAYS', 'userAgentDays', 1, 3650],
+  ['PRIVACY_PURGE_BATCH', 'batchSize', 10, 10_000],
+] as const;
+
+export class PolicyError extends Error {}
+
+/**
+ * Reads the policy from the environment: each variable is a whole number within its bounds, else the start
+ * (or the CLI) stops with one line naming it. Certificates are kept at least 3 years (the funds' minimum),
+ * and EU co-funding can only lengthen retention.
+ */
+export function retentionPolicyFromEnv(env: Record<string, string | undefined>): RetentionPolicy {
+  const policy: RetentionPolicy = { ...DEFAULT_POLICY };
+  for (const [name, field, min, max] of POLICY_VARIABLES) {
+    const raw = env[name];
+    if (raw === undefined || raw.trim() === '') continue;
+    if (!/^\d+$/.test(raw.trim())) throw new PolicyError(`${name} must be a whole number (got "${raw}")`);
+    const value = Number(raw.trim());
+    if (value < min || value > max) throw new PolicyError(`${name} must be between ${min} and ${max} (got ${value})`);
+    policy[field] = value;
+  }
+  if (policy.euCofundedYears < Math.max(policy.rawYears, policy.certificateYears)) {
+    throw new PolicyError(
+      `PRIVACY_EU_COFUNDED_YEARS (${policy.euCofundedYears}) must not be shorter than PRIVACY_RAW_YEARS or PRIVACY_CERTIFICATE_YEARS`,
+    );
+  }
+  const contact = env.PRIVACY_CONTACT?.trim();
+  if (contact) {
+    if (
+      contact.length > 200 ||
+      !(/^[^\s@<>"]+@[^\s@<>"]+\.[^\s@<>"]+$/.test(contact) || /^https:\/\/\S+$/.test(contact))
+    ) {
+      throw new PolicyError('PRIVACY_CONTACT must be an e-mail address or an https:// URL');
+    }
+    policy.contact = contact;
+  }
+  return Object.freeze(policy);
+}
+
+// ───────────────────────────── dates ─────────────────────────────
+
+const DAY_MS = 86_400_000;
+
+/** `YYYY-MM-DD` (UTC) of an instant. */
+export function dayOf(at: Date): string {
+  return at.toISOString().slice(0, 10);
+}
+
+/** The same calendar day `years` later (29 February → 28 February). */
+export function addYears(day: string, years: number): string {
+  const [y, m, d] = day.split('-').map(Number) as [number, number, number];
+  const target = new Date(Date.UTC(y + years, m - 1, d));
+  if (target.getUTCMonth() !== m - 1) target.setUTCDate(0);
+  return dayOf(target);
+}
+
+export function subtractDays(now: Date, days: number): Date {
+  return new Date(now.getTime() - days * DAY_MS);
+}
+
+/** A release day has passed once the whole day is over (UTC): data is kept through its release day. */
+export function isPast(releaseDay: string, now: Date): boolean {
+  return dayOf(now) > releaseDay;
+}
+
+const maxDay = (a: string, b: string) => (a > b ? a : b);
+
+// ───────────────────────────── what is kept, until when ─────────────────────────────
+
+export interface CourseActivity {
+  courseId: string;
+  courseTitle: string | null;
+  /** The session's end (certificate rule), YYYY-MM-DD, when the course team set one. */
+  sessionEnd: string | null;
+  /** The learner's last activity in the course (launch, module, time, LMS event). */
+  lastActivity: Date | null;
+  euCofunded: boolean;
+  /** Kinds of data the learner has in this course (evidence, LMS events, progress). */
+  hasEvidence: boolean;
+}
+
+export interface CertificateHoldInput {
+  number: string;
+  issuedAt: Date;
+  euCofunded: boolean;
+}
+
+export interface Hold {
+  kind: 'certificate' | 'evidence' | 'onboarding';
+  label: string;
+  releaseDay: string;
+  reason: string;
+}
+
+/**
+ * Until when each thing a learner left must be kept, and so when the learner can be deleted entirely: the
+ * latest release day of all. Evidence is kept `rawYears` after the session's end (its last activity when no
+ * end was set); a certificate `certificateYears` after issue; both `euCofundedYears` when the session is EU
+ * co-funded. A learner with no profile and nothing else (unfinished onboarding) goes `onboardingDays` after
+ * the last launch.
+ */
+export function learnerHolds(
+  input: {
+    courses: readonly CourseActivity[];
+    certificates: readonly CertificateHoldInput[];
+    hasProfile: boolean;
+    lastLaunchAt: Date | null;
+    createdAt: Date;
+  },
+  policy: RetentionPolicy,
+): { holds: Hold[]; releaseDay: string } {
+  const holds: Hold[] = [];
+  for (const c of input.courses) {
+    // Without a profile and without evidence, a launch alone is an unfinished onboarding (below).
+    if (!input.hasProfile && !c.hasEvidence) continue;
+    const base = c.sessionEnd ?? (c.lastActivity ? dayOf(c.lastActivity) : null);
+    if (!base) continue;
+    const years = c.euCofunded ? policy.euCofundedYears : policy.rawYears;
+    holds.push({
+      kind: 'evidence',
+      label: c.courseTitle ?? c.courseId,
+      releaseDay: addYears(base, years),
+      reason: `preuves de connexion et de suivi : ${years} ans après la fin de la session${c.euCofunded ? ' (cofinancement européen)' : ''}`,
+    });
+  }
+  for (const cert of input.certificates) {
+    const years = cert.euCofunded ? policy.euCofundedYears : policy.certificateYears;
+    holds.push({
+      kind: 'certificate',
+      label: cert.number,
+      releaseDay: addYears(dayOf(cert.issuedAt), years),
+      reason: `certificat de réalisation : ${years} ans après sa délivrance${cert.euCofunded ? ' (cofinancement européen)' : ''}`,
+    });
+  }
+  const last = input.lastLaunchAt ?? input.createdAt;
+  if (holds.length === 0) {
+    holds.push(
+      input.hasProfile
+        ? {
+            kind: 'onboarding',
+            label: 'profil',
+            releaseDay: addYears(dayOf(last), policy.rawYears),
+            reason: `profil sans activité : ${policy.rawYears} ans après la dernière connexion`,
+          }
+        : {
+            kind: 'onboarding',
+            label: 'inscription non terminée',
+            releaseDay: dayOf(new Date(last.getTime() + policy.onboardingDays * DAY_MS)),
+            reason: `inscription non terminée, sans activité : ${policy.onboardingDays} jours après la dernière connexion`,
+          },
+    );
+  }
+  const releaseDay = holds.reduce((d, h) => maxDay(d, h.releaseDay), '0000-01-01');
+  return { holds, releaseDay };
+}
+
+/**
+ * When a course's LMS events may go: `rawYears` (EU: `euCofundedYears`) after the session's end, or after the
+ * event itself when the session has no end; never before the last certificate of the course is released.
+ */
+export function lmsEventsReleaseDay(
+  input: { sessionEnd: string | null; lastEventAt: Date; euCofunded: boolean; lastCertificateRelease: string | null },
+  policy: RetentionPolicy,
+): string {
+  const years = input.euCofunded ? policy.euCofundedYears : policy.rawYears;
+  const base = addYears(input.sessionEnd ?? dayOf(input.lastEventAt), years);
+  return input.lastCertificateRelease ? maxDay(base, input.lastCertificateRelease) : base;
+}
+
+// ───────────────────────────── pseudonyms, user agents ─────────────────────────────
+
+/** The stable pseudonym of an erased learner: derived from the learner's random id, nothing else. */
+export function pseudonymFor(learnerId: string): string {
+  return `efface-${createHash('sha256').update(`privacy-pseudonym:${learnerId}`).digest('hex').slice(0, 10)}`;
+}
+
+/** Several LMS usernames of one learner each get their own pseudonym (the mapping table keys on it). */
+export function lmsPseudonym(learnerId: string, index: number): string {
+  return index === 0 ? pseudonymFor(learnerId) : `${pseudonymFor(learnerId)}-${index + 1}`;
+}
+
+const REDUCED_PREFIX = 'device:';
+
+/** A user agent reduced to its device class (`device:mobile`…): what an auditor needs, no fingerprint. */
+export function reducedUserAgent(userAgent: string | null): string | null {
+  if (userAgent === null) return null;
+  if (isReducedUserAgent(userAgent)) return userAgent;
+  return `${REDUCED_PREFIX}${deviceClass(userAgent)}`;
+}
+
+export function isReducedUserAgent(userAgent: string | null): boolean {
+  return userAgent === null || /^device:(mobile|tablet|desktop|unknown)$/.test(userAgent);
+}
+
+/**
+ * The personal fields of a `tab` evidence record once reduced: the user agent to its device class, and on
+ * erasure the truncated IP removed too. Other records carry no personal field. Returns null when nothing
+ * changes.
+ */
+export function reducedTabData(
+  data: Record<string, unknown>,
+  rule: 'user-agent-30d' | 'erasure',
+): Record<string, unknown> | null {
+  const ua = typeof data.userAgent === 'string' ? data.userAgent : null;
+  const next: Record<string, unknown> = { ...data, userAgent: reducedUserAgent(ua) };
+  if (rule === 'erasure') next.ipPrefix = null;
+  const changed = next.userAgent !== (data.userAgent ?? null) || (rule === 'erasure' && data.ipPrefix != null);
+  return changed ? next : null;
+}
+
+/** Evidence keeps a truncated address: an IPv4 /24 (`a.b.c.0/24`) or an IPv6 /48 (`x:y:z::/48`). */
+export function isTruncatedIp(prefix: string | null): boolean {
+  if (prefix === null) return true;
+  return (
+    /^\d{1,3}\.\d{1,3}\.\d{1,3}\.0\/24$/.test(prefix) ||
+    /^[0-9a-f]{1,4}:[0-9a-f]{1,4}:[0-9a-f]{1,4}::\/48$/.test(prefix)
+  );
+}
+
+// ───────────────────────────── export text ─────────────────────────────
+
+/** « 2 h 05 min » from seconds (floored to the minute), as the learner's pages write it. */
+export function frenchDuration(seconds: number): string {
+  const minutes = Math.floor(Math.max(0, seconds) / 60);
+  const h = Math.floor(minutes / 60);
+  const m = minutes % 60;
+  if (h === 0) return `${m} min`;
+  return `${h} h ${String(m).padStart(2, '0')} min`;
+}
+
+/** « 4 décembre 2026 » from YYYY-MM-DD. */
+export function frenchDay(day: string): string {
+  const months = [
+    'janvier',
+    'février',
+    'mars',
+    'avril',
+    'mai',
+    'juin',
+    'juillet',
+    'août',
+    'septembre',
+    'octobre',
+    'novembre',
+    'décembre',
+  ];
+  const [y, m, d] = day.split('-').map(Number) as [number, number, number];
+  return `${d === 1 ? '1er' : d} ${months[m - 1]} ${y}`;
+}
