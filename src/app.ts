@@ -12,6 +12,7 @@ import { loggerOptions, requestIdOptions } from './http/logger.js';
 import { lmsPlugin } from './lms/index.js';
 import { ltiPlugin } from './lti/index.js';
 import { ltiServicesPlugin } from './lti-services/index.js';
+import { metricsPlugin } from './metrics/index.js';
 import { portalPlugin } from './portal/index.js';
 import { trackingPlugin } from './tracking/index.js';
 
@@ -34,6 +35,8 @@ export interface BuildOptions {
 }
 
 export type App = FastifyInstance;
+
+const noPool = { total: 0, idle: 0, waiting: 0, max: 0 };
 
 /** Builds the whole application without listening: `server.ts` listens, tests use `app.inject`. */
 export async function buildApp(options: BuildOptions): Promise<App> {
@@ -74,6 +77,7 @@ export async function buildApp(options: BuildOptions): Promise<App> {
 
   registerErrorHandling(app);
   await app.register(formbody, { bodyLimit: 64 * 1024 });
+  await app.register(metricsPlugin, database.poolStats ? { poolStats: () => database.poolStats?.() ?? noPool } : {});
   await app.register(healthRoutes);
   await app.register(ltiPlugin);
   await app.register(ltiServicesPlugin);

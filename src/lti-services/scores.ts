@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Db } from '../db/index.js';
+import { scoreDeliveries } from '../metrics/index.js';
 import {
   type AccessTokenService,
   callPlatform,
@@ -183,6 +184,7 @@ async function deliver(ctx: OutboxContext, row: OutboxRow, now: Date): Promise<D
       error: null,
     });
     log.info({ status: attempt.status }, 'score sent to the platform');
+    scoreDeliveries.inc({ outcome: 'sent' });
     return 'sent';
   }
 
@@ -199,6 +201,7 @@ async function deliver(ctx: OutboxContext, row: OutboxRow, now: Date): Promise<D
     });
     // Operators see it in `npm run cli -- outbox list` and can resend it with `outbox retry`.
     log.error({ status: attempt.status, error }, 'score dropped: the platform refused it');
+    scoreDeliveries.inc({ outcome: 'failed' });
     return 'failed';
   }
 
@@ -213,6 +216,7 @@ async function deliver(ctx: OutboxContext, row: OutboxRow, now: Date): Promise<D
     nextAttemptAt: new Date(now.getTime() + delay),
   });
   log.warn({ status: attempt.status, error: attempt.error, retryInMs: delay }, 'score not sent yet: will retry');
+  scoreDeliveries.inc({ outcome: 'retry' });
   return 'retrying';
 }
 
