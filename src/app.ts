@@ -5,8 +5,10 @@ import { catalogPlugin } from './catalog/index.js';
 import { certificatesPlugin } from './certificates/index.js';
 import type { Config } from './config/index.js';
 import { createDatabase, type DatabaseHandle, type Db, migrateToLatest, pgliteDirFor } from './db/index.js';
+import { demoPlugin } from './demo/index.js';
 import { exportsPlugin } from './exports/index.js';
 import { healthRoutes } from './health/routes.js';
+import { homePlugin } from './home/index.js';
 import { registerErrorHandling } from './http/error-handler.js';
 import { loggerOptions, requestIdOptions } from './http/logger.js';
 import { lmsPlugin } from './lms/index.js';
@@ -79,6 +81,7 @@ export async function buildApp(options: BuildOptions): Promise<App> {
   await app.register(formbody, { bodyLimit: 64 * 1024 });
   await app.register(metricsPlugin, database.poolStats ? { poolStats: () => database.poolStats?.() ?? noPool } : {});
   await app.register(healthRoutes);
+  await app.register(homePlugin);
   await app.register(ltiPlugin);
   await app.register(ltiServicesPlugin);
   await app.register(catalogPlugin);
@@ -87,6 +90,8 @@ export async function buildApp(options: BuildOptions): Promise<App> {
   await app.register(portalPlugin);
   await app.register(exportsPlugin);
   await app.register(certificatesPlugin);
+  // Development only (the configuration refuses DEMO_LMS in production).
+  if (config.demo) await app.register(demoPlugin);
 
   return app;
 }
