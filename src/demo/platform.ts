@@ -240,7 +240,7 @@ export class DemoPlatform {
       audience: this.urls.issuer,
       algorithms: ['RS256'],
     });
-    if (payload[`${DL}message_type`] !== 'LtiDeepLinkingResponse') throw new Error('not an LtiDeepLinkingResponse');
+    if (payload[`${LTI}message_type`] !== 'LtiDeepLinkingResponse') throw new Error('not an LtiDeepLinkingResponse');
     const items = payload[`${DL}content_items`];
     if (!Array.isArray(items)) return [];
     return items
