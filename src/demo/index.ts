@@ -13,6 +13,7 @@ import {
   DemoPlatform,
   type DemoUnit,
   type DemoUser,
+  demoUrls,
 } from './platform.js';
 
 /**
@@ -66,9 +67,14 @@ function sendHtml(reply: FastifyReply, body: string, status = 200): FastifyReply
 async function demo(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   if (app.config.nodeEnv === 'production') throw new Error('the demo LMS never runs in production');
-  const platform = await DemoPlatform.create(app.config.publicUrl);
+  // Its RSA key is made on first use, not at start: the start only registers the platform.
+  let created: Promise<DemoPlatform> | null = null;
+  const demoPlatform = () => {
+    created ??= DemoPlatform.create(app.config.publicUrl);
+    return created;
+  };
   const units: DemoUnit[] = BASE_UNITS.map((u) => ({ ...u, custom: { ...u.custom } }));
-  const { urls } = platform;
+  const urls = demoUrls(app.config.publicUrl);
   await registerPlatform(app, {
     name: DEMO_PLATFORM_NAME,
     issuer: urls.issuer,
@@ -141,7 +147,7 @@ async function demo(fastify: FastifyInstance): Promise<void> {
         ...(q.sub && as === 'learner' ? { sub: q.sub } : {}),
         ...(q.fund ? { fund: q.fund } : {}),
       };
-      const iframeSrc = await platform.loginInitiationUrl({
+      const iframeSrc = await (await demoPlatform()).loginInitiationUrl({
         user,
         unit,
         messageType: 'LtiResourceLinkRequest',
@@ -153,7 +159,7 @@ async function demo(fastify: FastifyInstance): Promise<void> {
 
   app.get('/demo/pick', { ...html, schema: { response: { 200: Html } } }, async (_request, reply) => {
     const unit: DemoUnit = { slug: 'pick', title: 'Ajouter un contenu', custom: {} };
-    const iframeSrc = await platform.loginInitiationUrl({
+    const iframeSrc = await (await demoPlatform()).loginInitiationUrl({
       user: INSTRUCTOR,
       unit,
       messageType: 'LtiDeepLinkingRequest',
@@ -175,12 +181,12 @@ async function demo(fastify: FastifyInstance): Promise<void> {
   app.get(
     '/demo/lti/jwks',
     { schema: { response: { 200: Type.Object({ keys: Type.Array(Type.Record(Type.String(), Type.Unknown())) }) } } },
-    async () => platform.jwks(),
+    async () => (await demoPlatform()).jwks(),
   );
 
   // The authentication endpoint: the tool redirects the browser here (GET), some tools post (POST).
   const authorize = async (params: URLSearchParams, reply: FastifyReply) => {
-    const result = await platform.authorize(params);
+    const result = await (await demoPlatform()).authorize(params);
     if (!result.ok) return sendHtml(reply, demoError(result.error), 400);
     return sendHtml(reply, autoPostForm(result.action, result.fields));
   };
@@ -217,7 +223,7 @@ async function demo(fastify: FastifyInstance): Promise<void> {
     async (request, reply) => {
       let placed: { title: string; custom: Record<string, string> }[];
       try {
-        placed = await platform.readDeepLinkingResponse(request.body.JWT);
+        placed = await (await demoPlatform()).readDeepLinkingResponse(request.body.JWT);
       } catch (err) {
         request.log.warn({ err }, 'demo LMS: deep-linking response refused');
         return sendHtml(
