@@ -98,6 +98,8 @@ interface Instance {
   port: number;
   child: ChildProcess | null;
   output: string;
+  /** When its /ready first answered 200 (its scheduled tasks count from there). */
+  readyAt: number;
 }
 
 /** Round-robin over the instances; a refused connection goes to the next one (Caddy's lb_try_duration). */
@@ -218,7 +220,10 @@ describe.skipIf(!onPostgres)('two instances of the compiled server on one Postgr
       if (child.exitCode !== null) throw new Error(`instance ${i} exited: ${instance.output}`);
       try {
         const res = await fetch(`http://127.0.0.1:${instance.port}/ready`);
-        if (res.status === 200) return;
+        if (res.status === 200) {
+          instance.readyAt = Date.now();
+          return;
+        }
       } catch {}
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -242,7 +247,7 @@ describe.skipIf(!onPostgres)('two instances of the compiled server on one Postgr
     } finally {
       await admin.end();
     }
-    for (let i = 0; i < 2; i++) instances.push({ port: await freePort(), child: null, output: '' });
+    for (let i = 0; i < 2; i++) instances.push({ port: await freePort(), child: null, output: '', readyAt: 0 });
     proxy = new RoundRobin(instances);
     await proxy.start(await freePort());
     fake = await startFakeOpenEdx({ toolUrl: proxy.url, component: { custom: { theme: 'digitalisation' } } });
@@ -461,6 +466,26 @@ describe.skipIf(!onPostgres)('two instances of the compiled server on one Postgr
       .executeTakeFirstOrThrow();
     expect(Number(sent.n)).toBe(n);
   }, 120_000);
+
+  it('keeps the daily digest once although both instances run the scheduled digest', async () => {
+    // Each instance checks a minute after it is ready, then hourly, whether yesterday's digest is kept.
+    for (;;) {
+      const kept = await helper.db
+        .selectFrom('tracking_digests')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .executeTakeFirstOrThrow();
+      const bothTicked = instances.every((i) => Date.now() > i.readyAt + 65_000);
+      if (Number(kept.n) > 0 && bothTicked) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const days = await helper.db.selectFrom('tracking_digests').select('day').execute();
+    expect(new Set(days.map((d) => d.day)).size).toBe(days.length);
+    const all = instances.map((i) => i.output).join('');
+    // Stored by one instance; the other found it kept and did nothing (no second computation, no mismatch).
+    expect(all.match(/"msg":"daily digest stored"/g)?.length).toBe(days.length);
+    expect(all).not.toContain('daily digest mismatch');
+    expect(all).not.toContain('periodic task failed');
+  }, 180_000);
 });
 
 async function pg_count(url: string): Promise<{ rows: number }> {
