@@ -31,7 +31,8 @@ describe('the landing page', () => {
     const state = Object.fromEntries(
       [...document.querySelectorAll('#etat dt')].map((dt) => [dt.textContent, dt.nextElementSibling?.textContent]),
     );
-    expect(state['Base de données']).toContain('PGlite');
+    expect(state['Base de données']).toContain(ctx.app.dbKind === 'pg' ? 'PostgreSQL' : 'PGlite');
+    if (ctx.app.dbKind === 'pg') expect(state['Base de données']).not.toContain('PGlite');
     expect(state.Migrations).toContain('à jour');
     expect(state['Plateformes enregistrées']).toBe('1');
     const links = [...document.querySelectorAll('a')].map((a) => a.getAttribute('href'));

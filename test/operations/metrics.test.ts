@@ -82,6 +82,12 @@ describe('/metrics with METRICS_TOKEN', () => {
     expect(families.get('emargement_score_outbox_depth')?.type).toBe('gauge');
     expect(sampleValue(families, 'emargement_score_outbox_depth', { status: 'failed' })).toBe(0);
     expect(sampleValue(families, 'emargement_crediting_lag_seconds')).toBe(0);
+    // The pool's use exists on PostgreSQL only (PGlite has one connection and no pool).
+    if (ctx.app.dbKind === 'pg') {
+      expect(sampleValue(families, 'emargement_db_pool_connections', { state: 'max' })).toBeGreaterThan(0);
+    } else {
+      expect(families.has('emargement_db_pool_connections')).toBe(false);
+    }
   });
 
   it('counts launches by outcome, refused beats by reason, and times routes by pattern, not raw URL', async () => {
