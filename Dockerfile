@@ -24,6 +24,8 @@ WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY --from=build /app/dist ./dist
+# The CLI's one entry point (`npm run cli -- <command>`): runs dist/src/cli/index.js (no TypeScript here).
+COPY src/cli/run.mjs ./src/cli/run.mjs
 COPY content ./content
 COPY lti-config ./lti-config
 RUN mkdir -p /app/data && chown -R node:node /app/data

@@ -5,13 +5,16 @@ import { catalogPlugin } from './catalog/index.js';
 import { certificatesPlugin } from './certificates/index.js';
 import type { Config } from './config/index.js';
 import { createDatabase, type DatabaseHandle, type Db, migrateToLatest, pgliteDirFor } from './db/index.js';
+import { demoPlugin } from './demo/index.js';
 import { exportsPlugin } from './exports/index.js';
 import { healthRoutes } from './health/routes.js';
+import { homePlugin } from './home/index.js';
 import { registerErrorHandling } from './http/error-handler.js';
 import { loggerOptions, requestIdOptions } from './http/logger.js';
 import { lmsPlugin } from './lms/index.js';
 import { ltiPlugin } from './lti/index.js';
 import { ltiServicesPlugin } from './lti-services/index.js';
+import { metricsPlugin } from './metrics/index.js';
 import { portalPlugin } from './portal/index.js';
 import { privacyPlugin } from './privacy/index.js';
 import { trackingPlugin } from './tracking/index.js';
@@ -35,6 +38,8 @@ export interface BuildOptions {
 }
 
 export type App = FastifyInstance;
+
+const noPool = { total: 0, idle: 0, waiting: 0, max: 0 };
 
 /** Builds the whole application without listening: `server.ts` listens, tests use `app.inject`. */
 export async function buildApp(options: BuildOptions): Promise<App> {
@@ -75,7 +80,9 @@ export async function buildApp(options: BuildOptions): Promise<App> {
 
   registerErrorHandling(app);
   await app.register(formbody, { bodyLimit: 64 * 1024 });
+  await app.register(metricsPlugin, database.poolStats ? { poolStats: () => database.poolStats?.() ?? noPool } : {});
   await app.register(healthRoutes);
+  await app.register(homePlugin);
   await app.register(ltiPlugin);
   await app.register(ltiServicesPlugin);
   await app.register(catalogPlugin);
@@ -85,6 +92,8 @@ export async function buildApp(options: BuildOptions): Promise<App> {
   await app.register(exportsPlugin);
   await app.register(certificatesPlugin);
   await app.register(privacyPlugin);
+  // Development only (the configuration refuses DEMO_LMS in production).
+  if (config.demo) await app.register(demoPlugin);
 
   return app;
 }

@@ -6,6 +6,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config/index.js';
 import type { Db } from '../db/index.js';
 import { BadRequestError, ConflictError, NotFoundError } from '../http/errors.js';
+import { certificatesIssued } from '../metrics/index.js';
 import { renderCertificatePdf } from './pdf.js';
 import type { ProviderConfig } from './provider.js';
 import * as repo from './repository.js';
@@ -342,6 +343,7 @@ export class CertificateService {
       await repo.insertCertificate(trx, row);
       if (input.previous) await repo.linkSuccessor(trx, input.previous.id, id);
     });
+    certificatesIssued.inc({ kind: input.kind });
     return { number, version, state: 'valid', created: true };
   }
 

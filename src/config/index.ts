@@ -25,6 +25,10 @@ export interface Config {
   readonly providerFile: string;
   readonly contentDir: string;
   readonly videoPlaceholderUrl: string;
+  /** Bearer token that opens `/metrics`; undefined → `/metrics` answers 404. */
+  readonly metricsToken: string | undefined;
+  /** The built-in demo LMS at `/demo` (development only). */
+  readonly demo: boolean;
 }
 
 export class ConfigError extends Error {
@@ -110,6 +114,14 @@ export function loadConfig(env: Env = process.env, options: { persistSecret?: bo
     false,
   );
 
+  const metricsToken = str('METRICS_TOKEN');
+  if (metricsToken !== undefined && metricsToken.length < 16) {
+    problems.push('METRICS_TOKEN must be at least 16 characters');
+  }
+  // The demo LMS signs launches with a key anyone can use: never in production, off in tests unless asked.
+  const demo = bool(str('DEMO_LMS') ?? (nodeEnv === 'development' ? 'true' : 'false'), 'DEMO_LMS', problems);
+  if (demo && production) problems.push('DEMO_LMS cannot be on in production');
+
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
     nodeEnv,
@@ -128,6 +140,8 @@ export function loadConfig(env: Env = process.env, options: { persistSecret?: bo
     providerFile,
     contentDir,
     videoPlaceholderUrl,
+    metricsToken,
+    demo,
   });
 }
 

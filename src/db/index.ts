@@ -15,6 +15,8 @@ export interface DatabaseHandle {
   readonly db: Db;
   readonly kind: 'pg' | 'pglite';
   close(): Promise<void>;
+  /** The pg pool's use (PostgreSQL only; PGlite has one connection). Read by /metrics. */
+  poolStats?(): { total: number; idle: number; waiting: number; max: number };
 }
 
 export interface DatabaseOptions {
@@ -54,7 +56,13 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
       process.stderr.write(`PostgreSQL idle connection lost: ${error.message}\n`);
     });
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool, cursor: Cursor }) });
-    return { db, kind: 'pg', close: () => db.destroy() };
+    const max = options.poolMax ?? 10;
+    return {
+      db,
+      kind: 'pg',
+      close: () => db.destroy(),
+      poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max }),
+    };
   }
 
   if (options.pgliteDataDir) mkdirSync(options.pgliteDataDir, { recursive: true });

@@ -6,6 +6,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { fileNumberRoutes } from '../file-numbers/index.js';
 import { ForbiddenError } from '../http/errors.js';
 import { ProblemDetails } from '../http/schemas.js';
+import { exportDuration } from '../metrics/index.js';
 import {
   type Principal,
   principalOf,
@@ -158,7 +159,10 @@ async function sendExport(
     throw new ForbiddenError('cross_site_download', 'Lancez le téléchargement depuis la page des exports.');
   }
   const filter = resolveFilter(principal, input);
+  const endTimer = exportDuration.startTimer({ kind, format });
   const started = await startExport(app, principal, { kind, format, filter, ticket });
+  // Measured to the last byte written (an aborted download is not a duration).
+  reply.raw.once('finish', () => endTimer());
   request.log.info({ auditId: started.auditId, kind, format, via: principal.via }, 'export started');
   return reply
     .code(200)

@@ -4,6 +4,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { BadRequestError, DomainError, UnauthorizedError } from '../http/errors.js';
 import { ProblemDetails } from '../http/schemas.js';
+import { lrsStatements } from '../metrics/index.js';
 import { credentialVerifier, type Pusher, StatementBatchError, storeStatements } from './lrs.js';
 import { isUuid } from './rules.js';
 
@@ -130,9 +131,12 @@ export async function lrsRoutes(root: FastifyInstance, options: LrsOptions = {})
         },
         'xAPI statements received',
       );
+      lrsStatements.inc({ outcome: 'stored' }, stored.inserted);
+      lrsStatements.inc({ outcome: 'duplicate' }, stored.duplicates);
       return stored;
     } catch (error) {
       if (error instanceof StatementBatchError) {
+        lrsStatements.inc({ outcome: 'rejected' }, statements.length);
         throw new BadRequestError('invalid_statements', BAD_STATEMENTS, error.message, { errors: error.errors });
       }
       throw error;

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Db } from '../db/index.js';
+import { scoreDeliveries } from '../metrics/index.js';
 import {
   type AccessTokenService,
   callPlatform,
@@ -323,6 +324,7 @@ async function deliver(
       error: null,
     });
     log.info({ status: attempt.status }, 'score sent to the platform');
+    scoreDeliveries.inc({ outcome: 'sent' });
     return 'sent';
   }
 
@@ -344,6 +346,7 @@ async function deliver(
         ? 'score dropped: still not delivered after 7 days of retries'
         : 'score dropped: the platform refused it',
     );
+    scoreDeliveries.inc({ outcome: 'failed' });
     return 'failed';
   }
 
@@ -359,6 +362,7 @@ async function deliver(
     waitingForPlatform: attempt.unreachable,
   });
   log.warn({ status: attempt.status, error: attempt.error, retryInMs: delay }, 'score not sent yet: will retry');
+  scoreDeliveries.inc({ outcome: 'retry' });
   return 'retrying';
 }
 

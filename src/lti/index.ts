@@ -3,8 +3,10 @@ import type { FastifyInstance } from 'fastify';
 import { deriveKey } from '../config/secrets.js';
 import { ensureCurrentKey, keyEncryptionKey, ToolKeyStore } from './keys.js';
 import { PlatformKeyCache } from './platform-keys.js';
+import { upsertRegistration } from './repository.js';
 import { ltiRoutes } from './routes.js';
 import type { MessageType } from './rules.js';
+import { parseRegistration } from './rules.js';
 import { type LaunchHandler, type LtiRuntime, loadRegistrationsFile, syncRegistrations } from './service.js';
 import { sessionJwtOptions } from './session.js';
 import { importStateKey } from './state.js';
@@ -85,4 +87,24 @@ export async function getCurrentToolKey(
   app: FastifyInstance,
 ): Promise<{ kid: string; alg: 'RS256'; privateKey: CryptoKey }> {
   return runtimeOf(app).toolKeys.current();
+}
+
+/**
+ * Adds or updates a platform registration from code, as `npm run cli -- platforms add` does (source "cli",
+ * so that the registrations file never removes it). Used by the development demo LMS to register itself.
+ */
+export async function registerPlatform(
+  app: FastifyInstance,
+  input: {
+    name: string;
+    issuer: string;
+    clientId: string;
+    deploymentIds: string[];
+    authLoginUrl: string;
+    accessTokenUrl: string;
+    jwksUrl: string;
+  },
+): Promise<void> {
+  const reg = parseRegistration(input, 'registration', { requireHttps: app.config.nodeEnv === 'production' });
+  await upsertRegistration(app.db, reg, 'cli');
 }

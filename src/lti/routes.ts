@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { UnauthorizedError } from '../http/errors.js';
+import { ltiLaunches } from '../metrics/index.js';
 import { launchErrorPage, launchSuccessPage } from './pages.js';
 import { findLaunchCreatedAt } from './repository.js';
 import { SESSION_MAX_RENEW_AGE_SECONDS } from './rules.js';
@@ -83,6 +84,7 @@ function noStore(reply: FastifyReply): void {
 
 function refuse(request: FastifyRequest, reply: FastifyReply, failure: CheckFailure, stage: 'login' | 'launch') {
   request.log.warn({ stage, check: failure.failed, reason: failure.reason }, `lti ${stage} refused`);
+  ltiLaunches.inc({ stage, outcome: 'refused', reason: failure.failed });
   const { status, body } = launchErrorPage(failure.failed, request.id);
   return reply.code(status).type('text/html; charset=utf-8').send(body);
 }
@@ -103,6 +105,7 @@ export async function ltiRoutes(app: FastifyInstance, options: { runtime: LtiRun
     const params = (request.method === 'POST' ? request.body : request.query) as LoginParams | undefined;
     const outcome = await startLogin(runtime, app.db, publicUrl, params ?? {});
     if (!outcome.ok) return refuse(request, reply, outcome, 'login');
+    ltiLaunches.inc({ stage: 'login', outcome: 'accepted', reason: '' });
     reply.header('set-cookie', outcome.cookie);
     return reply.redirect(outcome.redirectUrl, 302);
   };
@@ -117,6 +120,7 @@ export async function ltiRoutes(app: FastifyInstance, options: { runtime: LtiRun
     const outcome = await completeLaunch(app, runtime, body, request.headers.cookie);
     if (!outcome.ok) return refuse(request, reply, outcome, 'launch');
     const { launch: validated } = outcome;
+    ltiLaunches.inc({ stage: 'launch', outcome: 'accepted', reason: validated.messageType });
     // The one info line of an accepted launch (the route logs at warn, see HOT_PATH_LOG_LEVEL).
     app.log.info(
       {

@@ -4,6 +4,7 @@ import { Value } from '@sinclair/typebox/value';
 import type { FastifyBaseLogger } from 'fastify';
 import { type Selectable, sql, type Transaction } from 'kysely';
 import type { Database, Db } from '../db/index.js';
+import { beatsCredited } from '../metrics/index.js';
 import {
   appendNote,
   applyDelta,
@@ -712,6 +713,7 @@ async function creditInTransaction(
     ingestItems(work, tab, [item], atMs, { expired: row.token_expired, notLearner: row.not_learner }, randomUUID);
   }
   if (report.late > 0) options.log?.warn({ late: report.late }, 'tracking inbox rows credited late (straggler)');
+  beatsCredited.inc(report.items);
 
   const all = [...works.values()];
   const { fast, slow } = totalsOf(all, state.tallies);

@@ -7,6 +7,7 @@ import { learnerFragments } from '../common/learner-pages.js';
 import type { Db } from '../db/index.js';
 import { BadRequestError, DomainError, ForbiddenError, NotFoundError } from '../http/errors.js';
 import { type LaunchSession, requireRole, requireSession } from '../lti/index.js';
+import { beatsReceived } from '../metrics/index.js';
 import { sha256Hex } from './chain.js';
 import { iso } from './engine.js';
 import type { Inbox, TrackingConsumer } from './inbox.js';
@@ -298,6 +299,7 @@ export async function trackingRoutes(root: FastifyInstance, options: { runtime: 
           ? (outcome.results[k++] as (typeof outcome.results)[number])
           : { seq: i.seq, status: 'deferred' as const },
       );
+      for (const r of results) beatsReceived.inc({ status: r.status });
       return { serverTime: iso(outcome.serverTimeMs), results };
     },
   );

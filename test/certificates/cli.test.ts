@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCertificatesCommand } from '../../src/certificates/cli.js';
 import type { CertificateFacts } from '../../src/certificates/index.js';
@@ -71,5 +72,47 @@ describe('npm run cli -- certificates', () => {
     expect(await run('revoke', 'EMG-2026-000001-X', '--reason', 'x')).toBe(1);
     expect(await run('nonsense')).toBe(2);
     expect(err.join('')).toContain('Usage: npm run cli -- certificates');
+  });
+});
+
+describe('npm run cli -- certificates verify-all', () => {
+  it('verifies every stored version, and names a version whose signed data or PDF was altered', async () => {
+    out.length = 0;
+    err.length = 0;
+    expect(await run('verify-all')).toBe(0);
+    expect(out.join('')).toMatch(/\d+ certificate version\(s\) checked with \d+ signing key\(s\): all verify/);
+    expect(err).toEqual([]);
+
+    const row = await ctx.app.db
+      .selectFrom('certificates')
+      .select(['id', 'number', 'version', 'data_canonical'])
+      .orderBy('issued_at')
+      .executeTakeFirstOrThrow();
+    // A restore that corrupted one row (the immutability trigger does not run on a restore): the signed text
+    // changed, so its hash and its signature no longer match.
+    await sql`alter table certificates disable trigger user`.execute(ctx.app.db);
+    await ctx.app.db
+      .updateTable('certificates')
+      .set({ data_canonical: row.data_canonical.replace('"', '" ') })
+      .where('id', '=', row.id)
+      .execute();
+    out.length = 0;
+    expect(await run('verify-all')).toBe(1);
+    expect(err.join('')).toContain(`${row.number} v${row.version}: signed data does not match its SHA-256`);
+    expect(err.join('')).toContain(`${row.number} v${row.version}: signature does not verify`);
+    await ctx.app.db
+      .updateTable('certificates')
+      .set({ data_canonical: row.data_canonical })
+      .where('id', '=', row.id)
+      .execute();
+    await ctx.app.db
+      .updateTable('certificates')
+      .set({ pdf: new Uint8Array([1, 2, 3]) })
+      .where('id', '=', row.id)
+      .execute();
+    err.length = 0;
+    expect(await run('verify-all')).toBe(1);
+    expect(err.join('')).toBe(`${row.number} v${row.version}: PDF does not match its SHA-256\n`);
+    await sql`alter table certificates enable trigger user`.execute(ctx.app.db);
   });
 });
