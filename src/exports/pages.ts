@@ -126,9 +126,24 @@ export function funnelPage(options: {
   const stageRows = FUNNEL_STAGES.filter((s) => s !== 'commonDone' || commonKnown);
   const weekLabel = (monday: string) => `Semaine du ${formatDayFr(monday)}`;
   const seriesOf = (rows: Array<{ counts: FunnelCounts }>) => [
-    { name: FUNNEL_LABELS.registered, colour: STAGE_COLOURS.registered, values: rows.map((r) => r.counts.registered) },
-    { name: FUNNEL_LABELS.sectorDone, colour: STAGE_COLOURS.sectorDone, values: rows.map((r) => r.counts.sectorDone) },
-    { name: FUNNEL_LABELS.certified, colour: STAGE_COLOURS.certified, values: rows.map((r) => r.counts.certified) },
+    {
+      name: FUNNEL_LABELS.registered,
+      short: 'inscrits',
+      colour: STAGE_COLOURS.registered,
+      values: rows.map((r) => r.counts.registered),
+    },
+    {
+      name: FUNNEL_LABELS.sectorDone,
+      short: 'tronc sectoriel',
+      colour: STAGE_COLOURS.sectorDone,
+      values: rows.map((r) => r.counts.sectorDone),
+    },
+    {
+      name: FUNNEL_LABELS.certified,
+      short: 'attestations',
+      colour: STAGE_COLOURS.certified,
+      values: rows.map((r) => r.counts.certified),
+    },
   ];
   const showFunds = principal.role === 'operator' && !filter.fund;
   return portalPage({
@@ -166,8 +181,16 @@ ${FUNNEL_STAGES.map((s) => {
 <td class="num">${previous ? formatPercent(total[s], total[previous]) : '—'}</td></tr>`;
 })}
 </tbody></table></div>
-<p class="funnel-note">« Ont commencé » : au moins un module ouvert. « Tronc commun terminé » et « tronc sectoriel terminé » :
-tous les modules de ce tronc terminés (chaque thème compte une fois). « Attestation délivrée » : une attestation valable.</p>
+<p class="funnel-note">Les étapes s’emboîtent : chaque étape ne compte que les apprenants qui ont aussi franchi toutes les étapes précédentes.
+« Ont ouvert un module » : au moins un module ouvert, avec du temps de connexion compté (remplir le profil ne suffit pas).
+« Tronc commun terminé » et « tronc sectoriel terminé » : tous les modules de ce tronc terminés. « Attestation délivrée » : une attestation valable.</p>
+${
+  view.outOfOrder > 0
+    ? html`<p class="funnel-note" id="hors-ordre"><strong>${formatCount(view.outOfOrder)} ${view.outOfOrder > 1 ? 'apprenants ont' : 'apprenant a'} franchi une étape dans le désordre</strong>
+(par exemple le tronc sectoriel terminé avant le tronc commun, ou une attestation sans tous les modules) :
+${view.outOfOrder > 1 ? 'ils sont comptés' : 'il est compté'} à la dernière étape atteinte dans l’ordre.</p>`
+    : ''
+}
 </section>
 
 ${

@@ -64,6 +64,19 @@ function periodBounds(filter: ExportFilter): { from: Date | null; to: Date | nul
 }
 
 /**
+ * The modules each fund's learners are offered, per theme: the active default modules (no branch list)
+ * of the common trunk and of the fund. A branch variant takes the place of a default module, so
+ * defaults alone give how many modules a learner of any branch has in that theme.
+ */
+function plannedPerTheme(): RawBuilder<unknown> {
+  return sql`select fx.slug as fund_slug, t.track_id, t.slug as theme, t.trunk, count(*) as planned
+    from funds fx
+    join modules ms on ms.active and ms.branches = '[]'::jsonb and (ms.fund_slug is null or ms.fund_slug = fx.slug)
+    join themes t on t.track_id = ms.track_id and t.slug = ms.theme_slug
+    group by fx.slug, t.track_id, t.slug, t.trunk`;
+}
+
+/**
  * One row per enrolment with everything the summary, the status filter and the funnel need.
  * The fund, course and branch conditions sit inside, next to the tables they narrow. Names of funds,
  * branches and courses are not repeated on 100k rows: the exports look them up from small maps.
@@ -123,37 +136,48 @@ function enrolmentFacts(filter: ExportFilter): RawBuilder<EnrolmentRow> {
       ) e
       join learner_profiles p on p.learner_id = e.learner_id
       left join (
-        -- Themes done per trunk as bit sets (bit = theme position): a distinct count that still lets
-        -- PostgreSQL hash-aggregate the whole table in one pass (count(distinct) would sort it).
-        -- A learner meeting a branch variant and the default module of one theme counts that theme once.
-        select mp.learner_id, mp.course_id,
-          count(*) as modules_started,
-          bit_count(bit_or(case when mp.completed_at is not null and t.trunk = 'common'
-            then 1::bigint << t.position else 0::bigint end)::bit(64)) as common_done,
-          bit_count(bit_or(case when mp.completed_at is not null and t.trunk = 'sector'
-            then 1::bigint << t.position else 0::bigint end)::bit(64)) as sector_done,
-          min(mp.started_at) as first_activity,
-          max(greatest(mp.updated_at, mp.completed_at)) as last_activity,
-          sum((mp.quiz_answers->>'correct')::int) filter (where mp.quiz_answers is not null) as quiz_correct,
-          sum((mp.quiz_answers->>'total')::int) filter (where mp.quiz_answers is not null) as quiz_total
-        from module_progress mp
-        join (
-          select m.id, th.trunk, th.position
-          from modules m join themes th on th.track_id = m.track_id and th.slug = m.theme_slug offset 0
-        ) t on t.id = mp.module_id
-        where ${progressCourseCond} and ${inScope(sql`mp.learner_id`)}
-        group by mp.learner_id, mp.course_id
+        -- Modules done per trunk, counted per theme and capped at what the learner's fund is offered in
+        -- that theme (catalog data: a theme holds one module or more, each module's trunk is its theme's).
+        -- A branch variant replaces a default module, so a learner who met both in one theme still
+        -- counts no more than the theme holds; sector modules count only when they are the learner's
+        -- fund's. No count of modules is written here: the catalog says how many.
+        select d.learner_id, d.course_id,
+          sum(d.opened) as modules_started,
+          sum(least(d.done, coalesce(pt.planned, 0))) filter (where d.trunk = 'common') as common_done,
+          sum(least(d.done, coalesce(pt.planned, 0))) filter (where d.trunk = 'sector') as sector_done,
+          min(d.first_activity) as first_activity,
+          max(d.last_activity) as last_activity,
+          sum(d.quiz_correct) as quiz_correct,
+          sum(d.quiz_total) as quiz_total
+        from (
+          select mp.learner_id, mp.course_id, sp.fund_slug, t.track_id, t.slug as theme, t.trunk,
+            count(*) as opened,
+            count(*) filter (where mp.completed_at is not null
+              and (t.trunk = 'common' or t.m_fund = sp.fund_slug)) as done,
+            min(mp.started_at) as first_activity,
+            max(greatest(mp.updated_at, mp.completed_at)) as last_activity,
+            sum((mp.quiz_answers->>'correct')::int) filter (where mp.quiz_answers is not null) as quiz_correct,
+            sum((mp.quiz_answers->>'total')::int) filter (where mp.quiz_answers is not null) as quiz_total
+          from module_progress mp
+          join learner_profiles sp on sp.learner_id = mp.learner_id
+          join (
+            select m.id, m.fund_slug as m_fund, th.track_id, th.slug, th.trunk
+            from modules m join themes th on th.track_id = m.track_id and th.slug = m.theme_slug offset 0
+          ) t on t.id = mp.module_id
+          where ${progressCourseCond} and ${inScope(sql`mp.learner_id`)}
+          group by mp.learner_id, mp.course_id, sp.fund_slug, t.track_id, t.slug, t.trunk
+        ) d
+        left join (${plannedPerTheme()}) pt
+          on pt.fund_slug = d.fund_slug and pt.track_id = d.track_id and pt.theme = d.theme
+        group by d.learner_id, d.course_id
       ) pr on pr.learner_id = e.learner_id and pr.course_id = e.course_id
       left join (
-        -- What a learner of each fund is offered: one module per theme (a branch variant replaces the
-        -- fund's default module of its theme, so themes, not modules, are counted).
-        select fx.slug as fund_slug,
-          count(distinct t.slug) filter (where t.trunk = 'common') as common_planned,
-          count(distinct t.slug) filter (where t.trunk = 'sector') as sector_planned
-        from funds fx
-        left join modules ms on ms.active and (ms.fund_slug is null or ms.fund_slug = fx.slug)
-        left join themes t on t.track_id = ms.track_id and t.slug = ms.theme_slug
-        group by fx.slug
+        -- What a learner of each fund is offered, per trunk (see plannedPerTheme).
+        select pt.fund_slug,
+          coalesce(sum(pt.planned) filter (where pt.trunk = 'common'), 0) as common_planned,
+          coalesce(sum(pt.planned) filter (where pt.trunk = 'sector'), 0) as sector_planned
+        from (${plannedPerTheme()}) pt
+        group by pt.fund_slug
       ) pl on pl.fund_slug = p.fund_slug
       -- At most one valid certificate per learner and course (a unique index of the certificates).
       left join certificates cert
@@ -266,11 +290,33 @@ export interface FunnelRow {
   common_done: number;
   sector_done: number;
   certified: number;
+  out_of_order: number;
 }
 
 /**
- * Funnel cells per fund, branch and week of registration (ISO week, Europe/Paris). The status filter
- * does not apply: the funnel is the distribution of statuses.
+ * The stage conditions of one enrolment, before nesting (rules.ts `nestStages` is the same rule in
+ * TypeScript): a module opened with credited time; every module of a trunk done, a trunk the catalog
+ * offers nothing in being "not measured" for the common trunk (it passes) and unreachable for the
+ * sector trunk; a valid certificate.
+ */
+const STARTED = sql<boolean>`(x.modules_started > 0 and coalesce(x.module_seconds, 0) > 0)`;
+const COMMON = sql<boolean>`(x.common_planned = 0 or x.common_done >= x.common_planned)`;
+const SECTOR = sql<boolean>`(x.sector_planned > 0 and x.sector_done >= x.sector_planned)`;
+const CERTIFIED = sql<boolean>`(x.certificate_number is not null)`;
+const NESTED = {
+  started: STARTED,
+  common: sql<boolean>`(${STARTED} and ${COMMON} and x.common_planned > 0)`,
+  sector: sql<boolean>`(${STARTED} and ${COMMON} and ${SECTOR})`,
+  certified: sql<boolean>`(${STARTED} and ${COMMON} and ${SECTOR} and ${CERTIFIED})`,
+};
+
+/**
+ * Funnel cells per fund, branch and week of registration (ISO week, Europe/Paris). The stages nest:
+ * each counts the learners who passed it and every stage before it, so no stage can exceed the one
+ * before. Learners who passed a later stage out of order (the sector trunk finished while the common
+ * trunk is not, a certificate under a rule that does not ask for every module) are counted where the
+ * ordered path stops, and once in `out_of_order`. The status filter does not apply: the funnel is the
+ * distribution of statuses.
  */
 export async function funnelRows(db: Db, filter: ExportFilter): Promise<FunnelRow[]> {
   const { status: _ignored, ...rest } = filter;
@@ -283,10 +329,14 @@ export async function funnelRows(db: Db, filter: ExportFilter): Promise<FunnelRo
       weekStart.as('week_start'),
       weekKey.as('week_key'),
       sql<number>`count(*)`.as('registered'),
-      sql<number>`count(*) filter (where x.status <> 'not_started')`.as('started'),
-      sql<number>`count(*) filter (where x.common_planned > 0 and x.common_done >= x.common_planned)`.as('common_done'),
-      sql<number>`count(*) filter (where x.sector_planned > 0 and x.sector_done >= x.sector_planned)`.as('sector_done'),
-      sql<number>`count(*) filter (where x.certificate_number is not null)`.as('certified'),
+      sql<number>`count(*) filter (where ${NESTED.started})`.as('started'),
+      sql<number>`count(*) filter (where ${NESTED.common})`.as('common_done'),
+      sql<number>`count(*) filter (where ${NESTED.sector})`.as('sector_done'),
+      sql<number>`count(*) filter (where ${NESTED.certified})`.as('certified'),
+      sql<number>`count(*) filter (where
+        (x.common_planned > 0 and x.common_done >= x.common_planned and not ${NESTED.common})
+        or (${SECTOR} and not ${NESTED.sector})
+        or (${CERTIFIED} and not ${NESTED.certified}))`.as('out_of_order'),
     ])
     .groupBy(['x.fund_slug', 'x.idcc', weekStart, weekKey])
     .orderBy('x.fund_slug')
@@ -299,6 +349,7 @@ export async function funnelRows(db: Db, filter: ExportFilter): Promise<FunnelRo
     common_done: Number(r.common_done),
     sector_done: Number(r.sector_done),
     certified: Number(r.certified),
+    out_of_order: Number(r.out_of_order),
   }));
 }
 

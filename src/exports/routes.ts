@@ -62,17 +62,24 @@ const FunnelQuery = Type.Object(FilterQuery);
 const ExportsPageQuery = Type.Object({ ...FilterQuery, status: StatusQuery });
 
 const Counts = Type.Object(Object.fromEntries(FUNNEL_STAGES.map((s) => [s, Type.Integer({ minimum: 0 })])));
+const OutOfOrder = Type.Integer({
+  minimum: 0,
+  description:
+    'Learners who passed a later stage while an earlier one is not passed (e.g. the sector trunk before the common trunk): counted at the last stage reached in order',
+});
 const FunnelReply = Type.Object({
   scope: Type.Object({ fund: Type.Union([Type.String(), Type.Null()]) }),
   commonKnown: Type.Boolean({ description: 'false: common-trunk completion is not measured (commonDone is 0)' }),
   total: Counts,
-  byFund: Type.Array(Type.Object({ slug: Type.String(), name: Type.String(), counts: Counts })),
+  outOfOrder: OutOfOrder,
+  byFund: Type.Array(Type.Object({ slug: Type.String(), name: Type.String(), counts: Counts, outOfOrder: OutOfOrder })),
   byBranch: Type.Array(
     Type.Object({
       idcc: Type.Union([Type.String(), Type.Null()]),
       name: Type.String(),
       fund: Type.String(),
       counts: Counts,
+      outOfOrder: OutOfOrder,
     }),
   ),
   byWeek: Type.Array(
@@ -80,6 +87,7 @@ const FunnelReply = Type.Object({
       week: Type.String({ description: 'ISO week, e.g. 2026-W48' }),
       monday: Type.String(),
       counts: Counts,
+      outOfOrder: OutOfOrder,
     }),
   ),
 });
@@ -306,6 +314,10 @@ export async function exportsRoutes(fastify: FastifyInstance): Promise<void> {
       schema: {
         tags: ['funnel'],
         summary: 'The completion funnel per fund, branch and ISO week of registration (Europe/Paris)',
+        description:
+          'The stages nest: each counts the learners who passed it and every stage before it (registered → opened a module ' +
+          'with credited connection time → common trunk done → sector trunk done → certificate issued), so no stage exceeds ' +
+          'the one before. See docs/exports.md.',
         security,
         querystring: FunnelQuery,
         response: { 200: FunnelReply, ...apiErrors },

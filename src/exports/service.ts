@@ -174,9 +174,11 @@ export function exportFileName(kind: ExportKind, format: ExportFormat, filter: r
 export interface FunnelView {
   commonKnown: boolean;
   total: FunnelCounts;
-  byFund: Array<{ slug: string; name: string; counts: FunnelCounts }>;
-  byBranch: Array<{ idcc: string | null; name: string; fund: string; counts: FunnelCounts }>;
-  byWeek: Array<{ week: string; monday: string; counts: FunnelCounts }>;
+  /** Learners who passed a later stage out of order (counted where their ordered path stops). */
+  outOfOrder: number;
+  byFund: Array<{ slug: string; name: string; counts: FunnelCounts; outOfOrder: number }>;
+  byBranch: Array<{ idcc: string | null; name: string; fund: string; counts: FunnelCounts; outOfOrder: number }>;
+  byWeek: Array<{ week: string; monday: string; counts: FunnelCounts; outOfOrder: number }>;
 }
 
 export async function funnel(app: FastifyInstance, filter: repo.ExportFilter): Promise<FunnelView> {
@@ -197,6 +199,7 @@ export async function funnel(app: FastifyInstance, filter: repo.ExportFilter): P
     commonDone: r.common_done,
     sectorDone: r.sector_done,
     certified: r.certified,
+    outOfOrder: r.out_of_order,
   }));
   const fundNames = new Map(funds.map((f) => [f.slug, f.name]));
   const branchNames = new Map(branches.map((b) => [b.idcc, b.name]));
@@ -204,10 +207,12 @@ export async function funnel(app: FastifyInstance, filter: repo.ExportFilter): P
     slug: g.key,
     name: fundNames.get(g.key) ?? g.key,
     counts: g.counts,
+    outOfOrder: g.outOfOrder,
   }));
   // Funds with nobody registered yet still show, with zeros: "nobody" is an answer too.
   for (const f of funds) {
-    if (!byFund.some((x) => x.slug === f.slug)) byFund.push({ slug: f.slug, name: f.name, counts: emptyCounts() });
+    if (!byFund.some((x) => x.slug === f.slug))
+      byFund.push({ slug: f.slug, name: f.name, counts: emptyCounts(), outOfOrder: 0 });
   }
   const byBranch = groupFunnel(cells, (c) => `${c.fund}|${c.branch ?? ''}`).map((g) => {
     const [fund, idcc] = g.key.split('|') as [string, string];
@@ -216,12 +221,15 @@ export async function funnel(app: FastifyInstance, filter: repo.ExportFilter): P
       name: idcc ? `${idcc} — ${branchNames.get(idcc) ?? 'branche inconnue'}` : 'Branche non indiquée',
       fund,
       counts: g.counts,
+      outOfOrder: g.outOfOrder,
     };
   });
   const byWeek = groupFunnel(cells, (c) => c.weekStart).map((g) => ({
     week: isoWeek(g.key).key,
     monday: g.key,
     counts: g.counts,
+    outOfOrder: g.outOfOrder,
   }));
-  return { commonKnown, total: totalFunnel(cells), byFund, byBranch, byWeek };
+  const outOfOrder = cells.reduce((n, c) => n + c.outOfOrder, 0);
+  return { commonKnown, total: totalFunnel(cells), outOfOrder, byFund, byBranch, byWeek };
 }

@@ -7,18 +7,22 @@ import {
   decimalHours,
   emptyCounts,
   evaluationSummary,
+  FUNNEL_STAGES,
   formatParisDateTime,
   groupFunnel,
   hoursMinutes,
   hoursMinutesSeconds,
+  isNested,
   isoUtc,
   isoWeek,
   isValidDay,
   learnerStatus,
+  nestStages,
   neutraliseFormula,
   parisDay,
   parisDayStart,
   parisOffsetMinutes,
+  type StageFacts,
 } from '../../src/exports/rules.js';
 import { type CellValue, type Column, csvStream, xlsxStream } from '../../src/exports/writers.js';
 
@@ -129,12 +133,69 @@ describe('durations and statuses', () => {
       week,
       weekStart: week,
       registered,
+      outOfOrder: registered > 1 ? 1 : 0,
     });
     const grouped = groupFunnel([cell('b', 'w1', 2), cell('a', 'w1', 1), cell('b', 'w2', 5)], (c) => c.fund);
-    expect(grouped.map((g) => [g.key, g.counts.registered])).toEqual([
-      ['a', 1],
-      ['b', 7],
+    expect(grouped.map((g) => [g.key, g.counts.registered, g.outOfOrder])).toEqual([
+      ['a', 1, 0],
+      ['b', 7, 2],
     ]);
+  });
+});
+
+describe('nested funnel stages', () => {
+  const base: StageFacts = {
+    modulesOpened: 0,
+    creditedSeconds: 0,
+    commonDone: 0,
+    commonPlanned: 8,
+    sectorDone: 0,
+    sectorPlanned: 8,
+    certified: false,
+  };
+  const reached = (f: Partial<StageFacts>) => FUNNEL_STAGES.filter((s) => nestStages({ ...base, ...f }).stages[s]);
+
+  it('starts only with a module opened and credited time (onboarding alone is not a start)', () => {
+    expect(reached({})).toEqual(['registered']);
+    expect(reached({ modulesOpened: 1 })).toEqual(['registered']);
+    expect(reached({ modulesOpened: 1, creditedSeconds: 30 })).toEqual(['registered', 'started']);
+  });
+
+  it('keeps a learner who finished the sector trunk before the common trunk at « a ouvert un module »', () => {
+    const early = { modulesOpened: 10, creditedSeconds: 3600, commonDone: 2, sectorDone: 8, certified: true };
+    expect(reached(early)).toEqual(['registered', 'started']);
+    expect(nestStages({ ...base, ...early }).outOfOrder).toBe(true);
+    const inOrder = { ...early, commonDone: 8 };
+    expect(reached(inOrder)).toEqual(FUNNEL_STAGES.slice());
+    expect(nestStages({ ...base, ...inOrder }).outOfOrder).toBe(false);
+  });
+
+  it('lets an unmeasured common trunk through, never an empty sector trunk', () => {
+    const f = { modulesOpened: 5, creditedSeconds: 900, commonPlanned: 0, sectorDone: 5, sectorPlanned: 5 };
+    expect(reached(f)).toEqual(['registered', 'started', 'sectorDone']);
+    expect(reached({ ...f, sectorPlanned: 0, sectorDone: 0 })).toEqual(['registered', 'started']);
+  });
+
+  it('never counts more learners at a stage than at the stage before (any facts)', () => {
+    const facts = fc.record({
+      modulesOpened: fc.integer({ min: 0, max: 16 }),
+      creditedSeconds: fc.integer({ min: 0, max: 20_000 }),
+      commonDone: fc.integer({ min: 0, max: 8 }),
+      commonPlanned: fc.constantFrom(0, 8),
+      sectorDone: fc.integer({ min: 0, max: 8 }),
+      sectorPlanned: fc.constantFrom(0, 8),
+      certified: fc.boolean(),
+    });
+    fc.assert(
+      fc.property(fc.array(facts, { maxLength: 40 }), fc.boolean(), (learners, commonKnown) => {
+        const counts = emptyCounts();
+        for (const l of learners) {
+          const n = nestStages(commonKnown ? { ...l, commonPlanned: 8 } : { ...l, commonPlanned: 0, commonDone: 0 });
+          for (const s of FUNNEL_STAGES) if (n.stages[s]) counts[s]++;
+        }
+        expect(isNested(counts, commonKnown)).toBe(true);
+      }),
+    );
   });
 });
 
