@@ -283,9 +283,12 @@ export function groupFunnel<K extends string>(
   for (const c of cells) {
     const k = keyOf(c);
     let tally = map.get(k);
-    if (!tally) map.set(k, (tally = { counts: emptyCounts(), outOfOrder: 0 }));
+    if (!tally) {
+      tally = { counts: emptyCounts(), outOfOrder: 0 };
+      map.set(k, tally);
+    }
     addCounts(tally.counts, c);
-    tally.outOfOrder += c.outOfOrder ?? 0;
+    tally.outOfOrder += c.outOfOrder;
   }
   return [...map.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([key, tally]) => ({ key, ...tally }));
 }
