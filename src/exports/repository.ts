@@ -511,3 +511,46 @@ export async function namesForExport(db: Db) {
     courses: new Map(courses.map((c) => [c.id, { title: c.title, session: c.label ?? c.context_id }])),
   };
 }
+
+// --- completion forecast ------------------------------------------------------------------------
+
+export interface ForecastRow {
+  fund_slug: string;
+  idcc: string | null;
+  registered_ms: number;
+  /** The first issuance of the learner's valid certificate (its lineage's first version), if any. */
+  certified_ms: number | null;
+}
+
+/**
+ * One row per enrolment in scope with its registration and first certificate instants: what the
+ * survival estimate needs and nothing more. The period does not narrow it (every earlier cohort
+ * informs the curve); the caller picks the cohorts to show.
+ */
+export async function forecastRows(db: Db, filter: ExportFilter): Promise<ForecastRow[]> {
+  const fundCond = filter.fund === null ? sql`true` : sql`p.fund_slug = ${filter.fund}`;
+  const branchCond = filter.branch ? sql`p.idcc = ${filter.branch}` : sql`true`;
+  const courseCond = filter.courseId ? sql`l.course_id = ${filter.courseId}` : sql`l.course_id is not null`;
+  const result = await sql<ForecastRow>`
+    select p.fund_slug, p.idcc,
+      (extract(epoch from e.registered_at) * 1000)::bigint as registered_ms,
+      (extract(epoch from (
+        select min(c2.issued_at) from certificates c2 where c2.lineage_id = cert.lineage_id
+      )) * 1000)::bigint as certified_ms
+    from (
+      select l.learner_id, l.course_id, min(l.created_at) as registered_at
+      from lti_launches l
+      where l.role = 'learner' and ${courseCond}
+      group by l.learner_id, l.course_id
+    ) e
+    join learner_profiles p on p.learner_id = e.learner_id
+    left join certificates cert
+      on cert.learner_id = e.learner_id and cert.course_id = e.course_id and cert.state = 'valid'
+    where ${fundCond} and ${branchCond}
+    order by e.registered_at`.execute(db);
+  return result.rows.map((r) => ({
+    ...r,
+    registered_ms: Number(r.registered_ms),
+    certified_ms: r.certified_ms === null ? null : Number(r.certified_ms),
+  }));
+}

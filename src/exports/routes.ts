@@ -18,7 +18,7 @@ import type { ExportKind } from './columns.js';
 import { EXPORTS_SCRIPT, exportsPage, type FilterChoices, funnelPage } from './pages.js';
 import * as repo from './repository.js';
 import { FUNNEL_STAGES, STATUSES } from './rules.js';
-import { type ExportFormat, type FilterInput, funnel, resolveFilter, startExport } from './service.js';
+import { type ExportFormat, type FilterInput, forecast, funnel, resolveFilter, startExport } from './service.js';
 
 // --- schemas ------------------------------------------------------------------------------------
 // Empty strings are accepted for every filter: an HTML form sends "" for "all".
@@ -88,6 +88,64 @@ const FunnelReply = Type.Object({
       monday: Type.String(),
       counts: Counts,
       outOfOrder: OutOfOrder,
+    }),
+  ),
+});
+const ForecastQuery = Type.Object({
+  ...FilterQuery,
+  by: Type.Optional(
+    Type.String({
+      pattern: '^(\\d{4}-\\d{2}-\\d{2})?$',
+      description: 'The date the forecast is for (Paris calendar day, YYYY-MM-DD); default: today + 28 days',
+    }),
+  ),
+});
+const Share = Type.Number({ minimum: 0, maximum: 1 });
+const NullableShare = Type.Union([Share, Type.Null()]);
+const ForecastReply = Type.Object({
+  scope: Type.Object({ fund: Type.Union([Type.String(), Type.Null()]) }),
+  now: Type.String({ format: 'date-time' }),
+  by: Type.String({
+    description: 'The forecast date (Paris calendar day): shares are "certificate held by the end of that day"',
+  }),
+  confidence: Type.Number({ description: 'Level of the bands (0.95)' }),
+  minLearners: Type.Integer({ description: 'A group with fewer learners gets no forecast (too little data)' }),
+  minCertificates: Type.Integer({ description: 'A group with fewer certificates issued gets no forecast' }),
+  groups: Type.Array(
+    Type.Object({
+      level: Type.Union([Type.Literal('scope'), Type.Literal('fund'), Type.Literal('branch')]),
+      fund: Type.Union([Type.String(), Type.Null()]),
+      idcc: Type.Union([Type.String(), Type.Null()]),
+      label: Type.String(),
+      learners: Type.Integer({ minimum: 0, description: 'Learners the estimate rests on (every cohort of the group)' }),
+      certificates: Type.Integer({ minimum: 0 }),
+      followUpDays: Type.Integer({ minimum: 0, description: 'Longest follow-up observed, days since registration' }),
+      sufficient: Type.Boolean(),
+      message: Type.Union([Type.String(), Type.Null()], { description: 'Why there is no forecast, in French' }),
+      curve: Type.Array(
+        Type.Object({
+          day: Type.Integer({ minimum: 0, description: 'Days since registration' }),
+          share: Share,
+          lower: Share,
+          upper: Share,
+          atRisk: Type.Integer({ minimum: 0, description: 'Learners still followed without a certificate that day' }),
+        }),
+        { description: 'Kaplan–Meier share holding a certificate, one point a day (empty with too little data)' },
+      ),
+      cohorts: Type.Array(
+        Type.Object({
+          week: Type.String({ description: 'ISO week of registration, e.g. 2026-W48' }),
+          monday: Type.String(),
+          learners: Type.Integer({ minimum: 0 }),
+          certifiedNow: Type.Integer({ minimum: 0 }),
+          share: NullableShare,
+          lower: NullableShare,
+          upper: NullableShare,
+          extrapolated: Type.Boolean({
+            description: 'The date lies beyond the longest follow-up observed: the curve is held flat there',
+          }),
+        }),
+      ),
     }),
   ),
 });
@@ -218,12 +276,22 @@ export async function exportsRoutes(fastify: FastifyInstance): Promise<void> {
   // --- pages ------------------------------------------------------------------------------------
   app.get(
     '/portal/entonnoir',
-    { config: page, preHandler: requirePageSession, schema: { querystring: FunnelQuery, response: { 200: HtmlPage } } },
+    {
+      config: page,
+      preHandler: requirePageSession,
+      schema: { querystring: ForecastQuery, response: { 200: HtmlPage } },
+    },
     async (request, reply) => {
       const principal = principalOf(request);
       const filter = resolveFilter(principal, filterInput(request.query));
-      const [choices, view] = await Promise.all([choicesFor(app, principal), funnel(app, filter)]);
-      return reply.type('text/html; charset=utf-8').send(funnelPage({ request, principal, filter, choices, view }));
+      const [choices, view, prevision] = await Promise.all([
+        choicesFor(app, principal),
+        funnel(app, filter),
+        forecast(app, filter, { by: request.query.by || undefined }),
+      ]);
+      return reply
+        .type('text/html; charset=utf-8')
+        .send(funnelPage({ request, principal, filter, choices, view, forecast: prevision }));
     },
   );
 
@@ -326,6 +394,33 @@ export async function exportsRoutes(fastify: FastifyInstance): Promise<void> {
     async (request): Promise<Static<typeof FunnelReply>> => {
       const filter = resolveFilter(principalOf(request), filterInput(request.query));
       const view = await funnel(app, filter);
+      return { scope: { fund: filter.fund }, ...view };
+    },
+  );
+
+  app.get(
+    '/api/v1/funnel/forecast',
+    {
+      preHandler: requireApiToken,
+      schema: {
+        tags: ['funnel'],
+        summary: 'Completion forecast: the share of each registration cohort expected to hold a certificate by a date',
+        description:
+          'Per group (the scope, each fund for operators, each branch): a Kaplan–Meier estimate of the time from ' +
+          'registration to the first certificate, learners still without one censored at their current age, with a ' +
+          '95 % band (Greenwood’s variance, log–log transform) and the number of learners it rests on. Each cohort ' +
+          '(ISO week of registration, Paris) gets its expected share by `by`: its certificates already issued plus, ' +
+          'for each other learner, the chance of getting one between now and then given none so far. A group with ' +
+          'fewer than `minLearners` learners or `minCertificates` certificates gets no forecast and a French ' +
+          '`message` saying so. `from`/`to` choose the cohorts shown; every cohort informs the curve. See docs/exports.md.',
+        security,
+        querystring: ForecastQuery,
+        response: { 200: ForecastReply, ...apiErrors },
+      },
+    },
+    async (request): Promise<Static<typeof ForecastReply>> => {
+      const filter = resolveFilter(principalOf(request), filterInput(request.query));
+      const view = await forecast(app, filter, { by: request.query.by || undefined });
       return { scope: { fund: filter.fund }, ...view };
     },
   );

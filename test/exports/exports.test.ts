@@ -737,6 +737,7 @@ describe('OpenAPI', () => {
       '/api/v1/file-numbers/{fund}/{courseId}/{siret}',
       '/api/v1/filters',
       '/api/v1/funnel',
+      '/api/v1/funnel/forecast',
       '/api/v1/me',
     ]);
     expect(doc.components.securitySchemes.bearerAuth).toMatchObject({ type: 'http', scheme: 'bearer' });
