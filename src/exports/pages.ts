@@ -343,7 +343,7 @@ export function exportsPage(options: {
     ...(fundName ? { fundName } : {}),
     head: html`${CHART_STYLE}<script src="/portal/assets/exports.js" defer></script>`,
     body: html`<h1>Exports des apprenants</h1>
-<p>Deux exports, au format CSV (s’ouvre directement dans Excel) ou XLSX :</p>
+<p>Deux exports, au format CSV ou XLSX :</p>
 <ul>
 <li><strong>Synthèse</strong> : une ligne par apprenant et par session, avec l’entreprise, le temps de formation, les modules terminés, le statut et l’attestation.</li>
 <li><strong>Journal des connexions</strong> : une ligne par séance de connexion (début, fin, durée, modules visités).</li>
@@ -355,9 +355,17 @@ Dates en heure de Paris, avec une colonne en heure universelle (UTC).</p>
 <label><input type="radio" name="kind" value="summary" checked> Synthèse</label>
 <label><input type="radio" name="kind" value="connections"> Journal des connexions</label>
 </fieldset>
-<fieldset class="choices"><legend>Format</legend>
-<label><input type="radio" name="format" value="csv" checked> CSV (Excel)</label>
-<label><input type="radio" name="format" value="xlsx"> XLSX</label>
+<fieldset class="choices" aria-describedby="format-help"><legend>Format</legend>
+<label><input type="radio" name="format" value="csv-excel" checked> CSV pour Excel ou LibreOffice</label>
+<label><input type="radio" name="format" value="xlsx"> XLSX (classeur Excel)</label>
+<label><input type="radio" name="format" value="csv"> CSV exact, pour les scripts</label>
+<div id="format-help" class="muted">
+<p><strong>CSV pour Excel ou LibreOffice</strong> : s’ouvre d’un double-clic ; les SIRET, codes IDCC et numéros de dossier
+gardent tous leurs chiffres (0218 reste 0218). Ces cellules y sont écrites sous la forme <code>="0218"</code>, qu’Excel et
+LibreOffice affichent comme du texte : un programme qui lit le fichier doit plutôt prendre le CSV exact.</p>
+<p><strong>XLSX</strong> : les durées sont de vraies durées (on peut en faire la somme), les dates de vraies dates.</p>
+<p><strong>CSV exact</strong> : les valeurs telles quelles, pour un programme ou un script.</p>
+</div>
 </fieldset>
 <fieldset><legend>Filtres</legend>
 ${filterFields(principal, choices, filter, true)}

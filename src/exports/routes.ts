@@ -50,12 +50,27 @@ const KindSchema = Type.Union([Type.Literal('summary'), Type.Literal('connection
 const FormatSchema = Type.Union([Type.Literal('csv'), Type.Literal('xlsx')], { default: 'csv' });
 const Ticket = Type.Optional(Type.String({ pattern: '^([A-Za-z0-9_-]{16,64})?$' }));
 
-const ExportQuery = Type.Object({ ...FilterQuery, status: StatusQuery, format: Type.Optional(FormatSchema) });
+const ExcelFlag = Type.Optional(
+  Type.Union([Type.Literal('1'), Type.Literal('0'), Type.Literal('')], {
+    description:
+      'CSV only. 1: « CSV pour Excel », identifiers (SIRET, IDCC, file, declaration and certificate numbers) written as ' +
+      '="0218" so that Excel and LibreOffice keep them as text with their leading zeros. Default 0: exact values, for scripts.',
+  }),
+);
+const ExportQuery = Type.Object({
+  ...FilterQuery,
+  status: StatusQuery,
+  format: Type.Optional(FormatSchema),
+  excel: ExcelFlag,
+});
+const PageFormatSchema = Type.Union([Type.Literal('csv'), Type.Literal('xlsx'), Type.Literal('csv-excel')], {
+  default: 'csv-excel',
+});
 const PageExportQuery = Type.Object({
   ...FilterQuery,
   status: StatusQuery,
   kind: KindSchema,
-  format: Type.Optional(FormatSchema),
+  format: Type.Optional(PageFormatSchema),
   ticket: Ticket,
 });
 const FunnelQuery = Type.Object(FilterQuery);
@@ -216,6 +231,7 @@ async function sendExport(
   format: ExportFormat,
   input: FilterInput,
   ticket?: string,
+  excel = false,
 ): Promise<FastifyReply> {
   const principal = principalOf(request);
   // A link on another site could make a signed-in browser download (and be audited) without its
@@ -224,7 +240,7 @@ async function sendExport(
     throw new ForbiddenError('cross_site_download', 'Lancez le téléchargement depuis la page des exports.');
   }
   const filter = resolveFilter(principal, input);
-  const started = await startExport(app, principal, { kind, format, filter, ticket });
+  const started = await startExport(app, principal, { kind, format, filter, ticket, excel });
   request.log.info({ auditId: started.auditId, kind, format, via: principal.via }, 'export started');
   return reply
     .code(200)
@@ -317,16 +333,19 @@ export async function exportsRoutes(fastify: FastifyInstance): Promise<void> {
       preHandler: requirePageSession,
       schema: { querystring: PageExportQuery, response: { 200: FileReply } },
     },
-    async (request, reply) =>
-      sendExport(
+    async (request, reply) => {
+      const format = request.query.format ?? 'csv-excel';
+      return sendExport(
         app,
         request,
         reply,
         request.query.kind,
-        request.query.format ?? 'csv',
+        format === 'xlsx' ? 'xlsx' : 'csv',
         filterInput(request.query),
         request.query.ticket || undefined,
-      ),
+        format === 'csv-excel',
+      );
+    },
   );
 
   app.get(
@@ -361,8 +380,11 @@ export async function exportsRoutes(fastify: FastifyInstance): Promise<void> {
         summary:
           'Download an export (summary: one row per learner and session; connections: one row per merged session)',
         description:
-          'Streamed from a database cursor, so any size works in constant memory. Cells that a spreadsheet would ' +
-          'read as a formula (starting with = + - @, tab or CR) are prefixed with an apostrophe. Dates: Europe/Paris ' +
+          'Streamed from a database cursor, so any size works in constant memory. CSV: cells that a spreadsheet would ' +
+          'read as a formula (starting with = + - @, tab or CR) are prefixed with an apostrophe; identifiers are exact ' +
+          '(see `excel` for the variant that opens right in Excel). XLSX: text cells are strings (never evaluated), those ' +
+          'starting with a formula sign carry the quotePrefix style instead of an apostrophe; durations are numbers ' +
+          '(fractions of a day, format [h]:mm) that sum; dates are dates. See docs/exports.md. Dates: Europe/Paris ' +
           'plus ISO 8601 UTC columns. The period selects learners registered or active between `from` and `to` ' +
           '(connection log: sessions started between them).',
         security,
@@ -372,7 +394,16 @@ export async function exportsRoutes(fastify: FastifyInstance): Promise<void> {
       },
     },
     async (request, reply) =>
-      sendExport(app, request, reply, request.params.kind, request.query.format ?? 'csv', filterInput(request.query)),
+      sendExport(
+        app,
+        request,
+        reply,
+        request.params.kind,
+        request.query.format ?? 'csv',
+        filterInput(request.query),
+        undefined,
+        request.query.excel === '1',
+      ),
   );
 
   app.get(

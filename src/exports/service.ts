@@ -104,8 +104,16 @@ export interface StartedExport {
 export async function startExport(
   app: FastifyInstance,
   principal: Principal,
-  request: { kind: ExportKind; format: ExportFormat; filter: repo.ExportFilter; ticket?: string | undefined },
+  request: {
+    kind: ExportKind;
+    format: ExportFormat;
+    filter: repo.ExportFilter;
+    ticket?: string | undefined;
+    /** CSV only: identifiers written so that Excel and LibreOffice keep them as text (docs/exports.md). */
+    excel?: boolean | undefined;
+  },
 ): Promise<StartedExport> {
+  const excel = request.format === 'csv' && request.excel === true;
   const definition = exportDefinition(request.kind);
   // Connection time: every acknowledged heartbeat is credited before the totals are read.
   await settleTracking(app.db, request.filter.courseId ? { courseId: request.filter.courseId } : {});
@@ -118,7 +126,12 @@ export async function startExport(
   const audit = await startDownloadAudit(
     app,
     principal,
-    { export: request.kind, format: request.format, filter: describeForAudit(request.filter) },
+    {
+      export: request.kind,
+      format: request.format,
+      ...(excel ? { variant: 'excel' } : {}),
+      filter: describeForAudit(request.filter),
+    },
     { ticket: request.ticket, expectedRows: counted, unit },
   );
   if (request.ticket && app.dbKind === 'pg') {
@@ -151,11 +164,11 @@ export async function startExport(
   };
   const stream =
     request.format === 'csv'
-      ? csvStream(definition.columns, cells(), options)
+      ? csvStream(definition.columns, cells(), { ...options, excel })
       : xlsxStream(definition.columns, cells(), { ...options, sheetName: definition.sheetName });
   return {
     stream,
-    filename: exportFileName(request.kind, request.format, request.filter),
+    filename: exportFileName(request.kind, request.format, request.filter, excel),
     contentType: CONTENT_TYPES[request.format],
     auditId: audit.id,
   };
@@ -174,11 +187,17 @@ function describeForAudit(filter: repo.ExportFilter): Record<string, string | nu
 
 const KIND_FILE_NAMES: Record<ExportKind, string> = { summary: 'synthese', connections: 'connexions' };
 
-export function exportFileName(kind: ExportKind, format: ExportFormat, filter: repo.ExportFilter): string {
+export function exportFileName(
+  kind: ExportKind,
+  format: ExportFormat,
+  filter: repo.ExportFilter,
+  excel = false,
+): string {
   const parts = ['emargement', KIND_FILE_NAMES[kind], filter.fund ?? 'tous-fonds'];
   if (filter.branch) parts.push(`idcc-${filter.branch}`);
   if (filter.from || filter.to) parts.push(`${filter.from ?? 'debut'}_${filter.to ?? 'fin'}`);
   parts.push(parisDay(new Date()));
+  if (excel) parts.push('excel');
   return `${parts.join('-').replace(/[^A-Za-z0-9_.-]/g, '')}.${format}`;
 }
 
