@@ -56,7 +56,16 @@ const CSV_FORMATTERS: Record<ColumnKind, (value: NonNullable<CellValue>) => stri
  * string literal; anything else is written as plain (neutralised) text.
  */
 export function excelCode(value: string): string {
-  return /^[^"\u0000-\u001f\u007f]+$/.test(value) ? csvField(`="${value}"`) : csvField(neutraliseFormula(value));
+  return isPlainLiteral(value) ? csvField(`="${value}"`) : csvField(neutraliseFormula(value));
+}
+
+function isPlainLiteral(value: string): boolean {
+  if (value === '') return false;
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i);
+    if (code === 0x22 || code < 0x20 || code === 0x7f) return false;
+  }
+  return true;
 }
 
 const CSV_EXCEL_FORMATTERS: Record<ColumnKind, (value: NonNullable<CellValue>) => string> = {
