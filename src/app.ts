@@ -5,6 +5,7 @@ import { catalogPlugin } from './catalog/index.js';
 import { certificatesPlugin } from './certificates/index.js';
 import type { Config } from './config/index.js';
 import { createDatabase, type DatabaseHandle, type Db, migrateToLatest, pgliteDirFor } from './db/index.js';
+import { digestPlugin } from './digest/index.js';
 import { exportsPlugin } from './exports/index.js';
 import { healthRoutes } from './health/routes.js';
 import { registerErrorHandling } from './http/error-handler.js';
@@ -82,6 +83,7 @@ export async function buildApp(options: BuildOptions): Promise<App> {
   await app.register(lmsPlugin);
   await app.register(portalPlugin);
   await app.register(exportsPlugin);
+  await app.register(digestPlugin);
   await app.register(certificatesPlugin);
 
   return app;

@@ -13,6 +13,15 @@ export async function exportsPlugin(app: FastifyInstance): Promise<void> {
 
 export type { ExportKind } from './columns.js';
 export type { ExportFilter } from './repository.js';
-export { type LearnerStatus, neutraliseFormula } from './rules.js';
+export {
+  formatDayFr,
+  formatParisDate,
+  isoWeek,
+  type LearnerStatus,
+  neutraliseFormula,
+  nextDay,
+  parisDay,
+  parisDayStart,
+} from './rules.js';
 export { type ExportFormat, type FunnelView, funnel, resolveFilter, startExport } from './service.js';
 export { type CellValue, type Column, type ColumnKind, csvStream, xlsxStream } from './writers.js';

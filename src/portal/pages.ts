@@ -31,6 +31,7 @@ export const PORTAL_NAV: NavItem[] = [
   { href: '/portal/entonnoir', label: 'Entonnoir' },
   { href: '/portal/exports', label: 'Exports' },
   { href: '/portal/dossiers', label: 'N° de dossier OPCO' },
+  { href: '/portal/resume-hebdo', label: 'Résumé par courriel' },
   { href: '/portal/jetons', label: 'Jetons d’API' },
   { href: '/portal/journal', label: 'Journal des téléchargements' },
   { href: '/portal/comptes', label: 'Comptes', operatorsOnly: true },
