@@ -110,6 +110,12 @@ describe('digest rules', () => {
     expect(message.html).not.toContain('<b>');
   });
 
+  it('has no mailer in production without SMTP_URL, and then sends nothing', async () => {
+    expect(createMailer({ ...ctx.config, nodeEnv: 'production', smtpUrl: undefined })).toBeNull();
+    expect(createMailer({ ...ctx.config, smtpUrl: 'smtp://127.0.0.1:2525' })?.kind).toBe('smtp');
+    expect(await sendDueDigests(ctx.app, null, NOW)).toEqual({ week: '2026-03-23', sent: 0, failed: 0, skipped: 0 });
+  });
+
   it('sends only to usernames that are e-mail addresses', () => {
     expect(recipientOf('claire@akto.fr')).toBe('claire@akto.fr');
     expect(recipientOf('claire')).toBeNull();
