@@ -28,7 +28,10 @@ describe('loadConfig', () => {
     expect(dev.smtpUrl).toBeUndefined();
     expect(dev.mailDir).toBe('/tmp/emargement-cfg/mail');
     expect(dev.mailFrom).toBe('Émargement <no-reply@emargement.example.fr>');
-    const smtp = loadConfig({ SMTP_URL: 'smtps://user:pass@mail.example.fr:465', MAIL_FROM: 'Fonds <fonds@example.fr>' });
+    const smtp = loadConfig({
+      SMTP_URL: 'smtps://user:pass@mail.example.fr:465',
+      MAIL_FROM: 'Fonds <fonds@example.fr>',
+    });
     expect(smtp.smtpUrl).toBe('smtps://user:pass@mail.example.fr:465');
     expect(smtp.mailFrom).toBe('Fonds <fonds@example.fr>');
     expect(() => loadConfig({ SMTP_URL: 'https://mail.example.fr' })).toThrow(/SMTP_URL/);
