@@ -247,8 +247,8 @@ export function cohortForecastChart(options: { id: string; title: string; cohort
 <title id="${id}-t">${options.title}</title>
 <desc id="${id}-d">${cohorts.length === 0 ? 'Aucune donnée.' : `${desc}.`}</desc>
 <g aria-hidden="true">
-<rect x="${LABEL_WIDTH}" y="8" width="14" height="12" fill="${STAGE_COLOURS.sectorDone}"></rect><text x="${LABEL_WIDTH + 20}" y="18" fill="${INK}">déjà attestés (barre)</text>
-<path d="M${LABEL_WIDTH + 190},14 l6,-6 l6,6 l-6,6 z" fill="${STAGE_COLOURS.certified}"></path><text x="${LABEL_WIDTH + 208}" y="18" fill="${INK}">prévision (losange) et intervalle à 95 % (trait)</text>
+<rect x="8" y="8" width="14" height="12" fill="${STAGE_COLOURS.sectorDone}"></rect><text x="28" y="18" fill="${INK}">déjà attestés aujourd’hui (barre)</text>
+<path d="M${LABEL_WIDTH + 30},14 l6,-6 l6,6 l-6,6 z" fill="${STAGE_COLOURS.certified}"></path><text x="${LABEL_WIDTH + 48}" y="18" fill="${INK}">prévision (losange), intervalle à 95 % (trait)</text>
 </g>
 ${cohorts.map((c, i) => {
   const cy = top + i * rowHeight + rowHeight / 2;
