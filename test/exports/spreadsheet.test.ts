@@ -4,9 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import ExcelJS from 'exceljs';
+import { parseHTML } from 'linkedom';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestContext } from '../helpers/app.js';
-import { bearer, seedStaff } from '../portal/helpers.js';
+import { bearer, get, seedStaff, signIn } from '../portal/helpers.js';
 import { dayFraction, parseCsv, quotePrefixedCells } from './csv.js';
 import { moduleIds, progress, seedCourse, seedFileNumber, seedLearner, seedRegistration, trackTime } from './seed.js';
 
@@ -140,6 +141,11 @@ describe('CSV', () => {
       .where('id', '=', res.headers['x-audit-id'] as string)
       .executeTakeFirstOrThrow();
     expect(audit.details).toMatchObject({ format: 'csv', variant: 'excel' });
+    const ops = await signIn(ctx.app, 'ops@fun.test');
+    const journal = parseHTML((await get(ctx.app, ops, '/portal/journal')).body).document;
+    const cells = [...journal.querySelectorAll('td')].map((td) => td.textContent);
+    expect(cells).toContain('synthèse CSV pour Excel');
+    expect(cells).toContain('synthèse XLSX');
   });
 });
 
