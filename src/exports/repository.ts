@@ -64,16 +64,18 @@ function periodBounds(filter: ExportFilter): { from: Date | null; to: Date | nul
 }
 
 /**
- * The modules each fund's learners are offered, per theme: the active default modules (no branch list)
+ * The modules each fund's learners are offered, per trunk: the active default modules (no branch list)
  * of the common trunk and of the fund. A branch variant takes the place of a default module, so
- * defaults alone give how many modules a learner of any branch has in that theme.
+ * defaults alone give how many modules a learner of any branch has; a theme may hold several.
  */
-function plannedPerTheme(): RawBuilder<unknown> {
-  return sql`select fx.slug as fund_slug, t.track_id, t.slug as theme, t.trunk, count(*) as planned
+function plannedPerTrunk(): RawBuilder<unknown> {
+  return sql`select fx.slug as fund_slug,
+      count(*) filter (where t.trunk = 'common') as common_planned,
+      count(*) filter (where t.trunk = 'sector') as sector_planned
     from funds fx
     join modules ms on ms.active and ms.branches = '[]'::jsonb and (ms.fund_slug is null or ms.fund_slug = fx.slug)
     join themes t on t.track_id = ms.track_id and t.slug = ms.theme_slug
-    group by fx.slug, t.track_id, t.slug, t.trunk`;
+    group by fx.slug`;
 }
 
 /**
@@ -112,9 +114,9 @@ function enrolmentFacts(filter: ExportFilter): RawBuilder<EnrolmentRow> {
         e.learner_id, e.course_id, e.registered_at,
         p.fund_slug, p.idcc, p.civility, p.family_name, p.given_name, p.company_name, p.company_siret,
         coalesce(pr.modules_started, 0)::int as modules_started,
-        coalesce(pr.common_done, 0)::int as common_done,
+        least(coalesce(pr.common_done, 0), coalesce(pl.common_planned, 0))::int as common_done,
         coalesce(pl.common_planned, 0)::int as common_planned,
-        coalesce(pr.sector_done, 0)::int as sector_done,
+        least(coalesce(pr.sector_done, 0), coalesce(pl.sector_planned, 0))::int as sector_done,
         coalesce(pl.sector_planned, 0)::int as sector_planned,
         least(pr.first_activity, tm.first_at, lt.first_at) as first_activity,
         greatest(pr.last_activity, tm.last_at, lt.last_at) as last_activity,
@@ -136,49 +138,29 @@ function enrolmentFacts(filter: ExportFilter): RawBuilder<EnrolmentRow> {
       ) e
       join learner_profiles p on p.learner_id = e.learner_id
       left join (
-        -- Modules done per trunk, counted per theme and capped at what the learner's fund is offered in
-        -- that theme (catalog data: a theme holds one module or more, each module's trunk is its theme's).
-        -- A branch variant replaces a default module, so a learner who met both in one theme still
-        -- counts no more than the theme holds; sector modules count only when they are the learner's
-        -- fund's. No count of modules is written here: the catalog says how many.
-        select d.learner_id, d.course_id,
-          sum(d.opened) as modules_started,
-          sum(least(d.done, coalesce(pt.planned, 0))) filter (where d.trunk = 'common') as common_done,
-          sum(least(d.done, coalesce(pt.planned, 0))) filter (where d.trunk = 'sector') as sector_done,
-          min(d.first_activity) as first_activity,
-          max(d.last_activity) as last_activity,
-          sum(d.quiz_correct) as quiz_correct,
-          sum(d.quiz_total) as quiz_total
-        from (
-          select mp.learner_id, mp.course_id, sp.fund_slug, t.track_id, t.slug as theme, t.trunk,
-            count(*) as opened,
-            count(*) filter (where mp.completed_at is not null
-              and (t.trunk = 'common' or t.m_fund = sp.fund_slug)) as done,
-            min(mp.started_at) as first_activity,
-            max(greatest(mp.updated_at, mp.completed_at)) as last_activity,
-            sum((mp.quiz_answers->>'correct')::int) filter (where mp.quiz_answers is not null) as quiz_correct,
-            sum((mp.quiz_answers->>'total')::int) filter (where mp.quiz_answers is not null) as quiz_total
-          from module_progress mp
-          join learner_profiles sp on sp.learner_id = mp.learner_id
-          join (
-            select m.id, m.fund_slug as m_fund, th.track_id, th.slug, th.trunk
-            from modules m join themes th on th.track_id = m.track_id and th.slug = m.theme_slug offset 0
-          ) t on t.id = mp.module_id
-          where ${progressCourseCond} and ${inScope(sql`mp.learner_id`)}
-          group by mp.learner_id, mp.course_id, sp.fund_slug, t.track_id, t.slug, t.trunk
-        ) d
-        left join (${plannedPerTheme()}) pt
-          on pt.fund_slug = d.fund_slug and pt.track_id = d.track_id and pt.theme = d.theme
-        group by d.learner_id, d.course_id
+        -- Modules done per trunk (a module's trunk is its theme's; a learner has one progress row per
+        -- module), sector modules only when they are the learner's fund's. The outer select caps each
+        -- trunk at what the catalog offers the learner's fund, so a learner who met a branch variant and
+        -- the default module it replaces never counts more modules than the trunk holds.
+        select mp.learner_id, mp.course_id,
+          count(*) as modules_started,
+          count(*) filter (where mp.completed_at is not null and t.trunk = 'common') as common_done,
+          count(*) filter (where mp.completed_at is not null and t.trunk = 'sector'
+            and t.m_fund = sp.fund_slug) as sector_done,
+          min(mp.started_at) as first_activity,
+          max(greatest(mp.updated_at, mp.completed_at)) as last_activity,
+          sum((mp.quiz_answers->>'correct')::int) filter (where mp.quiz_answers is not null) as quiz_correct,
+          sum((mp.quiz_answers->>'total')::int) filter (where mp.quiz_answers is not null) as quiz_total
+        from module_progress mp
+        join learner_profiles sp on sp.learner_id = mp.learner_id
+        join (
+          select m.id, m.fund_slug as m_fund, th.trunk
+          from modules m join themes th on th.track_id = m.track_id and th.slug = m.theme_slug offset 0
+        ) t on t.id = mp.module_id
+        where ${progressCourseCond} and ${inScope(sql`mp.learner_id`)}
+        group by mp.learner_id, mp.course_id
       ) pr on pr.learner_id = e.learner_id and pr.course_id = e.course_id
-      left join (
-        -- What a learner of each fund is offered, per trunk (see plannedPerTheme).
-        select pt.fund_slug,
-          coalesce(sum(pt.planned) filter (where pt.trunk = 'common'), 0) as common_planned,
-          coalesce(sum(pt.planned) filter (where pt.trunk = 'sector'), 0) as sector_planned
-        from (${plannedPerTheme()}) pt
-        group by pt.fund_slug
-      ) pl on pl.fund_slug = p.fund_slug
+      left join (${plannedPerTrunk()}) pl on pl.fund_slug = p.fund_slug
       -- At most one valid certificate per learner and course (a unique index of the certificates).
       left join certificates cert
         on cert.learner_id = e.learner_id and cert.course_id = e.course_id and cert.state = 'valid'
