@@ -71,7 +71,9 @@ function periodBounds(filter: ExportFilter): { from: Date | null; to: Date | nul
 function plannedPerTrunk(): RawBuilder<unknown> {
   return sql`select fx.slug as fund_slug,
       count(*) filter (where t.trunk = 'common') as common_planned,
-      count(*) filter (where t.trunk = 'sector') as sector_planned
+      count(*) filter (where t.trunk = 'sector') as sector_planned,
+      count(distinct t.slug) filter (where t.trunk = 'common') as common_themes,
+      count(distinct t.slug) filter (where t.trunk = 'sector') as sector_themes
     from funds fx
     join modules ms on ms.active and ms.branches = '[]'::jsonb and (ms.fund_slug is null or ms.fund_slug = fx.slug)
     join themes t on t.track_id = ms.track_id and t.slug = ms.theme_slug
@@ -114,9 +116,11 @@ function enrolmentFacts(filter: ExportFilter): RawBuilder<EnrolmentRow> {
         e.learner_id, e.course_id, e.registered_at,
         p.fund_slug, p.idcc, p.civility, p.family_name, p.given_name, p.company_name, p.company_siret,
         coalesce(pr.modules_started, 0)::int as modules_started,
-        least(coalesce(pr.common_done, 0), coalesce(pl.common_planned, 0))::int as common_done,
+        greatest(0, least(coalesce(pr.common_done, 0), coalesce(pl.common_planned, 0)
+          - greatest(0, coalesce(pl.common_themes, 0) - coalesce(pr.common_themes, 0))))::int as common_done,
         coalesce(pl.common_planned, 0)::int as common_planned,
-        least(coalesce(pr.sector_done, 0), coalesce(pl.sector_planned, 0))::int as sector_done,
+        greatest(0, least(coalesce(pr.sector_done, 0), coalesce(pl.sector_planned, 0)
+          - greatest(0, coalesce(pl.sector_themes, 0) - coalesce(pr.sector_themes, 0))))::int as sector_done,
         coalesce(pl.sector_planned, 0)::int as sector_planned,
         least(pr.first_activity, tm.first_at, lt.first_at) as first_activity,
         greatest(pr.last_activity, tm.last_at, lt.last_at) as last_activity,
@@ -139,14 +143,21 @@ function enrolmentFacts(filter: ExportFilter): RawBuilder<EnrolmentRow> {
       join learner_profiles p on p.learner_id = e.learner_id
       left join (
         -- Modules done per trunk (a module's trunk is its theme's; a learner has one progress row per
-        -- module), sector modules only when they are the learner's fund's. The outer select caps each
-        -- trunk at what the catalog offers the learner's fund, so a learner who met a branch variant and
-        -- the default module it replaces never counts more modules than the trunk holds.
+        -- module), sector modules only when they are the learner's fund's, and the themes they cover. The
+        -- outer select caps each trunk at what the catalog offers the learner's fund, less one module per
+        -- theme with none done: a learner who met a branch variant and the default it replaces never
+        -- counts more than the trunk holds, nor a trunk done with a theme left out.
         select mp.learner_id, mp.course_id,
           count(*) as modules_started,
           count(*) filter (where mp.completed_at is not null and t.trunk = 'common') as common_done,
           count(*) filter (where mp.completed_at is not null and t.trunk = 'sector'
             and t.m_fund = sp.fund_slug) as sector_done,
+          -- Themes with a module done, as bit sets (bit = theme position): a distinct count that still
+          -- lets PostgreSQL hash-aggregate the whole table in one pass.
+          bit_count(bit_or(case when mp.completed_at is not null and t.trunk = 'common'
+            then 1::bigint << t.position else 0::bigint end)::bit(64)) as common_themes,
+          bit_count(bit_or(case when mp.completed_at is not null and t.trunk = 'sector' and t.m_fund = sp.fund_slug
+            then 1::bigint << t.position else 0::bigint end)::bit(64)) as sector_themes,
           min(mp.started_at) as first_activity,
           max(greatest(mp.updated_at, mp.completed_at)) as last_activity,
           sum((mp.quiz_answers->>'correct')::int) filter (where mp.quiz_answers is not null) as quiz_correct,
@@ -154,7 +165,7 @@ function enrolmentFacts(filter: ExportFilter): RawBuilder<EnrolmentRow> {
         from module_progress mp
         join learner_profiles sp on sp.learner_id = mp.learner_id
         join (
-          select m.id, m.fund_slug as m_fund, th.trunk
+          select m.id, m.fund_slug as m_fund, th.trunk, th.position
           from modules m join themes th on th.track_id = m.track_id and th.slug = m.theme_slug offset 0
         ) t on t.id = mp.module_id
         where ${progressCourseCond} and ${inScope(sql`mp.learner_id`)}
