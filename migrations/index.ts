@@ -16,6 +16,7 @@ import * as m0014 from './0014_programme.js';
 import * as m0015 from './0015_lms_lrs.js';
 import * as m0016 from './0016_score_outbox_holds.js';
 import * as m0018 from './0018_privacy.js';
+import * as m0019 from './0019_fund_digests.js';
 import * as m0021 from './0021_operations_metrics.js';
 
 /**
@@ -41,5 +42,6 @@ export const migrations: Record<string, Migration> = {
   '0015_lms_lrs': m0015,
   '0016_score_outbox_holds': m0016,
   '0018_privacy': m0018,
+  '0019_fund_digests': m0019,
   '0021_operations_metrics': m0021,
 };

@@ -6,6 +6,7 @@ import { certificatesPlugin } from './certificates/index.js';
 import type { Config } from './config/index.js';
 import { createDatabase, type DatabaseHandle, type Db, migrateToLatest, pgliteDirFor } from './db/index.js';
 import { demoPlugin } from './demo/index.js';
+import { digestPlugin } from './digest/index.js';
 import { exportsPlugin } from './exports/index.js';
 import { healthRoutes } from './health/routes.js';
 import { homePlugin } from './home/index.js';
@@ -90,6 +91,7 @@ export async function buildApp(options: BuildOptions): Promise<App> {
   await app.register(lmsPlugin);
   await app.register(portalPlugin);
   await app.register(exportsPlugin);
+  await app.register(digestPlugin);
   await app.register(certificatesPlugin);
   await app.register(privacyPlugin);
   // Development only (the configuration refuses DEMO_LMS in production).

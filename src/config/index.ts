@@ -29,6 +29,15 @@ export interface Config {
   readonly metricsToken: string | undefined;
   /** The built-in demo LMS at `/demo` (development only). */
   readonly demo: boolean;
+  /**
+   * Outgoing mail (the funds' weekly digest): an smtp:// or smtps:// URL, or undefined — then, outside
+   * production, mails are written as .eml files under `mailDir`; in production none is sent.
+   */
+  readonly smtpUrl: string | undefined;
+  /** The sender of outgoing mail, `Name <address>` or an address. */
+  readonly mailFrom: string;
+  /** Where mails go without SMTP_URL (development and tests): DATA_DIR/mail. */
+  readonly mailDir: string;
 }
 
 export class ConfigError extends Error {
@@ -121,6 +130,22 @@ export function loadConfig(env: Env = process.env, options: { persistSecret?: bo
   // The demo LMS signs launches with a key anyone can use: never in production, off in tests unless asked.
   const demo = bool(str('DEMO_LMS') ?? (nodeEnv === 'development' ? 'true' : 'false'), 'DEMO_LMS', problems);
   if (demo && production) problems.push('DEMO_LMS cannot be on in production');
+  const smtpUrl = str('SMTP_URL');
+  if (smtpUrl !== undefined) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(smtpUrl);
+    } catch {
+      problems.push('SMTP_URL must be an smtp:// or smtps:// URL');
+    }
+    if (parsed && parsed.protocol !== 'smtp:' && parsed.protocol !== 'smtps:') {
+      problems.push('SMTP_URL must be an smtp:// or smtps:// URL');
+    }
+  }
+  const mailFrom = str('MAIL_FROM') ?? `Émargement <no-reply@${hostOf(publicUrl)}>`;
+  if (!MAIL_FROM.test(mailFrom)) {
+    problems.push(`MAIL_FROM must be an e-mail address or "Name <address>" (got "${mailFrom}")`);
+  }
 
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
@@ -142,7 +167,21 @@ export function loadConfig(env: Env = process.env, options: { persistSecret?: bo
     videoPlaceholderUrl,
     metricsToken,
     demo,
+    smtpUrl,
+    mailFrom,
+    mailDir: resolve(dataDir, 'mail'),
   });
+}
+
+const ADDRESS = '[^\\s<>@",;]+@[^\\s<>@",;]+';
+const MAIL_FROM = new RegExp(`^(${ADDRESS}|[^<>"\\r\\n]+ <${ADDRESS}>)$`);
+
+function hostOf(publicUrl: string): string {
+  try {
+    return new URL(publicUrl).hostname || 'localhost';
+  } catch {
+    return 'localhost';
+  }
 }
 
 function oneOf<T extends string>(value: string, allowed: readonly T[], name: string, problems: string[]): T {

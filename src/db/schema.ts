@@ -1,6 +1,7 @@
 import type { Generated } from 'kysely';
 import type { CatalogTables } from '../catalog/tables.js';
 import type { CertificatesTables } from '../certificates/tables.js';
+import type { DigestTables } from '../digest/tables.js';
 import type { FileNumbersTables } from '../file-numbers/tables.js';
 import type { LmsTables } from '../lms/tables.js';
 import type { LtiTables } from '../lti/tables.js';
@@ -23,7 +24,8 @@ export interface Database
     TrackingTables,
     LmsTables,
     FileNumbersTables,
-    PrivacyTables {}
+    PrivacyTables,
+    DigestTables {}
 
 export interface FoundationTables {
   app_meta: AppMetaTable;

@@ -16,7 +16,7 @@ import { queryInTransaction, streamInTransaction } from './stream.js';
 import type { CellValue, Column } from './writers.js';
 
 /**
- * The two exports of /work/shared/reference/certificate-and-exports.md, column by column. A definition
+ * The two exports described in docs/exports.md, column by column. A definition
  * says where rows come from (a streamed query), how many there will be, and how a row becomes cells.
  */
 
@@ -66,12 +66,12 @@ async function exportContext(app: FastifyInstance): Promise<ExportContext> {
 export const SUMMARY_COLUMNS: Column[] = [
   { header: 'OPCO', kind: 'text', width: 24 },
   { header: 'OPCA (nom historique)', kind: 'text', width: 16 },
-  { header: 'N° de dossier OPCO', kind: 'text', width: 16 },
-  { header: 'SIRET de l’organisme de formation', kind: 'text', width: 18 },
-  { header: 'N° de déclaration d’activité', kind: 'text', width: 16 },
-  { header: 'SIRET de l’entreprise', kind: 'text', width: 18 },
+  { header: 'N° de dossier OPCO', kind: 'code', width: 16 },
+  { header: 'SIRET de l’organisme de formation', kind: 'code', width: 18 },
+  { header: 'N° de déclaration d’activité', kind: 'code', width: 16 },
+  { header: 'SIRET de l’entreprise', kind: 'code', width: 18 },
   { header: 'Raison sociale de l’entreprise', kind: 'text', width: 30 },
-  { header: 'IDCC', kind: 'text', width: 8 },
+  { header: 'IDCC', kind: 'code', width: 8 },
   { header: 'Branche', kind: 'text', width: 30 },
   { header: 'Identifiant apprenant', kind: 'text', width: 38 },
   { header: 'Civilité', kind: 'text', width: 10 },
@@ -95,7 +95,7 @@ export const SUMMARY_COLUMNS: Column[] = [
   { header: 'Modules prévus', kind: 'integer', width: 10 },
   { header: 'Résultats aux quiz', kind: 'text', width: 16 },
   { header: 'Statut', kind: 'text', width: 20 },
-  { header: 'N° d’attestation', kind: 'text', width: 18 },
+  { header: 'N° d’attestation', kind: 'code', width: 18 },
   { header: 'Version de l’algorithme de temps', kind: 'text', width: 14 },
 ];
 
@@ -183,7 +183,7 @@ export const CONNECTION_COLUMNS: Column[] = [
   { header: 'Nom', kind: 'text', width: 20 },
   { header: 'Prénom', kind: 'text', width: 20 },
   { header: 'OPCO', kind: 'text', width: 24 },
-  { header: 'IDCC', kind: 'text', width: 8 },
+  { header: 'IDCC', kind: 'code', width: 8 },
   { header: 'Session (cours)', kind: 'text', width: 30 },
   { header: 'Date (Paris)', kind: 'parisDate', width: 12 },
   { header: 'Début (Paris)', kind: 'parisDateTime', width: 20 },

@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { html, type SafeHtml } from '../http/html.js';
 import { type Principal, portalPage } from '../portal/index.js';
-import { funnelChart, groupedBarChart, STAGE_COLOURS } from './charts.js';
+import { cohortForecastChart, forecastCurveChart, funnelChart, groupedBarChart, STAGE_COLOURS } from './charts.js';
 import type { ExportFilter } from './repository.js';
 import {
   FUNNEL_LABELS,
@@ -13,7 +13,7 @@ import {
   STATUS_LABELS,
   STATUSES,
 } from './rules.js';
-import type { FunnelView } from './service.js';
+import type { ForecastGroup, ForecastView, FunnelView } from './service.js';
 
 export interface FilterChoices {
   funds: Array<{ slug: string; name: string; historical_name: string | null }>;
@@ -119,16 +119,32 @@ export function funnelPage(options: {
   filter: ExportFilter;
   choices: FilterChoices;
   view: FunnelView;
+  forecast: ForecastView;
 }): string {
-  const { request, principal, filter, choices, view } = options;
+  const { request, principal, filter, choices, view, forecast } = options;
   const fundName = principal.fundSlug ? choices.funds.find((f) => f.slug === principal.fundSlug)?.name : undefined;
   const { total, commonKnown } = view;
   const stageRows = FUNNEL_STAGES.filter((s) => s !== 'commonDone' || commonKnown);
   const weekLabel = (monday: string) => `Semaine du ${formatDayFr(monday)}`;
   const seriesOf = (rows: Array<{ counts: FunnelCounts }>) => [
-    { name: FUNNEL_LABELS.registered, colour: STAGE_COLOURS.registered, values: rows.map((r) => r.counts.registered) },
-    { name: FUNNEL_LABELS.sectorDone, colour: STAGE_COLOURS.sectorDone, values: rows.map((r) => r.counts.sectorDone) },
-    { name: FUNNEL_LABELS.certified, colour: STAGE_COLOURS.certified, values: rows.map((r) => r.counts.certified) },
+    {
+      name: FUNNEL_LABELS.registered,
+      short: 'inscrits',
+      colour: STAGE_COLOURS.registered,
+      values: rows.map((r) => r.counts.registered),
+    },
+    {
+      name: FUNNEL_LABELS.sectorDone,
+      short: 'tronc sectoriel',
+      colour: STAGE_COLOURS.sectorDone,
+      values: rows.map((r) => r.counts.sectorDone),
+    },
+    {
+      name: FUNNEL_LABELS.certified,
+      short: 'attestations',
+      colour: STAGE_COLOURS.certified,
+      values: rows.map((r) => r.counts.certified),
+    },
   ];
   const showFunds = principal.role === 'operator' && !filter.fund;
   return portalPage({
@@ -142,6 +158,8 @@ export function funnelPage(options: {
 <p>De l’inscription à l’attestation, étape par étape : ${describeScope(principal, choices, filter)}.</p>
 <form method="get" action="/portal/entonnoir" class="box" aria-label="Filtres de l’entonnoir">
 ${filterFields(principal, choices, filter, false)}
+<div class="filters"><div><label for="by">Prévision au</label><input type="date" id="by" name="by" value="${forecast.by}" aria-describedby="by-help">
+<p class="muted" id="by-help">Date pour laquelle on estime combien auront leur attestation.</p></div></div>
 <p><button type="submit">Afficher</button> <a href="/portal/entonnoir">Tout effacer</a></p>
 </form>
 
@@ -166,8 +184,16 @@ ${FUNNEL_STAGES.map((s) => {
 <td class="num">${previous ? formatPercent(total[s], total[previous]) : '—'}</td></tr>`;
 })}
 </tbody></table></div>
-<p class="funnel-note">« Ont commencé » : au moins un module ouvert. « Tronc commun terminé » et « tronc sectoriel terminé » :
-tous les modules de ce tronc terminés (chaque thème compte une fois). « Attestation délivrée » : une attestation valable.</p>
+<p class="funnel-note">Les étapes s’emboîtent : chaque étape ne compte que les apprenants qui ont aussi franchi toutes les étapes précédentes.
+« Ont ouvert un module » : au moins un module ouvert, avec du temps de connexion compté (remplir le profil ne suffit pas).
+« Tronc commun terminé » et « tronc sectoriel terminé » : tous les modules de ce tronc terminés. « Attestation délivrée » : une attestation valable.</p>
+${
+  view.outOfOrder > 0
+    ? html`<p class="funnel-note" id="hors-ordre"><strong>${formatCount(view.outOfOrder)} ${view.outOfOrder > 1 ? 'apprenants ont' : 'apprenant a'} franchi une étape dans le désordre</strong>
+(par exemple le tronc sectoriel terminé avant le tronc commun, ou une attestation sans tous les modules) :
+${view.outOfOrder > 1 ? 'ils sont comptés' : 'il est compté'} à la dernière étape atteinte dans l’ordre.</p>`
+    : ''
+}
 </section>
 
 ${
@@ -213,8 +239,92 @@ ${figuresTable(
   commonKnown,
 )}`
 }
-</section>`,
+</section>
+
+${forecastSection(forecast)}`,
   });
+}
+
+const pct = (x: number) => `${Math.round(x * 100)} %`;
+
+/** The completion forecast: the scope's curve and cohorts, then each fund and branch, with tables. */
+function forecastSection(forecast: ForecastView): SafeHtml {
+  const [scope, ...others] = forecast.groups;
+  const by = formatDayFr(forecast.by);
+  return html`<section aria-labelledby="prevision">
+<h2 id="prevision">Prévision : combien auront leur attestation d’ici le ${by} ?</h2>
+<p>Estimation d’après le parcours réel des apprenants inscrits jusqu’ici (méthode de Kaplan–Meier) : pour chaque semaine
+d’inscription, les attestations déjà délivrées, plus la probabilité, pour chaque apprenant qui ne l’a pas encore, de l’obtenir d’ici
+cette date. L’intervalle dit à quel point l’estimation est sûre (95 chances sur 100 que la vraie valeur s’y trouve) ; il est
+d’autant plus large que les données sont peu nombreuses. Pas de prévision en dessous de ${forecast.minLearners} apprenants inscrits et
+${forecast.minCertificates} attestations délivrées dans un groupe.</p>
+${scope ? forecastGroup(scope, 'prev-0', by, true) : ''}
+${others.map(
+  (g, i) => html`<details class="box"><summary><strong>${g.level === 'fund' ? 'Fonds' : 'Branche'} : ${g.label}</strong>
+— ${formatCount(g.learners)} apprenant${g.learners > 1 ? 's' : ''}, ${formatCount(g.certificates)} attestation${g.certificates > 1 ? 's' : ''}${g.sufficient ? '' : ' (trop peu de données)'}</summary>
+${forecastGroup(g, `prev-${i + 1}`, by, false)}</details>`,
+)}
+</section>`;
+}
+
+function forecastGroup(g: ForecastGroup, id: string, by: string, main: boolean): SafeHtml {
+  const basis = html`<p>Estimation fondée sur <strong>${formatCount(g.learners)} apprenant${g.learners > 1 ? 's' : ''}</strong>
+(${formatCount(g.certificates)} attestation${g.certificates > 1 ? 's' : ''} délivrée${g.certificates > 1 ? 's' : ''}, suivis jusqu’à ${formatCount(g.followUpDays)} jours après leur inscription).</p>`;
+  if (!g.sufficient) {
+    return html`${main ? html`<h3>${g.label}</h3>` : ''}<p class="alert" role="note">${g.message ?? ''}</p>
+${
+  g.cohorts.length > 0
+    ? html`<div class="table-wrap"><table class="figures">
+<caption>Attestations à ce jour par semaine d’inscription (${g.label})</caption>
+<thead><tr><th scope="col">Semaine d’inscription</th><th scope="col" class="num">Inscrits</th><th scope="col" class="num">Attestations à ce jour</th></tr></thead>
+<tbody>${g.cohorts.map((c) => html`<tr><th scope="row">Semaine du ${formatDayFr(c.monday)} (${c.week})</th><td class="num">${formatCount(c.learners)}</td><td class="num">${formatCount(c.certifiedNow)}</td></tr>`)}</tbody>
+</table></div>`
+    : ''
+}`;
+  }
+  const weekly = g.curve.filter((p) => p.day > 0 && p.day % 7 === 0);
+  const extrapolated = g.cohorts.some((c) => c.extrapolated);
+  return html`${main ? html`<h3>${g.label}</h3>` : ''}${basis}
+${forecastCurveChart({ id: `${id}-courbe`, title: `Part des apprenants ayant leur attestation selon le temps écoulé depuis l’inscription (${g.label})`, curve: g.curve })}
+<div class="table-wrap"><table class="figures" id="${id}-courbe-table">
+<caption>Part ayant leur attestation, semaine par semaine après l’inscription (${g.label})</caption>
+<thead><tr><th scope="col">Depuis l’inscription</th><th scope="col" class="num">Part estimée</th><th scope="col" class="num">Intervalle à 95 %</th><th scope="col" class="num">Apprenants encore suivis</th></tr></thead>
+<tbody>${weekly.map((p) => html`<tr><th scope="row">${p.day / 7} semaine${p.day > 7 ? 's' : ''} (${p.day} jours)</th><td class="num">${pct(p.share)}</td><td class="num">${pct(p.lower)} à ${pct(p.upper)}</td><td class="num">${formatCount(p.atRisk)}</td></tr>`)}</tbody>
+</table></div>
+${
+  g.cohorts.length === 0
+    ? html`<p>Aucune semaine d’inscription dans la période choisie.</p>`
+    : html`${cohortForecastChart({
+        id: `${id}-cohortes`,
+        title: `Prévision au ${by} par semaine d’inscription (${g.label})`,
+        cohorts: g.cohorts.map((c) => ({
+          label: `Semaine du ${formatDayFr(c.monday)}`,
+          share: c.share ?? 0,
+          lower: c.lower ?? 0,
+          upper: c.upper ?? 0,
+          observed: c.learners > 0 ? c.certifiedNow / c.learners : 0,
+        })),
+      })}
+<div class="table-wrap"><table class="figures" id="${id}-cohortes-table">
+<caption>Prévision au ${by} par semaine d’inscription (${g.label})</caption>
+<thead><tr><th scope="col">Semaine d’inscription</th><th scope="col" class="num">Inscrits</th><th scope="col" class="num">Attestations à ce jour</th><th scope="col" class="num">Attendus avec attestation au ${by}</th><th scope="col" class="num">Intervalle à 95 %</th><th scope="col">Remarque</th></tr></thead>
+<tbody>${g.cohorts.map(
+        (
+          c,
+        ) => html`<tr><th scope="row">Semaine du ${formatDayFr(c.monday)} (${c.week})</th><td class="num">${formatCount(c.learners)}</td>
+<td class="num">${formatCount(c.certifiedNow)}</td>
+<td class="num">${pct(c.share ?? 0)} (environ ${formatCount(Math.round((c.share ?? 0) * c.learners))})</td>
+<td class="num">${pct(c.lower ?? 0)} à ${pct(c.upper ?? 0)}</td>
+<td>${c.extrapolated ? 'date au-delà du recul observé : prévision sans doute basse' : ''}</td></tr>`,
+      )}</tbody>
+</table></div>`
+}
+${
+  extrapolated
+    ? html`<p class="funnel-note">Au-delà de ${formatCount(g.followUpDays)} jours après l’inscription, aucun apprenant n’a encore été suivi : la prévision
+suppose qu’aucune attestation n’arrive après ce délai, elle est donc sans doute un peu basse pour ces semaines.</p>`
+    : ''
+}`;
 }
 
 export function exportsPage(options: {
@@ -233,7 +343,7 @@ export function exportsPage(options: {
     ...(fundName ? { fundName } : {}),
     head: html`${CHART_STYLE}<script src="/portal/assets/exports.js" defer></script>`,
     body: html`<h1>Exports des apprenants</h1>
-<p>Deux exports, au format CSV (s’ouvre directement dans Excel) ou XLSX :</p>
+<p>Deux exports, au format CSV ou XLSX :</p>
 <ul>
 <li><strong>Synthèse</strong> : une ligne par apprenant et par session, avec l’entreprise, le temps de formation, les modules terminés, le statut et l’attestation.</li>
 <li><strong>Journal des connexions</strong> : une ligne par séance de connexion (début, fin, durée, modules visités).</li>
@@ -245,9 +355,17 @@ Dates en heure de Paris, avec une colonne en heure universelle (UTC).</p>
 <label><input type="radio" name="kind" value="summary" checked> Synthèse</label>
 <label><input type="radio" name="kind" value="connections"> Journal des connexions</label>
 </fieldset>
-<fieldset class="choices"><legend>Format</legend>
-<label><input type="radio" name="format" value="csv" checked> CSV (Excel)</label>
-<label><input type="radio" name="format" value="xlsx"> XLSX</label>
+<fieldset class="choices" aria-describedby="format-help"><legend>Format</legend>
+<label><input type="radio" name="format" value="csv-excel" checked> CSV pour Excel ou LibreOffice</label>
+<label><input type="radio" name="format" value="xlsx"> XLSX (classeur Excel)</label>
+<label><input type="radio" name="format" value="csv"> CSV exact, pour les scripts</label>
+<div id="format-help" class="muted">
+<p><strong>CSV pour Excel ou LibreOffice</strong> : s’ouvre d’un double-clic ; les SIRET, codes IDCC et numéros de dossier
+gardent tous leurs chiffres (0218 reste 0218). Ces cellules y sont écrites sous la forme <code>="0218"</code>, qu’Excel et
+LibreOffice affichent comme du texte : un programme qui lit le fichier doit plutôt prendre le CSV exact.</p>
+<p><strong>XLSX</strong> : les durées sont de vraies durées (on peut en faire la somme), les dates de vraies dates.</p>
+<p><strong>CSV exact</strong> : les valeurs telles quelles, pour un programme ou un script.</p>
+</div>
 </fieldset>
 <fieldset><legend>Filtres</legend>
 ${filterFields(principal, choices, filter, true)}

@@ -272,11 +272,33 @@ export interface FunnelRow {
   common_done: number;
   sector_done: number;
   certified: number;
+  out_of_order: number;
 }
 
 /**
- * Funnel cells per fund, branch and week of registration (ISO week, Europe/Paris). The status filter
- * does not apply: the funnel is the distribution of statuses.
+ * The stage conditions of one enrolment, before nesting (rules.ts `nestStages` is the same rule in
+ * TypeScript): a module opened with credited time; every module of a trunk done, a trunk the catalog
+ * offers nothing in being "not measured" for the common trunk (it passes) and unreachable for the
+ * sector trunk; a valid certificate.
+ */
+const STARTED = sql<boolean>`(x.modules_started > 0 and coalesce(x.module_seconds, 0) > 0)`;
+const COMMON = sql<boolean>`(x.common_planned = 0 or x.common_done >= x.common_planned)`;
+const SECTOR = sql<boolean>`(x.sector_planned > 0 and x.sector_done >= x.sector_planned)`;
+const CERTIFIED = sql<boolean>`(x.certificate_number is not null)`;
+const NESTED = {
+  started: STARTED,
+  common: sql<boolean>`(${STARTED} and ${COMMON} and x.common_planned > 0)`,
+  sector: sql<boolean>`(${STARTED} and ${COMMON} and ${SECTOR})`,
+  certified: sql<boolean>`(${STARTED} and ${COMMON} and ${SECTOR} and ${CERTIFIED})`,
+};
+
+/**
+ * Funnel cells per fund, branch and week of registration (ISO week, Europe/Paris). The stages nest:
+ * each counts the learners who passed it and every stage before it, so no stage can exceed the one
+ * before. Learners who passed a later stage out of order (the sector trunk finished while the common
+ * trunk is not, a certificate under a rule that does not ask for every module) are counted where the
+ * ordered path stops, and once in `out_of_order`. The status filter does not apply: the funnel is the
+ * distribution of statuses.
  */
 export async function funnelRows(db: Db, filter: ExportFilter): Promise<FunnelRow[]> {
   const { status: _ignored, ...rest } = filter;
@@ -289,10 +311,14 @@ export async function funnelRows(db: Db, filter: ExportFilter): Promise<FunnelRo
       weekStart.as('week_start'),
       weekKey.as('week_key'),
       sql<number>`count(*)`.as('registered'),
-      sql<number>`count(*) filter (where x.status <> 'not_started')`.as('started'),
-      sql<number>`count(*) filter (where x.common_planned > 0 and x.common_done >= x.common_planned)`.as('common_done'),
-      sql<number>`count(*) filter (where x.sector_planned > 0 and x.sector_done >= x.sector_planned)`.as('sector_done'),
-      sql<number>`count(*) filter (where x.certificate_number is not null)`.as('certified'),
+      sql<number>`count(*) filter (where ${NESTED.started})`.as('started'),
+      sql<number>`count(*) filter (where ${NESTED.common})`.as('common_done'),
+      sql<number>`count(*) filter (where ${NESTED.sector})`.as('sector_done'),
+      sql<number>`count(*) filter (where ${NESTED.certified})`.as('certified'),
+      sql<number>`count(*) filter (where
+        (x.common_planned > 0 and x.common_done >= x.common_planned and not ${NESTED.common})
+        or (${SECTOR} and not ${NESTED.sector})
+        or (${CERTIFIED} and not ${NESTED.certified}))`.as('out_of_order'),
     ])
     .groupBy(['x.fund_slug', 'x.idcc', weekStart, weekKey])
     .orderBy('x.fund_slug')
@@ -305,6 +331,7 @@ export async function funnelRows(db: Db, filter: ExportFilter): Promise<FunnelRo
     common_done: Number(r.common_done),
     sector_done: Number(r.sector_done),
     certified: Number(r.certified),
+    out_of_order: Number(r.out_of_order),
   }));
 }
 
@@ -506,4 +533,47 @@ export async function namesForExport(db: Db) {
     ),
     courses: new Map(courses.map((c) => [c.id, { title: c.title, session: c.label ?? c.context_id }])),
   };
+}
+
+// --- completion forecast ------------------------------------------------------------------------
+
+export interface ForecastRow {
+  fund_slug: string;
+  idcc: string | null;
+  registered_ms: number;
+  /** The first issuance of the learner's valid certificate (its lineage's first version), if any. */
+  certified_ms: number | null;
+}
+
+/**
+ * One row per enrolment in scope with its registration and first certificate instants: what the
+ * survival estimate needs and nothing more. The period does not narrow it (every earlier cohort
+ * informs the curve); the caller picks the cohorts to show.
+ */
+export async function forecastRows(db: Db, filter: ExportFilter): Promise<ForecastRow[]> {
+  const fundCond = filter.fund === null ? sql`true` : sql`p.fund_slug = ${filter.fund}`;
+  const branchCond = filter.branch ? sql`p.idcc = ${filter.branch}` : sql`true`;
+  const courseCond = filter.courseId ? sql`l.course_id = ${filter.courseId}` : sql`l.course_id is not null`;
+  const result = await sql<ForecastRow>`
+    select p.fund_slug, p.idcc,
+      (extract(epoch from e.registered_at) * 1000)::bigint as registered_ms,
+      (extract(epoch from (
+        select min(c2.issued_at) from certificates c2 where c2.lineage_id = cert.lineage_id
+      )) * 1000)::bigint as certified_ms
+    from (
+      select l.learner_id, l.course_id, min(l.created_at) as registered_at
+      from lti_launches l
+      where l.role = 'learner' and ${courseCond}
+      group by l.learner_id, l.course_id
+    ) e
+    join learner_profiles p on p.learner_id = e.learner_id
+    left join certificates cert
+      on cert.learner_id = e.learner_id and cert.course_id = e.course_id and cert.state = 'valid'
+    where ${fundCond} and ${branchCond}
+    order by e.registered_at`.execute(db);
+  return result.rows.map((r) => ({
+    ...r,
+    registered_ms: Number(r.registered_ms),
+    certified_ms: r.certified_ms === null ? null : Number(r.certified_ms),
+  }));
 }

@@ -19,7 +19,7 @@ import type { ExportKind } from './columns.js';
 import { EXPORTS_SCRIPT, exportsPage, type FilterChoices, funnelPage } from './pages.js';
 import * as repo from './repository.js';
 import { FUNNEL_STAGES, STATUSES } from './rules.js';
-import { type ExportFormat, type FilterInput, funnel, resolveFilter, startExport } from './service.js';
+import { type ExportFormat, type FilterInput, forecast, funnel, resolveFilter, startExport } from './service.js';
 
 // --- schemas ------------------------------------------------------------------------------------
 // Empty strings are accepted for every filter: an HTML form sends "" for "all".
@@ -51,29 +51,51 @@ const KindSchema = Type.Union([Type.Literal('summary'), Type.Literal('connection
 const FormatSchema = Type.Union([Type.Literal('csv'), Type.Literal('xlsx')], { default: 'csv' });
 const Ticket = Type.Optional(Type.String({ pattern: '^([A-Za-z0-9_-]{16,64})?$' }));
 
-const ExportQuery = Type.Object({ ...FilterQuery, status: StatusQuery, format: Type.Optional(FormatSchema) });
+const ExcelFlag = Type.Optional(
+  Type.Union([Type.Literal('1'), Type.Literal('0'), Type.Literal('')], {
+    description:
+      'CSV only. 1: « CSV pour Excel », identifiers (SIRET, IDCC, file, declaration and certificate numbers) written as ' +
+      '="0218" so that Excel and LibreOffice keep them as text with their leading zeros. Default 0: exact values, for scripts.',
+  }),
+);
+const ExportQuery = Type.Object({
+  ...FilterQuery,
+  status: StatusQuery,
+  format: Type.Optional(FormatSchema),
+  excel: ExcelFlag,
+});
+const PageFormatSchema = Type.Union([Type.Literal('csv'), Type.Literal('xlsx'), Type.Literal('csv-excel')], {
+  default: 'csv-excel',
+});
 const PageExportQuery = Type.Object({
   ...FilterQuery,
   status: StatusQuery,
   kind: KindSchema,
-  format: Type.Optional(FormatSchema),
+  format: Type.Optional(PageFormatSchema),
   ticket: Ticket,
 });
 const FunnelQuery = Type.Object(FilterQuery);
 const ExportsPageQuery = Type.Object({ ...FilterQuery, status: StatusQuery });
 
 const Counts = Type.Object(Object.fromEntries(FUNNEL_STAGES.map((s) => [s, Type.Integer({ minimum: 0 })])));
+const OutOfOrder = Type.Integer({
+  minimum: 0,
+  description:
+    'Learners who passed a later stage while an earlier one is not passed (e.g. the sector trunk before the common trunk): counted at the last stage reached in order',
+});
 const FunnelReply = Type.Object({
   scope: Type.Object({ fund: Type.Union([Type.String(), Type.Null()]) }),
   commonKnown: Type.Boolean({ description: 'false: common-trunk completion is not measured (commonDone is 0)' }),
   total: Counts,
-  byFund: Type.Array(Type.Object({ slug: Type.String(), name: Type.String(), counts: Counts })),
+  outOfOrder: OutOfOrder,
+  byFund: Type.Array(Type.Object({ slug: Type.String(), name: Type.String(), counts: Counts, outOfOrder: OutOfOrder })),
   byBranch: Type.Array(
     Type.Object({
       idcc: Type.Union([Type.String(), Type.Null()]),
       name: Type.String(),
       fund: Type.String(),
       counts: Counts,
+      outOfOrder: OutOfOrder,
     }),
   ),
   byWeek: Type.Array(
@@ -81,6 +103,65 @@ const FunnelReply = Type.Object({
       week: Type.String({ description: 'ISO week, e.g. 2026-W48' }),
       monday: Type.String(),
       counts: Counts,
+      outOfOrder: OutOfOrder,
+    }),
+  ),
+});
+const ForecastQuery = Type.Object({
+  ...FilterQuery,
+  by: Type.Optional(
+    Type.String({
+      pattern: '^(\\d{4}-\\d{2}-\\d{2})?$',
+      description: 'The date the forecast is for (Paris calendar day, YYYY-MM-DD); default: today + 28 days',
+    }),
+  ),
+});
+const Share = Type.Number({ minimum: 0, maximum: 1 });
+const NullableShare = Type.Union([Share, Type.Null()]);
+const ForecastReply = Type.Object({
+  scope: Type.Object({ fund: Type.Union([Type.String(), Type.Null()]) }),
+  now: Type.String({ format: 'date-time' }),
+  by: Type.String({
+    description: 'The forecast date (Paris calendar day): shares are "certificate held by the end of that day"',
+  }),
+  confidence: Type.Number({ description: 'Level of the bands (0.95)' }),
+  minLearners: Type.Integer({ description: 'A group with fewer learners gets no forecast (too little data)' }),
+  minCertificates: Type.Integer({ description: 'A group with fewer certificates issued gets no forecast' }),
+  groups: Type.Array(
+    Type.Object({
+      level: Type.Union([Type.Literal('scope'), Type.Literal('fund'), Type.Literal('branch')]),
+      fund: Type.Union([Type.String(), Type.Null()]),
+      idcc: Type.Union([Type.String(), Type.Null()]),
+      label: Type.String(),
+      learners: Type.Integer({ minimum: 0, description: 'Learners the estimate rests on (every cohort of the group)' }),
+      certificates: Type.Integer({ minimum: 0 }),
+      followUpDays: Type.Integer({ minimum: 0, description: 'Longest follow-up observed, days since registration' }),
+      sufficient: Type.Boolean(),
+      message: Type.Union([Type.String(), Type.Null()], { description: 'Why there is no forecast, in French' }),
+      curve: Type.Array(
+        Type.Object({
+          day: Type.Integer({ minimum: 0, description: 'Days since registration' }),
+          share: Share,
+          lower: Share,
+          upper: Share,
+          atRisk: Type.Integer({ minimum: 0, description: 'Learners still followed without a certificate that day' }),
+        }),
+        { description: 'Kaplan–Meier share holding a certificate, one point a day (empty with too little data)' },
+      ),
+      cohorts: Type.Array(
+        Type.Object({
+          week: Type.String({ description: 'ISO week of registration, e.g. 2026-W48' }),
+          monday: Type.String(),
+          learners: Type.Integer({ minimum: 0 }),
+          certifiedNow: Type.Integer({ minimum: 0 }),
+          share: NullableShare,
+          lower: NullableShare,
+          upper: NullableShare,
+          extrapolated: Type.Boolean({
+            description: 'The date lies beyond the longest follow-up observed: the curve is held flat there',
+          }),
+        }),
+      ),
     }),
   ),
 });
@@ -151,6 +232,7 @@ async function sendExport(
   format: ExportFormat,
   input: FilterInput,
   ticket?: string,
+  excel = false,
 ): Promise<FastifyReply> {
   const principal = principalOf(request);
   // A link on another site could make a signed-in browser download (and be audited) without its
@@ -160,7 +242,7 @@ async function sendExport(
   }
   const filter = resolveFilter(principal, input);
   const endTimer = exportDuration.startTimer({ kind, format });
-  const started = await startExport(app, principal, { kind, format, filter, ticket });
+  const started = await startExport(app, principal, { kind, format, filter, ticket, excel });
   // Measured to the last byte written (an aborted download is not a duration).
   reply.raw.once('finish', () => endTimer());
   request.log.info({ auditId: started.auditId, kind, format, via: principal.via }, 'export started');
@@ -214,12 +296,22 @@ export async function exportsRoutes(fastify: FastifyInstance): Promise<void> {
   // --- pages ------------------------------------------------------------------------------------
   app.get(
     '/portal/entonnoir',
-    { config: page, preHandler: requirePageSession, schema: { querystring: FunnelQuery, response: { 200: HtmlPage } } },
+    {
+      config: page,
+      preHandler: requirePageSession,
+      schema: { querystring: ForecastQuery, response: { 200: HtmlPage } },
+    },
     async (request, reply) => {
       const principal = principalOf(request);
       const filter = resolveFilter(principal, filterInput(request.query));
-      const [choices, view] = await Promise.all([choicesFor(app, principal), funnel(app, filter)]);
-      return reply.type('text/html; charset=utf-8').send(funnelPage({ request, principal, filter, choices, view }));
+      const [choices, view, prevision] = await Promise.all([
+        choicesFor(app, principal),
+        funnel(app, filter),
+        forecast(app, filter, { by: request.query.by || undefined }),
+      ]);
+      return reply
+        .type('text/html; charset=utf-8')
+        .send(funnelPage({ request, principal, filter, choices, view, forecast: prevision }));
     },
   );
 
@@ -245,16 +337,19 @@ export async function exportsRoutes(fastify: FastifyInstance): Promise<void> {
       preHandler: requirePageSession,
       schema: { querystring: PageExportQuery, response: { 200: FileReply } },
     },
-    async (request, reply) =>
-      sendExport(
+    async (request, reply) => {
+      const format = request.query.format ?? 'csv-excel';
+      return sendExport(
         app,
         request,
         reply,
         request.query.kind,
-        request.query.format ?? 'csv',
+        format === 'xlsx' ? 'xlsx' : 'csv',
         filterInput(request.query),
         request.query.ticket || undefined,
-      ),
+        format === 'csv-excel',
+      );
+    },
   );
 
   app.get(
@@ -289,8 +384,11 @@ export async function exportsRoutes(fastify: FastifyInstance): Promise<void> {
         summary:
           'Download an export (summary: one row per learner and session; connections: one row per merged session)',
         description:
-          'Streamed from a database cursor, so any size works in constant memory. Cells that a spreadsheet would ' +
-          'read as a formula (starting with = + - @, tab or CR) are prefixed with an apostrophe. Dates: Europe/Paris ' +
+          'Streamed from a database cursor, so any size works in constant memory. CSV: cells that a spreadsheet would ' +
+          'read as a formula (starting with = + - @, tab or CR) are prefixed with an apostrophe; identifiers are exact ' +
+          '(see `excel` for the variant that opens right in Excel). XLSX: text cells are strings (never evaluated), those ' +
+          'starting with a formula sign carry the quotePrefix style instead of an apostrophe; durations are numbers ' +
+          '(fractions of a day, format [h]:mm) that sum; dates are dates. See docs/exports.md. Dates: Europe/Paris ' +
           'plus ISO 8601 UTC columns. The period selects learners registered or active between `from` and `to` ' +
           '(connection log: sessions started between them).',
         security,
@@ -300,7 +398,16 @@ export async function exportsRoutes(fastify: FastifyInstance): Promise<void> {
       },
     },
     async (request, reply) =>
-      sendExport(app, request, reply, request.params.kind, request.query.format ?? 'csv', filterInput(request.query)),
+      sendExport(
+        app,
+        request,
+        reply,
+        request.params.kind,
+        request.query.format ?? 'csv',
+        filterInput(request.query),
+        undefined,
+        request.query.excel === '1',
+      ),
   );
 
   app.get(
@@ -310,6 +417,10 @@ export async function exportsRoutes(fastify: FastifyInstance): Promise<void> {
       schema: {
         tags: ['funnel'],
         summary: 'The completion funnel per fund, branch and ISO week of registration (Europe/Paris)',
+        description:
+          'The stages nest: each counts the learners who passed it and every stage before it (registered → opened a module ' +
+          'with credited connection time → common trunk done → sector trunk done → certificate issued), so no stage exceeds ' +
+          'the one before. See docs/exports.md.',
         security,
         querystring: FunnelQuery,
         response: { 200: FunnelReply, ...apiErrors },
@@ -318,6 +429,33 @@ export async function exportsRoutes(fastify: FastifyInstance): Promise<void> {
     async (request): Promise<Static<typeof FunnelReply>> => {
       const filter = resolveFilter(principalOf(request), filterInput(request.query));
       const view = await funnel(app, filter);
+      return { scope: { fund: filter.fund }, ...view };
+    },
+  );
+
+  app.get(
+    '/api/v1/funnel/forecast',
+    {
+      preHandler: requireApiToken,
+      schema: {
+        tags: ['funnel'],
+        summary: 'Completion forecast: the share of each registration cohort expected to hold a certificate by a date',
+        description:
+          'Per group (the scope, each fund for operators, each branch): a Kaplan–Meier estimate of the time from ' +
+          'registration to the first certificate, learners still without one censored at their current age, with a ' +
+          '95 % band (Greenwood’s variance, log–log transform) and the number of learners it rests on. Each cohort ' +
+          '(ISO week of registration, Paris) gets its expected share by `by`: its certificates already issued plus, ' +
+          'for each other learner, the chance of getting one between now and then given none so far. A group with ' +
+          'fewer than `minLearners` learners or `minCertificates` certificates gets no forecast and a French ' +
+          '`message` saying so. `from`/`to` choose the cohorts shown; every cohort informs the curve. See docs/exports.md.',
+        security,
+        querystring: ForecastQuery,
+        response: { 200: ForecastReply, ...apiErrors },
+      },
+    },
+    async (request): Promise<Static<typeof ForecastReply>> => {
+      const filter = resolveFilter(principalOf(request), filterInput(request.query));
+      const view = await forecast(app, filter, { by: request.query.by || undefined });
       return { scope: { fund: filter.fund }, ...view };
     },
   );

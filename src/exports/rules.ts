@@ -198,6 +198,7 @@ export function evaluationSummary(correct: number, total: number): string {
 
 // ---------------------------------------------------------------------------------------------
 // Funnel: registered → started → common trunk done → sector trunk done → certificate issued.
+// The stages nest: a learner counts at a stage only when they passed it and every stage before it.
 
 export const FUNNEL_STAGES = ['registered', 'started', 'commonDone', 'sectorDone', 'certified'] as const;
 export type FunnelStage = (typeof FUNNEL_STAGES)[number];
@@ -205,11 +206,50 @@ export type FunnelCounts = Record<FunnelStage, number>;
 
 export const FUNNEL_LABELS: Record<FunnelStage, string> = {
   registered: 'Inscrits',
-  started: 'Ont commencé',
+  started: 'Ont ouvert un module',
   commonDone: 'Tronc commun terminé',
   sectorDone: 'Tronc sectoriel terminé',
   certified: 'Attestation délivrée',
 };
+
+/** What is known of one enrolment, before nesting. */
+export interface StageFacts {
+  /** Modules opened, and the connection time credited in them. */
+  modulesOpened: number;
+  creditedSeconds: number;
+  commonDone: number;
+  /** 0: the catalog offers no common-trunk module to this learner, so that stage is not measured. */
+  commonPlanned: number;
+  sectorDone: number;
+  sectorPlanned: number;
+  certified: boolean;
+}
+
+export interface NestedStages {
+  stages: Record<FunnelStage, boolean>;
+  /** A later stage was passed while an earlier one was not (e.g. the sector trunk before the common one). */
+  outOfOrder: boolean;
+}
+
+/**
+ * The nested stages of one enrolment (the funnel query applies the same rule in SQL): started means a
+ * module opened with credited time; a stage is reached only when every stage before it is. A common
+ * trunk with nothing planned is "not measured" and lets the learner through; a sector trunk with
+ * nothing planned cannot be finished.
+ */
+export function nestStages(f: StageFacts): NestedStages {
+  const started = f.modulesOpened > 0 && f.creditedSeconds > 0;
+  const commonRaw = f.commonPlanned > 0 && f.commonDone >= f.commonPlanned;
+  const commonPasses = f.commonPlanned === 0 || commonRaw;
+  const sectorRaw = f.sectorPlanned > 0 && f.sectorDone >= f.sectorPlanned;
+  const commonDone = started && commonRaw;
+  const sectorDone = started && commonPasses && sectorRaw;
+  const certified = sectorDone && f.certified;
+  return {
+    stages: { registered: true, started, commonDone, sectorDone, certified },
+    outOfOrder: (commonRaw && !commonDone) || (sectorRaw && !sectorDone) || (f.certified && !certified),
+  };
+}
 
 export interface FunnelCell extends FunnelCounts {
   fund: string;
@@ -217,6 +257,12 @@ export interface FunnelCell extends FunnelCounts {
   /** ISO week of registration (Paris), e.g. 2026-W48. */
   week: string;
   weekStart: string;
+  outOfOrder: number;
+}
+
+export interface FunnelTally {
+  counts: FunnelCounts;
+  outOfOrder: number;
 }
 
 export function emptyCounts(): FunnelCounts {
@@ -228,21 +274,33 @@ export function addCounts(into: FunnelCounts, from: FunnelCounts): FunnelCounts 
   return into;
 }
 
-/** Sums the cells by a key (fund, branch, week…), keeping the order of first appearance sorted by key. */
+/** Sums the cells by a key (fund, branch, week…), sorted by key. */
 export function groupFunnel<K extends string>(
   cells: readonly FunnelCell[],
   keyOf: (c: FunnelCell) => K,
-): Array<{ key: K; counts: FunnelCounts }> {
-  const map = new Map<K, FunnelCounts>();
+): Array<{ key: K } & FunnelTally> {
+  const map = new Map<K, FunnelTally>();
   for (const c of cells) {
     const k = keyOf(c);
-    addCounts(map.get(k) ?? map.set(k, emptyCounts()).get(k)!, c);
+    let tally = map.get(k);
+    if (!tally) {
+      tally = { counts: emptyCounts(), outOfOrder: 0 };
+      map.set(k, tally);
+    }
+    addCounts(tally.counts, c);
+    tally.outOfOrder += c.outOfOrder;
   }
-  return [...map.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([key, counts]) => ({ key, counts }));
+  return [...map.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([key, tally]) => ({ key, ...tally }));
 }
 
 export function totalFunnel(cells: readonly FunnelCell[]): FunnelCounts {
   return cells.reduce((acc, c) => addCounts(acc, c), emptyCounts());
+}
+
+/** True when each stage is at most the one before (what nesting guarantees); an unmeasured common trunk is skipped. */
+export function isNested(counts: FunnelCounts, commonKnown = true): boolean {
+  const stages = FUNNEL_STAGES.filter((s) => commonKnown || s !== 'commonDone');
+  return stages.every((s, i) => i === 0 || counts[s] <= counts[stages[i - 1] as FunnelStage]);
 }
 
 /** Share of the registered, as a whole percentage (0 when nobody registered). */

@@ -7,6 +7,7 @@ import {
   frenchDecimal,
   hoursMinutes,
   hoursMinutesSeconds,
+  isNeutralised,
   isoUtc,
   neutraliseFormula,
   parisWallClock,
@@ -18,6 +19,7 @@ import {
  */
 export type ColumnKind =
   | 'text' // user or catalog text: formula-neutralised
+  | 'code' // an identifier made of digits that must stay text (SIRET, IDCC, file and declaration numbers)
   | 'integer'
   | 'decimal' // two decimals, French comma in the CSV
   | 'parisDateTime' // Date, shown as Paris wall-clock time
@@ -37,6 +39,7 @@ export type CellValue = string | number | Date | null | undefined;
 
 const CSV_FORMATTERS: Record<ColumnKind, (value: NonNullable<CellValue>) => string> = {
   text: (v) => csvField(neutraliseFormula(String(v))),
+  code: (v) => csvField(neutraliseFormula(String(v))),
   integer: (v) => String(Math.trunc(Number(v))),
   decimal: (v) => frenchDecimal(Number(v)),
   parisDateTime: (v) => formatParisDateTime(v as Date),
@@ -46,15 +49,46 @@ const CSV_FORMATTERS: Record<ColumnKind, (value: NonNullable<CellValue>) => stri
   hms: (v) => hoursMinutesSeconds(Number(v)),
 };
 
-export function csvCell(kind: ColumnKind, value: CellValue): string {
-  return value === null || value === undefined || value === '' ? '' : CSV_FORMATTERS[kind](value);
+/**
+ * The "CSV pour Excel" variant (docs/exports.md): an identifier is written as the formula `="0218"`,
+ * which Excel and LibreOffice show as the text 0218 instead of reading a number (218, 6,00111E+13).
+ * Only values without a quote or a control character get it, so the formula can only ever be a
+ * string literal; anything else is written as plain (neutralised) text.
+ */
+export function excelCode(value: string): string {
+  return isPlainLiteral(value) ? csvField(`="${value}"`) : csvField(neutraliseFormula(value));
 }
 
+function isPlainLiteral(value: string): boolean {
+  if (value === '') return false;
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i);
+    if (code === 0x22 || code < 0x20 || code === 0x7f) return false;
+  }
+  return true;
+}
+
+const CSV_EXCEL_FORMATTERS: Record<ColumnKind, (value: NonNullable<CellValue>) => string> = {
+  ...CSV_FORMATTERS,
+  code: (v) => excelCode(String(v)),
+};
+
+export function csvCell(kind: ColumnKind, value: CellValue, excel = false): string {
+  if (value === null || value === undefined || value === '') return '';
+  return (excel ? CSV_EXCEL_FORMATTERS : CSV_FORMATTERS)[kind](value);
+}
+
+/**
+ * The typed value of an XLSX cell. Text is written as it is, as a string cell (never evaluated); the
+ * writer gives the cells a spreadsheet would read as a formula the `quotePrefix` style, so that editing
+ * one keeps it text. Durations are fractions of a day (shown `[h]:mm`, so they sum), dates real dates.
+ */
 export function xlsxCell(kind: ColumnKind, value: CellValue): string | number | Date | null {
   if (value === null || value === undefined || value === '') return null;
   switch (kind) {
     case 'text':
-      return neutraliseFormula(String(value));
+    case 'code':
+      return String(value);
     case 'integer':
       return Math.trunc(Number(value));
     case 'decimal':
@@ -66,18 +100,49 @@ export function xlsxCell(kind: ColumnKind, value: CellValue): string | number | 
     case 'isoUtc':
       return isoUtc(value as Date);
     case 'hoursMinutes':
-      return hoursMinutes(Number(value));
+      // Floored to the minute, as the CSV's h:mm says.
+      return Math.floor(Math.max(0, Number(value)) / 60) / 1440;
     case 'hms':
-      return hoursMinutesSeconds(Number(value));
+      return Math.floor(Math.max(0, Number(value))) / 86_400;
   }
 }
 
-const XLSX_FORMATS: Partial<Record<ColumnKind, string>> = {
+export const XLSX_FORMATS: Partial<Record<ColumnKind, string>> = {
   decimal: '0.00',
   parisDateTime: 'dd/mm/yyyy hh:mm:ss',
   parisDate: 'dd/mm/yyyy',
   integer: '0',
+  hoursMinutes: '[h]:mm',
+  hms: '[h]:mm:ss',
+  code: '@',
 };
+
+/** The cells that need the quotePrefix style: text a spreadsheet would otherwise read as a formula. */
+export function needsQuotePrefix(kind: ColumnKind, value: CellValue): boolean {
+  return (kind === 'text' || kind === 'code') && typeof value === 'string' && !isNeutralised(value);
+}
+
+/**
+ * Marks a style as `quotePrefix="1"`. exceljs has no such property: the streaming writer's style
+ * registry is wrapped, for this workbook only, to add the attribute to the cell format (`xf`) of any
+ * style carrying this marker (an otherwise empty protection, which exceljs keeps by reference).
+ */
+const QUOTE_PREFIX_MARK = Object.freeze({ quotePrefix: true });
+
+function enableQuotePrefix(workbook: unknown): void {
+  const styles = (workbook as { styles?: { map?: { style?: { toXml?: (model: unknown) => string } } } }).styles;
+  const xform = styles?.map?.style;
+  const toXml = xform?.toXml;
+  if (!xform || typeof toXml !== 'function') {
+    throw new Error('exceljs style registry not found: the quotePrefix style cannot be written');
+  }
+  xform.toXml = (model: unknown) => {
+    const xml = toXml.call(xform, model);
+    const protection = (model as { protection?: unknown } | null)?.protection;
+    if (protection !== QUOTE_PREFIX_MARK) return xml;
+    return xml.replace(/^<xf /, '<xf quotePrefix="1" ').replace(' applyProtection="1"', '');
+  };
+}
 
 export interface WriterOptions {
   /** Called after each row is written, with the number of rows so far (progress, audit). */
@@ -97,7 +162,7 @@ const CSV_CHUNK_CHARS = 64 * 1024;
 export function csvStream(
   columns: readonly Column[],
   rows: AsyncIterable<CellValue[]>,
-  options: WriterOptions = {},
+  options: WriterOptions & { excel?: boolean } = {},
 ): Readable {
   let count = 0;
   let finished: Promise<void> | undefined;
@@ -110,7 +175,7 @@ export function csvStream(
     let completed = false;
     try {
       let buffer = `${CSV_BOM}${columns.map((c) => csvField(neutraliseFormula(c.header))).join(';')}\r\n`;
-      const formatters = columns.map((c) => CSV_FORMATTERS[c.kind]);
+      const formatters = columns.map((c) => (options.excel ? CSV_EXCEL_FORMATTERS : CSV_FORMATTERS)[c.kind]);
       const width = columns.length;
       for await (const row of rows) {
         let line = '';
@@ -180,6 +245,7 @@ export function xlsxStream(
         useSharedStrings: false,
       });
       workbook.creator = 'Émargement';
+      enableQuotePrefix(workbook);
       const sheet = workbook.addWorksheet(options.sheetName.slice(0, 31), { views: [{ state: 'frozen', ySplit: 1 }] });
       sheet.columns = columns.map((c, i) => ({
         header: neutraliseFormula(c.header),
@@ -194,7 +260,12 @@ export function xlsxStream(
         const next = await iterator.next();
         if (next.done) break;
         const values = columns.map((c, i) => xlsxCell(c.kind, next.value[i]));
-        sheet.addRow(values).commit();
+        const row = sheet.addRow(values);
+        for (let i = 0; i < columns.length; i++) {
+          const column = columns[i] as Column;
+          if (needsQuotePrefix(column.kind, values[i] ?? null)) row.getCell(i + 1).style = quotedStyle(column.kind);
+        }
+        row.commit();
         count++;
         options.onRow?.(count);
         if (count % XLSX_CHECK_EVERY === 0) await relieve(sheet, zip, outClosed, () => closed);
@@ -214,6 +285,21 @@ export function xlsxStream(
   };
   void run();
   return out;
+}
+
+/** One style object per kind, so that exceljs registers each cell format once. */
+const QUOTED_STYLES = new Map<ColumnKind, Partial<ExcelJS.Style>>();
+function quotedStyle(kind: ColumnKind): Partial<ExcelJS.Style> {
+  let style = QUOTED_STYLES.get(kind);
+  if (!style) {
+    const numFmt = XLSX_FORMATS[kind];
+    style = {
+      ...(numFmt ? { numFmt } : {}),
+      protection: QUOTE_PREFIX_MARK as unknown as ExcelJS.Protection,
+    };
+    QUOTED_STYLES.set(kind, style);
+  }
+  return style;
 }
 
 const XLSX_CHECK_EVERY = 200;

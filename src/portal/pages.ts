@@ -31,6 +31,7 @@ export const PORTAL_NAV: NavItem[] = [
   { href: '/portal/entonnoir', label: 'Entonnoir' },
   { href: '/portal/exports', label: 'Exports' },
   { href: '/portal/dossiers', label: 'N° de dossier OPCO' },
+  { href: '/portal/resume-hebdo', label: 'Résumé par courriel' },
   { href: '/portal/jetons', label: 'Jetons d’API' },
   { href: '/portal/journal', label: 'Journal des téléchargements' },
   { href: '/portal/comptes', label: 'Comptes', operatorsOnly: true },
@@ -328,7 +329,7 @@ ${options.entries.map(
   (
     e,
   ) => html`<tr><td>${formatParis(e.at)}</td><td>${e.actor_username}${e.actor_fund_slug ? ` (${e.actor_fund_slug})` : ''}</td>
-<td>${VIA_LABELS[e.via] ?? e.via}</td><td>${EXPORT_LABELS[String(e.details.export)] ?? e.action} ${String(e.details.format ?? '').toUpperCase()}</td>
+<td>${VIA_LABELS[e.via] ?? e.via}</td><td>${EXPORT_LABELS[String(e.details.export)] ?? e.action} ${String(e.details.format ?? '').toUpperCase()}${e.details.variant === 'excel' ? ' pour Excel' : ''}</td>
 <td>${describeFilter(e.details)}</td><td class="num">${e.row_count ?? '—'}</td><td>${STATUS_LABELS[e.status] ?? e.status}</td></tr>`,
 )}
 </tbody></table></div>`,

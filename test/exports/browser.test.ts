@@ -129,8 +129,12 @@ describe('a fund’s staff member in a real browser', () => {
     const row = async (label: string) =>
       (await figures.getByRole('row', { name: new RegExp(`^${label}`) }).allInnerTexts())[0]?.replace(/\s+/g, ' ');
     await expect(row('Inscrits')).resolves.toContain('3');
-    await expect(row('Ont commencé')).resolves.toMatch(/Ont commencé 2 67 %/);
-    await expect(row('Attestation délivrée')).resolves.toMatch(/Attestation délivrée 1 33 %/);
+    await expect(row('Ont ouvert un module')).resolves.toMatch(/Ont ouvert un module 2 67 % 67 %/);
+    // Leroy's certificate came without the trunks finished: counted where the ordered path stops, and said.
+    await expect(row('Attestation délivrée')).resolves.toMatch(/Attestation délivrée 0 0 %/);
+    await expect(page.locator('#hors-ordre').textContent()).resolves.toContain(
+      '1 apprenant a franchi une étape dans le désordre',
+    );
     expect(await page.content()).not.toContain('Ailleurs');
   });
 
@@ -141,11 +145,13 @@ describe('a fund’s staff member in a real browser', () => {
       page.waitForEvent('download'),
       page.getByRole('button', { name: 'Télécharger' }).click(),
     ]);
-    expect(download.suggestedFilename()).toMatch(/^emargement-synthese-opco-sante-\d{4}-\d{2}-\d{2}\.csv$/);
+    // The page's default: the CSV that opens right in Excel and LibreOffice (identifiers as ="…").
+    expect(download.suggestedFilename()).toMatch(/^emargement-synthese-opco-sante-\d{4}-\d{2}-\d{2}-excel\.csv$/);
     const text = await readFile((await download.path()) as string, 'utf8');
     const rows = parseCsv(text);
     const names = rows.slice(1).map((r) => r[(rows[0] as string[]).indexOf('Nom')]);
     expect(names.sort()).toEqual(['Leroy', 'Petit', 'Roux']);
+    expect(new Set(rows.slice(1).map((r) => r[(rows[0] as string[]).indexOf('IDCC')]))).toEqual(new Set(['="0029"']));
     expect(text).not.toContain('Ailleurs');
     await expect
       .poll(() => page.locator('#export-text').textContent(), { timeout: 15_000 })
@@ -155,7 +161,7 @@ describe('a fund’s staff member in a real browser', () => {
 
   it('downloads the XLSX of the connection log, which reads back like its CSV', async () => {
     await page.getByLabel('Journal des connexions').check();
-    await page.getByLabel('XLSX').check();
+    await page.getByLabel('XLSX (classeur Excel)').check();
     const [download] = await Promise.all([
       page.waitForEvent('download'),
       page.getByRole('button', { name: 'Télécharger' }).click(),
@@ -172,7 +178,7 @@ describe('a fund’s staff member in a real browser', () => {
       .poll(() => page.locator('#export-text').textContent(), { timeout: 15_000 })
       .toContain('Export terminé : 2 lignes');
 
-    await page.getByLabel('CSV (Excel)').check();
+    await page.getByLabel('CSV exact, pour les scripts').check();
     const [csv] = await Promise.all([
       page.waitForEvent('download'),
       page.getByRole('button', { name: 'Télécharger' }).click(),

@@ -7,20 +7,25 @@ import {
   decimalHours,
   emptyCounts,
   evaluationSummary,
+  FUNNEL_STAGES,
   formatParisDateTime,
   groupFunnel,
   hoursMinutes,
   hoursMinutesSeconds,
+  isNested,
   isoUtc,
   isoWeek,
   isValidDay,
   learnerStatus,
+  nestStages,
   neutraliseFormula,
   parisDay,
   parisDayStart,
   parisOffsetMinutes,
+  type StageFacts,
 } from '../../src/exports/rules.js';
-import { type CellValue, type Column, csvStream, xlsxStream } from '../../src/exports/writers.js';
+import { type CellValue, type Column, csvStream, excelCode, xlsxStream } from '../../src/exports/writers.js';
+import { dayFraction, quotePrefixedCells } from './csv.js';
 
 async function* rowsOf(rows: CellValue[][]): AsyncGenerator<CellValue[]> {
   for (const r of rows) yield r;
@@ -129,12 +134,69 @@ describe('durations and statuses', () => {
       week,
       weekStart: week,
       registered,
+      outOfOrder: registered > 1 ? 1 : 0,
     });
     const grouped = groupFunnel([cell('b', 'w1', 2), cell('a', 'w1', 1), cell('b', 'w2', 5)], (c) => c.fund);
-    expect(grouped.map((g) => [g.key, g.counts.registered])).toEqual([
-      ['a', 1],
-      ['b', 7],
+    expect(grouped.map((g) => [g.key, g.counts.registered, g.outOfOrder])).toEqual([
+      ['a', 1, 0],
+      ['b', 7, 2],
     ]);
+  });
+});
+
+describe('nested funnel stages', () => {
+  const base: StageFacts = {
+    modulesOpened: 0,
+    creditedSeconds: 0,
+    commonDone: 0,
+    commonPlanned: 8,
+    sectorDone: 0,
+    sectorPlanned: 8,
+    certified: false,
+  };
+  const reached = (f: Partial<StageFacts>) => FUNNEL_STAGES.filter((s) => nestStages({ ...base, ...f }).stages[s]);
+
+  it('starts only with a module opened and credited time (onboarding alone is not a start)', () => {
+    expect(reached({})).toEqual(['registered']);
+    expect(reached({ modulesOpened: 1 })).toEqual(['registered']);
+    expect(reached({ modulesOpened: 1, creditedSeconds: 30 })).toEqual(['registered', 'started']);
+  });
+
+  it('keeps a learner who finished the sector trunk before the common trunk at « a ouvert un module »', () => {
+    const early = { modulesOpened: 10, creditedSeconds: 3600, commonDone: 2, sectorDone: 8, certified: true };
+    expect(reached(early)).toEqual(['registered', 'started']);
+    expect(nestStages({ ...base, ...early }).outOfOrder).toBe(true);
+    const inOrder = { ...early, commonDone: 8 };
+    expect(reached(inOrder)).toEqual(FUNNEL_STAGES.slice());
+    expect(nestStages({ ...base, ...inOrder }).outOfOrder).toBe(false);
+  });
+
+  it('lets an unmeasured common trunk through, never an empty sector trunk', () => {
+    const f = { modulesOpened: 5, creditedSeconds: 900, commonPlanned: 0, sectorDone: 5, sectorPlanned: 5 };
+    expect(reached(f)).toEqual(['registered', 'started', 'sectorDone']);
+    expect(reached({ ...f, sectorPlanned: 0, sectorDone: 0 })).toEqual(['registered', 'started']);
+  });
+
+  it('never counts more learners at a stage than at the stage before (any facts)', () => {
+    const facts = fc.record({
+      modulesOpened: fc.integer({ min: 0, max: 16 }),
+      creditedSeconds: fc.integer({ min: 0, max: 20_000 }),
+      commonDone: fc.integer({ min: 0, max: 8 }),
+      commonPlanned: fc.constantFrom(0, 8),
+      sectorDone: fc.integer({ min: 0, max: 8 }),
+      sectorPlanned: fc.constantFrom(0, 8),
+      certified: fc.boolean(),
+    });
+    fc.assert(
+      fc.property(fc.array(facts, { maxLength: 40 }), fc.boolean(), (learners, commonKnown) => {
+        const counts = emptyCounts();
+        for (const l of learners) {
+          const n = nestStages(commonKnown ? { ...l, commonPlanned: 8 } : { ...l, commonPlanned: 0, commonDone: 0 });
+          for (const s of FUNNEL_STAGES) if (n.stages[s]) counts[s]++;
+        }
+        expect(isNested(counts, commonKnown)).toBe(true);
+      }),
+    );
   });
 });
 
@@ -148,6 +210,7 @@ const COLUMNS: Column[] = [
   { header: 'Temps', kind: 'hoursMinutes' },
   { header: 'Durée', kind: 'hms' },
 ];
+const CODED: Column[] = [...COLUMNS, { header: 'IDCC', kind: 'code' }];
 const START = new Date('2026-03-29T00:30:00Z'); // 01:30 in Paris, half an hour before summer time
 
 describe('CSV writer', () => {
@@ -174,6 +237,26 @@ describe('CSV writer', () => {
     expect(lines[2]).toBe('"Durand; fils";;;;;;;');
   });
 
+  it('keeps identifiers exact by default, and as ="…" text formulas in the variant for Excel', async () => {
+    const rows = rowsOf([['x', null, null, null, null, null, null, null, '0218']]);
+    const exact = (await collect(csvStream(CODED, rows))).toString('utf8').split('\r\n')[1];
+    expect(exact?.split(';')[8]).toBe('0218');
+    const excel = (
+      await collect(
+        csvStream(CODED, rowsOf([['x', null, null, null, null, null, null, null, '0218']]), { excel: true }),
+      )
+    )
+      .toString('utf8')
+      .split('\r\n')[1];
+    expect(excel?.split(';')[8]).toBe('"=""0218"""');
+    expect(excelCode('73282932000074')).toBe('"=""73282932000074"""');
+    expect(excelCode('AKTO-42/7')).toBe('"=""AKTO-42/7"""');
+    // A quote could close the string literal and open a real formula: such a value stays plain, neutralised text.
+    expect(excelCode('1")&HYPERLINK("http://evil.example')).toBe('"1"")&HYPERLINK(""http://evil.example"');
+    expect(excelCode('=1+1')).toBe('"=""=1+1"""');
+    expect(excelCode('12\n34')).toBe('"12\n34"');
+  });
+
   it('reports its row count at the end, and an interruption as an error', async () => {
     const ends: Array<[number, unknown]> = [];
     await collect(csvStream(COLUMNS, rowsOf([['a'], ['b']]), { onEnd: (n, e) => void ends.push([n, e]) }));
@@ -195,25 +278,49 @@ describe('CSV writer', () => {
 describe('XLSX writer', () => {
   it('writes typed cells that read back as the CSV says', async () => {
     const rows: CellValue[][] = [
-      ['=HYPERLINK("http://evil.example","clic")', 3, 1.5, START, START, START, 5400, 3661],
-      ['Zoé', 0, 0, null, null, null, 0, 0],
+      ['=HYPERLINK("http://evil.example","clic")', 3, 1.5, START, START, START, 5400, 3661, '0218'],
+      ['Zoé', 0, 0, null, null, null, 0, 0, '00111000000011'],
     ];
-    const buffer = await collect(xlsxStream(COLUMNS, rowsOf(rows), { sheetName: 'Test' }));
+    const buffer = await collect(xlsxStream(CODED, rowsOf(rows), { sheetName: 'Test' }));
     const wb = new ExcelJS.Workbook();
     await wb.xlsx.load(buffer as unknown as ArrayBuffer);
     const sheet = wb.getWorksheet('Test');
-    expect(sheet?.getRow(1).values).toEqual([undefined, ...COLUMNS.map((c) => c.header)]);
+    expect(sheet?.getRow(1).values).toEqual([undefined, ...CODED.map((c) => c.header)]);
     const r2 = sheet!.getRow(2);
-    expect(r2.getCell(1).value).toBe(`'=HYPERLINK("http://evil.example","clic")`);
+    // The text as it is, in a string cell (never evaluated), with no visible apostrophe…
+    expect(r2.getCell(1).value).toBe('=HYPERLINK("http://evil.example","clic")');
     expect(r2.getCell(1).type).toBe(ExcelJS.ValueType.String);
+    // …and the quotePrefix style, so that editing the cell keeps it text.
+    expect(await quotePrefixedCells(buffer)).toEqual(['A2']);
     expect(r2.getCell(2).value).toBe(3);
     expect(r2.getCell(3).value).toBe(1.5);
     expect((r2.getCell(4).value as Date).toISOString()).toBe('2026-03-29T01:30:00.000Z'); // Paris wall clock
     expect(r2.getCell(4).numFmt).toBe('dd/mm/yyyy hh:mm:ss');
+    expect(r2.getCell(5).numFmt).toBe('dd/mm/yyyy');
     expect(r2.getCell(6).value).toBe('2026-03-29T00:30:00Z');
-    expect(r2.getCell(7).value).toBe('1:30');
+    // Durations: fractions of a day with an [h]:mm format, so that a SUM works.
+    expect(dayFraction(r2.getCell(7).value)).toBeCloseTo(5400 / 86_400, 9);
+    expect(r2.getCell(7).numFmt).toBe('[h]:mm');
+    expect(dayFraction(r2.getCell(8).value)).toBeCloseTo(3661 / 86_400, 9);
+    expect(r2.getCell(8).numFmt).toBe('[h]:mm:ss');
+    // Identifiers: text cells in a text-formatted column, leading zeros kept.
+    expect(r2.getCell(9).value).toBe('0218');
+    expect(r2.getCell(9).type).toBe(ExcelJS.ValueType.String);
+    expect(r2.getCell(9).numFmt).toBe('@');
+    expect(sheet?.getRow(3).getCell(9).value).toBe('00111000000011');
     expect(sheet?.getRow(3).getCell(4).value).toBeNull();
     expect(sheet?.rowCount).toBe(3);
+  });
+
+  it('floors h:mm durations to the minute, as the CSV shows them', async () => {
+    const buffer = await collect(
+      xlsxStream(COLUMNS, rowsOf([['a', 0, 0, null, null, null, 5459, 59]]), { sheetName: 'T' }),
+    );
+    const wb = new ExcelJS.Workbook();
+    await wb.xlsx.load(buffer as unknown as ArrayBuffer);
+    const row = wb.worksheets[0]!.getRow(2);
+    expect(Math.round(dayFraction(row.getCell(7).value) * 1440)).toBe(90); // 1:30, not 1:31
+    expect(Math.round(dayFraction(row.getCell(8).value) * 86_400)).toBe(59);
   });
 
   it('stops pulling rows when the reader goes away', async () => {

@@ -23,6 +23,23 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ SCHEDULED_TASKS: 'sometimes' })).toThrow(/SCHEDULED_TASKS/);
   });
 
+  it('reads outgoing mail settings: SMTP_URL (smtp or smtps), MAIL_FROM, and DATA_DIR/mail without SMTP', () => {
+    const dev = loadConfig({ DATA_DIR: '/tmp/emargement-cfg', PUBLIC_URL: 'https://emargement.example.fr' });
+    expect(dev.smtpUrl).toBeUndefined();
+    expect(dev.mailDir).toBe('/tmp/emargement-cfg/mail');
+    expect(dev.mailFrom).toBe('Émargement <no-reply@emargement.example.fr>');
+    const smtp = loadConfig({
+      SMTP_URL: 'smtps://user:pass@mail.example.fr:465',
+      MAIL_FROM: 'Fonds <fonds@example.fr>',
+    });
+    expect(smtp.smtpUrl).toBe('smtps://user:pass@mail.example.fr:465');
+    expect(smtp.mailFrom).toBe('Fonds <fonds@example.fr>');
+    expect(() => loadConfig({ SMTP_URL: 'https://mail.example.fr' })).toThrow(/SMTP_URL/);
+    expect(() => loadConfig({ SMTP_URL: 'pas une url' })).toThrow(/SMTP_URL/);
+    expect(() => loadConfig({ MAIL_FROM: 'Fonds' })).toThrow(/MAIL_FROM/);
+    expect(() => loadConfig({ MAIL_FROM: 'a@b.fr\r\nBcc: x@y.fr' })).toThrow(/MAIL_FROM/);
+  });
+
   it('derives the public URL from PORT and strips a trailing slash', () => {
     expect(loadConfig({ PORT: '4100' }).publicUrl).toBe('http://localhost:4100');
     expect(loadConfig({ PUBLIC_URL: 'https://emargement.example.fr/' }).publicUrl).toBe(
