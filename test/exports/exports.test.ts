@@ -46,8 +46,8 @@ beforeAll(async () => {
     'Session automne 2026',
   );
   modules = await moduleIds(db, 'akto');
-  expect(modules.common.length).toBe(4);
-  expect(modules.sector.length).toBe(5);
+  expect(modules.common.length).toBe(8);
+  expect(modules.sector.length).toBe(8);
   titles = new Map((await db.selectFrom('modules').select(['id', 'title']).execute()).map((m) => [m.id, m.title]));
 
   // L1: everything done, certified.
@@ -271,8 +271,8 @@ describe('summary export (one row per learner and session)', () => {
       Modalité: 'à distance (SPOC)',
       'Date de début (Paris)': '02/03/2026',
       'Début (UTC, ISO 8601)': '2026-03-02T09:00:00Z',
-      'Date de fin (Paris)': '18/03/2026',
-      'Fin (UTC, ISO 8601)': '2026-03-18T10:00:00Z',
+      'Date de fin (Paris)': '25/03/2026',
+      'Fin (UTC, ISO 8601)': '2026-03-25T10:00:00Z',
       // The learner's programme: the sum of its modules' nominal durations (15 minutes each here).
       'Durée prévue (heures)': (((modules.common.length + modules.sector.length) * 15) / 60)
         .toFixed(2)
@@ -283,9 +283,9 @@ describe('summary export (one row per learner and session)', () => {
       'Temps estimé sur le cours FUN (heures)': '',
       'Temps total (h:mm)': '2:10',
       'Temps total (heures)': '2,17',
-      'Modules terminés': '9',
-      'Modules prévus': '9',
-      'Résultats aux quiz': '18/27 (67 %)',
+      'Modules terminés': String(modules.common.length + modules.sector.length),
+      'Modules prévus': String(modules.common.length + modules.sector.length),
+      'Résultats aux quiz': '32/48 (67 %)',
       Statut: 'attestation délivrée',
       'N° d’attestation': 'EMG-2026-000123',
       'Version de l’algorithme de temps': 'beats-v1',

@@ -20,7 +20,7 @@ beforeAll(async () => {
   const modules = await moduleIds(db, 'uniformation');
   const variant = await db
     .selectFrom('modules')
-    .select(['id', 'theme_slug', 'branches'])
+    .select(['id', 'theme_slug', 'position', 'branches'])
     .where('fund_slug', '=', 'uniformation')
     .where('branches', '!=', JSON.stringify([]) as never)
     .executeTakeFirstOrThrow();
@@ -31,6 +31,7 @@ beforeAll(async () => {
       .select('id')
       .where('fund_slug', '=', 'uniformation')
       .where('theme_slug', '=', variant.theme_slug)
+      .where('position', '=', variant.position)
       .where('branches', '=', JSON.stringify([]) as never)
       .executeTakeFirstOrThrow()
   ).id;
