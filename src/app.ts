@@ -8,6 +8,7 @@ import { createDatabase, type DatabaseHandle, type Db, migrateToLatest, pgliteDi
 import { exportsPlugin } from './exports/index.js';
 import { healthRoutes } from './health/routes.js';
 import { registerErrorHandling } from './http/error-handler.js';
+import { registerInputGuard } from './http/input-guard.js';
 import { loggerOptions, requestIdOptions } from './http/logger.js';
 import { lmsPlugin } from './lms/index.js';
 import { ltiPlugin } from './lti/index.js';
@@ -73,6 +74,7 @@ export async function buildApp(options: BuildOptions): Promise<App> {
   });
 
   registerErrorHandling(app);
+  registerInputGuard(app);
   await app.register(formbody, { bodyLimit: 64 * 1024 });
   await app.register(healthRoutes);
   await app.register(ltiPlugin);
