@@ -2,7 +2,7 @@ import rateLimit from '@fastify/rate-limit';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { BadRequestError, ForbiddenError } from '../http/errors.js';
+import { BadRequestError, ForbiddenError, NotFoundError } from '../http/errors.js';
 import { type LaunchSession, requireRole, requireSession, sessionHead } from '../lti/index.js';
 import { principalOf, requireApiToken, requirePageSession, scopedFund, startDownloadAudit } from '../portal/index.js';
 import { courseTeamPage, learnerPage, verifyFormPage, verifyPage } from './pages.js';
@@ -467,7 +467,12 @@ export async function certificateRoutes(base: FastifyInstance, options: { servic
       if (session.role === 'learner' && session.learnerId !== request.params.learnerId) {
         throw new ForbiddenError('not_yours', 'Vous ne pouvez consulter que votre propre situation.');
       }
-      const report = await service.eligibility(request.params.learnerId, courseOf(session));
+      const courseId = courseOf(session);
+      // Only about someone who came to this course: a learner of another course is "not found" here.
+      if (!(await repo.learnerLaunchedIn(request.server.db, request.params.learnerId, courseId))) {
+        throw new NotFoundError('learner_not_in_course', 'Cet apprenant ne fait pas partie de ce cours.');
+      }
+      const report = await service.eligibility(request.params.learnerId, courseId);
       return {
         eligible: report.eligibility?.eligible ?? false,
         profileMissing: report.profileMissing,
