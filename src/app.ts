@@ -1,6 +1,6 @@
 import formbody from '@fastify/formbody';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyServerOptions, type RouteOptions } from 'fastify';
 import { catalogPlugin } from './catalog/index.js';
 import { certificatesPlugin } from './certificates/index.js';
 import type { Config } from './config/index.js';
@@ -32,6 +32,8 @@ export interface BuildOptions {
   closeDatabase?: boolean;
   /** Overrides the config's logger settings (tests capture logs through a stream). */
   logger?: FastifyServerOptions['logger'];
+  /** Called for every route as it is registered (tests walk the route table with it). */
+  onRoute?: (route: RouteOptions) => void;
 }
 
 export type App = FastifyInstance;
@@ -73,6 +75,10 @@ export async function buildApp(options: BuildOptions): Promise<App> {
     done(null, payload);
   });
 
+  if (options.onRoute) {
+    const onRoute = options.onRoute;
+    app.addHook('onRoute', (route) => onRoute(route as RouteOptions));
+  }
   registerErrorHandling(app);
   registerInputGuard(app);
   await app.register(formbody, { bodyLimit: 64 * 1024 });

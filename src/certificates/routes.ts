@@ -4,7 +4,14 @@ import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BadRequestError, ForbiddenError, NotFoundError } from '../http/errors.js';
 import { type LaunchSession, requireRole, requireSession, sessionHead } from '../lti/index.js';
-import { principalOf, requireApiToken, requirePageSession, scopedFund, startDownloadAudit } from '../portal/index.js';
+import {
+  principalOf,
+  registerPortalCookies,
+  requireApiToken,
+  requirePageSession,
+  scopedFund,
+  startDownloadAudit,
+} from '../portal/index.js';
 import { courseTeamPage, learnerPage, verifyFormPage, verifyPage } from './pages.js';
 import * as repo from './repository.js';
 import { type IssuanceRule, parseCertificateNumber } from './rules.js';
@@ -627,11 +634,17 @@ export async function certificateRoutes(base: FastifyInstance, options: { servic
     archive.on('error', (error: Error) => void audit.fail(entries, error.message).catch(() => undefined));
     return sendZip(reply, archive, `certificats-${scope.fund ?? 'tous-fonds'}.zip`);
   };
-  app.get(
-    '/portal/certificats.zip',
-    { schema: { querystring: PortalArchiveQuery }, preHandler: requirePageSession, config: { html: true } },
-    portalArchive,
-  );
+  // The portal's page route reads the portal session cookie: it lives in a context of its own with the
+  // portal's cookie parser (without it the session was never seen and the sign-in page sent the
+  // operator back here, forever).
+  await app.register(async (portal) => {
+    await registerPortalCookies(portal);
+    portal.get(
+      '/portal/certificats.zip',
+      { schema: { querystring: PortalArchiveQuery }, preHandler: requirePageSession, config: { html: true } },
+      portalArchive,
+    );
+  });
   app.get(
     '/api/portal/certificates.zip',
     { schema: { querystring: PortalArchiveQuery }, preHandler: requireApiToken },

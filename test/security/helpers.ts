@@ -1,3 +1,4 @@
+import type { RouteOptions } from 'fastify';
 import { type App, buildApp } from '../../src/app.js';
 import type { Config } from '../../src/config/index.js';
 import type { DatabaseHandle } from '../../src/db/index.js';
@@ -17,6 +18,8 @@ export interface SecurityTestContext {
   database: DatabaseHandle;
   /** Every log line the app wrote (JSON, after redaction). */
   logs: LogRecord[];
+  /** Every route the app registered (method and URL pattern, with its options). */
+  routes: RouteOptions[];
   close(): Promise<void>;
 }
 
@@ -31,7 +34,8 @@ export async function createSecurityTestApp(
     ...(loggerOptions({ logLevel: 'info' }) as object),
     stream: { write: (line: string) => void logs.push(JSON.parse(line) as LogRecord) },
   };
-  const app = await buildApp({ config, database, logger });
+  const routes: RouteOptions[] = [];
+  const app = await buildApp({ config, database, logger, onRoute: (route) => routes.push(route) });
   await options.extend?.(app);
   await app.ready();
   return {
@@ -39,6 +43,7 @@ export async function createSecurityTestApp(
     config,
     database,
     logs,
+    routes,
     close: async () => {
       await app.close();
       await database.close();
