@@ -637,8 +637,9 @@ export async function certificateRoutes(base: FastifyInstance, options: { servic
   // The portal's page route reads the portal session cookie: it lives in a context of its own with the
   // portal's cookie parser (without it the session was never seen and the sign-in page sent the
   // operator back here, forever).
-  await app.register(async (portal) => {
-    await registerPortalCookies(portal);
+  await app.register(async (portalBase) => {
+    await registerPortalCookies(portalBase);
+    const portal = portalBase.withTypeProvider<TypeBoxTypeProvider>();
     portal.get(
       '/portal/certificats.zip',
       { schema: { querystring: PortalArchiveQuery }, preHandler: requirePageSession, config: { html: true } },
