@@ -4,6 +4,7 @@
  */
 
 import { LA_POSTE_SIREN, laPosteSiretValid, luhnValid } from '../common/siret.js';
+import { stripSpoofingCharacters, stripSpoofingOptional } from '../common/text.js';
 
 // ---------------------------------------------------------------------------------------------------
 // Numbering: EMG-<year>-<sequence, 6+ digits>-<check letter>
@@ -476,8 +477,13 @@ export function buildCertificateData(input: BuildInput): CertificateData {
     issuedDay: parisDay(input.issuedAt),
     issuance: { kind: input.issuance.kind, reason: input.issuance.reason },
     provider: input.provider,
-    learner: { ...facts.learner },
-    company: { ...facts.company },
+    // Person and company fields never carry bidi overrides or zero-width characters (src/common/text.ts).
+    learner: {
+      ...facts.learner,
+      familyName: stripSpoofingCharacters(facts.learner.familyName),
+      givenName: stripSpoofingCharacters(facts.learner.givenName),
+    },
+    company: { ...facts.company, name: stripSpoofingOptional(facts.company.name) },
     action: {
       title: facts.course.title,
       courseId: facts.course.id,

@@ -1,5 +1,6 @@
 import { PassThrough, Readable } from 'node:stream';
 import type ExcelJS from 'exceljs';
+import { stripSpoofingCharacters } from '../common/text.js';
 import {
   csvField,
   formatParisDate,
@@ -36,7 +37,7 @@ export interface Column {
 export type CellValue = string | number | Date | null | undefined;
 
 const CSV_FORMATTERS: Record<ColumnKind, (value: NonNullable<CellValue>) => string> = {
-  text: (v) => csvField(neutraliseFormula(String(v))),
+  text: (v) => csvField(neutraliseFormula(stripSpoofingCharacters(String(v)))),
   integer: (v) => String(Math.trunc(Number(v))),
   decimal: (v) => frenchDecimal(Number(v)),
   parisDateTime: (v) => formatParisDateTime(v as Date),
@@ -54,7 +55,7 @@ export function xlsxCell(kind: ColumnKind, value: CellValue): string | number | 
   if (value === null || value === undefined || value === '') return null;
   switch (kind) {
     case 'text':
-      return neutraliseFormula(String(value));
+      return neutraliseFormula(stripSpoofingCharacters(String(value)));
     case 'integer':
       return Math.trunc(Number(value));
     case 'decimal':

@@ -1,4 +1,5 @@
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { stripSpoofingCharacters } from '../common/text.js';
 import type { Db } from '../db/index.js';
 import { BadRequestError, ConflictError, NotFoundError, TooManyRequestsError } from '../http/errors.js';
 import * as repo from './repository.js';
@@ -110,7 +111,7 @@ export async function createUser(db: Db, input: NewUser) {
   }
   const user = await repo.insertUser(db, {
     username,
-    displayName: input.displayName.trim() || username,
+    displayName: stripSpoofingCharacters(input.displayName).trim() || username,
     role: input.role,
     fundSlug: input.fundSlug,
     passwordHash: await hashPassword(password),
