@@ -11,6 +11,7 @@ import * as m0009 from './0009_lms_time.js';
 import * as m0010 from './0010_fund_file_numbers.js';
 import * as m0011 from './0011_tracking_journal.js';
 import * as m0012 from './0012_tracking_journal_quarantine.js';
+import * as m0017 from './0017_security_hardening.js';
 
 /**
  * Every migration, in order. Migrations are frozen once landed: they use `Kysely<any>` and never import
@@ -30,4 +31,5 @@ export const migrations: Record<string, Migration> = {
   '0010_fund_file_numbers': m0010,
   '0011_tracking_journal': m0011,
   '0012_tracking_journal_quarantine': m0012,
+  '0017_security_hardening': m0017,
 };

@@ -9,6 +9,7 @@ import {
   isApiTokenShape,
   isValidUsername,
   LOGIN_WINDOW_MS,
+  loginCounterKeys,
   loginThrottled,
   needsRehash,
   normaliseUsername,
@@ -170,8 +171,16 @@ export type LoginResult = { ok: true; userId: string; mustChangePassword: boolea
  */
 export async function login(db: Db, input: { username: string; password: string; ip: string }): Promise<LoginResult> {
   const username = normaliseUsername(input.username).slice(0, 200);
-  const since = new Date(Date.now() - LOGIN_WINDOW_MS);
-  if (loginThrottled(await repo.countRecentFailures(db, username, input.ip, since))) {
+  const keys = loginCounterKeys(username, input.ip);
+  // Counted before anything is evaluated (a throttled attempt costs us no scrypt), atomically.
+  const counts = await repo.countLoginAttempt(db, Object.values(keys), LOGIN_WINDOW_MS);
+  if (
+    loginThrottled({
+      accountIp: counts.get(keys.accountIp) ?? 0,
+      ip: counts.get(keys.ip) ?? 0,
+      account: counts.get(keys.account) ?? 0,
+    })
+  ) {
     throw new TooManyRequestsError(
       'login_throttled',
       'Trop d’essais de connexion. Patientez un quart d’heure avant de réessayer, ou demandez une réinitialisation.',
@@ -180,11 +189,9 @@ export async function login(db: Db, input: { username: string; password: string;
   const user = await repo.findUserByUsername(db, username);
   const password = input.password.slice(0, 1000);
   const check = await verifyPassword(password, user?.password_hash ?? (await dummyPasswordHash()));
-  if (!user || !check.ok || user.disabled_at !== null) {
-    await repo.insertFailure(db, username, input.ip);
-    return { ok: false, reason: 'invalid' };
-  }
-  await repo.clearFailures(db, username, input.ip);
+  if (!user || !check.ok || user.disabled_at !== null) return { ok: false, reason: 'invalid' };
+  // This attempt was not a failure; this account's failures from this address no longer count.
+  await repo.releaseLoginAttempt(db, Object.values(keys), [keys.accountIp]);
   if (check.rehash) await repo.replacePasswordHash(db, user.id, await hashPassword(password));
   return { ok: true, userId: user.id, mustChangePassword: user.must_change_password };
 }
@@ -195,7 +202,7 @@ export async function openSession(db: Db, userId: string): Promise<string> {
   await repo.insertSession(db, sha256(id), userId, new Date(Date.now() + SESSION_ABSOLUTE_MS));
   // Housekeeping on sign-in keeps the table small without a scheduler.
   await repo.deleteExpiredSessions(db);
-  await repo.deleteOldFailures(db, new Date(Date.now() - 24 * 60 * 60 * 1000));
+  await repo.deleteStaleLoginCounters(db, LOGIN_WINDOW_MS);
   return id;
 }
 

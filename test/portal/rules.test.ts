@@ -110,10 +110,10 @@ describe('CSRF tokens', () => {
 });
 
 describe('sign-in throttle and scope', () => {
-  it('throttles at 5 failures per account and address, 30 per address', () => {
-    expect(loginThrottled({ accountIp: 4, ip: 4 })).toBe(false);
-    expect(loginThrottled({ accountIp: 5, ip: 5 })).toBe(true);
-    expect(loginThrottled({ accountIp: 0, ip: 30 })).toBe(true);
+  it('throttles past 5 attempts per account and address, 30 per address (counts include this attempt)', () => {
+    expect(loginThrottled({ accountIp: 5, ip: 5, account: 5 })).toBe(false);
+    expect(loginThrottled({ accountIp: 6, ip: 6, account: 6 })).toBe(true);
+    expect(loginThrottled({ accountIp: 1, ip: 31, account: 1 })).toBe(true);
   });
 
   it('keeps fund staff inside their fund and refuses another one', () => {
