@@ -13,7 +13,7 @@ import { loggerOptions, requestIdOptions } from './http/logger.js';
 import { lmsPlugin } from './lms/index.js';
 import { ltiPlugin } from './lti/index.js';
 import { ltiServicesPlugin } from './lti-services/index.js';
-import { portalPlugin } from './portal/index.js';
+import { portalPlugin, registerAccessAudit } from './portal/index.js';
 import { trackingPlugin } from './tracking/index.js';
 
 declare module 'fastify' {
@@ -81,6 +81,7 @@ export async function buildApp(options: BuildOptions): Promise<App> {
   }
   registerErrorHandling(app);
   registerInputGuard(app);
+  registerAccessAudit(app);
   await app.register(formbody, { bodyLimit: 64 * 1024 });
   await app.register(healthRoutes);
   await app.register(ltiPlugin);

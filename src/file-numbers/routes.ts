@@ -4,7 +4,15 @@ import { type TProperties, Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BadRequestError, DomainError } from '../http/errors.js';
 import { ProblemDetails } from '../http/schemas.js';
-import { assertCsrf, type Principal, principalOf, requireApiToken, requirePageSession } from '../portal/index.js';
+import {
+  actorOf,
+  assertCsrf,
+  auditEvent,
+  type Principal,
+  principalOf,
+  requireApiToken,
+  requirePageSession,
+} from '../portal/index.js';
 import { type FileNumbersPageInput, fileNumbersPage } from './pages.js';
 import * as repo from './repository.js';
 import { decodeImportFile, formatSiret, IMPORT_MAX_FILE_BYTES } from './rules.js';
@@ -92,6 +100,17 @@ function isFieldError(error: unknown): error is DomainError {
   return error instanceof DomainError && error.status === 400 && typeof error.extra?.field === 'string';
 }
 
+/** Who read which fund's company list (SIRETs, names, file numbers): audited like a download. */
+async function auditCompanyListRead(
+  app: FastifyInstance,
+  principal: Principal,
+  fund: string,
+  courseId: string,
+  companies: number,
+): Promise<void> {
+  await auditEvent(app.db, actorOf(principal), 'file_numbers.read', { fund, courseId, companies });
+}
+
 /** Everything the page shows for one fund and course (both optional until chosen). */
 async function pageInput(
   app: FastifyInstance,
@@ -113,6 +132,7 @@ async function pageInput(
     fund && courseId
       ? await Promise.all([repo.listCompanies(app.db, fund, courseId), repo.history(app.db, fund, courseId, 20)])
       : [[], []];
+  if (fund && courseId) await auditCompanyListRead(app, principal, fund, courseId, companies.length);
   return { request, principal, funds, fund, courses, courseId, companies, history };
 }
 
@@ -318,6 +338,7 @@ export async function fileNumberRoutes(fastify: FastifyInstance): Promise<void> 
       const fund = await resolveFund(app, principal, request.query.fund);
       await requireCourse(app, request.query.courseId);
       const companies = await repo.listCompanies(app.db, fund, request.query.courseId);
+      await auditCompanyListRead(app, principal, fund, request.query.courseId, companies.length);
       return {
         fund,
         courseId: request.query.courseId,

@@ -329,7 +329,7 @@ export async function findAuditByTicket(db: Db, userId: string, ticket: string) 
 
 export async function listAudit(
   db: Db,
-  options: { limit: number; fundSlug?: string | null; action?: string | undefined },
+  options: { limit: number; fundSlug?: string | null; action?: string | undefined; actions?: readonly string[] },
 ) {
   let q = db
     .selectFrom('audit_log')
@@ -350,5 +350,6 @@ export async function listAudit(
     .limit(options.limit);
   if (options.fundSlug) q = q.where('actor_fund_slug', '=', options.fundSlug);
   if (options.action) q = q.where('action', '=', options.action);
+  if (options.actions) q = q.where('action', 'in', [...options.actions]);
   return q.execute();
 }

@@ -16,7 +16,7 @@ import {
   setSessionCookie,
   verifyLoginCsrf,
 } from './auth.js';
-import { accountsPage, journalPage, loginPage, passwordPage, tokensPage } from './pages.js';
+import { accountsPage, journalPage, loginPage, passwordPage, SECURITY_EVENT_LABELS, tokensPage } from './pages.js';
 import * as repo from './repository.js';
 import { safeNext } from './rules.js';
 import {
@@ -368,12 +368,14 @@ export async function portalRoutes(fastify: FastifyInstance): Promise<void> {
     { config: pageConfig, preHandler: requirePageSession, schema: { ...hidden, response: { 200: HtmlPage } } },
     async (request, reply) => {
       const principal = principalOf(request);
-      const entries = await repo.listAudit(app.db, {
+      const fundSlug = principal.role === 'operator' ? null : principal.fundSlug;
+      const entries = await repo.listAudit(app.db, { limit: 200, action: 'export.download', fundSlug });
+      const securityEvents = await repo.listAudit(app.db, {
         limit: 200,
-        action: 'export.download',
-        fundSlug: principal.role === 'operator' ? null : principal.fundSlug,
+        actions: Object.keys(SECURITY_EVENT_LABELS),
+        fundSlug,
       });
-      return sendPage(reply, 200, journalPage({ request, principal, entries }));
+      return sendPage(reply, 200, journalPage({ request, principal, entries, securityEvents }));
     },
   );
 }

@@ -181,6 +181,7 @@ export async function login(db: Db, input: { username: string; password: string;
       account: counts.get(keys.account) ?? 0,
     })
   ) {
+    await auditRefusedSignIn(db, username, input.ip, 'throttled');
     throw new TooManyRequestsError(
       'login_throttled',
       'Trop d’essais de connexion. Patientez un quart d’heure avant de réessayer, ou demandez une réinitialisation.',
@@ -189,11 +190,43 @@ export async function login(db: Db, input: { username: string; password: string;
   const user = await repo.findUserByUsername(db, username);
   const password = input.password.slice(0, 1000);
   const check = await verifyPassword(password, user?.password_hash ?? (await dummyPasswordHash()));
-  if (!user || !check.ok || user.disabled_at !== null) return { ok: false, reason: 'invalid' };
+  if (!user || !check.ok || user.disabled_at !== null) {
+    await auditRefusedSignIn(db, username, input.ip, 'invalid', user);
+    return { ok: false, reason: 'invalid' };
+  }
   // This attempt was not a failure; this account's failures from this address no longer count.
   await repo.releaseLoginAttempt(db, Object.values(keys), [keys.accountIp]);
   if (check.rehash) await repo.replacePasswordHash(db, user.id, await hashPassword(password));
   return { ok: true, userId: user.id, mustChangePassword: user.must_change_password };
+}
+
+/**
+ * Every refused sign-in goes to the audit log (kept like the download journal): the username as typed
+ * (normalised; it may match no account), the address, and why. An existing account's fund is recorded so
+ * that its fund's staff see attempts on their accounts in the portal's journal.
+ */
+async function auditRefusedSignIn(
+  db: Db,
+  username: string,
+  ip: string,
+  reason: 'invalid' | 'throttled',
+  known?: repo.PortalUserRow,
+): Promise<void> {
+  const user = known ?? (await repo.findUserByUsername(db, username));
+  const shown = stripSpoofingCharacters(username).slice(0, 200);
+  await auditEvent(
+    db,
+    {
+      userId: user?.id ?? null,
+      username: shown,
+      role: 'anonymous',
+      fundSlug: user?.fund_slug ?? null,
+      via: 'signin',
+      tokenId: null,
+    },
+    'signin.refused',
+    { username: shown, ip, reason },
+  );
 }
 
 /** Opens a server-side session; the returned value goes in the cookie and is stored only hashed. */

@@ -62,7 +62,8 @@ export interface PortalLoginFailureTable {
 }
 
 export type AuditStatus = 'started' | 'completed' | 'failed' | 'done';
-export type AuditVia = 'session' | 'token' | 'cli';
+/** `signin`: an attempt at the sign-in form, before anyone is signed in. */
+export type AuditVia = 'session' | 'token' | 'cli' | 'signin';
 
 export interface AuditLogTable {
   id: Generated<string>;
