@@ -10,8 +10,9 @@ import { healthRoutes } from './health/routes.js';
 import { registerErrorHandling } from './http/error-handler.js';
 import { registerInputGuard } from './http/input-guard.js';
 import { loggerOptions, requestIdOptions } from './http/logger.js';
+import { registerSecurityHeaders } from './http/security-headers.js';
 import { lmsPlugin } from './lms/index.js';
-import { ltiPlugin } from './lti/index.js';
+import { ltiPlugin, platformOrigins } from './lti/index.js';
 import { ltiServicesPlugin } from './lti-services/index.js';
 import { portalPlugin, registerAccessAudit } from './portal/index.js';
 import { trackingPlugin } from './tracking/index.js';
@@ -82,6 +83,7 @@ export async function buildApp(options: BuildOptions): Promise<App> {
   registerErrorHandling(app);
   registerInputGuard(app);
   registerAccessAudit(app);
+  await registerSecurityHeaders(app, { platformOrigins: () => platformOrigins(database.db) });
   await app.register(formbody, { bodyLimit: 64 * 1024 });
   await app.register(healthRoutes);
   await app.register(ltiPlugin);

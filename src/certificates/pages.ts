@@ -228,21 +228,7 @@ ${s.supersedes ? html`<dt>Remplace</dt><dd><a href="/verify/${s.supersedes}">${s
 <label for="pdf">Fichier PDF du certificat</label>
 <input type="file" id="pdf" accept="application/pdf">
 <p id="pdf-result" role="status" aria-live="polite"></p>
-<script>
-document.getElementById('pdf').addEventListener('change', async function (event) {
-  var out = document.getElementById('pdf-result');
-  var file = event.target.files[0];
-  if (!file) return;
-  if (!window.crypto || !crypto.subtle) { out.textContent = 'Votre navigateur ne peut pas calculer l’empreinte.'; return; }
-  var digest = await crypto.subtle.digest('SHA-256', await file.arrayBuffer());
-  var hex = Array.from(new Uint8Array(digest)).map(function (b) { return b.toString(16).padStart(2, '0'); }).join('');
-  var same = hex === document.getElementById('expected').textContent.trim();
-  out.textContent = same
-    ? 'Ce fichier est bien le certificat délivré sous ce numéro.'
-    : 'Ce fichier n’est pas le certificat délivré sous ce numéro : il a été modifié ou il s’agit d’un autre document.';
-  out.className = 'state ' + (same ? 'valid' : 'revoked');
-});
-</script>
+<script src="/verify/assets/pdf-check.js" defer></script>
 <p class="muted"><a href="/verify">Vérifier un autre certificat</a></p>`,
   });
 }

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import rateLimit from '@fastify/rate-limit';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { type Static, Type } from '@sinclair/typebox';
@@ -231,6 +232,11 @@ export async function certificateRoutes(base: FastifyInstance, options: { servic
         }
         return reply.redirect(`/verify/${parsed.number}`, 303);
       },
+    );
+
+    const pdfCheck = readFileSync(new URL('./assets/pdf-check.js', import.meta.url), 'utf8');
+    pub.get('/verify/assets/pdf-check.js', { schema: { response: { 200: Type.String() } } }, async (_request, reply) =>
+      reply.header('cache-control', 'public, max-age=300').type('text/javascript; charset=utf-8').send(pdfCheck),
     );
 
     pub.get('/verify/keys', { schema: { response: { 200: Keys } } }, async (_request, reply) => {

@@ -14,8 +14,8 @@ import { LaunchValidator } from './validator.js';
  * LTI 1.3 launch from Open edX (LTI Core 1.3, 1EdTech Security Framework 1.0), on `jose`.
  * The only file other capabilities import from src/lti/.
  */
-export { sessionHead } from './pages.js';
-export { launchedAsLearnerIn } from './queries.js';
+export { AUTO_POST_SCRIPT_PATH, sessionHead } from './pages.js';
+export { launchedAsLearnerIn, platformOrigins } from './queries.js';
 export { type MessageType, mapRoles, toolUrls } from './rules.js';
 export type { LaunchHandler, ValidatedLaunch } from './service.js';
 export { type LaunchSession, requireRole, requireSession, signSession } from './session.js';
