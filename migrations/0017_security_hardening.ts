@@ -6,6 +6,9 @@ import { sql } from 'kysely';
  * - portal_login_counters: sign-in attempts per account and address, per address and per account, in fixed
  *   15-minute windows. One upsert increments and returns a counter before the password is evaluated, so
  *   concurrent attempts (any connection, any instance) can never all read "below the limit".
+ * - lti_view_tickets: short-lived, single-use, purpose-bound view tickets. A page redirected to after a
+ *   form post (post/redirect/get) carries `?ticket=<random>` instead of the session token; the row holds
+ *   the session's claims and the one path it opens; redeeming it is one UPDATE … WHERE used_at IS NULL.
  */
 // biome-ignore lint/suspicious/noExplicitAny: migrations are frozen and typed loosely on purpose.
 export async function up(db: Kysely<any>): Promise<void> {
@@ -20,9 +23,20 @@ export async function up(db: Kysely<any>): Promise<void> {
     .on('portal_login_counters')
     .column('window_start')
     .execute();
+
+  await db.schema
+    .createTable('lti_view_tickets')
+    .addColumn('id_hash', 'text', (c) => c.primaryKey()) // SHA-256 of the ticket in the URL
+    .addColumn('path', 'text', (c) => c.notNull()) // the only path it opens
+    .addColumn('claims', 'jsonb', (c) => c.notNull()) // the session's claims (no exp)
+    .addColumn('expires_at', 'timestamptz', (c) => c.notNull())
+    .addColumn('used_at', 'timestamptz')
+    .execute();
+  await db.schema.createIndex('lti_view_tickets_expires_idx').on('lti_view_tickets').column('expires_at').execute();
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: see up().
 export async function down(db: Kysely<any>): Promise<void> {
+  await db.schema.dropTable('lti_view_tickets').execute();
   await db.schema.dropTable('portal_login_counters').execute();
 }

@@ -4,7 +4,14 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BadRequestError, ForbiddenError, NotFoundError } from '../http/errors.js';
-import { type LaunchSession, requireRole, requireSession, sessionHead } from '../lti/index.js';
+import {
+  type LaunchSession,
+  requireRole,
+  requireSession,
+  sessionHead,
+  sessionTokenOf,
+  viewTicketUrl,
+} from '../lti/index.js';
 import {
   principalOf,
   registerPortalCookies,
@@ -20,6 +27,7 @@ import type { CertificateService } from './service.js';
 
 const NumberParams = Type.Object({ number: Type.String({ minLength: 1, maxLength: 40 }) });
 const TokenQuery = Type.Object({ session_token: Type.Optional(Type.String({ maxLength: 4096 })) });
+const TokenBody = Type.Object({ session_token: Type.Optional(Type.String({ maxLength: 4096 })) });
 const Html = Type.String();
 const Problem = Type.Object({ status: Type.Integer(), code: Type.String() }, { additionalProperties: true });
 
@@ -164,14 +172,17 @@ function head(request: FastifyRequest, token: string, session: LaunchSession) {
 }
 
 function tokenOf(request: FastifyRequest): string {
-  const body = request.body as Record<string, unknown> | undefined;
-  const query = request.query as Record<string, unknown> | undefined;
-  const auth = /^Bearer\s+(\S+)/i.exec(request.headers.authorization ?? '')?.[1];
-  return String(body?.session_token ?? query?.session_token ?? auth ?? '');
+  return sessionTokenOf(request);
 }
 
-function redirectWithToken(reply: FastifyReply, path: string, token: string, notice: string) {
-  return reply.redirect(`${path}?session_token=${encodeURIComponent(token)}&notice=${encodeURIComponent(notice)}`, 303);
+/** Post/redirect/get with a single-use view ticket: the session token never goes into the URL. */
+async function redirectWithTicket(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  session: LaunchSession,
+  notice: string,
+) {
+  return reply.redirect(await viewTicketUrl(request.server, session, '/certificates', { notice }), 303);
 }
 
 const NOTICES: Record<string, string> = {
@@ -296,6 +307,7 @@ export async function certificateRoutes(base: FastifyInstance, options: { servic
       schema: {
         querystring: Type.Object({
           session_token: Type.Optional(Type.String({ maxLength: 4096 })),
+          ticket: Type.Optional(Type.String({ maxLength: 100 })),
           notice: Type.Optional(Type.String({ maxLength: 20 })),
         }),
         response: { 200: Html },
@@ -351,20 +363,30 @@ export async function certificateRoutes(base: FastifyInstance, options: { servic
         by: session.learnerId,
         reason: null,
       });
-      return redirectWithToken(reply, '/certificates', tokenOf(request), 'issued');
+      return redirectWithTicket(request, reply, session, 'issued');
     },
   );
 
+  const certificatePdf = async (
+    request: FastifyRequest<{ Params: Static<typeof NumberParams> }>,
+    reply: FastifyReply,
+  ) => {
+    const session = await requireSession(request);
+    const record = await service.find(request.params.number);
+    assertMayRead(session, record);
+    const { bytes, fileName } = await service.pdf(record);
+    return sendPdf(request, reply, bytes, fileName, record.pdf_sha256);
+  };
+  // GET for scripts (bearer header); the pages post the session token in a form (no token in a URL).
   app.get(
     '/certificates/:number/pdf',
     { schema: { params: NumberParams, querystring: TokenQuery }, config: { html: true } },
-    async (request, reply) => {
-      const session = await requireSession(request);
-      const record = await service.find(request.params.number);
-      assertMayRead(session, record);
-      const { bytes, fileName } = await service.pdf(record);
-      return sendPdf(request, reply, bytes, fileName, record.pdf_sha256);
-    },
+    certificatePdf,
+  );
+  app.post(
+    '/certificates/:number/pdf',
+    { schema: { params: NumberParams, body: TokenBody }, config: { html: true } },
+    certificatePdf,
   );
 
   app.post(
@@ -382,7 +404,7 @@ export async function certificateRoutes(base: FastifyInstance, options: { servic
         sessionEnd: b.sessionEnd || null,
       };
       await service.saveRule(courseOf(session), rule, session.learnerId);
-      return redirectWithToken(reply, '/certificates', tokenOf(request), 'rule');
+      return redirectWithTicket(request, reply, session, 'rule');
     },
   );
 
@@ -392,7 +414,7 @@ export async function certificateRoutes(base: FastifyInstance, options: { servic
     async (request, reply) => {
       const session = requireRole(await requireSession(request), 'course_team', 'staff');
       await issueForCourse(request.server, service, session, request.body.learnerId, request.body.reason);
-      return redirectWithToken(reply, '/certificates', tokenOf(request), 'issued');
+      return redirectWithTicket(request, reply, session, 'issued');
     },
   );
 
@@ -408,7 +430,7 @@ export async function certificateRoutes(base: FastifyInstance, options: { servic
         by: session.learnerId,
         reason: request.body.reason,
       });
-      return redirectWithToken(reply, '/certificates', tokenOf(request), 'corrected');
+      return redirectWithTicket(request, reply, session, 'corrected');
     },
   );
 
@@ -420,7 +442,7 @@ export async function certificateRoutes(base: FastifyInstance, options: { servic
       const record = await service.find(request.params.number);
       assertCourse(session, record);
       await service.revoke(record.number, { by: session.learnerId, reason: request.body.reason });
-      return redirectWithToken(reply, '/certificates', tokenOf(request), 'revoked');
+      return redirectWithTicket(request, reply, session, 'revoked');
     },
   );
 
@@ -602,17 +624,22 @@ export async function certificateRoutes(base: FastifyInstance, options: { servic
     },
   );
 
-  app.get('/api/certificates/archive.zip', { schema: { querystring: ArchiveQuery } }, async (request, reply) => {
+  const courseArchive = async (request: FastifyRequest, reply: FastifyReply, filter: Static<typeof ArchiveQuery>) => {
     const session = requireRole(await requireSession(request), 'course_team', 'staff');
     const courseId = courseOf(session);
-    const archive = await service.archive({
-      courseId,
-      fundSlug: request.query.fund,
-      allStates: request.query.all !== undefined,
-    });
-    request.log.info({ courseId, fund: request.query.fund ?? null }, 'certificate archive download');
-    return sendZip(reply, archive, `certificats-${request.query.fund ?? 'cours'}.zip`);
-  });
+    const archive = await service.archive({ courseId, fundSlug: filter.fund, allStates: filter.all !== undefined });
+    request.log.info({ courseId, fund: filter.fund ?? null }, 'certificate archive download');
+    return sendZip(reply, archive, `certificats-${filter.fund ?? 'cours'}.zip`);
+  };
+  app.get('/api/certificates/archive.zip', { schema: { querystring: ArchiveQuery } }, async (request, reply) =>
+    courseArchive(request, reply, request.query),
+  );
+  // The course team's page posts the session token in a form (no token in a URL).
+  app.post(
+    '/certificates/archive.zip',
+    { schema: { body: ArchiveQuery }, config: { html: true } },
+    async (request, reply) => courseArchive(request, reply, request.body),
+  );
 
   // ------------------------------------------------------------------------------------------------
   // Funds' portal: a fund's certificates (fund staff see only their fund; operators any), audited.
