@@ -395,7 +395,14 @@ export interface CertificateData {
     modulesPlanned: number;
   };
   modules: ModuleLine[];
-  fund: { slug: string; name: string; historicalName: string | null; fileNumber: string | null } | null;
+  /** fileNumberToConfirm: the company has a number, but the fund has not confirmed this learner's company. */
+  fund: {
+    slug: string;
+    name: string;
+    historicalName: string | null;
+    fileNumber: string | null;
+    fileNumberToConfirm?: boolean;
+  } | null;
   timeAccounting: { algorithm: string; params: Json };
   verificationUrl: string;
 }
@@ -405,7 +412,14 @@ export interface CertificateFacts {
   learner: { id: string; civility: string | null; familyName: string; givenName: string };
   company: { name: string | null; siret: string | null };
   course: { id: string; title: string };
-  fund: { slug: string; name: string; historicalName: string | null; fileNumber: string | null } | null;
+  /** fileNumberToConfirm: the company has a number, but the fund has not confirmed this learner's company. */
+  fund: {
+    slug: string;
+    name: string;
+    historicalName: string | null;
+    fileNumber: string | null;
+    fileNumberToConfirm?: boolean;
+  } | null;
   modules: Array<{
     id: string;
     title: string;
