@@ -88,7 +88,15 @@ export async function registerSecurityHeaders(
     if (!isHtml(reply)) return payload;
     const path = request.url.split('?')[0] ?? '/';
     const policy = framePolicyFor(path);
-    const platforms = policy === 'none' ? [] : await options.platformOrigins();
+    let platforms: string[] = [];
+    if (policy !== 'none') {
+      try {
+        platforms = await options.platformOrigins();
+      } catch (err) {
+        // Without the registrations (database unreachable) nobody may frame the page: fail closed.
+        request.log.warn({ err }, 'platform origins unavailable: page served with frame-ancestors none');
+      }
+    }
     reply.header('content-security-policy', contentSecurityPolicy(path, platforms));
     if (policy === 'none') reply.header('x-frame-options', 'DENY');
     else reply.removeHeader('x-frame-options');

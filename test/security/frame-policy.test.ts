@@ -1,6 +1,7 @@
 import type { Response as InjectResponse } from 'light-my-request';
 import { parseHTML } from 'linkedom';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { contentSecurityPolicy, framePolicyFor } from '../../src/http/security-headers.js';
 import { seedCourse } from '../certificates/helpers.js';
 import { addUser, cookieHeader, insertFund, signIn } from '../portal/helpers.js';
 import { createSecurityTestApp, type SecurityTestContext } from './helpers.js';
@@ -150,5 +151,13 @@ describe('frame policy of every HTML page', () => {
       .where('issuer', '=', 'https://autre.example')
       .execute();
     expect(directives(await page()).get('frame-ancestors')).not.toContain('https://autre.example');
+  });
+});
+
+describe('the policy rule', () => {
+  it('no registered platform (or none readable): LTI pages may be framed by nobody', () => {
+    expect(framePolicyFor('/catalog/module')).toBe('lti');
+    expect(contentSecurityPolicy('/catalog/module', [])).toContain("frame-ancestors 'none'");
+    expect(contentSecurityPolicy('/portal/journal', ['https://lms.test'])).toContain("frame-ancestors 'none'");
   });
 });
