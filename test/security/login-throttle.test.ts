@@ -70,6 +70,8 @@ describe('sign-in attempts are counted before the password is evaluated', () => 
       expect(evaluated.length).toBeLessThanOrEqual(LOGIN_LIMITS.accountIp);
       expect(answers.filter((r) => r.statusCode === 429).length).toBeGreaterThanOrEqual(20);
     },
+    // Up to 25 scrypt hashes of 128 MiB on a shared machine: a generous bound, not a speed target.
+    180_000,
   );
 
   it.skipIf(onPglite)(
@@ -85,6 +87,7 @@ describe('sign-in attempts are counted before the password is evaluated', () => 
       expect(answers.filter((r) => r.statusCode !== 429).length).toBeLessThanOrEqual(LOGIN_LIMITS.ip);
       expect(answers.filter((r) => r.statusCode === 429).length).toBeGreaterThanOrEqual(15);
     },
+    180_000,
   );
 
   it.runIf(onPglite)('PGlite has one connection: the concurrency tests run on PostgreSQL only', () => {
