@@ -15,6 +15,7 @@ import * as m0013 from './0013_tracking_beats_v2.js';
 import * as m0014 from './0014_programme.js';
 import * as m0015 from './0015_lms_lrs.js';
 import * as m0016 from './0016_score_outbox_holds.js';
+import * as m0017 from './0017_security_hardening.js';
 import * as m0018 from './0018_privacy.js';
 import * as m0019 from './0019_fund_digests.js';
 import * as m0021 from './0021_operations_metrics.js';
@@ -41,6 +42,7 @@ export const migrations: Record<string, Migration> = {
   '0014_programme': m0014,
   '0015_lms_lrs': m0015,
   '0016_score_outbox_holds': m0016,
+  '0017_security_hardening': m0017,
   '0018_privacy': m0018,
   '0019_fund_digests': m0019,
   '0021_operations_metrics': m0021,

@@ -1,6 +1,6 @@
 import formbody from '@fastify/formbody';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyServerOptions, type RouteOptions } from 'fastify';
 import { catalogPlugin } from './catalog/index.js';
 import { certificatesPlugin } from './certificates/index.js';
 import type { Config } from './config/index.js';
@@ -11,12 +11,14 @@ import { exportsPlugin } from './exports/index.js';
 import { healthRoutes } from './health/routes.js';
 import { homePlugin } from './home/index.js';
 import { registerErrorHandling } from './http/error-handler.js';
+import { registerInputGuard } from './http/input-guard.js';
 import { loggerOptions, requestIdOptions } from './http/logger.js';
+import { registerSecurityHeaders } from './http/security-headers.js';
 import { lmsPlugin } from './lms/index.js';
-import { ltiPlugin } from './lti/index.js';
+import { ltiPlugin, platformOrigins } from './lti/index.js';
 import { ltiServicesPlugin } from './lti-services/index.js';
 import { metricsPlugin } from './metrics/index.js';
-import { portalPlugin } from './portal/index.js';
+import { portalPlugin, registerAccessAudit } from './portal/index.js';
 import { privacyPlugin } from './privacy/index.js';
 import { trackingPlugin } from './tracking/index.js';
 
@@ -36,6 +38,8 @@ export interface BuildOptions {
   closeDatabase?: boolean;
   /** Overrides the config's logger settings (tests capture logs through a stream). */
   logger?: FastifyServerOptions['logger'];
+  /** Called for every route as it is registered (tests walk the route table with it). */
+  onRoute?: (route: RouteOptions) => void;
 }
 
 export type App = FastifyInstance;
@@ -79,7 +83,14 @@ export async function buildApp(options: BuildOptions): Promise<App> {
     done(null, payload);
   });
 
+  if (options.onRoute) {
+    const onRoute = options.onRoute;
+    app.addHook('onRoute', (route) => onRoute(route as RouteOptions));
+  }
   registerErrorHandling(app);
+  registerInputGuard(app);
+  registerAccessAudit(app);
+  await registerSecurityHeaders(app, { platformOrigins: () => platformOrigins(database.db) });
   await app.register(formbody, { bodyLimit: 64 * 1024 });
   await app.register(metricsPlugin, database.poolStats ? { poolStats: () => database.poolStats?.() ?? noPool } : {});
   await app.register(healthRoutes);

@@ -4,7 +4,15 @@ import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ForbiddenError, NotFoundError } from '../http/errors.js';
 import { html, type SafeHtml } from '../http/html.js';
-import { type LaunchSession, requireRole, requireSession, sessionHead, type ValidatedLaunch } from '../lti/index.js';
+import {
+  type LaunchSession,
+  requireRole,
+  requireSession,
+  sessionHead,
+  sessionTokenOf,
+  type ValidatedLaunch,
+  viewTicketUrl,
+} from '../lti/index.js';
 import { COMMON_FUND, type GlossaryEntry } from './model.js';
 import {
   type CatalogSnapshot,
@@ -107,6 +115,16 @@ export interface CatalogRuntime {
 const HtmlPage = Type.String({ description: 'French HTML page (shown inside the LMS iframe)' });
 const HTML_RESPONSES = { 200: HtmlPage, 401: HtmlPage, 403: HtmlPage, 404: HtmlPage, 422: HtmlPage };
 const TokenQuery = Type.Object({ session_token: Type.Optional(Type.String({ maxLength: 4096 })) });
+/** The module page: opened with the session token, or with a view ticket after one of its forms. */
+const ModuleQuery = Type.Object({
+  session_token: Type.Optional(Type.String({ maxLength: 4096 })),
+  ticket: Type.Optional(Type.String({ maxLength: 100 })),
+  erreur: Type.Optional(Type.Literal('quiz')),
+  // Another module of the learner's programme, from the same session ("module suivant").
+  module: Type.Optional(Type.String({ minLength: 1, maxLength: 100, pattern: '^[a-z0-9-]+$' })),
+});
+const QUIZ_INCOMPLETE = 'Répondez à toutes les questions avant de valider.';
+const MODULE_PATH = '/catalog/module';
 const FormText = Type.Optional(Type.String({ maxLength: 2000 }));
 /** Lenient on purpose: length and content are checked by the rules, which keep what was typed. */
 const ProfileBody = Type.Object({
@@ -156,16 +174,12 @@ const ASSETS = {
   form: readFileSync(new URL('./assets/form.js', import.meta.url), 'utf8'),
 };
 
-/** The raw token the request was authenticated with, to put back into the page it receives. */
+/**
+ * The raw token the request was authenticated with (bearer, form field, query), or the fresh one of a
+ * page opened with a view ticket, to put back into the page it receives.
+ */
 function rawToken(request: FastifyRequest): string {
-  // Same order as the LTI capability's requireSession (bearer, form field, query), so the token put back
-  // into the page is the one that was verified.
-  const auth = request.headers.authorization;
-  const bearer = typeof auth === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(auth)?.[1] : undefined;
-  const pick = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
-  const body = request.body as Record<string, unknown> | undefined;
-  const query = request.query as Record<string, unknown> | undefined;
-  return bearer ?? pick(body?.session_token) ?? pick(query?.session_token) ?? '';
+  return sessionTokenOf(request);
 }
 
 function html200(reply: FastifyReply, body: string, status = 200): FastifyReply {
@@ -390,7 +404,7 @@ export function createCatalogPages(app: FastifyInstance, runtime: CatalogRuntime
     reply: FastifyReply,
     session: LaunchSession,
     token: string,
-    options: { notice?: string; target?: LinkTarget; moduleId?: string; parcours?: boolean } = {},
+    options: { notice?: string; quizError?: string; target?: LinkTarget; moduleId?: string; parcours?: boolean } = {},
   ) {
     // One catalogue snapshot for the whole page; the launch passes the link's custom claim it just validated.
     const [target, snapshot] = await Promise.all([
@@ -438,6 +452,7 @@ export function createCatalogPages(app: FastifyInstance, runtime: CatalogRuntime
         target,
         snapshot,
         profile,
+        ...(options.quizError ? { quizError: options.quizError } : {}),
       });
     }
 
@@ -456,6 +471,7 @@ export function createCatalogPages(app: FastifyInstance, runtime: CatalogRuntime
       snapshot,
       profile: dest.profile,
       ...(options.notice ? { notice: `${options.notice} Voici votre module.` } : {}),
+      ...(options.quizError ? { quizError: options.quizError } : {}),
     });
   }
 
@@ -471,6 +487,7 @@ export function createCatalogPages(app: FastifyInstance, runtime: CatalogRuntime
       snapshot: CatalogSnapshot;
       profile: ProfileRow;
       notice?: string;
+      quizError?: string;
     },
   ) {
     const opened = await openModuleForLearner(
@@ -495,6 +512,7 @@ export function createCatalogPages(app: FastifyInstance, runtime: CatalogRuntime
         glossary: glossaryFor(o.snapshot, opened.module.fundSlug),
         sequence: sequenceFor(token, o.target, o.profile, o.snapshot, opened.module),
         ...(o.notice ? { notice: o.notice } : {}),
+        ...(o.quizError ? { quizError: o.quizError } : {}),
       }),
     );
   }
@@ -887,24 +905,15 @@ export async function catalogRoutes(root: FastifyInstance, options: { runtime: C
 
   // ── Learner pages ──
   app.get(
-    '/catalog/module',
-    {
-      ...htmlRoute,
-      schema: {
-        querystring: Type.Object({
-          session_token: Type.Optional(Type.String({ maxLength: 4096 })),
-          // Another module of the learner's programme, from the same session ("module suivant").
-          module: Type.Optional(ModuleId),
-        }),
-        response: HTML_RESPONSES,
-      },
-    },
+    MODULE_PATH,
+    { ...htmlRoute, schema: { querystring: ModuleQuery, response: HTML_RESPONSES } },
     async (request, reply) => {
       const session = await requireSession(request);
       const token = rawToken(request);
       if (session.role !== 'learner') return pages.overviewPage(reply, session, token);
       return pages.learnerPage(request, reply, session, token, {
         ...(request.query.module ? { moduleId: request.query.module } : {}),
+        ...(request.query.erreur === 'quiz' ? { quizError: QUIZ_INCOMPLETE } : {}),
       });
     },
   );
@@ -1013,54 +1022,27 @@ export async function catalogRoutes(root: FastifyInstance, options: { runtime: C
     return session.courseId;
   };
 
-  const rerender = async (
-    request: FastifyRequest,
-    reply: FastifyReply,
-    session: LaunchSession,
-    moduleId: string,
-    extra: { quizError?: string; status?: number } = {},
-  ) => {
-    const opened = await openedModule(db, { learnerId: session.learnerId, courseId: courseOf(session), moduleId });
-    const token = rawToken(request);
-    const [target, snapshot, profile] = await Promise.all([
-      linkTargetOf(db, session.launchId),
-      catalogSnapshot(db),
-      findProfile(db, session.learnerId),
-    ]);
-    return html200(
-      reply,
-      pages.modulePage(session, token, {
-        glossary: pages.glossaryFor(snapshot, opened.module.fundSlug),
-        ...(profile ? { sequence: pages.sequenceFor(token, target, profile, snapshot, opened.module) } : {}),
-        module: opened.module,
-        manifest: opened.manifest,
-        version: opened.version,
-        fundName: await pages.fundName(opened.module.fundSlug),
-        progress: {
-          blocksSeen: opened.progress.blocksSeen,
-          quiz: opened.progress.quiz,
-          completedAt: opened.progress.completedAt,
-        },
-        ...(extra.quizError ? { quizError: extra.quizError } : {}),
-      }),
-      extra.status ?? 200,
-    );
-  };
+  /**
+   * After a form of the module page: post/redirect/get to the module page with a single-use view ticket
+   * (never the session token in the URL), so that Back never asks to send the form again.
+   */
+  const backToModule = async (reply: FastifyReply, session: LaunchSession, extra: Record<string, string> = {}) =>
+    reply.redirect(await viewTicketUrl(app, session, MODULE_PATH, extra), 303);
 
   app.post(
     '/catalog/module/seen',
-    { ...htmlRoute, schema: { body: SeenForm, response: HTML_RESPONSES } },
+    { ...htmlRoute, schema: { body: SeenForm, response: { ...HTML_RESPONSES, 303: Type.Null() } } },
     async (request, reply) => {
       const session = requireRole(await requireSession(request), 'learner');
       const key = { learnerId: session.learnerId, courseId: courseOf(session), moduleId: request.body.module_id };
       await markBlockSeen(db, key, request.body.block_id, request.log);
-      return rerender(request, reply, session, key.moduleId);
+      return backToModule(reply, session, { module: key.moduleId });
     },
   );
 
   app.post(
     '/catalog/module/quiz',
-    { ...htmlRoute, schema: { body: QuizForm, response: HTML_RESPONSES } },
+    { ...htmlRoute, schema: { body: QuizForm, response: { ...HTML_RESPONSES, 303: Type.Null() } } },
     async (request, reply) => {
       const session = requireRole(await requireSession(request), 'learner');
       const key = { learnerId: session.learnerId, courseId: courseOf(session), moduleId: request.body.module_id };
@@ -1072,13 +1054,10 @@ export async function catalogRoutes(root: FastifyInstance, options: { runtime: C
           ? quiz.questions.map((_q, i) => (/^\d+$/.test(body[`q${i}`] ?? '') ? Number(body[`q${i}`]) : null))
           : [];
       if (answers.some((a) => a === null)) {
-        return rerender(request, reply, session, key.moduleId, {
-          quizError: 'Répondez à toutes les questions avant de valider.',
-          status: 422,
-        });
+        return backToModule(reply, session, { module: key.moduleId, erreur: 'quiz' });
       }
       await answerQuiz(db, key, answers, request.log);
-      return rerender(request, reply, session, key.moduleId);
+      return backToModule(reply, session, { module: key.moduleId });
     },
   );
 

@@ -1,4 +1,5 @@
 import { laPosteSiretValid, luhnValid } from '../common/siret.js';
+import { stripSpoofingCharacters } from '../common/text.js';
 import type { Block, ModuleManifest, QuizBlock } from './model.js';
 import type { Civility, HeadcountBand } from './tables.js';
 
@@ -123,7 +124,8 @@ const CONTROL_CHARS = /[\u0000-\u001f\u007f]/g;
 
 function cleanText(value: string): string {
   // Control characters never belong in a name; collapsing spaces keeps certificates tidy.
-  return value.replace(CONTROL_CHARS, ' ').replace(/\s+/g, ' ').trim();
+  // Bidi overrides and zero-width characters are stripped by the shared rule (src/common/text.ts).
+  return stripSpoofingCharacters(value).replace(CONTROL_CHARS, ' ').replace(/\s+/g, ' ').trim();
 }
 
 export function validateOnboarding(input: OnboardingInput, ctx: OnboardingContext): OnboardingResult {
@@ -208,8 +210,8 @@ export function splitFullName(claims: {
   givenName: string;
   familyName: string;
 } {
-  const given = claims.given_name?.trim() ?? '';
-  const family = claims.family_name?.trim() ?? '';
+  const given = cleanText(claims.given_name ?? '');
+  const family = cleanText(claims.family_name ?? '');
   if (given || family) return { givenName: given, familyName: family };
   const full = cleanText(claims.name ?? '');
   const space = full.indexOf(' ');

@@ -38,8 +38,14 @@ function tokenField(token: string): SafeHtml {
   return html`<input type="hidden" name="session_token" value="${token}">`;
 }
 
-function withToken(url: string, token: string): string {
-  return `${url}${url.includes('?') ? '&' : '?'}session_token=${encodeURIComponent(token)}`;
+/**
+ * A download as a small form posting the session token (never a link carrying it: URLs end up in
+ * proxy logs and browser history). The answer is an attachment, so the page stays where it is.
+ */
+function downloadForm(action: string, token: string, label: SafeHtml | string, fields: Record<string, string> = {}) {
+  return html`<form method="post" action="${action}" class="download">${tokenField(token)}${Object.entries(fields).map(
+    ([name, value]) => html`<input type="hidden" name="${name}" value="${value}">`,
+  )}<button type="submit" class="link">${label}</button></form>`;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -59,7 +65,7 @@ export function learnerPage(options: {
   if (valid) {
     main = html`<div class="box">
 <p><strong>Votre certificat de réalisation est prêt.</strong></p>
-<p><a class="button" href="${withToken(`/certificates/${valid.record.number}/pdf`, token)}" download>Télécharger mon certificat (PDF)</a></p>
+<p>${downloadForm(`/certificates/${valid.record.number}/pdf`, token, 'Télécharger mon certificat (PDF)')}</p>
 <p class="muted">Numéro ${valid.record.number}, délivré le ${formatDay(parisDay(valid.record.issued_at))}.
 Temps de formation retenu : ${formatDuration(valid.data.durations.totalSeconds)}.
 Toute personne peut vérifier ce certificat à l’adresse imprimée en bas de la page, ou avec le code QR.</p>
@@ -115,7 +121,7 @@ export function courseTeamPage(options: {
     html`<label style="font-weight:400"><input type="radio" name="modulesRequired" value="${value}" style="width:auto" ${rule.modulesRequired === value ? raw('checked') : ''}> ${label}</label>`;
   const rows = options.certificates.map(
     ({ record, data }) => html`<tr>
-<td><a href="${withToken(`/certificates/${record.number}/pdf`, token)}">${record.number}</a><br><span class="muted">version ${record.version}</span></td>
+<td>${downloadForm(`/certificates/${record.number}/pdf`, token, record.number)}<span class="muted">version ${record.version}</span></td>
 <td>${data.learner.givenName} ${data.learner.familyName}<br><span class="muted">${data.company.name ?? ''}</span></td>
 <td>${STATE_TEXT[record.state]}</td>
 <td>${formatDay(parisDay(record.issued_at))}</td>
@@ -167,8 +173,8 @@ ${radio('none', 'aucun (seulement le temps minimum)')}
 <p><button type="submit">Délivrer</button></p>
 </form>
 <h2>Certificats délivrés</h2>
-<p><a href="${withToken('/api/certificates/archive.zip', token)}">Télécharger tous les certificats valides (ZIP)</a>
-${options.funds.map((f) => html` · <a href="${withToken(`/api/certificates/archive.zip?fund=${encodeURIComponent(f)}`, token)}">${f}</a>`)}</p>
+<div class="downloads">${downloadForm('/certificates/archive.zip', token, 'Télécharger tous les certificats valides (ZIP)')}
+${options.funds.map((f) => downloadForm('/certificates/archive.zip', token, html`Ceux de ${f} (ZIP)`, { fund: f }))}</div>
 <table><thead><tr><th>Numéro</th><th>Apprenant</th><th>État</th><th>Délivré le</th><th>Temps</th><th>Actions</th></tr></thead>
 <tbody>${rows.length > 0 ? rows : html`<tr><td colspan="6">Aucun certificat pour l’instant.</td></tr>`}</tbody></table>`,
   });
@@ -231,21 +237,7 @@ ${s.learnerInitials === null ? '' : html`<dt>Stagiaire</dt><dd>${s.learnerInitia
 <label for="pdf">Fichier PDF du certificat</label>
 <input type="file" id="pdf" accept="application/pdf">
 <p id="pdf-result" role="status" aria-live="polite"></p>
-<script>
-document.getElementById('pdf').addEventListener('change', async function (event) {
-  var out = document.getElementById('pdf-result');
-  var file = event.target.files[0];
-  if (!file) return;
-  if (!window.crypto || !crypto.subtle) { out.textContent = 'Votre navigateur ne peut pas calculer l’empreinte.'; return; }
-  var digest = await crypto.subtle.digest('SHA-256', await file.arrayBuffer());
-  var hex = Array.from(new Uint8Array(digest)).map(function (b) { return b.toString(16).padStart(2, '0'); }).join('');
-  var same = hex === document.getElementById('expected').textContent.trim();
-  out.textContent = same
-    ? 'Ce fichier est bien le certificat délivré sous ce numéro.'
-    : 'Ce fichier n’est pas le certificat délivré sous ce numéro : il a été modifié ou il s’agit d’un autre document.';
-  out.className = 'state ' + (same ? 'valid' : 'revoked');
-});
-</script>
+<script src="/verify/assets/pdf-check.js" defer></script>
 <p class="muted"><a href="/verify">Vérifier un autre certificat</a></p>`,
   });
 }

@@ -381,7 +381,8 @@ function learnerAndFund(w: Writer, data: CertificateData): void {
   w.field('OPCO', fund?.name ?? 'non renseigné', { x: rightX, width: half, labelWidth: 100 });
   if (fund) {
     w.field('Ancien nom (OPCA)', fund.historicalName ?? '—', { x: rightX, width: half, labelWidth: 100 });
-    w.field('N° de dossier', fund.fileNumber ?? 'non communiqué', { x: rightX, width: half, labelWidth: 100 });
+    const fileNumber = fund.fileNumber ?? (fund.fileNumberToConfirm ? 'à confirmer' : 'non communiqué');
+    w.field('N° de dossier', fileNumber, { x: rightX, width: half, labelWidth: 100 });
   }
   w.y = Math.max(leftBottom, w.y);
 }

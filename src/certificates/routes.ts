@@ -1,10 +1,25 @@
+import { readFileSync } from 'node:fs';
 import rateLimit from '@fastify/rate-limit';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { BadRequestError, ForbiddenError } from '../http/errors.js';
-import { type LaunchSession, requireRole, requireSession, sessionHead } from '../lti/index.js';
-import { principalOf, requireApiToken, requirePageSession, scopedFund, startDownloadAudit } from '../portal/index.js';
+import { BadRequestError, ForbiddenError, NotFoundError } from '../http/errors.js';
+import {
+  type LaunchSession,
+  requireRole,
+  requireSession,
+  sessionHead,
+  sessionTokenOf,
+  viewTicketUrl,
+} from '../lti/index.js';
+import {
+  principalOf,
+  registerPortalCookies,
+  requireApiToken,
+  requirePageSession,
+  scopedFund,
+  startDownloadAudit,
+} from '../portal/index.js';
 import { courseTeamPage, learnerPage, verifyFormPage, verifyPage } from './pages.js';
 import * as repo from './repository.js';
 import { type IssuanceRule, parseCertificateNumber } from './rules.js';
@@ -12,6 +27,7 @@ import type { CertificateService } from './service.js';
 
 const NumberParams = Type.Object({ number: Type.String({ minLength: 1, maxLength: 40 }) });
 const TokenQuery = Type.Object({ session_token: Type.Optional(Type.String({ maxLength: 4096 })) });
+const TokenBody = Type.Object({ session_token: Type.Optional(Type.String({ maxLength: 4096 })) });
 const Html = Type.String();
 const Problem = Type.Object({ status: Type.Integer(), code: Type.String() }, { additionalProperties: true });
 
@@ -156,14 +172,17 @@ function head(request: FastifyRequest, token: string, session: LaunchSession) {
 }
 
 function tokenOf(request: FastifyRequest): string {
-  const body = request.body as Record<string, unknown> | undefined;
-  const query = request.query as Record<string, unknown> | undefined;
-  const auth = /^Bearer\s+(\S+)/i.exec(request.headers.authorization ?? '')?.[1];
-  return String(body?.session_token ?? query?.session_token ?? auth ?? '');
+  return sessionTokenOf(request);
 }
 
-function redirectWithToken(reply: FastifyReply, path: string, token: string, notice: string) {
-  return reply.redirect(`${path}?session_token=${encodeURIComponent(token)}&notice=${encodeURIComponent(notice)}`, 303);
+/** Post/redirect/get with a single-use view ticket: the session token never goes into the URL. */
+async function redirectWithTicket(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  session: LaunchSession,
+  notice: string,
+) {
+  return reply.redirect(await viewTicketUrl(request.server, session, '/certificates', { notice }), 303);
 }
 
 const NOTICES: Record<string, string> = {
@@ -226,6 +245,11 @@ export async function certificateRoutes(base: FastifyInstance, options: { servic
       },
     );
 
+    const pdfCheck = readFileSync(new URL('./assets/pdf-check.js', import.meta.url), 'utf8');
+    pub.get('/verify/assets/pdf-check.js', { schema: { response: { 200: Type.String() } } }, async (_request, reply) =>
+      reply.header('cache-control', 'public, max-age=300').type('text/javascript; charset=utf-8').send(pdfCheck),
+    );
+
     pub.get('/verify/keys', { schema: { response: { 200: Keys } } }, async (_request, reply) => {
       reply.header('cache-control', 'public, max-age=300');
       return { keys: await service.publishedKeys() };
@@ -283,6 +307,7 @@ export async function certificateRoutes(base: FastifyInstance, options: { servic
       schema: {
         querystring: Type.Object({
           session_token: Type.Optional(Type.String({ maxLength: 4096 })),
+          ticket: Type.Optional(Type.String({ maxLength: 100 })),
           notice: Type.Optional(Type.String({ maxLength: 20 })),
         }),
         response: { 200: Html },
@@ -338,20 +363,30 @@ export async function certificateRoutes(base: FastifyInstance, options: { servic
         by: session.learnerId,
         reason: null,
       });
-      return redirectWithToken(reply, '/certificates', tokenOf(request), 'issued');
+      return redirectWithTicket(request, reply, session, 'issued');
     },
   );
 
+  const certificatePdf = async (
+    request: FastifyRequest<{ Params: Static<typeof NumberParams> }>,
+    reply: FastifyReply,
+  ) => {
+    const session = await requireSession(request);
+    const record = await service.find(request.params.number);
+    assertMayRead(session, record);
+    const { bytes, fileName } = await service.pdf(record);
+    return sendPdf(request, reply, bytes, fileName, record.pdf_sha256);
+  };
+  // GET for scripts (bearer header); the pages post the session token in a form (no token in a URL).
   app.get(
     '/certificates/:number/pdf',
     { schema: { params: NumberParams, querystring: TokenQuery }, config: { html: true } },
-    async (request, reply) => {
-      const session = await requireSession(request);
-      const record = await service.find(request.params.number);
-      assertMayRead(session, record);
-      const { bytes, fileName } = await service.pdf(record);
-      return sendPdf(request, reply, bytes, fileName, record.pdf_sha256);
-    },
+    certificatePdf,
+  );
+  app.post(
+    '/certificates/:number/pdf',
+    { schema: { params: NumberParams, body: TokenBody }, config: { html: true } },
+    certificatePdf,
   );
 
   app.post(
@@ -369,7 +404,7 @@ export async function certificateRoutes(base: FastifyInstance, options: { servic
         sessionEnd: b.sessionEnd || null,
       };
       await service.saveRule(courseOf(session), rule, session.learnerId);
-      return redirectWithToken(reply, '/certificates', tokenOf(request), 'rule');
+      return redirectWithTicket(request, reply, session, 'rule');
     },
   );
 
@@ -379,7 +414,7 @@ export async function certificateRoutes(base: FastifyInstance, options: { servic
     async (request, reply) => {
       const session = requireRole(await requireSession(request), 'course_team', 'staff');
       await issueForCourse(request.server, service, session, request.body.learnerId, request.body.reason);
-      return redirectWithToken(reply, '/certificates', tokenOf(request), 'issued');
+      return redirectWithTicket(request, reply, session, 'issued');
     },
   );
 
@@ -395,7 +430,7 @@ export async function certificateRoutes(base: FastifyInstance, options: { servic
         by: session.learnerId,
         reason: request.body.reason,
       });
-      return redirectWithToken(reply, '/certificates', tokenOf(request), 'corrected');
+      return redirectWithTicket(request, reply, session, 'corrected');
     },
   );
 
@@ -407,7 +442,7 @@ export async function certificateRoutes(base: FastifyInstance, options: { servic
       const record = await service.find(request.params.number);
       assertCourse(session, record);
       await service.revoke(record.number, { by: session.learnerId, reason: request.body.reason });
-      return redirectWithToken(reply, '/certificates', tokenOf(request), 'revoked');
+      return redirectWithTicket(request, reply, session, 'revoked');
     },
   );
 
@@ -467,7 +502,12 @@ export async function certificateRoutes(base: FastifyInstance, options: { servic
       if (session.role === 'learner' && session.learnerId !== request.params.learnerId) {
         throw new ForbiddenError('not_yours', 'Vous ne pouvez consulter que votre propre situation.');
       }
-      const report = await service.eligibility(request.params.learnerId, courseOf(session));
+      const courseId = courseOf(session);
+      // Only about someone who came to this course: a learner of another course is "not found" here.
+      if (!(await repo.learnerLaunchedIn(request.server.db, request.params.learnerId, courseId))) {
+        throw new NotFoundError('learner_not_in_course', 'Cet apprenant ne fait pas partie de ce cours.');
+      }
+      const report = await service.eligibility(request.params.learnerId, courseId);
       return {
         eligible: report.eligibility?.eligible ?? false,
         profileMissing: report.profileMissing,
@@ -584,17 +624,22 @@ export async function certificateRoutes(base: FastifyInstance, options: { servic
     },
   );
 
-  app.get('/api/certificates/archive.zip', { schema: { querystring: ArchiveQuery } }, async (request, reply) => {
+  const courseArchive = async (request: FastifyRequest, reply: FastifyReply, filter: Static<typeof ArchiveQuery>) => {
     const session = requireRole(await requireSession(request), 'course_team', 'staff');
     const courseId = courseOf(session);
-    const archive = await service.archive({
-      courseId,
-      fundSlug: request.query.fund,
-      allStates: request.query.all !== undefined,
-    });
-    request.log.info({ courseId, fund: request.query.fund ?? null }, 'certificate archive download');
-    return sendZip(reply, archive, `certificats-${request.query.fund ?? 'cours'}.zip`);
-  });
+    const archive = await service.archive({ courseId, fundSlug: filter.fund, allStates: filter.all !== undefined });
+    request.log.info({ courseId, fund: filter.fund ?? null }, 'certificate archive download');
+    return sendZip(reply, archive, `certificats-${filter.fund ?? 'cours'}.zip`);
+  };
+  app.get('/api/certificates/archive.zip', { schema: { querystring: ArchiveQuery } }, async (request, reply) =>
+    courseArchive(request, reply, request.query),
+  );
+  // The course team's page posts the session token in a form (no token in a URL).
+  app.post(
+    '/certificates/archive.zip',
+    { schema: { body: ArchiveQuery }, config: { html: true } },
+    async (request, reply) => courseArchive(request, reply, request.body),
+  );
 
   // ------------------------------------------------------------------------------------------------
   // Funds' portal: a fund's certificates (fund staff see only their fund; operators any), audited.
@@ -622,11 +667,18 @@ export async function certificateRoutes(base: FastifyInstance, options: { servic
     archive.on('error', (error: Error) => void audit.fail(entries, error.message).catch(() => undefined));
     return sendZip(reply, archive, `certificats-${scope.fund ?? 'tous-fonds'}.zip`);
   };
-  app.get(
-    '/portal/certificats.zip',
-    { schema: { querystring: PortalArchiveQuery }, preHandler: requirePageSession, config: { html: true } },
-    portalArchive,
-  );
+  // The portal's page route reads the portal session cookie: it lives in a context of its own with the
+  // portal's cookie parser (without it the session was never seen and the sign-in page sent the
+  // operator back here, forever).
+  await app.register(async (portalBase) => {
+    await registerPortalCookies(portalBase);
+    const portal = portalBase.withTypeProvider<TypeBoxTypeProvider>();
+    portal.get(
+      '/portal/certificats.zip',
+      { schema: { querystring: PortalArchiveQuery }, preHandler: requirePageSession, config: { html: true } },
+      portalArchive,
+    );
+  });
   app.get(
     '/api/portal/certificates.zip',
     { schema: { querystring: PortalArchiveQuery }, preHandler: requireApiToken },

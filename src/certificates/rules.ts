@@ -5,6 +5,7 @@
 
 import { largestRemainder } from '../common/rounding.js';
 import { LA_POSTE_SIREN, laPosteSiretValid, luhnValid } from '../common/siret.js';
+import { stripSpoofingCharacters, stripSpoofingOptional } from '../common/text.js';
 
 // ---------------------------------------------------------------------------------------------------
 // Numbering: EMG-<year>-<sequence, 6+ digits>-<check letter>
@@ -427,7 +428,14 @@ export interface CertificateData {
     modulesPlanned: number;
   };
   modules: ModuleLine[];
-  fund: { slug: string; name: string; historicalName: string | null; fileNumber: string | null } | null;
+  /** fileNumberToConfirm: the company has a number, but the fund has not confirmed this learner's company. */
+  fund: {
+    slug: string;
+    name: string;
+    historicalName: string | null;
+    fileNumber: string | null;
+    fileNumberToConfirm?: boolean;
+  } | null;
   timeAccounting: { algorithm: string; params: Json };
   verificationUrl: string;
 }
@@ -437,7 +445,14 @@ export interface CertificateFacts {
   learner: { id: string; civility: string | null; familyName: string; givenName: string };
   company: { name: string | null; siret: string | null };
   course: { id: string; title: string };
-  fund: { slug: string; name: string; historicalName: string | null; fileNumber: string | null } | null;
+  /** fileNumberToConfirm: the company has a number, but the fund has not confirmed this learner's company. */
+  fund: {
+    slug: string;
+    name: string;
+    historicalName: string | null;
+    fileNumber: string | null;
+    fileNumberToConfirm?: boolean;
+  } | null;
   modules: Array<{
     id: string;
     title: string;
@@ -528,8 +543,13 @@ export function buildCertificateData(input: BuildInput): CertificateData {
     issuedDay: parisDay(input.issuedAt),
     issuance: { kind: input.issuance.kind, reason: input.issuance.reason },
     provider: input.provider,
-    learner: { ...facts.learner },
-    company: { ...facts.company },
+    // Person and company fields never carry bidi overrides or zero-width characters (src/common/text.ts).
+    learner: {
+      ...facts.learner,
+      familyName: stripSpoofingCharacters(facts.learner.familyName),
+      givenName: stripSpoofingCharacters(facts.learner.givenName),
+    },
+    company: { ...facts.company, name: stripSpoofingOptional(facts.company.name) },
     action: {
       title: facts.course.title,
       courseId: facts.course.id,

@@ -228,8 +228,13 @@ export class CertificateService {
     const old = await repo.findValid(this.deps.db, learnerId, courseId);
     if (!old) return null;
     const facts = await this.#loadFacts(learnerId, courseId);
-    const printed = this.data(old).fund?.fileNumber ?? null;
-    if (printed === (facts.fund?.fileNumber ?? null)) return null;
+    const printed = this.data(old).fund;
+    if (
+      (printed?.fileNumber ?? null) === (facts.fund?.fileNumber ?? null) &&
+      (printed?.fileNumberToConfirm ?? false) === (facts.fund?.fileNumberToConfirm ?? false)
+    ) {
+      return null;
+    }
     const { rule } = await this.rule(courseId);
     const issued = await this.#create({
       facts,

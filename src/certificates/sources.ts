@@ -9,7 +9,7 @@ import {
   type ModuleInfo,
 } from '../catalog/index.js';
 import type { Db } from '../db/index.js';
-import { fileNumberFor } from '../file-numbers/index.js';
+import { fileNumberForLearner } from '../file-numbers/index.js';
 import { courseTitle } from './repository.js';
 import { type CertificateFacts, formatSiret, type Json, normaliseSiret } from './rules.js';
 import type { FactsSource } from './service.js';
@@ -72,7 +72,13 @@ export function assembleFacts(input: {
   course: { id: string; title: string };
   profile: LearnerProfile;
   /** fileNumber: the OPCO's file number for the learner's company in this course session, when known. */
-  fund: { slug: string; name: string; historicalName: string | null; fileNumber?: string | null } | null;
+  fund: {
+    slug: string;
+    name: string;
+    historicalName: string | null;
+    fileNumber?: string | null;
+    fileNumberToConfirm?: boolean;
+  } | null;
   modules: readonly ModuleInfo[];
   themePositions: ReadonlyMap<string, number>;
   completions: readonly ModuleCompletion[];
@@ -156,9 +162,16 @@ export function catalogFactsSource(db: Db, times: TimesPort): FactsSource {
       ]);
       const fund = funds.find((f) => f.slug === profile.fundSlug);
       // Taken at issue time: a number set later reissues the certificate (src/file-numbers).
-      const fileNumber = fund
-        ? await fileNumberFor(db, { fundSlug: fund.slug, courseId, siret: profile.companySiret })
-        : null;
+      // Only when the fund confirmed the company name this learner declared (src/file-numbers).
+      const number = fund
+        ? await fileNumberForLearner(db, {
+            fundSlug: fund.slug,
+            courseId,
+            siret: profile.companySiret,
+            companyName: profile.companyName,
+          })
+        : { fileNumber: null, toConfirm: false };
+      const fileNumber = number.fileNumber;
       return assembleFacts({
         learnerId,
         course: { id: courseId, title: title ?? themes[0]?.trackTitle ?? 'Formation' },
@@ -170,6 +183,7 @@ export function catalogFactsSource(db: Db, times: TimesPort): FactsSource {
               name: fund.name,
               historicalName: profile.branchHistoricalName ?? fund.historicalName,
               fileNumber,
+              ...(number.toConfirm ? { fileNumberToConfirm: true } : {}),
             }
           : null,
         modules,

@@ -1,5 +1,6 @@
 import { PassThrough, Readable } from 'node:stream';
 import type ExcelJS from 'exceljs';
+import { stripSpoofingCharacters } from '../common/text.js';
 import {
   csvField,
   formatParisDate,
@@ -38,8 +39,8 @@ export interface Column {
 export type CellValue = string | number | Date | null | undefined;
 
 const CSV_FORMATTERS: Record<ColumnKind, (value: NonNullable<CellValue>) => string> = {
-  text: (v) => csvField(neutraliseFormula(String(v))),
-  code: (v) => csvField(neutraliseFormula(String(v))),
+  text: (v) => csvField(neutraliseFormula(stripSpoofingCharacters(String(v)))),
+  code: (v) => csvField(neutraliseFormula(stripSpoofingCharacters(String(v)))),
   integer: (v) => String(Math.trunc(Number(v))),
   decimal: (v) => frenchDecimal(Number(v)),
   parisDateTime: (v) => formatParisDateTime(v as Date),
@@ -88,7 +89,7 @@ export function xlsxCell(kind: ColumnKind, value: CellValue): string | number | 
   switch (kind) {
     case 'text':
     case 'code':
-      return String(value);
+      return stripSpoofingCharacters(String(value));
     case 'integer':
       return Math.trunc(Number(value));
     case 'decimal':

@@ -1,6 +1,6 @@
 import type { Db } from '../db/index.js';
-import { currentNumber } from './repository.js';
-import { checkCompanySiret } from './rules.js';
+import { confirmedNames, currentNumber, declaredNames } from './repository.js';
+import { checkCompanySiret, companyNameKey, fileNumberApplies } from './rules.js';
 
 /**
  * OPCO file numbers (« numéro de dossier de prise en charge »): one per fund × course session × company
@@ -20,4 +20,27 @@ export async function fileNumberFor(
   const siret = checkCompanySiret(key.siret);
   if (!siret.ok) return null;
   return currentNumber(db, { ...key, siret: siret.value });
+}
+
+/**
+ * The number for one learner's certificate: it applies only when the fund confirmed the company name this
+ * learner declared, or, while none is confirmed, when every learner of that SIRET declared the same name
+ * (src/file-numbers/rules.ts, fileNumberApplies). Otherwise `toConfirm`: the certificate says so.
+ */
+export async function fileNumberForLearner(
+  db: Db,
+  key: { fundSlug: string; courseId: string; siret: string; companyName: string },
+): Promise<{ fileNumber: string | null; toConfirm: boolean }> {
+  const siret = checkCompanySiret(key.siret);
+  if (!siret.ok) return { fileNumber: null, toConfirm: false };
+  const scoped = { fundSlug: key.fundSlug, courseId: key.courseId, siret: siret.value };
+  const number = await currentNumber(db, scoped);
+  if (number === null) return { fileNumber: null, toConfirm: false };
+  const [declared, confirmed] = await Promise.all([declaredNames(db, scoped), confirmedNames(db, scoped)]);
+  const applies = fileNumberApplies({
+    declaredKey: companyNameKey(key.companyName),
+    declaredKeys: declared.map(companyNameKey),
+    confirmedKeys: confirmed.map((c) => c.name_key),
+  });
+  return applies ? { fileNumber: number, toConfirm: false } : { fileNumber: null, toConfirm: true };
 }

@@ -68,7 +68,22 @@ ${input.courses.map((c) => html`<option value="${c.id}"${selected(input.courseId
     const value = isTyped ? (typed?.fileNumber ?? '') : (c.fileNumber ?? '');
     const id = `numero-${c.siret}`;
     return html`<tr>
-<td>${c.name ?? html`<span class="muted">aucun apprenant pour l’instant</span>`}</td>
+<td>${
+      c.names.length === 0
+        ? html`<span class="muted">aucun apprenant pour l’instant</span>`
+        : html`${c.conflict ? html`<p class="alert"><strong>Noms différents pour ce SIRET</strong> : le numéro ne s’applique qu’aux apprenants dont vous confirmez le nom.</p>` : ''}<ul class="names">${c.names.map(
+            (n) =>
+              html`<li>${n.name} <span class="muted">(${n.learners} apprenant${n.learners > 1 ? 's' : ''})</span>${
+                n.confirmed
+                  ? html` <span class="muted">— confirmé</span>`
+                  : c.conflict
+                    ? html`<form method="post" action="/portal/dossiers" class="inline">${csrfField(request, principal)}${hiddenKey(input)}
+<input type="hidden" name="siret" value="${c.siret}"><input type="hidden" name="nom" value="${n.name}">
+<button type="submit" name="action" value="confirmer-nom" class="secondary">Confirmer ce nom</button></form>`
+                    : ''
+              }</li>`,
+          )}</ul>`
+    }</td>
 <td>${formatSiret(c.siret)}</td>
 <td class="num">${c.learners}</td>
 <td class="num">${c.certificates}</td>

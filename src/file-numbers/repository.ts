@@ -1,6 +1,7 @@
 import type { Transaction } from 'kysely';
 import type { Database, Db } from '../db/index.js';
 import { launchedAsLearnerIn } from '../lti/index.js';
+import { companyNameKey } from './rules.js';
 
 type Executor = Db | Transaction<Database>;
 
@@ -71,9 +72,20 @@ export async function findCourse(db: Executor, courseId: string): Promise<Course
   return r ? { id: r.id, title: r.title, label: r.label, contextId: r.context_id } : null;
 }
 
+export interface DeclaredName {
+  name: string;
+  learners: number;
+  confirmed: boolean;
+}
+
 export interface CompanyRow {
   siret: string;
+  /** The name most learners declared (null: no learner yet). */
   name: string | null;
+  /** Every name declared for this SIRET (grouped after normalisation), with how many learners. */
+  names: DeclaredName[];
+  /** More than one name after normalisation: someone may have typed another company's SIRET. */
+  conflict: boolean;
   learners: number;
   certificates: number;
   fileNumber: string | null;
@@ -86,43 +98,67 @@ export interface CompanyRow {
  * number, plus companies whose number was set before any of their learners arrived.
  */
 export async function listCompanies(db: Executor, fund: string, courseId: string): Promise<CompanyRow[]> {
-  const [companies, numbers] = await Promise.all([
+  const [declared, certified, numbers, confirmed] = await Promise.all([
     db
       .selectFrom('learners')
       .innerJoin('learner_profiles as p', 'p.learner_id', 'learners.id')
-      .leftJoin('certificates as c', (join) =>
-        join.onRef('c.learner_id', '=', 'learners.id').on('c.course_id', '=', courseId).on('c.state', '=', 'valid'),
-      )
       .select((eb) => [
         'p.company_siret as siret',
-        eb.fn.max('p.company_name').as('name'),
-        eb.fn.count<number>('learners.id').distinct().as('learners'),
-        eb.fn.count<number>('c.id').as('certificates'),
+        'p.company_name as name',
+        eb.fn.count<number>('learners.id').as('learners'),
       ])
+      .where('p.fund_slug', '=', fund)
+      .where(launchedAsLearnerIn(courseId))
+      .groupBy(['p.company_siret', 'p.company_name'])
+      .execute(),
+    db
+      .selectFrom('learners')
+      .innerJoin('learner_profiles as p', 'p.learner_id', 'learners.id')
+      .innerJoin('certificates as c', (join) =>
+        join.onRef('c.learner_id', '=', 'learners.id').on('c.course_id', '=', courseId).on('c.state', '=', 'valid'),
+      )
+      .select((eb) => ['p.company_siret as siret', eb.fn.count<number>('c.id').as('certificates')])
       .where('p.fund_slug', '=', fund)
       .where(launchedAsLearnerIn(courseId))
       .groupBy('p.company_siret')
       .execute(),
     numbersOf(db, fund, courseId),
+    confirmedNames(db, { fundSlug: fund, courseId }),
   ]);
-  const bySiret = new Map(numbers.map((n) => [n.company_siret, n]));
-  const rows: CompanyRow[] = companies.map((c) => {
-    const n = bySiret.get(c.siret);
-    bySiret.delete(c.siret);
+  const bySiret = new Map<string, Map<string, DeclaredName>>();
+  for (const d of declared) {
+    const names = bySiret.get(d.siret) ?? new Map<string, DeclaredName>();
+    bySiret.set(d.siret, names);
+    const key = companyNameKey(d.name);
+    const known = names.get(key);
+    const isConfirmed = confirmed.some((c) => c.company_siret === d.siret && c.name_key === key);
+    if (known) known.learners += Number(d.learners);
+    else names.set(key, { name: d.name, learners: Number(d.learners), confirmed: isConfirmed });
+  }
+  const certificatesOf = new Map(certified.map((c) => [c.siret, Number(c.certificates)]));
+  const numberOf = new Map(numbers.map((n) => [n.company_siret, n]));
+  const rows: CompanyRow[] = [...bySiret.entries()].map(([siret, map]) => {
+    const names = [...map.values()].sort((a, b) => b.learners - a.learners || a.name.localeCompare(b.name, 'fr'));
+    const n = numberOf.get(siret);
+    numberOf.delete(siret);
     return {
-      siret: c.siret,
-      name: c.name,
-      learners: Number(c.learners),
-      certificates: Number(c.certificates),
+      siret,
+      name: names[0]?.name ?? null,
+      names,
+      conflict: names.length > 1,
+      learners: names.reduce((sum, x) => sum + x.learners, 0),
+      certificates: certificatesOf.get(siret) ?? 0,
       fileNumber: n?.file_number ?? null,
       setBy: n?.set_by_username ?? null,
       setAt: n?.set_at ?? null,
     };
   });
-  for (const n of bySiret.values()) {
+  for (const n of numberOf.values()) {
     rows.push({
       siret: n.company_siret,
       name: null,
+      names: [],
+      conflict: false,
       learners: 0,
       certificates: 0,
       fileNumber: n.file_number,
@@ -133,6 +169,61 @@ export async function listCompanies(db: Executor, fund: string, courseId: string
   return rows.sort(
     (a, b) => (a.name ?? '\uffff').localeCompare(b.name ?? '\uffff', 'fr') || a.siret.localeCompare(b.siret),
   );
+}
+
+/** Names the fund confirmed (for one SIRET, or every SIRET of the session). */
+export async function confirmedNames(
+  db: Executor,
+  key: { fundSlug: string; courseId: string; siret?: string },
+): Promise<Array<{ company_siret: string; name_key: string; name: string }>> {
+  let q = db
+    .selectFrom('fund_company_names')
+    .select(['company_siret', 'name_key', 'name'])
+    .where('fund_slug', '=', key.fundSlug)
+    .where('course_id', '=', key.courseId);
+  if (key.siret) q = q.where('company_siret', '=', key.siret);
+  return q.execute();
+}
+
+/** The names the fund's learners of the session declared for one SIRET. */
+export async function declaredNames(
+  db: Executor,
+  key: { fundSlug: string; courseId: string; siret: string },
+): Promise<string[]> {
+  const rows = await db
+    .selectFrom('learners')
+    .innerJoin('learner_profiles as p', 'p.learner_id', 'learners.id')
+    .select('p.company_name')
+    .distinct()
+    .where('p.fund_slug', '=', key.fundSlug)
+    .where('p.company_siret', '=', key.siret)
+    .where(launchedAsLearnerIn(key.courseId))
+    .execute();
+  return rows.map((r) => r.company_name);
+}
+
+/** Records a confirmed name (idempotent); true when it was not confirmed yet. */
+export async function confirmName(
+  db: Executor,
+  key: { fundSlug: string; courseId: string; siret: string },
+  name: { key: string; name: string },
+  actor: { userId: string | null; username: string },
+): Promise<boolean> {
+  const row = await db
+    .insertInto('fund_company_names')
+    .values({
+      fund_slug: key.fundSlug,
+      course_id: key.courseId,
+      company_siret: key.siret,
+      name_key: name.key,
+      name: name.name,
+      confirmed_by_user_id: actor.userId,
+      confirmed_by_username: actor.username,
+    })
+    .onConflict((oc) => oc.columns(['fund_slug', 'course_id', 'company_siret', 'name_key']).doNothing())
+    .returning('name_key')
+    .executeTakeFirst();
+  return row !== undefined;
 }
 
 export async function numbersOf(db: Executor, fund: string, courseId: string) {

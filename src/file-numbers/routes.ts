@@ -4,11 +4,26 @@ import { type TProperties, Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BadRequestError, DomainError } from '../http/errors.js';
 import { ProblemDetails } from '../http/schemas.js';
-import { assertCsrf, type Principal, principalOf, requireApiToken, requirePageSession } from '../portal/index.js';
+import {
+  actorOf,
+  assertCsrf,
+  auditEvent,
+  type Principal,
+  principalOf,
+  requireApiToken,
+  requirePageSession,
+} from '../portal/index.js';
 import { type FileNumbersPageInput, fileNumbersPage } from './pages.js';
 import * as repo from './repository.js';
 import { decodeImportFile, formatSiret, IMPORT_MAX_FILE_BYTES } from './rules.js';
-import { type ChangeResult, changeFileNumber, importFileNumbers, requireCourse, resolveFund } from './service.js';
+import {
+  type ChangeResult,
+  changeFileNumber,
+  confirmCompanyName,
+  importFileNumbers,
+  requireCourse,
+  resolveFund,
+} from './service.js';
 
 const Uuid = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
 const FundSlug = Type.String({ pattern: '^[a-z0-9-]{1,64}$', description: 'Fund slug' });
@@ -30,9 +45,21 @@ const NOTHING_TO_IMPORT = 'Choisissez un fichier CSV ou collez des lignes SIRET;
 const IMPORT_MAX_BODY_BYTES = 2_200_000;
 const BOTH_TO_IMPORT = 'Choisissez un fichier ou collez des lignes, pas les deux : rien n’a été importé.';
 
+const DeclaredName = Type.Object({
+  name: Type.String({ description: 'as a learner declared it' }),
+  learners: Type.Integer({ description: 'learners who declared this name (compared after normalisation)' }),
+  confirmed: Type.Boolean({ description: 'the fund confirmed this name for the SIRET' }),
+});
 const Company = Type.Object({
   siret: Type.String(),
-  name: Type.Union([Type.String(), Type.Null()], { description: 'null: no learner of this company yet' }),
+  name: Type.Union([Type.String(), Type.Null()], {
+    description: 'the name most learners declared; null: no learner of this company yet',
+  }),
+  names: Type.Array(DeclaredName, { description: 'every name declared for this SIRET, with counts' }),
+  conflict: Type.Boolean({
+    description:
+      'several names declared for one SIRET: the file number applies only to learners whose name the fund confirmed',
+  }),
   learners: Type.Integer({ description: 'learners of the fund from this company who launched the tool here' }),
   certificates: Type.Integer({ description: 'their valid certificates in this course session' }),
   fileNumber: NullableString,
@@ -92,6 +119,17 @@ function isFieldError(error: unknown): error is DomainError {
   return error instanceof DomainError && error.status === 400 && typeof error.extra?.field === 'string';
 }
 
+/** Who read which fund's company list (SIRETs, names, file numbers): audited like a download. */
+async function auditCompanyListRead(
+  app: FastifyInstance,
+  principal: Principal,
+  fund: string,
+  courseId: string,
+  companies: number,
+): Promise<void> {
+  await auditEvent(app.db, actorOf(principal), 'file_numbers.read', { fund, courseId, companies });
+}
+
 /** Everything the page shows for one fund and course (both optional until chosen). */
 async function pageInput(
   app: FastifyInstance,
@@ -113,6 +151,7 @@ async function pageInput(
     fund && courseId
       ? await Promise.all([repo.listCompanies(app.db, fund, courseId), repo.history(app.db, fund, courseId, 20)])
       : [[], []];
+  if (fund && courseId) await auditCompanyListRead(app, principal, fund, courseId, companies.length);
   return { request, principal, funds, fund, courses, courseId, companies, history };
 }
 
@@ -169,13 +208,31 @@ export async function fileNumberRoutes(fastify: FastifyInstance): Promise<void> 
     formRoute({
       siret: Type.String({ maxLength: 40 }),
       numero: Type.Optional(Type.String({ maxLength: 200 })),
-      action: Type.Optional(Type.Union([Type.Literal('enregistrer'), Type.Literal('retirer')])),
+      nom: Type.Optional(Type.String({ maxLength: 300 })),
+      action: Type.Optional(
+        Type.Union([Type.Literal('enregistrer'), Type.Literal('retirer'), Type.Literal('confirmer-nom')]),
+      ),
     }),
     async (request, reply) => {
       const principal = formPrincipal(request, request.body._csrf);
       const { body } = request;
       const query = { fund: body.fund || undefined, courseId: body.courseId };
       const clear = body.action === 'retirer';
+      if (body.action === 'confirmer-nom') {
+        const result = await confirmCompanyName(app, principal, {
+          fund: query.fund,
+          courseId: body.courseId,
+          siret: body.siret,
+          name: body.nom ?? '',
+        });
+        const notice = `Le nom « ${result.name} » est confirmé pour l’entreprise ${formatSiret(result.siret)}.${
+          result.reissued.length > 0
+            ? ` ${result.reissued.length} certificat(s) réédité(s) avec le numéro de dossier.`
+            : ''
+        }`;
+        const input = await pageInput(app, request, principal, query);
+        return sendPage(reply, 200, fileNumbersPage({ ...input, notice }));
+      }
       try {
         const result = await changeFileNumber(app, principal, {
           fund: query.fund,
@@ -318,6 +375,7 @@ export async function fileNumberRoutes(fastify: FastifyInstance): Promise<void> 
       const fund = await resolveFund(app, principal, request.query.fund);
       await requireCourse(app, request.query.courseId);
       const companies = await repo.listCompanies(app.db, fund, request.query.courseId);
+      await auditCompanyListRead(app, principal, fund, request.query.courseId, companies.length);
       return {
         fund,
         courseId: request.query.courseId,
@@ -345,6 +403,37 @@ export async function fileNumberRoutes(fastify: FastifyInstance): Promise<void> 
     },
     async (request) =>
       changeFileNumber(app, principalOf(request), { ...request.params, fileNumber: request.body.fileNumber }),
+  );
+
+  app.put(
+    '/api/v1/file-numbers/:fund/:courseId/:siret/names',
+    {
+      preHandler: requireApiToken,
+      schema: {
+        tags: ['file-numbers'],
+        summary: 'Confirm a company name declared for a SIRET',
+        description:
+          'Any learner may declare any SIRET: the file number applies to a learner’s certificate only when the name ' +
+          'they declared is confirmed here, or, while none is, when all learners of the SIRET declared the same ' +
+          'name. Confirming reissues the certificates concerned (returned in `reissued`). Audited.',
+        params: KeyParams,
+        body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 300 }) }),
+        response: {
+          200: Type.Object({
+            fund: Type.String(),
+            courseId: Type.String(),
+            siret: Type.String(),
+            name: Type.String(),
+            confirmed: Type.Boolean({ description: 'false: already confirmed' }),
+            reissued: Type.Array(Type.String()),
+            reissueFailed: Type.Integer(),
+          }),
+          ...apiErrors,
+        },
+        security,
+      },
+    },
+    async (request) => confirmCompanyName(app, principalOf(request), { ...request.params, name: request.body.name }),
   );
 
   app.delete(

@@ -1,4 +1,5 @@
 import { laPosteSiretValid, luhnValid } from '../common/siret.js';
+import { stripSpoofingCharacters } from '../common/text.js';
 
 /**
  * Pure rules of the OPCO file numbers (« numéro de dossier de prise en charge »): what a SIRET and a
@@ -154,4 +155,33 @@ export function parseImport(text: string): { lines: ImportLine[]; problems: Impo
     lines.push({ line, siret: siret.value, fileNumber: number.value });
   });
   return { lines, problems };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Company names declared by learners (docs/security.md, "Company identity"). Any learner may type any
+// valid SIRET with any name, so a SIRET's file number must not follow whoever declared it: it applies to
+// a learner only when the fund confirmed the name that learner declared, or, while nothing is confirmed,
+// when every learner of that SIRET declared the same name (compared after normalisation).
+
+/** The comparison key of a company name: no accents, case, punctuation or extra spaces. */
+export function companyNameKey(name: string): string {
+  return stripSpoofingCharacters(name)
+    .normalize('NFKD')
+    .replace(/\p{M}/gu, '')
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}]+/gu, ' ')
+    .trim();
+}
+
+/** Does the company's number apply to a learner who declared `declaredKey`? */
+export function fileNumberApplies(input: {
+  declaredKey: string;
+  /** Keys of every name declared for this SIRET by the fund's learners of the session. */
+  declaredKeys: readonly string[];
+  /** Keys of the names the fund confirmed for this SIRET. */
+  confirmedKeys: readonly string[];
+}): boolean {
+  if (input.confirmedKeys.includes(input.declaredKey)) return true;
+  if (input.confirmedKeys.length > 0) return false;
+  return new Set([...input.declaredKeys, input.declaredKey]).size === 1;
 }

@@ -2,7 +2,14 @@ import type { FastifyInstance } from 'fastify';
 import { BadRequestError, ForbiddenError, NotFoundError } from '../http/errors.js';
 import { actorOf, auditEvent, type Principal } from '../portal/index.js';
 import * as repo from './repository.js';
-import { checkCompanySiret, checkFileNumber, formatSiret, type ImportProblem, parseImport } from './rules.js';
+import {
+  checkCompanySiret,
+  checkFileNumber,
+  companyNameKey,
+  formatSiret,
+  type ImportProblem,
+  parseImport,
+} from './rules.js';
 
 /**
  * Setting, changing and clearing OPCO file numbers: scope, validation, the write with its history,
@@ -173,4 +180,55 @@ export async function importFileNumbers(
     result.reissueFailed += r.reissueFailed;
   }
   return result;
+}
+
+export interface ConfirmResult {
+  fund: string;
+  courseId: string;
+  siret: string;
+  name: string;
+  /** false: that name was already confirmed. */
+  confirmed: boolean;
+  reissued: string[];
+  reissueFailed: number;
+}
+
+/**
+ * The fund confirms that a name learners declared for a SIRET is that company's: its file number then
+ * applies to those learners' certificates (reissued now). Only a name a learner of the session declared
+ * can be confirmed. Audited.
+ */
+export async function confirmCompanyName(
+  app: FastifyInstance,
+  principal: Principal,
+  input: { fund: string | undefined; courseId: string; siret: string; name: string },
+): Promise<ConfirmResult> {
+  const fund = await resolveFund(app, principal, input.fund);
+  await requireCourse(app, input.courseId);
+  const siret = checkCompanySiret(input.siret);
+  if (!siret.ok) throw invalid('siret', siret.message);
+  const key = { fundSlug: fund, courseId: input.courseId, siret: siret.value };
+  const wanted = companyNameKey(input.name);
+  const declared = (await repo.declaredNames(app.db, key)).find((n) => companyNameKey(n) === wanted);
+  if (!declared) {
+    throw new NotFoundError(
+      'unknown_company_name',
+      'Aucun apprenant de ce fonds n’a déclaré ce nom pour ce SIRET dans cette session.',
+    );
+  }
+  const actor = actorOf(principal);
+  const confirmed = await repo.confirmName(app.db, key, { key: wanted, name: declared }, actor);
+  const base = { fund, courseId: input.courseId, siret: siret.value, name: declared, confirmed };
+  if (!confirmed) return { ...base, reissued: [], reissueFailed: 0 };
+  await auditEvent(app.db, actor, 'company_name.confirmed', {
+    fund,
+    courseId: input.courseId,
+    siret: siret.value,
+    name: declared,
+  });
+  const number = await repo.currentNumber(app.db, key);
+  const { reissued, failed } = number
+    ? await reissueCertificates(app, key, { previous: null, fileNumber: number })
+    : { reissued: [], failed: 0 };
+  return { ...base, reissued, reissueFailed: failed };
 }

@@ -4,6 +4,19 @@ import type { Generated } from 'kysely';
 export interface FileNumbersTables {
   fund_file_numbers: FundFileNumberTable;
   fund_file_number_history: FundFileNumberHistoryTable;
+  fund_company_names: FundCompanyNameTable;
+}
+
+/** Migration 0017: company names a fund confirmed for a SIRET in a course session. */
+export interface FundCompanyNameTable {
+  fund_slug: string;
+  course_id: string;
+  company_siret: string;
+  name_key: string;
+  name: string;
+  confirmed_by_user_id: string | null;
+  confirmed_by_username: string;
+  confirmed_at: Generated<Date>;
 }
 
 export interface FundFileNumberTable {

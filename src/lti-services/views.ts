@@ -1,4 +1,5 @@
 import { html, page, raw, type SafeHtml } from '../http/html.js';
+import { AUTO_POST_SCRIPT_PATH } from '../lti/index.js';
 import type { CourseTeamView, LinkLearnerRow } from './course-team.js';
 import type { PickerCatalogue, PickerEntry } from './deep-linking.js';
 
@@ -98,11 +99,11 @@ ${f.modules.length > 0 ? f.modules.map(choice) : html`<p>Aucun module pour ce fo
 export function renderAutoPost(o: { returnUrl: string; jwt: string; count: number }): string {
   const body = html`<h1>Envoi de votre choix à la plateforme…</h1>
 <p>${o.count === 0 ? 'Aucun contenu ne sera ajouté.' : `${o.count} contenu${o.count > 1 ? 's' : ''} à ajouter au cours.`}</p>
-<form id="dl-response" method="post" action="${o.returnUrl}">
+<form id="dl-response" method="post" action="${o.returnUrl}" data-auto-submit>
 <input type="hidden" name="JWT" value="${o.jwt}">
 <noscript><button type="submit">Continuer</button></noscript>
 </form>
-<script>document.getElementById('dl-response').submit();</script>`;
+<script src="${AUTO_POST_SCRIPT_PATH}" defer></script>`;
   return servicesPage('Envoi de votre choix', null, body);
 }
 

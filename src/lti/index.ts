@@ -8,7 +8,7 @@ import { ltiRoutes } from './routes.js';
 import type { MessageType } from './rules.js';
 import { parseRegistration } from './rules.js';
 import { type LaunchHandler, type LtiRuntime, loadRegistrationsFile, syncRegistrations } from './service.js';
-import { sessionJwtOptions } from './session.js';
+import { openedWithTicket, sessionJwtOptions } from './session.js';
 import { importStateKey } from './state.js';
 import { LaunchValidator } from './validator.js';
 
@@ -16,12 +16,20 @@ import { LaunchValidator } from './validator.js';
  * LTI 1.3 launch from Open edX (LTI Core 1.3, 1EdTech Security Framework 1.0), on `jose`.
  * The only file other capabilities import from src/lti/.
  */
-export { sessionHead } from './pages.js';
-export { launchedAsLearnerIn } from './queries.js';
+export { AUTO_POST_SCRIPT_PATH, sessionHead } from './pages.js';
+export { launchedAsLearnerIn, platformOrigins } from './queries.js';
 export { type MessageType, mapRoles, toolUrls } from './rules.js';
 export type { LaunchHandler, ValidatedLaunch } from './service.js';
-export { type LaunchSession, requireRole, requireSession, signSession } from './session.js';
+export {
+  type LaunchSession,
+  openedWithTicket,
+  requireRole,
+  requireSession,
+  sessionTokenOf,
+  signSession,
+} from './session.js';
 export type { LaunchRole } from './tables.js';
+export { VIEW_TICKET_FIELD, viewTicketUrl } from './tickets.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -58,6 +66,14 @@ async function lti(app: FastifyInstance): Promise<void> {
     lastNoncePurge: 0,
   };
   app.decorate('ltiRuntime', runtime);
+  // A page opened with a view ticket may stay in the browser's history (Back shows it again without asking
+  // to resend a form, and without reusing the spent ticket), but is never stored by a shared cache.
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (openedWithTicket(request) && String(reply.getHeader('content-type') ?? '').startsWith('text/html')) {
+      reply.header('cache-control', 'private, no-cache');
+    }
+    return payload;
+  });
   // Routes live in their own encapsulated context.
   await app.register(ltiRoutes, { runtime });
 }

@@ -1,58 +1,24 @@
 import { errorPage } from '../http/error-handler.js';
-import { html, page, raw, type SafeHtml } from '../http/html.js';
+import { html, page, type SafeHtml } from '../http/html.js';
 import { ROLE_LABELS } from './rules.js';
 import { SESSION_TOKEN_FIELD } from './session.js';
 import type { LaunchRole } from './tables.js';
 import type { CheckName } from './validator.js';
 
+/** Where the LTI capability serves the page scripts of ./assets (no inline script: see docs/security.md). */
+export const SESSION_SCRIPT_PATH = '/assets/lti/session.js';
+export const AUTO_POST_SCRIPT_PATH = '/assets/lti/auto-post.js';
+
 /**
- * Markup for the <head> of any page shown after a launch: the session token in a meta tag and a small
- * script that renews it before it expires while the page stays open, and keeps forms and links that carry
- * it (hidden `session_token` fields, `?session_token=` links) up to date. It exposes
+ * Markup for the <head> of any page shown after a launch: the session token in a meta tag and the small
+ * script (./assets/session.js) that renews it before it expires while the page stays open, and keeps the
+ * forms that carry it (hidden `session_token` fields) up to date. It exposes
  * `window.emargementSession.fetch(url, init)` which adds the bearer header.
  */
 export function sessionHead(token: string, exp: number, publicUrl: string): SafeHtml {
-  const renewUrl = JSON.stringify(`${publicUrl}/api/session/renew`).replace(/</g, '\\u003c');
-  const field = JSON.stringify(SESSION_TOKEN_FIELD);
-  return html`<meta name="emargement-session" content="${token}" data-exp="${exp}">
+  return html`<meta name="emargement-session" content="${token}" data-exp="${exp}" data-field="${SESSION_TOKEN_FIELD}" data-renew-url="${publicUrl}/api/session/renew">
 <meta name="referrer" content="no-referrer">
-<script>
-(function () {
-  var meta = document.querySelector('meta[name="emargement-session"]');
-  var field = ${raw(field)};
-  function token() { return meta.getAttribute('content'); }
-  function apply(t) {
-    meta.setAttribute('content', t);
-    document.querySelectorAll('input[name="' + field + '"]').forEach(function (i) { i.value = t; });
-    document.querySelectorAll('a[href*="' + field + '="]').forEach(function (a) {
-      var u = new URL(a.href); u.searchParams.set(field, t); a.href = u.toString();
-    });
-  }
-  function schedule() {
-    var exp = Number(meta.getAttribute('data-exp')) * 1000;
-    // Renew five minutes before expiry (at once if the tab slept past that point).
-    setTimeout(renew, Math.max(0, exp - Date.now() - 300000));
-  }
-  function renew() {
-    fetch(${raw(renewUrl)}, { method: 'POST', headers: { authorization: 'Bearer ' + token() } })
-      .then(function (r) { return r.ok ? r.json() : null; })
-      .then(function (b) { if (b) { meta.setAttribute('data-exp', String(b.exp)); apply(b.token); schedule(); } })
-      .catch(function () { setTimeout(renew, 60000); });
-  }
-  window.emargementSession = {
-    token: token,
-    fetch: function (url, init) {
-      init = init || {};
-      var h = new Headers(init.headers || {});
-      h.set('authorization', 'Bearer ' + token());
-      init.headers = h;
-      return fetch(url, init);
-    }
-  };
-  apply(token());
-  schedule();
-})();
-</script>`;
+<script src="${SESSION_SCRIPT_PATH}"></script>`;
 }
 
 /** The default page of a resource-link launch (until the catalog registers its handler). */

@@ -1,8 +1,9 @@
+import { readFileSync } from 'node:fs';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { UnauthorizedError } from '../http/errors.js';
 import { ltiLaunches } from '../metrics/index.js';
-import { launchErrorPage, launchSuccessPage } from './pages.js';
+import { AUTO_POST_SCRIPT_PATH, launchErrorPage, launchSuccessPage, SESSION_SCRIPT_PATH } from './pages.js';
 import { findLaunchCreatedAt } from './repository.js';
 import { SESSION_MAX_RENEW_AGE_SECONDS } from './rules.js';
 import { completeLaunch, type LaunchHandler, type LtiRuntime, startLogin } from './service.js';
@@ -93,6 +94,17 @@ export async function ltiRoutes(app: FastifyInstance, options: { runtime: LtiRun
   const { runtime } = options;
   const publicUrl = app.config.publicUrl;
   const fallback = defaultHandler(publicUrl);
+
+  // Page scripts of the pages shown after a launch (no inline script, so the CSP can forbid them).
+  for (const [path, file] of [
+    [SESSION_SCRIPT_PATH, 'session.js'],
+    [AUTO_POST_SCRIPT_PATH, 'auto-post.js'],
+  ] as const) {
+    const source = readFileSync(new URL(`./assets/${file}`, import.meta.url), 'utf8');
+    app.get(path, { schema: { response: { 200: Type.String() } } }, async (_request, reply) =>
+      reply.header('cache-control', 'public, max-age=300').type('text/javascript; charset=utf-8').send(source),
+    );
+  }
 
   // Security Framework §6.3: the tool's public keys, for the platform to verify what the tool signs.
   app.get('/.well-known/jwks.json', { schema: { response: { 200: JwksSchema } } }, async (_request, reply) => {

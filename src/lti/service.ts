@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { relative } from 'node:path';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { stripSpoofingOptional } from '../common/text.js';
 import type { Config } from '../config/index.js';
 import type { Db } from '../db/index.js';
 import type { ToolKeyStore } from './keys.js';
@@ -236,10 +237,11 @@ export async function completeLaunch(
       : undefined;
 
   const sub = payload.sub as string;
+  // Names from the platform: bidi overrides and zero-width characters stripped (src/common/text.ts).
   const person = {
-    name: str(payload.name, 255),
-    given_name: str(payload.given_name, 255),
-    family_name: str(payload.family_name, 255),
+    name: stripSpoofingOptional(str(payload.name, 255)),
+    given_name: stripSpoofingOptional(str(payload.given_name, 255)),
+    family_name: stripSpoofingOptional(str(payload.family_name, 255)),
     email: str(payload.email, 320),
     preferred_username: str(payload.preferred_username, 255),
   };

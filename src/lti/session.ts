@@ -3,6 +3,7 @@ import { setBounded } from '../common/bounded-map.js';
 import { ForbiddenError, UnauthorizedError } from '../http/errors.js';
 import { SESSION_TTL_SECONDS } from './rules.js';
 import type { LaunchRole } from './tables.js';
+import { redeemViewTicket, VIEW_TICKET_FIELD } from './tickets.js';
 
 /**
  * Our own session after a launch: a short-lived HS256 token (signed with @fastify/jwt, key derived from
@@ -148,8 +149,34 @@ export function extractSessionToken(request: FastifyRequest): string | undefined
   return undefined;
 }
 
+/** Tokens minted for pages opened with a view ticket (see tickets.ts), by request. */
+const ticketTokens = new WeakMap<FastifyRequest, string>();
+
+/** Was this request's session given by a view ticket? */
+export function openedWithTicket(request: FastifyRequest): boolean {
+  return ticketTokens.has(request);
+}
+
+/**
+ * The session token to put back into the page this request receives: the one it was authenticated with
+ * (bearer, form field, query), or the fresh one minted for a view ticket.
+ */
+export function sessionTokenOf(request: FastifyRequest): string {
+  return ticketTokens.get(request) ?? extractSessionToken(request) ?? '';
+}
+
 export async function requireSession(request: FastifyRequest): Promise<LaunchSession> {
+  const known = ticketTokens.get(request);
+  if (known) return verifySession(request.server, known);
   const token = extractSessionToken(request);
+  const query = request.query as Record<string, unknown> | undefined;
+  const ticket = query?.[VIEW_TICKET_FIELD];
+  if (!token && typeof ticket === 'string' && ticket !== '') {
+    const path = request.url.split('?')[0] ?? '';
+    const fresh = await signSession(request.server, await redeemViewTicket(request.server, ticket, path));
+    ticketTokens.set(request, fresh);
+    return verifySession(request.server, fresh);
+  }
   if (!token) {
     throw new UnauthorizedError(
       'session_missing',

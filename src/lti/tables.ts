@@ -9,6 +9,16 @@ export interface LtiTables {
   courses: CourseTable;
   resource_links: ResourceLinkTable;
   lti_launches: LtiLaunchTable;
+  lti_view_tickets: LtiViewTicketTable;
+}
+
+/** Migration 0017: single-use view tickets (see tickets.ts). */
+export interface LtiViewTicketTable {
+  id_hash: string;
+  path: string;
+  claims: Record<string, unknown>;
+  expires_at: Date;
+  used_at: Date | null;
 }
 
 export interface LtiRegistrationTable {

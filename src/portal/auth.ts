@@ -1,6 +1,6 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { deriveKey } from '../config/secrets.js';
-import { ForbiddenError, UnauthorizedError } from '../http/errors.js';
+import { DomainError, ForbiddenError, UnauthorizedError } from '../http/errors.js';
 import { html, type SafeHtml } from '../http/html.js';
 import {
   cookieOptions,
@@ -12,7 +12,7 @@ import {
   sessionCookieName,
   verifyCsrfToken,
 } from './rules.js';
-import { resolveSession, resolveToken, type SessionPrincipal } from './service.js';
+import { actorOf, auditEvent, resolveSession, resolveToken, type SessionPrincipal } from './service.js';
 
 // @fastify/cookie is registered in the portal's own contexts only (see registerPortalCookies): the LTI
 // pages in the LMS iframe neither read nor set these cookies.
@@ -169,4 +169,30 @@ export function assertCsrf(request: FastifyRequest, principal: Principal, token:
       crossSite ? 'cross-site form post' : 'missing or wrong CSRF token',
     );
   }
+}
+
+/**
+ * Audits every 403 answered to a signed-in person or token (another fund's data, an operators' page, a
+ * form from another site): registered once on the root instance, so that the refusals of every
+ * capability (exports, file numbers, certificates…) land in the audit log the same way.
+ */
+export function registerAccessAudit(app: FastifyInstance): void {
+  app.addHook('onError', async (request, _reply, error) => {
+    if (!(error instanceof DomainError) || error.status !== 403) return;
+    const principal = principals.get(request);
+    if (!principal) return;
+    const query = (request.query ?? {}) as Record<string, unknown>;
+    const body = (request.body ?? {}) as Record<string, unknown>;
+    const fund = typeof query.fund === 'string' ? query.fund : typeof body.fund === 'string' ? body.fund : null;
+    try {
+      await auditEvent(request.server.db, actorOf(principal), 'access.denied', {
+        code: error.code,
+        method: request.method,
+        path: request.url.split('?')[0],
+        ...(fund ? { fund } : {}),
+      });
+    } catch (err) {
+      request.log.warn({ err }, 'access refusal could not be audited');
+    }
+  });
 }

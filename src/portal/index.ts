@@ -32,6 +32,7 @@ export {
   assertCsrf,
   csrfField,
   principalOf,
+  registerAccessAudit,
   requireApiToken,
   requireOperator,
   requirePageSession,

@@ -289,7 +289,46 @@ const STATUS_LABELS: Record<string, string> = {
 
 const EXPORT_LABELS: Record<string, string> = { summary: 'synthèse', connections: 'journal des connexions' };
 
-const VIA_LABELS: Record<string, string> = { session: 'portail', token: 'API (jeton)', cli: 'ligne de commande' };
+const VIA_LABELS: Record<string, string> = {
+  session: 'portail',
+  token: 'API (jeton)',
+  cli: 'ligne de commande',
+  signin: 'formulaire de connexion',
+};
+
+/** Audit actions shown in the journal's security table, with what a person reads for each. */
+export const SECURITY_EVENT_LABELS: Readonly<Record<string, string>> = Object.freeze({
+  'signin.refused': 'Connexion refusée',
+  'access.denied': 'Accès refusé',
+  'file_numbers.read': 'Liste des entreprises consultée',
+  'token.created': 'Jeton créé',
+  'token.revoked': 'Jeton révoqué',
+  'account.created': 'Compte créé',
+  'account.password_reset': 'Mot de passe réinitialisé',
+  'account.password_changed': 'Mot de passe changé',
+  'account.disabled': 'Compte suspendu',
+  'account.enabled': 'Compte réactivé',
+});
+
+const SIGNIN_REASONS: Record<string, string> = {
+  invalid: 'identifiant ou mot de passe incorrect',
+  throttled: 'trop d’essais',
+};
+
+function describeSecurityEvent(e: AuditView): string {
+  const d = e.details;
+  const parts: string[] = [];
+  if (e.action === 'signin.refused') {
+    parts.push(`identifiant « ${String(d.username ?? '')} »`, `adresse ${String(d.ip ?? '?')}`);
+    if (typeof d.reason === 'string') parts.push(SIGNIN_REASONS[d.reason] ?? d.reason);
+  }
+  if (e.action === 'access.denied') parts.push(`${String(d.method ?? '')} ${String(d.path ?? '')}`.trim());
+  if (typeof d.fund === 'string') parts.push(`fonds ${d.fund}`);
+  if (typeof d.companies === 'number') parts.push(`${d.companies} entreprise(s)`);
+  if (typeof d.username === 'string' && e.action !== 'signin.refused') parts.push(`compte ${d.username}`);
+  if (typeof d.prefix === 'string') parts.push(`jeton ${d.prefix}…`);
+  return parts.join(' · ');
+}
 
 const FILTER_LABELS: Record<string, string> = {
   fund: 'fonds',
@@ -308,7 +347,12 @@ export function describeFilter(details: Record<string, unknown>): string {
   return parts.length ? parts.join(', ') : 'aucun filtre';
 }
 
-export function journalPage(options: { request: FastifyRequest; principal: Principal; entries: AuditView[] }): string {
+export function journalPage(options: {
+  request: FastifyRequest;
+  principal: Principal;
+  entries: AuditView[];
+  securityEvents?: AuditView[];
+}): string {
   const { request, principal } = options;
   return portalPage({
     request,
@@ -331,6 +375,23 @@ ${options.entries.map(
   ) => html`<tr><td>${formatParis(e.at)}</td><td>${e.actor_username}${e.actor_fund_slug ? ` (${e.actor_fund_slug})` : ''}</td>
 <td>${VIA_LABELS[e.via] ?? e.via}</td><td>${EXPORT_LABELS[String(e.details.export)] ?? e.action} ${String(e.details.format ?? '').toUpperCase()}${e.details.variant === 'excel' ? ' pour Excel' : ''}</td>
 <td>${describeFilter(e.details)}</td><td class="num">${e.row_count ?? '—'}</td><td>${STATUS_LABELS[e.status] ?? e.status}</td></tr>`,
+)}
+</tbody></table></div>
+<h2>Événements de sécurité</h2>
+<p>${
+      principal.role === 'operator'
+        ? 'Les 200 derniers : connexions refusées, accès refusés, consultations de la liste des entreprises, jetons et comptes.'
+        : 'Les 200 derniers concernant les comptes de votre fonds.'
+    }</p>
+<div class="table-wrap"><table id="securite">
+<caption class="sr-only">Événements de sécurité, du plus récent au plus ancien</caption>
+<thead><tr><th scope="col">Quand</th><th scope="col">Qui</th><th scope="col">Par</th><th scope="col">Quoi</th><th scope="col">Détail</th></tr></thead>
+<tbody>
+${(options.securityEvents ?? []).map(
+  (
+    e,
+  ) => html`<tr><td>${formatParis(e.at)}</td><td>${e.actor_username}${e.actor_fund_slug ? ` (${e.actor_fund_slug})` : ''}</td>
+<td>${VIA_LABELS[e.via] ?? e.via}</td><td>${SECURITY_EVENT_LABELS[e.action] ?? e.action}</td><td>${describeSecurityEvent(e)}</td></tr>`,
 )}
 </tbody></table></div>`,
   });

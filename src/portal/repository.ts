@@ -208,37 +208,49 @@ export async function revokeAllTokens(db: Db, userId: string): Promise<number> {
   return Number(r.numUpdatedRows);
 }
 
-// --- sign-in failures ---------------------------------------------------------------------------
+// --- sign-in throttling ---------------------------------------------------------------------------
 
-export async function countRecentFailures(
-  db: Db,
-  username: string,
-  ip: string,
-  since: Date,
-): Promise<{ accountIp: number; ip: number }> {
-  const row = await db
-    .selectFrom('portal_login_failures')
-    .select([
-      sql<number>`count(*) filter (where username = ${username})`.as('account_ip'),
-      sql<number>`count(*)`.as('ip'),
-    ])
-    .where('ip', '=', ip)
-    .where('created_at', '>', since)
-    .executeTakeFirstOrThrow();
-  return { accountIp: Number(row.account_ip), ip: Number(row.ip) };
+/**
+ * Counts one sign-in attempt under each key and returns every counter including it, in ONE statement:
+ * an upsert that starts a new window when the stored one is over. PostgreSQL locks each row it upserts, so
+ * concurrent attempts on any connection or instance are serialised per key and each reads its own count.
+ * Keys are sorted, so two statements always lock shared rows in the same order (no deadlock).
+ */
+export async function countLoginAttempt(db: Db, keys: string[], windowMs: number): Promise<Map<string, number>> {
+  const sorted = [...new Set(keys)].sort();
+  const expired = sql<boolean>`portal_login_counters.window_start <= now() - make_interval(secs => ${windowMs / 1000})`;
+  const rows = await db
+    .insertInto('portal_login_counters')
+    .values(sorted.map((key) => ({ key, count: 1 })))
+    .onConflict((oc) =>
+      oc.column('key').doUpdateSet({
+        count: sql<number>`case when ${expired} then 1 else portal_login_counters.count + 1 end`,
+        window_start: sql<Date>`case when ${expired} then now() else portal_login_counters.window_start end`,
+      }),
+    )
+    .returning(['key', 'count'])
+    .execute();
+  return new Map(rows.map((r) => [r.key, Number(r.count)]));
 }
 
-export async function insertFailure(db: Db, username: string, ip: string): Promise<void> {
-  await db.insertInto('portal_login_failures').values({ username, ip }).execute();
+/** After a successful sign-in: its own attempt no longer counts, and `resetKeys` start again from zero. */
+export async function releaseLoginAttempt(db: Db, keys: string[], resetKeys: string[]): Promise<void> {
+  const sorted = [...new Set(keys)].sort();
+  await db
+    .updateTable('portal_login_counters')
+    .set({
+      count: sql<number>`case when key in (${sql.join(resetKeys.length ? resetKeys : [''])}) then 0 else greatest(count - 1, 0) end`,
+    })
+    .where('key', 'in', sorted)
+    .execute();
 }
 
-/** After a successful sign-in the person's own failures from that address no longer count. */
-export async function clearFailures(db: Db, username: string, ip: string): Promise<void> {
-  await db.deleteFrom('portal_login_failures').where('username', '=', username).where('ip', '=', ip).execute();
-}
-
-export async function deleteOldFailures(db: Db, before: Date): Promise<void> {
-  await db.deleteFrom('portal_login_failures').where('created_at', '<', before).execute();
+/** Housekeeping: counters whose window is long over. */
+export async function deleteStaleLoginCounters(db: Db, windowMs: number): Promise<void> {
+  await db
+    .deleteFrom('portal_login_counters')
+    .where('window_start', '<', sql<Date>`now() - make_interval(secs => ${windowMs / 1000})`)
+    .execute();
 }
 
 // --- audit --------------------------------------------------------------------------------------
@@ -317,7 +329,7 @@ export async function findAuditByTicket(db: Db, userId: string, ticket: string) 
 
 export async function listAudit(
   db: Db,
-  options: { limit: number; fundSlug?: string | null; action?: string | undefined },
+  options: { limit: number; fundSlug?: string | null; action?: string | undefined; actions?: readonly string[] },
 ) {
   let q = db
     .selectFrom('audit_log')
@@ -338,5 +350,6 @@ export async function listAudit(
     .limit(options.limit);
   if (options.fundSlug) q = q.where('actor_fund_slug', '=', options.fundSlug);
   if (options.action) q = q.where('action', '=', options.action);
+  if (options.actions) q = q.where('action', 'in', [...options.actions]);
   return q.execute();
 }

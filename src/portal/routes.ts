@@ -1,3 +1,4 @@
+import rateLimit from '@fastify/rate-limit';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -15,7 +16,7 @@ import {
   setSessionCookie,
   verifyLoginCsrf,
 } from './auth.js';
-import { accountsPage, journalPage, loginPage, passwordPage, tokensPage } from './pages.js';
+import { accountsPage, journalPage, loginPage, passwordPage, SECURITY_EVENT_LABELS, tokensPage } from './pages.js';
 import * as repo from './repository.js';
 import { safeNext } from './rules.js';
 import {
@@ -35,6 +36,8 @@ const HtmlPage = Type.String({ description: 'French HTML page' });
 const Csrf = Type.String({ maxLength: 100 });
 const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
 const hidden = { hide: true } as const;
+/** Posts of the sign-in form one address may make per minute on one instance (@fastify/rate-limit). */
+export const LOGIN_FORM_POSTS_PER_MINUTE = 60;
 
 /** Looks up the person for a form post, then checks its CSRF token. */
 function formPrincipal(request: FastifyRequest, token: string | undefined) {
@@ -50,6 +53,9 @@ function sendPage(reply: FastifyReply, status: number, body: string): FastifyRep
 export async function portalRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const pageConfig = { html: true };
+  // A coarse per-address flood guard on the sign-in form, per instance and before any database work;
+  // the real throttle is the shared counters of login() (every instance, counted before the password).
+  await fastify.register(rateLimit, { global: false });
 
   app.get(
     '/portal',
@@ -85,7 +91,7 @@ export async function portalRoutes(fastify: FastifyInstance): Promise<void> {
   app.post(
     '/portal/connexion',
     {
-      config: pageConfig,
+      config: { ...pageConfig, rateLimit: { max: LOGIN_FORM_POSTS_PER_MINUTE, timeWindow: '1 minute' } },
       schema: {
         ...hidden,
         body: Type.Object({
@@ -362,12 +368,14 @@ export async function portalRoutes(fastify: FastifyInstance): Promise<void> {
     { config: pageConfig, preHandler: requirePageSession, schema: { ...hidden, response: { 200: HtmlPage } } },
     async (request, reply) => {
       const principal = principalOf(request);
-      const entries = await repo.listAudit(app.db, {
+      const fundSlug = principal.role === 'operator' ? null : principal.fundSlug;
+      const entries = await repo.listAudit(app.db, { limit: 200, action: 'export.download', fundSlug });
+      const securityEvents = await repo.listAudit(app.db, {
         limit: 200,
-        action: 'export.download',
-        fundSlug: principal.role === 'operator' ? null : principal.fundSlug,
+        actions: Object.keys(SECURITY_EVENT_LABELS),
+        fundSlug,
       });
-      return sendPage(reply, 200, journalPage({ request, principal, entries }));
+      return sendPage(reply, 200, journalPage({ request, principal, entries, securityEvents }));
     },
   );
 }

@@ -57,13 +57,14 @@ export interface ScryptParams {
 }
 
 /**
- * scrypt cost: N=2^15, r=8 uses 32 MiB and about 0.1 s per hash on a modest core (RFC 7914 §2 and
- * OWASP's password storage sheet). The parameters are stored with every hash, so raising them later
- * only needs a rehash at the next successful sign-in.
+ * scrypt cost: N=2^17, r=8, p=1 (OWASP password storage cheat sheet's scrypt parameters; RFC 7914 §2):
+ * 128 MiB and a few tenths of a second per hash on a modest core. The parameters are stored with every
+ * hash, so an older hash (N=2^15) still verifies and is replaced at the next successful sign-in.
  */
-export const SCRYPT_PARAMS: ScryptParams = Object.freeze({ N: 2 ** 15, r: 8, p: 1, keyLength: 32 });
+export const SCRYPT_PARAMS: ScryptParams = Object.freeze({ N: 2 ** 17, r: 8, p: 1, keyLength: 32 });
 export const SCRYPT_SALT_BYTES = 16;
 
+/** node:crypto refuses scrypt above 32 MiB unless told: 128·N·r for V plus 128·r·p for B, with slack. */
 export function scryptMaxMem(params: ScryptParams): number {
   return 128 * params.N * params.r * (params.p + 1) + 1024 * 1024;
 }
@@ -191,15 +192,32 @@ export function verifyCsrfToken(key: Buffer, binding: string, candidate: unknown
 }
 
 // ---------------------------------------------------------------------------------------------
-// Sign-in throttling. Counted in the database so that every instance sees the same counters:
-// per account and address (stops guessing one password) and per address (stops spraying many accounts).
+// Sign-in throttling. Counted in the database so that every instance sees the same counters: per account
+// and address (stops guessing one password), per address (stops spraying many accounts) and per account
+// from anywhere (stops a guess spread over many addresses; higher, so that nobody can lock a colleague out
+// cheaply). Each attempt increments its counters and reads them back in one statement BEFORE the password
+// is evaluated (see repository.countLoginAttempt): concurrent attempts cannot all see "below the limit".
+// A successful sign-in takes its own attempt back and clears that account's count from that address.
 
 export const LOGIN_WINDOW_MS = 15 * 60 * 1000;
-export const LOGIN_MAX_FAILURES_PER_ACCOUNT_IP = 5;
-export const LOGIN_MAX_FAILURES_PER_IP = 30;
+export const LOGIN_LIMITS = Object.freeze({ accountIp: 5, ip: 30, account: 50 });
 
-export function loginThrottled(counts: { accountIp: number; ip: number }): boolean {
-  return counts.accountIp >= LOGIN_MAX_FAILURES_PER_ACCOUNT_IP || counts.ip >= LOGIN_MAX_FAILURES_PER_IP;
+export interface LoginCounts {
+  accountIp: number;
+  ip: number;
+  account: number;
+}
+
+/** The counter keys of an attempt. */
+export function loginCounterKeys(username: string, ip: string): Record<keyof LoginCounts, string> {
+  return { accountIp: `user-ip ${username} ${ip}`, ip: `ip ${ip}`, account: `user ${username}` };
+}
+
+/** Counts include the attempt being made: the 6th try of an account from one address is refused. */
+export function loginThrottled(counts: LoginCounts): boolean {
+  return (
+    counts.accountIp > LOGIN_LIMITS.accountIp || counts.ip > LOGIN_LIMITS.ip || counts.account > LOGIN_LIMITS.account
+  );
 }
 
 // ---------------------------------------------------------------------------------------------

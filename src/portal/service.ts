@@ -1,4 +1,5 @@
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { stripSpoofingCharacters } from '../common/text.js';
 import type { Db } from '../db/index.js';
 import { BadRequestError, ConflictError, NotFoundError, TooManyRequestsError } from '../http/errors.js';
 import * as repo from './repository.js';
@@ -8,6 +9,7 @@ import {
   isApiTokenShape,
   isValidUsername,
   LOGIN_WINDOW_MS,
+  loginCounterKeys,
   loginThrottled,
   needsRehash,
   normaliseUsername,
@@ -110,7 +112,7 @@ export async function createUser(db: Db, input: NewUser) {
   }
   const user = await repo.insertUser(db, {
     username,
-    displayName: input.displayName.trim() || username,
+    displayName: stripSpoofingCharacters(input.displayName).trim() || username,
     role: input.role,
     fundSlug: input.fundSlug,
     passwordHash: await hashPassword(password),
@@ -169,8 +171,17 @@ export type LoginResult = { ok: true; userId: string; mustChangePassword: boolea
  */
 export async function login(db: Db, input: { username: string; password: string; ip: string }): Promise<LoginResult> {
   const username = normaliseUsername(input.username).slice(0, 200);
-  const since = new Date(Date.now() - LOGIN_WINDOW_MS);
-  if (loginThrottled(await repo.countRecentFailures(db, username, input.ip, since))) {
+  const keys = loginCounterKeys(username, input.ip);
+  // Counted before anything is evaluated (a throttled attempt costs us no scrypt), atomically.
+  const counts = await repo.countLoginAttempt(db, Object.values(keys), LOGIN_WINDOW_MS);
+  if (
+    loginThrottled({
+      accountIp: counts.get(keys.accountIp) ?? 0,
+      ip: counts.get(keys.ip) ?? 0,
+      account: counts.get(keys.account) ?? 0,
+    })
+  ) {
+    await auditRefusedSignIn(db, username, input.ip, 'throttled');
     throw new TooManyRequestsError(
       'login_throttled',
       'Trop d’essais de connexion. Patientez un quart d’heure avant de réessayer, ou demandez une réinitialisation.',
@@ -180,12 +191,42 @@ export async function login(db: Db, input: { username: string; password: string;
   const password = input.password.slice(0, 1000);
   const check = await verifyPassword(password, user?.password_hash ?? (await dummyPasswordHash()));
   if (!user || !check.ok || user.disabled_at !== null) {
-    await repo.insertFailure(db, username, input.ip);
+    await auditRefusedSignIn(db, username, input.ip, 'invalid', user);
     return { ok: false, reason: 'invalid' };
   }
-  await repo.clearFailures(db, username, input.ip);
+  // This attempt was not a failure; this account's failures from this address no longer count.
+  await repo.releaseLoginAttempt(db, Object.values(keys), [keys.accountIp]);
   if (check.rehash) await repo.replacePasswordHash(db, user.id, await hashPassword(password));
   return { ok: true, userId: user.id, mustChangePassword: user.must_change_password };
+}
+
+/**
+ * Every refused sign-in goes to the audit log (kept like the download journal): the username as typed
+ * (normalised; it may match no account), the address, and why. An existing account's fund is recorded so
+ * that its fund's staff see attempts on their accounts in the portal's journal.
+ */
+async function auditRefusedSignIn(
+  db: Db,
+  username: string,
+  ip: string,
+  reason: 'invalid' | 'throttled',
+  known?: repo.PortalUserRow,
+): Promise<void> {
+  const user = known ?? (await repo.findUserByUsername(db, username));
+  const shown = stripSpoofingCharacters(username).slice(0, 200);
+  await auditEvent(
+    db,
+    {
+      userId: user?.id ?? null,
+      username: shown,
+      role: 'anonymous',
+      fundSlug: user?.fund_slug ?? null,
+      via: 'signin',
+      tokenId: null,
+    },
+    'signin.refused',
+    { username: shown, ip, reason },
+  );
 }
 
 /** Opens a server-side session; the returned value goes in the cookie and is stored only hashed. */
@@ -194,7 +235,7 @@ export async function openSession(db: Db, userId: string): Promise<string> {
   await repo.insertSession(db, sha256(id), userId, new Date(Date.now() + SESSION_ABSOLUTE_MS));
   // Housekeeping on sign-in keeps the table small without a scheduler.
   await repo.deleteExpiredSessions(db);
-  await repo.deleteOldFailures(db, new Date(Date.now() - 24 * 60 * 60 * 1000));
+  await repo.deleteStaleLoginCounters(db, LOGIN_WINDOW_MS);
   return id;
 }
 

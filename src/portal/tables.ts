@@ -7,6 +7,14 @@ export interface PortalTables {
   api_tokens: ApiTokenTable;
   portal_login_failures: PortalLoginFailureTable;
   audit_log: AuditLogTable;
+  portal_login_counters: PortalLoginCounterTable;
+}
+
+/** Migration 0017: sign-in attempts per key in fixed windows (see rules.ts, sign-in throttling). */
+export interface PortalLoginCounterTable {
+  key: string;
+  window_start: Generated<Date>;
+  count: number;
 }
 
 export type PortalRole = 'operator' | 'fund_staff';
@@ -54,7 +62,8 @@ export interface PortalLoginFailureTable {
 }
 
 export type AuditStatus = 'started' | 'completed' | 'failed' | 'done';
-export type AuditVia = 'session' | 'token' | 'cli';
+/** `signin`: an attempt at the sign-in form, before anyone is signed in. */
+export type AuditVia = 'session' | 'token' | 'cli' | 'signin';
 
 export interface AuditLogTable {
   id: Generated<string>;

@@ -485,21 +485,31 @@ describe('module page, progress and completion evidence', () => {
     const firstBlock = /<form class="seen-form" method="post" action="\/catalog\/module\/seen#bloc-([a-z0-9-]+)"/.exec(
       page.body,
     )?.[1] as string;
-    const seen = await post('/catalog/module/seen', {
-      session_token: token,
-      module_id: moduleId,
-      block_id: firstBlock,
-    });
+    // Each form post redirects (303, post/redirect/get) to the module page with a single-use view ticket.
+    const follow = async (res: Awaited<ReturnType<typeof post>>) => {
+      expect(res.statusCode).toBe(303);
+      return ctx.app.inject({ method: 'GET', url: String(res.headers.location) });
+    };
+    const seen = await follow(
+      await post('/catalog/module/seen', {
+        session_token: token,
+        module_id: moduleId,
+        block_id: firstBlock,
+      }),
+    );
     expect(seen.statusCode).toBe(200);
     expect(seen.body).toContain('Partie terminée.');
     expect(seen.body).toContain('Progression : 1 partie terminée sur');
 
-    const incomplete = await post('/catalog/module/quiz', { session_token: token, module_id: moduleId, q0: '1' });
-    expect(incomplete.statusCode).toBe(422);
+    const incomplete = await follow(
+      await post('/catalog/module/quiz', { session_token: token, module_id: moduleId, q0: '1' }),
+    );
     expect(incomplete.body).toContain('Répondez à toutes les questions avant de valider.');
     const n = [...page.body.matchAll(/data-question="(\d+)"/g)].length;
     const answers = Object.fromEntries(Array.from({ length: n }, (_, i) => [`q${i}`, '0']));
-    const done = await post('/catalog/module/quiz', { session_token: token, module_id: moduleId, ...answers });
+    const done = await follow(
+      await post('/catalog/module/quiz', { session_token: token, module_id: moduleId, ...answers }),
+    );
     expect(done.statusCode).toBe(200);
     expect(done.body).toMatch(/Vous avez \d bonnes? réponses? sur \d\. Le quiz est enregistré\./);
     expect(done.body).toMatch(/(Bonne réponse\.|Pas tout à fait\.)/);

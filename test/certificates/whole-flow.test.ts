@@ -124,6 +124,7 @@ describe('from launch to a verified certificate', () => {
     const page = await ctx.app.inject({ method: 'GET', url: `/certificates?session_token=${teacher.sessionToken}` });
     expect(page.statusCode).toBe(200);
     expect(page.body).toContain('Règle de délivrance');
-    expect(page.body.match(/<tr>\s*<td><a href="\/certificates\/EMG-/g)).toHaveLength(2);
+    // One download form per certificate row (the session token is posted, never put in a link).
+    expect(page.body.match(/<tr>\s*<td><form method="post" action="\/certificates\/EMG-/g)).toHaveLength(2);
   });
 });

@@ -211,7 +211,8 @@ describe('a fund’s staff member in a real browser', () => {
       .getByRole('navigation', { name: 'Portail' })
       .getByRole('link', { name: 'Journal des téléchargements' })
       .click();
-    const journal = (await page.getByRole('table').textContent()) ?? '';
+    // The downloads table (the journal also lists security events in a second table).
+    const journal = (await page.getByRole('table', { name: /^Téléchargements/ }).textContent()) ?? '';
     expect(journal.match(/claire@opco-sante\.test/g)?.length).toBe(3);
     await page.getByRole('button', { name: 'Se déconnecter' }).click();
     await page.waitForURL(`${base}/portal/connexion`);

@@ -844,6 +844,7 @@ describe('OpenAPI', () => {
       '/api/v1/file-numbers',
       '/api/v1/file-numbers/import',
       '/api/v1/file-numbers/{fund}/{courseId}/{siret}',
+      '/api/v1/file-numbers/{fund}/{courseId}/{siret}/names',
       '/api/v1/filters',
       '/api/v1/funnel',
       '/api/v1/funnel/forecast',

@@ -1,0 +1,105 @@
+import helmet from '@fastify/helmet';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+
+/**
+ * Security headers of every answer, in one place (docs/security.md, "Headers and frame policy").
+ *
+ * @fastify/helmet sets the usual headers on every answer (nosniff, HSTS, Referrer-Policy unless a route
+ * sets its own, Cross-Origin-Opener/Resource-Policy, …). Its CSP and X-Frame-Options are off: they depend
+ * on where a page is shown, which this module decides for every HTML answer (pages and error pages alike):
+ *
+ * - pages shown inside the LMS iframe (`lti`): `frame-ancestors` lists exactly the origins of the
+ *   registered platforms (read from the registrations at each page, so a change applies at once);
+ * - the video placeholder, framed by our own module page (`lti-child`): `'self'` plus those origins;
+ * - every other page (portal, verification, API docs, errors elsewhere): `frame-ancestors 'none'` and
+ *   `X-Frame-Options: DENY`.
+ *
+ * `script-src 'self'` everywhere: pages load their scripts from our own files. The one exception is the
+ * video placeholder, whose constant inline script reads its title from the URL (no server input).
+ */
+export type FramePolicy = 'lti' | 'lti-child' | 'none';
+
+/** Paths of the pages shown in the LMS iframe (the LTI capabilities' pages). */
+const FRAMED_PREFIXES = ['/lti/', '/catalog/', '/certificates', '/tracking/', '/lti-services/'];
+const FRAMED_BY_OUR_PAGES = new Set(['/assets/video-placeholder.html']);
+const INLINE_SCRIPT_PAGES = new Set(['/assets/video-placeholder.html']);
+
+export function framePolicyFor(path: string): FramePolicy {
+  if (FRAMED_BY_OUR_PAGES.has(path)) return 'lti-child';
+  if (path === '/catalog' || path === '/certificates') return 'lti';
+  return FRAMED_PREFIXES.some((prefix) => path.startsWith(prefix)) ? 'lti' : 'none';
+}
+
+/** The Content-Security-Policy of an HTML answer. `platforms`: origins of the registered platforms. */
+export function contentSecurityPolicy(path: string, platforms: readonly string[]): string {
+  const policy = framePolicyFor(path);
+  const scripts = INLINE_SCRIPT_PAGES.has(path) ? "'self' 'unsafe-inline'" : "'self'";
+  if (policy === 'none') {
+    return [
+      "default-src 'self'",
+      "img-src 'self' data:",
+      "style-src 'self' 'unsafe-inline'",
+      `script-src ${scripts}`,
+      "frame-ancestors 'none'",
+      "form-action 'self'",
+      "base-uri 'none'",
+      "object-src 'none'",
+    ].join('; ');
+  }
+  const ancestors = [...(policy === 'lti-child' ? ["'self'"] : []), ...platforms];
+  return [
+    "default-src 'self'",
+    // Module pages show images and videos of the content packages, possibly from a video platform.
+    "img-src 'self' data: https:",
+    "media-src 'self' https:",
+    "frame-src 'self' https:",
+    "style-src 'self' 'unsafe-inline'",
+    `script-src ${scripts}`,
+    "connect-src 'self'",
+    // The Deep Linking response is a form posted back to the platform.
+    `form-action ${["'self'", ...platforms].join(' ')}`,
+    `frame-ancestors ${ancestors.length > 0 ? ancestors.join(' ') : "'none'"}`,
+    "base-uri 'none'",
+    "object-src 'none'",
+  ].join('; ');
+}
+
+function isHtml(reply: FastifyReply): boolean {
+  const type = reply.getHeader('content-type');
+  return typeof type === 'string' && type.startsWith('text/html');
+}
+
+/**
+ * Registers helmet and the per-page frame policy on the root instance (before the capabilities, so that
+ * every route gets them). `platformOrigins` reads the registered platforms' origins.
+ */
+export async function registerSecurityHeaders(
+  app: FastifyInstance,
+  options: { platformOrigins: () => Promise<string[]> },
+): Promise<void> {
+  await app.register(helmet, {
+    global: true,
+    contentSecurityPolicy: false,
+    frameguard: false,
+    // Module pages embed videos from other sites, which do not send CORP headers.
+    crossOriginEmbedderPolicy: false,
+  });
+  app.addHook('onSend', async (request: FastifyRequest, reply: FastifyReply, payload) => {
+    if (!isHtml(reply)) return payload;
+    const path = request.url.split('?')[0] ?? '/';
+    const policy = framePolicyFor(path);
+    let platforms: string[] = [];
+    if (policy !== 'none') {
+      try {
+        platforms = await options.platformOrigins();
+      } catch (err) {
+        // Without the registrations (database unreachable) nobody may frame the page: fail closed.
+        request.log.warn({ err }, 'platform origins unavailable: page served with frame-ancestors none');
+      }
+    }
+    reply.header('content-security-policy', contentSecurityPolicy(path, platforms));
+    if (policy === 'none') reply.header('x-frame-options', 'DENY');
+    else reply.removeHeader('x-frame-options');
+    return payload;
+  });
+}
