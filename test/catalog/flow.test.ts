@@ -414,7 +414,18 @@ describe('module page, progress and completion evidence', () => {
     expect(fragmentCalls.at(-1)).toEqual({ moduleId, preview: false });
 
     let progress = (await api('GET', `/api/catalog/progress?moduleId=${moduleId}`, token)).json();
-    expect(progress).toMatchObject({ moduleId, moduleVersion: 1, done: [], complete: false, completedAt: null });
+    const { current_version: currentVersion } = await ctx.app.db
+      .selectFrom('modules')
+      .select('current_version')
+      .where('id', '=', moduleId)
+      .executeTakeFirstOrThrow();
+    expect(progress).toMatchObject({
+      moduleId,
+      moduleVersion: currentVersion,
+      done: [],
+      complete: false,
+      completedAt: null,
+    });
     const blocks = [
       ...page.body.matchAll(/<section class="block" id="bloc-([a-z0-9-]+)"[^>]*data-block-type="([a-z]+)"/g),
     ].map((m) => ({
@@ -460,7 +471,14 @@ describe('module page, progress and completion evidence', () => {
     expect(row.quiz_answers).toMatchObject({ answers: Array(questions).fill(0), total: questions });
     expect(row.fund_slug).toBe('ocapiat');
     expect(await listCompletions(ctx.app.db, { learnerId, courseId, completedOnly: true })).toMatchObject([
-      { moduleId, moduleVersion: 1, theme: 'visibilite', trunk: 'sector', fundSlug: 'ocapiat', nominalMinutes: 15 },
+      {
+        moduleId,
+        moduleVersion: currentVersion,
+        theme: 'visibilite',
+        trunk: 'sector',
+        fundSlug: 'ocapiat',
+        nominalMinutes: 15,
+      },
     ]);
 
     // Answering again keeps the first completion time: the evidence does not move.

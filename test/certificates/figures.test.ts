@@ -14,14 +14,24 @@ import { pdfText } from './helpers.js';
  * seconds it signs add up to the learner's credited total, and the minutes it prints per row add up to the
  * total it prints.
  */
-const SECTOR_THEMES = ['coeur-de-metier', 'attentes-clients', 'visibilite', 'organiser-manager', 'mesurer-optimiser'];
+/** AKTO's eight sector modules (the sector trunk of the programme), one LTI link each. */
+const SECTOR_MODULES = [
+  'akto-coeur-de-metier',
+  'akto-coeur-de-metier-caisse-cuisine-factures',
+  'akto-attentes-clients',
+  'akto-attentes-clients-commande-reservation-en-ligne',
+  'akto-visibilite',
+  'akto-organiser-manager',
+  'akto-organiser-manager-hygiene-stocks',
+  'akto-mesurer-optimiser',
+];
 
 let ctx: CatalogTestContext;
 let links: FakeComponent[];
 const clock = new TestClock(Date.now() - 3600_000);
 
 beforeAll(async () => {
-  ctx = await createCatalogTestApp({ components: SECTOR_THEMES.map((theme) => ({ custom: { theme } })) });
+  ctx = await createCatalogTestApp({ components: SECTOR_MODULES.map((module) => ({ custom: { module } })) });
   links = ctx.fake.components as FakeComponent[];
   await useClock(ctx.app, clock);
 });

@@ -6,17 +6,27 @@ import type { FakeComponent, FakeUser } from '../fixtures/openedx/index.js';
 import { pdfQrCodes, pdfText } from './helpers.js';
 
 /**
- * The real chain, from the fake Open edX: launch, onboarding (the catalog's profile), the five AKTO sector
+ * The real chain, from the fake Open edX: launch, onboarding (the catalog's profile), the eight AKTO sector
  * modules completed through the catalog's API, then the certificate: issued automatically (on the page
  * and by the sweep), downloaded, printed with the catalog's and the tracking's facts, verified.
  */
-const SECTOR_THEMES = ['coeur-de-metier', 'attentes-clients', 'visibilite', 'organiser-manager', 'mesurer-optimiser'];
+/** AKTO's eight sector modules (the sector trunk of the programme), one LTI link each. */
+const SECTOR_MODULES = [
+  'akto-coeur-de-metier',
+  'akto-coeur-de-metier-caisse-cuisine-factures',
+  'akto-attentes-clients',
+  'akto-attentes-clients-commande-reservation-en-ligne',
+  'akto-visibilite',
+  'akto-organiser-manager',
+  'akto-organiser-manager-hygiene-stocks',
+  'akto-mesurer-optimiser',
+];
 
 let ctx: CatalogTestContext;
 let links: FakeComponent[];
 
 beforeAll(async () => {
-  ctx = await createCatalogTestApp({ components: SECTOR_THEMES.map((theme) => ({ custom: { theme } })) });
+  ctx = await createCatalogTestApp({ components: SECTOR_MODULES.map((module) => ({ custom: { module } })) });
   links = ctx.fake.components as FakeComponent[];
 });
 afterAll(() => ctx.close());
@@ -73,11 +83,11 @@ async function completeModule(user: FakeUser, link: FakeComponent, first: boolea
 describe('from launch to a verified certificate', () => {
   let token: string;
 
-  it('tells the learner what is left, then issues once the five sector modules are done', async () => {
+  it('tells the learner what is left, then issues once the eight sector modules are done', async () => {
     const user = ctx.fake.createUser({ name: 'Léa Durand' });
     token = await completeModule(user, links[0]!, true);
     const early = await ctx.app.inject({ method: 'GET', url: `/certificates?session_token=${token}` });
-    expect(early.body).toContain('4 modules de votre secteur à terminer');
+    expect(early.body).toContain('7 modules de votre secteur à terminer');
     for (const link of links.slice(1)) token = await completeModule(user, link, false);
 
     const page = await ctx.app.inject({ method: 'GET', url: `/certificates?session_token=${token}` });
@@ -93,9 +103,9 @@ describe('from launch to a verified certificate', () => {
     expect(text).toContain('AKTO');
     expect(text).toContain('Fafih');
     expect(text).toContain(`algorithme ${ALGORITHM}`);
-    // Five sector modules done; the four common-trunk modules listed, not done.
+    // Eight sector modules done; the eight common-trunk modules listed, not done.
     expect(text).toContain('Modules terminés');
-    expect(text).toMatch(/\b5 ?\/ ?9\b/);
+    expect(text).toMatch(/\b8 ?\/ ?16\b/);
     expect(pdfQrCodes(pdf.rawPayload)).toEqual([`${ctx.publicUrl}/verify/${number}`]);
 
     const verification = await ctx.app.inject({
@@ -106,8 +116,8 @@ describe('from launch to a verified certificate', () => {
     expect(verification.json()).toMatchObject({
       state: 'valid',
       learnerInitials: 'L. D.',
-      modulesCompleted: 5,
-      modulesPlanned: 9,
+      modulesCompleted: 8,
+      modulesPlanned: 16,
     });
   });
 

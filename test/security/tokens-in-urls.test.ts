@@ -61,7 +61,9 @@ describe('the module page’s forms post, then redirect to a single-use view tic
     });
     expect(seen.statusCode).toBe(303);
     const location = String(seen.headers.location);
-    expect(location).toMatch(/^\/catalog\/module\?ticket=[A-Za-z0-9_-]{43}$/);
+    // The ticket, and the module the form was on (so the learner comes back to it).
+    expect(location).toMatch(/^\/catalog\/module\?ticket=[A-Za-z0-9_-]{43}&module=[a-z0-9-]+$/);
+    expect(new URL(location, 'http://x').searchParams.get('module')).toBe(moduleId);
     expectNoTokenInUrls(seen);
 
     const view = await ctx.app.inject({ method: 'GET', url: location, headers: { accept: 'text/html' } });
