@@ -203,26 +203,48 @@ describe('names shared by Open edX', () => {
 describe('launch routing', () => {
   const catalog: RoutingCatalog = {
     themes: [
-      { trackId: 'tn', slug: 'digitalisation', trunk: 'common' },
-      { trackId: 'tn', slug: 'visibilite', trunk: 'sector' },
-      { trackId: 'tn', slug: 'coeur-de-metier', trunk: 'sector' },
+      { trackId: 'tn', slug: 'digitalisation', trunk: 'common', position: 1, week: null, moduleCount: 1 },
+      { trackId: 'tn', slug: 'visibilite', trunk: 'sector', position: 2, week: null, moduleCount: 1 },
+      { trackId: 'tn', slug: 'coeur-de-metier', trunk: 'sector', position: 3, week: null, moduleCount: 1 },
     ],
     funds: [{ slug: 'akto' }, { slug: 'uniformation' }, { slug: 'atlas' }],
     modules: [
-      { id: 'common-digitalisation', trackId: 'tn', theme: 'digitalisation', fund: null, branches: [] },
-      { id: 'akto-visibilite', trackId: 'tn', theme: 'visibilite', fund: 'akto', branches: [] },
-      { id: 'uniformation-visibilite', trackId: 'tn', theme: 'visibilite', fund: 'uniformation', branches: [] },
-      { id: 'uniformation-coeur', trackId: 'tn', theme: 'coeur-de-metier', fund: 'uniformation', branches: [] },
+      { id: 'common-digitalisation', trackId: 'tn', theme: 'digitalisation', fund: null, branches: [], position: 1 },
+      { id: 'akto-visibilite', trackId: 'tn', theme: 'visibilite', fund: 'akto', branches: [], position: 1 },
+      {
+        id: 'uniformation-visibilite',
+        trackId: 'tn',
+        theme: 'visibilite',
+        fund: 'uniformation',
+        branches: [],
+        position: 1,
+      },
+      {
+        id: 'uniformation-coeur',
+        trackId: 'tn',
+        theme: 'coeur-de-metier',
+        fund: 'uniformation',
+        branches: [],
+        position: 1,
+      },
       {
         id: 'uniformation-coeur-bad',
         trackId: 'tn',
         theme: 'coeur-de-metier',
         fund: 'uniformation',
         branches: ['2941', '3016'],
+        position: 1,
       },
     ],
   };
-  const link = (t: Partial<LinkTarget>): LinkTarget => ({ module: null, theme: null, fund: null, track: null, ...t });
+  const link = (t: Partial<LinkTarget>): LinkTarget => ({
+    module: null,
+    theme: null,
+    fund: null,
+    track: null,
+    view: null,
+    ...t,
+  });
   const akto = { fundSlug: 'akto', idcc: '1979' };
 
   it('a fixed module (custom module=) is the same for everyone', () => {
@@ -337,10 +359,13 @@ describe('launch routing', () => {
   it('a theme slug present in two tracks needs custom track=', () => {
     const two: RoutingCatalog = {
       ...catalog,
-      themes: [...catalog.themes, { trackId: 'other', slug: 'visibilite', trunk: 'sector' }],
+      themes: [
+        ...catalog.themes,
+        { trackId: 'other', slug: 'visibilite', trunk: 'sector', position: 1, week: null, moduleCount: 1 },
+      ],
       modules: [
         ...catalog.modules,
-        { id: 'other-akto', trackId: 'other', theme: 'visibilite', fund: 'akto', branches: [] },
+        { id: 'other-akto', trackId: 'other', theme: 'visibilite', fund: 'akto', branches: [], position: 1 },
       ],
     };
     expect(resolveModule(link({ theme: 'visibilite' }), akto, two)).toMatchObject({ reason: 'ambiguous_theme' });
@@ -355,8 +380,10 @@ describe('launch routing', () => {
       theme: 'visibilite',
       fund: null,
       track: null,
+      view: null,
     });
-    expect(parseLinkTarget(null)).toEqual({ module: null, theme: null, fund: null, track: null });
+    expect(parseLinkTarget(null)).toEqual({ module: null, theme: null, fund: null, track: null, view: null });
+    expect(parseLinkTarget({ view: 'parcours' })).toMatchObject({ view: 'parcours' });
   });
 });
 
