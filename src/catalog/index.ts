@@ -187,3 +187,7 @@ export async function listCompletions(
 ): Promise<ModuleCompletion[]> {
   return listProgress(db, filter);
 }
+
+/** Reads and validates a content directory without a database (the Open edX course export reads the tracks). */
+export { loadContent } from './content.js';
+export type { ContentSet, ThemeDef, TrackDef } from './model.js';

@@ -4,6 +4,7 @@ import { ConfigError } from '../config/index.js';
 import { runLmsCommand } from '../lms/index.js';
 import { registerLtiCommands } from '../lti/cli.js';
 import { registerLtiServicesCommands } from '../lti-services/index.js';
+import { runOpenEdxCommand } from '../openedx/index.js';
 import { registerPortalCommands } from '../portal/index.js';
 import { runTimeCommand } from '../tracking/index.js';
 import { runMigrate } from './migrate.js';
@@ -33,6 +34,9 @@ registerPortalCommands(registerCommand);
 registerCommand('content', 'check or import funds, themes and module packages (content/)', runContentCommand);
 registerCommand('certificates', 'issue, correct, revoke certificates; rotate the key', runCertificatesCli);
 registerCommand('time', 'connection time: recompute totals, seal runs, daily digest, verify evidence', runTimeCommand);
+registerCommand('openedx', 'Open edX course export (OLX) with every LTI component preset', (args) =>
+  runOpenEdxCommand(args),
+);
 registerCommand('lms', 'Open edX logs: import tracking logs / xAPI, map LMS users, recompute estimates', runLmsCommand);
 
 function usage(): string {
