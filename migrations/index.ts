@@ -14,6 +14,7 @@ import * as m0012 from './0012_tracking_journal_quarantine.js';
 import * as m0014 from './0014_programme.js';
 import * as m0015 from './0015_lms_lrs.js';
 import * as m0016 from './0016_score_outbox_holds.js';
+import * as m0020 from './0020_regroupement.js';
 
 /**
  * Every migration, in order. Migrations are frozen once landed: they use `Kysely<any>` and never import
@@ -36,4 +37,5 @@ export const migrations: Record<string, Migration> = {
   '0014_programme': m0014,
   '0015_lms_lrs': m0015,
   '0016_score_outbox_holds': m0016,
+  '0020_regroupement': m0020,
 };

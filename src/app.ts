@@ -13,6 +13,7 @@ import { lmsPlugin } from './lms/index.js';
 import { ltiPlugin } from './lti/index.js';
 import { ltiServicesPlugin } from './lti-services/index.js';
 import { portalPlugin } from './portal/index.js';
+import { regroupementPlugin } from './regroupement/index.js';
 import { trackingPlugin } from './tracking/index.js';
 
 declare module 'fastify' {
@@ -83,6 +84,7 @@ export async function buildApp(options: BuildOptions): Promise<App> {
   await app.register(portalPlugin);
   await app.register(exportsPlugin);
   await app.register(certificatesPlugin);
+  await app.register(regroupementPlugin);
 
   return app;
 }

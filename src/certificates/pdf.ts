@@ -419,6 +419,9 @@ function durations(w: Writer, data: CertificateData): void {
     labelWidth: 150,
   });
   w.y = Math.max(leftBottom, w.y);
+  // Each closing group session attended, on its own line (src/regroupement).
+  for (const g of data.groupSessions ?? [])
+    w.field('Regroupement :', g.line.replace(/^Regroupement : /, ''), { labelWidth: 175 });
 }
 
 const COLUMNS = [

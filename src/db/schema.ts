@@ -6,6 +6,7 @@ import type { LmsTables } from '../lms/tables.js';
 import type { LtiTables } from '../lti/tables.js';
 import type { LtiServicesTables } from '../lti-services/tables.js';
 import type { PortalTables } from '../portal/tables.js';
+import type { RegroupementTables } from '../regroupement/tables.js';
 import type { TrackingTables } from '../tracking/tables.js';
 
 /**
@@ -21,7 +22,8 @@ export interface Database
     PortalTables,
     TrackingTables,
     LmsTables,
-    FileNumbersTables {}
+    FileNumbersTables,
+    RegroupementTables {}
 
 export interface FoundationTables {
   app_meta: AppMetaTable;

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Db } from '../db/index.js';
 import type { ProgressUnit } from '../portal/index.js';
+import { MODE_LABELS } from '../regroupement/index.js';
 import { deviceClass, type FocusMark, presenceSessions, type RunInterval } from '../tracking/index.js';
 import * as repo from './repository.js';
 import { decimalHours, evaluationSummary, nextDay, parisDay, parisDayStart, STATUS_LABELS } from './rules.js';
@@ -37,6 +38,9 @@ export interface ExportDefinition<Row> {
 const STREAM_CHUNK = 250;
 export const MODALITY = 'à distance (SPOC)';
 export const DEFAULT_PLANNED_MINUTES = 240;
+
+/** As on certificates (src/regroupement MODE_LABELS). */
+const REGROUPEMENT_MODE_LABELS: Record<string, string> = MODE_LABELS;
 
 const CIVILITY_LABELS: Record<string, string> = { madame: 'Madame', monsieur: 'Monsieur', non_precise: '' };
 
@@ -83,6 +87,10 @@ export const SUMMARY_COLUMNS: Column[] = [
   { header: 'Temps estimé sur le cours FUN (heures)', kind: 'decimal', width: 12 },
   { header: 'Temps total (h:mm)', kind: 'hoursMinutes', width: 12 },
   { header: 'Temps total (heures)', kind: 'decimal', width: 12 },
+  { header: 'Regroupement : date (Paris)', kind: 'parisDate', width: 12 },
+  { header: 'Regroupement : modalité', kind: 'text', width: 20 },
+  { header: 'Regroupement : durée (h:mm)', kind: 'hoursMinutes', width: 12 },
+  { header: 'Regroupement : durée (heures)', kind: 'decimal', width: 12 },
   { header: 'Modules terminés', kind: 'integer', width: 10 },
   { header: 'Modules prévus', kind: 'integer', width: 10 },
   { header: 'Résultats aux quiz', kind: 'text', width: 16 },
@@ -155,6 +163,11 @@ export const summaryDefinition: ExportDefinition<repo.SummaryRow> = {
       lmsSeconds === null ? null : decimalHours(lmsSeconds),
       totalSeconds,
       decimalHours(totalSeconds),
+      // Closing group sessions attended (src/regroupement): the first one's day, the modalities, their time.
+      row.regroupement_first_ms === null ? null : new Date(Number(row.regroupement_first_ms)),
+      row.regroupement_modes ? row.regroupement_modes.map((m) => REGROUPEMENT_MODE_LABELS[m] ?? m).join(', ') : null,
+      row.regroupement_minutes === null ? null : Number(row.regroupement_minutes) * 60,
+      row.regroupement_minutes === null ? null : decimalHours(Number(row.regroupement_minutes) * 60),
       row.common_done + row.sector_done,
       row.common_planned + row.sector_planned,
       evaluationSummary(row.quiz_correct ?? 0, row.quiz_total ?? 0),
@@ -188,9 +201,12 @@ export const CONNECTION_COLUMNS: Column[] = [
   { header: 'Appareil', kind: 'text', width: 14 },
   { header: 'Signalements', kind: 'text', width: 36 },
   { header: 'Version de l’algorithme de temps', kind: 'text', width: 14 },
+  { header: 'Source', kind: 'text', width: 14 },
 ];
 
 export interface ConnectionRow {
+  /** `modules`: time measured in the tool's pages; `regroupement`: a closing group session attended. */
+  kind?: 'modules' | 'regroupement';
   source: repo.ConnectionSourceRow;
   start: Date;
   end: Date;
@@ -228,6 +244,37 @@ export function sessionsOf(
   const capped = new Set(source.capped_modules ?? []);
   const longDays = new Set(source.long_days ?? []);
   const rejected = (source.rejected ?? []).map(Number);
+  const inPeriod = (startMs: number) =>
+    (!period.from || startMs >= period.from.getTime()) && (!period.to || startMs < period.to.getTime());
+  // Closing group sessions attended (src/regroupement), one row each, after the measured sessions.
+  const groupRows: ConnectionRow[] = (source.regroupements ?? [])
+    .filter((g) => inPeriod(Number(g.s)))
+    .map((g) => ({
+      kind: 'regroupement' as const,
+      source,
+      start: new Date(Number(g.s)),
+      end: new Date(Number(g.s) + g.minutes * 60_000),
+      seconds: g.minutes * 60,
+      modules: [],
+      beats: 0,
+      devices: [],
+      flags: [
+        `${REGROUPEMENT_MODE_LABELS[g.mode] ?? g.mode}, présence ${g.via === 'code' ? 'confirmée par code' : 'notée par l’équipe'}`,
+      ],
+    }));
+  return [...modulesSessions(source, runs, focus, period, capped, longDays, rejected, agents), ...groupRows];
+}
+
+function modulesSessions(
+  source: repo.ConnectionSourceRow,
+  runs: RunInterval[],
+  focus: FocusMark[],
+  period: { from: Date | null; to: Date | null },
+  capped: Set<string>,
+  longDays: Set<string>,
+  rejected: number[],
+  agents: Map<string, string | null>,
+): ConnectionRow[] {
   return presenceSessions(runs, focus)
     .filter(
       (s) => (!period.from || s.startMs >= period.from.getTime()) && (!period.to || s.startMs < period.to.getTime()),
@@ -277,11 +324,14 @@ export const connectionsDefinition: ExportDefinition<ConnectionRow> = {
       row.end,
       row.seconds,
       row.seconds,
-      row.modules.map((m) => context.moduleTitles.get(m) ?? m).join(' | '),
+      row.kind === 'regroupement'
+        ? 'Regroupement'
+        : row.modules.map((m) => context.moduleTitles.get(m) ?? m).join(' | '),
       row.beats,
       row.devices.map((d) => DEVICE_LABELS[d] ?? d).join(', '),
       row.flags.join(', '),
-      s.algorithm,
+      row.kind === 'regroupement' ? null : s.algorithm,
+      row.kind ?? 'modules',
     ];
   },
 };

@@ -238,13 +238,35 @@ export const SUMMARY_FIELDS = [
   'x.total_seconds',
   'x.algorithm',
   'x.status',
+  // Closing group sessions attended (src/regroupement): first one's start, modalities, minutes in all.
+  sql<number | null>`(
+    select (extract(epoch from min(gs.starts_at)) * 1000)::bigint
+    from regroupement_registrations gr join regroupement_sessions gs on gs.id = gr.session_id
+    where gr.learner_id = x.learner_id and gs.course_id = x.course_id and gr.attended_minutes is not null
+  )`.as('regroupement_first_ms'),
+  sql<string[] | null>`(
+    select json_agg(distinct gs.mode)
+    from regroupement_registrations gr join regroupement_sessions gs on gs.id = gr.session_id
+    where gr.learner_id = x.learner_id and gs.course_id = x.course_id and gr.attended_minutes is not null
+  )`.as('regroupement_modes'),
+  sql<number | null>`(
+    select sum(gr.attended_minutes)::int
+    from regroupement_registrations gr join regroupement_sessions gs on gs.id = gr.session_id
+    where gr.learner_id = x.learner_id and gs.course_id = x.course_id and gr.attended_minutes is not null
+  )`.as('regroupement_minutes'),
 ] as const;
 
 /** Instants come as epoch milliseconds: a number parses far faster than a timestamp text, 100k times. */
 export type SummaryRow = Pick<
   EnrolmentRow,
   Extract<(typeof SUMMARY_FIELDS)[number], string> extends `x.${infer K}` ? K : never
-> & { first_activity_ms: number | null; last_activity_ms: number | null };
+> & {
+  first_activity_ms: number | null;
+  last_activity_ms: number | null;
+  regroupement_first_ms: number | null;
+  regroupement_modes: string[] | null;
+  regroupement_minutes: number | null;
+};
 
 export function summaryRows(db: Db, filter: ExportFilter) {
   return enrolments(db, filter)
@@ -380,6 +402,8 @@ export interface ConnectionSourceRow {
   long_days: string[] | null;
   capped_modules: string[] | null;
   algorithm: string | null;
+  /** Closing group sessions attended (src/regroupement): start (epoch ms), minutes, modality, how noted. */
+  regroupements: Array<{ s: number; minutes: number; mode: string; via: string | null }> | null;
 }
 
 /**
@@ -390,12 +414,17 @@ export interface ConnectionSourceRow {
  */
 export function connectionSources(db: Db, filter: ExportFilter) {
   const { from, to } = periodBounds(filter);
-  const overlap = sql<boolean>`exists (
+  const overlap = sql<boolean>`(exists (
     select 1 from tracking_runs r0
     where r0.learner_id = x.learner_id and r0.course_id = x.course_id
       ${from ? sql`and r0.last_beat_at >= ${from}` : sql``}
       ${to ? sql`and r0.started_at < ${to}` : sql``}
-  )`;
+  ) or exists (
+    select 1 from regroupement_registrations g0 join regroupement_sessions s0 on s0.id = g0.session_id
+    where g0.learner_id = x.learner_id and s0.course_id = x.course_id and g0.attended_minutes is not null
+      ${from ? sql`and s0.starts_at >= ${from}` : sql``}
+      ${to ? sql`and s0.starts_at < ${to}` : sql``}
+  ))`;
   return enrolments(db, { ...filter, from: undefined, to: undefined })
     .select([
       'x.learner_id',
@@ -432,6 +461,13 @@ export function connectionSources(db: Db, filter: ExportFilter) {
         select json_agg(tt.module_id order by tt.module_id) from time_totals tt
         where tt.learner_id = x.learner_id and tt.course_id = x.course_id and tt.flags @> '["over_cap"]'::jsonb
       )`.as('capped_modules'),
+      sql<ConnectionSourceRow['regroupements']>`(
+        select json_agg(json_build_object(
+          's', (extract(epoch from gs.starts_at) * 1000)::bigint, 'minutes', gr.attended_minutes,
+          'mode', gs.mode, 'via', gr.attendance_source) order by gs.starts_at)
+        from regroupement_registrations gr join regroupement_sessions gs on gs.id = gr.session_id
+        where gr.learner_id = x.learner_id and gs.course_id = x.course_id and gr.attended_minutes is not null
+      )`.as('regroupements'),
     ])
     .where(overlap)
     .orderBy('x.family_name')
