@@ -282,6 +282,11 @@ describe('summary export (one row per learner and session)', () => {
       'Temps estimé sur le cours FUN (heures)': '',
       'Temps total (h:mm)': '2:10',
       'Temps total (heures)': '2,17',
+      // No closing group session attended.
+      'Regroupement : date (Paris)': '',
+      'Regroupement : modalité': '',
+      'Regroupement : durée (h:mm)': '',
+      'Regroupement : durée (heures)': '',
       'Modules terminés': '9',
       'Modules prévus': '9',
       'Résultats aux quiz': '18/27 (67 %)',
@@ -387,6 +392,7 @@ describe('connection log (one row per merged session)', () => {
       Appareil: 'ordinateur, téléphone',
       Signalements: 'plafond atteint',
       'Version de l’algorithme de temps': 'beats-v1',
+      Source: 'modules',
     });
     expect(body[0]?.['Modules visités']).toContain(titles.get(modules.common[0] as string));
     expect(body[1]).toMatchObject({

@@ -250,7 +250,7 @@ describe('the closing group session (regroupement)', () => {
     expect(otherCourse.statusCode).toBe(400);
     expect(text(otherCourse.body)).toContain('aucun regroupement de ce cours');
     const ok = await form('/regroupement/presence', a.token, {
-      code: (big?.code as string).toLowerCase().replace(/(...)/, '$1 '),
+      code: String(big?.code).toLowerCase().replace(/(...)/, '$1 '),
     });
     expect(ok.statusCode).toBe(200);
     expect(text(ok.body)).toContain('votre présence au regroupement est enregistrée');
