@@ -3,7 +3,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { Lexer, type Token } from 'marked';
 import { type Document, isCollection, isNode, LineCounter, type Node, parseDocument } from 'yaml';
-import { checkModules, type ModuleEstimate } from './editorial.js';
+import { checkModules, checkTextStyle, type ModuleEstimate } from './editorial.js';
 import {
   type ActivityBlock,
   type Block,
@@ -62,7 +62,6 @@ export function formatProblem(p: ContentProblem, base = ''): string {
 
 const SLUG = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
 const IDCC = /^\d{4}$/;
-const VIDEO_FILE = /\.(mp4|webm|ogv|ogg|m4v|mov)(\?.*)?$/i;
 
 type Path = (string | number)[];
 
@@ -718,9 +717,6 @@ function readVideo(r: Reader, o: Record<string, unknown>, p: Path): Block | null
   const src = r.mediaUrl(o, 'src', p, { nullable: false });
   const captions = r.httpsUrl(o, 'captions', p);
   const transcript = r.markdown(o, 'transcript', p);
-  if (src !== null && src !== 'placeholder' && !VIDEO_FILE.test(src) && captions !== null) {
-    r.src.warn([...p, 'captions'], 'captions are used with a video file only; an embedded player shows its own');
-  }
   if (id === null || title === null || src === null || transcript === null) return null;
   return { type: 'video', id, title, src, captions, transcript };
 }
@@ -986,7 +982,11 @@ export async function loadContent(contentDir: string, options: { today?: Date } 
           fileProblem(rel(abs), `"${area}" is neither "common" nor a fund slug of funds.json`);
         }
         const src = await read(abs);
-        if (src) glossaryFiles.push({ src, area, entries: readGlossary(src) });
+        if (src) {
+          glossaryFiles.push({ src, area, entries: readGlossary(src) });
+          // Definitions are shown to learners: same typography and spellings as the modules.
+          if (src.ok) checkTextStyle(src);
+        }
       }
       continue;
     }

@@ -387,6 +387,21 @@ export function checkModules(
   return estimates;
 }
 
+/** Typography and one spelling per term over every learner-facing text of a file (a glossary file). */
+export function checkTextStyle(src: ModuleSource): void {
+  for (const t of textScalars(src.doc.contents)) {
+    const value = String(t.scalar.value);
+    for (const issue of typographyIssues(value)) {
+      const { line, column } = locate(src, t.scalar, issue.index);
+      src.at(line, column, `${fmtPath(t.path)}: typography: ${issue.message}`, 'error', true);
+    }
+    for (const f of spellingFindings(value)) {
+      const { line, column } = locate(src, t.scalar, f.index);
+      src.at(line, column, `${fmtPath(t.path)}: spelling: "${f.found}", write « ${f.use} »`, 'error', true);
+    }
+  }
+}
+
 /** The terms a module of this fund may use: general ones (common) and its fund's. */
 export function glossaryTerms(glossary: Glossary, fund: string): Set<string> {
   const set = new Set<string>();

@@ -417,7 +417,15 @@ export function createCatalogPages(app: FastifyInstance, runtime: CatalogRuntime
       const fixedFund = target.fund !== null && snapshot.funds.some((f) => f.slug === target.fund) ? target.fund : null;
       if (!profile) return onboardingPage(reply, session, token, fixedFund, {}, snapshot);
       if (session.courseId === null) return outsideCourse(request, reply, session);
-      if (wantsParcours) return parcoursPage(request, reply, session, token, { target, snapshot, profile, ...options });
+      if (wantsParcours) {
+        const notice = options.notice ? `${options.notice} Voici votre parcours.` : undefined;
+        return parcoursPage(request, reply, session, token, {
+          target,
+          snapshot,
+          profile,
+          ...(notice ? { notice } : {}),
+        });
+      }
       const module = snapshot.routing.moduleRows.find((m) => m.id === options.moduleId);
       const allowed =
         module !== undefined &&
@@ -461,7 +469,7 @@ export function createCatalogPages(app: FastifyInstance, runtime: CatalogRuntime
       target,
       snapshot,
       profile: dest.profile,
-      ...(options.notice ? { notice: options.notice } : {}),
+      ...(options.notice ? { notice: `${options.notice} Voici votre module.` } : {}),
     });
   }
 
@@ -699,10 +707,23 @@ export function createCatalogPages(app: FastifyInstance, runtime: CatalogRuntime
     } else if (target.theme !== null && theme) {
       linkDescription =
         theme.trunk === 'common'
-          ? `Ce lien affiche le thème « ${theme.title} » du tronc commun : le même module pour tous les apprenants.`
-          : `Ce lien affiche le thème « ${theme.title} » : chaque apprenant voit le module de son fonds de formation.`;
+          ? `Ce lien affiche le thème « ${theme.title} » du tronc commun : les mêmes modules pour tous les apprenants, l’un après l’autre.`
+          : `Ce lien affiche le thème « ${theme.title} » : chaque apprenant voit le module de son fonds de formation, puis les suivants du thème.`;
+      // The theme's later modules, in order, for one owner (the default of each position).
+      const later = (fund: string | null) =>
+        catalog.moduleRows
+          .filter(
+            (m) =>
+              m.trackId === theme.trackId &&
+              m.theme === theme.slug &&
+              m.fundSlug === fund &&
+              m.branches.length === 0 &&
+              m.position > 1,
+          )
+          .sort((a, b) => a.position - b.position)
+          .map((m) => asRow(m.id));
       if (theme.trunk === 'common') {
-        if (probe.ok) rows.push({ fund: null, module: asRow(probe.moduleId), variants: [] });
+        if (probe.ok) rows.push({ fund: null, module: asRow(probe.moduleId), variants: [], followedBy: later(null) });
       } else {
         for (const f of funds.filter((x) => target.fund === null || x.slug === target.fund)) {
           const route = resolveModule({ ...target, fund: f.slug }, null, catalog);
@@ -717,7 +738,7 @@ export function createCatalogPages(app: FastifyInstance, runtime: CatalogRuntime
               version: m.currentVersion,
               branches: m.branches.map((idcc) => ({ idcc, name: branches.find((b) => b.idcc === idcc)?.name ?? idcc })),
             }));
-          rows.push({ fund: f, module: route.ok ? asRow(route.moduleId) : null, variants });
+          rows.push({ fund: f, module: route.ok ? asRow(route.moduleId) : null, variants, followedBy: later(f.slug) });
         }
       }
     } else {
@@ -951,7 +972,7 @@ export async function catalogRoutes(root: FastifyInstance, options: { runtime: C
       if (!out.saved) return out.reply;
       if (session.role !== 'learner') return pages.overviewPage(reply, session, token);
       return pages.learnerPage(request, reply, session, token, {
-        notice: 'Merci, votre profil est enregistré. Voici votre module.',
+        notice: 'Merci, votre profil est enregistré.',
       });
     },
   );

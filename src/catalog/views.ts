@@ -384,7 +384,9 @@ ${captions ? html`<track kind="captions" src="${captions}" srclang="fr" label="F
 <p>Votre navigateur ne lit pas cette vidéo : <a href="${src}">téléchargez-la</a> ou lisez la transcription.</p>
 </video></div>`;
   }
-  return html`<div class="frame"><iframe src="${src}" title="Vidéo : ${title}" allow="fullscreen; encrypted-media; picture-in-picture" allowfullscreen loading="lazy"></iframe></div>`;
+  // An embedded player shows its own captions; their file is offered too, as the check requires it.
+  return html`<div class="frame"><iframe src="${src}" title="Vidéo : ${title}" allow="fullscreen; encrypted-media; picture-in-picture" allowfullscreen loading="lazy"></iframe></div>
+${captions ? html`<p class="muted"><a href="${captions}" target="_blank" rel="noopener noreferrer">Sous-titres de la vidéo (fichier WebVTT)<span class="sr-only"> (s’ouvre dans un nouvel onglet)</span></a></p>` : ''}`;
 }
 
 function renderVideo(b: VideoBlock, placeholderUrl: string, linker: GlossaryLinker): SafeHtml {
@@ -639,6 +641,8 @@ export interface OverviewRow {
   fund: { slug: string; name: string; historicalName: string | null } | null;
   module: { id: string; title: string; version: number } | null;
   variants: { id: string; title: string; version: number; branches: { idcc: string; name: string }[] }[];
+  /** The theme's next modules (positions 2, 3…), shown after the first one ("module suivant"). */
+  followedBy?: { id: string; title: string; version: number }[];
 }
 
 export interface OverviewOptions {
@@ -677,7 +681,7 @@ ${
 ${o.rows.map(
   (r) => html`<tr>
 <th scope="row">${r.fund ? html`${r.fund.name}${r.fund.historicalName ? html`<br><span class="muted">anciennement ${r.fund.historicalName}</span>` : ''}` : 'Tous les apprenants'}</th>
-<td>${r.module ? html`${r.module.title}<br><span class="muted"><code>${r.module.id}</code>, version ${r.module.version}</span>` : html`<strong>Aucun module</strong> : ces apprenants verront un message d’erreur.`}</td>
+<td>${r.module ? html`${r.module.title}<br><span class="muted"><code>${r.module.id}</code>, version ${r.module.version}</span>${(r.followedBy ?? []).map((t) => html`<br>puis : ${t.title} <span class="muted"><code>${t.id}</code>, version ${t.version}</span>`)}` : html`<strong>Aucun module</strong> : ces apprenants verront un message d’erreur.`}</td>
 <td>${
     r.variants.length === 0
       ? html`<span class="muted">Aucune</span>`

@@ -479,7 +479,10 @@ export interface CertificateFacts {
 
 export function eligibilityFacts(facts: CertificateFacts): EligibilityFacts {
   return {
-    modules: facts.modules.map((m) => ({ trunk: m.trunk, completed: m.completedAt !== null })),
+    // The learner's programme: a module opened outside it (before a change of fund) is not required.
+    modules: facts.modules
+      .filter((m) => m.planned !== false)
+      .map((m) => ({ trunk: m.trunk, completed: m.completedAt !== null })),
     totalCreditedSeconds: totalSeconds(facts),
   };
 }

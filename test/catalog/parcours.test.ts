@@ -74,6 +74,12 @@ async function complete(token: string, moduleId: string) {
 
 const get = (href: string) => ctx.app.inject({ method: 'GET', url: href });
 
+/** Completion scores queued for the LMS (AGS) after a module's completion. */
+async function scores(moduleId: string): Promise<number> {
+  const rows = await ctx.app.db.selectFrom('lti_score_outbox').select('id').where('module_id', '=', moduleId).execute();
+  return rows.length;
+}
+
 describe('Mon parcours from a link without custom parameters', () => {
   it('a learner of each fund sees their 16 modules by week, what to do next and the planned 4 h (no 404)', async () => {
     for (const fund of FUND_SLUGS) {
@@ -83,6 +89,9 @@ describe('Mon parcours from a link without custom parameters', () => {
       expect(page.statusCode).toBe(200);
       const doc = dom(page.body);
       expect(doc.querySelector('h1')?.textContent).toBe('Mon parcours');
+      expect(doc.querySelector('.notice')?.textContent).toBe(
+        'Merci, votre profil est enregistré. Voici votre parcours.',
+      );
       const weeks = [...doc.querySelectorAll('section.week')];
       expect(weeks.map((w) => w.querySelector('h2')?.textContent?.slice(0, 9))).toEqual([
         'Semaine 1',
@@ -138,6 +147,8 @@ describe('Mon parcours from a link without custom parameters', () => {
     expect(source?.getAttribute('rel')).toBe('noopener noreferrer');
 
     await complete(token, 'common-digitalisation');
+    // One module of sixteen: the parcours link's line item gets no completion score yet.
+    expect(await scores('common-digitalisation')).toBe(0);
     const again = dom((await get(`/catalog/parcours?session_token=${encodeURIComponent(token)}`)).body);
     const item = again.querySelector('li[data-module-id="common-digitalisation"]');
     expect(item?.getAttribute('data-status')).toBe('done');
@@ -157,6 +168,32 @@ describe('Mon parcours from a link without custom parameters', () => {
   });
 });
 
+describe('Mon parcours and the certificate', () => {
+  it('once the rule is met (the 8 sector modules), the certificate is issued and Mon parcours links its PDF', async () => {
+    const { token, page } = await onboard(0, 'atlas');
+    const sector = [...dom(page.body).querySelectorAll('li.parcours-module')]
+      .map((li) => li.getAttribute('data-module-id') as string)
+      .filter((id) => id.startsWith('atlas-'));
+    expect(sector).toHaveLength(8);
+    for (const id of sector) {
+      const opened = await get(`/catalog/module?module=${id}&session_token=${encodeURIComponent(token)}`);
+      expect(opened.statusCode).toBe(200);
+      await complete(token, id);
+    }
+    const doc = dom((await get(`/catalog/parcours?session_token=${encodeURIComponent(token)}`)).body);
+    expect(doc.querySelector('.parcours-summary')?.textContent).toContain('Modules terminés : 8 sur 16.');
+    const pdf = doc.querySelector('#certificat')?.parentElement?.querySelector('a[href*="/pdf"]');
+    expect(pdf?.textContent).toBe('Télécharger le certificat (PDF)');
+    const download = await get(pdf?.getAttribute('href') ?? '');
+    expect(download.statusCode).toBe(200);
+    expect(download.headers['content-type']).toContain('application/pdf');
+    // What next: the common trunk still to do.
+    expect(doc.querySelector('#parcours-suivant')?.textContent).toBe(
+      'Continuer avec : Module 1 du thème digitalisation (common)',
+    );
+  });
+});
+
 describe('a theme link: the theme’s modules in sequence', () => {
   it('module 1 leads to module 2 (« module suivant »), module 2 back to Mon parcours', async () => {
     const { page, token } = await onboard(2, 'uniformation');
@@ -173,6 +210,11 @@ describe('a theme link: the theme’s modules in sequence', () => {
     expect(m2.querySelector('p.next a')?.getAttribute('href')).toBe(
       `/catalog/parcours?session_token=${encodeURIComponent(token)}`,
     );
+    // The theme link's completion score comes with its last module, not its first.
+    await complete(token, 'uniformation-coeur-de-metier');
+    expect(await scores('uniformation-coeur-de-metier')).toBe(0);
+    await complete(token, 'uniformation-coeur-de-metier-2');
+    expect(await scores('uniformation-coeur-de-metier-2')).toBe(1);
   });
 });
 
@@ -195,5 +237,18 @@ describe('the course team on a parcours link', () => {
     expect(rows[0]?.[1]).toBe('0');
     expect(Number(rows[0]?.[2])).toBeGreaterThanOrEqual(1);
     expect(doc.querySelector('table.weeks caption')?.textContent).toContain('apprenants avec un profil');
+  });
+
+  it('on a theme link, sees each fund’s modules of the theme in sequence', async () => {
+    const component = ctx.fake.components[2];
+    if (!component) throw new Error('no component');
+    const teacher = await ctx.launch(ctx.fake.createUser({ role: 'instructor' }), component);
+    const doc = dom(teacher.final.body);
+    const akto = [...doc.querySelectorAll('table.funds tbody tr')].find((tr) =>
+      tr.querySelector('th')?.textContent?.startsWith('AKTO'),
+    );
+    const cell = akto?.querySelectorAll('td')[0]?.textContent ?? '';
+    expect(cell).toContain('akto-coeur-de-metier,');
+    expect(cell).toContain('puis : Module 2 du thème coeur-de-metier (akto)');
   });
 });

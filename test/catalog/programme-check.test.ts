@@ -199,6 +199,11 @@ describe('the editorial rules', () => {
     expect(found).toContain(
       'glossary/akto.yaml:1:3: error: [0].term: "RGPD" is already defined in glossary/common.yaml: a term is defined once',
     );
+    // Glossary definitions are learner-facing text too.
+    await fx.write('glossary/akto.yaml', '- term: "HACCP"\n  definition: "La méthode d\'hygiène des cuisines."\n');
+    expect(await errors()).toContain(
+      'glossary/akto.yaml:2:28: error: [0].definition: typography: apostrophe droite : écrire ’',
+    );
   });
 
   it('captions for a real video, https sources, at least one source, a review date older than 12 months', async () => {

@@ -13,6 +13,8 @@ import {
   canonicalJson,
   DEFAULT_RULE,
   describeIssuanceRule,
+  eligibilityFacts,
+  evaluateEligibility,
   formatCertificateNumber,
 } from '../../src/certificates/rules.js';
 import { assembleFacts } from '../../src/certificates/sources.js';
@@ -159,6 +161,50 @@ describe('the certificate of the 16-module programme', () => {
       expect(text).toContain('Détail par module (suite)');
       expect(text.match(/Module\s+Parcours\s+Date\(s\)\s+Temps\s+Terminé/g)).toHaveLength(2);
     }
+  });
+
+  it('requires only the programme’s modules: one opened before a change of fund is listed, not required', () => {
+    const facts = assembleFacts({
+      learnerId: 'l1',
+      course: { id: 'c1', title: 'T' },
+      profile,
+      fund: { slug: 'akto', name: 'AKTO', historicalName: 'Fafih' },
+      modules,
+      themePositions: new Map(THEMES.map(([slug], i) => [`${TRACK}|${slug}`, i + 1])),
+      completions: programme
+        .filter((m) => m.trunk === 'sector')
+        .map((m) => ({ ...completions[0], moduleId: m.id, trunk: 'sector' as const }) as ModuleCompletion),
+      times: {
+        algorithm: 'beats-v1',
+        params: {},
+        modules: [{ moduleId: 'atlas-visibilite', creditedSeconds: 300, firstAt: null, lastAt: null }],
+      },
+    });
+    expect(facts.modules.find((m) => m.id === 'atlas-visibilite')).toMatchObject({ planned: false });
+    const report = evaluateEligibility(DEFAULT_RULE, eligibilityFacts(facts));
+    expect(report).toMatchObject({ eligible: true, sectorCompleted: 8, sectorTotal: 8 });
+  });
+
+  it('a table too long for one page goes on under « Détail par module (suite) » with its headers repeated', async () => {
+    const provider = loadProviderConfig(resolve('lti-config/provider.json'), { production: false });
+    const long: CertificateData = {
+      ...data,
+      modules: data.modules.map((m) => ({
+        ...m,
+        title: `${m.title} : un intitulé long qui prend plusieurs lignes dans la colonne des modules du tableau`,
+      })),
+    };
+    const pdf = await renderCertificatePdf(long, {
+      signatureImage: provider.signatureImage,
+      dataSha256: createHash('sha256').update(canonicalJson(long)).digest('hex'),
+    });
+    const longText = pdfTool('pdftotext', pdf, ['-layout', '-enc', 'UTF-8']);
+    expect(Number(/Pages:\s+(\d+)/.exec(pdfTool('pdfinfo', pdf))?.[1])).toBe(2);
+    expect(longText).toContain('Détail par module (suite)');
+    expect(longText.match(/Module\s+Parcours\s+Date\(s\)\s+Temps\s+Terminé/g)).toHaveLength(2);
+    // Page 2 starts with the continued table.
+    const page2 = longText.split('\f')[1] ?? '';
+    expect(page2.trimStart().startsWith('Détail par module (suite)')).toBe(true);
   });
 
   it('states the issuance rule in plain words', () => {
