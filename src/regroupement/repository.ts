@@ -268,3 +268,32 @@ export async function courseTitle(db: Executor, courseId: string): Promise<strin
   const r = await db.selectFrom('courses').select(['title', 'label']).where('id', '=', courseId).executeTakeFirst();
   return r?.title ?? r?.label ?? 'Formation';
 }
+
+/** Removes a registration that has no attendance (a learner withdrawing before the session). */
+export async function deleteRegistration(db: Executor, sessionId: string, learnerId: string): Promise<boolean> {
+  const r = await db
+    .deleteFrom('regroupement_registrations')
+    .where('session_id', '=', sessionId)
+    .where('learner_id', '=', learnerId)
+    .where('attended_minutes', 'is', null)
+    .returning('learner_id')
+    .executeTakeFirst();
+  return r !== undefined;
+}
+
+/** Display names of learners (profile, else the LMS's name), for the history. */
+export async function learnerNames(db: Executor, ids: string[]): Promise<Map<string, string>> {
+  if (ids.length === 0) return new Map();
+  const rows = await db
+    .selectFrom('learners as l')
+    .leftJoin('learner_profiles as p', 'p.learner_id', 'l.id')
+    .select(['l.id', 'p.given_name', 'p.family_name', 'l.given_name as lg', 'l.family_name as lf'])
+    .where('l.id', 'in', ids)
+    .execute();
+  const out = new Map<string, string>();
+  for (const r of rows) {
+    const name = [r.given_name ?? r.lg, r.family_name ?? r.lf].filter(Boolean).join(' ');
+    if (name) out.set(r.id, name);
+  }
+  return out;
+}

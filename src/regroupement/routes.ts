@@ -14,6 +14,7 @@ import {
   register,
   scheduleSession,
   sessionOfCourse,
+  unregister,
 } from './service.js';
 import {
   type LearnerSessionView,
@@ -171,6 +172,29 @@ export async function regroupementRoutes(root: FastifyInstance, options: Regroup
   );
 
   app.post(
+    '/regroupement/desinscription',
+    {
+      ...htmlRoute,
+      schema: {
+        body: Type.Object({ session_token: SessionToken, session_id: Type.String({ maxLength: 64 }) }),
+        response: HTML_RESPONSES,
+      },
+    },
+    async (request, reply) => {
+      const session = await requireSession(request);
+      const token = rawToken(request);
+      const who = await learner(session);
+      try {
+        await unregister(db, who, request.body.session_id);
+        return learnerPage(reply, session, token, { notice: 'Votre inscription est annulée : la place est libérée.' });
+      } catch (error) {
+        if (!(error instanceof DomainError) || error.status === 404) throw error;
+        return learnerPage(reply, session, token, { error: error.publicMessage, status: error.status });
+      }
+    },
+  );
+
+  app.post(
     '/regroupement/presence',
     {
       ...htmlRoute,
@@ -219,11 +243,20 @@ export async function regroupementRoutes(root: FastifyInstance, options: Regroup
     ]);
     const name = new Map(funds.map((f) => [f.slug, f.name]));
     const withRegs = await Promise.all(
-      sessions.map(async (s) => ({
-        session: s,
-        fundName: name.get(s.fundSlug) ?? s.fundSlug,
-        registrations: await repo.listRegistrations(db, s.id),
-      })),
+      sessions.map(async (s) => {
+        const [registrations, audit] = await Promise.all([repo.listRegistrations(db, s.id), repo.listAudit(db, s.id)]);
+        const names = await repo.learnerNames(db, [...new Set(audit.map((a) => a.actor_learner_id))]);
+        return {
+          session: s,
+          fundName: name.get(s.fundSlug) ?? s.fundSlug,
+          registrations,
+          history: audit.map((a) => ({
+            at: a.at,
+            who: names.get(a.actor_learner_id) ?? (a.actor_role === 'learner' ? 'un apprenant' : 'l’équipe du cours'),
+            action: a.action,
+          })),
+        };
+      }),
     );
     return send(
       reply,

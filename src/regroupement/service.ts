@@ -207,6 +207,33 @@ export async function register(
   return session;
 }
 
+/** A learner withdraws from a session that has not started yet (their place is freed). */
+export async function unregister(
+  db: Db,
+  learner: { learnerId: string; courseId: string },
+  sessionId: string,
+  now = new Date(),
+): Promise<repo.SessionRow> {
+  const session = await sessionOfCourse(db, sessionId, learner.courseId);
+  if (session.startsAt <= now) {
+    throw new ConflictError(
+      'regroupement_past',
+      'Cette séance a déjà commencé : l’inscription ne peut plus être annulée.',
+    );
+  }
+  await db.transaction().execute(async (trx) => {
+    if (!(await repo.deleteRegistration(trx, session.id, learner.learnerId))) return;
+    await repo.insertAudit(trx, {
+      sessionId: session.id,
+      actorLearnerId: learner.learnerId,
+      actorRole: 'learner',
+      action: 'unregister',
+      details: {},
+    });
+  });
+  return session;
+}
+
 /**
  * The learner types the code given during the session: accepted only for a session of THIS course, of
  * their fund, within its time window. Records the session's duration (source `code`); registers them if

@@ -96,7 +96,10 @@ ${
 ${
   mine
     ? html`<div class="session" data-session-id="${mine.session.id}"><h3>Vous êtes inscrit(e) : ${MODE_LABELS[mine.session.mode]}</h3>
-<p>${when(mine.session)}</p><p>${where(mine.session, true)}</p></div>`
+<p>${when(mine.session)}</p><p>${where(mine.session, true)}</p>
+<form method="post" action="/regroupement/desinscription" class="inline">
+<input type="hidden" name="session_token" value="${o.token}"><input type="hidden" name="session_id" value="${mine.session.id}">
+<button type="submit" class="secondary">Annuler mon inscription</button></form></div>`
     : ''
 }
 ${
@@ -129,7 +132,18 @@ export interface CourseTeamSession {
   session: SessionRow;
   fundName: string;
   registrations: RegistrationRow[];
+  /** Every change, oldest first: when, who (a name when known) and what. */
+  history: { at: Date; who: string; action: string }[];
 }
+
+const ACTION_LABELS: Record<string, string> = {
+  schedule: 'séance programmée',
+  cancel: 'séance annulée',
+  register: 'inscription',
+  unregister: 'inscription annulée',
+  attendance_code: 'présence confirmée par code',
+  attendance_list: 'présences notées par l’équipe',
+};
 
 export function renderCourseTeamPage(o: {
   session: PageSession;
@@ -180,6 +194,9 @@ ${c.registrations.map(
 )}
 </fieldset><p><button type="submit">Enregistrer les présences</button></p></form>`
 }
+<details><summary>Historique des modifications</summary><ul>${c.history.map(
+      (h) => html`<li>${dayFr(h.at)} à ${timeFr(h.at)} · ${h.who} · ${ACTION_LABELS[h.action] ?? h.action}</li>`,
+    )}</ul></details>
 ${
   s.cancelledAt
     ? ''

@@ -216,6 +216,17 @@ describe('the closing group session (regroupement)', () => {
     expect(doc(full.body).querySelector('[role="alert"]')?.textContent).toContain(
       'est complète (1 places) : choisissez-en une autre',
     );
+    // F takes a place in the big session, then withdraws: the place is freed.
+    expect((await form('/regroupement/inscription', f.token, { session_id: big?.id as string })).statusCode).toBe(200);
+    const leave = await form('/regroupement/desinscription', f.token, { session_id: big?.id as string });
+    expect(leave.statusCode).toBe(200);
+    expect(text(leave.body)).toContain('Votre inscription est annulée');
+    const registered = await ctx.app.db
+      .selectFrom('regroupement_registrations')
+      .select('learner_id')
+      .where('session_id', '=', big?.id as string)
+      .execute();
+    expect(registered.map((r) => r.learner_id).sort()).toEqual([a.id, e.id].sort());
     // The AKTO learner cannot join Uniformation's session; a session of another course is unknown.
     expect((await form('/regroupement/inscription', akto.token, { session_id: big?.id as string })).statusCode).toBe(
       403,
@@ -277,10 +288,19 @@ describe('the closing group session (regroupement)', () => {
       'schedule',
       'register',
       'register',
+      'register',
+      'unregister',
       'attendance_code',
       'attendance_list',
     ]);
     expect(audit.at(-1)?.actor_learner_id).toBe(team.id);
+    // The course team reads the history under the session.
+    const teamPage = doc(
+      (await ctx.app.inject({ method: 'GET', url: `/regroupement/equipe?session_token=${team.token}` })).body,
+    );
+    const history = teamPage.querySelector(`[data-session-id="${big?.id}"] details`)?.textContent ?? '';
+    expect(history).toContain('Anne Fabre · inscription annulée');
+    expect(history).toContain('présence confirmée par code');
 
     // The certificate: a new version with its own line.
     const line = certificateLine({ mode: 'online', startsAt, attendedMinutes: 90 });
