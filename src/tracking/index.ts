@@ -96,9 +96,13 @@ async function tracking(app: FastifyInstance): Promise<void> {
       timePagePath: TIME_PAGE_PATH,
       times: async (learnerId, courseId) => {
         const t = await learnerTimes(app.db, learnerId, courseId);
+        // As on the certificate: the modules' credited time plus the common trunk estimated from the LMS.
+        const lms = runtime.commonTrunk
+          ? await runtime.commonTrunk(app.db, learnerId, courseId).catch(() => null)
+          : null;
         return {
           byModule: new Map(t.modules.map((m) => [m.moduleId, m.creditedSeconds])),
-          totalSeconds: t.creditedSeconds,
+          totalSeconds: t.creditedSeconds + (lms ?? 0),
         };
       },
     });

@@ -1,5 +1,6 @@
 import { parseHTML } from 'linkedom';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registerCommonTrunkEstimate } from '../../src/tracking/index.js';
 import type { ContentFixture } from './content-fixture.js';
 import { type CatalogTestContext, createCatalogTestApp, onboardingForm } from './helpers.js';
 import { createProgrammeFixture, FUND_SLUGS } from './programme-fixture.js';
@@ -250,5 +251,33 @@ describe('the course team on a parcours link', () => {
     const cell = akto?.querySelectorAll('td')[0]?.textContent ?? '';
     expect(cell).toContain('akto-coeur-de-metier,');
     expect(cell).toContain('puis : Module 2 du thème coeur-de-metier (akto)');
+  });
+});
+
+describe('Mon parcours counts the time as the certificate does', () => {
+  it('adds the common-trunk time estimated from the LMS to the modules’ credited time', async () => {
+    const fx2 = await createProgrammeFixture();
+    const other = await createCatalogTestApp({
+      env: { CONTENT_DIR: fx2.dir },
+      components: [{ custom: {} }],
+      extend: (app) => registerCommonTrunkEstimate(app, async () => 95 * 60),
+    });
+    try {
+      const launch = await other.launch(other.fake.createUser({ name: 'Léa Durand' }), other.fake.components[0]);
+      const page = await other.app.inject({
+        method: 'POST',
+        url: '/catalog/onboarding',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        payload: new URLSearchParams({
+          session_token: launch.sessionToken,
+          ...onboardingForm({ fund: 'akto' }),
+        }).toString(),
+      });
+      const summary = dom(page.body).querySelector('.parcours-summary')?.textContent ?? '';
+      expect(summary).toContain('Temps de formation enregistré : 1 h 35 sur 4 h prévues.');
+    } finally {
+      await other.close();
+      await fx2.cleanup();
+    }
   });
 });
