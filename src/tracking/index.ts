@@ -102,7 +102,8 @@ async function tracking(app: FastifyInstance): Promise<void> {
           : null;
         return {
           byModule: new Map(t.modules.map((m) => [m.moduleId, m.creditedSeconds])),
-          totalSeconds: t.creditedSeconds + (lms ?? 0),
+          // The estimate is a number, or a figure that also says which day's logs are awaited.
+          totalSeconds: t.creditedSeconds + (lms === null ? 0 : typeof lms === 'number' ? lms : (lms.seconds ?? 0)),
         };
       },
     });
