@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { getLearnerProfile, registerParcoursFragment } from '../catalog/index.js';
 import type { Db } from '../db/index.js';
 import { learnerSectionData, regroupementRoutes } from './routes.js';
-import { attendedFor, loadRegroupementFunds } from './service.js';
+import { attendedFor, hasRegistration, loadRegroupementFunds } from './service.js';
 import { learnerSection } from './views.js';
 
 /**
@@ -50,11 +50,14 @@ async function regroupement(app: FastifyInstance): Promise<void> {
     registerParcoursFragment(app, async (ctx) => {
       const profile = await getLearnerProfile(app.db, ctx.learnerId);
       if (!profile) return null;
-      const data = await learnerSectionData(app, options, {
-        learnerId: ctx.learnerId,
-        courseId: ctx.courseId,
-        fundSlug: profile.fundSlug,
-      });
+      // Nothing to look up for a fund without regroupement, unless the learner has a registration here.
+      if (!funds.has(profile.fundSlug) && !(await hasRegistration(app.db, ctx.learnerId, ctx.courseId))) return null;
+      const data = await learnerSectionData(
+        app,
+        options,
+        { learnerId: ctx.learnerId, courseId: ctx.courseId, fundSlug: profile.fundSlug },
+        { done: ctx.modulesDone, planned: ctx.modulesPlanned },
+      );
       if (!data.fundPlans) return null;
       return learnerSection({
         token: ctx.sessionToken,

@@ -5,7 +5,7 @@ import { getLearnerProfile, listFunds } from '../catalog/index.js';
 import { DomainError, ForbiddenError, NotFoundError } from '../http/errors.js';
 import { type LaunchSession, requireSession, sessionHead } from '../lti/index.js';
 import * as repo from './repository.js';
-import { validateSchedule } from './rules.js';
+import { mayJoin, validateSchedule } from './rules.js';
 import {
   attendByCode,
   cancelSession,
@@ -77,8 +77,12 @@ export async function learnerSectionData(
   app: FastifyInstance,
   options: RegroupementOptions,
   learner: { learnerId: string; courseId: string; fundSlug: string },
+  /** What « Mon parcours » already counted, to spare recounting it. */
+  known?: { done: number; planned: number },
 ) {
-  const standing = await learnerStanding(app.db, learner.learnerId, learner.courseId, options.funds, learner.fundSlug);
+  const standing = known
+    ? { fundPlans: options.funds.has(learner.fundSlug), mayJoin: mayJoin(known), progress: known }
+    : await learnerStanding(app.db, learner.learnerId, learner.courseId, options.funds, learner.fundSlug);
   const [sessions, mine] = await Promise.all([
     repo.listSessions(app.db, learner.courseId, learner.fundSlug),
     repo.learnerRegistrations(app.db, learner.learnerId, learner.courseId),

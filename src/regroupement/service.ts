@@ -293,3 +293,8 @@ export async function attendedFor(db: Db, learnerId: string, courseId: string) {
     source: r.attendance_source,
   }));
 }
+
+/** Whether the learner holds any registration in this course's sessions (a cheap check for « Mon parcours »). */
+export async function hasRegistration(db: Db, learnerId: string, courseId: string): Promise<boolean> {
+  return (await repo.learnerRegistrations(db, learnerId, courseId)).length > 0;
+}
