@@ -18,6 +18,7 @@ import * as m0016 from './0016_score_outbox_holds.js';
 import * as m0017 from './0017_security_hardening.js';
 import * as m0018 from './0018_privacy.js';
 import * as m0019 from './0019_fund_digests.js';
+import * as m0020 from './0020_regroupement.js';
 import * as m0021 from './0021_operations_metrics.js';
 
 /**
@@ -45,5 +46,6 @@ export const migrations: Record<string, Migration> = {
   '0017_security_hardening': m0017,
   '0018_privacy': m0018,
   '0019_fund_digests': m0019,
+  '0020_regroupement': m0020,
   '0021_operations_metrics': m0021,
 };

@@ -20,6 +20,7 @@ import { ltiServicesPlugin } from './lti-services/index.js';
 import { metricsPlugin } from './metrics/index.js';
 import { portalPlugin, registerAccessAudit } from './portal/index.js';
 import { privacyPlugin } from './privacy/index.js';
+import { regroupementPlugin } from './regroupement/index.js';
 import { trackingPlugin } from './tracking/index.js';
 
 declare module 'fastify' {
@@ -107,6 +108,7 @@ export async function buildApp(options: BuildOptions): Promise<App> {
   await app.register(privacyPlugin);
   // Development only (the configuration refuses DEMO_LMS in production).
   if (config.demo) await app.register(demoPlugin);
+  await app.register(regroupementPlugin);
 
   return app;
 }

@@ -340,7 +340,7 @@ function readFunds(src: SourceFile): FundsFile | null {
   const idccs = new Map<string, string>();
   items.forEach((item, i) => {
     const p: Path = ['funds', i];
-    const o = r.object(item, p, ['slug', 'name', 'historicalName', 'sectors', 'branches']);
+    const o = r.object(item, p, ['slug', 'name', 'historicalName', 'sectors', 'branches', 'regroupement']);
     if (!o) return;
     const slug = r.string(o, 'slug', p, { pattern: SLUG, patternHint: 'lower-case letters, digits and dashes' });
     if (slug === COMMON_FUND) src.error([...p, 'slug'], '"common" is reserved for the common trunk');
@@ -381,7 +381,12 @@ function readFunds(src: SourceFile): FundsFile | null {
       if (idcc !== null && bname !== null)
         branches.push({ idcc, name: bname, ...(bhist ? { historicalName: bhist } : {}) });
     });
-    if (slug !== null && name !== null) funds.push({ slug, name, historicalName, sectors, branches });
+    // `regroupement`: the fund plans a closing group session (docs/course-team.md §3); only kept when true.
+    if (o.regroupement !== undefined && typeof o.regroupement !== 'boolean') {
+      src.error([...p, 'regroupement'], 'must be true or false');
+    }
+    const regroupement = o.regroupement === true ? { regroupement: true as const } : {};
+    if (slug !== null && name !== null) funds.push({ slug, name, historicalName, sectors, branches, ...regroupement });
   });
   if (version === null) return null;
   return { version, funds };

@@ -11,6 +11,7 @@ import {
   listModules as listModuleRows,
   listProgress,
   listThemes as listThemeRows,
+  loadRoutingCatalog,
   type ModuleRow,
 } from './repository.js';
 import {
@@ -18,8 +19,10 @@ import {
   catalogRoutes,
   createCatalogPages,
   type ModulePageFragment,
+  type ParcoursFragment,
   type ParcoursSources,
 } from './routes.js';
+import { learnerProgramme } from './rules.js';
 import type { Civility, HeadcountBand, Trunk } from './tables.js';
 
 /**
@@ -33,6 +36,8 @@ export type {
   ModulePageContext,
   ModulePageFragment,
   ParcoursCertificateState,
+  ParcoursFragment,
+  ParcoursFragmentContext,
   ParcoursSources,
   ParcoursTimes,
 } from './routes.js';
@@ -85,7 +90,43 @@ export function registerParcoursSources(app: FastifyInstance, sources: ParcoursS
   Object.assign(app.catalogRuntime.parcours, sources);
 }
 
+/**
+ * Adds a section to every learner's "Mon parcours" (before the certificate), e.g. the closing group
+ * session. Call from a plugin registered after `catalogPlugin`.
+ */
+export function registerParcoursFragment(app: FastifyInstance, fragment: ParcoursFragment): void {
+  if (!app.hasDecorator('catalogRuntime')) throw new Error('register catalogPlugin before registerParcoursFragment');
+  app.catalogRuntime.parcoursFragments = [...(app.catalogRuntime.parcoursFragments ?? []), fragment];
+}
+
 // ───────────────────────────── Public read API ─────────────────────────────
+
+/**
+ * How far a learner is in their programme in a course (the modules "Mon parcours" lists: common trunk and
+ * their fund's, the branch variant where theirs): modules completed and planned. null without a profile.
+ * With several tracks, the one holding most of the learner's modules.
+ */
+export async function programmeProgress(
+  db: Db,
+  learnerId: string,
+  courseId: string,
+): Promise<{ done: number; planned: number } | null> {
+  const [profile, routing, progress] = await Promise.all([
+    findProfile(db, learnerId),
+    loadRoutingCatalog(db),
+    listProgress(db, { learnerId, courseId }),
+  ]);
+  if (!profile) return null;
+  const completed = new Set(progress.filter((p) => p.completedAt !== null).map((p) => p.moduleId));
+  let best = { done: 0, planned: 0 };
+  for (const trackId of new Set(routing.themes.map((t) => t.trackId))) {
+    const entries = learnerProgramme(routing, { fundSlug: profile.fundSlug, idcc: profile.idcc }, trackId);
+    if (entries.length > best.planned) {
+      best = { done: entries.filter((e) => completed.has(e.moduleId)).length, planned: entries.length };
+    }
+  }
+  return best;
+}
 
 export interface ModuleInfo {
   id: string;
@@ -187,3 +228,7 @@ export async function listCompletions(
 ): Promise<ModuleCompletion[]> {
   return listProgress(db, filter);
 }
+
+/** Reads and validates a content directory without a database (the Open edX course export reads the tracks). */
+export { loadContent } from './content.js';
+export type { ContentSet, ThemeDef, TrackDef } from './model.js';

@@ -16,6 +16,8 @@ export interface FundDef {
   historicalName: string | null;
   sectors: string[];
   branches: BranchDef[];
+  /** The fund plans a closing group session (« regroupement »); absent when it does not. */
+  regroupement?: true;
 }
 
 export interface FundsFile {

@@ -107,9 +107,23 @@ export interface ParcoursSources {
   issuanceRule?: (courseId: string) => Promise<string>;
 }
 
+/** What a learner's "Mon parcours" page tells a fragment. */
+export interface ParcoursFragmentContext {
+  learnerId: string;
+  courseId: string;
+  fundSlug: string;
+  sessionToken: string;
+  modulesDone: number;
+  modulesPlanned: number;
+}
+/** A section another capability adds to "Mon parcours" (null: nothing to show). */
+export type ParcoursFragment = (ctx: ParcoursFragmentContext) => Promise<SafeHtml | null>;
+
 export interface CatalogRuntime {
   fragments: ModulePageFragment[];
   parcours: ParcoursSources;
+  /** Absent in a runtime built before parcours fragments existed. */
+  parcoursFragments?: ParcoursFragment[];
 }
 
 const HtmlPage = Type.String({ description: 'French HTML page (shown inside the LMS iframe)' });
@@ -583,6 +597,24 @@ export function createCatalogPages(app: FastifyInstance, runtime: CatalogRuntime
             modules: entries.filter((e) => e.trunk === trunk).map(toModule),
           }));
     const plannedMinutes = entries.reduce((n, e) => n + (rows.get(e.moduleId)?.nominalMinutes ?? 0), 0);
+    const fragmentContext = {
+      learnerId: session.learnerId,
+      courseId,
+      fundSlug: fund,
+      sessionToken: token,
+      modulesDone: entries.filter((e) => byModule.get(e.moduleId)?.completedAt).length,
+      modulesPlanned: entries.length,
+    };
+    const extra = (
+      await Promise.all(
+        (runtime.parcoursFragments ?? []).map((f) =>
+          f(fragmentContext).catch((err: unknown) => {
+            request.log.warn({ err }, 'a Mon parcours section is unavailable');
+            return null;
+          }),
+        ),
+      )
+    ).filter((x): x is SafeHtml => x !== null);
     request.log.info({ trackId, modules: entries.length }, 'parcours served');
     return html200(
       reply,
@@ -604,6 +636,7 @@ export function createCatalogPages(app: FastifyInstance, runtime: CatalogRuntime
             }
           : null,
         notice: o.notice,
+        extra,
       }),
     );
   }

@@ -229,6 +229,11 @@ export interface LinkTarget {
   track: string | null;
   /** `view=parcours`: the learner's programme ("Mon parcours"), whatever else the link says. */
   view: string | null;
+  /**
+   * `position=N` with `theme=`: the theme's N-th module (of the learner's fund, or the common trunk's) instead
+   * of its first; one link per module of a theme (the generated Open edX course uses it). Absent when not set.
+   */
+  position?: number | null;
 }
 
 export function parseLinkTarget(custom: Readonly<Record<string, unknown>> | null | undefined): LinkTarget {
@@ -239,7 +244,15 @@ export function parseLinkTarget(custom: Readonly<Record<string, unknown>> | null
     // An unsubstituted LTI variable such as "$Context.id" means "not set".
     return t === '' || t.startsWith('$') ? null : t;
   };
-  return { module: get('module'), theme: get('theme'), fund: get('fund'), track: get('track'), view: get('view') };
+  const position = get('position');
+  return {
+    module: get('module'),
+    theme: get('theme'),
+    fund: get('fund'),
+    track: get('track'),
+    view: get('view'),
+    ...(position !== null && /^[1-9][0-9]?$/.test(position) ? { position: Number(position) } : {}),
+  };
 }
 
 /**
@@ -323,9 +336,11 @@ export function resolveModule(target: LinkTarget, profile: RoutingProfile | null
   if (themes.length > 1) return { ok: false, reason: 'ambiguous_theme', value: target.theme };
   const theme = themes[0] as (typeof themes)[number];
   // A theme link opens the theme's first module; the page leads on to the next ones.
-  const first = Math.min(
-    ...catalog.modules.filter((m) => m.trackId === theme.trackId && m.theme === theme.slug).map((m) => m.position),
-  );
+  const first =
+    target.position ??
+    Math.min(
+      ...catalog.modules.filter((m) => m.trackId === theme.trackId && m.theme === theme.slug).map((m) => m.position),
+    );
   const inTheme = catalog.modules.filter(
     (m) => m.trackId === theme.trackId && m.theme === theme.slug && m.position === first,
   );

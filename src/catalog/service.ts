@@ -212,7 +212,9 @@ async function linkScopeComplete(db: Db, row: ProgressRow): Promise<boolean> {
   const fund =
     target.fund !== null && catalog.funds.some((f) => f.slug === target.fund) ? target.fund : profile.fundSlug;
   const programme = learnerProgramme(catalog, { fundSlug: fund, idcc: profile.idcc }, module.trackId);
-  const scope = isParcoursTarget(target) ? programme : programme.filter((e) => e.theme === target.theme);
+  const scope = isParcoursTarget(target)
+    ? programme
+    : programme.filter((e) => e.theme === target.theme && (target.position == null || e.position === target.position));
   if (!scope.some((e) => e.moduleId === row.moduleId)) return true;
   const completed = new Set(progress.filter((p) => p.completedAt !== null).map((p) => p.moduleId));
   completed.add(row.moduleId);

@@ -851,6 +851,8 @@ export interface ParcoursPageOptions {
   timeHref: string | null;
   certificate: ParcoursCertificate | null;
   notice?: string | undefined;
+  /** Sections other capabilities add (registered fragments), shown before the certificate. */
+  extra?: SafeHtml[];
 }
 
 /** "1 h 05", "45 min": how the learner reads a duration. */
@@ -905,6 +907,7 @@ ${o.weeks.map(
   )}</ol>
 </section>`,
 )}
+${o.extra ?? []}
 <section aria-labelledby="certificat"><h2 id="certificat">Mon certificat</h2>${certificate}</section>
 <div class="actions"><a href="${withToken('/catalog/profile', o.session.token)}">Voir ou corriger mon profil</a></div>`;
   return catalogPage({

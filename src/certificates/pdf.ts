@@ -424,6 +424,12 @@ function durations(w: Writer, data: CertificateData): void {
     labelWidth: 150,
   });
   w.y = Math.max(leftBottom, w.y);
+  // Each closing group session attended, on its own line in a section of its own (src/regroupement), one
+  // text run each so that text extraction reads the line whole.
+  if (data.groupSessions && data.groupSessions.length > 0) {
+    w.section('Regroupement de fin de formation');
+    for (const g of data.groupSessions) w.line(g.line, { bold: true, size: 9 });
+  }
 }
 
 const COLUMNS = [

@@ -438,6 +438,19 @@ export interface CertificateData {
   } | null;
   timeAccounting: { algorithm: string; params: Json };
   verificationUrl: string;
+  /**
+   * Closing group sessions attended (« regroupement »), each printed as its own line. Absent when none, so
+   * that certificates issued before it existed keep their data.
+   */
+  groupSessions?: GroupSessionLine[];
+}
+
+export interface GroupSessionLine {
+  /** « Regroupement : classe virtuelle du 12 mars 2027, 1 h 30 » */
+  line: string;
+  day: string;
+  mode: 'online' | 'onsite';
+  minutes: number;
 }
 
 /** What the catalog and the time tracking tell about one learner in one course. */
@@ -478,6 +491,8 @@ export interface CertificateFacts {
   /** The union total when the tracking computed one (LMS and in-tool intervals merged). */
   totalCreditedSeconds: number | null;
   timeAccounting: { algorithm: string; params: Json };
+  /** Closing group sessions attended, already worded (src/regroupement). */
+  groupSessions?: GroupSessionLine[];
 }
 
 export function eligibilityFacts(facts: CertificateFacts): EligibilityFacts {
@@ -572,6 +587,9 @@ export function buildCertificateData(input: BuildInput): CertificateData {
     fund: facts.fund ? { ...facts.fund } : null,
     timeAccounting: facts.timeAccounting,
     verificationUrl: verificationUrl(input.publicUrl, input.number),
+    ...(facts.groupSessions && facts.groupSessions.length > 0
+      ? { groupSessions: facts.groupSessions.map((g) => ({ ...g })) }
+      : {}),
   };
 }
 

@@ -248,6 +248,30 @@ export class CertificateService {
     return issued;
   }
 
+  /**
+   * After a closing group session's attendance was recorded or withdrawn (src/regroupement): when the
+   * valid certificate prints other sessions than today's facts, a new version supersedes it. Returns null
+   * when nothing was reissued (no certificate yet: the session will be on the first one).
+   */
+  async reissueForRegroupement(learnerId: string, courseId: string): Promise<IssuedCertificate | null> {
+    const old = await repo.findValid(this.deps.db, learnerId, courseId);
+    if (!old) return null;
+    const facts = await this.#loadFacts(learnerId, courseId);
+    const printed = JSON.stringify(this.data(old).groupSessions ?? []);
+    if (printed === JSON.stringify(facts.groupSessions ?? [])) return null;
+    const { rule } = await this.rule(courseId);
+    const issued = await this.#create({
+      facts,
+      rule,
+      kind: 'automatic',
+      by: null,
+      reason: this.#reason('automatic', 'présence au regroupement de fin de formation'),
+      previous: old,
+    });
+    this.deps.log.info({ number: issued.number, supersedes: old.number }, 'certificate reissued for a regroupement');
+    return issued;
+  }
+
   async revoke(number: string, request: { by: string | null; reason: string | null }): Promise<void> {
     const reason = (request.reason ?? '').trim();
     if (reason.length === 0 || reason.length > REASON_MAX) {

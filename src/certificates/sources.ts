@@ -10,6 +10,7 @@ import {
 } from '../catalog/index.js';
 import type { Db } from '../db/index.js';
 import { fileNumberForLearner } from '../file-numbers/index.js';
+import { attendedGroupSessions, certificateLine } from '../regroupement/index.js';
 import { courseTitle } from './repository.js';
 import { type CertificateFacts, formatSiret, type Json, normaliseSiret } from './rules.js';
 import type { FactsSource } from './service.js';
@@ -172,7 +173,8 @@ export function catalogFactsSource(db: Db, times: TimesPort): FactsSource {
           })
         : { fileNumber: null, toConfirm: false };
       const fileNumber = number.fileNumber;
-      return assembleFacts({
+      const attended = await attendedGroupSessions(db, learnerId, courseId);
+      const facts = assembleFacts({
         learnerId,
         course: { id: courseId, title: title ?? themes[0]?.trackTitle ?? 'Formation' },
         profile,
@@ -191,6 +193,16 @@ export function catalogFactsSource(db: Db, times: TimesPort): FactsSource {
         completions,
         times: view,
       });
+      if (attended.length === 0) return facts;
+      return {
+        ...facts,
+        groupSessions: attended.map((g) => ({
+          line: certificateLine(g),
+          day: g.startsAt.toISOString().slice(0, 10),
+          mode: g.mode,
+          minutes: g.attendedMinutes,
+        })),
+      };
     },
   };
 }

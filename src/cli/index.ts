@@ -4,6 +4,7 @@ import { ConfigError } from '../config/index.js';
 import { runLmsCommand } from '../lms/index.js';
 import { registerLtiCommands } from '../lti/cli.js';
 import { registerLtiServicesCommands } from '../lti-services/index.js';
+import { runOpenEdxCommand } from '../openedx/index.js';
 import { registerPortalCommands } from '../portal/index.js';
 import { runPrivacyCommand } from '../privacy/index.js';
 import { runTimeCommand } from '../tracking/index.js';
@@ -39,6 +40,9 @@ registerCommand(
   (args) => runTimeCommand(args, { issuedCertificates: issuedCertificatesOf }),
 );
 registerCommand('privacy', 'personal data: retention purge, access export, erasure, EU co-funding', runPrivacyCommand);
+registerCommand('openedx', 'Open edX course export (OLX) with every LTI component preset', (args) =>
+  runOpenEdxCommand(args),
+);
 registerCommand('lms', 'Open edX logs: import tracking logs / xAPI, map LMS users, recompute estimates', runLmsCommand);
 
 function usage(): string {

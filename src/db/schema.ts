@@ -8,6 +8,7 @@ import type { LtiTables } from '../lti/tables.js';
 import type { LtiServicesTables } from '../lti-services/tables.js';
 import type { PortalTables } from '../portal/tables.js';
 import type { PrivacyTables } from '../privacy/tables.js';
+import type { RegroupementTables } from '../regroupement/tables.js';
 import type { TrackingTables } from '../tracking/tables.js';
 
 /**
@@ -25,7 +26,8 @@ export interface Database
     LmsTables,
     FileNumbersTables,
     PrivacyTables,
-    DigestTables {}
+    DigestTables,
+    RegroupementTables {}
 
 export interface FoundationTables {
   app_meta: AppMetaTable;

@@ -3,6 +3,7 @@ import { largestRemainder } from '../common/rounding.js';
 import type { Db } from '../db/index.js';
 import { LMS_SESSIONS_V1, overlapMs, sessionize } from '../lms/index.js';
 import type { ProgressUnit } from '../portal/index.js';
+import { MODE_LABELS } from '../regroupement/index.js';
 import {
   completedQuickly,
   deviceClass,
@@ -45,6 +46,9 @@ export interface ExportDefinition<Row> {
 const STREAM_CHUNK = 250;
 export const MODALITY = 'à distance (SPOC)';
 export const DEFAULT_PLANNED_MINUTES = 240;
+
+/** As on certificates (src/regroupement MODE_LABELS). */
+const REGROUPEMENT_MODE_LABELS: Record<string, string> = MODE_LABELS;
 
 const CIVILITY_LABELS: Record<string, string> = { madame: 'Madame', monsieur: 'Monsieur', non_precise: '' };
 
@@ -91,6 +95,10 @@ export const SUMMARY_COLUMNS: Column[] = [
   { header: 'Temps estimé sur le cours FUN (heures)', kind: 'decimal', width: 12 },
   { header: 'Temps total (h:mm)', kind: 'hoursMinutes', width: 12 },
   { header: 'Temps total (heures)', kind: 'decimal', width: 12 },
+  { header: 'Regroupement : date (Paris)', kind: 'parisDate', width: 12 },
+  { header: 'Regroupement : modalité', kind: 'text', width: 20 },
+  { header: 'Regroupement : durée (h:mm)', kind: 'hoursMinutes', width: 12 },
+  { header: 'Regroupement : durée (heures)', kind: 'decimal', width: 12 },
   { header: 'Modules terminés', kind: 'integer', width: 10 },
   { header: 'Modules prévus', kind: 'integer', width: 10 },
   { header: 'Résultats aux quiz', kind: 'text', width: 16 },
@@ -163,6 +171,11 @@ export const summaryDefinition: ExportDefinition<repo.SummaryRow> = {
       lmsSeconds === null ? null : decimalHours(lmsSeconds),
       totalSeconds,
       decimalHours(totalSeconds),
+      // Closing group sessions attended (src/regroupement): the first one's day, the modalities, their time.
+      row.regroupement_first_ms === null ? null : new Date(Number(row.regroupement_first_ms)),
+      row.regroupement_modes ? row.regroupement_modes.map((m) => REGROUPEMENT_MODE_LABELS[m] ?? m).join(', ') : null,
+      row.regroupement_minutes === null ? null : Number(row.regroupement_minutes) * 60,
+      row.regroupement_minutes === null ? null : decimalHours(Number(row.regroupement_minutes) * 60),
       row.common_done + row.sector_done,
       row.common_planned + row.sector_planned,
       evaluationSummary(row.quiz_correct ?? 0, row.quiz_total ?? 0),
@@ -201,8 +214,11 @@ export const CONNECTION_COLUMNS: Column[] = [
   { header: 'Source', kind: 'text', width: 13 },
 ];
 
-/** `module`: measured in the tool's modules; `lms-estimate`: estimated from the LMS's logs. */
-export type ConnectionSource = 'module' | 'lms-estimate';
+/**
+ * `module`: measured in the tool's modules; `lms-estimate`: estimated from the LMS's logs; `regroupement`: a
+ * closing group session attended (src/regroupement), its planned duration.
+ */
+export type ConnectionSource = 'module' | 'lms-estimate' | 'regroupement';
 
 export interface ConnectionRow {
   source: repo.ConnectionSourceRow;
@@ -283,7 +299,24 @@ export function sessionsOf(
       },
     ];
   });
-  return [...moduleRows, ...lmsRows(source, presence, inPeriod)].sort(
+  // Closing group sessions attended (src/regroupement), one row each.
+  const groupRows: ConnectionRow[] = (source.regroupements ?? [])
+    .filter((g) => inPeriod(Number(g.s)))
+    .map((g) => ({
+      source,
+      kind: 'regroupement' as const,
+      algorithm: null,
+      start: new Date(Number(g.s)),
+      end: new Date(Number(g.s) + g.minutes * 60_000),
+      seconds: g.minutes * 60,
+      modules: [],
+      beats: 0,
+      devices: [],
+      flags: [
+        `${REGROUPEMENT_MODE_LABELS[g.mode] ?? g.mode}, présence ${g.via === 'code' ? 'confirmée par code' : 'notée par l’équipe'}`,
+      ],
+    }));
+  return [...moduleRows, ...lmsRows(source, presence, inPeriod), ...groupRows].sort(
     (a, b) => a.start.getTime() - b.start.getTime() || (a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : 0),
   );
 }
@@ -349,7 +382,9 @@ export const connectionsDefinition: ExportDefinition<ConnectionRow> = {
       row.end,
       row.seconds,
       row.seconds,
-      row.modules.map((m) => context.moduleTitles.get(m) ?? m).join(' | '),
+      row.kind === 'regroupement'
+        ? 'Regroupement'
+        : row.modules.map((m) => context.moduleTitles.get(m) ?? m).join(' | '),
       row.beats,
       row.devices.map((d) => DEVICE_LABELS[d] ?? d).join(', '),
       row.flags.join(', '),

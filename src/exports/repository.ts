@@ -238,13 +238,35 @@ export const SUMMARY_FIELDS = [
   'x.total_seconds',
   'x.algorithm',
   'x.status',
+  // Closing group sessions attended (src/regroupement): first one's start, modalities, minutes in all.
+  sql<number | null>`(
+    select (extract(epoch from min(gs.starts_at)) * 1000)::bigint
+    from regroupement_registrations gr join regroupement_sessions gs on gs.id = gr.session_id
+    where gr.learner_id = x.learner_id and gs.course_id = x.course_id and gr.attended_minutes is not null
+  )`.as('regroupement_first_ms'),
+  sql<string[] | null>`(
+    select json_agg(distinct gs.mode)
+    from regroupement_registrations gr join regroupement_sessions gs on gs.id = gr.session_id
+    where gr.learner_id = x.learner_id and gs.course_id = x.course_id and gr.attended_minutes is not null
+  )`.as('regroupement_modes'),
+  sql<number | null>`(
+    select sum(gr.attended_minutes)::int
+    from regroupement_registrations gr join regroupement_sessions gs on gs.id = gr.session_id
+    where gr.learner_id = x.learner_id and gs.course_id = x.course_id and gr.attended_minutes is not null
+  )`.as('regroupement_minutes'),
 ] as const;
 
 /** Instants come as epoch milliseconds: a number parses far faster than a timestamp text, 100k times. */
 export type SummaryRow = Pick<
   EnrolmentRow,
   Extract<(typeof SUMMARY_FIELDS)[number], string> extends `x.${infer K}` ? K : never
-> & { first_activity_ms: number | null; last_activity_ms: number | null };
+> & {
+  first_activity_ms: number | null;
+  last_activity_ms: number | null;
+  regroupement_first_ms: number | null;
+  regroupement_modes: string[] | null;
+  regroupement_minutes: number | null;
+};
 
 export function summaryRows(db: Db, filter: ExportFilter) {
   return enrolments(db, filter)
@@ -413,6 +435,8 @@ export interface ConnectionSourceRow {
   lms_params: Record<string, unknown> | null;
   /** Modules marked completed, with their credited seconds and nominal minutes (plausibility flag). */
   completed_modules: Array<{ module: string; credited: number; nominal: number }> | null;
+  /** Closing group sessions attended (src/regroupement): start (epoch ms), minutes, modality, how noted. */
+  regroupements: Array<{ s: number; minutes: number; mode: string; via: string | null }> | null;
 }
 
 /**
@@ -433,6 +457,11 @@ export function connectionSources(db: Db, filter: ExportFilter) {
     where l0.learner_id = x.learner_id and l0.course_id = x.course_id
       ${from ? sql`and l0.last_at >= ${from}` : sql``}
       ${to ? sql`and l0.first_at < ${to}` : sql``}
+  ) or exists (
+    select 1 from regroupement_registrations g0 join regroupement_sessions s0 on s0.id = g0.session_id
+    where g0.learner_id = x.learner_id and s0.course_id = x.course_id and g0.attended_minutes is not null
+      ${from ? sql`and s0.starts_at >= ${from}` : sql``}
+      ${to ? sql`and s0.starts_at < ${to}` : sql``}
   ))`;
   return enrolments(db, { ...filter, from: undefined, to: undefined })
     .select([
@@ -496,6 +525,13 @@ export function connectionSources(db: Db, filter: ExportFilter) {
           on tt.learner_id = mp.learner_id and tt.course_id = mp.course_id and tt.module_id = mp.module_id
         where mp.learner_id = x.learner_id and mp.course_id = x.course_id and mp.completed_at is not null
       )`.as('completed_modules'),
+      sql<ConnectionSourceRow['regroupements']>`(
+        select json_agg(json_build_object(
+          's', (extract(epoch from gs.starts_at) * 1000)::bigint, 'minutes', gr.attended_minutes,
+          'mode', gs.mode, 'via', gr.attendance_source) order by gs.starts_at)
+        from regroupement_registrations gr join regroupement_sessions gs on gs.id = gr.session_id
+        where gr.learner_id = x.learner_id and gs.course_id = x.course_id and gr.attended_minutes is not null
+      )`.as('regroupements'),
     ])
     .where(overlap)
     .orderBy('x.family_name')

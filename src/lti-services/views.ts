@@ -165,6 +165,7 @@ export function renderCourseTeamView(o: {
   const body = html`<h1>Suivi des apprenants sur ce lien</h1>
 <p class="kicker">${v.courseTitle}</p>
 <p>${serves} <a href="${withToken('/catalog/course', o.session.token)}">Voir le module de chaque fonds et les aperçus</a></p>
+<p><a href="${withToken('/regroupement/equipe', o.session.token)}">Regroupement de fin de formation : programmer les séances, noter les présences</a></p>
 ${o.notice ? html`<div class="box notice" role="status"><p>${o.notice}</p></div>` : ''}
 ${o.error ? html`<div class="box error" role="alert"><p>${o.error}</p></div>` : ''}
 <h2>Apprenants qui ont ouvert le cours</h2>

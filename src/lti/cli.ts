@@ -61,8 +61,9 @@ async function withDatabase(run: (ctx: LtiCliContext) => Promise<number>): Promi
 const PLATFORMS_USAGE = `Usage: npm run cli -- platforms <action>
 
   list [--json]
-  add --lms <LMS root URL> --client-id <uuid> --name <name>
-        an Open edX component: issuer, deployment "1" and the three URLs are derived from the LMS root
+  add --lms <LMS root URL> --client-id <uuid> --name <name> [--lti-store <slug>]
+        an Open edX component: issuer, deployment "1" and the three URLs are derived from the LMS root;
+        --lti-store: the course's one reusable configuration (openedx-ltistore) and its shared client ID
   add --name <name> --issuer <iss> --client-id <id> --auth-login-url <url> --access-token-url <url>
       --jwks-url <url> [--deployment-id <id> …]
         any LTI 1.3 platform
@@ -86,6 +87,7 @@ export async function runPlatforms(ctx: LtiCliContext, args: string[]): Promise<
       'access-token-url': { type: 'string' },
       'jwks-url': { type: 'string' },
       'deployment-id': { type: 'string', multiple: true },
+      'lti-store': { type: 'string' },
     },
     strict: true,
   });
@@ -118,7 +120,12 @@ export async function runPlatforms(ctx: LtiCliContext, args: string[]): Promise<
         ctx.err('platforms add --lms needs --client-id and --name\n');
         return 2;
       }
-      input = openEdxRegistration(values.lms, values['client-id'], values.name);
+      const slug = values['lti-store'];
+      if (slug !== undefined && !/^[a-z0-9][a-z0-9_-]{0,79}$/.test(slug)) {
+        ctx.err(`--lti-store "${slug}" is not a configuration slug (lower-case letters, digits, "-" and "_")\n`);
+        return 2;
+      }
+      input = openEdxRegistration(values.lms, values['client-id'], values.name, slug);
     } else {
       input = {
         name: values.name,
@@ -208,11 +215,50 @@ export async function runKeys(ctx: LtiCliContext, args: string[]): Promise<numbe
 
 export function runOpenEdxConfig(config: Pick<Config, 'publicUrl'>, args: string[], out: (t: string) => void): number {
   const urls = toolUrls(config.publicUrl);
+  const at = args.indexOf('--lti-store');
+  const slug = at >= 0 && args[at + 1] && !args[at + 1]?.startsWith('--') ? (args[at + 1] as string) : 'emargement';
   if (args.includes('--json')) {
-    out(`${JSON.stringify(urls, null, 2)}\n`);
+    out(
+      `${JSON.stringify(
+        {
+          ...urls,
+          ltiStore: {
+            name: 'Émargement',
+            slug,
+            version: 'lti_1p3',
+            lti_1p3_launch_url: urls.launchUrl,
+            lti_1p3_oidc_url: urls.loginUrl,
+            lti_1p3_tool_keyset_url: urls.keysetUrl,
+            lti_1p3_redirect_uris: urls.redirectUris,
+            lti_advantage_deep_linking_launch_url: urls.deepLinkingUrl,
+            blockFields: { config_type: 'external', external_config: `lti_store:${slug}` },
+          },
+        },
+        null,
+        2,
+      )}\n`,
+    );
     return 0;
   }
-  out(`Open edX Studio → LTI Consumer component → LTI version "LTI 1.3":
+  out(`Recommended: ONE reusable configuration for the whole course (openedx-ltistore plugin)
+  LMS Django admin → LTI Store → External LTI configurations → Add:
+
+  Name                            Émargement
+  Slug                            ${slug}
+  Version                         LTI 1.3
+  LTI 1.3 Launch URL              ${urls.launchUrl}
+  LTI 1.3 OIDC URL                ${urls.loginUrl}
+  LTI 1.3 Tool Keyset URL         ${urls.keysetUrl}
+  LTI 1.3 Redirect URIs           ${JSON.stringify(urls.redirectUris)}
+  Deep Linking launch URL         ${urls.deepLinkingUrl}
+
+  Every component then says: Configuration type "Reusable configuration" (config_type = external),
+  configuration "lti_store:${slug}" (external_config). The generated course does it for you:
+    npm run cli -- openedx olx --course-key <course-v1:…> --out course.tar.gz --lti-store ${slug}
+  Give the operators the configuration's Client ID (one for the whole course); they run once:
+    npm run cli -- platforms add --lms <LMS root URL> --client-id <Client ID> --lti-store ${slug} --name "<course>"
+
+Or, per component: Open edX Studio → LTI Consumer component → LTI version "LTI 1.3":
 
   Tool Launch URL                 ${urls.launchUrl}
   Tool Initiate Login URL         ${urls.loginUrl}

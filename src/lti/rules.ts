@@ -221,16 +221,24 @@ export function parseRegistrationsFile(json: unknown, options: { requireHttps?: 
 }
 
 /** The values Studio shows for an Open edX LTI component, derived from the LMS root and the client ID. */
-export function openEdxRegistration(lmsUrl: string, clientId: string, name: string): RegistrationInput {
+export function openEdxRegistration(
+  lmsUrl: string,
+  clientId: string,
+  name: string,
+  ltiStoreSlug?: string,
+): RegistrationInput {
   const lms = lmsUrl.replace(/\/+$/, '');
+  // A component's own configuration is addressed by its config id (= client ID); a reusable configuration
+  // of the openedx-ltistore plugin by "lti_store:<slug>" (docs/course-team.md).
+  const configRef = ltiStoreSlug === undefined ? clientId : `lti_store:${ltiStoreSlug}`;
   return {
     name,
     issuer: lms,
     clientId,
     deploymentIds: ['1'],
     authLoginUrl: `${lms}/api/lti_consumer/v1/launch/`,
-    accessTokenUrl: `${lms}/api/lti_consumer/v1/token/${clientId}`,
-    jwksUrl: `${lms}/api/lti_consumer/v1/public_keysets/${clientId}`,
+    accessTokenUrl: `${lms}/api/lti_consumer/v1/token/${configRef}`,
+    jwksUrl: `${lms}/api/lti_consumer/v1/public_keysets/${configRef}`,
   };
 }
 

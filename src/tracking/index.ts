@@ -119,6 +119,7 @@ async function tracking(app: FastifyInstance): Promise<void> {
         const lms = typeof figure === 'number' || figure === null ? figure : figure.seconds;
         return {
           byModule: new Map(t.modules.map((m) => [m.moduleId, m.creditedSeconds])),
+          // The estimate is a number, or a figure that also says which day's logs are awaited.
           totalSeconds: t.creditedSeconds + (lms ?? 0),
         };
       },

@@ -283,6 +283,11 @@ describe('summary export (one row per learner and session)', () => {
       'Temps estimé sur le cours FUN (heures)': '',
       'Temps total (h:mm)': '2:10',
       'Temps total (heures)': '2,17',
+      // No closing group session attended.
+      'Regroupement : date (Paris)': '',
+      'Regroupement : modalité': '',
+      'Regroupement : durée (h:mm)': '',
+      'Regroupement : durée (heures)': '',
       'Modules terminés': String(modules.common.length + modules.sector.length),
       'Modules prévus': String(modules.common.length + modules.sector.length),
       'Résultats aux quiz': '32/48 (67 %)',
