@@ -12,6 +12,7 @@ import * as m0010 from './0010_fund_file_numbers.js';
 import * as m0011 from './0011_tracking_journal.js';
 import * as m0012 from './0012_tracking_journal_quarantine.js';
 import * as m0013 from './0013_tracking_beats_v2.js';
+import * as m0014 from './0014_programme.js';
 import * as m0015 from './0015_lms_lrs.js';
 import * as m0016 from './0016_score_outbox_holds.js';
 
@@ -36,4 +37,5 @@ export const migrations: Record<string, Migration> = {
   '0013_tracking_beats_v2': m0013,
   '0015_lms_lrs': m0015,
   '0016_score_outbox_holds': m0016,
+  '0014_programme': m0014,
 };

@@ -1,14 +1,18 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { loadConfig } from '../config/index.js';
 import { createDatabase, migrateToLatest, pgliteDirFor } from '../db/index.js';
 import { contentFingerprint, formatProblem, loadContent } from './content.js';
+import { fixYamlTypography } from './fix-typography.js';
 import { ContentImportError, importContent, summarizeImport } from './importer.js';
 
-const USAGE = `Usage: npm run content -- <check|import> [--dir <content directory>]
+const USAGE = `Usage: npm run content -- <check|import> [--dir <content directory>] [--times]
+       npm run content -- fix-typography <file.yaml>…
 
-  check    validate funds.json, track.json and every module package; problems as file:line:column
-  import   check, then load new versions into the database (CONTENT_DIR / DATABASE_URL)
+  check           validate funds.json, track.json, the glossary and every module package; problems as
+                  file:line:column (--times: print each module's time estimate)
+  import          check, then load new versions into the database (CONTENT_DIR / DATABASE_URL)
+  fix-typography  rewrite the text values of YAML files in the French house style, keeping their layout
 `;
 
 interface Io {
@@ -21,9 +25,12 @@ const stdio: Io = { out: (s) => process.stdout.write(s), err: (s) => process.std
 /** `npm run content -- check|import`: returns the exit code (0 ok, 1 problems, 2 usage). */
 export async function runContentCommand(args: string[], io: Io = stdio): Promise<number> {
   const [action, ...rest] = args;
+  if (action === 'fix-typography') return fixTypographyCommand(rest, io);
   let dir: string | undefined;
+  let times = false;
   for (let i = 0; i < rest.length; i++) {
     if (rest[i] === '--dir' && rest[i + 1]) dir = rest[++i];
+    else if (rest[i] === '--times' && action === 'check') times = true;
     else {
       io.err(`Unknown argument "${rest[i]}".\n${USAGE}`);
       return 2;
@@ -41,7 +48,16 @@ export async function runContentCommand(args: string[], io: Io = stdio): Promise
   for (const p of loaded.problems) (p.severity === 'error' ? io.err : io.out)(`${formatProblem(p, base)}\n`);
   const errors = loaded.problems.filter((p) => p.severity === 'error').length;
   const warnings = loaded.problems.length - errors;
-  if (!loaded.content) {
+  if (times) {
+    io.out('Time estimates (words read / 200 + words spoken / 150 + activity minutes):\n');
+    for (const e of [...loaded.estimates].sort((a, b) => a.file.localeCompare(b.file))) {
+      const share = Math.round((e.minutes / e.nominalMinutes) * 100);
+      io.out(
+        `${base}${e.file}: ${e.minutes} min for ${e.nominalMinutes} planned (${share} %): ${e.wordsRead} words read, ${e.wordsSpoken} spoken, activity ${e.activityMinutes} min\n`,
+      );
+    }
+  }
+  if (!loaded.content || errors > 0) {
     io.err(`${shown}: ${errors} error(s), ${warnings} warning(s). Nothing imported.\n`);
     return 1;
   }
@@ -81,4 +97,40 @@ async function versionLine(file: string): Promise<number> {
   } catch {
     return 1;
   }
+}
+
+/**
+ * `content fix-typography <files…>`: every learner-facing string value of each YAML file goes through
+ * fixTypography; keys, comments, quoting style and line layout stay as they were (the yaml Document API
+ * rewrites only the scalars whose value changed).
+ */
+async function fixTypographyCommand(files: string[], io: Io): Promise<number> {
+  if (files.length === 0 || files.some((f) => f.startsWith('--'))) {
+    io.err(USAGE);
+    return 2;
+  }
+  let failed = 0;
+  for (const file of files) {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (error) {
+      io.err(`${file}: cannot be read: ${(error as Error).message}\n`);
+      failed++;
+      continue;
+    }
+    const result = fixYamlTypography(text);
+    if (!result.ok) {
+      io.err(`${file}: not rewritten: ${result.error}\n`);
+      failed++;
+      continue;
+    }
+    if (result.changed === 0) {
+      io.out(`${file}: already in the house style\n`);
+      continue;
+    }
+    await writeFile(file, result.text);
+    io.out(`${file}: ${result.changed} text(s) fixed\n`);
+  }
+  return failed > 0 ? 1 : 0;
 }

@@ -3,18 +3,24 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { Lexer, type Token } from 'marked';
 import { type Document, isCollection, isNode, LineCounter, type Node, parseDocument } from 'yaml';
+import { checkModules, checkTextStyle, type ModuleEstimate } from './editorial.js';
 import {
+  type ActivityBlock,
   type Block,
   type BranchDef,
   COMMON_FUND,
   type ContentSet,
   type FundDef,
   type FundsFile,
+  type Glossary,
+  type GlossaryEntry,
   type ModuleManifest,
   type QuizQuestion,
+  type SourceRef,
   type ThemeDef,
   type TrackDef,
   type TutorialStep,
+  type WeekDef,
 } from './model.js';
 
 /**
@@ -30,33 +36,44 @@ export interface ContentProblem {
   column: number;
   severity: 'error' | 'warning';
   message: string;
+  /**
+   * An editorial error (programme structure, time model, quiz and house-style rules, sources): it fails
+   * `content check` and the CLI import, but the content can still be loaded, so that a service restarted
+   * on content being rewritten keeps importing it (and logs these errors). Absent for format errors.
+   */
+  editorial?: true;
 }
 
 export interface ContentLoad {
   problems: ContentProblem[];
-  /** Present when there is no error (warnings allowed). */
+  /** Present when there is no format error (warnings and editorial errors allowed). */
   content: ContentSet | null;
+  /** Each module's time estimate (the time model of docs/content-style.md), in minutes. */
+  estimates: ModuleEstimate[];
 }
 
+export type { ModuleEstimate };
+
 export function formatProblem(p: ContentProblem, base = ''): string {
-  return `${base}${p.file}:${p.line}:${p.column}: ${p.severity}: ${p.message}`;
+  // A folder-wide problem ('.') is shown as the folder itself.
+  const file = p.file === '.' && base !== '' ? base.replace(/\/$/, '') : `${base}${p.file}`;
+  return `${file}:${p.line}:${p.column}: ${p.severity}: ${p.message}`;
 }
 
 const SLUG = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
 const IDCC = /^\d{4}$/;
-const VIDEO_FILE = /\.(mp4|webm|ogv|ogg|m4v|mov)(\?.*)?$/i;
 
 type Path = (string | number)[];
 
 /** One parsed file and the problems found in it. */
-class SourceFile {
+export class SourceFile {
   readonly lines = new LineCounter();
   readonly doc: Document.Parsed;
   readonly data: unknown;
 
   constructor(
     readonly file: string,
-    text: string,
+    readonly text: string,
     private readonly problems: ContentProblem[],
   ) {
     this.doc = parseDocument(text, { lineCounter: this.lines, prettyErrors: false, uniqueKeys: true });
@@ -115,10 +132,27 @@ class SourceFile {
     this.report(path, message, 'warning');
   }
 
-  private report(path: Path, message: string, severity: ContentProblem['severity']): void {
+  /** An editorial error (see ContentProblem.editorial). */
+  editorial(path: Path, message: string): void {
+    this.report(path, message, 'error', true);
+  }
+
+  /** A problem at an exact line and column (house-style findings inside a text). */
+  at(line: number, column: number, message: string, severity: ContentProblem['severity'], editorial: boolean): void {
+    this.problems.push({ file: this.file, line, column, severity, message, ...(editorial ? { editorial: true } : {}) });
+  }
+
+  private report(path: Path, message: string, severity: ContentProblem['severity'], editorial = false): void {
     const { line, column } = this.position(path);
     const where = path.length > 0 ? `${formatPath(path)}: ` : '';
-    this.problems.push({ file: this.file, line, column, severity, message: `${where}${message}` });
+    this.problems.push({
+      file: this.file,
+      line,
+      column,
+      severity,
+      message: `${where}${message}`,
+      ...(editorial ? { editorial: true } : {}),
+    });
   }
 }
 
@@ -321,7 +355,7 @@ function readFunds(src: SourceFile): FundsFile | null {
     const branches: BranchDef[] = [];
     r.array(o, 'branches', p, 0).forEach((b, j) => {
       const bp: Path = [...p, 'branches', j];
-      const bo = r.object(b, bp, ['idcc', 'name']);
+      const bo = r.object(b, bp, ['idcc', 'name', 'historicalName']);
       if (!bo) return;
       if (typeof bo.idcc === 'number') {
         src.error(
@@ -342,7 +376,10 @@ function readFunds(src: SourceFile): FundsFile | null {
         }
         idccs.set(idcc, slug ?? '?');
       }
-      if (idcc !== null && bname !== null) branches.push({ idcc, name: bname });
+      const bhist = r.string(bo, 'historicalName', bp, { optional: true, max: 200 });
+      // Only when present: a funds.json without it keeps the content hash it had.
+      if (idcc !== null && bname !== null)
+        branches.push({ idcc, name: bname, ...(bhist ? { historicalName: bhist } : {}) });
     });
     if (slug !== null && name !== null) funds.push({ slug, name, historicalName, sectors, branches });
   });
@@ -358,7 +395,7 @@ const namedThemes = new WeakMap<SourceFile, Set<string>>();
 function readTrack(src: SourceFile, dirName: string): TrackDef | null {
   if (!src.ok) return null;
   const r = new Reader(src);
-  const root = r.object(src.data, [], ['id', 'title', 'version', 'themes']);
+  const root = r.object(src.data, [], ['id', 'title', 'version', 'themes', 'weeks', 'plannedMinutes']);
   if (!root) return null;
   const id = r.string(root, 'id', [], { pattern: SLUG, patternHint: 'lower-case letters, digits and dashes' });
   if (id !== null && id !== dirName) src.error(['id'], `"${id}" must be the name of its directory ("${dirName}")`);
@@ -369,7 +406,7 @@ function readTrack(src: SourceFile, dirName: string): TrackDef | null {
   const orders = new Set<number>();
   r.array(root, 'themes', [], 1).forEach((t, i) => {
     const p: Path = ['themes', i];
-    const o = r.object(t, p, ['slug', 'title', 'trunk', 'order']);
+    const o = r.object(t, p, ['slug', 'title', 'trunk', 'order', 'modules']);
     if (!o) return;
     const slug = r.string(o, 'slug', p, { pattern: SLUG, patternHint: 'lower-case letters, digits and dashes' });
     if (slug !== null && slugs.has(slug)) src.error([...p, 'slug'], `duplicate theme slug "${slug}"`);
@@ -382,18 +419,81 @@ function readTrack(src: SourceFile, dirName: string): TrackDef | null {
     const order = r.integer(o, 'order', p, 1, 1000);
     if (order !== null && orders.has(order)) src.error([...p, 'order'], `duplicate order ${order}`);
     if (order !== null) orders.add(order);
-    if (slug && ttitle && (trunk === 'common' || trunk === 'sector') && order !== null) {
-      themes.push({ slug, title: ttitle, trunk, order });
+    const modules = o.modules === undefined ? 1 : r.integer(o, 'modules', p, 1, 9);
+    if (slug && ttitle && (trunk === 'common' || trunk === 'sector') && order !== null && modules !== null) {
+      themes.push({ slug, title: ttitle, trunk, order, modules, week: null });
     }
   });
   namedThemes.set(src, slugs);
+
+  let plannedMinutes: number | null = null;
+  if (root.plannedMinutes !== undefined) plannedMinutes = r.integer(root, 'plannedMinutes', [], 1, 100_000);
+
+  const weeks: WeekDef[] = [];
+  const inWeek = new Map<string, number>();
+  r.array(root, 'weeks', [], 1, 52, true).forEach((w, i) => {
+    const p: Path = ['weeks', i];
+    const o = r.object(w, p, ['week', 'title', 'themes']);
+    if (!o) return;
+    const week = r.integer(o, 'week', p, 1, 52);
+    if (week !== null && week !== i + 1)
+      src.error([...p, 'week'], `weeks are numbered in order from 1: expected ${i + 1}`);
+    const wtitle = r.string(o, 'title', p, { max: 200 });
+    const wthemes: string[] = [];
+    r.array(o, 'themes', p, 1).forEach((slug, j) => {
+      if (typeof slug !== 'string' || !slugs.has(slug)) {
+        src.error([...p, 'themes', j], `${describe(slug)} is not a theme slug of this track`);
+        return;
+      }
+      const other = inWeek.get(slug);
+      if (other !== undefined) src.error([...p, 'themes', j], `theme "${slug}" is already in week ${other}`);
+      inWeek.set(slug, i + 1);
+      wthemes.push(slug);
+    });
+    if (week !== null && wtitle !== null) weeks.push({ week, title: wtitle, themes: wthemes });
+  });
+  if (root.weeks !== undefined) {
+    for (const t of themes) {
+      const week = inWeek.get(t.slug);
+      if (week === undefined) src.error(['weeks'], `theme "${t.slug}" is in no week: every theme belongs to one week`);
+      else t.week = week;
+    }
+  }
   if (id === null || title === null || version === null) return null;
-  return { id, title, version, themes: themes.sort((a, b) => a.order - b.order) };
+  return { id, title, version, themes: themes.sort((a, b) => a.order - b.order), weeks, plannedMinutes };
+}
+
+/**
+ * The hash of a track: a track.json without pacing hashes as before pacing existed, so that a database
+ * holding it does not see a change that is not one.
+ */
+export function trackHash(track: TrackDef): string {
+  const paced = track.weeks.length > 0 || track.plannedMinutes !== null || track.themes.some((t) => t.modules !== 1);
+  if (paced) return contentHash(track);
+  return contentHash({
+    id: track.id,
+    title: track.title,
+    version: track.version,
+    themes: track.themes.map(({ slug, title, trunk, order }) => ({ slug, title, trunk, order })),
+  });
 }
 
 // ───────────────────────────── module.yaml ─────────────────────────────
 
-const MODULE_KEYS = ['id', 'version', 'title', 'theme', 'fund', 'branches', 'nominalMinutes', 'summary', 'blocks'];
+const MODULE_KEYS = [
+  'id',
+  'version',
+  'title',
+  'theme',
+  'fund',
+  'branches',
+  'nominalMinutes',
+  'summary',
+  'blocks',
+  'reviewedOn',
+  'sources',
+];
+const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
 
 interface ModuleContext {
   track: TrackDef | null;
@@ -404,6 +504,8 @@ interface ModuleContext {
   fundDir: string;
   themeDir: string;
   isVariant: boolean;
+  /** The module's place in its theme, from its file name. */
+  position: number;
 }
 
 function readModule(src: SourceFile, ctx: ModuleContext): ModuleManifest | null {
@@ -478,6 +580,48 @@ function readModule(src: SourceFile, ctx: ModuleContext): ModuleManifest | null 
 
   const blocks = readBlocks(r, root);
 
+  // Content model v2 fields: missing ones are editorial errors (the module still loads).
+  let reviewedOn: string | undefined;
+  if (root.reviewedOn === undefined || root.reviewedOn === null) {
+    src.editorial(['reviewedOn'], 'is required: the date of the last factual review, e.g. "2026-12-01"');
+  } else {
+    const v = r.string(root, 'reviewedOn', [], { pattern: ISO_DATE, patternHint: 'an ISO date, e.g. "2026-12-01"' });
+    if (v !== null) {
+      const d = new Date(`${v}T00:00:00Z`);
+      if (Number.isNaN(d.getTime()) || d.toISOString().slice(0, 10) !== v)
+        src.error(['reviewedOn'], `"${v}" is not a date`);
+      else reviewedOn = v;
+    }
+  }
+  let sources: SourceRef[] | undefined;
+  if (root.sources === undefined || root.sources === null) {
+    src.editorial(['sources'], 'is required: at least one source, shown to the learner as « Pour aller plus loin »');
+  } else {
+    sources = [];
+    const list = r.array(root, 'sources', [], 0, 20);
+    if (Array.isArray(root.sources) && list.length === 0) src.editorial(['sources'], 'needs at least one source');
+    list.forEach((item, i) => {
+      const p: Path = ['sources', i];
+      const o = r.object(item, p, ['title', 'url', 'supports']);
+      if (!o) return;
+      const stitle = r.string(o, 'title', p, { max: 200 });
+      const url = r.string(o, 'url', p, { max: 1000 });
+      let okUrl: string | null = null;
+      if (url !== null) {
+        try {
+          const u = new URL(url);
+          if (u.protocol !== 'https:') src.error([...p, 'url'], `"${url}" must be an https URL`);
+          else okUrl = url;
+        } catch {
+          src.error([...p, 'url'], `"${url}" must be an https URL`);
+        }
+      }
+      const supports = r.string(o, 'supports', p, { max: 500 });
+      if (stitle !== null && okUrl !== null && supports !== null)
+        sources?.push({ title: stitle, url: okUrl, supports });
+    });
+  }
+
   if (
     id === null ||
     version === null ||
@@ -490,7 +634,11 @@ function readModule(src: SourceFile, ctx: ModuleContext): ModuleManifest | null 
   ) {
     return null;
   }
-  return { id, version, title, theme, fund, branches, nominalMinutes, summary, blocks };
+  const manifest: ModuleManifest = { id, version, title, theme, fund, branches, nominalMinutes, summary, blocks };
+  // Only when present: a file without them keeps the content hash it had before they existed.
+  if (reviewedOn !== undefined) manifest.reviewedOn = reviewedOn;
+  if (sources !== undefined) manifest.sources = sources;
+  return manifest;
 }
 
 function readBlocks(r: Reader, root: Record<string, unknown>): Block[] | null {
@@ -500,6 +648,7 @@ function readBlocks(r: Reader, root: Record<string, unknown>): Block[] | null {
   const ids = new Set<string>();
   let failed = items.length === 0;
   let quizzes = 0;
+  let activities = 0;
   items.forEach((item, i) => {
     const p: Path = ['blocks', i];
     if (!isObject(item)) {
@@ -516,12 +665,15 @@ function readBlocks(r: Reader, root: Record<string, unknown>): Block[] | null {
           return readTutorial(r, item, p);
         case 'testimonial':
           return readTestimonial(r, item, p);
+        case 'activity':
+          activities++;
+          return readActivity(r, item, p);
         case 'quiz':
           quizzes++;
           if (i !== items.length - 1) src.error([...p, 'type'], 'the quiz must be the last block');
           return readQuiz(r, item, p);
         default:
-          src.error([...p, 'type'], `${describe(type)}: type must be video, tutorial, testimonial or quiz`);
+          src.error([...p, 'type'], `${describe(type)}: type must be video, tutorial, testimonial, activity or quiz`);
           return null;
       }
     })();
@@ -544,6 +696,10 @@ function readBlocks(r: Reader, root: Record<string, unknown>): Block[] | null {
     src.error(['blocks'], `has ${quizzes} quiz blocks: exactly one, placed last`);
     failed = true;
   }
+  if (items.length > 0 && activities === 0) {
+    src.editorial(['blocks'], 'needs an activity block (a checklist, worked example or scenario, before the quiz)');
+  }
+  if (activities > 1) src.editorial(['blocks'], `has ${activities} activity blocks: exactly one`);
   return failed ? null : blocks;
 }
 
@@ -556,9 +712,6 @@ function readVideo(r: Reader, o: Record<string, unknown>, p: Path): Block | null
   const src = r.mediaUrl(o, 'src', p, { nullable: false });
   const captions = r.httpsUrl(o, 'captions', p);
   const transcript = r.markdown(o, 'transcript', p);
-  if (src !== null && src !== 'placeholder' && !VIDEO_FILE.test(src) && captions !== null) {
-    r.src.warn([...p, 'captions'], 'captions are used with a video file only; an embedded player shows its own');
-  }
   if (id === null || title === null || src === null || transcript === null) return null;
   return { type: 'video', id, title, src, captions, transcript };
 }
@@ -599,6 +752,54 @@ function readTestimonial(r: Reader, o: Record<string, unknown>, p: Path): Block 
   return { type: 'testimonial', id, title, quote, person, role, video, captions, transcript };
 }
 
+const ACTIVITY_KINDS = ['checklist', 'worked-example', 'scenario'] as const;
+
+function readActivity(r: Reader, o: Record<string, unknown>, p: Path): Block | null {
+  r.object(o, p, ['type', 'id', 'kind', 'title', 'minutes', 'instructions', 'items', 'debrief']);
+  const id = r.string(o, 'id', p, BLOCK_ID);
+  const kind = r.string(o, 'kind', p);
+  if (kind !== null && !(ACTIVITY_KINDS as readonly string[]).includes(kind)) {
+    r.src.error([...p, 'kind'], `must be ${ACTIVITY_KINDS.join(', ')} (got "${kind}")`);
+  }
+  const title = r.string(o, 'title', p, { max: 200 });
+  const minutes = r.integer(o, 'minutes', p, 2, 8);
+  const instructions = r.markdown(o, 'instructions', p);
+  const items: string[] = [];
+  const raw = r.array(o, 'items', p, 1, 12);
+  raw.forEach((c, k) => {
+    if (typeof c !== 'string' || c.trim() === '')
+      r.src.error([...p, 'items', k], `must be a non-empty text (got ${describe(c)})`);
+    else items.push(c);
+  });
+  if (kind === 'checklist' && (raw.length < 4 || raw.length > 10)) {
+    r.src.editorial([...p, 'items'], `a checklist has 4 to 10 items (has ${raw.length})`);
+  }
+  const debrief = r.markdown(o, 'debrief', p);
+  if (
+    id === null ||
+    kind === null ||
+    !(ACTIVITY_KINDS as readonly string[]).includes(kind) ||
+    title === null ||
+    minutes === null ||
+    instructions === null ||
+    debrief === null ||
+    items.length !== raw.length ||
+    items.length === 0
+  ) {
+    return null;
+  }
+  return {
+    type: 'activity',
+    id,
+    kind: kind as ActivityBlock['kind'],
+    title,
+    minutes,
+    instructions,
+    items,
+    debrief,
+  };
+}
+
 function readQuiz(r: Reader, o: Record<string, unknown>, p: Path): Block | null {
   r.object(o, p, ['type', 'id', 'title', 'questions']);
   const id = r.string(o, 'id', p, BLOCK_ID);
@@ -633,28 +834,96 @@ function readQuiz(r: Reader, o: Record<string, unknown>, p: Path): Block | null 
 
 // ───────────────────────────── The directory ─────────────────────────────
 
-const MODULE_FILE = /^module(?:\.([a-z0-9]+(?:-[a-z0-9]+)*))?\.yaml$/;
+// ───────────────────────────── Glossary ─────────────────────────────
+
+/** content/glossary/<area>.yaml: the terms and acronyms the module pages explain on first use. */
+export const GLOSSARY_DIR = 'glossary';
+
+function readGlossary(src: SourceFile): GlossaryEntry[] {
+  if (!src.ok) return [];
+  const r = new Reader(src);
+  if (src.data === null || src.data === undefined) return [];
+  if (!Array.isArray(src.data)) {
+    src.error([], 'a glossary file is a list of { term, expansion, definition }');
+    return [];
+  }
+  const entries: GlossaryEntry[] = [];
+  const seen = new Set<string>();
+  (src.data as unknown[]).forEach((item, i) => {
+    const p: Path = [i];
+    const o = r.object(item, p, ['term', 'expansion', 'definition']);
+    if (!o) return;
+    const term = r.string(o, 'term', p, { max: 80 });
+    const expansion = r.string(o, 'expansion', p, { optional: true, nullable: true, max: 200 });
+    const definition = r.string(o, 'definition', p, { max: 600 });
+    if (term === null || definition === null) return;
+    if (seen.has(term)) {
+      src.editorial([...p, 'term'], `"${term}" is defined twice in this file`);
+      return;
+    }
+    seen.add(term);
+    entries.push({ term, expansion, definition });
+  });
+  return entries;
+}
+
+/** One definition per term across every glossary file; a term defined in two files is an error. */
+function mergeGlossary(files: { src: SourceFile; area: string; entries: GlossaryEntry[] }[]): Glossary {
+  const glossary: Glossary = {};
+  const where = new Map<string, string>();
+  for (const f of files) {
+    const kept: GlossaryEntry[] = [];
+    f.entries.forEach((e) => {
+      const other = where.get(e.term);
+      if (other !== undefined) {
+        const i = (f.src.data as { term?: unknown }[]).findIndex((x) => x?.term === e.term);
+        f.src.editorial([i, 'term'], `"${e.term}" is already defined in ${other}: a term is defined once`);
+        return;
+      }
+      where.set(e.term, f.src.file);
+      kept.push(e);
+    });
+    glossary[f.area] = kept;
+  }
+  return glossary;
+}
+
+/** module.yaml, module-N.yaml (position N ≥ 2), and their branch variants module[-N].<variant>.yaml. */
+const MODULE_FILE = /^module(?:-(\d+))?(?:\.([a-z0-9]+(?:-[a-z0-9]+)*))?\.yaml$/;
 
 async function listDir(dir: string): Promise<{ name: string; isDir: boolean }[]> {
   const entries = await readdir(dir, { withFileTypes: true });
   return entries
     .filter((e) => !e.name.startsWith('.'))
     .map((e) => ({ name: e.name, isDir: e.isDirectory() }))
-    .sort((a, b) => a.name.localeCompare(b.name));
+    .sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
+}
+
+/** What the editorial checks need of each module file. */
+export interface LoadedModule {
+  src: SourceFile;
+  manifest: ModuleManifest;
+  track: TrackDef | null;
+  position: number;
+  isVariant: boolean;
 }
 
 /** Loads and validates every file of a content directory; never throws for content problems. */
-export async function loadContent(contentDir: string): Promise<ContentLoad> {
+export async function loadContent(contentDir: string, options: { today?: Date } = {}): Promise<ContentLoad> {
   const problems: ContentProblem[] = [];
   const rel = (abs: string) => relative(contentDir, abs).split(sep).join('/');
-  const fileProblem = (file: string, message: string, severity: ContentProblem['severity'] = 'error') =>
-    problems.push({ file, line: 1, column: 1, severity, message });
+  const fileProblem = (
+    file: string,
+    message: string,
+    severity: ContentProblem['severity'] = 'error',
+    editorial = false,
+  ) => problems.push({ file, line: 1, column: 1, severity, message, ...(editorial ? { editorial: true } : {}) });
 
   try {
     if (!(await stat(contentDir)).isDirectory()) throw new Error('not a directory');
   } catch {
     fileProblem('.', `content directory ${contentDir} does not exist`);
-    return { problems, content: null };
+    return { problems, content: null, estimates: [] };
   }
 
   const read = async (abs: string): Promise<SourceFile | null> => {
@@ -670,19 +939,50 @@ export async function loadContent(contentDir: string): Promise<ContentLoad> {
   const fundsSrc = await read(fundsPath);
   const funds = fundsSrc ? readFunds(fundsSrc) : null;
 
+  const glossaryFiles: { src: SourceFile; area: string; entries: GlossaryEntry[] }[] = [];
   const tracks: ContentSet['tracks'] = [];
   const modules: ContentSet['modules'] = [];
+  const loaded: LoadedModule[] = [];
   const moduleIds = new Map<string, string>();
-  /** (track, fund, theme) → the default module and the variants, for coverage and overlap checks. */
+  /** (track, fund, theme, position) → the default module and the variants, for coverage and overlap checks. */
   const slots = new Map<
     string,
-    { defaults: number; variants: { file: string; branches: string[]; src: SourceFile }[] }
+    {
+      defaults: number;
+      defaultMinutes: number | null;
+      variants: { file: string; branches: string[]; src: SourceFile; minutes: number | null }[];
+    }
   >();
 
   for (const top of await listDir(contentDir)) {
     if (!top.isDir) {
       if (top.name !== 'funds.json' && top.name !== 'README.md')
         fileProblem(top.name, 'unexpected file (ignored)', 'warning');
+      continue;
+    }
+    if (top.name === GLOSSARY_DIR) {
+      // common.yaml first: general terms belong there, so a fund file repeating one is the one reported.
+      const entries = (await listDir(join(contentDir, top.name))).sort(
+        (a, b) => Number(b.name === 'common.yaml') - Number(a.name === 'common.yaml'),
+      );
+      for (const g of entries) {
+        const abs = join(contentDir, top.name, g.name);
+        const m = /^([a-z0-9-]+)\.yaml$/.exec(g.name);
+        if (g.isDir || !m) {
+          if (g.name !== 'README.md') fileProblem(rel(abs), 'unexpected file: glossary files are named <area>.yaml');
+          continue;
+        }
+        const area = m[1] as string;
+        if (area !== COMMON_FUND && funds && !funds.funds.some((f) => f.slug === area)) {
+          fileProblem(rel(abs), `"${area}" is neither "common" nor a fund slug of funds.json`);
+        }
+        const src = await read(abs);
+        if (src) {
+          glossaryFiles.push({ src, area, entries: readGlossary(src) });
+          // Definitions are shown to learners: same typography and spellings as the modules.
+          if (src.ok) checkTextStyle(src);
+        }
+      }
       continue;
     }
     const trackDir = join(contentDir, top.name);
@@ -694,7 +994,8 @@ export async function loadContent(contentDir: string): Promise<ContentLoad> {
     const trackSrc = await read(trackFile);
     if (!trackSrc) continue;
     const track = readTrack(trackSrc, top.name);
-    if (track) tracks.push({ track, hash: contentHash(track), path: rel(join(trackDir, 'track.json')) });
+    if (track) tracks.push({ track, hash: trackHash(track), path: rel(join(trackDir, 'track.json')) });
+    const trackModules: LoadedModule[] = [];
 
     for (const fundEntry of await listDir(trackDir)) {
       if (!fundEntry.isDir) {
@@ -721,27 +1022,44 @@ export async function loadContent(contentDir: string): Promise<ContentLoad> {
             if (/\.ya?ml$/.test(file.name)) {
               fileProblem(
                 rel(abs),
-                'a module file is named module.yaml, or module.<variant>.yaml for a branch variant',
+                "a module file is named module.yaml (or module-N.yaml for the theme's module N), or module[-N].<variant>.yaml for a branch variant",
               );
             } else if (file.name !== 'README.md') fileProblem(rel(abs), 'unexpected file (ignored)', 'warning');
             continue;
           }
+          const position = m[1] === undefined ? 1 : Number(m[1]);
+          if (m[1] !== undefined && (position < 2 || String(position) !== m[1])) {
+            fileProblem(
+              rel(abs),
+              `the theme's first module is module.yaml; later ones are module-2.yaml, module-3.yaml…`,
+            );
+            continue;
+          }
+          const isVariant = m[2] !== undefined;
           const src = await read(abs);
           if (!src) continue;
           // Presence counts for coverage even when the file is invalid: its own errors say what is wrong.
-          const key = `${top.name}/${fundDir}/${themeEntry.name}`;
-          const slot = slots.get(key) ?? { defaults: 0, variants: [] };
+          const key = `${top.name}/${fundDir}/${themeEntry.name}#${position}`;
+          const slot = slots.get(key) ?? { defaults: 0, defaultMinutes: null, variants: [] };
           slots.set(key, slot);
-          if (m[1] === undefined) slot.defaults++;
+          if (!isVariant) slot.defaults++;
           const manifest = readModule(src, {
             track,
             themeSlugs: namedThemes.get(trackSrc) ?? null,
             funds,
             fundDir,
             themeDir: themeEntry.name,
-            isVariant: m[1] !== undefined,
+            isVariant,
+            position,
           });
-          if (m[1] !== undefined) slot.variants.push({ file: src.file, branches: manifest?.branches ?? [], src });
+          if (isVariant)
+            slot.variants.push({
+              file: src.file,
+              branches: manifest?.branches ?? [],
+              src,
+              minutes: manifest?.nominalMinutes ?? null,
+            });
+          else slot.defaultMinutes = manifest?.nominalMinutes ?? null;
           if (!manifest) continue;
           const previous = moduleIds.get(manifest.id);
           if (previous !== undefined) {
@@ -749,47 +1067,35 @@ export async function loadContent(contentDir: string): Promise<ContentLoad> {
             continue;
           }
           moduleIds.set(manifest.id, src.file);
-          if (m[1] !== undefined) {
+          if (isVariant) {
             for (const other of slot.variants) {
               if (other.src === src) continue;
               const shared = other.branches.filter((b) => manifest.branches.includes(b));
               if (shared.length > 0) {
                 src.error(
                   ['branches'],
-                  `IDCC ${shared.join(', ')} already has a variant for this theme in ${other.file}`,
+                  `IDCC ${shared.join(', ')} already has a variant for this module in ${other.file}`,
                 );
               }
             }
           }
-          modules.push({ manifest, track: top.name, hash: contentHash(manifest), path: src.file });
+          modules.push({ manifest, track: top.name, hash: contentHash(manifest), path: src.file, position });
+          const lm = { src, manifest, track, position, isVariant };
+          loaded.push(lm);
+          trackModules.push(lm);
         }
       }
     }
 
-    // Coverage: a learner of any fund must find a module for every theme of the track.
     if (track && funds) {
-      for (const theme of track.themes) {
-        const owners = theme.trunk === 'common' ? [COMMON_FUND] : funds.funds.map((f) => f.slug);
-        for (const owner of owners) {
-          const slot = slots.get(`${top.name}/${owner}/${theme.slug}`);
-          if (!slot || slot.defaults === 0) {
-            if (slot && slot.variants.length > 0) {
-              for (const v of slot.variants) {
-                v.src.error(
-                  [],
-                  `branch variant without a default module: add ${top.name}/${owner}/${theme.slug}/module.yaml for the fund's other branches`,
-                );
-              }
-            } else {
-              fileProblem(
-                rel(join(trackDir, 'track.json')),
-                `theme "${theme.slug}" has no module for ${owner === COMMON_FUND ? 'the common trunk' : `fund "${owner}"`} (expected ${owner}/${theme.slug}/module.yaml)`,
-                'warning',
-              );
-            }
-          }
-        }
-      }
+      checkProgramme({
+        track,
+        trackSrc,
+        trackDirName: top.name,
+        funds,
+        slots,
+        fileProblem,
+      });
     }
   }
 
@@ -797,10 +1103,150 @@ export async function loadContent(contentDir: string): Promise<ContentLoad> {
     fileProblem('.', 'no track found: expected <track>/track.json');
   }
 
-  const hasErrors = problems.some((p) => p.severity === 'error');
+  const glossary = mergeGlossary(glossaryFiles);
+  const estimates = checkModules(loaded, glossary, {
+    today: options.today ?? new Date(),
+    folderProblem: (p) => fileProblem('.', p.message, p.severity, p.severity === 'error'),
+  });
+
+  const hasFormatErrors = problems.some((p) => p.severity === 'error' && !p.editorial);
   problems.sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line || a.column - b.column);
-  if (hasErrors || !funds) return { problems, content: null };
-  return { problems, content: { funds, fundsHash: contentHash(funds), tracks, modules } };
+  if (hasFormatErrors || !funds) return { problems, content: null, estimates };
+  return {
+    problems,
+    content: { funds, fundsHash: contentHash(funds), tracks, modules, glossary },
+    estimates,
+  };
+}
+
+/**
+ * The programme's structure, as track.json states it: for the common trunk and for each fund, every theme
+ * holds exactly `modules` modules (positions 1…n, no gap); a branch variant has the default module of its
+ * position beside it and the same nominal duration; and a learner's modules add up to `plannedMinutes`.
+ * An owner (common or a fund) with no module at all in the track only gets warnings: its learners would
+ * see « module pas encore disponible ».
+ */
+function checkProgramme(o: {
+  track: TrackDef;
+  trackSrc: SourceFile;
+  trackDirName: string;
+  funds: FundsFile;
+  slots: Map<
+    string,
+    {
+      defaults: number;
+      defaultMinutes: number | null;
+      variants: { file: string; branches: string[]; src: SourceFile; minutes: number | null }[];
+    }
+  >;
+  fileProblem: (file: string, message: string, severity?: ContentProblem['severity'], editorial?: boolean) => void;
+}): void {
+  const { track, trackSrc, trackDirName, funds, slots, fileProblem } = o;
+  const trackFile = trackSrc.file;
+  // Variants without a default of their position.
+  for (const [key, slot] of slots) {
+    if (!key.startsWith(`${trackDirName}/`) || slot.defaults > 0) continue;
+    const [, owner, theme, pos] = /^[^/]+\/([^/]+)\/([^#]+)#(\d+)$/.exec(key) ?? [];
+    const expected = pos === '1' ? 'module.yaml' : `module-${pos}.yaml`;
+    for (const v of slot.variants) {
+      v.src.error(
+        [],
+        `branch variant without a default module: add ${trackDirName}/${owner}/${theme}/${expected} for the fund's other branches`,
+      );
+    }
+  }
+  for (const slot of slots.values()) {
+    for (const v of slot.variants) {
+      if (slot.defaultMinutes !== null && v.minutes !== null && v.minutes !== slot.defaultMinutes) {
+        v.src.editorial(
+          ['nominalMinutes'],
+          `a branch variant lasts as long as the default module it replaces (${slot.defaultMinutes} min): every learner's programme has the same planned duration`,
+        );
+      }
+    }
+  }
+
+  const owners = [COMMON_FUND, ...funds.funds.map((f) => f.slug)];
+  for (const owner of owners) {
+    const themes = track.themes.filter((t) => (owner === COMMON_FUND ? t.trunk === 'common' : t.trunk === 'sector'));
+    if (themes.length === 0) continue;
+    const ownerName = owner === COMMON_FUND ? 'the common trunk' : `fund "${owner}"`;
+    const hasAny = [...slots.keys()].some((k) => k.startsWith(`${trackDirName}/${owner}/`));
+    let found = 0;
+    for (const theme of themes) {
+      const present: number[] = [];
+      for (const [key, slot] of slots) {
+        const m = /^[^/]+\/([^/]+)\/([^#]+)#(\d+)$/.exec(key);
+        if (!m || !key.startsWith(`${trackDirName}/`) || m[1] !== owner || m[2] !== theme.slug) continue;
+        if (slot.defaults > 0) present.push(Number(m[3]));
+      }
+      present.sort((a, b) => a - b);
+      found += present.length;
+      if (!hasAny) {
+        fileProblem(
+          trackFile,
+          `theme "${theme.slug}" has no module for ${ownerName} (expected ${owner}/${theme.slug}/module.yaml)`,
+          'warning',
+        );
+        continue;
+      }
+      const expected = Array.from({ length: theme.modules }, (_, i) => i + 1);
+      const missing = expected.filter((n) => !present.includes(n));
+      const extra = present.filter((n) => n > theme.modules);
+      if (missing.length > 0 || extra.length > 0) {
+        const name = (n: number) => `${owner}/${theme.slug}/${n === 1 ? 'module.yaml' : `module-${n}.yaml`}`;
+        const parts = [
+          `theme "${theme.slug}" holds ${theme.modules} module(s) for ${ownerName} in track.json, found ${present.length}`,
+        ];
+        if (missing.length > 0) parts.push(`missing ${missing.map(name).join(', ')}`);
+        if (extra.length > 0) parts.push(`beyond the count: ${extra.map(name).join(', ')}`);
+        const rawThemes = (trackSrc.data as { themes?: { slug?: unknown }[] } | undefined)?.themes ?? [];
+        const themeIndex = rawThemes.findIndex((t) => t?.slug === theme.slug);
+        const { line, column } = trackSrc.position(['themes', themeIndex, 'modules']);
+        trackSrc.at(line, column, parts.join('; '), 'error', true);
+      }
+    }
+    const planned = themes.reduce((n, t) => n + t.modules, 0);
+    if (hasAny && found !== planned) {
+      const { line, column } = trackSrc.position(['themes']);
+      trackSrc.at(
+        line,
+        column,
+        `${owner === COMMON_FUND ? 'the common trunk' : `the sector trunk of fund "${owner}"`} has ${found} module(s); track.json plans ${planned} over its ${themes.length} themes`,
+        'error',
+        true,
+      );
+    }
+  }
+  // The planned duration: every learner follows the common trunk and the sector trunk of their fund.
+  if (track.plannedMinutes !== null) {
+    const trunkMinutes = (owner: string) => {
+      let total = 0;
+      for (const [key, slot] of slots) {
+        const m = /^[^/]+\/([^/]+)\/([^#]+)#(\d+)$/.exec(key);
+        if (!m || !key.startsWith(`${trackDirName}/`) || m[1] !== owner || slot.defaults === 0) continue;
+        const theme = track.themes.find((t) => t.slug === m[2]);
+        if (!theme || Number(m[3]) > theme.modules) continue;
+        total += slot.defaultMinutes ?? 0;
+      }
+      return total;
+    };
+    const common = trunkMinutes(COMMON_FUND);
+    for (const f of funds.funds) {
+      const sector = trunkMinutes(f.slug);
+      if (sector === 0) continue;
+      if (common + sector !== track.plannedMinutes) {
+        const { line, column } = trackSrc.position(['plannedMinutes']);
+        trackSrc.at(
+          line,
+          column,
+          `plannedMinutes: a learner of fund "${f.slug}" has ${common} min of common trunk + ${sector} min of sector trunk = ${common + sector} min, not the planned ${track.plannedMinutes} min (nominalMinutes of the modules)`,
+          'error',
+          true,
+        );
+      }
+    }
+  }
 }
 
 /**

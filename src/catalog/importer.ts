@@ -1,7 +1,7 @@
 import { type Insertable, sql, type Transaction } from 'kysely';
 import type { Database, Db } from '../db/index.js';
 import { type ContentProblem, contentFingerprint, formatProblem, loadContent } from './content.js';
-import { COMMON_FUND, type ContentSet } from './model.js';
+import { COMMON_FUND, type ContentSet, type TrackDef } from './model.js';
 import { forgetCatalogSnapshot } from './repository.js';
 
 /**
@@ -13,6 +13,7 @@ import { forgetCatalogSnapshot } from './repository.js';
 
 const SOURCES_KEY = 'catalog.sources';
 const FINGERPRINT_KEY = 'catalog.fingerprint';
+export const GLOSSARY_KEY = 'catalog.glossary';
 /** Any constant shared by every importer: serialises concurrent imports (two instances starting at once). */
 const IMPORT_LOCK = 4_242_001;
 
@@ -122,6 +123,7 @@ export async function importContent(
         f.branches.map((b) => ({
           idcc: b.idcc,
           name: b.name,
+          historical_name: b.historicalName ?? null,
           fund_slug: f.slug,
           version: content.funds.version,
           active: true,
@@ -135,6 +137,7 @@ export async function importContent(
           .onConflict((oc) =>
             oc.column('idcc').doUpdateSet((eb) => ({
               name: eb.ref('excluded.name'),
+              historical_name: eb.ref('excluded.historical_name'),
               fund_slug: eb.ref('excluded.fund_slug'),
               version: eb.ref('excluded.version'),
               active: true,
@@ -162,9 +165,21 @@ export async function importContent(
       if (decision !== 'apply') continue;
       await tx
         .insertInto('tracks')
-        .values({ id: track.id, title: track.title, version: track.version })
+        .values({
+          id: track.id,
+          title: track.title,
+          version: track.version,
+          planned_minutes: track.plannedMinutes,
+          weeks: JSON.stringify(track.weeks) as unknown as TrackDef['weeks'],
+        })
         .onConflict((oc) =>
-          oc.column('id').doUpdateSet({ title: track.title, version: track.version, updated_at: sql`now()` }),
+          oc.column('id').doUpdateSet({
+            title: track.title,
+            version: track.version,
+            planned_minutes: track.plannedMinutes,
+            weeks: JSON.stringify(track.weeks) as unknown as TrackDef['weeks'],
+            updated_at: sql`now()`,
+          }),
         )
         .execute();
       await tx
@@ -176,6 +191,8 @@ export async function importContent(
             title: t.title,
             trunk: t.trunk,
             position: t.order,
+            week: t.week,
+            module_count: t.modules,
           })),
         )
         .onConflict((oc) =>
@@ -183,6 +200,8 @@ export async function importContent(
             title: eb.ref('excluded.title'),
             trunk: eb.ref('excluded.trunk'),
             position: eb.ref('excluded.position'),
+            week: eb.ref('excluded.week'),
+            module_count: eb.ref('excluded.module_count'),
           })),
         )
         .execute();
@@ -199,13 +218,19 @@ export async function importContent(
               .onRef('module_versions.module_id', '=', 'modules.id')
               .onRef('module_versions.version', '=', 'modules.current_version'),
           )
-          .select(['modules.id', 'modules.current_version', 'modules.active', 'module_versions.content_hash'])
+          .select([
+            'modules.id',
+            'modules.current_version',
+            'modules.active',
+            'modules.position',
+            'module_versions.content_hash',
+          ])
           .execute()
       ).map((r) => [r.id, r]),
     );
     const newModules: Insertable<Database['modules']>[] = [];
     const newVersions: Insertable<Database['module_versions']>[] = [];
-    for (const { manifest, track, hash, path } of content.modules) {
+    for (const { manifest, track, hash, path, position } of content.modules) {
       const current = existing.get(manifest.id);
       const values = {
         track_id: track,
@@ -215,6 +240,7 @@ export async function importContent(
         title: manifest.title,
         nominal_minutes: manifest.nominalMinutes,
         current_version: manifest.version,
+        position,
         active: true,
       };
       if (current && manifest.version === current.current_version) {
@@ -225,10 +251,11 @@ export async function importContent(
           });
         } else {
           report.unchanged++;
-          if (!current.active)
+          // A file moved to another position (module.yaml → module-2.yaml) keeps its id and content.
+          if (!current.active || current.position !== position)
             await tx
               .updateTable('modules')
-              .set({ active: true, updated_at: sql`now()` })
+              .set({ active: true, position, updated_at: sql`now()` })
               .where('id', '=', manifest.id)
               .execute();
         }
@@ -276,6 +303,8 @@ export async function importContent(
       funds: fundsDecision === 'apply' ? { version: content.funds.version, hash: content.fundsHash } : sources.funds,
       tracks: trackSources,
     } satisfies Sources);
+    // The glossary is reference text, not versioned evidence: the latest one is what pages show.
+    await writeMeta(tx, GLOSSARY_KEY, content.glossary);
     if (options.fingerprint) await writeMeta(tx, FINGERPRINT_KEY, options.fingerprint);
     return report;
   });
@@ -354,6 +383,14 @@ export async function ensureContentImported(
       'content is invalid: not imported (run `npm run content -- check`)',
     );
     return 'failed';
+  }
+  const editorial = loaded.problems.filter((p) => p.editorial);
+  if (editorial.length > 0) {
+    // Loadable content that does not meet every rule yet (content being rewritten): served, and said.
+    log.warn(
+      { count: editorial.length, problems: editorial.slice(0, 20).map((p) => formatProblem(p)) },
+      'content imported with editorial errors (run `npm run content -- check`)',
+    );
   }
   try {
     const report = await importContent(db, loaded.content, { fingerprint });

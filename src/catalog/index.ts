@@ -13,7 +13,13 @@ import {
   listThemes as listThemeRows,
   type ModuleRow,
 } from './repository.js';
-import { type CatalogRuntime, catalogRoutes, createCatalogPages, type ModulePageFragment } from './routes.js';
+import {
+  type CatalogRuntime,
+  catalogRoutes,
+  createCatalogPages,
+  type ModulePageFragment,
+  type ParcoursSources,
+} from './routes.js';
 import type { Civility, HeadcountBand, Trunk } from './tables.js';
 
 /**
@@ -23,7 +29,13 @@ import type { Civility, HeadcountBand, Trunk } from './tables.js';
  */
 
 export { runContentCommand } from './cli.js';
-export type { ModulePageContext, ModulePageFragment } from './routes.js';
+export type {
+  ModulePageContext,
+  ModulePageFragment,
+  ParcoursCertificateState,
+  ParcoursSources,
+  ParcoursTimes,
+} from './routes.js';
 export { type LinkTarget, parseLinkTarget } from './rules.js';
 export type { Trunk } from './tables.js';
 
@@ -39,7 +51,7 @@ declare module 'fastify' {
  * with the whole app (skip-override) so other plugins can call `registerModulePageFragment`.
  */
 async function catalog(app: FastifyInstance): Promise<void> {
-  const runtime: CatalogRuntime = { fragments: [] };
+  const runtime: CatalogRuntime = { fragments: [], parcours: {} };
   app.decorate('catalogRuntime', runtime);
   const pages = createCatalogPages(app, runtime);
   registerLaunchHandler(app, 'LtiResourceLinkRequest', pages.launchHandler);
@@ -64,6 +76,15 @@ export function registerModulePageFragment(app: FastifyInstance, fragment: Modul
   app.catalogRuntime.fragments.push(fragment);
 }
 
+/**
+ * Lends "Mon parcours" what the catalog does not own: credited time (the tracking), the certificate's
+ * state and the issuance rule (the certificates). Call from a plugin registered after `catalogPlugin`.
+ */
+export function registerParcoursSources(app: FastifyInstance, sources: ParcoursSources): void {
+  if (!app.hasDecorator('catalogRuntime')) throw new Error('register catalogPlugin before registerParcoursSources');
+  Object.assign(app.catalogRuntime.parcours, sources);
+}
+
 // ───────────────────────────── Public read API ─────────────────────────────
 
 export interface ModuleInfo {
@@ -79,6 +100,8 @@ export interface ModuleInfo {
   branches: string[];
   nominalMinutes: number;
   currentVersion: number;
+  /** The module's place in its theme (1: module.yaml, N: module-N.yaml). */
+  position: number;
   /** false once the module left the content directory (kept for evidence). */
   active: boolean;
 }
@@ -128,6 +151,8 @@ export interface LearnerProfile {
   headcountBand: HeadcountBand;
   idcc: string | null;
   branchName: string | null;
+  /** The branch's own OPCA of 2017 when it was not its fund's (e.g. IDCC 2264 under Actalians); null otherwise. */
+  branchHistoricalName: string | null;
   fundSlug: string;
   fundName: string;
   updatedAt: Date;
@@ -146,6 +171,7 @@ export async function getLearnerProfile(db: Db, learnerId: string): Promise<Lear
     headcountBand: p.headcountBand,
     idcc: p.idcc,
     branchName: p.branchName,
+    branchHistoricalName: p.branchHistoricalName,
     fundSlug: p.fundSlug,
     fundName: p.fundName,
     updatedAt: p.updatedAt,

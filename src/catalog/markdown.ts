@@ -36,3 +36,8 @@ const marked = new Marked({
 export function markdown(source: string): SafeHtml {
   return raw(marked.parse(source) as string);
 }
+
+/** One line of Markdown (a checklist item) → inline HTML, same safety rules. */
+export function inlineMarkdown(source: string): SafeHtml {
+  return raw(marked.parseInline(source) as string);
+}

@@ -6,6 +6,8 @@
 export interface BranchDef {
   idcc: string;
   name: string;
+  /** The branch's OPCA in 2017 when it was not its fund's historical OPCA (optional in funds.json). */
+  historicalName?: string;
 }
 
 export interface FundDef {
@@ -28,6 +30,16 @@ export interface ThemeDef {
   title: string;
   trunk: TrunkKind;
   order: number;
+  /** How many modules the theme holds for the common trunk or for each fund (track.json `modules`, default 1). */
+  modules: number;
+  /** The week of the programme the theme belongs to (track.json `weeks`); null without pacing. */
+  week: number | null;
+}
+
+export interface WeekDef {
+  week: number;
+  title: string;
+  themes: string[];
 }
 
 export interface TrackDef {
@@ -35,6 +47,10 @@ export interface TrackDef {
   title: string;
   version: number;
   themes: ThemeDef[];
+  /** The pacing: which themes make each week. Empty for a track without pacing. */
+  weeks: WeekDef[];
+  /** The planned duration of a learner's programme, in minutes (e.g. 240 for 4 h); null when not stated. */
+  plannedMinutes: number | null;
 }
 
 export interface VideoBlock {
@@ -87,7 +103,31 @@ export interface QuizBlock {
   questions: QuizQuestion[];
 }
 
-export type Block = VideoBlock | TutorialBlock | TestimonialBlock | QuizBlock;
+export type ActivityKind = 'checklist' | 'worked-example' | 'scenario';
+
+/** A task the learner does for their own company; its items are ticked in the page only, never stored. */
+export interface ActivityBlock {
+  type: 'activity';
+  id: string;
+  kind: ActivityKind;
+  title: string;
+  /** The activity's own time estimate (reading its instructions and doing it). */
+  minutes: number;
+  instructions: string;
+  items: string[];
+  /** Markdown shown on demand after the activity: the worked answer. */
+  debrief: string;
+}
+
+export type Block = VideoBlock | TutorialBlock | TestimonialBlock | ActivityBlock | QuizBlock;
+
+/** A reference shown to the learner as « Pour aller plus loin ». */
+export interface SourceRef {
+  title: string;
+  url: string;
+  /** The claim of the module this source backs. */
+  supports: string;
+}
 
 export interface ModuleManifest {
   id: string;
@@ -100,14 +140,31 @@ export interface ModuleManifest {
   nominalMinutes: number;
   summary: string;
   blocks: Block[];
+  /**
+   * Content model v2 fields. Absent (not null) in a manifest whose file does not have them, so that the
+   * content hash of a file written before they existed stays the same.
+   */
+  reviewedOn?: string;
+  sources?: SourceRef[];
 }
 
 export const COMMON_FUND = 'common';
+
+export interface GlossaryEntry {
+  term: string;
+  expansion: string | null;
+  definition: string;
+}
+
+/** Glossary areas: "common" (general terms) and one per fund slug. */
+export type Glossary = Record<string, GlossaryEntry[]>;
 
 /** A validated content directory, ready to import. */
 export interface ContentSet {
   funds: FundsFile;
   fundsHash: string;
   tracks: { track: TrackDef; hash: string; path: string }[];
-  modules: { manifest: ModuleManifest; track: string; hash: string; path: string }[];
+  /** `position`: the module's place in its theme, from its file name (module.yaml 1, module-N.yaml N). */
+  modules: { manifest: ModuleManifest; track: string; hash: string; path: string; position: number }[];
+  glossary: Glossary;
 }

@@ -1,7 +1,7 @@
 import { sql, type Transaction } from 'kysely';
 import type { Database, Db } from '../db/index.js';
 import { launchedAsLearnerIn } from '../lti/index.js';
-import type { ModuleManifest } from './model.js';
+import type { Glossary, ModuleManifest } from './model.js';
 import type { RoutingCatalog } from './rules.js';
 import type { Civility, HeadcountBand, ProfileAuthorRole, QuizAnswersRecord, Trunk } from './tables.js';
 
@@ -56,6 +56,10 @@ export interface ThemeRow {
   title: string;
   trunk: Trunk;
   position: number;
+  /** The week of the programme (track.json `weeks`); null without pacing. */
+  week: number | null;
+  /** How many modules the theme holds for the common trunk or each fund. */
+  moduleCount: number;
 }
 
 export async function listThemes(db: Executor): Promise<ThemeRow[]> {
@@ -69,6 +73,8 @@ export async function listThemes(db: Executor): Promise<ThemeRow[]> {
       'themes.title',
       'themes.trunk',
       'themes.position',
+      'themes.week',
+      'themes.module_count',
     ])
     .orderBy('themes.track_id')
     .orderBy('themes.position')
@@ -80,7 +86,32 @@ export async function listThemes(db: Executor): Promise<ThemeRow[]> {
     title: r.title,
     trunk: r.trunk,
     position: r.position,
+    week: r.week,
+    moduleCount: r.module_count,
   }));
+}
+
+export interface TrackRow {
+  id: string;
+  title: string;
+  /** The planned duration stated by track.json; null when it states none. */
+  plannedMinutes: number | null;
+  weeks: { week: number; title: string; themes: string[] }[];
+}
+
+export async function listTracks(db: Executor): Promise<TrackRow[]> {
+  const rows = await db
+    .selectFrom('tracks')
+    .select(['id', 'title', 'planned_minutes', 'weeks'])
+    .orderBy('id')
+    .execute();
+  return rows.map((r) => ({ id: r.id, title: r.title, plannedMinutes: r.planned_minutes, weeks: r.weeks ?? [] }));
+}
+
+/** The glossary of the last content import (content/glossary/*.yaml), by area. */
+export async function loadGlossary(db: Executor): Promise<Glossary> {
+  const r = await db.selectFrom('app_meta').select('value').where('key', '=', 'catalog.glossary').executeTakeFirst();
+  return (r?.value as Glossary | undefined) ?? {};
 }
 
 export interface ModuleRow {
@@ -94,6 +125,8 @@ export interface ModuleRow {
   title: string;
   nominalMinutes: number;
   currentVersion: number;
+  /** The module's place in its theme (1 for module.yaml, N for module-N.yaml). */
+  position: number;
   active: boolean;
 }
 
@@ -114,6 +147,7 @@ function moduleQuery(db: Executor) {
       'modules.title',
       'modules.nominal_minutes',
       'modules.current_version',
+      'modules.position',
       'modules.active',
     ]);
 }
@@ -129,6 +163,7 @@ function toModuleRow(r: {
   title: string;
   nominal_minutes: number;
   current_version: number;
+  position: number;
   active: boolean;
 }): ModuleRow {
   return {
@@ -142,12 +177,17 @@ function toModuleRow(r: {
     title: r.title,
     nominalMinutes: r.nominal_minutes,
     currentVersion: r.current_version,
+    position: r.position,
     active: r.active,
   };
 }
 
 export async function listModules(db: Executor, options: { includeInactive?: boolean } = {}): Promise<ModuleRow[]> {
-  let q = moduleQuery(db).orderBy('modules.track_id').orderBy('themes.position').orderBy('modules.id');
+  let q = moduleQuery(db)
+    .orderBy('modules.track_id')
+    .orderBy('themes.position')
+    .orderBy('modules.position')
+    .orderBy('modules.id');
   if (!options.includeInactive) q = q.where('modules.active', '=', true);
   return (await q.execute()).map(toModuleRow);
 }
@@ -190,8 +230,16 @@ function routingCatalog(
       theme: m.theme,
       fund: m.fundSlug,
       branches: m.branches,
+      position: m.position,
     })),
-    themes: themes.map((t) => ({ trackId: t.trackId, slug: t.slug, trunk: t.trunk })),
+    themes: themes.map((t) => ({
+      trackId: t.trackId,
+      slug: t.slug,
+      trunk: t.trunk,
+      position: t.position,
+      week: t.week,
+      moduleCount: t.moduleCount,
+    })),
     funds: funds.map((f) => ({ slug: f.slug })),
   };
 }
@@ -203,6 +251,8 @@ export interface CatalogSnapshot {
   funds: FundRow[];
   branches: BranchRow[];
   themes: ThemeRow[];
+  tracks: TrackRow[];
+  glossary: Glossary;
   routing: RoutingCatalog & { moduleRows: ModuleRow[] };
 }
 
@@ -238,13 +288,15 @@ export async function catalogSnapshot(db: Db): Promise<CatalogSnapshot> {
   const cached = snapshots.get(db);
   if (cached && cached.stamp === stamp) return cached.snapshot;
   const snapshot = (async () => {
-    const [funds, branches, themes, moduleRows] = await Promise.all([
+    const [funds, branches, themes, moduleRows, tracks, glossary] = await Promise.all([
       listFunds(db),
       listBranches(db),
       listThemes(db),
       listModules(db),
+      listTracks(db),
+      loadGlossary(db),
     ]);
-    return { funds, branches, themes, routing: routingCatalog(moduleRows, themes, funds) };
+    return { funds, branches, themes, tracks, glossary, routing: routingCatalog(moduleRows, themes, funds) };
   })();
   snapshots.set(db, { stamp, snapshot });
   // A failed load must not stay cached.
@@ -259,6 +311,23 @@ export function forgetCatalogSnapshot(db: Db): void {
 }
 
 // ───────────────────────────── Launch context (tables of the LTI capability, read only) ─────────────────────────────
+
+/** The custom parameters of a learner's latest launch of a resource link. */
+export async function findLinkCustom(
+  db: Executor,
+  learnerId: string,
+  resourceLinkId: string,
+): Promise<Record<string, string> | null> {
+  const r = await db
+    .selectFrom('lti_launches')
+    .select('custom')
+    .where('learner_id', '=', learnerId)
+    .where('resource_link_id', '=', resourceLinkId)
+    .orderBy('created_at', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  return r ? r.custom : null;
+}
 
 export async function findLaunchCustom(db: Executor, launchId: string): Promise<Record<string, string> | null> {
   const r = await db.selectFrom('lti_launches').select('custom').where('id', '=', launchId).executeTakeFirst();
@@ -381,6 +450,8 @@ export interface ProfileRow {
   fundSlug: string;
   fundName: string;
   branchName: string | null;
+  /** The branch's own OPCA of 2017 when it was not its fund's (funds.json); null otherwise. */
+  branchHistoricalName: string | null;
   createdAt: Date;
   updatedAt: Date;
   updatedBy: string | null;
@@ -393,7 +464,7 @@ export async function findProfile(db: Executor, learnerId: string): Promise<Prof
     .innerJoin('funds as f', 'f.slug', 'p.fund_slug')
     .leftJoin('branches as b', 'b.idcc', 'p.idcc')
     .selectAll('p')
-    .select(['f.name as fund_name', 'b.name as branch_name'])
+    .select(['f.name as fund_name', 'b.name as branch_name', 'b.historical_name as branch_historical_name'])
     .where('p.learner_id', '=', learnerId)
     .executeTakeFirst();
   if (!r) return null;
@@ -409,6 +480,7 @@ export async function findProfile(db: Executor, learnerId: string): Promise<Prof
     fundSlug: r.fund_slug,
     fundName: r.fund_name,
     branchName: r.branch_name,
+    branchHistoricalName: r.branch_historical_name,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     updatedBy: r.updated_by,

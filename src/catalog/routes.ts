@@ -5,6 +5,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ForbiddenError, NotFoundError } from '../http/errors.js';
 import { html, type SafeHtml } from '../http/html.js';
 import { type LaunchSession, requireRole, requireSession, sessionHead, type ValidatedLaunch } from '../lti/index.js';
+import { COMMON_FUND, type GlossaryEntry } from './model.js';
 import {
   type CatalogSnapshot,
   catalogSnapshot,
@@ -15,15 +16,19 @@ import {
   findProfile,
   isLearnerOfCourse,
   listCourseLearners,
+  listProgress,
   type ModuleRow,
   type ProfileRow,
   upsertProfile,
 } from './repository.js';
 import {
   checkEligibility,
+  isParcoursTarget,
   type LinkTarget,
+  learnerProgramme,
   ONBOARDING_FIELDS,
   type OnboardingInput,
+  parcoursTrack,
   parseLinkTarget,
   resolveModule,
   splitFullName,
@@ -42,12 +47,17 @@ import {
 } from './service.js';
 import type { ProfileAuthorRole } from './tables.js';
 import {
+  type ModuleSequence,
   type OverviewRow,
   type PageSession,
+  type ParcoursModule,
+  type ParcoursWeek,
   renderCourseLearners,
+  renderCourseProgressByWeek,
   renderCourseTeamOverview,
   renderMessagePage,
   renderModulePage,
+  renderParcoursPage,
   renderProfileForm,
   renderVideoPlaceholder,
 } from './views.js';
@@ -64,10 +74,34 @@ export interface ModulePageContext {
   preview: boolean;
   nominalMinutes: number;
 }
-export type ModulePageFragment = (ctx: ModulePageContext) => { head?: SafeHtml; body?: SafeHtml };
+export type ModulePageFragment = (ctx: ModulePageContext) => { head?: SafeHtml; body?: SafeHtml; nav?: SafeHtml };
+
+/** Credited time of a learner in a course, as "Mon parcours" shows it. */
+export interface ParcoursTimes {
+  /** Seconds per module id. */
+  byModule: ReadonlyMap<string, number>;
+  /** Seconds over the whole course. */
+  totalSeconds: number;
+}
+
+/** The learner's certificate as "Mon parcours" shows it: the valid one's number, or what is missing. */
+export interface ParcoursCertificateState {
+  number: string | null;
+  missing: string[];
+}
+
+/** What other capabilities lend to "Mon parcours" and the course-team page (the catalog imports none of them). */
+export interface ParcoursSources {
+  times?: (learnerId: string, courseId: string) => Promise<ParcoursTimes>;
+  timePagePath?: string;
+  certificate?: (learnerId: string, courseId: string) => Promise<ParcoursCertificateState | null>;
+  /** The course's issuance rule, in plain French. */
+  issuanceRule?: (courseId: string) => Promise<string>;
+}
 
 export interface CatalogRuntime {
   fragments: ModulePageFragment[];
+  parcours: ParcoursSources;
 }
 
 const HtmlPage = Type.String({ description: 'French HTML page (shown inside the LMS iframe)' });
@@ -228,6 +262,8 @@ export function createCatalogPages(app: FastifyInstance, runtime: CatalogRuntime
       preview?: { label: string };
       notice?: string;
       quizError?: string;
+      glossary?: GlossaryEntry[];
+      sequence?: ModuleSequence;
     },
   ): string {
     const ctx: ModulePageContext = {
@@ -256,6 +292,9 @@ export function createCatalogPages(app: FastifyInstance, runtime: CatalogRuntime
       quizError: o.quizError,
       extraHead: html`${extras.map((e) => e.head ?? '')}`,
       extraBody: html`${extras.map((e) => e.body ?? '')}`,
+      extraNav: html`${extras.map((e) => e.nav ?? '')}`,
+      glossary: o.glossary,
+      sequence: o.sequence,
     });
   }
 
@@ -265,67 +304,182 @@ export function createCatalogPages(app: FastifyInstance, runtime: CatalogRuntime
     return r?.name ?? null;
   }
 
-  /** The learner's page for this session's link: onboarding, their fund's module, or a clear message. */
+  /** The fund whose modules the learner follows: the link's (custom `fund=`), else their profile's. */
+  const programmeFund = (target: LinkTarget, profile: ProfileRow, snapshot: CatalogSnapshot): string =>
+    target.fund !== null && snapshot.funds.some((f) => f.slug === target.fund) ? target.fund : profile.fundSlug;
+
+  const moduleHref = (token: string, moduleId: string) =>
+    `/catalog/module?module=${encodeURIComponent(moduleId)}&session_token=${encodeURIComponent(token)}`;
+  const parcoursHref = (token: string) => `/catalog/parcours?session_token=${encodeURIComponent(token)}`;
+
+  /** Where a module sits in the learner's programme, and the next one (within the theme for a theme link). */
+  function sequenceFor(
+    token: string,
+    target: LinkTarget,
+    profile: ProfileRow,
+    snapshot: CatalogSnapshot,
+    module: ModuleRow,
+  ): ModuleSequence {
+    const programme = learnerProgramme(
+      snapshot.routing,
+      { fundSlug: programmeFund(target, profile, snapshot), idcc: profile.idcc },
+      module.trackId,
+    );
+    const sameTheme = programme.filter((e) => e.theme === module.theme);
+    const index = programme.findIndex((e) => e.moduleId === module.id);
+    const themeLink = !isParcoursTarget(target) && target.module === null;
+    let next: ModuleSequence['next'] = null;
+    const after = index >= 0 ? programme[index + 1] : undefined;
+    if (after && (!themeLink || after.theme === module.theme)) {
+      const row = snapshot.routing.moduleRows.find((m) => m.id === after.moduleId);
+      if (row) next = { href: moduleHref(token, row.id), title: row.title, sameTheme: after.theme === module.theme };
+    }
+    const inTheme = sameTheme.findIndex((e) => e.moduleId === module.id);
+    return {
+      parcoursHref: parcoursHref(token),
+      indexInTheme: inTheme >= 0 ? inTheme + 1 : module.position,
+      themeCount: Math.max(sameTheme.length, 1),
+      next,
+    };
+  }
+
+  function unavailablePage(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    session: LaunchSession,
+    token: string,
+    message: string,
+    log: string,
+    reason: string,
+  ) {
+    request.log.warn({ reason, detail: log, launchId: session.launchId }, 'catalog link cannot be served');
+    return html200(
+      reply,
+      renderMessagePage({
+        title: 'Module indisponible',
+        message,
+        advice: 'Signalez-le à l’équipe du cours en donnant la référence ci-dessous : elle corrigera le lien.',
+        reference: request.id,
+        session: pageSession(session, token),
+      }),
+      404,
+    );
+  }
+
+  function outsideCourse(request: FastifyRequest, reply: FastifyReply, session: LaunchSession) {
+    request.log.warn({ launchId: session.launchId }, 'launch without a context: module progress cannot be recorded');
+    return html200(
+      reply,
+      renderMessagePage({
+        title: 'Lien ouvert hors d’un cours',
+        message: 'Ce module doit être ouvert depuis la page du cours.',
+        advice: 'Retournez sur la page du cours et ouvrez le module depuis le sommaire.',
+        reference: request.id,
+      }),
+      400,
+    );
+  }
+
+  /**
+   * The learner's page for this session's link: onboarding, "Mon parcours" (a link without `module=` or
+   * `theme=`, or `view=parcours`), their fund's module, or a clear message. `moduleId` opens another module
+   * of the learner's own programme from the same session ("module suivant", "Mon parcours").
+   */
   async function learnerPage(
     request: FastifyRequest,
     reply: FastifyReply,
     session: LaunchSession,
     token: string,
-    options: { notice?: string; target?: LinkTarget } = {},
+    options: { notice?: string; target?: LinkTarget; moduleId?: string; parcours?: boolean } = {},
   ) {
     // One catalogue snapshot for the whole page; the launch passes the link's custom claim it just validated.
     const [target, snapshot] = await Promise.all([
       options.target ?? linkTargetOf(db, session.launchId),
       catalogSnapshot(db),
     ]);
+    const wantsParcours = options.parcours === true || (options.moduleId === undefined && isParcoursTarget(target));
+    if (wantsParcours || options.moduleId !== undefined) {
+      const profile = await findProfile(db, session.learnerId);
+      const fixedFund = target.fund !== null && snapshot.funds.some((f) => f.slug === target.fund) ? target.fund : null;
+      if (!profile) return onboardingPage(reply, session, token, fixedFund, {}, snapshot);
+      if (session.courseId === null) return outsideCourse(request, reply, session);
+      if (wantsParcours) {
+        const notice = options.notice ? `${options.notice} Voici votre parcours.` : undefined;
+        return parcoursPage(request, reply, session, token, {
+          target,
+          snapshot,
+          profile,
+          ...(notice ? { notice } : {}),
+        });
+      }
+      const module = snapshot.routing.moduleRows.find((m) => m.id === options.moduleId);
+      const allowed =
+        module !== undefined &&
+        (module.id === target.module ||
+          learnerProgramme(
+            snapshot.routing,
+            { fundSlug: programmeFund(target, profile, snapshot), idcc: profile.idcc },
+            module.trackId,
+          ).some((e) => e.moduleId === module.id));
+      if (!module || !allowed) {
+        return unavailablePage(
+          request,
+          reply,
+          session,
+          token,
+          'Ce module ne fait pas partie de votre parcours.',
+          `module "${options.moduleId}" is not in the learner's programme`,
+          'not_in_programme',
+        );
+      }
+      return serveModule(request, reply, session, token, {
+        module,
+        fundSlug: module.fundSlug,
+        target,
+        snapshot,
+        profile,
+      });
+    }
+
     const dest = await destinationFor(db, session.learnerId, target, snapshot.routing);
     if (dest.kind === 'unavailable') {
       const { message, log } = explainUnavailable(dest.route);
-      request.log.warn(
-        { reason: dest.route.reason, detail: log, launchId: session.launchId },
-        'catalog link cannot be served',
-      );
-      return html200(
-        reply,
-        renderMessagePage({
-          title: 'Module indisponible',
-          message,
-          advice: 'Signalez-le à l’équipe du cours en donnant la référence ci-dessous : elle corrigera le lien.',
-          reference: request.id,
-          session: pageSession(session, token),
-        }),
-        404,
-      );
+      return unavailablePage(request, reply, session, token, message, log, dest.route.reason);
     }
     if (dest.kind === 'onboarding') return onboardingPage(reply, session, token, dest.fixedFund, {}, snapshot);
-    if (session.courseId === null) {
-      request.log.warn({ launchId: session.launchId }, 'launch without a context: module progress cannot be recorded');
-      return html200(
-        reply,
-        renderMessagePage({
-          title: 'Lien ouvert hors d’un cours',
-          message: 'Ce module doit être ouvert depuis la page du cours.',
-          advice: 'Retournez sur la page du cours et ouvrez le module depuis le sommaire.',
-          reference: request.id,
-        }),
-        400,
-      );
-    }
+    if (session.courseId === null) return outsideCourse(request, reply, session);
+    request.log.info({ source: dest.route.source, variant: dest.route.variant }, 'link routed');
+    return serveModule(request, reply, session, token, {
+      module: dest.module,
+      fundSlug: dest.route.fundSlug,
+      target,
+      snapshot,
+      profile: dest.profile,
+      ...(options.notice ? { notice: `${options.notice} Voici votre module.` } : {}),
+    });
+  }
+
+  async function serveModule(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    session: LaunchSession,
+    token: string,
+    o: {
+      module: ModuleRow;
+      fundSlug: string | null;
+      target: LinkTarget;
+      snapshot: CatalogSnapshot;
+      profile: ProfileRow;
+      notice?: string;
+    },
+  ) {
     const opened = await openModuleForLearner(
       db,
-      { learnerId: session.learnerId, courseId: session.courseId, resourceLinkId: session.resourceLinkId },
-      dest.module,
-      dest.route.fundSlug,
+      { learnerId: session.learnerId, courseId: session.courseId as string, resourceLinkId: session.resourceLinkId },
+      o.module,
+      o.fundSlug,
     );
-    request.log.info(
-      {
-        moduleId: opened.module.id,
-        moduleVersion: opened.version,
-        source: dest.route.source,
-        variant: dest.route.variant,
-      },
-      'module served',
-    );
+    request.log.info({ moduleId: opened.module.id, moduleVersion: opened.version }, 'module served');
     return html200(
       reply,
       modulePage(session, token, {
@@ -338,14 +492,168 @@ export function createCatalogPages(app: FastifyInstance, runtime: CatalogRuntime
           quiz: opened.progress.quiz,
           completedAt: opened.progress.completedAt,
         },
-        ...(options.notice ? { notice: options.notice } : {}),
+        glossary: glossaryFor(o.snapshot, opened.module.fundSlug),
+        sequence: sequenceFor(token, o.target, o.profile, o.snapshot, opened.module),
+        ...(o.notice ? { notice: o.notice } : {}),
       }),
     );
   }
 
+  /** "Mon parcours": the learner's modules by week, their status and time, what next, the certificate. */
+  async function parcoursPage(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    session: LaunchSession,
+    token: string,
+    o: { target: LinkTarget; snapshot: CatalogSnapshot; profile: ProfileRow; notice?: string },
+  ) {
+    const { snapshot, profile, target } = o;
+    const courseId = session.courseId as string;
+    const trackId = parcoursTrack(target, snapshot.routing);
+    const track = snapshot.tracks.find((t) => t.id === trackId);
+    if (!trackId || !track) {
+      return unavailablePage(
+        request,
+        reply,
+        session,
+        token,
+        'Ce lien du cours ne désigne pas de parcours connu.',
+        target.track === null ? 'several tracks: add custom track=' : `unknown track "${target.track}"`,
+        'unknown_track',
+      );
+    }
+    const fund = programmeFund(target, profile, snapshot);
+    const entries = learnerProgramme(snapshot.routing, { fundSlug: fund, idcc: profile.idcc }, trackId);
+    const sources = runtime.parcours;
+    const [progress, times, certificate] = await Promise.all([
+      listProgress(db, { learnerId: session.learnerId, courseId }),
+      sources.times?.(session.learnerId, courseId).catch((err: unknown) => {
+        request.log.warn({ err }, 'credited time unavailable for Mon parcours');
+        return null;
+      }) ?? null,
+      sources.certificate?.(session.learnerId, courseId).catch((err: unknown) => {
+        request.log.warn({ err }, 'certificate state unavailable for Mon parcours');
+        return null;
+      }) ?? null,
+    ]);
+    const byModule = new Map(progress.map((p) => [p.moduleId, p]));
+    const rows = new Map(snapshot.routing.moduleRows.map((m) => [m.id, m]));
+    const themeTitle = new Map(snapshot.themes.map((t) => [`${t.trackId}|${t.slug}`, t.title]));
+    const toModule = (e: (typeof entries)[number]): ParcoursModule => {
+      const row = rows.get(e.moduleId) as ModuleRow;
+      const p = byModule.get(e.moduleId);
+      return {
+        id: e.moduleId,
+        title: row.title,
+        themeTitle: themeTitle.get(`${trackId}|${e.theme}`) ?? e.theme,
+        nominalMinutes: row.nominalMinutes,
+        status: p?.completedAt ? 'done' : p ? 'started' : 'todo',
+        creditedSeconds: times ? (times.byModule.get(e.moduleId) ?? 0) : null,
+        href: moduleHref(token, e.moduleId),
+      };
+    };
+    const weeks: ParcoursWeek[] =
+      track.weeks.length > 0
+        ? track.weeks.map((w) => ({
+            week: w.week,
+            title: w.title,
+            modules: entries.filter((e) => e.week === w.week).map(toModule),
+          }))
+        : (['common', 'sector'] as const).map((trunk) => ({
+            week: null,
+            title: trunk === 'common' ? 'Tronc commun' : 'Modules de votre secteur',
+            modules: entries.filter((e) => e.trunk === trunk).map(toModule),
+          }));
+    const plannedMinutes = entries.reduce((n, e) => n + (rows.get(e.moduleId)?.nominalMinutes ?? 0), 0);
+    request.log.info({ trackId, modules: entries.length }, 'parcours served');
+    return html200(
+      reply,
+      renderParcoursPage({
+        session: pageSession(session, token),
+        trackTitle: track.title,
+        fundName: snapshot.funds.find((f) => f.slug === fund)?.name ?? null,
+        weeks: weeks.filter((w) => w.modules.length > 0),
+        plannedMinutes,
+        totalSeconds: times?.totalSeconds ?? null,
+        timeHref: sources.timePagePath ? `${sources.timePagePath}?session_token=${encodeURIComponent(token)}` : null,
+        certificate: certificate
+          ? {
+              pdfHref: certificate.number
+                ? `/certificates/${encodeURIComponent(certificate.number)}/pdf?session_token=${encodeURIComponent(token)}`
+                : null,
+              pageHref: `/certificates?session_token=${encodeURIComponent(token)}`,
+              missing: certificate.missing,
+            }
+          : null,
+        notice: o.notice,
+      }),
+    );
+  }
+
+  /**
+   * What every learner's programme holds: modules and planned minutes, the same for each fund when the
+   * content is complete (content check enforces it); the largest when funds differ, never a constant.
+   */
+  function programmeSummary(snapshot: CatalogSnapshot, trackId: string) {
+    const track = snapshot.tracks.find((t) => t.id === trackId);
+    let best = { modules: 0, plannedMinutes: 0, weeks: track?.weeks.length ?? 0 };
+    for (const f of snapshot.funds) {
+      const entries = learnerProgramme(snapshot.routing, { fundSlug: f.slug, idcc: null }, trackId);
+      const minutes = entries.reduce(
+        (n, e) => n + (snapshot.routing.moduleRows.find((m) => m.id === e.moduleId)?.nominalMinutes ?? 0),
+        0,
+      );
+      if (entries.length > best.modules) best = { ...best, modules: entries.length, plannedMinutes: minutes };
+    }
+    return best.modules > 0 ? best : undefined;
+  }
+
+  /**
+   * A parcours link seen by the course team: per week, how many learners finished its modules, are on
+   * them, or have not started them (a week is finished when every module the track plans for it is).
+   */
+  async function courseProgressByWeek(
+    courseId: string,
+    snapshot: CatalogSnapshot,
+    track: CatalogSnapshot['tracks'][number],
+  ): Promise<SafeHtml> {
+    const [progress, learners] = await Promise.all([listProgress(db, { courseId }), listCourseLearners(db, courseId)]);
+    const weekOf = new Map(snapshot.themes.filter((t) => t.trackId === track.id).map((t) => [t.slug, t.week] as const));
+    const planned = new Map<number, number>();
+    for (const t of snapshot.themes)
+      if (t.trackId === track.id && t.week !== null) planned.set(t.week, (planned.get(t.week) ?? 0) + t.moduleCount);
+    const withProfile = learners.filter((l) => l.profile !== null).map((l) => l.learnerId);
+    const weeks = track.weeks.map((w) => {
+      let done = 0;
+      let started = 0;
+      for (const learnerId of withProfile) {
+        const rows = progress.filter(
+          (p) => p.learnerId === learnerId && p.trackId === track.id && weekOf.get(p.theme) === w.week,
+        );
+        const completed = rows.filter((p) => p.completedAt !== null).length;
+        if (rows.length > 0 && completed >= (planned.get(w.week) ?? Number.POSITIVE_INFINITY)) done++;
+        else if (rows.length > 0) started++;
+      }
+      return { title: w.title, done, started, notStarted: withProfile.length - done - started };
+    });
+    return renderCourseProgressByWeek(weeks, withProfile.length);
+  }
+
+  /** The glossary entries a module of this fund may link to: the general ones and its fund's. */
+  const glossaryFor = (snapshot: CatalogSnapshot, fundSlug: string | null): GlossaryEntry[] => [
+    ...(snapshot.glossary[COMMON_FUND] ?? []),
+    ...(fundSlug ? (snapshot.glossary[fundSlug] ?? []) : []),
+  ];
+
   /** Course-team view of a link: which module each fund gets, with previews. */
-  async function overviewPage(reply: FastifyReply, session: LaunchSession, token: string) {
+  async function overviewPage(
+    reply: FastifyReply,
+    session: LaunchSession,
+    token: string,
+    options: { parcours?: boolean } = {},
+  ) {
     const [target, snapshot] = await Promise.all([linkTargetOf(db, session.launchId), catalogSnapshot(db)]);
+    const parcoursLink = options.parcours === true || isParcoursTarget(target);
     const { routing: catalog, funds, branches, themes } = snapshot;
     const byId = new Map(catalog.moduleRows.map((m) => [m.id, m]));
     const rows: OverviewRow[] = [];
@@ -357,16 +665,32 @@ export function createCatalogPages(app: FastifyInstance, runtime: CatalogRuntime
       const m = byId.get(id) as ModuleRow;
       return { id: m.id, title: m.title, version: m.currentVersion };
     };
-    if (target.module !== null) {
+    if (parcoursLink) {
+      linkDescription =
+        'Ce lien affiche « Mon parcours » : chaque apprenant y voit ses modules semaine par semaine (le tronc commun et ceux de son fonds), où il en est, son temps de formation et son certificat.';
+    } else if (target.module !== null) {
       linkDescription = `Ce lien affiche un module fixe (module=${target.module}) : le même pour tous les apprenants.`;
       if (probe.ok) rows.push({ fund: null, module: asRow(probe.moduleId), variants: [] });
     } else if (target.theme !== null && theme) {
       linkDescription =
         theme.trunk === 'common'
-          ? `Ce lien affiche le thème « ${theme.title} » du tronc commun : le même module pour tous les apprenants.`
-          : `Ce lien affiche le thème « ${theme.title} » : chaque apprenant voit le module de son fonds de formation.`;
+          ? `Ce lien affiche le thème « ${theme.title} » du tronc commun : les mêmes modules pour tous les apprenants, l’un après l’autre.`
+          : `Ce lien affiche le thème « ${theme.title} » : chaque apprenant voit le module de son fonds de formation, puis les suivants du thème.`;
+      // The theme's later modules, in order, for one owner (the default of each position).
+      const later = (fund: string | null) =>
+        catalog.moduleRows
+          .filter(
+            (m) =>
+              m.trackId === theme.trackId &&
+              m.theme === theme.slug &&
+              m.fundSlug === fund &&
+              m.branches.length === 0 &&
+              m.position > 1,
+          )
+          .sort((a, b) => a.position - b.position)
+          .map((m) => asRow(m.id));
       if (theme.trunk === 'common') {
-        if (probe.ok) rows.push({ fund: null, module: asRow(probe.moduleId), variants: [] });
+        if (probe.ok) rows.push({ fund: null, module: asRow(probe.moduleId), variants: [], followedBy: later(null) });
       } else {
         for (const f of funds.filter((x) => target.fund === null || x.slug === target.fund)) {
           const route = resolveModule({ ...target, fund: f.slug }, null, catalog);
@@ -381,14 +705,25 @@ export function createCatalogPages(app: FastifyInstance, runtime: CatalogRuntime
               version: m.currentVersion,
               branches: m.branches.map((idcc) => ({ idcc, name: branches.find((b) => b.idcc === idcc)?.name ?? idcc })),
             }));
-          rows.push({ fund: f, module: route.ok ? asRow(route.moduleId) : null, variants });
+          rows.push({ fund: f, module: route.ok ? asRow(route.moduleId) : null, variants, followedBy: later(f.slug) });
         }
       }
     } else {
       linkDescription = 'Ce lien n’indique pas encore quel thème ou quel module afficher.';
     }
-    if (!probe.ok && probe.reason !== 'needs_fund')
+    if (!parcoursLink && !probe.ok && probe.reason !== 'needs_fund')
       problem = `${explainUnavailable(probe).message} (${explainUnavailable(probe).log})`;
+    const trackId = parcoursTrack(target, catalog);
+    const track = snapshot.tracks.find((t) => t.id === trackId);
+    const programme = track ? programmeSummary(snapshot, track.id) : undefined;
+    const courseProgress =
+      parcoursLink && track && session.courseId !== null
+        ? await courseProgressByWeek(session.courseId, snapshot, track)
+        : undefined;
+    const issuanceRule =
+      session.courseId !== null && runtime.parcours.issuanceRule
+        ? await runtime.parcours.issuanceRule(session.courseId).catch(() => undefined)
+        : undefined;
     return html200(
       reply,
       renderCourseTeamOverview({
@@ -397,6 +732,9 @@ export function createCatalogPages(app: FastifyInstance, runtime: CatalogRuntime
         fixedFund: target.fund,
         rows,
         problem,
+        programme,
+        courseProgress,
+        issuanceRule,
         themes: themes.map((t) => ({ trackTitle: t.trackTitle, slug: t.slug, title: t.title, trunk: t.trunk })),
         modules: catalog.moduleRows.map((m) => ({
           id: m.id,
@@ -506,6 +844,8 @@ export function createCatalogPages(app: FastifyInstance, runtime: CatalogRuntime
 
   return {
     learnerPage,
+    sequenceFor,
+    glossaryFor,
     overviewPage,
     onboardingPage,
     modulePage,
@@ -548,12 +888,35 @@ export async function catalogRoutes(root: FastifyInstance, options: { runtime: C
   // ── Learner pages ──
   app.get(
     '/catalog/module',
-    { ...htmlRoute, schema: { querystring: TokenQuery, response: HTML_RESPONSES } },
+    {
+      ...htmlRoute,
+      schema: {
+        querystring: Type.Object({
+          session_token: Type.Optional(Type.String({ maxLength: 4096 })),
+          // Another module of the learner's programme, from the same session ("module suivant").
+          module: Type.Optional(ModuleId),
+        }),
+        response: HTML_RESPONSES,
+      },
+    },
     async (request, reply) => {
       const session = await requireSession(request);
       const token = rawToken(request);
       if (session.role !== 'learner') return pages.overviewPage(reply, session, token);
-      return pages.learnerPage(request, reply, session, token);
+      return pages.learnerPage(request, reply, session, token, {
+        ...(request.query.module ? { moduleId: request.query.module } : {}),
+      });
+    },
+  );
+
+  app.get(
+    '/catalog/parcours',
+    { ...htmlRoute, schema: { querystring: TokenQuery, response: HTML_RESPONSES } },
+    async (request, reply) => {
+      const session = await requireSession(request);
+      const token = rawToken(request);
+      if (session.role !== 'learner') return pages.overviewPage(reply, session, token, { parcours: true });
+      return pages.learnerPage(request, reply, session, token, { parcours: true });
     },
   );
 
@@ -576,7 +939,7 @@ export async function catalogRoutes(root: FastifyInstance, options: { runtime: C
       if (!out.saved) return out.reply;
       if (session.role !== 'learner') return pages.overviewPage(reply, session, token);
       return pages.learnerPage(request, reply, session, token, {
-        notice: 'Merci, votre profil est enregistré. Voici votre module.',
+        notice: 'Merci, votre profil est enregistré.',
       });
     },
   );
@@ -658,9 +1021,17 @@ export async function catalogRoutes(root: FastifyInstance, options: { runtime: C
     extra: { quizError?: string; status?: number } = {},
   ) => {
     const opened = await openedModule(db, { learnerId: session.learnerId, courseId: courseOf(session), moduleId });
+    const token = rawToken(request);
+    const [target, snapshot, profile] = await Promise.all([
+      linkTargetOf(db, session.launchId),
+      catalogSnapshot(db),
+      findProfile(db, session.learnerId),
+    ]);
     return html200(
       reply,
-      pages.modulePage(session, rawToken(request), {
+      pages.modulePage(session, token, {
+        glossary: pages.glossaryFor(snapshot, opened.module.fundSlug),
+        ...(profile ? { sequence: pages.sequenceFor(token, target, profile, snapshot, opened.module) } : {}),
         module: opened.module,
         manifest: opened.manifest,
         version: opened.version,
@@ -813,6 +1184,7 @@ export async function catalogRoutes(root: FastifyInstance, options: { runtime: C
           fundName: await pages.fundName(module.fundSlug),
           progress: null,
           preview: { label },
+          glossary: pages.glossaryFor(await catalogSnapshot(db), module.fundSlug),
         }),
       );
     },

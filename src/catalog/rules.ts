@@ -225,6 +225,8 @@ export interface LinkTarget {
   theme: string | null;
   fund: string | null;
   track: string | null;
+  /** `view=parcours`: the learner's programme ("Mon parcours"), whatever else the link says. */
+  view: string | null;
 }
 
 export function parseLinkTarget(custom: Readonly<Record<string, unknown>> | null | undefined): LinkTarget {
@@ -235,7 +237,15 @@ export function parseLinkTarget(custom: Readonly<Record<string, unknown>> | null
     // An unsubstituted LTI variable such as "$Context.id" means "not set".
     return t === '' || t.startsWith('$') ? null : t;
   };
-  return { module: get('module'), theme: get('theme'), fund: get('fund'), track: get('track') };
+  return { module: get('module'), theme: get('theme'), fund: get('fund'), track: get('track'), view: get('view') };
+}
+
+/**
+ * A link that shows "Mon parcours": `view=parcours`, or a link with neither `module=` nor `theme=` (what a
+ * course team gets when it adds the tool to a unit without custom parameters).
+ */
+export function isParcoursTarget(target: LinkTarget): boolean {
+  return target.view === 'parcours' || (target.module === null && target.theme === null);
 }
 
 export interface RoutingModule {
@@ -245,11 +255,23 @@ export interface RoutingModule {
   /** null: common trunk. */
   fund: string | null;
   branches: readonly string[];
+  /** Place in its theme: 1 for module.yaml, N for module-N.yaml. */
+  position: number;
+}
+
+export interface RoutingTheme {
+  trackId: string;
+  slug: string;
+  trunk: 'common' | 'sector';
+  /** The theme's order in the track. */
+  position: number;
+  week: number | null;
+  moduleCount: number;
 }
 
 export interface RoutingCatalog {
   modules: readonly RoutingModule[];
-  themes: readonly { trackId: string; slug: string; trunk: 'common' | 'sector' }[];
+  themes: readonly RoutingTheme[];
   funds: readonly { slug: string }[];
 }
 
@@ -298,7 +320,13 @@ export function resolveModule(target: LinkTarget, profile: RoutingProfile | null
   if (themes.length === 0) return { ok: false, reason: 'unknown_theme', value: target.theme };
   if (themes.length > 1) return { ok: false, reason: 'ambiguous_theme', value: target.theme };
   const theme = themes[0] as (typeof themes)[number];
-  const inTheme = catalog.modules.filter((m) => m.trackId === theme.trackId && m.theme === theme.slug);
+  // A theme link opens the theme's first module; the page leads on to the next ones.
+  const first = Math.min(
+    ...catalog.modules.filter((m) => m.trackId === theme.trackId && m.theme === theme.slug).map((m) => m.position),
+  );
+  const inTheme = catalog.modules.filter(
+    (m) => m.trackId === theme.trackId && m.theme === theme.slug && m.position === first,
+  );
 
   if (theme.trunk === 'common') {
     const common = inTheme.find((m) => m.fund === null && m.branches.length === 0);
@@ -330,6 +358,64 @@ export function resolveModule(target: LinkTarget, profile: RoutingProfile | null
   const byDefault = ofFund.find((m) => m.branches.length === 0);
   if (!byDefault) return { ok: false, reason: 'no_module_for_fund', theme: theme.slug, fund };
   return { ok: true, moduleId: byDefault.id, fundSlug: fund, source, variant: false };
+}
+
+// ───────────────────────────── The learner's programme ─────────────────────────────
+
+export interface ProgrammeEntry {
+  moduleId: string;
+  trackId: string;
+  theme: string;
+  trunk: 'common' | 'sector';
+  /** Place in the theme. */
+  position: number;
+  /** The theme's week; null for a track without pacing. */
+  week: number | null;
+  /** A branch variant was chosen over the default module of this position. */
+  variant: boolean;
+}
+
+/**
+ * The modules a learner follows in a track, in order: for each theme (track order) and each position of
+ * the theme, the common-trunk module, or their fund's module — the branch variant listing their IDCC
+ * when there is one, else the fund's default. A position without a module is skipped (not yet written).
+ */
+export function learnerProgramme(catalog: RoutingCatalog, learner: RoutingProfile, trackId: string): ProgrammeEntry[] {
+  const out: ProgrammeEntry[] = [];
+  const themes = catalog.themes.filter((t) => t.trackId === trackId).sort((a, b) => a.position - b.position);
+  for (const theme of themes) {
+    const owner = theme.trunk === 'common' ? null : learner.fundSlug;
+    const candidates = catalog.modules.filter(
+      (m) => m.trackId === trackId && m.theme === theme.slug && m.fund === owner,
+    );
+    const positions = [...new Set(candidates.map((m) => m.position))].sort((a, b) => a - b);
+    for (const position of positions) {
+      const at = candidates.filter((m) => m.position === position);
+      const variant =
+        owner !== null && learner.idcc !== null
+          ? at.find((m) => m.branches.includes(learner.idcc as string))
+          : undefined;
+      const chosen = variant ?? at.find((m) => m.branches.length === 0);
+      if (!chosen) continue;
+      out.push({
+        moduleId: chosen.id,
+        trackId,
+        theme: theme.slug,
+        trunk: theme.trunk,
+        position,
+        week: theme.week,
+        variant: variant !== undefined,
+      });
+    }
+  }
+  return out;
+}
+
+/** The track a parcours link shows: `track=` when given, else the only track (null when ambiguous or unknown). */
+export function parcoursTrack(target: LinkTarget, catalog: RoutingCatalog): string | null {
+  const ids = [...new Set(catalog.themes.map((t) => t.trackId))];
+  if (target.track !== null) return ids.includes(target.track) ? target.track : null;
+  return ids.length === 1 ? (ids[0] as string) : null;
 }
 
 // ───────────────────────────── Completion ─────────────────────────────

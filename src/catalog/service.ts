@@ -5,10 +5,12 @@ import { enqueueCompletionScore } from '../lti-services/index.js';
 import type { ModuleManifest } from './model.js';
 import {
   findLaunchCustom,
+  findLinkCustom,
   findModule,
   findModuleVersion,
   findProfile,
   findProgress,
+  listProgress,
   loadRoutingCatalog,
   type ModuleRow,
   openProgress,
@@ -17,8 +19,10 @@ import {
   saveProgress,
 } from './repository.js';
 import {
+  isParcoursTarget,
   isSeenableBlock,
   type LinkTarget,
+  learnerProgramme,
   type ProgressState,
   parseLinkTarget,
   progressOf,
@@ -176,6 +180,8 @@ async function completeIfDone(
   if (!state.complete) return row;
   const done = await saveProgress(db, row.id, { completedAt: new Date() });
   log.info({ moduleId: row.moduleId, moduleVersion: row.moduleVersion, progressId: row.id }, 'module completed');
+  // A theme or parcours link is complete when all of its modules are, not at its first one.
+  if (!(await linkScopeComplete(db, done))) return done;
   // AGS score for the launch's line item, queued in this same transaction: committed with the completion or not at all.
   await enqueueCompletionScore(db, {
     learnerId: row.learnerId,
@@ -185,6 +191,32 @@ async function completeIfDone(
     completedAt: done.completedAt as Date,
   });
   return done;
+}
+
+/**
+ * Whether the link a module was opened through is now complete for this learner: a module link with
+ * the module; a theme link with the learner's modules of that theme; a parcours link with their whole
+ * programme. Only then is the link's line item given its completion score.
+ */
+async function linkScopeComplete(db: Db, row: ProgressRow): Promise<boolean> {
+  if (row.resourceLinkId === null) return true;
+  const target = parseLinkTarget(await findLinkCustom(db, row.learnerId, row.resourceLinkId));
+  if (target.module !== null && target.view !== 'parcours') return true;
+  const [catalog, profile, module, progress] = await Promise.all([
+    loadRoutingCatalog(db),
+    findProfile(db, row.learnerId),
+    findModule(db, row.moduleId),
+    listProgress(db, { learnerId: row.learnerId, courseId: row.courseId }),
+  ]);
+  if (!profile || !module) return true;
+  const fund =
+    target.fund !== null && catalog.funds.some((f) => f.slug === target.fund) ? target.fund : profile.fundSlug;
+  const programme = learnerProgramme(catalog, { fundSlug: fund, idcc: profile.idcc }, module.trackId);
+  const scope = isParcoursTarget(target) ? programme : programme.filter((e) => e.theme === target.theme);
+  if (!scope.some((e) => e.moduleId === row.moduleId)) return true;
+  const completed = new Set(progress.filter((p) => p.completedAt !== null).map((p) => p.moduleId));
+  completed.add(row.moduleId);
+  return scope.every((e) => completed.has(e.moduleId));
 }
 
 export async function markBlockSeen(

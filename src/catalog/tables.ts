@@ -27,6 +27,8 @@ export interface FundTable {
 export interface BranchTable {
   idcc: string;
   name: string;
+  /** Migration 0014: the branch's OPCA in 2017 when it was not its fund's; null otherwise. */
+  historical_name: Generated<string | null>;
   fund_slug: string;
   version: number;
   active: Generated<boolean>;
@@ -37,6 +39,9 @@ export interface TrackTable {
   id: string;
   title: string;
   version: number;
+  /** Migration 0014: the planned duration of a learner's programme (minutes), and the weeks. */
+  planned_minutes: number | null;
+  weeks: { week: number; title: string; themes: string[] }[] | null;
   updated_at: Generated<Date>;
 }
 
@@ -48,6 +53,9 @@ export interface ThemeTable {
   title: string;
   trunk: Trunk;
   position: number;
+  /** Migration 0014: the week of the programme, and how many modules the theme holds per fund. */
+  week: number | null;
+  module_count: Generated<number>;
 }
 
 export interface ModuleTable {
@@ -59,6 +67,8 @@ export interface ModuleTable {
   title: string;
   nominal_minutes: number;
   current_version: number;
+  /** Migration 0014: the module's place in its theme (module.yaml 1, module-N.yaml N). */
+  position: Generated<number>;
   active: Generated<boolean>;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;

@@ -1,6 +1,16 @@
-import { html, page, raw, type SafeHtml } from '../http/html.js';
-import { markdown } from './markdown.js';
-import type { Block, ModuleManifest, QuizBlock, TestimonialBlock, TutorialBlock, VideoBlock } from './model.js';
+import { escapeHtml, html, page, raw, type SafeHtml } from '../http/html.js';
+import { inlineMarkdown, markdown } from './markdown.js';
+import type {
+  ActivityBlock,
+  Block,
+  GlossaryEntry,
+  ModuleManifest,
+  QuizBlock,
+  SourceRef,
+  TestimonialBlock,
+  TutorialBlock,
+  VideoBlock,
+} from './model.js';
 import {
   CIVILITIES,
   HEADCOUNT_BANDS,
@@ -61,6 +71,19 @@ input[aria-invalid=true],select[aria-invalid=true]{border:2px solid var(--bad)}
 table.funds td,table.funds th{vertical-align:top}
 @media (max-width:40rem){table.funds thead{display:none}table.funds tr{display:block;border-bottom:2px solid var(--line);padding:.5rem 0}table.funds td{display:block;border:0;padding:.15rem 0}}
 button.link{background:none;border:0;color:var(--accent);text-decoration:underline;padding:0}
+.module-nav{display:flex;flex-wrap:wrap;gap:.25rem 1.25rem;align-items:center;margin:0 0 .75rem}
+.module-nav p{margin:0}
+.activity-kind{color:var(--muted);font-weight:600;margin:.25rem 0}
+ul.checklist,ol.checklist{padding-left:0;list-style:none}
+ol.checklist{counter-reset:step}
+.checklist li{margin:.4rem 0}
+.checklist label{font-weight:400;display:flex;gap:.5rem;align-items:flex-start}
+.checklist input{width:1.25rem;height:1.25rem;margin-top:.15rem;flex:none}
+a.term{text-decoration-style:dotted}
+.glossary dt{font-weight:600;margin-top:.5rem}
+.glossary dd{margin:0 0 .5rem 0}
+.further li{margin:.4rem 0}
+p.next{margin:1.5rem 0}
 `;
 
 /** The session as a page carries it: the raw token for hidden fields and links, and the LTI capability's
@@ -119,6 +142,21 @@ export interface ModulePageOptions {
   /** Extra tags for <head> and the end of <body>: other capabilities (the connection-time tracker) add their script here. */
   extraHead?: SafeHtml | undefined;
   extraBody?: SafeHtml | undefined;
+  /** Links other capabilities add to the navigation at the top (« Votre temps de connexion »). */
+  extraNav?: SafeHtml | undefined;
+  /** The glossary entries this module may link to (common terms and its fund's). */
+  glossary?: readonly GlossaryEntry[] | undefined;
+  /** Where the learner is in their programme, and where to go next (absent in a preview). */
+  sequence?: ModuleSequence | undefined;
+}
+
+export interface ModuleSequence {
+  /** "Mon parcours" for this session. */
+  parcoursHref: string;
+  /** The module's place among its theme's modules. */
+  indexInTheme: number;
+  themeCount: number;
+  next: { href: string; title: string; sameTheme: boolean } | null;
 }
 
 function partLabel(index: number, total: number): string {
@@ -144,18 +182,38 @@ ${manifest.blocks.map(
 )}
 </ol></nav>`;
 
+  const linker = new GlossaryLinker(o.glossary ?? []);
+  const seq = o.sequence;
+  const nav =
+    seq || o.extraNav
+      ? html`<nav class="module-nav" aria-label="Votre formation">${seq ? html`<a href="${seq.parcoursHref}">Mon parcours</a>` : ''}${o.extraNav ?? ''}</nav>`
+      : '';
+  // In reading order: the summary's uses come first.
+  const summary = linker.text(manifest.summary);
+  const blocks = manifest.blocks.map((b, i) => renderBlock(b, i, total, o, state, linker));
+  const further = renderSources(manifest.sources ?? []);
+  const nextLink = seq?.next
+    ? html`<p class="next"><a class="button" href="${seq.next.href}">Module suivant : ${seq.next.title}</a></p>`
+    : seq
+      ? html`<p class="next"><a class="button" href="${seq.parcoursHref}">Revenir à Mon parcours</a></p>`
+      : '';
+
   const body = html`${o.preview ? html`<div class="box preview-banner" role="note"><strong>Aperçu</strong> — ${o.preview.label}. Rien n’est enregistré pendant un aperçu.</div>` : ''}
+${nav}
 ${o.notice ? html`<div class="box notice" role="status">${o.notice}</div>` : ''}
-<p class="kicker">${o.themeTitle} · ${o.fund ? o.fund.name : 'Tronc commun'} · environ ${manifest.nominalMinutes} minutes</p>
+<p class="kicker">${o.themeTitle}${seq && seq.themeCount > 1 ? ` (module ${seq.indexInTheme} sur ${seq.themeCount})` : ''} · ${o.fund ? o.fund.name : 'Tronc commun'} · environ ${manifest.nominalMinutes} minutes</p>
 <h1>${manifest.title}</h1>
-<p class="summary">${manifest.summary}</p>
+<p class="summary">${summary}</p>
 <div class="progress" id="progression">
 <progress id="progress-bar" max="${total}" value="${state.done.length}" aria-labelledby="progress-text"></progress>
 <p id="progress-text" role="status" aria-live="polite">${progressText(state)}</p>
 </div>
 <div id="completion" role="status" aria-live="polite">${state.complete && tracked ? completionBox() : ''}</div>
 ${toc}
-${manifest.blocks.map((b, i) => renderBlock(b, i, total, o, state))}
+${blocks}
+${further}
+${linker.section()}
+${nextLink}
 <div class="actions">
 ${o.preview ? '' : html`<a href="${withToken('/catalog/profile', o.session.token)}">Voir ou corriger mon profil</a>`}
 <a href="#progression">Revenir en haut du module</a>
@@ -183,20 +241,120 @@ function completionBox(): SafeHtml {
   return html`<div class="box complete"><p><strong>Bravo, vous avez terminé ce module.</strong> Votre progression est enregistrée : vous pouvez passer au module suivant du cours.</p></div>`;
 }
 
+/** « Pour aller plus loin »: the module's sources, opening outside the iframe. */
+function renderSources(sources: readonly SourceRef[]): SafeHtml | '' {
+  if (sources.length === 0) return '';
+  return html`<section class="further" aria-labelledby="plus-loin">
+<h2 id="plus-loin">Pour aller plus loin</h2>
+<ul>${sources.map(
+    (src) =>
+      html`<li><a href="${src.url}" target="_blank" rel="noopener noreferrer">${src.title}<span class="sr-only"> (s’ouvre dans un nouvel onglet)</span></a><br><span class="muted">${src.supports}</span></li>`,
+  )}</ul>
+</section>`;
+}
+
+/**
+ * Links the first use of each glossary term in the module's text to its definition, listed at the end of
+ * the page (« Les mots à connaître »): an in-page link, so it works without JavaScript and is read as a
+ * link by screen readers. Text inside links, code and headings is left alone.
+ */
+export class GlossaryLinker {
+  private readonly linked = new Set<string>();
+  private readonly entries: readonly GlossaryEntry[];
+  private readonly pattern: RegExp | null;
+
+  constructor(entries: readonly GlossaryEntry[]) {
+    // Longest first, so that "Factur-X" wins over a shorter term inside it.
+    this.entries = [...entries].sort((a, b) => b.term.length - a.term.length);
+    const alternatives = this.entries.map((e) => escapeRegExp(escapeHtml(e.term)));
+    this.pattern =
+      alternatives.length > 0
+        ? new RegExp(`(?<![\\p{L}\\p{N}])(${alternatives.join('|')})(?![\\p{L}\\p{N}])`, 'gu')
+        : null;
+  }
+
+  /** Plain text (escaped here) with its first uses linked. */
+  text(value: string): SafeHtml {
+    return this.html(escapeHtml(value));
+  }
+
+  /** Markdown rendered, with its first uses linked. */
+  markdown(source: string): SafeHtml {
+    return this.html(markdown(source).value);
+  }
+
+  /** Links first uses in already-safe HTML, outside tags, links, code and headings. */
+  html(safe: string): SafeHtml {
+    if (!this.pattern) return raw(safe);
+    let depth = 0;
+    const out = safe.split(/(<[^>]*>)/).map((part) => {
+      if (part.startsWith('<')) {
+        const m = /^<(\/?)(a|code|h[1-6]|summary|legend|label)\b/i.exec(part);
+        if (m) depth += m[1] === '/' ? -1 : 1;
+        return part;
+      }
+      if (depth > 0 || part === '') return part;
+      return part.replace(this.pattern as RegExp, (match) => {
+        const entry = this.entries.find((e) => escapeHtml(e.term) === match);
+        if (!entry || this.linked.has(entry.term)) return match;
+        this.linked.add(entry.term);
+        return `<a class="term" href="#${termAnchor(entry.term)}">${match}<span class="sr-only"> (voir la définition)</span></a>`;
+      });
+    });
+    return raw(out.join(''));
+  }
+
+  /** The definitions of the terms linked so far. */
+  section(): SafeHtml | '' {
+    const used = this.entries.filter((e) => this.linked.has(e.term)).sort((a, b) => a.term.localeCompare(b.term, 'fr'));
+    if (used.length === 0) return '';
+    return html`<section class="glossary" aria-labelledby="glossaire">
+<h2 id="glossaire">Les mots à connaître</h2>
+<dl>${used.map(
+      (e) =>
+        html`<dt id="${termAnchor(e.term)}" tabindex="-1"><dfn>${e.term}</dfn>${e.expansion ? html` <span class="muted">(${e.expansion})</span>` : ''}</dt><dd>${e.definition}</dd>`,
+    )}</dl>
+</section>`;
+  }
+}
+
+function termAnchor(term: string): string {
+  const slug = term
+    .normalize('NFD')
+    .replace(/\p{M}/gu, '')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-|-$/g, '');
+  return `glossaire-${slug || 'terme'}`;
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
 function blockTitle(b: Block): string {
   if (b.type === 'testimonial') return b.title ?? `Témoignage de ${b.person}`;
   return b.title;
 }
 
-function renderBlock(b: Block, index: number, total: number, o: ModulePageOptions, state: ProgressState): SafeHtml {
+function renderBlock(
+  b: Block,
+  index: number,
+  total: number,
+  o: ModulePageOptions,
+  state: ProgressState,
+  linker: GlossaryLinker,
+): SafeHtml {
   const content =
     b.type === 'video'
-      ? renderVideo(b, o.videoPlaceholderUrl)
+      ? renderVideo(b, o.videoPlaceholderUrl, linker)
       : b.type === 'tutorial'
-        ? renderTutorial(b)
+        ? renderTutorial(b, linker)
         : b.type === 'testimonial'
-          ? renderTestimonial(b, o.videoPlaceholderUrl)
-          : renderQuiz(b, o);
+          ? renderTestimonial(b, o.videoPlaceholderUrl, linker)
+          : b.type === 'activity'
+            ? renderActivity(b, linker)
+            : renderQuiz(b, o);
   const done = state.done.includes(b.id);
   const seenForm =
     b.type === 'quiz' || o.progress === null
@@ -226,31 +384,60 @@ ${captions ? html`<track kind="captions" src="${captions}" srclang="fr" label="F
 <p>Votre navigateur ne lit pas cette vidéo : <a href="${src}">téléchargez-la</a> ou lisez la transcription.</p>
 </video></div>`;
   }
-  return html`<div class="frame"><iframe src="${src}" title="Vidéo : ${title}" allow="fullscreen; encrypted-media; picture-in-picture" allowfullscreen loading="lazy"></iframe></div>`;
+  // An embedded player shows its own captions; their file is offered too, as the check requires it.
+  return html`<div class="frame"><iframe src="${src}" title="Vidéo : ${title}" allow="fullscreen; encrypted-media; picture-in-picture" allowfullscreen loading="lazy"></iframe></div>
+${captions ? html`<p class="muted"><a href="${captions}" target="_blank" rel="noopener noreferrer">Sous-titres de la vidéo (fichier WebVTT)<span class="sr-only"> (s’ouvre dans un nouvel onglet)</span></a></p>` : ''}`;
 }
 
-function renderVideo(b: VideoBlock, placeholderUrl: string): SafeHtml {
+function renderVideo(b: VideoBlock, placeholderUrl: string, linker: GlossaryLinker): SafeHtml {
   // Without a real video the transcript is the content: it is shown open.
   return html`${mediaFrame(b.src, b.title, placeholderUrl, b.captions)}
 <details class="transcript"${b.src === 'placeholder' ? raw(' open') : ''}>
 <summary>Transcription écrite de la vidéo</summary>
-${markdown(b.transcript)}
+${linker.markdown(b.transcript)}
 </details>`;
 }
 
-function renderTutorial(b: TutorialBlock): SafeHtml {
+function renderTutorial(b: TutorialBlock, linker: GlossaryLinker): SafeHtml {
   return html`<ol class="steps">
-${b.steps.map((s, i) => html`<li><h3>Étape ${i + 1} : ${s.title}</h3>${markdown(s.body)}</li>`)}
+${b.steps.map((s, i) => html`<li><h3>Étape ${i + 1} : ${s.title}</h3>${linker.markdown(s.body)}</li>`)}
 </ol>`;
 }
 
-function renderTestimonial(b: TestimonialBlock, placeholderUrl: string): SafeHtml {
+function renderTestimonial(b: TestimonialBlock, placeholderUrl: string, linker: GlossaryLinker): SafeHtml {
   return html`${b.video ? mediaFrame(b.video, `Témoignage de ${b.person}`, placeholderUrl, b.captions) : ''}
 <figure class="quote">
-<blockquote><p>${b.quote}</p></blockquote>
+<blockquote><p>${linker.text(b.quote)}</p></blockquote>
 <figcaption>${b.person}, ${b.role}</figcaption>
 </figure>
-${b.video && b.transcript ? html`<details class="transcript"><summary>Transcription écrite du témoignage</summary>${markdown(b.transcript)}</details>` : ''}`;
+${b.video && b.transcript ? html`<details class="transcript"><summary>Transcription écrite du témoignage</summary>${linker.markdown(b.transcript)}</details>` : ''}`;
+}
+
+const ACTIVITY_KIND_LABELS: Record<ActivityBlock['kind'], string> = {
+  checklist: 'Liste à cocher pour votre entreprise',
+  'worked-example': 'Exemple à reprendre pour votre entreprise',
+  scenario: 'Mise en situation',
+};
+
+/**
+ * The activity: its items are checkboxes that stay in the page (never sent: nothing about the learner's
+ * company is stored), and the debrief opens on demand (a <details>, which needs no script).
+ */
+function renderActivity(b: ActivityBlock, linker: GlossaryLinker): SafeHtml {
+  const list = b.items.map(
+    (item, i) =>
+      html`<li><label><input type="checkbox" name="${b.id}-${i}" data-activity-item> <span>${inlineMarkdown(item)}</span></label></li>`,
+  );
+  return html`<p class="activity-kind">${ACTIVITY_KIND_LABELS[b.kind]} · environ ${b.minutes} min</p>
+${linker.markdown(b.instructions)}
+<div class="activity-items">
+<p class="muted" id="aide-${b.id}">Vos coches restent sur cet écran : elles ne sont ni envoyées ni enregistrées.</p>
+${b.kind === 'checklist' ? html`<ul class="checklist" aria-describedby="aide-${b.id}">${list}</ul>` : html`<ol class="checklist" aria-describedby="aide-${b.id}">${list}</ol>`}
+</div>
+<details class="debrief">
+<summary>Voir le corrigé et ce qu’on attend d’un bon résultat</summary>
+${linker.markdown(b.debrief)}
+</details>`;
 }
 
 function renderQuiz(b: QuizBlock, o: ModulePageOptions): SafeHtml {
@@ -454,6 +641,8 @@ export interface OverviewRow {
   fund: { slug: string; name: string; historicalName: string | null } | null;
   module: { id: string; title: string; version: number } | null;
   variants: { id: string; title: string; version: number; branches: { idcc: string; name: string }[] }[];
+  /** The theme's next modules (positions 2, 3…), shown after the first one ("module suivant"). */
+  followedBy?: { id: string; title: string; version: number }[];
 }
 
 export interface OverviewOptions {
@@ -465,6 +654,12 @@ export interface OverviewOptions {
   problem?: string | undefined;
   themes: { trackTitle: string; slug: string; title: string; trunk: 'common' | 'sector' }[];
   modules: { id: string; title: string; fund: string }[];
+  /** A parcours link: the course's progress by week. */
+  courseProgress?: SafeHtml | undefined;
+  /** The programme as funded: modules per learner and planned duration (from the modules' nominal durations). */
+  programme?: { modules: number; plannedMinutes: number; weeks: number } | undefined;
+  /** What the course's certificate requires, in plain French (the certificates' issuance rule). */
+  issuanceRule?: string | undefined;
 }
 
 export function renderCourseTeamOverview(o: OverviewOptions): string {
@@ -473,6 +668,9 @@ export function renderCourseTeamOverview(o: OverviewOptions): string {
   const body = html`<h1>Vue de l’équipe pédagogique</h1>
 <p>${o.linkDescription}</p>
 ${o.problem ? html`<div class="box error" role="alert"><p>${o.problem}</p></div>` : ''}
+${o.programme ? html`<p>Le parcours de chaque apprenant compte <strong>${o.programme.modules} modules</strong> sur ${o.programme.weeks} semaines, soit <strong>${formatMinutes(o.programme.plannedMinutes)}</strong> prévues (somme des durées des modules) : le tronc commun et les modules du fonds de l’apprenant.</p>` : ''}
+${o.issuanceRule ? html`<div class="box" id="regle-certificat"><p><strong>Règle de délivrance du certificat :</strong> ${o.issuanceRule}</p></div>` : ''}
+${o.courseProgress ?? ''}
 ${o.fixedFund ? html`<p class="box">Ce lien fixe le fonds (<code>fund=${o.fixedFund}</code>) : tous les apprenants voient le module de ce fonds, quelle que soit leur entreprise.</p>` : ''}
 ${
   o.rows.length > 0
@@ -483,7 +681,7 @@ ${
 ${o.rows.map(
   (r) => html`<tr>
 <th scope="row">${r.fund ? html`${r.fund.name}${r.fund.historicalName ? html`<br><span class="muted">anciennement ${r.fund.historicalName}</span>` : ''}` : 'Tous les apprenants'}</th>
-<td>${r.module ? html`${r.module.title}<br><span class="muted"><code>${r.module.id}</code>, version ${r.module.version}</span>` : html`<strong>Aucun module</strong> : ces apprenants verront un message d’erreur.`}</td>
+<td>${r.module ? html`${r.module.title}<br><span class="muted"><code>${r.module.id}</code>, version ${r.module.version}</span>${(r.followedBy ?? []).map((t) => html`<br>puis : ${t.title} <span class="muted"><code>${t.id}</code>, version ${t.version}</span>`)}` : html`<strong>Aucun module</strong> : ces apprenants verront un message d’erreur.`}</td>
 <td>${
     r.variants.length === 0
       ? html`<span class="muted">Aucune</span>`
@@ -503,7 +701,8 @@ ${o.rows.map(
 <summary>Comment paramétrer ce lien dans Studio</summary>
 <p>Dans le composant LTI, champ « Custom parameters », ajoutez une ligne :</p>
 <ul>
-<li><code>theme=&lt;thème&gt;</code> : chaque apprenant voit le module de son fonds pour ce thème (c’est l’usage normal) ;</li>
+<li>rien, ou <code>view=parcours</code> : « Mon parcours », les modules de l’apprenant semaine par semaine, son temps et son certificat ;</li>
+<li><code>theme=&lt;thème&gt;</code> : chaque apprenant voit les modules de son fonds pour ce thème, l’un après l’autre (c’est l’usage normal) ;</li>
 <li><code>module=&lt;identifiant&gt;</code> : tout le monde voit le même module ;</li>
 <li>en plus, facultatif : <code>fund=&lt;fonds&gt;</code> pour une session de cours réservée à un fonds.</li>
 </ul>
@@ -606,4 +805,142 @@ if (t) document.getElementById('titre').textContent = '« ' + t.slice(0, 200) + 
 </script>
 </body>
 </html>`;
+}
+
+// ───────────────────────────── Mon parcours ─────────────────────────────
+
+export type ParcoursStatus = 'todo' | 'started' | 'done';
+
+const STATUS_LABELS: Record<ParcoursStatus, string> = { todo: 'à faire', started: 'en cours', done: 'terminé' };
+
+export interface ParcoursModule {
+  id: string;
+  title: string;
+  themeTitle: string;
+  nominalMinutes: number;
+  status: ParcoursStatus;
+  /** Credited time in seconds; null when the time tracking is not available. */
+  creditedSeconds: number | null;
+  href: string;
+}
+
+export interface ParcoursWeek {
+  week: number | null;
+  title: string;
+  modules: ParcoursModule[];
+}
+
+export interface ParcoursCertificate {
+  /** The download link of the valid certificate, once issued. */
+  pdfHref: string | null;
+  /** The certificate page (request, history). */
+  pageHref: string;
+  /** What is still missing, in plain French. */
+  missing: string[];
+}
+
+export interface ParcoursPageOptions {
+  session: PageSession;
+  trackTitle: string;
+  fundName: string | null;
+  weeks: ParcoursWeek[];
+  /** Sum of the nominal durations of the learner's modules. */
+  plannedMinutes: number;
+  /** Credited time over the whole course, in seconds; null when unknown. */
+  totalSeconds: number | null;
+  timeHref: string | null;
+  certificate: ParcoursCertificate | null;
+  notice?: string | undefined;
+}
+
+/** "1 h 05", "45 min": how the learner reads a duration. */
+export function formatMinutes(totalMinutes: number): string {
+  const m = Math.max(0, Math.round(totalMinutes));
+  const h = Math.floor(m / 60);
+  const rest = m % 60;
+  if (h === 0) return `${rest} min`;
+  return rest === 0 ? `${h} h` : `${h} h ${String(rest).padStart(2, '0')}`;
+}
+
+/**
+ * "Mon parcours": the learner's modules week by week with their status and time, one "what next" button,
+ * their time against the planned duration, and their certificate.
+ */
+export function renderParcoursPage(o: ParcoursPageOptions): string {
+  const all = o.weeks.flatMap((w) => w.modules);
+  const done = all.filter((m) => m.status === 'done').length;
+  const next = all.find((m) => m.status === 'started') ?? all.find((m) => m.status === 'todo') ?? null;
+  const minutes = o.totalSeconds === null ? null : Math.floor(o.totalSeconds / 60);
+  const nextButton = next
+    ? html`<p><a class="button" id="parcours-suivant" href="${next.href}">${next.status === 'started' ? 'Reprendre' : all.some((m) => m.status !== 'todo') ? 'Continuer avec' : 'Commencer par'} : ${next.title}</a></p>`
+    : o.certificate?.pdfHref
+      ? html`<p><a class="button" id="parcours-suivant" href="${o.certificate.pdfHref}">Télécharger mon certificat</a></p>`
+      : o.certificate
+        ? html`<p><a class="button" id="parcours-suivant" href="${o.certificate.pageHref}">Voir mon certificat</a></p>`
+        : html`<p id="parcours-suivant">Vous avez terminé tous vos modules.</p>`;
+  const certificate = o.certificate
+    ? o.certificate.pdfHref
+      ? html`<p>Votre certificat de réalisation est délivré. <a href="${o.certificate.pdfHref}">Télécharger le certificat (PDF)</a> · <a href="${o.certificate.pageHref}">Détails</a></p>`
+      : html`<p>Votre certificat sera délivré quand il ne manquera plus rien. Il manque encore :</p>
+<ul>${o.certificate.missing.map((m) => html`<li>${m}</li>`)}</ul>
+<p><a href="${o.certificate.pageHref}">Voir la page du certificat</a></p>`
+    : html`<p class="muted">Le certificat n’est pas proposé dans ce cours.</p>`;
+  const body = html`${o.notice ? html`<div class="box notice" role="status">${o.notice}</div>` : ''}
+<p class="kicker">${o.trackTitle}${o.fundName ? ` · ${o.fundName}` : ''}</p>
+<h1>Mon parcours</h1>
+<div class="box parcours-summary">
+<p><strong>Modules terminés : ${done} sur ${all.length}.</strong></p>
+<p>Temps de formation enregistré : <strong>${minutes === null ? 'pas encore disponible' : formatMinutes(minutes)}</strong> sur ${formatMinutes(o.plannedMinutes)} prévues.${o.timeHref ? html` <a href="${o.timeHref}">Votre temps de connexion</a>` : ''}</p>
+${nextButton}
+</div>
+${o.weeks.map(
+  (w, wi) => html`<section class="week" aria-labelledby="semaine-${wi + 1}">
+<h2 id="semaine-${wi + 1}">${w.title}</h2>
+<ol class="parcours">${w.modules.map(
+    (m) => html`<li class="parcours-module" data-status="${m.status}" data-module-id="${m.id}">
+<a href="${m.href}">${m.title}</a>
+<span class="muted">${m.themeTitle} · environ ${m.nominalMinutes} min</span>
+<span class="status status-${m.status}">${m.status === 'done' ? html`<span aria-hidden="true">✓ </span>` : ''}${STATUS_LABELS[m.status]}${m.creditedSeconds !== null && m.creditedSeconds > 0 ? ` · ${formatMinutes(Math.floor(m.creditedSeconds / 60))} enregistrées` : ''}</span>
+</li>`,
+  )}</ol>
+</section>`,
+)}
+<section aria-labelledby="certificat"><h2 id="certificat">Mon certificat</h2>${certificate}</section>
+<div class="actions"><a href="${withToken('/catalog/profile', o.session.token)}">Voir ou corriger mon profil</a></div>`;
+  return catalogPage({
+    title: 'Mon parcours',
+    body,
+    session: o.session,
+    extraHead: html`<style>${raw(PARCOURS_STYLE)}</style>`,
+    bodyData: { 'emargement-page': 'parcours' },
+  });
+}
+
+const PARCOURS_STYLE = `
+ol.parcours{list-style:none;padding:0;margin:.5rem 0}
+.parcours-module{display:flex;flex-direction:column;gap:.1rem;border:1px solid var(--line);border-radius:.4rem;padding:.5rem .75rem;margin:.4rem 0}
+.parcours-module a{font-weight:600}
+.status{font-weight:600}
+.status-done{color:var(--ok)}
+.status-started{color:#9a6700}
+.parcours-summary p{margin:.4rem 0}
+@media (min-width:48rem){.parcours-module{display:grid;grid-template-columns:1fr auto;column-gap:1rem}.parcours-module .status{grid-column:2;grid-row:1 / span 2;align-self:center}}
+`;
+
+// ───────────────────────────── Course progress by week (course team, parcours link) ─────────────────────────────
+
+export interface CourseWeekProgress {
+  title: string;
+  done: number;
+  started: number;
+  notStarted: number;
+}
+
+export function renderCourseProgressByWeek(weeks: readonly CourseWeekProgress[], learners: number): SafeHtml {
+  if (learners === 0) return html`<p>Aucun apprenant n’a encore ouvert son parcours dans ce cours.</p>`;
+  return html`<table class="weeks">
+<caption>Progression du cours par semaine (${learners} apprenant${learners > 1 ? 's' : ''} avec un profil)</caption>
+<thead><tr><th scope="col">Semaine</th><th scope="col">Semaine terminée</th><th scope="col">En cours</th><th scope="col">Pas commencée</th></tr></thead>
+<tbody>${weeks.map((w) => html`<tr><th scope="row">${w.title}</th><td>${w.done}</td><td>${w.started}</td><td>${w.notStarted}</td></tr>`)}</tbody>
+</table>`;
 }

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { registerParcoursSources } from '../catalog/index.js';
 import { runPeriodically } from '../common/periodic.js';
 import type { Db } from '../db/index.js';
 import { lmsEstimateFor } from '../lms/index.js';
@@ -6,6 +7,7 @@ import { getCourseTimes, getLearnerTimes } from '../tracking/index.js';
 import { certificatesCommand } from './cli.js';
 import { loadProviderConfig } from './provider.js';
 import { certificateRoutes } from './routes.js';
+import { describeIssuanceRule } from './rules.js';
 import { CertificateService, type FactsSource } from './service.js';
 import { currentSigningKey } from './signing.js';
 import { candidatePairs, catalogFactsSource, type TimesPort } from './sources.js';
@@ -68,6 +70,23 @@ async function certificates(app: FastifyInstance): Promise<void> {
     await currentSigningKey(app.db, app.config.appSecret);
   });
   await app.register(certificateRoutes, { service });
+  // "Mon parcours" shows the certificate (its link once issued, or what is missing) and the course-team
+  // page states the issuance rule.
+  if (app.hasDecorator('catalogRuntime')) {
+    registerParcoursSources(app, {
+      certificate: async (learnerId, courseId) => {
+        await service.issueIfEligible(learnerId, courseId);
+        const records = await service.listForLearner(learnerId, courseId);
+        const valid = records.find((r) => r.state === 'valid');
+        if (valid) return { number: valid.number, missing: [] };
+        const report = await service.eligibility(learnerId, courseId);
+        const missing = report.eligibility?.missing ?? [];
+        if (report.eligibility?.eligible) missing.push('la demande du certificat, sur la page du certificat');
+        return { number: null, missing };
+      },
+      issuanceRule: async (courseId) => describeIssuanceRule((await service.rule(courseId)).rule),
+    });
+  }
 
   // No capability announces completions or credited time as they happen, so automatic issuance also
   // runs as a sweep (the learner's certificate page checks on every visit too), with SCHEDULED_TASKS

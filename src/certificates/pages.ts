@@ -2,6 +2,7 @@ import { html, page, raw, type SafeHtml } from '../http/html.js';
 import type { CertificateRecord } from './repository.js';
 import {
   type CertificateData,
+  describeIssuanceRule,
   formatDay,
   formatDuration,
   type IssuanceRule,
@@ -139,6 +140,7 @@ export function courseTeamPage(options: {
     body: html`<h1>Certificats — ${options.courseTitle}</h1>
 ${options.notice ? html`<p class="state valid" role="status">${options.notice}</p>` : ''}
 <h2>Règle de délivrance</h2>
+<p id="regle-en-clair"><strong>En clair :</strong> ${describeIssuanceRule(rule)}</p>
 <form method="post" action="/certificates/manage/rule" class="box">${tokenField(token)}
 <fieldset><legend>Modules à terminer</legend>
 ${radio('sector', 'tous les modules du secteur de l’apprenant')}
@@ -147,7 +149,7 @@ ${radio('none', 'aucun (seulement le temps minimum)')}
 </fieldset>
 <label for="min">Temps minimum de formation, en minutes (laisser vide : aucun)</label>
 <input id="min" name="minCreditedMinutes" type="number" min="0" max="100000" value="${rule.minCreditedMinutes ?? ''}">
-<label for="planned">Durée prévue imprimée sur le certificat, en minutes</label>
+<label for="planned">Durée prévue, en minutes, imprimée seulement quand le parcours de l’apprenant n’en donne pas (sinon : somme des durées de ses modules)</label>
 <input id="planned" name="plannedMinutes" type="number" min="1" max="100000" required value="${rule.plannedMinutes}">
 <label for="start">Début de la session (facultatif)</label>
 <input id="start" name="sessionStart" type="date" value="${rule.sessionStart ?? ''}">

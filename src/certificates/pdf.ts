@@ -466,6 +466,9 @@ function moduleTable(w: Writer, modules: ModuleLine[], minutes: readonly number[
     if (w.y + height > BOTTOM_LIMIT) {
       doc.addPage();
       w.y = MARGIN.top;
+      // The table goes on: say so, and repeat its headers.
+      w.line('Détail par module (suite)', { bold: true, size: 9 });
+      w.y += 2;
       drawHeader();
     }
     if (i % 2 === 0)

@@ -246,7 +246,10 @@ export interface IssuanceRule {
   minCreditedMinutes: number | null;
   /** Issue as soon as the rule is met, without waiting for the learner's request. */
   autoIssue: boolean;
-  /** The planned duration printed on the certificate (16 modules × 15 min = 4 h). */
+  /**
+   * The planned duration printed when the learner's programme does not give one; certificates print the
+   * sum of the nominal durations of the learner's modules (docs/programme.md).
+   */
   plannedMinutes: number;
   /** The session's dates, when the course has fixed ones; otherwise first and last activity. */
   sessionStart: string | null;
@@ -280,6 +283,35 @@ export function ruleProblems(rule: IssuanceRule): string[] {
     problems.push('La date de fin de session est avant la date de début.');
   }
   return problems;
+}
+
+/**
+ * The rule in plain French, for the course-team page and "Mon parcours": what completion it requires,
+ * the least time, and whether the certificate comes by itself.
+ */
+export function describeIssuanceRule(rule: IssuanceRule, programme?: { common: number; sector: number }): string {
+  const parts: string[] = [];
+  if (rule.modulesRequired === 'all') {
+    parts.push(
+      programme
+        ? `les ${programme.common + programme.sector} modules du parcours de l’apprenant terminés (tronc commun et modules de son secteur)`
+        : 'tous les modules du parcours de l’apprenant terminés (tronc commun et modules de son secteur)',
+    );
+  } else if (rule.modulesRequired === 'sector') {
+    parts.push(
+      programme
+        ? `les ${programme.sector} modules de son secteur terminés (semaines du tronc sectoriel)`
+        : 'tous les modules de son secteur terminés',
+    );
+  }
+  if (rule.minCreditedMinutes !== null && rule.minCreditedMinutes > 0) {
+    parts.push(`au moins ${formatDuration(rule.minCreditedMinutes * 60)} de temps de formation enregistré`);
+  }
+  const condition = parts.length > 0 ? parts.join(', et ') : 'aucune condition (règle incomplète)';
+  const how = rule.autoIssue
+    ? 'Le certificat est délivré automatiquement dès que la règle est remplie.'
+    : 'L’apprenant demande son certificat une fois la règle remplie.';
+  return `il faut ${condition}. ${how} « Modules terminés » et la durée prévue portent sur le parcours de l’apprenant (somme des durées des modules).`;
 }
 
 export interface EligibilityFacts {
@@ -415,7 +447,15 @@ export interface CertificateFacts {
     firstActivityAt: Date | null;
     lastActivityAt: Date | null;
     completedAt: Date | null;
+    /** false for a module worked on outside the learner's programme (e.g. before a change of fund). */
+    planned?: boolean;
+    nominalMinutes?: number;
   }>;
+  /**
+   * The planned duration: the sum of the nominal durations of the learner's programme modules. Absent:
+   * the course rule's figure is printed.
+   */
+  plannedMinutes?: number;
   /** Time on the LMS's own pages, estimated from its logs (null: not available). */
   commonTrunkEstimatedSeconds: number | null;
   /** First and last LMS event behind that estimate: the action's dates include those days. */
@@ -427,7 +467,10 @@ export interface CertificateFacts {
 
 export function eligibilityFacts(facts: CertificateFacts): EligibilityFacts {
   return {
-    modules: facts.modules.map((m) => ({ trunk: m.trunk, completed: m.completedAt !== null })),
+    // The learner's programme: a module opened outside it (before a change of fund) is not required.
+    modules: facts.modules
+      .filter((m) => m.planned !== false)
+      .map((m) => ({ trunk: m.trunk, completed: m.completedAt !== null })),
     totalCreditedSeconds: totalSeconds(facts),
   };
 }
@@ -474,6 +517,8 @@ export function buildCertificateData(input: BuildInput): CertificateData {
   activityDays.sort();
   const useSession = rule.sessionStart !== null && rule.sessionEnd !== null;
   const modulesSeconds = modules.reduce((s, m) => s + m.creditedSeconds, 0);
+  // "Modules terminés n / N" counts the learner's programme: N is its size, whatever else they opened.
+  const plannedIds = new Set(facts.modules.filter((m) => m.planned !== false).map((m) => m.id));
   return {
     schema: CERTIFICATE_SCHEMA,
     number: input.number,
@@ -499,9 +544,9 @@ export function buildCertificateData(input: BuildInput): CertificateData {
       commonTrunkEstimatedSeconds:
         facts.commonTrunkEstimatedSeconds === null ? null : Math.max(0, Math.floor(facts.commonTrunkEstimatedSeconds)),
       totalSeconds: Math.max(0, Math.floor(totalSeconds(facts))),
-      plannedMinutes: rule.plannedMinutes,
-      modulesCompleted: modules.filter((m) => m.completed).length,
-      modulesPlanned: modules.length,
+      plannedMinutes: facts.plannedMinutes && facts.plannedMinutes > 0 ? facts.plannedMinutes : rule.plannedMinutes,
+      modulesCompleted: modules.filter((m) => m.completed && plannedIds.has(m.id)).length,
+      modulesPlanned: plannedIds.size,
     },
     modules,
     fund: facts.fund ? { ...facts.fund } : null,

@@ -34,35 +34,36 @@ const CIVILITY: Record<LearnerProfile['civility'], string | null> = {
 };
 
 /**
- * The learner's path: per theme of the track, the common-trunk module, or their fund's module for the
- * theme (the branch variant when their company's IDCC is listed). Modules they actually worked on are
- * kept too (say, before a change of fund): their time was spent and is shown.
+ * The learner's path: per theme of the track and per position in the theme (module.yaml, module-2.yaml…),
+ * the common-trunk module, or their fund's module (the branch variant when their company's IDCC is
+ * listed). Modules they actually worked on are kept too (say, before a change of fund): their time was
+ * spent and is shown; `planned` tells the programme's modules from those.
  */
 export function learnerPath(
   profile: Pick<LearnerProfile, 'fundSlug' | 'idcc'>,
   modules: readonly ModuleInfo[],
   started: ReadonlySet<string>,
-): ModuleInfo[] {
-  const path: ModuleInfo[] = [];
-  const themes = new Map<string, ModuleInfo[]>();
+): (ModuleInfo & { planned: boolean })[] {
+  const path: (ModuleInfo & { planned: boolean })[] = [];
+  const slots = new Map<string, ModuleInfo[]>();
   for (const m of modules) {
     if (!m.active) continue;
-    const key = `${m.trackId}|${m.theme}`;
-    themes.set(key, [...(themes.get(key) ?? []), m]);
+    const key = `${m.trackId}|${m.theme}|${m.position ?? 1}`;
+    slots.set(key, [...(slots.get(key) ?? []), m]);
   }
-  for (const candidates of themes.values()) {
+  for (const candidates of slots.values()) {
     const common = candidates.find((m) => m.fundSlug === null);
     if (common) {
-      path.push(common);
+      path.push({ ...common, planned: true });
       continue;
     }
     const ofFund = candidates.filter((m) => m.fundSlug === profile.fundSlug);
     const variant = profile.idcc ? ofFund.find((m) => m.branches.includes(profile.idcc as string)) : undefined;
     const chosen = variant ?? ofFund.find((m) => m.branches.length === 0);
-    if (chosen) path.push(chosen);
+    if (chosen) path.push({ ...chosen, planned: true });
   }
   const inPath = new Set(path.map((m) => m.id));
-  for (const m of modules) if (started.has(m.id) && !inPath.has(m.id)) path.push(m);
+  for (const m of modules) if (started.has(m.id) && !inPath.has(m.id)) path.push({ ...m, planned: false });
   return path;
 }
 
@@ -91,6 +92,8 @@ export function assembleFacts(input: {
     company: { name: input.profile.companyName, siret: printableSiret(input.profile.companySiret) },
     course: input.course,
     fund: input.fund ? { ...input.fund, fileNumber: input.fund.fileNumber ?? null } : null,
+    // The planned duration is the sum of the nominal durations of the learner's programme modules.
+    plannedMinutes: path.filter((m) => m.planned).reduce((n, m) => n + m.nominalMinutes, 0),
     modules: path.map((m) => {
       const done = byModule.get(m.id);
       const time = timeOf.get(m.id);
@@ -98,7 +101,10 @@ export function assembleFacts(input: {
         id: m.id,
         title: m.title,
         trunk: m.trunk,
-        order: input.themePositions.get(`${m.trackId}|${m.theme}`) ?? 999,
+        // Theme order first, then the module's place in its theme.
+        order: (input.themePositions.get(`${m.trackId}|${m.theme}`) ?? 999) * 100 + (m.position ?? 1),
+        planned: m.planned,
+        nominalMinutes: m.nominalMinutes,
         creditedSeconds: time?.creditedSeconds ?? 0,
         firstActivityAt: time?.firstAt ?? done?.startedAt ?? null,
         lastActivityAt: time?.lastAt ?? done?.completedAt ?? null,
@@ -157,7 +163,15 @@ export function catalogFactsSource(db: Db, times: TimesPort): FactsSource {
         learnerId,
         course: { id: courseId, title: title ?? themes[0]?.trackTitle ?? 'Formation' },
         profile,
-        fund: fund ? { slug: fund.slug, name: fund.name, historicalName: fund.historicalName, fileNumber } : null,
+        // The OPCA of 2017 is the branch's own where it was not the fund's (funds.json).
+        fund: fund
+          ? {
+              slug: fund.slug,
+              name: fund.name,
+              historicalName: profile.branchHistoricalName ?? fund.historicalName,
+              fileNumber,
+            }
+          : null,
         modules,
         themePositions: new Map(themes.map((t) => [`${t.trackId}|${t.slug}`, t.position])),
         completions,

@@ -131,12 +131,13 @@ export const summaryDefinition: ExportDefinition<repo.SummaryRow> = {
     const moduleSeconds = row.module_seconds ?? 0;
     const lmsSeconds = row.lms_seconds;
     const totalSeconds = row.total_seconds ?? moduleSeconds + (lmsSeconds ?? 0);
-    const plannedMinutes = row.planned_minutes ?? DEFAULT_PLANNED_MINUTES;
+    // The learner's programme (sum of its modules' nominal durations), as on the certificate.
+    const plannedMinutes = row.programme_minutes || row.planned_minutes || DEFAULT_PLANNED_MINUTES;
     const fund = context.names.funds.get(row.fund_slug);
     const course = context.names.courses.get(row.course_id);
     return [
       fund?.name ?? row.fund_slug,
-      fund?.historicalName,
+      (row.idcc ? context.names.branchHistoricalNames.get(row.idcc) : undefined) ?? fund?.historicalName,
       row.file_number,
       context.provider?.siret,
       context.provider?.activityDeclarationNumber,

@@ -48,6 +48,8 @@ export interface EnrolmentRow {
   session_start: string | null;
   session_end: string | null;
   planned_minutes: number | null;
+  /** The sum of the nominal durations of the modules a learner of this fund follows (docs/programme.md). */
+  programme_minutes: number | null;
   /** Credited seconds in the tool's modules, the LMS-estimated common trunk, and their union. */
   module_seconds: number | null;
   lms_seconds: number | null;
@@ -110,7 +112,7 @@ function enrolmentFacts(filter: ExportFilter): RawBuilder<EnrolmentRow> {
         -- The current OPCO file number of the learner's company in this session (src/file-numbers),
         -- certificate or not; profiles hold the SIRET as 14 digits.
         ffn.file_number,
-        r.session_start, r.session_end, r.planned_minutes,
+        r.session_start, r.session_end, r.planned_minutes, pl.programme_minutes::int as programme_minutes,
         tm.module_seconds, lt.estimated_seconds as lms_seconds,
         case when tm.module_seconds is null and lt.estimated_seconds is null then null
           else coalesce(tm.module_seconds, 0) + coalesce(lt.estimated_seconds, 0) end as total_seconds,
@@ -123,33 +125,36 @@ function enrolmentFacts(filter: ExportFilter): RawBuilder<EnrolmentRow> {
       ) e
       join learner_profiles p on p.learner_id = e.learner_id
       left join (
-        -- Themes done per trunk as bit sets (bit = theme position): a distinct count that still lets
-        -- PostgreSQL hash-aggregate the whole table in one pass (count(distinct) would sort it).
-        -- A learner meeting a branch variant and the default module of one theme counts that theme once.
+        -- Module places done per trunk as bit sets (bit = place of the module in the programme: theme
+        -- position and position in the theme, up to 7 modules per theme): a distinct count that still
+        -- lets PostgreSQL hash-aggregate the whole table in one pass (count(distinct) would sort it). A
+        -- learner meeting a branch variant and the default module of one place counts that place once.
         select mp.learner_id, mp.course_id,
           count(*) as modules_started,
           bit_count(bit_or(case when mp.completed_at is not null and t.trunk = 'common'
-            then 1::bigint << t.position else 0::bigint end)::bit(64)) as common_done,
+            then 1::bigint << t.slot else 0::bigint end)::bit(64)) as common_done,
           bit_count(bit_or(case when mp.completed_at is not null and t.trunk = 'sector'
-            then 1::bigint << t.position else 0::bigint end)::bit(64)) as sector_done,
+            then 1::bigint << t.slot else 0::bigint end)::bit(64)) as sector_done,
           min(mp.started_at) as first_activity,
           max(greatest(mp.updated_at, mp.completed_at)) as last_activity,
           sum((mp.quiz_answers->>'correct')::int) filter (where mp.quiz_answers is not null) as quiz_correct,
           sum((mp.quiz_answers->>'total')::int) filter (where mp.quiz_answers is not null) as quiz_total
         from module_progress mp
         join (
-          select m.id, th.trunk, th.position
+          select m.id, th.trunk, least(63, (th.position - 1) * 7 + (m.position - 1)) as slot
           from modules m join themes th on th.track_id = m.track_id and th.slug = m.theme_slug offset 0
         ) t on t.id = mp.module_id
         where ${progressCourseCond} and ${inScope(sql`mp.learner_id`)}
         group by mp.learner_id, mp.course_id
       ) pr on pr.learner_id = e.learner_id and pr.course_id = e.course_id
       left join (
-        -- What a learner of each fund is offered: one module per theme (a branch variant replaces the
-        -- fund's default module of its theme, so themes, not modules, are counted).
+        -- What a learner of each fund is offered: one module per place (theme and position in the theme;
+        -- a branch variant replaces the fund's default module of its place, so places are counted), and
+        -- the planned duration as the sum of the default modules' nominal durations.
         select fx.slug as fund_slug,
-          count(distinct t.slug) filter (where t.trunk = 'common') as common_planned,
-          count(distinct t.slug) filter (where t.trunk = 'sector') as sector_planned
+          count(distinct (t.slug, ms.position)) filter (where t.trunk = 'common') as common_planned,
+          count(distinct (t.slug, ms.position)) filter (where t.trunk = 'sector') as sector_planned,
+          sum(ms.nominal_minutes) filter (where ms.branches = '[]'::jsonb) as programme_minutes
         from funds fx
         left join modules ms on ms.active and (ms.fund_slug is null or ms.fund_slug = fx.slug)
         left join themes t on t.track_id = ms.track_id and t.slug = ms.theme_slug
@@ -227,6 +232,7 @@ export const SUMMARY_FIELDS = [
   'x.session_start',
   'x.session_end',
   'x.planned_minutes',
+  'x.programme_minutes',
   'x.module_seconds',
   'x.lms_seconds',
   'x.total_seconds',
@@ -488,12 +494,16 @@ export async function moduleTitles(db: Db): Promise<Map<string, string>> {
 export async function namesForExport(db: Db) {
   const [funds, branches, courses] = await Promise.all([
     db.selectFrom('funds').select(['slug', 'name', 'historical_name']).execute(),
-    db.selectFrom('branches').select(['idcc', 'name']).execute(),
+    db.selectFrom('branches').select(['idcc', 'name', 'historical_name']).execute(),
     db.selectFrom('courses').select(['id', 'title', 'label', 'context_id']).execute(),
   ]);
   return {
     funds: new Map(funds.map((f) => [f.slug, { name: f.name, historicalName: f.historical_name }])),
     branches: new Map(branches.map((b) => [b.idcc, b.name])),
+    /** A branch's own OPCA of 2017 where it was not its fund's. */
+    branchHistoricalNames: new Map(
+      branches.filter((b) => b.historical_name !== null).map((b) => [b.idcc, b.historical_name as string]),
+    ),
     courses: new Map(courses.map((c) => [c.id, { title: c.title, session: c.label ?? c.context_id }])),
   };
 }

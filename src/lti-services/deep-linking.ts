@@ -64,6 +64,10 @@ export interface PickerEntry {
 }
 
 export interface PickerCatalogue {
+  /** "Mon parcours" of each track. */
+  parcours: PickerEntry[];
+  /** Common-trunk themes: their modules in sequence, the same for everyone. */
+  commonThemes: PickerEntry[];
   common: PickerEntry[];
   themes: PickerEntry[];
   funds: { slug: string; name: string; historicalName: string | null; modules: PickerEntry[] }[];
@@ -82,6 +86,19 @@ export async function pickerCatalogue(db: Db): Promise<PickerCatalogue> {
       title: m.title,
       detail: `Tronc commun · ${m.themeTitle} · ${m.nominalMinutes} min`,
     }));
+  const tracks = [...new Map(themes.map((t) => [t.trackId, t.trackTitle])).entries()];
+  const parcours = tracks.map(([id, title]) => ({
+    value: selectionKey({ kind: 'parcours', track: tracks.length > 1 ? id : null }),
+    title: `Mon parcours — ${title}`,
+    detail: 'Les modules de l’apprenant semaine par semaine, son temps et son certificat',
+  }));
+  const commonThemes = themes
+    .filter((t) => t.trunk === 'common')
+    .map((t) => ({
+      value: selectionKey({ kind: 'theme', slug: t.slug, track: ambiguous.has(t.slug) ? t.trackId : null }),
+      title: t.title,
+      detail: `${t.trackTitle} · tronc commun, ses modules l’un après l’autre`,
+    }));
   const sector = themes
     .filter((t) => t.trunk === 'sector')
     .map((t) => ({
@@ -90,6 +107,8 @@ export async function pickerCatalogue(db: Db): Promise<PickerCatalogue> {
       detail: `${t.trackTitle} · le contenu s’adapte au fonds de l’apprenant`,
     }));
   return {
+    parcours,
+    commonThemes,
     common,
     themes: sector,
     funds: funds.map((f) => ({
@@ -114,6 +133,18 @@ export async function pickerCatalogue(db: Db): Promise<PickerCatalogue> {
 export async function itemsFor(db: Db, selections: Selection[], launchUrl: string): Promise<LtiResourceLinkItem[]> {
   const [modules, themes, funds] = await Promise.all([listModules(db), listThemes(db), listFunds(db)]);
   return selections.map((selection) => {
+    if (selection.kind === 'parcours') {
+      const trackIds = [...new Set(themes.map((t) => t.trackId))];
+      const trackId = selection.track ?? (trackIds.length === 1 ? trackIds[0] : undefined);
+      const theme = themes.find((t) => t.trackId === trackId);
+      if (!theme) throw unknownChoice(selectionKey(selection));
+      return resourceLinkItem({
+        selection,
+        title: 'Mon parcours',
+        text: `${theme.trackTitle} — les modules de l’apprenant semaine par semaine, son temps et son certificat.`,
+        launchUrl,
+      });
+    }
     if (selection.kind === 'module') {
       const m = modules.find((x) => x.id === selection.id);
       if (!m) throw unknownChoice(selectionKey(selection));
@@ -135,8 +166,8 @@ export async function itemsFor(db: Db, selections: Selection[], launchUrl: strin
       title: theme.title,
       text:
         theme.trunk === 'sector'
-          ? 'Chaque apprenant voit le module de son fonds de formation.'
-          : 'Le même module pour tous les apprenants.',
+          ? 'Chaque apprenant voit les modules de son fonds de formation, l’un après l’autre.'
+          : 'Les mêmes modules pour tous les apprenants, l’un après l’autre.',
       launchUrl,
     });
   });

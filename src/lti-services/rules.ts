@@ -345,23 +345,29 @@ export const DL_CLAIMS = {
 } as const;
 
 /**
- * What a course team may place: a fixed module (common trunk or one fund's), or a theme, named with its
- * track only when its slug exists in several tracks.
+ * What a course team may place: the learner's programme ("Mon parcours"), a fixed module (common trunk or
+ * one fund's), or a theme; a theme or the programme is named with its track only when needed (a slug in
+ * several tracks, several tracks).
  */
-export type Selection = { kind: 'module'; id: string } | { kind: 'theme'; slug: string; track: string | null };
+export type Selection =
+  | { kind: 'module'; id: string }
+  | { kind: 'theme'; slug: string; track: string | null }
+  | { kind: 'parcours'; track: string | null };
 
 const SLUG = '[a-z0-9][a-z0-9-]{0,99}';
-const SELECTION = new RegExp(`^(?:module:(${SLUG})|theme:(${SLUG})(?:@(${SLUG}))?)$`);
+const SELECTION = new RegExp(`^(?:module:(${SLUG})|theme:(${SLUG})(?:@(${SLUG}))?|parcours(?:@(${SLUG}))?)$`);
 
 export function parseSelection(value: string): Selection | null {
   const m = SELECTION.exec(value);
   if (!m) return null;
   if (m[1] !== undefined) return { kind: 'module', id: m[1] };
-  return { kind: 'theme', slug: m[2] as string, track: m[3] ?? null };
+  if (m[2] !== undefined) return { kind: 'theme', slug: m[2], track: m[3] ?? null };
+  return { kind: 'parcours', track: m[4] ?? null };
 }
 
 export function selectionKey(s: Selection): string {
   if (s.kind === 'module') return `module:${s.id}`;
+  if (s.kind === 'parcours') return s.track ? `parcours@${s.track}` : 'parcours';
   return s.track ? `theme:${s.slug}@${s.track}` : `theme:${s.slug}`;
 }
 
@@ -385,7 +391,9 @@ export function resourceLinkItem(input: {
   const custom: Record<string, string> =
     selection.kind === 'module'
       ? { module: selection.id }
-      : { theme: selection.slug, ...(selection.track ? { track: selection.track } : {}) };
+      : selection.kind === 'parcours'
+        ? { view: 'parcours', ...(selection.track ? { track: selection.track } : {}) }
+        : { theme: selection.slug, ...(selection.track ? { track: selection.track } : {}) };
   return {
     type: 'ltiResourceLink',
     title: input.title,

@@ -55,9 +55,18 @@ ${o.error ? html`<div class="box error" role="alert"><p>${o.error}</p></div>` : 
 <form method="post" action="/lti-services/deep-linking">
 <input type="hidden" name="session_token" value="${o.session.token}">
 <fieldset>
+<legend>Le parcours complet — « Mon parcours »</legend>
+<p class="muted">Une seule page où chaque apprenant retrouve ses modules semaine par semaine, où il en est, son temps et son certificat. Un lien sans paramètre affiche aussi cette page.</p>
+${o.catalogue.parcours.map(choice)}
+</fieldset>
+<fieldset>
 <legend>Thèmes du tronc sectoriel — le contenu s’adapte au fonds de l’apprenant</legend>
 <p class="muted">Chaque apprenant voit le module de son fonds de formation (OPCO) pour ce thème. C’est le choix habituel.</p>
 ${o.catalogue.themes.length > 0 ? o.catalogue.themes.map(choice) : html`<p>Aucun thème sectoriel dans le catalogue.</p>`}
+</fieldset>
+<fieldset>
+<legend>Thèmes du tronc commun — leurs modules l’un après l’autre, les mêmes pour tous</legend>
+${o.catalogue.commonThemes.length > 0 ? o.catalogue.commonThemes.map(choice) : html`<p>Aucun thème du tronc commun dans le catalogue.</p>`}
 </fieldset>
 <fieldset>
 <legend>Modules du tronc commun — les mêmes pour tous</legend>

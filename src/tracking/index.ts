@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { type ModulePageContext, registerModulePageFragment } from '../catalog/index.js';
+import { type ModulePageContext, registerModulePageFragment, registerParcoursSources } from '../catalog/index.js';
 import { runPeriodically } from '../common/periodic.js';
 import { deriveKey } from '../config/secrets.js';
 import { html, raw, type SafeHtml } from '../http/html.js';
@@ -17,7 +17,7 @@ import {
   trackingRoutes,
 } from './routes.js';
 import { completedQuickly, PROFILES, type RunProfile } from './rules.js';
-import { digestsDue, getCourseTimes } from './service.js';
+import { digestsDue, getCourseTimes, getLearnerTimes as learnerTimes } from './service.js';
 import { signTicket, unverifiedJwtClaims } from './ticket.js';
 
 /**
@@ -100,6 +100,17 @@ async function tracking(app: FastifyInstance): Promise<void> {
   app.decorate('trackingRuntime', runtime);
   if (app.hasDecorator('catalogRuntime')) {
     registerModulePageFragment(app, (ctx) => moduleFragment(app, ctx));
+    // "Mon parcours" shows the credited time per module and in all, and links to the time page.
+    registerParcoursSources(app, {
+      timePagePath: TIME_PAGE_PATH,
+      times: async (learnerId, courseId) => {
+        const t = await learnerTimes(app.db, learnerId, courseId);
+        return {
+          byModule: new Map(t.modules.map((m) => [m.moduleId, m.creditedSeconds])),
+          totalSeconds: t.creditedSeconds,
+        };
+      },
+    });
   }
   // The course-team view shows each learner's time and the plausibility flags (docs/time-accounting.md).
   if (app.hasDecorator('ltiServices')) {
@@ -252,17 +263,18 @@ export function learnerTimeLink(sessionToken: string): SafeHtml {
 }
 
 /** Learner module pages get the tracker; course-team previews are not counted, so they get none. */
-function moduleFragment(app: FastifyInstance, ctx: ModulePageContext): { body?: SafeHtml } {
+function moduleFragment(app: FastifyInstance, ctx: ModulePageContext): { body?: SafeHtml; nav?: SafeHtml } {
   if (ctx.preview || ctx.courseId === null) return {};
   return {
-    body: html`${learnerTimeLink(ctx.sessionToken)}
-${trackerScript(app, {
-  learnerId: ctx.learnerId,
-  courseId: ctx.courseId,
-  moduleId: ctx.moduleId,
-  moduleVersion: ctx.moduleVersion,
-  nominalMinutes: ctx.nominalMinutes,
-  sessionToken: ctx.sessionToken,
-})}`,
+    // Near the top of the page, beside "Mon parcours".
+    nav: learnerTimeLink(ctx.sessionToken),
+    body: html`${trackerScript(app, {
+      learnerId: ctx.learnerId,
+      courseId: ctx.courseId,
+      moduleId: ctx.moduleId,
+      moduleVersion: ctx.moduleVersion,
+      nominalMinutes: ctx.nominalMinutes,
+      sessionToken: ctx.sessionToken,
+    })}`,
   };
 }

@@ -211,7 +211,7 @@ describe('content import', () => {
     expect(await ensureContentImported(db, fx.dir, log)).toBe('failed');
     const failure = lines.at(-1);
     expect(failure?.level).toBe('error');
-    expect(JSON.stringify(failure?.o)).toContain(`${AKTO}:39:9: error: blocks[3].questions[1].answer`);
+    expect(JSON.stringify(failure?.o)).toContain(`${AKTO}:53:9: error: blocks[4].questions[1].answer`);
     expect(await ensureContentImported(db, join(fx.dir, 'absent'), log)).toBe('failed');
     // The database still serves the last good import.
     expect(await listModules(db)).toHaveLength(4);

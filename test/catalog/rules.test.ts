@@ -4,10 +4,13 @@ import type { ModuleManifest, QuizBlock } from '../../src/catalog/model.js';
 import {
   checkEligibility,
   checkSiret,
+  isParcoursTarget,
   type LinkTarget,
+  learnerProgramme,
   luhnValid,
   normalizeSiret,
   type OnboardingInput,
+  parcoursTrack,
   parseLinkTarget,
   progressOf,
   type RoutingCatalog,
@@ -203,26 +206,48 @@ describe('names shared by Open edX', () => {
 describe('launch routing', () => {
   const catalog: RoutingCatalog = {
     themes: [
-      { trackId: 'tn', slug: 'digitalisation', trunk: 'common' },
-      { trackId: 'tn', slug: 'visibilite', trunk: 'sector' },
-      { trackId: 'tn', slug: 'coeur-de-metier', trunk: 'sector' },
+      { trackId: 'tn', slug: 'digitalisation', trunk: 'common', position: 1, week: null, moduleCount: 1 },
+      { trackId: 'tn', slug: 'visibilite', trunk: 'sector', position: 2, week: null, moduleCount: 1 },
+      { trackId: 'tn', slug: 'coeur-de-metier', trunk: 'sector', position: 3, week: null, moduleCount: 1 },
     ],
     funds: [{ slug: 'akto' }, { slug: 'uniformation' }, { slug: 'atlas' }],
     modules: [
-      { id: 'common-digitalisation', trackId: 'tn', theme: 'digitalisation', fund: null, branches: [] },
-      { id: 'akto-visibilite', trackId: 'tn', theme: 'visibilite', fund: 'akto', branches: [] },
-      { id: 'uniformation-visibilite', trackId: 'tn', theme: 'visibilite', fund: 'uniformation', branches: [] },
-      { id: 'uniformation-coeur', trackId: 'tn', theme: 'coeur-de-metier', fund: 'uniformation', branches: [] },
+      { id: 'common-digitalisation', trackId: 'tn', theme: 'digitalisation', fund: null, branches: [], position: 1 },
+      { id: 'akto-visibilite', trackId: 'tn', theme: 'visibilite', fund: 'akto', branches: [], position: 1 },
+      {
+        id: 'uniformation-visibilite',
+        trackId: 'tn',
+        theme: 'visibilite',
+        fund: 'uniformation',
+        branches: [],
+        position: 1,
+      },
+      {
+        id: 'uniformation-coeur',
+        trackId: 'tn',
+        theme: 'coeur-de-metier',
+        fund: 'uniformation',
+        branches: [],
+        position: 1,
+      },
       {
         id: 'uniformation-coeur-bad',
         trackId: 'tn',
         theme: 'coeur-de-metier',
         fund: 'uniformation',
         branches: ['2941', '3016'],
+        position: 1,
       },
     ],
   };
-  const link = (t: Partial<LinkTarget>): LinkTarget => ({ module: null, theme: null, fund: null, track: null, ...t });
+  const link = (t: Partial<LinkTarget>): LinkTarget => ({
+    module: null,
+    theme: null,
+    fund: null,
+    track: null,
+    view: null,
+    ...t,
+  });
   const akto = { fundSlug: 'akto', idcc: '1979' };
 
   it('a fixed module (custom module=) is the same for everyone', () => {
@@ -337,10 +362,13 @@ describe('launch routing', () => {
   it('a theme slug present in two tracks needs custom track=', () => {
     const two: RoutingCatalog = {
       ...catalog,
-      themes: [...catalog.themes, { trackId: 'other', slug: 'visibilite', trunk: 'sector' }],
+      themes: [
+        ...catalog.themes,
+        { trackId: 'other', slug: 'visibilite', trunk: 'sector', position: 1, week: null, moduleCount: 1 },
+      ],
       modules: [
         ...catalog.modules,
-        { id: 'other-akto', trackId: 'other', theme: 'visibilite', fund: 'akto', branches: [] },
+        { id: 'other-akto', trackId: 'other', theme: 'visibilite', fund: 'akto', branches: [], position: 1 },
       ],
     };
     expect(resolveModule(link({ theme: 'visibilite' }), akto, two)).toMatchObject({ reason: 'ambiguous_theme' });
@@ -355,8 +383,10 @@ describe('launch routing', () => {
       theme: 'visibilite',
       fund: null,
       track: null,
+      view: null,
     });
-    expect(parseLinkTarget(null)).toEqual({ module: null, theme: null, fund: null, track: null });
+    expect(parseLinkTarget(null)).toEqual({ module: null, theme: null, fund: null, track: null, view: null });
+    expect(parseLinkTarget({ view: 'parcours' })).toMatchObject({ view: 'parcours' });
   });
 });
 
@@ -417,5 +447,87 @@ describe('completion rule', () => {
     expect(scoreQuiz(quiz, [0, -1])).toMatchObject({ ok: false });
     expect(scoreQuiz(quiz, [0, 1.5])).toMatchObject({ ok: false });
     expect(scoreQuiz(quiz, ['0', 1])).toMatchObject({ ok: false });
+  });
+});
+
+describe('the learner’s programme', () => {
+  const theme = (slug: string, trunk: 'common' | 'sector', position: number, week: number, moduleCount = 2) => ({
+    trackId: 'tn',
+    slug,
+    trunk,
+    position,
+    week,
+    moduleCount,
+  });
+  const mod = (id: string, t: string, fund: string | null, position: number, branches: string[] = []) => ({
+    id,
+    trackId: 'tn',
+    theme: t,
+    fund,
+    branches,
+    position,
+  });
+  const catalog: RoutingCatalog = {
+    themes: [theme('visibilite', 'sector', 2, 2, 1), theme('digitalisation', 'common', 1, 1)],
+    funds: [{ slug: 'akto' }, { slug: 'atlas' }],
+    modules: [
+      mod('akto-visibilite', 'visibilite', 'akto', 1),
+      mod('common-digitalisation-2', 'digitalisation', null, 2),
+      mod('common-digitalisation', 'digitalisation', null, 1),
+      mod('atlas-visibilite', 'visibilite', 'atlas', 1),
+      mod('akto-visibilite-hcr', 'visibilite', 'akto', 1, ['1979']),
+    ],
+  };
+
+  it('lists each theme in track order, each position in order, the branch variant over the default', () => {
+    expect(learnerProgramme(catalog, { fundSlug: 'akto', idcc: null }, 'tn')).toEqual([
+      {
+        moduleId: 'common-digitalisation',
+        trackId: 'tn',
+        theme: 'digitalisation',
+        trunk: 'common',
+        position: 1,
+        week: 1,
+        variant: false,
+      },
+      {
+        moduleId: 'common-digitalisation-2',
+        trackId: 'tn',
+        theme: 'digitalisation',
+        trunk: 'common',
+        position: 2,
+        week: 1,
+        variant: false,
+      },
+      {
+        moduleId: 'akto-visibilite',
+        trackId: 'tn',
+        theme: 'visibilite',
+        trunk: 'sector',
+        position: 1,
+        week: 2,
+        variant: false,
+      },
+    ]);
+    expect(learnerProgramme(catalog, { fundSlug: 'akto', idcc: '1979' }, 'tn').at(-1)).toMatchObject({
+      moduleId: 'akto-visibilite-hcr',
+      variant: true,
+    });
+    expect(learnerProgramme(catalog, { fundSlug: 'atlas', idcc: '1979' }, 'tn').map((e) => e.moduleId)).toEqual([
+      'common-digitalisation',
+      'common-digitalisation-2',
+      'atlas-visibilite',
+    ]);
+    expect(learnerProgramme(catalog, { fundSlug: 'akto', idcc: null }, 'other')).toEqual([]);
+  });
+
+  it('a theme link opens the theme’s first module; a link without module= or theme= is Mon parcours', () => {
+    const link: LinkTarget = { module: null, theme: 'digitalisation', fund: null, track: null, view: null };
+    expect(resolveModule(link, null, catalog)).toMatchObject({ ok: true, moduleId: 'common-digitalisation' });
+    expect(isParcoursTarget({ ...link, theme: null })).toBe(true);
+    expect(isParcoursTarget({ ...link, view: 'parcours' })).toBe(true);
+    expect(isParcoursTarget(link)).toBe(false);
+    expect(parcoursTrack({ ...link, theme: null }, catalog)).toBe('tn');
+    expect(parcoursTrack({ ...link, track: 'other' }, catalog)).toBeNull();
   });
 });

@@ -8,6 +8,7 @@ const mod = (
   trunk: 'common' | 'sector',
   fundSlug: string | null,
   branches: string[] = [],
+  position = 1,
 ): ModuleInfo => ({
   id,
   title: `Titre ${id}`,
@@ -19,6 +20,7 @@ const mod = (
   branches,
   nominalMinutes: 15,
   currentVersion: 1,
+  position,
   active: true,
 });
 
@@ -42,6 +44,7 @@ const profile: LearnerProfile = {
   headcountBand: '10-49',
   idcc: '2941',
   branchName: 'Aide à domicile',
+  branchHistoricalName: null,
   fundSlug: 'uniformation',
   fundName: 'Uniformation',
   updatedAt: new Date(),
@@ -117,7 +120,7 @@ describe('facts from the catalog and the tracking', () => {
     expect(facts.company).toEqual({ name: 'SAAD des Lilas', siret: '123 456 782 00002' });
     expect(facts.fund).toMatchObject({ name: 'Uniformation – OPCO de la Cohésion sociale', fileNumber: null });
     const visibility = facts.modules.find((m) => m.id === 'uniformation-visibilite')!;
-    expect(visibility).toMatchObject({ creditedSeconds: 1140, order: 7, completedAt: completions[0]!.completedAt });
+    expect(visibility).toMatchObject({ creditedSeconds: 1140, order: 701, completedAt: completions[0]!.completedAt });
     expect(visibility.firstActivityAt?.toISOString()).toBe('2026-01-10T09:01:00.000Z');
     expect(facts.modules.find((m) => m.id === 'common-digitalisation')).toMatchObject({
       creditedSeconds: 0,

@@ -272,7 +272,10 @@ describe('summary export (one row per learner and session)', () => {
       'Début (UTC, ISO 8601)': '2026-03-02T09:00:00Z',
       'Date de fin (Paris)': '18/03/2026',
       'Fin (UTC, ISO 8601)': '2026-03-18T10:00:00Z',
-      'Durée prévue (heures)': '4,00',
+      // The learner's programme: the sum of its modules' nominal durations (15 minutes each here).
+      'Durée prévue (heures)': (((modules.common.length + modules.sector.length) * 15) / 60)
+        .toFixed(2)
+        .replace('.', ','),
       'Temps dans les modules (h:mm)': '2:10',
       'Temps dans les modules (heures)': '2,17',
       'Temps estimé sur le cours FUN (h:mm)': '',

@@ -2,6 +2,7 @@ import { createLocalJWKSet, type JSONWebKeySet, jwtVerify } from 'jose';
 import { parseHTML } from 'linkedom';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type App, buildApp } from '../../src/app.js';
+import { listModules } from '../../src/catalog/index.js';
 import { processScoreOutbox } from '../../src/lti-services/index.js';
 import {
   CLAIM,
@@ -184,6 +185,39 @@ describe('Deep Linking: an instructor places modules from the catalogue', () => 
     expect(payload[CLAIM.messageType]).toBe('LtiDeepLinkingResponse');
     expect(payload[CLAIM.deploymentId]).toBe('1');
     expect(payload).not.toHaveProperty(['https://purl.imsglobal.org/spec/lti-dl/claim/data']);
+  });
+
+  it('offers Mon parcours, every theme (common and sector) and every module; places the parcours link', async () => {
+    const instructor = ctx.fake.createUser({ role: 'instructor' });
+    const result = await launch(instructor, { messageType: 'LtiDeepLinkingRequest' });
+    const doc = parseHTML(result.final.body).document;
+    const values = [...doc.querySelectorAll('input[name="item"]')].map((i) => i.getAttribute('value'));
+    expect(values[0]).toBe('parcours');
+    for (const theme of ['digitalisation', 'obligations-protection', 'coeur-de-metier', 'mesurer-optimiser']) {
+      expect(values).toContain(`theme:${theme}`);
+    }
+    const modules = await listModules(ctx.app.db);
+    for (const m of modules) expect(values).toContain(`module:${m.id}`);
+
+    const form = new URLSearchParams();
+    form.append('item', 'parcours');
+    form.append('item', 'theme:digitalisation');
+    form.append('action', 'add');
+    const answer = await post('/lti-services/deep-linking', result.sessionToken as string, form);
+    expect(answer.statusCode).toBe(200);
+    const jwt = parseAutoPostForm(answer.body)?.fields.JWT as string;
+    const { payload } = await jwtVerify(jwt, createLocalJWKSet(await jwksOfTool()), {
+      issuer: graded.clientId,
+      audience: ctx.fake.issuer,
+    });
+    expect(payload['https://purl.imsglobal.org/spec/lti-dl/claim/content_items']).toEqual([
+      expect.objectContaining({
+        title: 'Mon parcours',
+        custom: { view: 'parcours' },
+        lineItem: expect.objectContaining({ resourceId: 'parcours', tag: 'completion' }),
+      }),
+      expect.objectContaining({ custom: { theme: 'digitalisation' } }),
+    ]);
   });
 
   it('accepts a deep-linking launch on the launch URL too, and echoes the platform data', async () => {

@@ -189,7 +189,14 @@ describe('deep linking rules', () => {
       slug: 'visibilite',
       track: 'transition-numerique',
     });
+    expect(parseSelection('parcours')).toEqual({ kind: 'parcours', track: null });
+    expect(parseSelection('parcours@transition-numerique')).toEqual({
+      kind: 'parcours',
+      track: 'transition-numerique',
+    });
     for (const bad of [
+      'parcours:',
+      'parcours@',
       'module:',
       'theme:Visibilite',
       'fund:akto',
@@ -228,6 +235,9 @@ describe('deep linking rules', () => {
     expect(item.lineItem.resourceId).toBe('theme:visibilite@autre-parcours');
     const mod = resourceLinkItem({ selection: { kind: 'module', id: 'akto-visibilite' }, title: 'M', launchUrl: 'u' });
     expect(mod.custom).toEqual({ module: 'akto-visibilite' });
+    const parcours = resourceLinkItem({ selection: { kind: 'parcours', track: null }, title: 'P', launchUrl: 'u' });
+    expect(parcours.custom).toEqual({ view: 'parcours' });
+    expect(parcours.lineItem.resourceId).toBe('parcours');
   });
 
   it('signs as the client for the platform, and echoes data only when sent', () => {
