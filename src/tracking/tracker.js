@@ -136,7 +136,8 @@
     if (!s) return;
     try {
       if (queue.length) {
-        s.setItem(KEY + tab, JSON.stringify({ tabId: tab, ticket: cfg.ticket, items: queue, done }));
+        // After pagehide every write keeps the mark (a send still in flight may fail or shrink the queue).
+        s.setItem(KEY + tab, JSON.stringify({ tabId: tab, ticket: cfg.ticket, items: queue, done: done || closed }));
         saved = true;
       } else if (saved) {
         s.removeItem(KEY + tab);
