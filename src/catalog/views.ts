@@ -518,6 +518,64 @@ function fieldAnchor(field: keyof OnboardingInput): string {
   return `champ-${field}`;
 }
 
+type FundOption = ProfileFormOptions['funds'][number];
+type BranchOption = ProfileFormOptions['branches'][number];
+
+const fundLabel = (f: { name: string; historicalName: string | null }) =>
+  f.historicalName && f.historicalName !== f.name ? `${f.name} (anciennement ${f.historicalName})` : f.name;
+
+function renderIdccOptions(
+  funds: readonly FundOption[],
+  branches: readonly BranchOption[],
+  fixedFund: string | null,
+  selected: string,
+): SafeHtml {
+  return html`${funds
+    .map((fund) => ({ fund, branches: branches.filter((b) => b.fundSlug === fund.slug) }))
+    .filter((g) => g.branches.length > 0 && (!fixedFund || g.fund.slug === fixedFund))
+    .map(
+      (g) => html`<optgroup label="${fundLabel(g.fund)}">
+${g.branches.map((b) => html`<option value="${b.idcc}"${selected === b.idcc ? raw(' selected') : ''}>${b.name} (IDCC ${b.idcc})</option>`)}
+</optgroup>`,
+    )}`;
+}
+
+/**
+ * The collective agreements' options are the same for every learner until the catalogue changes: rendered once
+ * per (funds, branches) pair of arrays — the catalogue snapshot's own arrays, replaced by a new snapshot after
+ * an import, so a change is never served stale — per fixed fund and selected agreement. Only a selection that
+ * is empty or a known agreement is kept (whatever a refused form sent back is rendered, never stored).
+ */
+const idccOptionsCache = new WeakMap<readonly FundOption[], WeakMap<readonly BranchOption[], Map<string, SafeHtml>>>();
+
+export function idccOptions(
+  funds: readonly FundOption[],
+  branches: readonly BranchOption[],
+  fixedFund: string | null,
+  selected: string,
+): SafeHtml {
+  if (selected !== '' && !branches.some((b) => b.idcc === selected)) {
+    return renderIdccOptions(funds, branches, fixedFund, selected);
+  }
+  let byBranches = idccOptionsCache.get(funds);
+  if (!byBranches) {
+    byBranches = new WeakMap();
+    idccOptionsCache.set(funds, byBranches);
+  }
+  let rendered = byBranches.get(branches);
+  if (!rendered) {
+    rendered = new Map();
+    byBranches.set(branches, rendered);
+  }
+  const key = `${fixedFund ?? ''}\u0000${selected}`;
+  let out = rendered.get(key);
+  if (!out) {
+    out = renderIdccOptions(funds, branches, fixedFund, selected);
+    rendered.set(key, out);
+  }
+  return out;
+}
+
 export function renderProfileForm(o: ProfileFormOptions): string {
   const errors = o.errors ?? {};
   const v = o.values;
@@ -549,10 +607,6 @@ ${errorText(f)}
       : o.mode === 'profile'
         ? html`<p>Vérifiez vos informations et corrigez-les si besoin. Elles figurent sur votre attestation de présence.</p>`
         : html`<p>Vous corrigez le profil d’un apprenant de votre cours. La modification est enregistrée à votre nom.</p>`;
-
-  const branchesByFund = o.funds.map((f) => ({ fund: f, branches: o.branches.filter((b) => b.fundSlug === f.slug) }));
-  const fundLabel = (f: { name: string; historicalName: string | null }) =>
-    f.historicalName && f.historicalName !== f.name ? `${f.name} (anciennement ${f.historicalName})` : f.name;
 
   const body = html`<h1>${title}</h1>
 ${o.notice ? html`<div class="box notice" role="status">${o.notice}</div>` : ''}
@@ -596,13 +650,7 @@ ${HEADCOUNT_BANDS.map((b, i) => html`<label><input type="radio" id="champ-headco
 ${errorText('idcc')}
 <select id="champ-idcc" name="idcc"${invalid('idcc')}${describedBy('idcc', true)}>
 <option value=""${v.idcc === '' ? raw(' selected') : ''}>Je ne sais pas</option>
-${branchesByFund
-  .filter((g) => g.branches.length > 0 && (!o.fixedFund || g.fund.slug === o.fixedFund.slug))
-  .map(
-    (g) => html`<optgroup label="${fundLabel(g.fund)}">
-${g.branches.map((b) => html`<option value="${b.idcc}"${v.idcc === b.idcc ? raw(' selected') : ''}>${b.name} (IDCC ${b.idcc})</option>`)}
-</optgroup>`,
-  )}
+${idccOptions(o.funds, o.branches, o.fixedFund?.slug ?? null, v.idcc)}
 </select>
 ${
   o.fixedFund

@@ -103,27 +103,46 @@
       .catch(retryRenew);
   }
 
+  // Live collections: read on every beat without a selector match or an allocation.
+  const videos = document.getElementsByTagName('video');
+  const audios = document.getElementsByTagName('audio');
   function mediaPlaying() {
-    for (const m of document.querySelectorAll('video,audio')) if (!m.paused && !m.ended) return true;
+    for (const list of [videos, audios]) {
+      for (let i = 0; i < list.length; i++) if (!list[i].paused && !list[i].ended) return true;
+    }
     return false;
   }
 
-  const isActive = () => document.visibilityState === 'visible' && (now() - lastInput < IDLE || mediaPlaying());
+  const isActive = (media) => document.visibilityState === 'visible' && (now() - lastInput < IDLE || media);
 
+  // Looked up once: a cross-site frame whose storage is blocked throws on every access, and a throw is dear.
+  let store;
   function storage() {
-    try {
-      return window.sessionStorage;
-    } catch {
-      return null;
+    if (store === undefined) {
+      try {
+        store = window.sessionStorage;
+      } catch {
+        store = null;
+      }
     }
+    return store;
   }
 
+  // sessionStorage holds what is not acknowledged yet once a send failed, and everything at pagehide (`done`,
+  // what the next page adopts). A beat acknowledged at its first send never touches storage.
+  let saved = false;
   function save(done) {
     const s = storage();
     if (!s) return;
     try {
-      if (queue.length) s.setItem(KEY + tab, JSON.stringify({ tabId: tab, ticket: cfg.ticket, items: queue, done }));
-      else s.removeItem(KEY + tab);
+      if (queue.length) {
+        // After pagehide every write keeps the mark (a send still in flight may fail or shrink the queue).
+        s.setItem(KEY + tab, JSON.stringify({ tabId: tab, ticket: cfg.ticket, items: queue, done: done || closed }));
+        saved = true;
+      } else if (saved) {
+        s.removeItem(KEY + tab);
+        saved = false;
+      }
     } catch {
       // Full or forbidden: memory only.
     }
@@ -134,14 +153,14 @@
     item.clientTime = new Date().toISOString();
     queue.push(item);
     if (queue.length > MAX_QUEUE) queue.splice(0, queue.length - MAX_QUEUE);
-    save(false);
+    if (failures) save(false);
   }
 
   // `media`: a video or audio element kept the page active up to this beat (for an idle beat sent because
   // the video stopped, it was playing until now: the run ends here, not 180 s after the last input).
   function beat(cause, media) {
     const ago = Math.round(now() - lastInput);
-    push({ kind: 'beat', cause, inputAgoMs: Math.max(0, ago), media: media || mediaPlaying() });
+    push({ kind: 'beat', cause, inputAgoMs: Math.max(0, ago), media: media ?? mediaPlaying() });
     lastBeat = now();
     nextBeat = lastBeat + BEAT;
     flush();
@@ -192,6 +211,7 @@
 
   function retry() {
     failures = (failures || 0) + 1;
+    save(false);
     setTimeout(flush, Math.min(BEAT, 250 * 2 ** Math.min(failures, 8)));
   }
 
@@ -211,7 +231,7 @@
         failures = 0;
         const left = acknowledge(batch, b);
         queue = left.concat(queue.slice(batch.length));
-        save(false);
+        if (saved || queue.length) save(false);
         if (queue.length > left.length) flush();
         else if (left.length) retry();
       })
@@ -226,18 +246,18 @@
     const was = active;
     const played = playing;
     playing = mediaPlaying();
-    active = isActive();
+    active = isActive(playing);
     const t = now();
     if (was && !active) {
-      beat(document.visibilityState === 'visible' ? 'idle' : 'hidden', played);
+      beat(document.visibilityState === 'visible' ? 'idle' : 'hidden', played || playing);
     } else if (active && !was) {
       // Back in front of the learner: the stop ended the run, this beat starts a new one at once.
       nextBeat = t;
     }
-    if (active && now() >= nextBeat) beat('periodic');
+    if (active && now() >= nextBeat) beat('periodic', playing);
     clearTimeout(timer);
     if (!active) return;
-    const wake = mediaPlaying() ? nextBeat : Math.min(nextBeat, lastInput + IDLE);
+    const wake = playing ? nextBeat : Math.min(nextBeat, lastInput + IDLE);
     timer = setTimeout(update, Math.max(20, wake - now()));
   }
 
@@ -256,7 +276,7 @@
     lastBeat = Number.NEGATIVE_INFINITY;
     nextBeat = now() + BEAT;
     push({ kind: 'open' });
-    active = isActive();
+    active = isActive(mediaPlaying());
     flush();
     update();
   }

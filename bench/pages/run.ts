@@ -1,0 +1,527 @@
+/**
+ * What a learner on a mid-range phone waits for: the tool's learner pages, launched through the project's own
+ * test platform (test/fixtures/openedx) in a cross-site iframe, loaded by Debian's Chromium under CDP emulation
+ * of a mid-range phone. See bench/README.md, "pages", for the profile's figures and how to read the table.
+ *
+ *   node --import tsx bench/pages/run.ts [--runs 3] [--db pg|pglite] [--beat-seconds 12] [--json file]
+ *
+ * The tool runs in this process (src/app.ts buildApp, every plugin) on the local PostgreSQL
+ * (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres; the bench creates and drops
+ * `emargement_bench_pages`) or on an in-memory PGlite (`--db pglite`), with the tracker's accelerated profile
+ * (a beat every second) so that the tracker's cost per beat can be measured in a short window.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { type Browser, type CDPSession, chromium, type Frame, type Page } from 'playwright-core';
+import { buildApp } from '../../src/app.js';
+import { loadConfig } from '../../src/config/index.js';
+import { createDatabase } from '../../src/db/index.js';
+import { setTrackingProfile } from '../../src/tracking/index.js';
+import {
+  type FakeComponent,
+  type FakeUser,
+  injectTransport,
+  startFakeOpenEdx,
+} from '../../test/fixtures/openedx/index.js';
+
+const { values: args } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '3' },
+    db: { type: 'string', default: 'pg' },
+    'beat-windows': { type: 'string', default: '3' },
+    json: { type: 'string' },
+  },
+});
+const RUNS = Number(args.runs);
+const BEAT_WINDOWS = Number(args['beat-windows']);
+
+/**
+ * The mid-range phone. Network: Chrome DevTools' « Slow 4G » preset (the one Lighthouse's mobile run also
+ * uses): 562.5 ms added latency per request (150 ms RTT × 3.75), 1.6 Mbit/s down and 750 kbit/s up, each × 0.9
+ * (i.e. 180 000 and 84 375 bytes/s). CPU: 4× slowdown of the renderer's main thread. Viewport 375×667, DPR 2,
+ * touch, a phone's user agent.
+ */
+const NETWORK = { offline: false, latency: 562.5, downloadThroughput: 180_000, uploadThroughput: 84_375 };
+const CPU_SLOWDOWN = Number(process.env.BENCH_PAGES_CPU_SLOWDOWN ?? 4);
+const VIEWPORT = { width: 375, height: 667 };
+const USER_AGENT =
+  'Mozilla/5.0 (Linux; Android 11; moto g power (2022)) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36';
+
+const TARGETS = { bytes: 60 * 1024, requests: 6, lcpMs: 2500, beatMs: 1 };
+
+interface Req {
+  id: string;
+  url: string;
+  type: string;
+  frameId: string | undefined;
+  loaderId: string | undefined;
+  method: string;
+  status?: number;
+  bytes: number;
+  fromCache: boolean;
+  failed?: string;
+  at: number;
+}
+
+interface PageFigures {
+  page: string;
+  bytes: number;
+  byKind: Record<string, number>;
+  requests: number;
+  cached: number;
+  excludedVideo: number;
+  fcpMs: number | null;
+  lcpMs: number | null;
+  /** LCP counted from the LMS page's own navigation (iframe src, OIDC hops, auto-post included). */
+  lcpFromLmsMs: number | null;
+  urls: string[];
+}
+
+function kindOf(r: Req): string {
+  if (r.type === 'Document') return 'html';
+  if (r.type === 'Stylesheet') return 'css';
+  if (r.type === 'Script') return 'js';
+  if (r.type === 'Font') return 'font';
+  if (r.type === 'Image') return 'img';
+  if (r.type === 'Fetch' || r.type === 'XHR' || r.type === 'Ping') return 'api';
+  return r.type.toLowerCase();
+}
+
+/** Video: media elements' requests and anything under a video player's frame (the placeholder included). */
+function isVideo(r: Req, videoFrames: Set<string>): boolean {
+  return (
+    r.type === 'Media' ||
+    (r.frameId !== undefined && videoFrames.has(r.frameId)) ||
+    /video-placeholder|youtube|vimeo|dailymotion|\.mp4|\.webm|\.vtt/i.test(r.url)
+  );
+}
+
+/** Network log of one page (CDP, page target: the tool's frame shares the page's renderer, see below). */
+function networkLog(session: CDPSession) {
+  const byId = new Map<string, Req>();
+  const all: Req[] = [];
+  session.on('Network.requestWillBeSent', (e) => {
+    const prev = byId.get(e.requestId);
+    if (prev && e.redirectResponse) {
+      prev.status = e.redirectResponse.status;
+      prev.bytes += e.redirectResponse.encodedDataLength ?? 0;
+    }
+    const r: Req = {
+      id: e.requestId,
+      url: e.request.url,
+      type: e.type ?? 'Other',
+      frameId: e.frameId,
+      loaderId: e.loaderId,
+      method: e.request.method,
+      bytes: 0,
+      fromCache: false,
+      at: Date.now(),
+    };
+    byId.set(e.requestId, r);
+    all.push(r);
+  });
+  session.on('Network.requestServedFromCache', (e) => {
+    const r = byId.get(e.requestId);
+    if (r) r.fromCache = true;
+  });
+  session.on('Network.responseReceived', (e) => {
+    const r = byId.get(e.requestId);
+    if (!r) return;
+    r.status = e.response.status;
+    if (e.response.fromDiskCache || e.response.fromPrefetchCache) r.fromCache = true;
+    r.type = e.type ?? r.type;
+  });
+  session.on('Network.loadingFinished', (e) => {
+    const r = byId.get(e.requestId);
+    if (r) r.bytes += e.encodedDataLength;
+  });
+  session.on('Network.loadingFailed', (e) => {
+    const r = byId.get(e.requestId);
+    if (r) r.failed = e.errorText;
+  });
+  return all;
+}
+
+async function phone(browser: Browser) {
+  const context = await browser.newContext({
+    viewport: VIEWPORT,
+    deviceScaleFactor: 2,
+    isMobile: true,
+    hasTouch: true,
+    userAgent: USER_AGENT,
+    locale: 'fr-FR',
+  });
+  const page = await context.newPage();
+  const session = await context.newCDPSession(page);
+  await session.send('Network.enable');
+  await session.send('Network.setCacheDisabled', { cacheDisabled: false });
+  await session.send('Network.emulateNetworkConditions', NETWORK);
+  await session.send('Emulation.setCPUThrottlingRate', { rate: CPU_SLOWDOWN });
+  await session.send('Performance.enable');
+  const log = networkLog(session);
+  return { context, page, session, log };
+}
+
+/** The tool's frame, once its document at `path` has loaded. */
+async function toolFrame(page: Page, toolUrl: string, path: string, timeoutMs = 120_000): Promise<Frame> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const frame = page.frames().find((f) => f.parentFrame() === page.mainFrame() && f.url().startsWith(toolUrl));
+    if (frame && new URL(frame.url()).pathname === path) {
+      await frame.waitForLoadState('load', { timeout: Math.max(1, end - Date.now()) });
+      return frame;
+    }
+    if (Date.now() > end) throw new Error(`the tool's frame never reached ${path} (at ${frame?.url() ?? 'none'})`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Paint figures of a frame's document (its own PerformanceObserver, buffered entries). */
+async function paints(frame: Frame): Promise<{ fcp: number | null; lcp: number | null; timeOrigin: number }> {
+  return frame.evaluate(
+    () =>
+      new Promise<{ fcp: number | null; lcp: number | null; timeOrigin: number }>((resolve) => {
+        let lcp: number | null = null;
+        const po = new PerformanceObserver((list) => {
+          for (const e of list.getEntries()) lcp = e.startTime;
+        });
+        po.observe({ type: 'largest-contentful-paint', buffered: true });
+        setTimeout(() => {
+          po.disconnect();
+          const fcp = performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? null;
+          resolve({ fcp, lcp, timeOrigin: performance.timeOrigin });
+        }, 200);
+      }),
+  );
+}
+
+async function figuresOf(
+  name: string,
+  page: Page,
+  frame: Frame,
+  log: Req[],
+  from: number,
+  fromLms = true,
+): Promise<PageFigures> {
+  // Let late requests (deferred scripts, the tracker's first beat, fonts) land before counting.
+  await new Promise((r) => setTimeout(r, 2_500));
+  const p = await paints(frame);
+  const top = (await page.evaluate(() => performance.timeOrigin)) as number;
+  const docs = log.slice(from);
+  const doc = docs[0] as Req;
+  // The page's own requests: its document and what that document loaded (same loader), plus any frame it
+  // opened (a video player: excluded below). The previous document's pagehide beacon is not the page's.
+  const videoFrames = new Set<string>();
+  for (const r of docs) {
+    if (r.type === 'Document' && r.frameId && r.frameId !== doc.frameId && r !== doc) videoFrames.add(r.frameId);
+  }
+  const mine = docs.filter((r) => r.loaderId === doc.loaderId || (r.frameId && videoFrames.has(r.frameId)));
+  // Periodic beats are the tracker's running cost (measured below), not the page load: the first beat (the
+  // page-open beat) is counted, later ones are not (the accelerated profile beats every second).
+  const firstBeat = mine.find((r) => r.url.endsWith('/api/tracking/beats'));
+  const counted = mine.filter(
+    (r) => !isVideo(r, videoFrames) && (!r.url.endsWith('/api/tracking/beats') || r === firstBeat),
+  );
+  const network = counted.filter((r) => !r.fromCache);
+  const byKind: Record<string, number> = {};
+  for (const r of network) byKind[kindOf(r)] = (byKind[kindOf(r)] ?? 0) + r.bytes;
+  return {
+    page: name,
+    bytes: network.reduce((s, r) => s + r.bytes, 0),
+    byKind,
+    requests: network.length,
+    cached: counted.length - network.length,
+    excludedVideo: mine.length - counted.length,
+    fcpMs: p.fcp,
+    lcpMs: p.lcp,
+    lcpFromLmsMs: p.lcp === null || !fromLms ? null : p.timeOrigin + p.lcp - top,
+    urls: counted.map(
+      (r) =>
+        `${r.method} ${r.url.replace(/session_token=[^&]+/, 'session_token=…').slice(0, 110)} ${r.status ?? '?'} ${r.bytes} B${r.fromCache ? ' (cache)' : ''}`,
+    ),
+  };
+}
+
+/** Index in the log of the tool document request for `path` (the page's own navigation). */
+function docIndex(log: Req[], toolUrl: string, path: string): number {
+  for (let i = log.length - 1; i >= 0; i--) {
+    const r = log[i] as Req;
+    if (r.type === 'Document' && r.url.startsWith(toolUrl) && new URL(r.url).pathname === path) return i;
+  }
+  throw new Error(`no document request for ${path}`);
+}
+
+interface TraceEvent {
+  name: string;
+  ph: string;
+  pid: number;
+  tid: number;
+  ts: number;
+  dur?: number;
+  tdur?: number;
+  args?: { name?: string; data?: { url?: string } };
+}
+
+/**
+ * The tracker's main-thread cost per beat, in thread CPU time (the machine is shared: wall time would count
+ * the time the renderer waits for a core). After one pointer move the tracker beats every second until it
+ * calls the learner idle (6 s in the accelerated profile); a Chromium trace of a 5 s window with no other
+ * input holds the beats' work and little else. Chromium's CPU throttling keeps the throttled thread busy
+ * while it holds it back, so thread CPU time under throttling is already the phone's time (checked: the same
+ * beat costs ~1.3 ms unthrottled and ~7.5 ms at 4×). Two figures: the CPU of every top-level task of the
+ * renderer's main thread (timers, fetch completions, microtasks, IPC, anything else that ran: an upper
+ * bound), and the CPU of the JavaScript calls into tracker.js (its timer and listener calls: the beat itself,
+ * without the promise callbacks of the fetch).
+ */
+async function trackerCost(browser: Browser, page: Page, log: Req[]) {
+  const box = await page.locator('iframe').first().boundingBox();
+  if (!box) throw new Error('no iframe box');
+  let beats = 0;
+  let tasksUs = 0;
+  let callsUs = 0;
+  let windows = 0;
+  for (let w = 0; w < BEAT_WINDOWS; w++) {
+    await page.mouse.move(box.x + 40 + (w % 2) * 30, box.y + 120);
+    await new Promise((r) => setTimeout(r, 300));
+    await browser.startTracing(page, {
+      categories: ['toplevel', 'devtools.timeline', 'disabled-by-default-devtools.timeline', 'v8.execute'],
+    });
+    const beatsBefore = log.filter((r) => r.url.endsWith('/api/tracking/beats')).length;
+    await new Promise((r) => setTimeout(r, 5_000));
+    const trace = JSON.parse((await browser.stopTracing()).toString('utf8')) as { traceEvents: TraceEvent[] };
+    if (process.env.BENCH_PAGES_TRACE)
+      await writeFile(`${process.env.BENCH_PAGES_TRACE}.${w}.json`, JSON.stringify(trace));
+    beats += log.filter((r) => r.url.endsWith('/api/tracking/beats')).length - beatsBefore;
+    windows++;
+    const events = trace.traceEvents;
+    const main = new Set(
+      events
+        .filter((e) => e.name === 'thread_name' && e.args?.name === 'CrRendererMain')
+        .map((e) => `${e.pid}:${e.tid}`),
+    );
+    const onMain = events.filter((e) => e.ph === 'X' && main.has(`${e.pid}:${e.tid}`));
+    // Outermost tasks only (the scheduler's RunTask may wrap ThreadControllerImpl::RunTask or not).
+    let taskEnd = 0;
+    for (const e of onMain
+      .filter((x) => x.name === 'RunTask' || x.name === 'ThreadControllerImpl::RunTask')
+      .sort((a, b) => a.ts - b.ts)) {
+      if (e.ts < taskEnd) continue;
+      tasksUs += e.tdur ?? 0;
+      taskEnd = e.ts + (e.dur ?? 0);
+    }
+    // Outermost tracker.js calls (a listener may call into another tracker function: count it once).
+    const calls = onMain
+      .filter((e) => e.name === 'FunctionCall' && e.args?.data?.url?.includes('/assets/tracker.js'))
+      .sort((a, b) => a.ts - b.ts);
+    let until = 0;
+    for (const e of calls) {
+      if (e.ts < until) continue;
+      callsUs += e.tdur ?? 0;
+      until = e.ts + (e.dur ?? 0);
+    }
+  }
+  return {
+    beats,
+    windows,
+    tasksMsPerBeat: beats ? tasksUs / 1000 / beats : Number.NaN,
+    trackerMsPerBeat: beats ? callsUs / 1000 / beats : Number.NaN,
+  };
+}
+
+async function main() {
+  const dbUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+  const dbName = 'emargement_bench_pages';
+  let databaseUrl: string | undefined;
+  if (args.db === 'pg') {
+    const admin = new pg.Client({ connectionString: dbUrl });
+    await admin.connect();
+    await admin.query(`drop database if exists ${dbName} with (force)`);
+    await admin.query(`create database ${dbName}`);
+    await admin.end();
+    const u = new URL(dbUrl);
+    u.pathname = `/${dbName}`;
+    databaseUrl = u.toString();
+  }
+
+  const { freePort } = await import('../../test/helpers/ports.js');
+  const port = await freePort();
+  const toolUrl = `http://localhost:${port}`;
+  const fake = await startFakeOpenEdx({ toolUrl, component: { custom: { theme: 'digitalisation' } } });
+  const themeLink = fake.components[0] as FakeComponent;
+  const parcoursLink = fake.addComponent({ custom: {} });
+  const dir = await mkdtemp(join(tmpdir(), 'emargement-bench-pages-'));
+  const registrations = join(dir, 'registrations.json');
+  await writeFile(registrations, JSON.stringify(fake.registrations(), null, 2));
+  const config = loadConfig({
+    NODE_ENV: 'development',
+    PUBLIC_URL: toolUrl,
+    PORT: String(port),
+    APP_SECRET: 'bench-pages-secret-0123456789-abcdefghijklmnop',
+    LTI_REGISTRATIONS_FILE: registrations,
+    LOG_LEVEL: 'warn',
+    SCHEDULED_TASKS: 'false',
+    DATA_DIR: dir,
+    ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
+  });
+  const database = databaseUrl ? undefined : await createDatabase({});
+  const app = await buildApp({ config, ...(database ? { database, closeDatabase: true } : {}) });
+  setTrackingProfile(app, 'accelerated');
+  await app.ready();
+  await app.listen({ port, host: '127.0.0.1' });
+  const inject = injectTransport(app, toolUrl);
+
+  /** A learner with a profile (onboarded through the form's POST, as the onboarding page does). */
+  async function onboarded(name: string): Promise<FakeUser> {
+    const user = fake.createUser({ name });
+    const launch = await fake.launch({ user, transport: inject, component: themeLink });
+    if (!launch.sessionToken) throw new Error(`launch failed: ${launch.final.status}`);
+    const res = await app.inject({
+      method: 'POST',
+      url: '/catalog/onboarding',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: new URLSearchParams({
+        session_token: launch.sessionToken,
+        civility: 'madame',
+        familyName: 'Durand',
+        givenName: 'Léa',
+        companyName: 'Hôtel du Parc',
+        siret: '732 829 320 00074',
+        headcountBand: '10-49',
+        idcc: '',
+        fund: 'akto',
+      }).toString(),
+    });
+    if (res.statusCode !== 200) throw new Error(`onboarding failed: ${res.statusCode}`);
+    return user;
+  }
+
+  const browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      // A mid-range Android phone runs a cross-site iframe in its parent's renderer (Chrome for Android
+      // isolates only sites the user logs into, on devices with enough memory): one renderer, throttled as one.
+      '--disable-site-isolation-trials',
+    ],
+  });
+
+  const results: PageFigures[][] = [];
+  const beatsRuns: Awaited<ReturnType<typeof trackerCost>>[] = [];
+  try {
+    for (let run = 0; run < RUNS; run++) {
+      const rows: PageFigures[] = [];
+      // 1. Onboarding form: a learner's first launch.
+      {
+        const { context, page, log } = await phone(browser);
+        const user = fake.createUser({ name: `Nouvelle Apprenante ${run}` });
+        await page.goto(fake.coursePageUrl({ user, component: themeLink }));
+        const frame = await toolFrame(page, toolUrl, '/lti/launch');
+        rows.push(await figuresOf('onboarding form', page, frame, log, docIndex(log, toolUrl, '/lti/launch')));
+        await context.close();
+      }
+      // 2. A module page (theme link, onboarded learner), then its time page through its link, then the tracker.
+      const learner = await onboarded(`Apprenante ${run}`);
+      {
+        const { context, page, log } = await phone(browser);
+        await page.goto(fake.coursePageUrl({ user: learner, component: themeLink }));
+        const frame = await toolFrame(page, toolUrl, '/lti/launch');
+        if (!(await frame.evaluate(() => document.body.dataset.moduleId ?? null))) {
+          throw new Error('the theme link did not open a module page');
+        }
+        rows.push(await figuresOf('module page', page, frame, log, docIndex(log, toolUrl, '/lti/launch')));
+        if (run === 0) {
+          for (const line of (rows.at(-1) as PageFigures).urls) console.log(`  module page: ${line}`);
+        }
+        beatsRuns.push(await trackerCost(browser, page, log));
+        await frame.locator('a[href^="/tracking/time"]').first().click();
+        const timeFrame = await toolFrame(page, toolUrl, '/tracking/time');
+        rows.push(
+          await figuresOf(
+            'time page (from the module page)',
+            page,
+            timeFrame,
+            log,
+            docIndex(log, toolUrl, '/tracking/time'),
+            false,
+          ),
+        );
+        // 3. The module page again in the same browser (a later visit: what its caching saves).
+        await page.goto(fake.coursePageUrl({ user: learner, component: themeLink }));
+        const again = await toolFrame(page, toolUrl, '/lti/launch');
+        rows.push(await figuresOf('module page, later visit', page, again, log, docIndex(log, toolUrl, '/lti/launch')));
+        await context.close();
+      }
+      // 4. « Mon parcours »: a link without theme or module.
+      {
+        const { context, page, log } = await phone(browser);
+        await page.goto(fake.coursePageUrl({ user: learner, component: parcoursLink }));
+        const frame = await toolFrame(page, toolUrl, '/lti/launch');
+        rows.push(await figuresOf('Mon parcours', page, frame, log, docIndex(log, toolUrl, '/lti/launch')));
+        await context.close();
+      }
+      results.push(rows);
+      console.error(`run ${run + 1}/${RUNS} done`);
+    }
+  } finally {
+    await browser.close();
+    await app.close();
+    await fake.close();
+    await rm(dir, { recursive: true, force: true });
+    if (databaseUrl) {
+      const admin = new pg.Client({ connectionString: dbUrl });
+      await admin.connect();
+      await admin.query(`drop database if exists ${dbName} with (force)`);
+      await admin.end();
+    }
+  }
+
+  const median = (xs: (number | null)[]) => {
+    const v = xs.filter((x): x is number => x !== null && Number.isFinite(x)).sort((a, b) => a - b);
+    return v.length ? (v[Math.floor((v.length - 1) / 2)] as number) : Number.NaN;
+  };
+  const names = (results[0] ?? []).map((r) => r.page);
+  const ok = (b: boolean) => (b ? 'ok' : 'OVER');
+  console.log(
+    `\nmid-range phone: CPU ${CPU_SLOWDOWN}× slower, Slow 4G (${NETWORK.latency} ms, ${(NETWORK.downloadThroughput * 8) / 1000} kbit/s down, ${(NETWORK.uploadThroughput * 8) / 1000} kbit/s up), ${VIEWPORT.width}×${VIEWPORT.height}; median of ${RUNS} run(s)\n`,
+  );
+  console.log(
+    '| page | transferred (html / css / js / font / api / other) | requests (+ from cache) | FCP | LCP | LCP from the LMS page | targets (60 kB, 6 req, LCP 2.5 s) |',
+  );
+  console.log('|---|---|---|---|---|---|---|');
+  for (const name of names) {
+    const rows = results.map((rs) => rs.find((r) => r.page === name) as PageFigures);
+    const m = (f: (r: PageFigures) => number | null) => median(rows.map(f));
+    const bytes = m((r) => r.bytes);
+    const kinds = ['html', 'css', 'js', 'font', 'api']
+      .map((k) => (m((r) => r.byKind[k] ?? 0) / 1024).toFixed(1))
+      .join(' / ');
+    const other = m((r) => r.bytes - ['html', 'css', 'js', 'font', 'api'].reduce((s, k) => s + (r.byKind[k] ?? 0), 0));
+    const requests = m((r) => r.requests);
+    const lcp = m((r) => r.lcpMs);
+    console.log(
+      `| ${name} | ${(bytes / 1024).toFixed(1)} kB (${kinds} / ${(other / 1024).toFixed(1)}) | ${requests} (+${m((r) => r.cached)}) | ${m((r) => r.fcpMs).toFixed(0)} ms | ${lcp.toFixed(0)} ms | ${Number.isNaN(m((r) => r.lcpFromLmsMs)) ? 'n/a' : `${m((r) => r.lcpFromLmsMs).toFixed(0)} ms`} | ${ok(bytes <= TARGETS.bytes)} · ${ok(requests <= TARGETS.requests)} · ${ok(lcp <= TARGETS.lcpMs)} |`,
+    );
+  }
+  const tasks = median(beatsRuns.map((b) => b.tasksMsPerBeat));
+  const calls = median(beatsRuns.map((b) => b.trackerMsPerBeat));
+  console.log(
+    `\ntracker, main-thread CPU per beat at ${CPU_SLOWDOWN}× (${beatsRuns.map((b) => `${b.beats} beats in ${b.windows} × 5 s`).join(', ')}): all renderer main-thread tasks ${tasks.toFixed(3)} ms (runs: ${beatsRuns.map((b) => b.tasksMsPerBeat.toFixed(3)).join(', ')}), of which tracker.js calls ${calls.toFixed(3)} ms (runs: ${beatsRuns.map((b) => b.trackerMsPerBeat.toFixed(3)).join(', ')}) — target ≤ ${TARGETS.beatMs} ms: ${ok(tasks <= TARGETS.beatMs)}`,
+  );
+  if (args.json) await writeFile(args.json, JSON.stringify({ results, beatsRuns }, null, 2));
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);

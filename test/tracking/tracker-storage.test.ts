@@ -1,0 +1,109 @@
+import { readFileSync } from 'node:fs';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+/**
+ * The tracker's use of sessionStorage, in Debian's Chromium, on a page of its own origin where storage is
+ * allowed (the LMS iframe usually has it blocked): the beats' endpoint is answered by the test (page.route),
+ * and every Storage write is counted. A beat acknowledged at its first send never touches storage; a send
+ * that fails keeps the queue there; pagehide leaves it marked `done` for the next page.
+ */
+const TRACKER = readFileSync(new URL('../../src/tracking/tracker.js', import.meta.url), 'utf8');
+const ORIGIN = 'http://tool.test';
+let browser: Browser;
+
+beforeAll(async () => {
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-sync'],
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+});
+
+async function trackedPage(answer: { fail: () => boolean }): Promise<{ page: Page; sends: () => number }> {
+  const page = await browser.newPage();
+  let sends = 0;
+  await page.addInitScript(() => {
+    const w = window as unknown as { storageWrites: string[] };
+    w.storageWrites = [];
+    const set = Storage.prototype.setItem;
+    const remove = Storage.prototype.removeItem;
+    Storage.prototype.setItem = function (k: string, v: string) {
+      w.storageWrites.push(`set ${k} ${v}`);
+      return set.call(this, k, v);
+    };
+    Storage.prototype.removeItem = function (k: string) {
+      w.storageWrites.push(`remove ${k}`);
+      return remove.call(this, k);
+    };
+  });
+  const config = {
+    beatMs: 300,
+    idleMs: 60_000,
+    sessionToken: 'token',
+    sessionExp: Math.floor(Date.now() / 1000) + 3600,
+    endpoint: `${ORIGIN}/api/tracking/beats`,
+    ticket: 'ticket',
+  };
+  await page.route(`${ORIGIN}/page`, (route) =>
+    route.fulfill({
+      contentType: 'text/html; charset=utf-8',
+      body: `<!doctype html><html><head><script type="application/json" id="emargement-tracker-config">${JSON.stringify(config)}</script><script src="/tracker.js"></script></head><body><p>Module</p></body></html>`,
+    }),
+  );
+  await page.route(`${ORIGIN}/tracker.js`, (route) => route.fulfill({ contentType: 'text/javascript', body: TRACKER }));
+  await page.route(`${ORIGIN}/api/tracking/beats`, (route) => {
+    sends++;
+    if (answer.fail()) return route.abort('internetdisconnected');
+    const body = JSON.parse(route.request().postData() ?? '{}') as { items?: { seq: number }[] };
+    return route.fulfill({
+      contentType: 'application/json',
+      body: JSON.stringify({ results: (body.items ?? []).map((i) => ({ seq: i.seq, status: 'received' })) }),
+    });
+  });
+  await page.goto(`${ORIGIN}/page`);
+  return { page, sends: () => sends };
+}
+
+const writes = (page: Page) =>
+  page.evaluate(() => (window as unknown as { storageWrites: string[] }).storageWrites.slice());
+const pending = (page: Page) =>
+  page.evaluate(() => (window as unknown as { emargementTracker: { pending(): number } }).emargementTracker.pending());
+
+describe('the tracker and sessionStorage', () => {
+  it('sends acknowledged beats without writing to storage', async () => {
+    const { page, sends } = await trackedPage({ fail: () => false });
+    await expect.poll(sends, { timeout: 10_000 }).toBeGreaterThanOrEqual(5);
+    expect(await pending(page)).toBeLessThanOrEqual(1);
+    expect(await writes(page)).toEqual([]);
+    await page.close();
+  }, 30_000);
+
+  it('keeps a queue whose send failed in storage, clears it once acknowledged, and marks it done at pagehide', async () => {
+    let failing = true;
+    const { page, sends } = await trackedPage({ fail: () => failing });
+    await expect.poll(sends, { timeout: 10_000 }).toBeGreaterThanOrEqual(3);
+    const stored = await page.evaluate(() => {
+      const k = Object.keys(sessionStorage).find((x) => x.startsWith('emargement-tracker:'));
+      return k ? (JSON.parse(sessionStorage.getItem(k) ?? 'null') as { items: unknown[]; done: boolean }) : null;
+    });
+    expect(stored?.done).toBe(false);
+    expect(stored?.items.length).toBeGreaterThanOrEqual(2);
+    failing = false;
+    await expect.poll(() => pending(page), { timeout: 10_000 }).toBe(0);
+    expect((await writes(page)).at(-1)).toMatch(/^remove emargement-tracker:/);
+    expect(await page.evaluate(() => Object.keys(sessionStorage).length)).toBe(0);
+    // Leaving the page: the close item and whatever is unsent are stored as done, for the next page.
+    failing = true;
+    await page.evaluate(() => window.dispatchEvent(new PageTransitionEvent('pagehide')));
+    const done = await page.evaluate(() => {
+      const k = Object.keys(sessionStorage).find((x) => x.startsWith('emargement-tracker:'));
+      return k ? (JSON.parse(sessionStorage.getItem(k) ?? 'null') as { done: boolean }).done : null;
+    });
+    expect(done).toBe(true);
+    await page.close();
+  }, 30_000);
+});
