@@ -77,8 +77,8 @@ export async function buildApp(options: BuildOptions): Promise<App> {
   await app.register(formbody, { bodyLimit: 64 * 1024 });
   await app.register(healthRoutes);
   await app.register(ltiPlugin);
-  await app.register(ltiServicesPlugin);
   await app.register(catalogPlugin);
+  await app.register(ltiServicesPlugin);
   await app.register(trackingPlugin);
   await app.register(lmsPlugin);
   await app.register(portalPlugin);

@@ -20,6 +20,7 @@ import {
   type ModulePageFragment,
   type ParcoursSources,
 } from './routes.js';
+import type { ModuleCompletedListener } from './service.js';
 import type { Civility, HeadcountBand, Trunk } from './tables.js';
 
 /**
@@ -37,6 +38,7 @@ export type {
   ParcoursTimes,
 } from './routes.js';
 export { type LinkTarget, parseLinkTarget } from './rules.js';
+export type { ModuleCompletedEvent, ModuleCompletedListener } from './service.js';
 export type { Trunk } from './tables.js';
 
 declare module 'fastify' {
@@ -51,7 +53,7 @@ declare module 'fastify' {
  * with the whole app (skip-override) so other plugins can call `registerModulePageFragment`.
  */
 async function catalog(app: FastifyInstance): Promise<void> {
-  const runtime: CatalogRuntime = { fragments: [], parcours: {} };
+  const runtime: CatalogRuntime = { fragments: [], parcours: {}, completionListeners: [] };
   app.decorate('catalogRuntime', runtime);
   const pages = createCatalogPages(app, runtime);
   registerLaunchHandler(app, 'LtiResourceLinkRequest', pages.launchHandler);
@@ -83,6 +85,18 @@ export function registerModulePageFragment(app: FastifyInstance, fragment: Modul
 export function registerParcoursSources(app: FastifyInstance, sources: ParcoursSources): void {
   if (!app.hasDecorator('catalogRuntime')) throw new Error('register catalogPlugin before registerParcoursSources');
   Object.assign(app.catalogRuntime.parcours, sources);
+}
+
+/**
+ * Tells `listener` of every completed link (a module link when its module is complete, a theme or parcours
+ * link when all of its modules are), inside the transaction that records the completion. The LTI
+ * services use it to queue the completion score. Call from a plugin registered after `catalogPlugin`.
+ */
+export function registerModuleCompletedListener(app: FastifyInstance, listener: ModuleCompletedListener): void {
+  if (!app.hasDecorator('catalogRuntime')) {
+    throw new Error('register catalogPlugin before registerModuleCompletedListener');
+  }
+  app.catalogRuntime.completionListeners.push(listener);
 }
 
 // ───────────────────────────── Public read API ─────────────────────────────

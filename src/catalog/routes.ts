@@ -39,6 +39,7 @@ import {
   destinationFor,
   explainUnavailable,
   linkTargetOf,
+  type ModuleCompletedListener,
   markBlockSeen,
   openedModule,
   openModuleForLearner,
@@ -102,6 +103,8 @@ export interface ParcoursSources {
 export interface CatalogRuntime {
   fragments: ModulePageFragment[];
   parcours: ParcoursSources;
+  /** Told of each completed link, inside the completion's transaction (see `registerModuleCompletedListener`). */
+  completionListeners: ModuleCompletedListener[];
 }
 
 const HtmlPage = Type.String({ description: 'French HTML page (shown inside the LMS iframe)' });
@@ -1053,7 +1056,10 @@ export async function catalogRoutes(root: FastifyInstance, options: { runtime: C
     async (request, reply) => {
       const session = requireRole(await requireSession(request), 'learner');
       const key = { learnerId: session.learnerId, courseId: courseOf(session), moduleId: request.body.module_id };
-      await markBlockSeen(db, key, request.body.block_id, request.log);
+      await markBlockSeen(db, key, request.body.block_id, {
+        log: request.log,
+        onCompleted: options.runtime.completionListeners,
+      });
       return rerender(request, reply, session, key.moduleId);
     },
   );
@@ -1077,7 +1083,7 @@ export async function catalogRoutes(root: FastifyInstance, options: { runtime: C
           status: 422,
         });
       }
-      await answerQuiz(db, key, answers, request.log);
+      await answerQuiz(db, key, answers, { log: request.log, onCompleted: options.runtime.completionListeners });
       return rerender(request, reply, session, key.moduleId);
     },
   );
@@ -1104,7 +1110,10 @@ export async function catalogRoutes(root: FastifyInstance, options: { runtime: C
     { schema: { body: Type.Object({ moduleId: ModuleId, blockId: BlockId }), response: { 200: ProgressSchema } } },
     async (request): Promise<ProgressView> => {
       const key = await learnerKey(request, request.body.moduleId);
-      const { opened, progress } = await markBlockSeen(db, key, request.body.blockId, request.log);
+      const { opened, progress } = await markBlockSeen(db, key, request.body.blockId, {
+        log: request.log,
+        onCompleted: options.runtime.completionListeners,
+      });
       return progressView({ manifest: opened.manifest, progress });
     },
   );
@@ -1122,7 +1131,10 @@ export async function catalogRoutes(root: FastifyInstance, options: { runtime: C
     },
     async (request) => {
       const key = await learnerKey(request, request.body.moduleId);
-      const { opened, progress, score } = await answerQuiz(db, key, request.body.answers, request.log);
+      const { opened, progress, score } = await answerQuiz(db, key, request.body.answers, {
+        log: request.log,
+        onCompleted: options.runtime.completionListeners,
+      });
       return {
         progress: progressView({ manifest: opened.manifest, progress }),
         correct: score.correct,

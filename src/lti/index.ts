@@ -14,6 +14,7 @@ import { LaunchValidator } from './validator.js';
  * LTI 1.3 launch from Open edX (LTI Core 1.3, 1EdTech Security Framework 1.0), on `jose`.
  * The only file other capabilities import from src/lti/.
  */
+export { registerLtiCommands } from './cli.js';
 export { sessionHead } from './pages.js';
 export { launchedAsLearnerIn } from './queries.js';
 export { type MessageType, mapRoles, toolUrls } from './rules.js';
