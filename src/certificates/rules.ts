@@ -1,6 +1,7 @@
 /**
  * Pure rules of the certificates capability: numbering, canonical JSON, identifier checks, duration and
  * date wording, eligibility, verification summary. No I/O here: everything is unit-tested without a DB.
+ * What a certificate shows and how it is verified: docs/certificates-and-exports.md.
  */
 
 import { formatDuration, parisDay } from '../common/paris-time.js';

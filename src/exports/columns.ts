@@ -16,7 +16,7 @@ import { queryInTransaction, streamInTransaction } from './stream.js';
 import type { CellValue, Column } from './writers.js';
 
 /**
- * The two exports of /work/shared/reference/certificate-and-exports.md, column by column. A definition
+ * The two exports of docs/certificates-and-exports.md, column by column. A definition
  * says where rows come from (a streamed query), how many there will be, and how a row becomes cells.
  */
 
@@ -224,7 +224,7 @@ const DEVICE_LABELS: Record<string, string> = {
   unknown: 'inconnu',
 };
 
-/** The merged sessions of one learner's runs, with the flags the reference asks for. */
+/** The merged sessions of one learner's runs, with the flags docs/certificates-and-exports.md asks for. */
 export function sessionsOf(
   source: repo.ConnectionSourceRow,
   period: { from: Date | null; to: Date | null },

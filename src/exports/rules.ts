@@ -78,7 +78,7 @@ export function isoWeek(day: string): { key: string; monday: string } {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Durations: stored in seconds; displayed floored to the minute (time-accounting reference).
+// Durations: stored in seconds; displayed floored to the minute (docs/time-accounting.md).
 
 export function hoursMinutes(seconds: number): string {
   const minutes = Math.floor(Math.max(0, seconds) / 60);

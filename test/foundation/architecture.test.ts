@@ -74,6 +74,30 @@ const describeViolation = (v: Violation): string =>
   `${v.rule.name}: ${v.cycle ? [v.from, ...v.cycle.map((c) => c.name)].join(' → ') : `${v.from} → ${v.to}`}`;
 const keyOf = (v: Violation): string => `${v.rule.name}: ${v.from} → ${v.to}`;
 
+/** Files that must explain themselves: no citation of documents outside the repository, issues or machine paths. */
+function selfContainedFiles(): string[] {
+  const files: string[] = ['README.md', 'content/README.md'];
+  const walk = (dir: string): void => {
+    for (const entry of readdirSync(join(root, dir), { withFileTypes: true })) {
+      const rel = join(dir, entry.name);
+      if (entry.isDirectory()) {
+        if (entry.name !== 'node_modules' && entry.name !== 'results') walk(rel);
+      } else if (/\.(ts|mts|js|mjs|cjs|md|json|sql|ya?ml)$/.test(entry.name)) files.push(rel);
+    }
+  };
+  for (const dir of ['src', 'test', 'bench', 'migrations', 'lti-config', 'docs']) walk(dir);
+  return files;
+}
+
+const OUTSIDE_CITATIONS: [RegExp, string][] = [
+  [/\/work\/|\.\.\/shared\/|\bshared\/reference\b/, 'a machine path or the shared reference folder'],
+  [/openedx-lti13\.md|certificate-and-exports\.md|spoc-and-opca/, 'a document outside this repository'],
+  [/\bissue #?\d+|\(#\d+\)/i, 'an issue number'],
+];
+/** Outside docs/ (where files cite their neighbours), a doc is cited by its path: docs/time-accounting.md. */
+const BARE_DOC =
+  /(?<!docs\/)\b(time-accounting|lms-estimate|certificates-and-exports|openedx-lti|score-outbox|privacy|programme|content-style)\.md/;
+
 describe('architecture of src/', () => {
   it('has no cycle between capabilities and reaches each capability through its index.ts', async () => {
     const files = await stripTypes(root, join(scratch, 'project'));
@@ -85,6 +109,23 @@ describe('architecture of src/', () => {
     const stale = Object.keys(KNOWN).filter((k) => !violations.some((v) => keyOf(v) === k));
     expect(stale, 'known violations that are gone: remove them from KNOWN').toEqual([]);
   }, 120_000);
+
+  it('cites only its own documents: no issue number, machine path or outside reference', () => {
+    const found: string[] = [];
+    for (const file of selfContainedFiles()) {
+      if (file === 'test/foundation/architecture.test.ts') continue;
+      const lines = readFileSync(join(root, file), 'utf8').split('\n');
+      for (const [i, line] of lines.entries()) {
+        for (const [pattern, what] of OUTSIDE_CITATIONS) {
+          if (pattern.test(line)) found.push(`${file}:${i + 1}: ${what}: ${line.trim()}`);
+        }
+        if (!file.startsWith('docs/') && BARE_DOC.test(line)) {
+          found.push(`${file}:${i + 1}: a doc without its docs/ path: ${line.trim()}`);
+        }
+      }
+    }
+    expect(found).toEqual([]);
+  });
 
   it('reports a cycle between two capabilities and an import past an index.ts', async () => {
     const dir = join(scratch, 'fixture');
