@@ -4,6 +4,8 @@ import {
   listCompletions,
   listFunds,
   listModules,
+  type ModuleCompletedEvent,
+  registerModuleCompletedListener,
   registerModulePageFragment,
 } from '../../src/catalog/index.js';
 import { escapeHtml, html } from '../../src/http/html.js';
@@ -25,6 +27,8 @@ let coeurLink: FakeComponent;
 let commonLink: FakeComponent;
 let noPiiLink: FakeComponent;
 const fragmentCalls: { moduleId: string; preview: boolean }[] = [];
+/** What the catalog published to its completion listeners, and whether the transaction was the caller's. */
+const completions: ModuleCompletedEvent[] = [];
 
 beforeAll(async () => {
   ctx = await createCatalogTestApp({
@@ -41,6 +45,18 @@ beforeAll(async () => {
       app.register(
         Object.assign(
           async (inner: typeof app) => {
+            registerModuleCompletedListener(inner, async (tx, event) => {
+              // Inside the completion's transaction: the completion is already visible to it.
+              const row = await tx
+                .selectFrom('module_progress')
+                .select('completed_at')
+                .where('learner_id', '=', event.learnerId)
+                .where('module_id', '=', event.moduleId)
+                .executeTakeFirst();
+              if (row?.completed_at?.getTime() !== event.completedAt.getTime())
+                throw new Error('not in the transaction');
+              completions.push(event);
+            });
             registerModulePageFragment(inner, (c) => {
               fragmentCalls.push({ moduleId: c.moduleId, preview: c.preview });
               return {
@@ -480,6 +496,10 @@ describe('module page, progress and completion evidence', () => {
       .where('id', '=', row.id)
       .executeTakeFirstOrThrow();
     expect(after.completed_at?.toISOString()).toBe(first?.toISOString());
+    // Listeners (the LTI services' score) were told once, with the evidence's instant.
+    expect(completions.filter((e) => e.learnerId === learnerId && e.moduleId === moduleId)).toEqual([
+      { learnerId, courseId, resourceLinkId: expect.any(String), moduleId, completedAt: first },
+    ]);
 
     // The page now says so.
     const reload = await ctx.app.inject({ method: 'GET', url: `/catalog/module?session_token=${token}` });
