@@ -1,7 +1,7 @@
 import { type Kysely, sql } from 'kysely';
 
 /**
- * Connection time (time-accounting.md): tabs (one page load each), runs updated in place, the hash-chained
+ * Connection time (docs/time-accounting.md): tabs (one page load each), runs updated in place, the hash-chained
  * evidence of everything else, per-learner chain heads, daily digests, and totals kept incrementally.
  * Times are server times (PostgreSQL's clock), stored to the millisecond.
  */

@@ -1,7 +1,7 @@
 import { type Kysely, sql } from 'kysely';
 
 /**
- * Connection time, fast acknowledgement (issue 6): the tracking inbox. The ingest appends one row per received
+ * Connection time, fast acknowledgement (src/tracking/README.md): the tracking inbox. The ingest appends one row per received
  * item, in autocommit, and answers once that row is committed; a consumer credits the rows later (the existing
  * engine, each row at its own `received_at`) and deletes them in the same transaction. Also the instant up to
  * which each learner's inbox rows were credited (late rows are credited at that instant, never earlier).

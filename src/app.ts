@@ -97,8 +97,8 @@ export async function buildApp(options: BuildOptions): Promise<App> {
   await app.register(healthRoutes);
   await app.register(homePlugin);
   await app.register(ltiPlugin);
-  await app.register(ltiServicesPlugin);
   await app.register(catalogPlugin);
+  await app.register(ltiServicesPlugin);
   await app.register(trackingPlugin);
   await app.register(lmsPlugin);
   await app.register(portalPlugin);

@@ -12,7 +12,7 @@ import { createToken, createUser } from '../../src/portal/index.js';
 import { seedBench } from './seed.js';
 
 /**
- * Summary export benchmark (issue 8): 100k learners × 16 modules on PostgreSQL, in a database of its own;
+ * Summary export benchmark: 100k learners × 16 modules on PostgreSQL, in a database of its own;
  * CSV and XLSX timed end to end over HTTP against the service started the way production starts it
  * (`node dist/src/server.js`, the compiled build), with that process's idle and peak RSS read from /proc.
  * Targets: CSV < 5 s and < 150 MB.

@@ -23,6 +23,7 @@ import {
   type ParcoursSources,
 } from './routes.js';
 import { learnerProgramme } from './rules.js';
+import type { ModuleCompletedListener } from './service.js';
 import type { Civility, HeadcountBand, Trunk } from './tables.js';
 
 /**
@@ -42,6 +43,7 @@ export type {
   ParcoursTimes,
 } from './routes.js';
 export { type LinkTarget, parseLinkTarget } from './rules.js';
+export type { ModuleCompletedEvent, ModuleCompletedListener } from './service.js';
 export type { Trunk } from './tables.js';
 
 declare module 'fastify' {
@@ -56,7 +58,7 @@ declare module 'fastify' {
  * with the whole app (skip-override) so other plugins can call `registerModulePageFragment`.
  */
 async function catalog(app: FastifyInstance): Promise<void> {
-  const runtime: CatalogRuntime = { fragments: [], parcours: {} };
+  const runtime: CatalogRuntime = { fragments: [], parcours: {}, completionListeners: [] };
   app.decorate('catalogRuntime', runtime);
   const pages = createCatalogPages(app, runtime);
   registerLaunchHandler(app, 'LtiResourceLinkRequest', pages.launchHandler);
@@ -97,6 +99,18 @@ export function registerParcoursSources(app: FastifyInstance, sources: ParcoursS
 export function registerParcoursFragment(app: FastifyInstance, fragment: ParcoursFragment): void {
   if (!app.hasDecorator('catalogRuntime')) throw new Error('register catalogPlugin before registerParcoursFragment');
   app.catalogRuntime.parcoursFragments = [...(app.catalogRuntime.parcoursFragments ?? []), fragment];
+}
+
+/**
+ * Tells `listener` of every completed link (a module link when its module is complete, a theme or parcours
+ * link when all of its modules are), inside the transaction that records the completion. The LTI
+ * services use it to queue the completion score. Call from a plugin registered after `catalogPlugin`.
+ */
+export function registerModuleCompletedListener(app: FastifyInstance, listener: ModuleCompletedListener): void {
+  if (!app.hasDecorator('catalogRuntime')) {
+    throw new Error('register catalogPlugin before registerModuleCompletedListener');
+  }
+  app.catalogRuntime.completionListeners.push(listener);
 }
 
 // ───────────────────────────── Public read API ─────────────────────────────

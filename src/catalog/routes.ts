@@ -47,6 +47,7 @@ import {
   destinationFor,
   explainUnavailable,
   linkTargetOf,
+  type ModuleCompletedListener,
   markBlockSeen,
   openedModule,
   openModuleForLearner,
@@ -124,6 +125,8 @@ export interface CatalogRuntime {
   parcours: ParcoursSources;
   /** Absent in a runtime built before parcours fragments existed. */
   parcoursFragments?: ParcoursFragment[];
+  /** Told of each completed link, inside the completion's transaction (see `registerModuleCompletedListener`). */
+  completionListeners: ModuleCompletedListener[];
 }
 
 const HtmlPage = Type.String({ description: 'French HTML page (shown inside the LMS iframe)' });
@@ -1068,7 +1071,10 @@ export async function catalogRoutes(root: FastifyInstance, options: { runtime: C
     async (request, reply) => {
       const session = requireRole(await requireSession(request), 'learner');
       const key = { learnerId: session.learnerId, courseId: courseOf(session), moduleId: request.body.module_id };
-      await markBlockSeen(db, key, request.body.block_id, request.log);
+      await markBlockSeen(db, key, request.body.block_id, {
+        log: request.log,
+        onCompleted: options.runtime.completionListeners,
+      });
       return backToModule(reply, session, { module: key.moduleId });
     },
   );
@@ -1089,7 +1095,7 @@ export async function catalogRoutes(root: FastifyInstance, options: { runtime: C
       if (answers.some((a) => a === null)) {
         return backToModule(reply, session, { module: key.moduleId, erreur: 'quiz' });
       }
-      await answerQuiz(db, key, answers, request.log);
+      await answerQuiz(db, key, answers, { log: request.log, onCompleted: options.runtime.completionListeners });
       return backToModule(reply, session, { module: key.moduleId });
     },
   );
@@ -1116,7 +1122,10 @@ export async function catalogRoutes(root: FastifyInstance, options: { runtime: C
     { schema: { body: Type.Object({ moduleId: ModuleId, blockId: BlockId }), response: { 200: ProgressSchema } } },
     async (request): Promise<ProgressView> => {
       const key = await learnerKey(request, request.body.moduleId);
-      const { opened, progress } = await markBlockSeen(db, key, request.body.blockId, request.log);
+      const { opened, progress } = await markBlockSeen(db, key, request.body.blockId, {
+        log: request.log,
+        onCompleted: options.runtime.completionListeners,
+      });
       return progressView({ manifest: opened.manifest, progress });
     },
   );
@@ -1134,7 +1143,10 @@ export async function catalogRoutes(root: FastifyInstance, options: { runtime: C
     },
     async (request) => {
       const key = await learnerKey(request, request.body.moduleId);
-      const { opened, progress, score } = await answerQuiz(db, key, request.body.answers, request.log);
+      const { opened, progress, score } = await answerQuiz(db, key, request.body.answers, {
+        log: request.log,
+        onCompleted: options.runtime.completionListeners,
+      });
       return {
         progress: progressView({ manifest: opened.manifest, progress }),
         correct: score.correct,

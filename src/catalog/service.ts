@@ -1,7 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Db } from '../db/index.js';
 import { BadRequestError, NotFoundError } from '../http/errors.js';
-import { enqueueCompletionScore } from '../lti-services/index.js';
 import type { ModuleManifest } from './model.js';
 import {
   findLaunchCustom,
@@ -168,12 +167,36 @@ export function progressView(o: { manifest: ModuleManifest; progress: ProgressRo
   };
 }
 
+/**
+ * A learner completed the link they opened a module through (see `linkScopeComplete`). Published to the
+ * listeners other capabilities register with `registerModuleCompletedListener` (src/catalog/index.ts).
+ */
+export interface ModuleCompletedEvent {
+  learnerId: string;
+  courseId: string;
+  resourceLinkId: string | null;
+  moduleId: string;
+  completedAt: Date;
+}
+
+/**
+ * Called inside the transaction that records the completion (`db` is that transaction): what a listener
+ * writes is committed with the completion or not at all. A listener that throws rolls the completion back.
+ */
+export type ModuleCompletedListener = (db: Db, event: ModuleCompletedEvent) => Promise<unknown>;
+
+/** What the module-progress services need besides the database: the request's logger and the listeners. */
+export interface ProgressContext {
+  log: FastifyBaseLogger;
+  onCompleted: readonly ModuleCompletedListener[];
+}
+
 /** completed_at is written once, the first time the completion rule holds: it is the evidence. */
 async function completeIfDone(
   db: Db,
   opened: OpenedModule,
   row: ProgressRow,
-  log: FastifyBaseLogger,
+  { log, onCompleted }: ProgressContext,
 ): Promise<ProgressRow> {
   if (row.completedAt !== null) return row;
   const state = progressOf(opened.manifest, row.blocksSeen, row.quiz !== null);
@@ -182,14 +205,15 @@ async function completeIfDone(
   log.info({ moduleId: row.moduleId, moduleVersion: row.moduleVersion, progressId: row.id }, 'module completed');
   // A theme or parcours link is complete when all of its modules are, not at its first one.
   if (!(await linkScopeComplete(db, done))) return done;
-  // AGS score for the launch's line item, queued in this same transaction: committed with the completion or not at all.
-  await enqueueCompletionScore(db, {
+  // Listeners (e.g. the AGS score of the launch's line item) write in this same transaction.
+  const event: ModuleCompletedEvent = {
     learnerId: row.learnerId,
     courseId: row.courseId,
     resourceLinkId: row.resourceLinkId,
     moduleId: row.moduleId,
     completedAt: done.completedAt as Date,
-  });
+  };
+  for (const listener of onCompleted) await listener(db, event);
   return done;
 }
 
@@ -225,7 +249,7 @@ export async function markBlockSeen(
   db: Db,
   key: { learnerId: string; courseId: string; moduleId: string },
   blockId: string,
-  log: FastifyBaseLogger,
+  context: ProgressContext,
 ): Promise<{ opened: OpenedModule; progress: ProgressRow }> {
   const opened = await openedModule(db, key);
   if (!isSeenableBlock(opened.manifest, blockId)) {
@@ -244,7 +268,7 @@ export async function markBlockSeen(
         blocksSeen: { ...row.blocksSeen, [blockId]: new Date().toISOString() },
       });
     }
-    const progress = await completeIfDone(tx as unknown as Db, opened, saved, log);
+    const progress = await completeIfDone(tx as unknown as Db, opened, saved, context);
     return { opened, progress };
   });
 }
@@ -253,7 +277,7 @@ export async function answerQuiz(
   db: Db,
   key: { learnerId: string; courseId: string; moduleId: string },
   answers: readonly unknown[],
-  log: FastifyBaseLogger,
+  context: ProgressContext,
 ) {
   const opened = await openedModule(db, key);
   const quiz = quizOf(opened.manifest);
@@ -273,7 +297,7 @@ export async function answerQuiz(
         answeredAt: new Date().toISOString(),
       },
     });
-    const progress = await completeIfDone(tx as unknown as Db, opened, saved, log);
+    const progress = await completeIfDone(tx as unknown as Db, opened, saved, context);
     return { opened, progress, score };
   });
 }

@@ -1,3 +1,4 @@
+import { formatDuration } from '../common/paris-time.js';
 import { escapeHtml, html, page, raw, type SafeHtml } from '../http/html.js';
 import { inlineMarkdown, markdown } from './markdown.js';
 import type {
@@ -903,13 +904,9 @@ export interface ParcoursPageOptions {
   extra?: SafeHtml[];
 }
 
-/** "1 h 05", "45 min": how the learner reads a duration. */
+/** "1 h 05", "45 min": how the learner reads a duration (the one style of src/common/paris-time.ts). */
 export function formatMinutes(totalMinutes: number): string {
-  const m = Math.max(0, Math.round(totalMinutes));
-  const h = Math.floor(m / 60);
-  const rest = m % 60;
-  if (h === 0) return `${rest} min`;
-  return rest === 0 ? `${h} h` : `${h} h ${String(rest).padStart(2, '0')}`;
+  return formatDuration(Math.round(totalMinutes) * 60);
 }
 
 /**

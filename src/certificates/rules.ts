@@ -1,8 +1,10 @@
 /**
  * Pure rules of the certificates capability: numbering, canonical JSON, identifier checks, duration and
  * date wording, eligibility, verification summary. No I/O here: everything is unit-tested without a DB.
+ * What a certificate shows and how it is verified: docs/certificates-and-exports.md.
  */
 
+import { formatDuration, parisDay } from '../common/paris-time.js';
 import { largestRemainder } from '../common/rounding.js';
 import { LA_POSTE_SIREN, laPosteSiretValid, luhnValid } from '../common/siret.js';
 import { stripSpoofingCharacters, stripSpoofingOptional } from '../common/text.js';
@@ -156,62 +158,14 @@ export function formatActivityDeclaration(input: string): string {
 // Durations and dates, in French
 // ---------------------------------------------------------------------------------------------------
 
-/** Seconds → "3 h 05 min", "45 min", "4 h". Floors to the minute: a started minute is not credited. */
-export function formatDuration(seconds: number): string {
-  const minutes = Math.floor(Math.max(0, seconds) / 60);
-  const h = Math.floor(minutes / 60);
-  const m = minutes % 60;
-  if (h === 0) return `${m} min`;
-  if (m === 0) return `${h} h`;
-  return `${h} h ${String(m).padStart(2, '0')} min`;
-}
-
-const PARIS = 'Europe/Paris';
-const dayFormat = new Intl.DateTimeFormat('fr-FR', {
-  timeZone: PARIS,
-  day: '2-digit',
-  month: '2-digit',
-  year: 'numeric',
-});
-const longDayFormat = new Intl.DateTimeFormat('fr-FR', {
-  timeZone: PARIS,
-  day: 'numeric',
-  month: 'long',
-  year: 'numeric',
-});
-const isoDayParts = new Intl.DateTimeFormat('en-CA', {
-  timeZone: PARIS,
-  year: 'numeric',
-  month: '2-digit',
-  day: '2-digit',
-});
-
-/** The calendar day in Paris of an instant, as YYYY-MM-DD (what the certificate calls a date). */
-export function parisDay(instant: Date): string {
-  return isoDayParts.format(instant);
-}
-
-/** "2026-03-02" → "02/03/2026". */
-export function formatDay(day: string): string {
-  return dayFormat.format(dayToNoonUtc(day));
-}
-
-/** "2026-03-02" → "2 mars 2026". */
-export function formatLongDay(day: string): string {
-  return longDayFormat.format(dayToNoonUtc(day));
-}
-
-function dayToNoonUtc(day: string): Date {
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) throw new Error(`not a day: ${day}`);
-  // Noon UTC falls on the same calendar day in Paris whatever the season.
-  return new Date(`${day}T12:00:00Z`);
-}
-
-export function formatDayRange(first: string | null, last: string | null): string {
-  if (!first) return '—';
-  if (!last || last === first) return formatDay(first);
-  return `${formatDay(first)} – ${formatDay(last)}`;
-}
+// One implementation for the whole service (src/common/paris-time.ts); the certificate's names for it.
+export {
+  formatDayLong as formatLongDay,
+  formatDayNumeric as formatDay,
+  formatDayRange,
+  formatDuration,
+  parisDay,
+} from '../common/paris-time.js';
 
 /** "Jean-Pierre" "de La Fontaine" → "J.-P. D." — the least that still lets a holder recognise theirs. */
 export function initials(givenName: string | null, familyName: string | null): string {

@@ -2,7 +2,7 @@ import { runContentCommand } from '../catalog/index.js';
 import { issuedCertificatesOf, runCertificatesCli } from '../certificates/index.js';
 import { ConfigError } from '../config/index.js';
 import { runLmsCommand } from '../lms/index.js';
-import { registerLtiCommands } from '../lti/cli.js';
+import { registerLtiCommands } from '../lti/index.js';
 import { registerLtiServicesCommands } from '../lti-services/index.js';
 import { runOpenEdxCommand } from '../openedx/index.js';
 import { registerPortalCommands } from '../portal/index.js';

@@ -240,7 +240,7 @@ const DEVICE_LABELS: Record<string, string> = {
   unknown: 'inconnu',
 };
 
-/** The merged sessions of one learner's runs, with the flags the reference asks for. */
+/** The merged sessions of one learner's runs, with the flags docs/certificates-and-exports.md asks for. */
 export function sessionsOf(
   source: repo.ConnectionSourceRow,
   period: { from: Date | null; to: Date | null },

@@ -3,6 +3,8 @@
  * time without a per-cell Intl call, durations, learner status and the funnel arithmetic.
  */
 
+import { parisWallClock } from '../common/paris-time.js';
+
 // ---------------------------------------------------------------------------------------------
 // Formula (CSV) injection — OWASP "CSV Injection": a cell starting with one of these characters is
 // read as a formula by Excel, LibreOffice or Google Sheets. A leading apostrophe makes it text. The
@@ -24,48 +26,17 @@ export function csvField(value: string): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Europe/Paris time. Paris changes offset only on whole UTC hours (01:00 UTC, EU rule), so the offset
-// of any instant is the offset of its UTC hour: one Intl lookup per distinct hour, cached.
+// Europe/Paris time: one implementation for the whole service (src/common/paris-time.ts).
 
-const parisParts = new Intl.DateTimeFormat('en-GB', {
-  timeZone: 'Europe/Paris',
-  hourCycle: 'h23',
-  year: 'numeric',
-  month: '2-digit',
-  day: '2-digit',
-  hour: '2-digit',
-  minute: '2-digit',
-  second: '2-digit',
-});
-const HOUR_MS = 3_600_000;
-const offsetCache = new Map<number, number>();
-
-/** Minutes to add to UTC to get Paris wall-clock time at this instant (+60 or +120). */
-export function parisOffsetMinutes(instant: Date): number {
-  const hour = Math.floor(instant.getTime() / HOUR_MS);
-  const cached = offsetCache.get(hour);
-  if (cached !== undefined) return cached;
-  const probe = new Date(hour * HOUR_MS);
-  const parts: Record<string, number> = {};
-  for (const p of parisParts.formatToParts(probe)) if (p.type !== 'literal') parts[p.type] = Number(p.value);
-  const wall = Date.UTC(
-    parts.year as number,
-    (parts.month as number) - 1,
-    parts.day as number,
-    parts.hour as number,
-    parts.minute as number,
-    parts.second as number,
-  );
-  const offset = Math.round((wall - probe.getTime()) / 60_000);
-  if (offsetCache.size > 100_000) offsetCache.clear();
-  offsetCache.set(hour, offset);
-  return offset;
-}
-
-/** A Date whose UTC fields read as the Paris wall clock (what a spreadsheet date cell stores). */
-export function parisWallClock(instant: Date): Date {
-  return new Date(instant.getTime() + parisOffsetMinutes(instant) * 60_000);
-}
+export {
+  formatDayNumeric as formatDayFr,
+  isValidDay,
+  nextDay,
+  parisDay,
+  parisDayStart,
+  parisOffsetMinutes,
+  parisWallClock,
+} from '../common/paris-time.js';
 
 const pad2 = (n: number) => (n < 10 ? `0${n}` : String(n));
 
@@ -93,32 +64,6 @@ export function isoUtc(instant: Date): string {
   return `${instant.toISOString().slice(0, 19)}Z`;
 }
 
-/** The Paris calendar day of an instant, `YYYY-MM-DD`. */
-export function parisDay(instant: Date): string {
-  return parisWallClock(instant).toISOString().slice(0, 10);
-}
-
-/** The instant a Paris calendar day starts (for period filters). */
-export function parisDayStart(day: string): Date {
-  const [y, m, d] = day.split('-').map(Number) as [number, number, number];
-  const guess = Date.UTC(y, m - 1, d) - 60 * 60_000;
-  // Midnight Paris is 23:00 or 22:00 UTC the day before: take the offset in force at that instant.
-  const offset = parisOffsetMinutes(new Date(guess));
-  return new Date(Date.UTC(y, m - 1, d) - offset * 60_000);
-}
-
-export function nextDay(day: string): string {
-  const [y, m, d] = day.split('-').map(Number) as [number, number, number];
-  return new Date(Date.UTC(y, m - 1, d + 1)).toISOString().slice(0, 10);
-}
-
-export function isValidDay(day: string): boolean {
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) return false;
-  const [y, m, d] = day.split('-').map(Number) as [number, number, number];
-  const t = new Date(Date.UTC(y, m - 1, d));
-  return t.getUTCFullYear() === y && t.getUTCMonth() === m - 1 && t.getUTCDate() === d;
-}
-
 /** ISO 8601 week of a Paris calendar day: `{ key: '2026-W48', monday: '2026-11-23' }`. */
 export function isoWeek(day: string): { key: string; monday: string } {
   const [y, m, d] = day.split('-').map(Number) as [number, number, number];
@@ -132,12 +77,8 @@ export function isoWeek(day: string): { key: string; monday: string } {
   return { key: `${weekYear}-W${pad2(week)}`, monday: monday.toISOString().slice(0, 10) };
 }
 
-export function formatDayFr(day: string): string {
-  return `${day.slice(8, 10)}/${day.slice(5, 7)}/${day.slice(0, 4)}`;
-}
-
 // ---------------------------------------------------------------------------------------------
-// Durations: stored in seconds; displayed floored to the minute (time-accounting reference).
+// Durations: stored in seconds; displayed floored to the minute (docs/time-accounting.md).
 
 export function hoursMinutes(seconds: number): string {
   const minutes = Math.floor(Math.max(0, seconds) / 60);

@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { createGunzip } from 'node:zlib';
+import { formatInstantDay } from '../common/paris-time.js';
 import type { Db } from '../db/index.js';
 import { getPresenceSessions } from '../tracking/index.js';
 import * as repo from './repository.js';
@@ -517,14 +518,7 @@ export async function commonTrunkFigureFor(db: Db, learnerId: string, courseId: 
   };
 }
 
-const FRENCH_DAY = new Intl.DateTimeFormat('fr-FR', {
-  day: 'numeric',
-  month: 'long',
-  year: 'numeric',
-  timeZone: 'Europe/Paris',
-});
-
-/** "3 mars 2026": the Europe/Paris day of an instant, as the learner reads it. */
+/** "3 mars 2026": the Europe/Paris day of an instant, as the learner reads it (src/common/paris-time.ts). */
 export function frenchDay(ms: number): string {
-  return FRENCH_DAY.format(new Date(ms));
+  return formatInstantDay(ms);
 }

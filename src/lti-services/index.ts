@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { registerModuleCompletedListener } from '../catalog/index.js';
 import { listeningSince, waitWithinStopBudget, whenListening } from '../common/background.js';
 import { getCurrentToolKey, registerLaunchHandler, toolUrls } from '../lti/index.js';
 import { AccessTokenService, type FetchLike, type KeysetWatch } from './access-tokens.js';
@@ -15,7 +16,14 @@ import {
   syncCourseMemberships,
 } from './memberships.js';
 import { createServicePages, servicesRoutes } from './routes.js';
-import { type OutboxContext, type OutboxRunResult, OutboxWorker, processOutbox, workerName } from './scores.js';
+import {
+  enqueueCompletionScore,
+  type OutboxContext,
+  type OutboxRunResult,
+  OutboxWorker,
+  processOutbox,
+  workerName,
+} from './scores.js';
 
 /**
  * LTI Advantage for course teams: Deep Linking 2.0 (placing modules and themes), Assignment and Grade
@@ -104,8 +112,9 @@ export const OUTBOX_POLL_MS = 5_000;
 export const MEMBERSHIP_SCHEDULE_MS = 10 * 60_000;
 
 /**
- * Registers the services after `ltiPlugin` (it needs the tool key). The runtime is shared with the whole
- * app (skip-override) so that the public functions below work from the root instance.
+ * Registers the services after `ltiPlugin` (it needs the tool key) and `catalogPlugin` (it listens for
+ * completed modules). The runtime is shared with the whole app (skip-override) so that the public functions
+ * below work from the root instance.
  */
 async function ltiServices(app: FastifyInstance, options: LtiServicesOptions = {}): Promise<void> {
   const stopping = new AbortController();
@@ -139,6 +148,8 @@ async function ltiServices(app: FastifyInstance, options: LtiServicesOptions = {
 
   const pages = createServicePages(app);
   registerLaunchHandler(app, 'LtiDeepLinkingRequest', pages.deepLinkingHandler);
+  // AGS score for the completed link's line item, queued in the completion's own transaction.
+  registerModuleCompletedListener(app, (tx, completion) => enqueueCompletionScore(tx, completion));
   // Routes live in their own encapsulated context.
   await app.register(servicesRoutes, { syncMemberships: (courseId: string) => syncMemberships(app, courseId) });
 

@@ -13,9 +13,11 @@ import { importStateKey } from './state.js';
 import { LaunchValidator } from './validator.js';
 
 /**
- * LTI 1.3 launch from Open edX (LTI Core 1.3, 1EdTech Security Framework 1.0), on `jose`.
+ * LTI 1.3 launch from Open edX (LTI Core 1.3, 1EdTech Security Framework 1.0), on `jose`. What Open edX
+ * sends, claim by claim: docs/openedx-lti.md.
  * The only file other capabilities import from src/lti/.
  */
+export { registerLtiCommands } from './cli.js';
 export { AUTO_POST_SCRIPT_PATH, sessionHead } from './pages.js';
 export { launchedAsLearnerIn, platformOrigins } from './queries.js';
 export { type MessageType, mapRoles, toolUrls } from './rules.js';

@@ -148,7 +148,7 @@ export async function markRegistrationRemoved(db: Db, id: string): Promise<void>
     .execute();
 }
 
-// --- Nonces (Security Framework §5.1.3 item 9; the pitfall "a nonce the tool ISSUED, usable once") -----
+// --- Nonces (Security Framework §5.1.3 item 9; docs/openedx-lti.md, pitfall 2: issued by the tool, used once) ---
 
 /**
  * Login initiation in one statement: finds the active registrations of `issuer` (of `clientId` when the

@@ -36,7 +36,7 @@ export function isAllowedAlgorithm(alg: unknown): alg is AllowedAlgorithm {
   return typeof alg === 'string' && (ALLOWED_ALGORITHMS as readonly string[]).includes(alg);
 }
 
-/** Security Framework §5.1.3 lets the tool allow some clock skew; the issue caps it at 60 s. */
+/** Security Framework §5.1.3 lets the tool allow some clock skew; this tool allows at most 60 s. */
 export const CLOCK_SKEW_SECONDS = 60;
 /** Login → launch must complete within this window: it bounds the state JWT and the stored nonce. */
 export const LOGIN_TTL_SECONDS = 600;

@@ -268,31 +268,5 @@ export function isTruncatedIp(prefix: string | null): boolean {
 
 // ───────────────────────────── export text ─────────────────────────────
 
-/** « 2 h 05 min » from seconds (floored to the minute), as the learner's pages write it. */
-export function frenchDuration(seconds: number): string {
-  const minutes = Math.floor(Math.max(0, seconds) / 60);
-  const h = Math.floor(minutes / 60);
-  const m = minutes % 60;
-  if (h === 0) return `${m} min`;
-  return `${h} h ${String(m).padStart(2, '0')} min`;
-}
-
-/** « 4 décembre 2026 » from YYYY-MM-DD. */
-export function frenchDay(day: string): string {
-  const months = [
-    'janvier',
-    'février',
-    'mars',
-    'avril',
-    'mai',
-    'juin',
-    'juillet',
-    'août',
-    'septembre',
-    'octobre',
-    'novembre',
-    'décembre',
-  ];
-  const [y, m, d] = day.split('-').map(Number) as [number, number, number];
-  return `${d === 1 ? '1er' : d} ${months[m - 1]} ${y}`;
-}
+// Days and durations in French: one implementation for the whole service (src/common/paris-time.ts).
+export { formatDayLong as frenchDay, formatDuration as frenchDuration } from '../common/paris-time.js';

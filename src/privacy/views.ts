@@ -1,3 +1,4 @@
+import { formatInstant } from '../common/paris-time.js';
 import { html, PRIVACY_NOTICE_PATH, page, type SafeHtml } from '../http/html.js';
 import { frenchDay, frenchDuration, type RetentionPolicy } from './rules.js';
 import type { LearnerDataExport } from './service.js';
@@ -137,12 +138,8 @@ const KIND_TEXT: Record<string, string> = {
   late: 'signaux arrivés en retard',
 };
 
-function at(iso: string): string {
-  const d = new Date(iso);
-  const day = new Intl.DateTimeFormat('fr-FR', { timeZone: 'Europe/Paris', dateStyle: 'long' }).format(d);
-  const time = new Intl.DateTimeFormat('fr-FR', { timeZone: 'Europe/Paris', timeStyle: 'short' }).format(d);
-  return `${day} à ${time}`;
-}
+/** « 4 décembre 2026 à 14:05 », Paris time. */
+const at = (iso: string): string => formatInstant(new Date(iso));
 
 const or = (value: string | null | undefined, fallback = '—') =>
   value === null || value === undefined || value === '' ? fallback : value;

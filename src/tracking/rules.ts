@@ -5,6 +5,8 @@
  * evidence always gives the same figures, to the second.
  */
 
+import { addDays, formatDuration as formatSeconds, parisDay, parisDayStart } from '../common/paris-time.js';
+
 /** The algorithm every total is computed with now (docs/time-accounting.md, "Versions"). */
 export const ALGORITHM = 'beats-v2' as const;
 export const ALGORITHMS = ['beats-v1', 'beats-v2'] as const;
@@ -102,22 +104,9 @@ export const PLAUSIBILITY = Object.freeze({
 // ---------------------------------------------------------------------------------------------------------
 // Europe/Paris days
 
-const parisDayFormat = new Intl.DateTimeFormat('en-CA', {
-  timeZone: 'Europe/Paris',
-  year: 'numeric',
-  month: '2-digit',
-  day: '2-digit',
-});
-
-/** The calendar day (YYYY-MM-DD) in Europe/Paris of an instant. */
-export function parisDay(ms: number): string {
-  return parisDayFormat.format(new Date(ms));
-}
-
-/** The calendar day `n` days after `day` (YYYY-MM-DD; n may be negative). Calendar arithmetic, so DST-proof. */
-export function addDays(day: string, n: number): string {
-  return new Date(Date.parse(`${day}T00:00:00Z`) + n * 86_400_000).toISOString().slice(0, 10);
-}
+// One implementation for the whole service (src/common/paris-time.ts); `parisDay` takes an instant in ms
+// here as well.
+export { addDays, parisDay };
 
 /** A day's digest waits this long after Paris midnight, for the beats acknowledged at 23:59:59 to commit. */
 export const DIGEST_DELAY_MS = 10 * 60_000;
@@ -137,21 +126,12 @@ export function digestDaysDue(lastKeptDay: string | null, now: number, maxDays =
   return days;
 }
 
-const DAY_MS = 86_400_000;
-
 /**
  * The first instant of the Paris day after the one containing `ms`. Paris changes its offset at 02:00 or
  * 03:00, never at midnight, so midnight exists once and is 22:00 or 23:00 UTC the evening before.
  */
 export function nextParisMidnight(ms: number): number {
-  const today = parisDay(ms);
-  const [y, m, d] = today.split('-').map(Number) as [number, number, number];
-  const nextUtcMidnight = Date.UTC(y, m - 1, d) + DAY_MS;
-  for (const offsetHours of [1, 2]) {
-    const candidate = nextUtcMidnight - offsetHours * 3600_000;
-    if (candidate > ms && parisDay(candidate) !== today && parisDay(candidate - 1) === today) return candidate;
-  }
-  throw new Error(`nextParisMidnight: no midnight found after ${new Date(ms).toISOString()}`);
+  return parisDayStart(addDays(parisDay(ms), 1)).getTime();
 }
 
 /** Splits [startMs, endMs) at Paris midnights. */
@@ -890,11 +870,7 @@ export function floorMinutes(ms: number): number {
   return Math.floor(ms / 60_000);
 }
 
-/** "1 h 05 min", "12 min", "0 min" — floored to the minute. */
+/** Milliseconds in the one French duration style (src/common/paris-time.ts): « 1 h 05 », « 4 h », « 12 min ». */
 export function formatDuration(ms: number): string {
-  const minutes = floorMinutes(ms);
-  const h = Math.floor(minutes / 60);
-  const m = minutes % 60;
-  if (h === 0) return `${m} min`;
-  return `${h} h ${String(m).padStart(2, '0')} min`;
+  return formatSeconds(floorMinutes(ms) * 60);
 }

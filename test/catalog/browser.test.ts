@@ -60,7 +60,7 @@ beforeAll(async () => {
     });
   });
   user = ctx.fake.createUser({ name: 'Nadia Rahmani' });
-}, 120_000);
+}, 300_000);
 
 afterAll(async () => {
   await browser?.close();
@@ -83,7 +83,7 @@ describe('in Chromium, inside the LMS page, third-party cookies blocked', () => 
     await page.goto(ctx.fake.coursePageUrl({ user }));
     const frame = page.frameLocator('#lti-frame');
     await expect
-      .poll(() => frame.getByRole('heading', { level: 1 }).textContent(), { timeout: 20_000 })
+      .poll(() => frame.getByRole('heading', { level: 1 }).textContent(), { timeout: 60_000 })
       .toBe('Avant de commencer');
 
     // Onboarding by labels (what a screen reader announces): names prefilled from Open edX.
@@ -97,7 +97,7 @@ describe('in Chromium, inside the LMS page, third-party cookies blocked', () => 
     await frame.getByRole('button', { name: 'Enregistrer et commencer' }).click();
 
     // Refused: the summary gets the focus, every typed value is still there.
-    await expect.poll(() => frame.locator('#erreurs').isVisible(), { timeout: 10_000 }).toBe(true);
+    await expect.poll(() => frame.locator('#erreurs').isVisible(), { timeout: 60_000 }).toBe(true);
     await expect.poll(() => toolFrame().evaluate(() => document.activeElement?.id)).toBe('erreurs');
     expect(await frame.locator('#erreurs').textContent()).toContain('Ce numéro SIRET n’existe pas');
     expect(await frame.getByLabel('Nom de l’entreprise qui vous emploie').inputValue()).toBe('Hôtel des Lilas');
@@ -114,7 +114,7 @@ describe('in Chromium, inside the LMS page, third-party cookies blocked', () => 
 
     // The AKTO module of the theme.
     await expect
-      .poll(() => frame.locator('body').getAttribute('data-module-id'), { timeout: 10_000 })
+      .poll(() => frame.locator('body').getAttribute('data-module-id'), { timeout: 60_000 })
       .toBe('akto-visibilite');
     expect(await frame.getByRole('status').first().textContent()).toContain('Merci, votre profil est enregistré.');
     expect(await noHorizontalScroll(toolFrame())).toBe(true);
@@ -142,7 +142,7 @@ describe('in Chromium, inside the LMS page, third-party cookies blocked', () => 
     for (let q = 0; q < questions; q++) await groups.nth(q).getByRole('radio').first().check();
     await frame.getByRole('button', { name: 'Valider mes réponses' }).click();
     await expect
-      .poll(() => frame.locator('#completion').textContent(), { timeout: 10_000 })
+      .poll(() => frame.locator('#completion').textContent(), { timeout: 60_000 })
       .toContain('Bravo, vous avez terminé ce module.');
     expect(await frame.locator('.quiz-score').textContent()).toMatch(
       /Vous avez \d bonnes? réponses? sur \d\. Le quiz est enregistré\./,
@@ -168,7 +168,7 @@ describe('in Chromium, inside the LMS page, third-party cookies blocked', () => 
     // And on a small laptop the page still fits.
     await page.setViewportSize({ width: 1280, height: 720 });
     expect(await noHorizontalScroll(toolFrame())).toBe(true);
-  }, 120_000);
+  }, 300_000);
 
   it('proves the tool had no cookie: what it set was dropped, and a framed page cannot keep one', async () => {
     // The tool did try (the LTI login's state cookie)…

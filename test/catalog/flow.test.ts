@@ -4,11 +4,14 @@ import {
   listCompletions,
   listFunds,
   listModules,
+  type ModuleCompletedEvent,
+  registerModuleCompletedListener,
   registerModulePageFragment,
 } from '../../src/catalog/index.js';
 import { escapeHtml, html } from '../../src/http/html.js';
 import { signSession } from '../../src/lti/index.js';
 import type { FakeComponent } from '../fixtures/openedx/index.js';
+import { attr, attrs, dom, fieldValue, has, normalise, texts } from '../helpers/dom.js';
 import { bodyData, type CatalogTestContext, createCatalogTestApp, onboardingForm } from './helpers.js';
 
 /**
@@ -24,6 +27,8 @@ let coeurLink: FakeComponent;
 let commonLink: FakeComponent;
 let noPiiLink: FakeComponent;
 const fragmentCalls: { moduleId: string; preview: boolean }[] = [];
+/** What the catalog published to its completion listeners, and whether the transaction was the caller's. */
+const completions: ModuleCompletedEvent[] = [];
 
 beforeAll(async () => {
   ctx = await createCatalogTestApp({
@@ -40,6 +45,18 @@ beforeAll(async () => {
       app.register(
         Object.assign(
           async (inner: typeof app) => {
+            registerModuleCompletedListener(inner, async (tx, event) => {
+              // Inside the completion's transaction: the completion is already visible to it.
+              const row = await tx
+                .selectFrom('module_progress')
+                .select('completed_at')
+                .where('learner_id', '=', event.learnerId)
+                .where('module_id', '=', event.moduleId)
+                .executeTakeFirst();
+              if (row?.completed_at?.getTime() !== event.completedAt.getTime())
+                throw new Error('not in the transaction');
+              completions.push(event);
+            });
             registerModulePageFragment(inner, (c) => {
               fragmentCalls.push({ moduleId: c.moduleId, preview: c.preview });
               return {
@@ -104,8 +121,9 @@ describe('the injection: one theme link, each learner their fund’s module', ()
       // First launch: onboarding, prefilled from the name Open edX shares.
       expect(launch.final.status).toBe(200);
       expect(launch.final.body).toContain('Avant de commencer');
-      expect(launch.final.body).toMatch(/id="champ-givenName" name="givenName" value="Léa"/);
-      expect(launch.final.body).toMatch(/id="champ-familyName" name="familyName" value="Durand"/);
+      const form = dom(launch.final.body);
+      expect(attr(form, '#champ-givenName[name="givenName"]', 'value')).toBe('Léa');
+      expect(attr(form, '#champ-familyName[name="familyName"]', 'value')).toBe('Durand');
 
       expect(page.statusCode).toBe(200);
       const expected = modules.find(
@@ -179,10 +197,13 @@ describe('the injection: one theme link, each learner their fund’s module', ()
     ] as const) {
       const result = await ctx.fake.launch({ user, transport: ctx.transport, component: link });
       expect(result.final.status).toBe(404);
-      expect(result.final.body).toContain('<html lang="fr">');
-      expect(result.final.body).toContain('Module indisponible');
-      expect(result.final.body).toContain('Signalez-le à l’équipe du cours');
-      expect(result.final.body).toMatch(/Référence à donner à l’équipe du cours : <code>[0-9a-f-]{36}<\/code>/);
+      const doc = dom(result.final.body);
+      expect(attr(doc, 'html', 'lang')).toBe('fr');
+      const shown = normalise(doc.body.textContent);
+      expect(shown).toContain('Module indisponible');
+      expect(shown).toContain('Signalez-le à l’équipe du cours');
+      expect(shown).toMatch(/Référence à donner à l’équipe du cours : [0-9a-f-]{36}/);
+      expect(texts(doc, 'code').some((c) => /^[0-9a-f-]{36}$/.test(c))).toBe(true);
       const line = ctx.logs.filter((l) => l.msg === 'catalog link cannot be served').at(-1);
       expect(line).toMatchObject({ detail, level: 40 });
     }
@@ -204,8 +225,9 @@ describe('onboarding: eligibility and validation', () => {
     expect(page.body).toContain('réservée aux TPE et PME');
     expect(page.body).toContain('moins de 250 salariés');
     // The form is shown again with what was typed, to fix a wrong answer.
-    expect(page.body).toContain('value="Hôtel du Parc"');
-    expect(page.body).toMatch(/value="250\+" checked/);
+    const form = dom(page.body);
+    expect(fieldValue(form, 'companyName')).toBe('Hôtel du Parc');
+    expect(fieldValue(form, 'headcountBand')).toBe('250+');
     const { learnerId } = bodyFromToken(token);
     expect(await getLearnerProfile(ctx.app.db, learnerId)).toBeNull();
     expect(ctx.logs.filter((l) => l.msg === 'profile refused: not eligible').at(-1)).toMatchObject({
@@ -239,19 +261,20 @@ describe('onboarding: eligibility and validation', () => {
     expect(page.statusCode).toBe(422);
     expect(page.body).toContain('Le formulaire contient 4 erreurs');
     expect(page.body).toContain('Vos réponses sont conservées');
-    expect(page.body).toContain(`value="${escapeHtml(typed.companyName as string)}"`);
-    expect(page.body).toContain('value="732 829 320 00075"');
-    expect(page.body).toContain('value="Dupont-Aignan"');
-    expect(page.body).toMatch(/value="10-49" checked/);
-    expect(page.body).toMatch(/<option value="uniformation" selected>/);
-    expect(page.body).toMatch(/<option value="1979" selected>/);
+    const form = dom(page.body);
+    expect(fieldValue(form, 'companyName')).toBe(typed.companyName);
+    expect(fieldValue(form, 'siret')).toBe('732 829 320 00075');
+    expect(fieldValue(form, 'familyName')).toBe('Dupont-Aignan');
+    expect(fieldValue(form, 'headcountBand')).toBe('10-49');
+    expect(fieldValue(form, 'fund')).toBe('uniformation');
+    expect(fieldValue(form, 'idcc')).toBe('1979');
     // Each error is tied to its field, and the summary links to it.
-    expect(page.body).toMatch(
-      /id="champ-siret" name="siret"[^>]*aria-invalid="true" aria-describedby="aide-siret erreur-siret"/,
+    expect(attr(form, '#champ-siret[name="siret"]', 'aria-invalid')).toBe('true');
+    expect(attr(form, '#champ-siret', 'aria-describedby')).toBe('aide-siret erreur-siret');
+    expect(has(form, '#erreur-siret')).toBe(true);
+    expect(attrs(form, 'a[href^="#champ-"]', 'href')).toEqual(
+      expect.arrayContaining(['#champ-siret', '#champ-civility-madame']),
     );
-    expect(page.body).toContain('id="erreur-siret"');
-    expect(page.body).toContain('href="#champ-siret"');
-    expect(page.body).toContain('href="#champ-civility-madame"');
     expect(page.body).toContain('relève de AKTO, pas de Uniformation');
     expect(await getLearnerProfile(ctx.app.db, bodyFromToken(token).learnerId)).toBeNull();
   });
@@ -259,22 +282,21 @@ describe('onboarding: eligibility and validation', () => {
   it('without PII sharing the names are empty, to be typed', async () => {
     const user = ctx.fake.createUser({ name: 'Nom Caché' });
     const launch = await ctx.launch(user, noPiiLink);
-    expect(launch.final.body).toContain('id="champ-givenName" name="givenName" value=""');
+    expect(attr(dom(launch.final.body), '#champ-givenName[name="givenName"]', 'value')).toBe('');
     expect(launch.final.body).not.toContain('Caché');
   });
 
   it('every field has a label, and the page is French with a personal-data notice', async () => {
     const user = ctx.fake.createUser();
     const { final } = await ctx.launch(user, themeLink);
-    expect(final.body).toContain('<html lang="fr">');
+    const doc = dom(final.body);
+    expect(attr(doc, 'html', 'lang')).toBe('fr');
     expect(final.body).toContain('Vos données personnelles');
-    const ids = [...final.body.matchAll(/<(?:input|select)\b(?![^>]*type="hidden")[^>]*\bid="([^"]+)"/g)].map(
-      (m) => m[1],
-    );
-    expect(ids.length).toBeGreaterThanOrEqual(12);
-    for (const id of ids) {
-      const labelled =
-        final.body.includes(`for="${id}"`) || new RegExp(`<label><input[^>]*id="${id}"`).test(final.body);
+    const fields = [...doc.querySelectorAll('input[id]:not([type="hidden"]), select[id], textarea[id]')];
+    expect(fields.length).toBeGreaterThanOrEqual(12);
+    for (const field of fields) {
+      const id = field.getAttribute('id') as string;
+      const labelled = doc.querySelector(`label[for="${id}"]`) !== null || field.closest('label') !== null;
       expect(labelled, id).toBe(true);
     }
   });
@@ -400,37 +422,31 @@ describe('module page, progress and completion evidence', () => {
     const moduleId = bodyData(page.body, 'module-id') as string;
     expect(moduleId).toBe('ocapiat-visibilite');
     // The page: progress indicator, one "seen" form per part, the quiz as radio groups, the tracker hook.
-    expect(page.body).toMatch(/<progress id="progress-bar" max="\d+" value="0"/);
+    const doc = dom(page.body);
+    expect(attr(doc, 'progress#progress-bar', 'value')).toBe('0');
+    expect(Number(attr(doc, 'progress#progress-bar', 'max'))).toBeGreaterThan(0);
     expect(page.body).toContain('Progression : 0 partie terminée sur');
-    expect(page.body).toContain('<meta name="emargement-session" content="');
+    expect(attr(doc, 'meta[name="emargement-session"]', 'content')).toBeTruthy();
     // Videos without a real file show the configured placeholder, with the transcript open below.
-    expect(page.body).toContain(`src="${ctx.config.videoPlaceholderUrl}?titre=`);
-    expect(page.body).toContain('<details class="transcript" open>');
+    expect(attrs(doc, '[src]', 'src').some((src) => src.startsWith(`${ctx.config.videoPlaceholderUrl}?titre=`))).toBe(
+      true,
+    );
+    expect(has(doc, 'details.transcript[open]')).toBe(true);
     expect(bodyData(page.body, 'course-id')).toBe(bodyFromToken(token).courseId);
     expect(bodyData(page.body, 'preview')).toBe('false');
-    expect(page.body).toContain(
-      `<script src="/assets/tracking/test.js" data-module="${moduleId}" data-preview="false"></script>`,
-    );
+    const tracker = doc.querySelector('script[src="/assets/tracking/test.js"]');
+    expect(tracker?.getAttribute('data-module')).toBe(moduleId);
+    expect(tracker?.getAttribute('data-preview')).toBe('false');
     expect(fragmentCalls.at(-1)).toEqual({ moduleId, preview: false });
 
     let progress = (await api('GET', `/api/catalog/progress?moduleId=${moduleId}`, token)).json();
-    const { current_version: currentVersion } = await ctx.app.db
-      .selectFrom('modules')
-      .select('current_version')
-      .where('id', '=', moduleId)
-      .executeTakeFirstOrThrow();
-    expect(progress).toMatchObject({
-      moduleId,
-      moduleVersion: currentVersion,
-      done: [],
-      complete: false,
-      completedAt: null,
-    });
-    const blocks = [
-      ...page.body.matchAll(/<section class="block" id="bloc-([a-z0-9-]+)"[^>]*data-block-type="([a-z]+)"/g),
-    ].map((m) => ({
-      id: m[1] as string,
-      type: m[2] as string,
+    // Progress is kept against the module's current version (content updates raise it).
+    const moduleVersion = (await listModules(ctx.app.db)).find((m) => m.id === moduleId)?.currentVersion;
+    expect(moduleVersion).toBeGreaterThanOrEqual(1);
+    expect(progress).toMatchObject({ moduleId, moduleVersion, done: [], complete: false, completedAt: null });
+    const blocks = [...doc.querySelectorAll('section.block[id^="bloc-"]')].map((section) => ({
+      id: (section.getAttribute('id') as string).slice('bloc-'.length),
+      type: section.getAttribute('data-block-type') as string,
     }));
     expect(blocks.length).toBe(progress.total);
     for (const b of blocks.filter((x) => x.type !== 'quiz')) {
@@ -441,7 +457,7 @@ describe('module page, progress and completion evidence', () => {
     expect(progress.complete).toBe(false);
     expect(progress.quizAnswered).toBe(false);
 
-    const questions = [...page.body.matchAll(/<fieldset class="choices" data-question="(\d+)">/g)].length;
+    const questions = doc.querySelectorAll('fieldset.choices[data-question]').length;
     expect(questions).toBeGreaterThanOrEqual(2);
     const quiz = await api('POST', '/api/catalog/progress/quiz', token, {
       moduleId,
@@ -471,14 +487,7 @@ describe('module page, progress and completion evidence', () => {
     expect(row.quiz_answers).toMatchObject({ answers: Array(questions).fill(0), total: questions });
     expect(row.fund_slug).toBe('ocapiat');
     expect(await listCompletions(ctx.app.db, { learnerId, courseId, completedOnly: true })).toMatchObject([
-      {
-        moduleId,
-        moduleVersion: currentVersion,
-        theme: 'visibilite',
-        trunk: 'sector',
-        fundSlug: 'ocapiat',
-        nominalMinutes: 15,
-      },
+      { moduleId, moduleVersion, theme: 'visibilite', trunk: 'sector', fundSlug: 'ocapiat', nominalMinutes: 15 },
     ]);
 
     // Answering again keeps the first completion time: the evidence does not move.
@@ -490,6 +499,10 @@ describe('module page, progress and completion evidence', () => {
       .where('id', '=', row.id)
       .executeTakeFirstOrThrow();
     expect(after.completed_at?.toISOString()).toBe(first?.toISOString());
+    // Listeners (the LTI services' score) were told once, with the evidence's instant.
+    expect(completions.filter((e) => e.learnerId === learnerId && e.moduleId === moduleId)).toEqual([
+      { learnerId, courseId, resourceLinkId: expect.any(String), moduleId, completedAt: first },
+    ]);
 
     // The page now says so.
     const reload = await ctx.app.inject({ method: 'GET', url: `/catalog/module?session_token=${token}` });
@@ -578,11 +591,16 @@ describe('course team', () => {
     expect(overview).toContain('Vue de l’équipe pédagogique');
     expect(overview).toContain('chaque apprenant voit le module de son fonds');
     const modules = await listModules(ctx.app.db);
+    const overviewDoc = dom(overview);
+    const codes = texts(overviewDoc, 'code');
+    const links = attrs(overviewDoc, 'a[href]', 'href');
     for (const fund of await listFunds(ctx.app.db)) {
       const m = modules.find((x) => x.theme === 'visibilite' && x.fundSlug === fund.slug && x.branches.length === 0);
-      expect(overview).toContain(escapeHtml(fund.name));
-      expect(overview).toContain(`<code>${m?.id}</code>`);
-      expect(overview).toContain(`/catalog/preview?module=${m?.id}&amp;fund=${fund.slug}&amp;session_token=`);
+      expect(normalise(overviewDoc.body.textContent)).toContain(fund.name);
+      expect(codes).toContain(m?.id);
+      expect(links.some((h) => h.startsWith(`/catalog/preview?module=${m?.id}&fund=${fund.slug}&session_token=`))).toBe(
+        true,
+      );
     }
     expect(
       await ctx.app.db
@@ -617,13 +635,15 @@ describe('course team', () => {
   it('a link with a fixed fund, and a broken link, are explained to the course team', async () => {
     const teacher = ctx.fake.createUser({ role: 'instructor' });
     const fixed = await ctx.launch(teacher, fixedFundLink);
-    expect(fixed.final.body).toContain('Ce lien fixe le fonds (<code>fund=atlas</code>)');
-    expect(fixed.final.body).toContain('<code>atlas-visibilite</code>');
-    expect(fixed.final.body).not.toContain('<code>akto-visibilite</code>, version');
+    const fixedDoc = dom(fixed.final.body);
+    expect(normalise(fixedDoc.body.textContent)).toContain('Ce lien fixe le fonds (fund=atlas)');
+    expect(texts(fixedDoc, 'code')).toContain('atlas-visibilite');
+    expect(texts(fixedDoc, 'code')).not.toContain('akto-visibilite');
 
     const broken = await ctx.launch(teacher, brokenThemeLink);
-    expect(broken.final.body).toContain('Le thème demandé par ce lien n’existe pas.');
-    expect(broken.final.body).toContain('<code>theme=visibilite</code>');
+    const brokenDoc = dom(broken.final.body);
+    expect(normalise(brokenDoc.body.textContent)).toContain('Le thème demandé par ce lien n’existe pas.');
+    expect(texts(brokenDoc, 'code')).toContain('theme=visibilite');
   });
 });
 

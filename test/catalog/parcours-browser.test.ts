@@ -69,7 +69,7 @@ beforeAll(async () => {
   });
   page = await browser.newPage();
   page.on('pageerror', (e) => pageErrors.push(e.message));
-}, 120_000);
+}, 300_000);
 
 afterAll(async () => {
   await browser?.close();
@@ -92,7 +92,7 @@ describe('Mon parcours in Chromium, framed by the LMS, cookies blocked', () => {
     await page.goto(ctx.fake.coursePageUrl({ user }));
     const frame = page.frameLocator('#lti-frame');
     await expect
-      .poll(() => frame.getByRole('heading', { level: 1 }).textContent(), { timeout: 20_000 })
+      .poll(() => frame.getByRole('heading', { level: 1 }).textContent(), { timeout: 60_000 })
       .toBe('Mon parcours');
     expect(await frame.locator('li.parcours-module').count()).toBe(16);
     expect(await frame.getByRole('heading', { level: 2, name: /^Semaine \d/ }).count()).toBe(4);
@@ -111,7 +111,7 @@ describe('Mon parcours in Chromium, framed by the LMS, cookies blocked', () => {
     // The one "what next" button opens the first module inside the frame (the session travels in the URL).
     await frame.locator('#parcours-suivant').click();
     await expect
-      .poll(() => frame.locator('body').getAttribute('data-module-id'), { timeout: 10_000 })
+      .poll(() => frame.locator('body').getAttribute('data-module-id'), { timeout: 60_000 })
       .toBe('common-digitalisation');
     expect(
       await frame.getByRole('navigation', { name: 'Votre formation' }).getByRole('link').allTextContents(),
@@ -129,7 +129,7 @@ describe('Mon parcours in Chromium, framed by the LMS, cookies blocked', () => {
     expect(await noHorizontalScroll(toolFrame())).toBe(true);
     await frame.getByRole('link', { name: 'Mon parcours' }).click();
     await expect
-      .poll(() => frame.getByRole('heading', { level: 1 }).textContent(), { timeout: 10_000 })
+      .poll(() => frame.getByRole('heading', { level: 1 }).textContent(), { timeout: 60_000 })
       .toBe('Mon parcours');
     // The module opened is now "en cours".
     expect(await frame.locator('li[data-module-id="common-digitalisation"]').getAttribute('data-status')).toBe(
@@ -143,5 +143,5 @@ describe('Mon parcours in Chromium, framed by the LMS, cookies blocked', () => {
     const toolHost = new URL(ctx.publicUrl).hostname;
     expect((await browser.cookies()).filter((c) => c.domain.replace(/^\./, '') === toolHost)).toEqual([]);
     expect(pageErrors).toEqual([]);
-  }, 120_000);
+  }, 300_000);
 });

@@ -100,10 +100,10 @@ describe('certificate PDF', () => {
   it('states the durations: measured in modules, estimated common trunk (labelled), total, planned, modules', () => {
     const modulesSeconds = MODULE_TITLES.reduce((s, _m, i) => s + 600 + i * 61, 0); // 7596 s
     expect(data.durations.modulesSeconds).toBe(modulesSeconds);
-    expect(layout).toMatch(/Mesurée dans les modules\s+2 h 06 min/);
+    expect(layout).toMatch(/Mesurée dans les modules\s+2 h 06/);
     expect(text).toContain('estimée d’après les journaux de la plateforme');
     expect(layout).toMatch(/Tronc commun, estimée d’après les\s+45 min/);
-    expect(layout).toMatch(/Durée totale réalisée\s+2 h 51 min/);
+    expect(layout).toMatch(/Durée totale réalisée\s+2 h 51/);
     // pdftotext sometimes drops a space inside a short bold run ("4h", "7/9"): the glyphs are there.
     expect(layout).toMatch(/Durée prévue\s+4 ?h\b/);
     expect(layout).toMatch(/Modules terminés\s+7 ?\/ ?9\b/);

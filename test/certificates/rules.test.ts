@@ -129,7 +129,7 @@ describe('durations, dates and names', () => {
     expect(formatDuration(59)).toBe('0 min');
     expect(formatDuration(45 * 60 + 59)).toBe('45 min');
     expect(formatDuration(4 * 3600)).toBe('4 h');
-    expect(formatDuration(3 * 3600 + 5 * 60 + 30)).toBe('3 h 05 min');
+    expect(formatDuration(3 * 3600 + 5 * 60 + 30)).toBe('3 h 05');
   });
 
   it('dates instants in Paris, across the day boundary and DST', () => {

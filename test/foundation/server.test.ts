@@ -12,6 +12,36 @@ interface Running {
   child: ChildProcess;
   output: () => string;
   exited: Promise<number | null>;
+  /** Resolves once the server logged that it listens; rejects (with its output) if it exits first. */
+  listening: Promise<void>;
+}
+
+/**
+ * Follows a server process: its output, its exit, and the moment it listens. No wall-clock deadline of
+ * its own: a loaded machine may take long to start it, and the test's own timeout is the outer limit.
+ */
+function follow(child: ChildProcess): Running {
+  let out = '';
+  let onListening!: () => void;
+  const listening = new Promise<void>((resolve) => {
+    onListening = resolve;
+  });
+  const read = (d: Buffer | string) => {
+    out += d;
+    if (out.includes('"msg":"Émargement is listening"')) onListening();
+  };
+  child.stdout?.on('data', read);
+  child.stderr?.on('data', read);
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const listeningOrExit = Promise.race([
+    listening,
+    exited.then((code) => {
+      throw new Error(`server exited (${code}) before listening: ${out}`);
+    }),
+  ]);
+  // Awaited only by the tests that expect the server to listen (others expect it to exit).
+  listeningOrExit.catch(() => {});
+  return { child, output: () => out, exited, listening: listeningOrExit };
 }
 
 function startServer(env: Record<string, string>): Running {
@@ -19,27 +49,7 @@ function startServer(env: Record<string, string>): Running {
     env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let out = '';
-  child.stdout?.on('data', (d) => {
-    out += d;
-  });
-  child.stderr?.on('data', (d) => {
-    out += d;
-  });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, output: () => out, exited };
-}
-
-async function waitFor(url: string, timeoutMs = 20_000): Promise<Response> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await fetch(url);
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  return follow(child);
 }
 
 const started: Running[] = [];
@@ -54,7 +64,8 @@ describe('the server process', () => {
       const port = await freePort();
       const server = startServer({ PORT: String(port), DATA_DIR: dataDir });
       started.push(server);
-      const health = await waitFor(`http://127.0.0.1:${port}/health`);
+      await server.listening;
+      const health = await fetch(`http://127.0.0.1:${port}/health`);
       expect(health.status).toBe(200);
       const ready = await fetch(`http://127.0.0.1:${port}/ready`);
       expect(ready.status).toBe(200);
@@ -66,7 +77,7 @@ describe('the server process', () => {
       if (round === 1) expect(server.output()).toContain('migrations applied');
       else expect(server.output()).not.toContain('migrations applied');
     }
-  }, 60_000);
+  }, 300_000);
 
   it('refuses to start in production without APP_SECRET and PUBLIC_URL, naming them', async () => {
     const server = startServer({ NODE_ENV: 'production', DATA_DIR: mkdtempSync(join(tmpdir(), 'emargement-prod-')) });
@@ -75,7 +86,7 @@ describe('the server process', () => {
     const firstLine = server.output().split('\n')[0];
     expect(firstLine).toContain('APP_SECRET is required in production');
     expect(firstLine).toContain('PUBLIC_URL is required in production');
-  }, 30_000);
+  }, 120_000);
 });
 
 describe('graceful shutdown', () => {
@@ -84,9 +95,14 @@ describe('graceful shutdown', () => {
     const gate = new Promise<void>((r) => {
       release = r;
     });
+    let arrived!: () => void;
+    const inHandler = new Promise<void>((r) => {
+      arrived = r;
+    });
     const ctx = await createTestApp({
       extend: (app) => {
         app.get('/t/slow', async () => {
+          arrived();
           await gate;
           return { done: true };
         });
@@ -97,9 +113,10 @@ describe('graceful shutdown', () => {
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : 0;
     const inFlight = fetch(`http://127.0.0.1:${port}/t/slow`);
-    await new Promise((r) => setTimeout(r, 100));
+    // The request is in the handler (an event, not a timer) before the server starts closing.
+    await inHandler;
     const closing = app.close();
-    await new Promise((r) => setTimeout(r, 50));
+    // Closing stops the listener at once: a new connection is refused while the slow request still runs.
     await expect(fetch(`http://127.0.0.1:${port}/health`)).rejects.toThrow();
     release();
     const res = await inFlight;
@@ -165,7 +182,7 @@ describe('the compiled build', () => {
     });
     expect(again.status).toBe(0);
     expect(again.stderr).toBe('');
-  }, 120_000);
+  }, 300_000);
 
   it('starts with plain node on a fresh data directory and serves health, pages and source-relative assets', async () => {
     writeFileSync(join(out, 'package.json'), '{ "type": "module" }\n');
@@ -179,23 +196,11 @@ describe('the compiled build', () => {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     builtChild = child;
-    let output = '';
-    child.stdout?.on('data', (d) => {
-      output += d;
-    });
-    child.stderr?.on('data', (d) => {
-      output += d;
-    });
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const running = follow(child);
+    const exited = running.exited;
     const base = `http://127.0.0.1:${port}`;
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      try {
-        if ((await fetch(`${base}/health`)).ok) break;
-      } catch {}
-      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`server did not start: ${output}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await running.listening;
+    expect((await fetch(`${base}/health`)).ok).toBe(true);
 
     const ready = await fetch(`${base}/ready`);
     expect(ready.status).toBe(200);
@@ -214,12 +219,12 @@ describe('the compiled build', () => {
     expect(await page.text()).toContain('lang="fr"');
 
     // The content under content/ was imported at start (catalog), migrations applied from the build.
-    expect(output).toContain('migrations applied');
-    expect(output).toContain('content imported');
+    expect(running.output()).toContain('migrations applied');
+    expect(running.output()).toContain('content imported');
 
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
-    expect(output).toContain('"msg":"stopped"');
+    expect(running.output()).toContain('"msg":"stopped"');
     rmSync(dataDir, { recursive: true, force: true });
-  }, 120_000);
+  }, 300_000);
 });

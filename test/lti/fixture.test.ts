@@ -10,7 +10,7 @@ import {
   uuid5Dns,
 } from '../fixtures/openedx/index.js';
 
-/** The fake Open edX itself: what it serves must match the reference, or the LTI tests prove nothing. */
+/** The fake Open edX itself: what it serves must match docs/openedx-lti.md, or the LTI tests prove nothing. */
 const TOOL = 'http://tool.test';
 let fake: FakeOpenEdx;
 let v9: FakeComponent;
@@ -128,7 +128,7 @@ describe('launch gate', () => {
 });
 
 describe('id_token claims', () => {
-  it('LtiResourceLinkRequest as the reference describes it', async () => {
+  it('LtiResourceLinkRequest as docs/openedx-lti.md describes it', async () => {
     const user = fake.createUser({ role: 'student' });
     const result = await fake.authorize(authParams(user));
     if (!result.ok) throw new Error(result.error);

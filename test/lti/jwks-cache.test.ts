@@ -3,7 +3,7 @@ import { PlatformKeyCache } from '../../src/lti/platform-keys.js';
 import { type FakeComponent, generateSigningKey, signJwt } from '../fixtures/openedx/index.js';
 import { createLtiTestApp, type LtiTestContext } from './helpers.js';
 
-/** Security Framework §6.3 and pitfall 3: the platform JWKS is fetched once, not per launch. */
+/** Security Framework §6.3 and docs/openedx-lti.md pitfall 3: the platform JWKS is fetched once, not per launch. */
 let ctx: LtiTestContext;
 let main: FakeComponent;
 let v9: FakeComponent;

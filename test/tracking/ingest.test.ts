@@ -1,5 +1,4 @@
 import { sql } from 'kysely';
-import { parseHTML } from 'linkedom';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   addDays,
@@ -16,6 +15,7 @@ import {
   verifyEvidence,
 } from '../../src/tracking/index.js';
 import { createTestApp, type TestContext } from '../helpers/app.js';
+import { dom, tableRecords, text, texts } from '../helpers/dom.js';
 import { creditedOutcomes, type Learner, seedCourse, seedLearner, TestClock, TestTab, useClock } from './helpers.js';
 
 let ctx: TestContext;
@@ -486,18 +486,18 @@ describe('evidence, recompute, views', () => {
     // 115 s → "1 min".
     const page = await ctx.app.inject({ method: 'GET', url: `/tracking/time?session_token=${learner.token}` });
     expect(page.statusCode).toBe(200);
-    const { document } = parseHTML(page.body);
+    const document = dom(page.body);
     // One <h1>, and a clear way back to the module (the same session token, by GET).
-    expect([...document.querySelectorAll('h1')].map((h) => h.textContent)).toEqual(['Votre temps de connexion']);
+    expect(texts(document, 'h1')).toEqual(['Votre temps de connexion']);
     const back = [...document.querySelectorAll('a')].filter((a) => a.textContent?.includes('Revenir au module'));
     expect(back.length).toBeGreaterThan(0);
     const href = new URL(back[0]?.getAttribute('href') as string, 'http://tool.test');
     expect(href.pathname).toBe('/catalog/module');
     expect(href.searchParams.get('session_token')).toBe(learner.token);
-    expect(document.querySelector('section.temps-connexion strong')?.textContent).toBe('1 min');
-    expect(document.querySelector('section.temps-connexion td')?.textContent).toBe(
-      'Comprendre la digitalisation de son entreprise',
-    );
+    expect(text(document, 'section.temps-connexion strong')).toBe('1 min');
+    expect(tableRecords(document, 'section.temps-connexion table')).toEqual([
+      { Module: 'Comprendre la digitalisation de son entreprise', 'Temps compté': '1 min' },
+    ]);
     const me = await ctx.app.inject({
       method: 'GET',
       url: '/api/tracking/me',

@@ -557,8 +557,8 @@ describe('display', () => {
   it('floors to the minute', () => {
     expect(formatDuration(59_999)).toBe('0 min');
     expect(formatDuration(60_000)).toBe('1 min');
-    expect(formatDuration(3_899_999)).toBe('1 h 04 min');
-    expect(formatDuration(7_200_000)).toBe('2 h 00 min');
+    expect(formatDuration(3_899_999)).toBe('1 h 04');
+    expect(formatDuration(7_200_000)).toBe('2 h');
   });
 
   it('finalizes a stored tally exactly as a recomputed one', () => {
