@@ -393,7 +393,13 @@ describe('course-team view of a link, and memberships', () => {
     expect(view.statusCode).toBe(200);
     expect(view.body).toContain('Suivi des apprenants sur ce lien');
     expect(view.body).toContain('Alice Durand');
-    expect(view.body).toContain('Augmenter la visibilité');
+    // The module the link opened for Alice (AKTO's visibility module), by its current title.
+    const { title } = await tool.db
+      .selectFrom('modules')
+      .select('title')
+      .where('id', '=', 'akto-visibilite')
+      .executeTakeFirstOrThrow();
+    expect(view.body).toContain(title);
     expect(view.body).toMatch(/Terminé<\/span> le/);
     expect(view.body).toContain('Transmise le');
     expect(view.body).toContain('n’a pas encore été lue');
@@ -442,7 +448,8 @@ describe('course-team view of a link, and memberships', () => {
       const rowOf = [...document.querySelectorAll('table.learners tbody tr')].find((tr) =>
         tr.querySelector('th')?.textContent?.includes('Alice Durand'),
       );
-      return rowOf?.querySelectorAll('td')[3]?.textContent?.trim();
+      // Columns after the learner's name: fund, module, progress, connection time, score in Open edX.
+      return rowOf?.querySelectorAll('td')[4]?.textContent?.trim();
     };
     const set = (values: { status: 'pending' | 'failed' | 'sent'; held_reason: string | null }) =>
       tool.db.updateTable('lti_score_outbox').set(values).where('id', '=', latest.id).execute();

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { privacyCommand } from '../../src/privacy/cli.js';
 import { eraseLearner, type LearnerDataExport } from '../../src/privacy/index.js';
 import { addYears, pseudonymFor } from '../../src/privacy/rules.js';
-import { verifyEvidence } from '../../src/tracking/index.js';
+import { ALGORITHM, verifyEvidence } from '../../src/tracking/index.js';
 import { type Person, seedCourse } from '../certificates/helpers.js';
 import { createTestApp, type TestContext } from '../helpers/app.js';
 import { TestClock, useClock } from '../tracking/helpers.js';
@@ -200,7 +200,7 @@ describe('access and portability: the learner downloads their data', () => {
     expect(document.querySelector('[data-section="profil"]')?.textContent).toContain('Dupont');
     expect(document.querySelector('[data-section="certificats"]')?.textContent).toContain(marcNumber);
     expect(document.querySelector('[data-section="modules"]')?.textContent).toContain('2 / 2');
-    expect(document.querySelector('[data-section="temps"]')?.textContent).toContain('beats-v1');
+    expect(document.querySelector('[data-section="temps"]')?.textContent).toContain(ALGORITHM);
   });
 
   it('refuses without a valid session, and never takes the token from the URL', async () => {
