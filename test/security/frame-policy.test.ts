@@ -160,4 +160,10 @@ describe('the policy rule', () => {
     expect(contentSecurityPolicy('/catalog/module', [])).toContain("frame-ancestors 'none'");
     expect(contentSecurityPolicy('/portal/journal', ['https://lms.test'])).toContain("frame-ancestors 'none'");
   });
+
+  it('the demo LMS of development: its pages (its authentication endpoint inside its unit iframe) are framed by this origin only', () => {
+    expect(framePolicyFor('/demo/authorize')).toBe('lti-child');
+    expect(contentSecurityPolicy('/demo/authorize', [])).toContain("frame-ancestors 'self'");
+    expect(framePolicyFor('/demonstration')).toBe('none');
+  });
 });
