@@ -1,3 +1,5 @@
+import type { FastifyReply } from 'fastify';
+
 /**
  * Server-rendered HTML without a template engine: `html` is a tagged template that escapes every
  * interpolated value unless it is already `SafeHtml`. Pages are French and small enough for an iframe.
@@ -93,4 +95,22 @@ ${
 }
 </body>
 </html>`;
+}
+
+/**
+ * Sends a page of the LMS iframe or of a learner flow: never cached (it carries a session's data) and
+ * never leaking its URL (which may carry a view ticket) to other sites. The one reply helper for such pages.
+ */
+export function sendLearnerPage(reply: FastifyReply, body: string | SafeHtml, status = 200): FastifyReply {
+  return reply
+    .code(status)
+    .header('cache-control', 'no-store')
+    .header('referrer-policy', 'no-referrer')
+    .type('text/html; charset=utf-8')
+    .send(String(body));
+}
+
+/** Sends a page outside the iframe (portal, verification): the headers of src/http/security-headers.ts apply. */
+export function sendPage(reply: FastifyReply, body: string | SafeHtml, status = 200): FastifyReply {
+  return reply.code(status).type('text/html; charset=utf-8').send(String(body));
 }
