@@ -616,10 +616,8 @@ export async function saveProgress(
   const r = await db
     .updateTable('module_progress')
     .set({
-      ...(update.blocksSeen
-        ? { blocks_seen: JSON.stringify(update.blocksSeen) as unknown as Record<string, string> }
-        : {}),
-      ...(update.quiz ? { quiz_answers: JSON.stringify(update.quiz) as unknown as QuizAnswersRecord } : {}),
+      ...(update.blocksSeen ? { blocks_seen: JSON.stringify(update.blocksSeen) } : {}),
+      ...(update.quiz ? { quiz_answers: JSON.stringify(update.quiz) } : {}),
       ...(update.completedAt ? { completed_at: update.completedAt } : {}),
       updated_at: sql`now()`,
     })
