@@ -30,6 +30,12 @@ export async function listFunds(db: Executor, options: { includeInactive?: boole
   }));
 }
 
+/** A fund's current name; null for an unknown slug. */
+export async function findFundName(db: Executor, slug: string): Promise<string | null> {
+  const r = await db.selectFrom('funds').select('name').where('slug', '=', slug).executeTakeFirst();
+  return r?.name ?? null;
+}
+
 export interface BranchRow {
   idcc: string;
   name: string;

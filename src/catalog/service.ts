@@ -151,6 +151,22 @@ export async function openedModule(
   return { module, manifest, version: progress.moduleVersion, progress };
 }
 
+/**
+ * The answers a quiz form (fields `q0`, `q1`…) carries for a module the learner opened: one per question,
+ * null where the field is missing or not a choice number.
+ */
+export async function quizFormAnswers(
+  db: Db,
+  key: { learnerId: string; courseId: string; moduleId: string },
+  fields: Record<string, string | undefined>,
+): Promise<(number | null)[]> {
+  const opened = await openedModule(db, key);
+  const quiz = opened.manifest.blocks.find((b) => b.type === 'quiz');
+  return quiz && quiz.type === 'quiz'
+    ? quiz.questions.map((_q, i) => (/^\d+$/.test(fields[`q${i}`] ?? '') ? Number(fields[`q${i}`]) : null))
+    : [];
+}
+
 export interface ProgressView extends ProgressState {
   moduleId: string;
   moduleVersion: number;
