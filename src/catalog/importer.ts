@@ -2,7 +2,7 @@ import { type Insertable, sql, type Transaction } from 'kysely';
 import type { Database, Db } from '../db/index.js';
 import { type ContentProblem, contentFingerprint, formatProblem, loadContent } from './content.js';
 import { COMMON_FUND, type ContentSet } from './model.js';
-import { forgetCatalogSnapshot } from './repository.js';
+import { forgetCatalogSnapshot } from './repository/snapshot.js';
 
 /**
  * Loads a validated content set into the database. Versions only move forward: a module whose content

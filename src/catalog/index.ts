@@ -4,17 +4,16 @@ import type { Db } from '../db/index.js';
 import { registerLaunchHandler } from '../lti/index.js';
 import { ensureContentImported } from './importer.js';
 import {
-  type CompletionRow,
   findModule,
-  findProfile,
   listBranches as listBranchRows,
   listFunds as listFundRows,
   listModules as listModuleRows,
-  listProgress,
   listThemes as listThemeRows,
   loadRoutingCatalog,
   type ModuleRow,
-} from './repository.js';
+} from './repository/catalog.js';
+import { findProfile } from './repository/profiles.js';
+import { type CompletionRow, listProgress } from './repository/progress.js';
 import { catalogLaunchHandler, catalogRoutes } from './routes/index.js';
 import { learnerProgramme } from './rules.js';
 import type {

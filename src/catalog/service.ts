@@ -2,21 +2,10 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Db } from '../db/index.js';
 import { BadRequestError, NotFoundError } from '../http/errors.js';
 import type { ModuleManifest } from './model.js';
-import {
-  findLaunchCustom,
-  findLinkCustom,
-  findModule,
-  findModuleVersion,
-  findProfile,
-  findProgress,
-  listProgress,
-  loadRoutingCatalog,
-  type ModuleRow,
-  openProgress,
-  type ProfileRow,
-  type ProgressRow,
-  saveProgress,
-} from './repository.js';
+import { findModule, findModuleVersion, loadRoutingCatalog, type ModuleRow } from './repository/catalog.js';
+import { findLaunchCustom, findLinkCustom } from './repository/launch-context.js';
+import { findProfile, type ProfileRow } from './repository/profiles.js';
+import { findProgress, listProgress, openProgress, type ProgressRow, saveProgress } from './repository/progress.js';
 import {
   isParcoursTarget,
   isSeenableBlock,

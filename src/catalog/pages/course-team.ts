@@ -1,19 +1,16 @@
 import { ForbiddenError, NotFoundError } from '../../http/errors.js';
 import type { SafeHtml } from '../../http/html.js';
 import type { LaunchSession } from '../../lti/index.js';
+import { findModule, findModuleVersion, type ModuleRow } from '../repository/catalog.js';
 import {
-  type CatalogSnapshot,
-  catalogSnapshot,
   findCourse,
   findLearner,
-  findModule,
-  findModuleVersion,
   isLearnerOfCourse,
   type LearnerIdentity,
   listCourseLearners,
-  listProgress,
-  type ModuleRow,
-} from '../repository.js';
+} from '../repository/launch-context.js';
+import { listProgress } from '../repository/progress.js';
+import { type CatalogSnapshot, catalogSnapshot } from '../repository/snapshot.js';
 import { isParcoursTarget, learnerProgramme, parcoursTrack, resolveModule } from '../rules.js';
 import { type CatalogContext, type Page, page } from '../runtime.js';
 import { explainUnavailable, linkTargetOf } from '../service.js';

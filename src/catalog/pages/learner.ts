@@ -1,5 +1,7 @@
 import type { LaunchSession } from '../../lti/index.js';
-import { type CatalogSnapshot, catalogSnapshot, findProfile, type ModuleRow, type ProfileRow } from '../repository.js';
+import type { ModuleRow } from '../repository/catalog.js';
+import { findProfile, type ProfileRow } from '../repository/profiles.js';
+import { type CatalogSnapshot, catalogSnapshot } from '../repository/snapshot.js';
 import { isParcoursTarget, type LinkTarget, learnerProgramme } from '../rules.js';
 import { type CatalogContext, type Page, type PageRequest, page } from '../runtime.js';
 import { destinationFor, explainUnavailable, linkTargetOf, openModuleForLearner } from '../service.js';

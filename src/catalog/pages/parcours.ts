@@ -1,6 +1,9 @@
 import type { SafeHtml } from '../../http/html.js';
 import type { LaunchSession } from '../../lti/index.js';
-import { type CatalogSnapshot, listProgress, type ModuleRow, type ProfileRow } from '../repository.js';
+import type { ModuleRow } from '../repository/catalog.js';
+import type { ProfileRow } from '../repository/profiles.js';
+import { listProgress } from '../repository/progress.js';
+import type { CatalogSnapshot } from '../repository/snapshot.js';
 import { type LinkTarget, learnerProgramme, parcoursTrack } from '../rules.js';
 import { type CatalogContext, type Page, type PageRequest, page } from '../runtime.js';
 import { type ParcoursModule, type ParcoursWeek, renderParcoursPage } from '../views/parcours.js';

@@ -1,5 +1,7 @@
 import type { LaunchSession } from '../../lti/index.js';
-import { type CatalogSnapshot, findLearner, findProfile, type ProfileRow, upsertProfile } from '../repository.js';
+import { findLearner } from '../repository/launch-context.js';
+import { findProfile, type ProfileRow, upsertProfile } from '../repository/profiles.js';
+import type { CatalogSnapshot } from '../repository/snapshot.js';
 import {
   checkEligibility,
   ONBOARDING_FIELDS,
