@@ -33,18 +33,9 @@ import type { Civility, HeadcountBand, Trunk } from './tables.js';
  */
 
 export { runContentCommand } from './cli.js';
-export { type LinkTarget, parseLinkTarget } from './rules.js';
-export type {
-  ModulePageContext,
-  ModulePageFragment,
-  ParcoursCertificateState,
-  ParcoursFragment,
-  ParcoursFragmentContext,
-  ParcoursSources,
-  ParcoursTimes,
-} from './runtime.js';
-export type { ModuleCompletedEvent, ModuleCompletedListener } from './service.js';
-export type { Trunk } from './tables.js';
+export { parseLinkTarget } from './rules.js';
+export type { ModulePageContext } from './runtime.js';
+export type { ModuleCompletedEvent } from './service.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -237,4 +228,4 @@ export async function listCompletions(
 
 /** Reads and validates a content directory without a database (the Open edX course export reads the tracks). */
 export { loadContent } from './content.js';
-export type { ContentSet, ThemeDef, TrackDef } from './model.js';
+export type { ThemeDef, TrackDef } from './model.js';
