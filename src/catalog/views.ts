@@ -1,4 +1,5 @@
 import { html, page, raw, type SafeHtml } from '../http/html.js';
+
 // The catalog's layout, its styles (CATALOG_STYLE, PARCOURS_STYLE) and its static pages; each page group renders in views/.
 
 /**
