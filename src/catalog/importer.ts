@@ -1,8 +1,8 @@
 import { type Insertable, sql, type Transaction } from 'kysely';
 import type { Database, Db } from '../db/index.js';
 import { type ContentProblem, contentFingerprint, formatProblem, loadContent } from './content.js';
-import { COMMON_FUND, type ContentSet, type TrackDef } from './model.js';
-import { forgetCatalogSnapshot } from './repository.js';
+import { COMMON_FUND, type ContentSet } from './model.js';
+import { forgetCatalogSnapshot } from './repository/snapshot.js';
 
 /**
  * Loads a validated content set into the database. Versions only move forward: a module whose content
@@ -96,7 +96,7 @@ export async function importContent(
             slug: f.slug,
             name: f.name,
             historical_name: f.historicalName,
-            sectors: JSON.stringify(f.sectors) as unknown as string[],
+            sectors: JSON.stringify(f.sectors),
             position,
             version: content.funds.version,
             active: true,
@@ -170,14 +170,14 @@ export async function importContent(
           title: track.title,
           version: track.version,
           planned_minutes: track.plannedMinutes,
-          weeks: JSON.stringify(track.weeks) as unknown as TrackDef['weeks'],
+          weeks: JSON.stringify(track.weeks),
         })
         .onConflict((oc) =>
           oc.column('id').doUpdateSet({
             title: track.title,
             version: track.version,
             planned_minutes: track.plannedMinutes,
-            weeks: JSON.stringify(track.weeks) as unknown as TrackDef['weeks'],
+            weeks: JSON.stringify(track.weeks),
             updated_at: sql`now()`,
           }),
         )
@@ -236,7 +236,7 @@ export async function importContent(
         track_id: track,
         theme_slug: manifest.theme,
         fund_slug: manifest.fund === COMMON_FUND ? null : manifest.fund,
-        branches: JSON.stringify(manifest.branches) as unknown as string[],
+        branches: JSON.stringify(manifest.branches),
         title: manifest.title,
         nominal_minutes: manifest.nominalMinutes,
         current_version: manifest.version,

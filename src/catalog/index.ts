@@ -1,28 +1,28 @@
 import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
 import type { Db } from '../db/index.js';
 import { registerLaunchHandler } from '../lti/index.js';
 import { ensureContentImported } from './importer.js';
 import {
-  type CompletionRow,
   findModule,
-  findProfile,
   listBranches as listBranchRows,
   listFunds as listFundRows,
   listModules as listModuleRows,
-  listProgress,
   listThemes as listThemeRows,
   loadRoutingCatalog,
   type ModuleRow,
-} from './repository.js';
-import {
-  type CatalogRuntime,
-  catalogRoutes,
-  createCatalogPages,
-  type ModulePageFragment,
-  type ParcoursFragment,
-  type ParcoursSources,
-} from './routes.js';
+} from './repository/catalog.js';
+import { findProfile } from './repository/profiles.js';
+import { type CompletionRow, listProgress } from './repository/progress.js';
+import { catalogLaunchHandler, catalogRoutes } from './routes/index.js';
 import { learnerProgramme } from './rules.js';
+import type {
+  CatalogContext,
+  CatalogRuntime,
+  ModulePageFragment,
+  ParcoursFragment,
+  ParcoursSources,
+} from './runtime.js';
 import type { ModuleCompletedListener } from './service.js';
 import type { Civility, HeadcountBand, Trunk } from './tables.js';
 
@@ -33,18 +33,9 @@ import type { Civility, HeadcountBand, Trunk } from './tables.js';
  */
 
 export { runContentCommand } from './cli.js';
-export type {
-  ModulePageContext,
-  ModulePageFragment,
-  ParcoursCertificateState,
-  ParcoursFragment,
-  ParcoursFragmentContext,
-  ParcoursSources,
-  ParcoursTimes,
-} from './routes.js';
-export { type LinkTarget, parseLinkTarget } from './rules.js';
-export type { ModuleCompletedEvent, ModuleCompletedListener } from './service.js';
-export type { Trunk } from './tables.js';
+export { parseLinkTarget } from './rules.js';
+export type { ModulePageContext } from './runtime.js';
+export type { ModuleCompletedEvent } from './service.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -54,62 +45,54 @@ declare module 'fastify' {
 
 /**
  * Registers the catalog pages and APIs and the LtiResourceLinkRequest launch handler; on ready, imports
- * `CONTENT_DIR` when it changed since the last import. Register after `ltiPlugin`. Shares its decoration
- * with the whole app (skip-override) so other plugins can call `registerModulePageFragment`.
+ * `CONTENT_DIR` when it changed since the last import. Its `catalogRuntime` decoration is shared with the
+ * whole app, so that plugins declaring 'catalog' as a dependency can call the registration functions below.
  */
-async function catalog(app: FastifyInstance): Promise<void> {
-  const runtime: CatalogRuntime = { fragments: [], parcours: {}, completionListeners: [] };
-  app.decorate('catalogRuntime', runtime);
-  const pages = createCatalogPages(app, runtime);
-  registerLaunchHandler(app, 'LtiResourceLinkRequest', pages.launchHandler);
-  app.addHook('onReady', async () => {
-    await ensureContentImported(app.db, app.config.contentDir, app.log);
-  });
-  await app.register(catalogRoutes, { runtime });
-}
-
-export const catalogPlugin = Object.assign(catalog, {
-  [Symbol.for('skip-override')]: true,
-  [Symbol.for('fastify.display-name')]: 'catalog',
-});
+export const catalogPlugin = fp(
+  async function catalog(app: FastifyInstance): Promise<void> {
+    const runtime: CatalogRuntime = { fragments: [], parcours: {}, completionListeners: [] };
+    app.decorate('catalogRuntime', runtime);
+    const ctx: CatalogContext = { db: app.db, config: app.config, runtime };
+    registerLaunchHandler(app, 'LtiResourceLinkRequest', catalogLaunchHandler(ctx));
+    app.addHook('onReady', async () => {
+      await ensureContentImported(app.db, app.config.contentDir, app.log);
+    });
+    await app.register(catalogRoutes, { ctx });
+  },
+  { name: 'catalog', dependencies: ['lti'], fastify: '5.x' },
+);
 
 /**
  * Adds markup to every module page (learner pages and course-team previews). The connection-time tracker
- * uses it for its `<script>`; `ctx.preview` tells it not to count time. Call from a plugin registered after
- * `catalogPlugin`.
+ * uses it for its `<script>`; `ctx.preview` tells it not to count time. Call from a plugin that declares
+ * 'catalog' as a dependency.
  */
 export function registerModulePageFragment(app: FastifyInstance, fragment: ModulePageFragment): void {
-  if (!app.hasDecorator('catalogRuntime')) throw new Error('register catalogPlugin before registerModulePageFragment');
   app.catalogRuntime.fragments.push(fragment);
 }
 
 /**
  * Lends "Mon parcours" what the catalog does not own: credited time (the tracking), the certificate's
- * state and the issuance rule (the certificates). Call from a plugin registered after `catalogPlugin`.
+ * state and the issuance rule (the certificates). Call from a plugin that declares 'catalog' as a dependency.
  */
 export function registerParcoursSources(app: FastifyInstance, sources: ParcoursSources): void {
-  if (!app.hasDecorator('catalogRuntime')) throw new Error('register catalogPlugin before registerParcoursSources');
   Object.assign(app.catalogRuntime.parcours, sources);
 }
 
 /**
  * Adds a section to every learner's "Mon parcours" (before the certificate), e.g. the closing group
- * session. Call from a plugin registered after `catalogPlugin`.
+ * session. Call from a plugin that declares 'catalog' as a dependency.
  */
 export function registerParcoursFragment(app: FastifyInstance, fragment: ParcoursFragment): void {
-  if (!app.hasDecorator('catalogRuntime')) throw new Error('register catalogPlugin before registerParcoursFragment');
   app.catalogRuntime.parcoursFragments = [...(app.catalogRuntime.parcoursFragments ?? []), fragment];
 }
 
 /**
  * Tells `listener` of every completed link (a module link when its module is complete, a theme or parcours
  * link when all of its modules are), inside the transaction that records the completion. The LTI
- * services use it to queue the completion score. Call from a plugin registered after `catalogPlugin`.
+ * services use it to queue the completion score. Call from a plugin that declares 'catalog' as a dependency.
  */
 export function registerModuleCompletedListener(app: FastifyInstance, listener: ModuleCompletedListener): void {
-  if (!app.hasDecorator('catalogRuntime')) {
-    throw new Error('register catalogPlugin before registerModuleCompletedListener');
-  }
   app.catalogRuntime.completionListeners.push(listener);
 }
 
@@ -245,4 +228,4 @@ export async function listCompletions(
 
 /** Reads and validates a content directory without a database (the Open edX course export reads the tracks). */
 export { loadContent } from './content.js';
-export type { ContentSet, ThemeDef, TrackDef } from './model.js';
+export type { ThemeDef, TrackDef } from './model.js';

@@ -2,21 +2,10 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Db } from '../db/index.js';
 import { BadRequestError, NotFoundError } from '../http/errors.js';
 import type { ModuleManifest } from './model.js';
-import {
-  findLaunchCustom,
-  findLinkCustom,
-  findModule,
-  findModuleVersion,
-  findProfile,
-  findProgress,
-  listProgress,
-  loadRoutingCatalog,
-  type ModuleRow,
-  openProgress,
-  type ProfileRow,
-  type ProgressRow,
-  saveProgress,
-} from './repository.js';
+import { findModule, findModuleVersion, loadRoutingCatalog, type ModuleRow } from './repository/catalog.js';
+import { findLaunchCustom, findLinkCustom } from './repository/launch-context.js';
+import { findProfile, type ProfileRow } from './repository/profiles.js';
+import { findProgress, listProgress, openProgress, type ProgressRow, saveProgress } from './repository/progress.js';
 import {
   isParcoursTarget,
   isSeenableBlock,
@@ -149,6 +138,22 @@ export async function openedModule(
   ]);
   if (!module || !manifest) throw new Error(`module ${key.moduleId} v${progress.moduleVersion} missing`);
   return { module, manifest, version: progress.moduleVersion, progress };
+}
+
+/**
+ * The answers a quiz form (fields `q0`, `q1`…) carries for a module the learner opened: one per question,
+ * null where the field is missing or not a choice number.
+ */
+export async function quizFormAnswers(
+  db: Db,
+  key: { learnerId: string; courseId: string; moduleId: string },
+  fields: Record<string, string | undefined>,
+): Promise<(number | null)[]> {
+  const opened = await openedModule(db, key);
+  const quiz = opened.manifest.blocks.find((b) => b.type === 'quiz');
+  return quiz && quiz.type === 'quiz'
+    ? quiz.questions.map((_q, i) => (/^\d+$/.test(fields[`q${i}`] ?? '') ? Number(fields[`q${i}`]) : null))
+    : [];
 }
 
 export interface ProgressView extends ProgressState {

@@ -1,4 +1,6 @@
-import type { Generated } from 'kysely';
+import type { Generated, JSONColumnType } from 'kysely';
+
+/** jsonb columns: read parsed, written as a JSON string (`JSON.stringify`). */
 
 /** Tables of migration 0003_catalog. */
 export interface CatalogTables {
@@ -16,7 +18,7 @@ export interface FundTable {
   slug: string;
   name: string;
   historical_name: string | null;
-  sectors: string[];
+  sectors: JSONColumnType<string[]>;
   position: number;
   version: number;
   active: Generated<boolean>;
@@ -41,7 +43,7 @@ export interface TrackTable {
   version: number;
   /** Migration 0014: the planned duration of a learner's programme (minutes), and the weeks. */
   planned_minutes: number | null;
-  weeks: { week: number; title: string; themes: string[] }[] | null;
+  weeks: JSONColumnType<{ week: number; title: string; themes: string[] }[] | null, string | null, string | null>;
   updated_at: Generated<Date>;
 }
 
@@ -63,7 +65,7 @@ export interface ModuleTable {
   track_id: string;
   theme_slug: string;
   fund_slug: string | null;
-  branches: Generated<string[]>;
+  branches: JSONColumnType<string[], string | undefined, string>;
   title: string;
   nominal_minutes: number;
   current_version: number;
@@ -78,7 +80,7 @@ export interface ModuleVersionTable {
   module_id: string;
   version: number;
   /** The validated module package (see content/README.md), as JSON. */
-  manifest: unknown;
+  manifest: JSONColumnType<object>;
   content_hash: string;
   source_path: string;
   imported_at: Generated<Date>;
@@ -119,8 +121,8 @@ export interface ModuleProgressTable {
   module_version: number;
   resource_link_id: string | null;
   fund_slug: string | null;
-  blocks_seen: Generated<Record<string, string>>;
-  quiz_answers: QuizAnswersRecord | null;
+  blocks_seen: JSONColumnType<Record<string, string>, string | undefined, string>;
+  quiz_answers: JSONColumnType<QuizAnswersRecord | null, string | null, string | null>;
   started_at: Generated<Date>;
   updated_at: Generated<Date>;
   completed_at: Date | null;

@@ -1,5 +1,6 @@
 import fastifyJwt from '@fastify/jwt';
 import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
 import { deriveKey } from '../config/secrets.js';
 import { ensureCurrentKey, keyEncryptionKey, ToolKeyStore } from './keys.js';
 import { PlatformKeyCache } from './platform-keys.js';
@@ -80,10 +81,7 @@ async function lti(app: FastifyInstance): Promise<void> {
   await app.register(ltiRoutes, { runtime });
 }
 
-export const ltiPlugin = Object.assign(lti, {
-  [Symbol.for('skip-override')]: true,
-  [Symbol.for('fastify.display-name')]: 'lti',
-});
+export const ltiPlugin = fp(lti, { name: 'lti', fastify: '5.x' });
 
 function runtimeOf(app: FastifyInstance): LtiRuntime {
   if (!app.hasDecorator('ltiRuntime')) throw new Error('register ltiPlugin before using the LTI functions');

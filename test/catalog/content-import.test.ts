@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { loadContent } from '../../src/catalog/content.js';
 import { ContentImportError, ensureContentImported, importContent } from '../../src/catalog/importer.js';
 import { getModule, listBranches, listFunds, listModules, runContentCommand } from '../../src/catalog/index.js';
-import { findModule } from '../../src/catalog/repository.js';
+import { findModule } from '../../src/catalog/repository/catalog.js';
 import { openModuleForLearner } from '../../src/catalog/service.js';
 import type { DatabaseHandle, Db } from '../../src/db/index.js';
 import { createTestDatabase } from '../helpers/db.js';

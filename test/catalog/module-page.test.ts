@@ -1,7 +1,7 @@
 import { parseHTML } from 'linkedom';
 import { describe, expect, it } from 'vitest';
 import type { ModuleManifest } from '../../src/catalog/model.js';
-import { GlossaryLinker, renderModulePage } from '../../src/catalog/views.js';
+import { GlossaryLinker, renderModulePage } from '../../src/catalog/views/module.js';
 import { html } from '../../src/http/html.js';
 
 /** The module page of content model v2: activity, « Pour aller plus loin », glossary links, outside links. */

@@ -1,6 +1,6 @@
 import { parseHTML } from 'linkedom';
 import { describe, expect, it } from 'vitest';
-import { idccOptions } from '../../src/catalog/views.js';
+import { idccOptions } from '../../src/catalog/views/profile.js';
 
 /** The collective-agreement options of the profile form, rendered once per catalogue snapshot. */
 const funds = [

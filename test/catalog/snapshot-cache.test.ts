@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadContent } from '../../src/catalog/content.js';
 import { importContent } from '../../src/catalog/importer.js';
-import { catalogSnapshot } from '../../src/catalog/repository.js';
+import { catalogSnapshot } from '../../src/catalog/repository/snapshot.js';
 import type { DatabaseHandle, Db } from '../../src/db/index.js';
 import { createTestDatabase } from '../helpers/db.js';
 import { type ContentFixture, createContentFixture } from './content-fixture.js';

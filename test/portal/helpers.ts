@@ -17,7 +17,7 @@ export async function insertFund(
       slug,
       name,
       historical_name: historicalName,
-      sectors: JSON.stringify(['Secteur']) as unknown as string[],
+      sectors: JSON.stringify(['Secteur']),
       position: 1,
       version: 1,
     })

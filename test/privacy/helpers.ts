@@ -16,7 +16,7 @@ export function depsOf(app: App): PrivacyDeps {
 export async function addProfile(db: Db, learnerId: string, names: { given: string; family: string }) {
   await db
     .insertInto('funds')
-    .values({ slug: 'akto', name: 'AKTO', sectors: JSON.stringify([]) as unknown as string[], position: 1, version: 1 })
+    .values({ slug: 'akto', name: 'AKTO', sectors: JSON.stringify([]), position: 1, version: 1 })
     .onConflict((oc) => oc.column('slug').doNothing())
     .execute();
   await db
