@@ -98,7 +98,7 @@ export async function currentSigningKey(db: Db, appSecret: string): Promise<Sign
         .insertInto('certificate_signing_keys')
         .values({
           ...fresh.row,
-          public_jwk: JSON.stringify(fresh.row.public_jwk) as unknown as PublicJwk,
+          public_jwk: JSON.stringify(fresh.row.public_jwk),
           alg: 'Ed25519',
           status: 'current',
         })
@@ -125,7 +125,7 @@ export async function rotateSigningKey(db: Db, appSecret: string): Promise<strin
       .insertInto('certificate_signing_keys')
       .values({
         ...fresh.row,
-        public_jwk: JSON.stringify(fresh.row.public_jwk) as unknown as PublicJwk,
+        public_jwk: JSON.stringify(fresh.row.public_jwk),
         alg: 'Ed25519',
         status: 'current',
       })
