@@ -417,6 +417,21 @@ export class CertificateService {
     return repo.listForCourse(this.deps.db, courseId);
   }
 
+  /** Whether the learner came to this course through the LMS (the course team acts only on those). */
+  async learnerLaunchedIn(learnerId: string, courseId: string): Promise<boolean> {
+    return repo.learnerLaunchedIn(this.deps.db, learnerId, courseId);
+  }
+
+  /** What the course team's page shows besides the certificates: the title, the learners, the funds. */
+  async courseOverview(courseId: string) {
+    const [title, learners, funds] = await Promise.all([
+      repo.courseTitle(this.deps.db, courseId),
+      repo.courseLearners(this.deps.db, courseId),
+      repo.fundsInCourse(this.deps.db, courseId),
+    ]);
+    return { courseTitle: title ?? 'cours', learners, funds };
+  }
+
   // -------------------------------------------------------------------------------------------------
   // Verification (public)
 
@@ -586,3 +601,5 @@ function isUniqueViolation(error: unknown): boolean {
   const code = (error as { code?: unknown })?.code;
   return code === '23505' || /duplicate key|unique constraint/i.test(String((error as Error)?.message));
 }
+
+export type { CertificateRecord } from './repository.js';
