@@ -55,7 +55,6 @@ const CIVILITY_LABELS: Record<string, string> = { madame: 'Madame', monsieur: 'M
 async function exportContext(app: FastifyInstance): Promise<ExportContext> {
   const [moduleTitles, names] = await Promise.all([repo.moduleTitles(app.db), repo.namesForExport(app.db)]);
   // The training provider is the certificates capability's configuration (lti-config/provider.json).
-  if (!app.hasDecorator('certificates')) return { provider: null, moduleTitles, names };
   const data = app.certificates.provider.data;
   return {
     provider: { siret: data.siret, activityDeclarationNumber: data.activityDeclarationNumber, name: data.name },
