@@ -47,6 +47,10 @@ export function jwkThumbprint(jwk: PublicJwk): string {
     .digest('base64url');
 }
 
+export function sha256Hex(value: string | Buffer): string {
+  return createHash('sha256').update(value).digest('hex');
+}
+
 export function signText(privateKey: KeyObject, text: string): string {
   return sign(null, Buffer.from(text, 'utf8'), privateKey).toString('base64url');
 }
