@@ -8,6 +8,7 @@ import { createDatabase, type DatabaseHandle, type Db, migrateToLatest, pgliteDi
 import { demoPlugin } from './demo/index.js';
 import { digestPlugin } from './digest/index.js';
 import { exportsPlugin } from './exports/index.js';
+import { fileNumbersPlugin } from './file-numbers/index.js';
 import { healthRoutes } from './health/routes.js';
 import { homePlugin } from './home/index.js';
 import { registerErrorHandling } from './http/error-handler.js';
@@ -102,9 +103,10 @@ export async function buildApp(options: BuildOptions): Promise<App> {
   await app.register(trackingPlugin);
   await app.register(lmsPlugin);
   await app.register(portalPlugin);
-  await app.register(exportsPlugin);
-  await app.register(digestPlugin);
   await app.register(certificatesPlugin);
+  await app.register(exportsPlugin);
+  await app.register(fileNumbersPlugin);
+  await app.register(digestPlugin);
   await app.register(privacyPlugin);
   // Development only (the configuration refuses DEMO_LMS in production).
   if (config.demo) await app.register(demoPlugin);

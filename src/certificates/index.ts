@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
 import { registerParcoursSources } from '../catalog/index.js';
 import { runPeriodically } from '../common/periodic.js';
 import type { Db } from '../db/index.js';
@@ -47,8 +48,8 @@ declare module 'fastify' {
 /**
  * Loads and validates the provider file (lti-config/provider.json beside the registrations file: a bad
  * file stops the start, naming each bad field), builds the service and registers the routes. Its
- * decoration is shared with the whole app (skip-override) so other capabilities can call the functions
- * below; register it after ltiPlugin and portalPlugin.
+ * `certificates` decoration is shared with the whole app (fastify-plugin) so other capabilities can call
+ * the functions below.
  */
 async function certificates(app: FastifyInstance): Promise<void> {
   const provider = loadProviderConfig(app.config.providerFile, {
@@ -72,21 +73,19 @@ async function certificates(app: FastifyInstance): Promise<void> {
   await app.register(certificateRoutes, { service });
   // "Mon parcours" shows the certificate (its link once issued, or what is missing) and the course-team
   // page states the issuance rule.
-  if (app.hasDecorator('catalogRuntime')) {
-    registerParcoursSources(app, {
-      certificate: async (learnerId, courseId) => {
-        await service.issueIfEligible(learnerId, courseId);
-        const records = await service.listForLearner(learnerId, courseId);
-        const valid = records.find((r) => r.state === 'valid');
-        if (valid) return { number: valid.number, missing: [] };
-        const report = await service.eligibility(learnerId, courseId);
-        const missing = report.eligibility?.missing ?? [];
-        if (report.eligibility?.eligible) missing.push('la demande du certificat, sur la page du certificat');
-        return { number: null, missing };
-      },
-      issuanceRule: async (courseId) => describeIssuanceRule((await service.rule(courseId)).rule),
-    });
-  }
+  registerParcoursSources(app, {
+    certificate: async (learnerId, courseId) => {
+      await service.issueIfEligible(learnerId, courseId);
+      const records = await service.listForLearner(learnerId, courseId);
+      const valid = records.find((r) => r.state === 'valid');
+      if (valid) return { number: valid.number, missing: [] };
+      const report = await service.eligibility(learnerId, courseId);
+      const missing = report.eligibility?.missing ?? [];
+      if (report.eligibility?.eligible) missing.push('la demande du certificat, sur la page du certificat');
+      return { number: null, missing };
+    },
+    issuanceRule: async (courseId) => describeIssuanceRule((await service.rule(courseId)).rule),
+  });
 
   // No capability announces completions or credited time as they happen, so automatic issuance also
   // runs as a sweep (the learner's certificate page checks on every visit too), with SCHEDULED_TASKS
@@ -126,7 +125,7 @@ const timesWithLmsEstimate: TimesPort = async (db, learnerId, courseId) => {
  * Returns the numbers issued. Bounded per run; what is left is picked up by the next one.
  */
 export async function sweepCertificates(app: FastifyInstance): Promise<string[]> {
-  const service = serviceOf(app);
+  const service = app.certificates;
   const started = new Date();
   // A margin, so that a completion committed while the previous sweep ran is not missed.
   const since = new Date((lastSweep.get(app.db)?.getTime() ?? 0) - 60_000);
@@ -149,22 +148,17 @@ export function runCertificatesCli(args: string[]): Promise<number> {
   return certificatesCommand(args, factsFromCatalogAndTracking);
 }
 
-export const certificatesPlugin = Object.assign(certificates, {
-  [Symbol.for('skip-override')]: true,
-  [Symbol.for('fastify.display-name')]: 'certificates',
+export const certificatesPlugin = fp(certificates, {
+  name: 'certificates',
+  fastify: '5.x',
 });
-
-function serviceOf(app: FastifyInstance): CertificateService {
-  if (!app.hasDecorator('certificates')) throw new Error('register certificatesPlugin before using it');
-  return app.certificates;
-}
 
 /**
  * Issues the learner's certificate if the course's rule is met and allows automatic issuance (and the
  * learner never had one here). Idempotent: call it after any progress a learner makes.
  */
 export async function issueCertificateIfEligible(app: FastifyInstance, learnerId: string, courseId: string) {
-  return serviceOf(app).issueIfEligible(learnerId, courseId);
+  return app.certificates.issueIfEligible(learnerId, courseId);
 }
 
 /** The current number of a learner's valid certificate in a course, for exports and the funnel. */
@@ -173,13 +167,13 @@ export async function validCertificateNumber(
   learnerId: string,
   courseId: string,
 ): Promise<string | null> {
-  const records = await serviceOf(app).listForLearner(learnerId, courseId);
+  const records = await app.certificates.listForLearner(learnerId, courseId);
   return records.find((r) => r.state === 'valid')?.number ?? null;
 }
 
 /** Replaces where the facts printed on certificates come from (tests; a future data source). */
 export function setCertificateFactsSource(app: FastifyInstance, source: FactsSource): void {
-  serviceOf(app).setFactsSource(source);
+  app.certificates.setFactsSource(source);
 }
 
 /**
@@ -190,7 +184,7 @@ export function certificateArchive(
   app: FastifyInstance,
   filter: { courseId?: string; fundSlug?: string; allStates?: boolean },
 ) {
-  return serviceOf(app).archive(filter);
+  return app.certificates.archive(filter);
 }
 
 /**
@@ -217,7 +211,7 @@ export async function issuedCertificatesOf(
  * says so (src/privacy registers it: after an erasure only the number, state and figures are shown).
  */
 export function registerPersonalDataRedaction(app: FastifyInstance, check: (learnerId: string) => Promise<boolean>) {
-  serviceOf(app).setPersonalDataHidden(check);
+  app.certificates.setPersonalDataHidden(check);
 }
 
 /**

@@ -8,84 +8,28 @@ import { formatDuration, parisDay } from '../common/paris-time.js';
 import { largestRemainder } from '../common/rounding.js';
 import { LA_POSTE_SIREN, laPosteSiretValid, luhnValid } from '../common/siret.js';
 import { stripSpoofingCharacters, stripSpoofingOptional } from '../common/text.js';
+import type { EligibilityFacts, IssuanceRule } from './issuance-rule.js';
 
-// ---------------------------------------------------------------------------------------------------
-// Numbering: EMG-<year>-<sequence, 6+ digits>-<check letter>
-// ---------------------------------------------------------------------------------------------------
-
-export const NUMBER_PREFIX = 'EMG';
-
-/**
- * Damm's quasigroup: its check digit catches every single-digit error and every adjacent transposition
- * (which ISO 7064 MOD 37,36 does not), the two mistakes people make when typing a number from paper.
- */
-const DAMM: readonly (readonly number[])[] = [
-  [0, 3, 1, 7, 5, 9, 8, 6, 4, 2],
-  [7, 0, 9, 2, 1, 5, 4, 8, 6, 3],
-  [4, 2, 0, 6, 8, 7, 1, 3, 5, 9],
-  [1, 7, 5, 0, 9, 8, 3, 4, 2, 6],
-  [6, 1, 2, 3, 0, 4, 5, 9, 7, 8],
-  [3, 6, 7, 4, 2, 0, 9, 5, 8, 1],
-  [5, 8, 6, 9, 7, 2, 0, 1, 3, 4],
-  [8, 9, 4, 5, 3, 6, 2, 0, 1, 7],
-  [9, 4, 3, 8, 6, 1, 7, 2, 0, 5],
-  [2, 5, 8, 1, 4, 3, 6, 7, 9, 0],
-];
-
-/**
- * The check digit is written as a letter so that it cannot be mistaken for part of the sequence;
- * letters that look like digits (B, G, I, O, S, Z) are left out.
- */
-const CHECK_LETTERS = 'ACDEFHJKLN';
-
-export function dammDigit(digits: string): number {
-  let interim = 0;
-  for (const ch of digits) {
-    const d = ch.charCodeAt(0) - 48;
-    if (d < 0 || d > 9) throw new Error(`not a digit: ${ch}`);
-    interim = DAMM[interim]![d]!;
-  }
-  return interim;
-}
-
-export function checkLetter(year: number, sequence: number): string {
-  return CHECK_LETTERS[dammDigit(`${year}${padSequence(sequence)}`)]!;
-}
-
-function padSequence(sequence: number): string {
-  return String(sequence).padStart(6, '0');
-}
-
-export function formatCertificateNumber(year: number, sequence: number): string {
-  if (!Number.isInteger(year) || year < 2000 || year > 9999) throw new Error(`bad year ${year}`);
-  if (!Number.isInteger(sequence) || sequence < 1 || sequence > 999_999_999)
-    throw new Error(`bad sequence ${sequence}`);
-  return `${NUMBER_PREFIX}-${year}-${padSequence(sequence)}-${checkLetter(year, sequence)}`;
-}
-
-export type ParsedNumber =
-  | { ok: true; number: string; year: number; sequence: number }
-  | { ok: false; reason: 'format' | 'check' };
-
-/**
- * Reads a number typed by a person: case, spaces and dash variants are forgiven; a wrong check letter
- * is reported as such, so a typo is told apart from a certificate that does not exist.
- */
-export function parseCertificateNumber(input: string): ParsedNumber {
-  const cleaned = input
-    .normalize('NFKC')
-    .toUpperCase()
-    .replace(/[\s\u2010-\u2015]+/g, (m) => (/\s/.test(m) ? '' : '-'));
-  const match = /^EMG-?(\d{4})-?(\d{6,9})-?([A-Z])$/.exec(cleaned);
-  if (!match) return { ok: false, reason: 'format' };
-  const year = Number(match[1]);
-  const sequence = Number(match[2]);
-  if (year < 2000 || sequence < 1) return { ok: false, reason: 'format' };
-  // A sequence under a million is always written on 6 digits: "0001234" is not the same text.
-  if (match[2]!.length > 6 && match[2]!.startsWith('0')) return { ok: false, reason: 'format' };
-  if (checkLetter(year, sequence) !== match[3]) return { ok: false, reason: 'check' };
-  return { ok: true, number: formatCertificateNumber(year, sequence), year, sequence };
-}
+// Numbering (numbers.ts) and the issuance rule (issuance-rule.ts), re-exported: rules.ts stays the one
+// entry point of the pure rules.
+export {
+  DEFAULT_RULE,
+  describeIssuanceRule,
+  type Eligibility,
+  type EligibilityFacts,
+  evaluateEligibility,
+  type IssuanceRule,
+  type ModulesRequirement,
+  ruleProblems,
+} from './issuance-rule.js';
+export {
+  checkLetter,
+  dammDigit,
+  formatCertificateNumber,
+  NUMBER_PREFIX,
+  type ParsedNumber,
+  parseCertificateNumber,
+} from './numbers.js';
 
 // ---------------------------------------------------------------------------------------------------
 // Canonical JSON: what is signed
@@ -186,142 +130,6 @@ export function initials(givenName: string | null, familyName: string | null): s
       .join('');
   };
   return [part(givenName), part(familyName)].filter(Boolean).join(' ') || '—';
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Issuance rule
-// ---------------------------------------------------------------------------------------------------
-
-export type ModulesRequirement = 'none' | 'sector' | 'all';
-
-export interface IssuanceRule {
-  /** Which modules must be completed: none, every sector-trunk module, or every module. */
-  modulesRequired: ModulesRequirement;
-  /** Least credited time (modules + estimated common trunk), in minutes; null = no time condition. */
-  minCreditedMinutes: number | null;
-  /** Issue as soon as the rule is met, without waiting for the learner's request. */
-  autoIssue: boolean;
-  /**
-   * The planned duration printed when the learner's programme does not give one; certificates print the
-   * sum of the nominal durations of the learner's modules (docs/programme.md).
-   */
-  plannedMinutes: number;
-  /** The session's dates, when the course has fixed ones; otherwise first and last activity. */
-  sessionStart: string | null;
-  sessionEnd: string | null;
-}
-
-export const DEFAULT_RULE: IssuanceRule = Object.freeze({
-  modulesRequired: 'sector',
-  minCreditedMinutes: null,
-  autoIssue: true,
-  plannedMinutes: 240,
-  sessionStart: null,
-  sessionEnd: null,
-});
-
-/** A rule without any condition would certify a learner who never came: refuse it. */
-export function ruleProblems(rule: IssuanceRule): string[] {
-  const problems: string[] = [];
-  if (rule.modulesRequired === 'none' && (rule.minCreditedMinutes === null || rule.minCreditedMinutes <= 0)) {
-    problems.push('La règle doit exiger des modules terminés, un temps minimum, ou les deux.');
-  }
-  if (rule.minCreditedMinutes !== null && (!Number.isInteger(rule.minCreditedMinutes) || rule.minCreditedMinutes < 0)) {
-    problems.push('Le temps minimum doit être un nombre entier de minutes.');
-  }
-  if (!Number.isInteger(rule.plannedMinutes) || rule.plannedMinutes <= 0) {
-    problems.push('La durée prévue doit être un nombre entier de minutes, plus grand que zéro.');
-  }
-  if ((rule.sessionStart === null) !== (rule.sessionEnd === null)) {
-    problems.push('Indiquez les deux dates de la session, ou aucune.');
-  } else if (rule.sessionStart !== null && rule.sessionEnd !== null && rule.sessionStart > rule.sessionEnd) {
-    problems.push('La date de fin de session est avant la date de début.');
-  }
-  return problems;
-}
-
-/**
- * The rule in plain French, for the course-team page and "Mon parcours": what completion it requires,
- * the least time, and whether the certificate comes by itself.
- */
-export function describeIssuanceRule(rule: IssuanceRule, programme?: { common: number; sector: number }): string {
-  const parts: string[] = [];
-  if (rule.modulesRequired === 'all') {
-    parts.push(
-      programme
-        ? `les ${programme.common + programme.sector} modules du parcours de l’apprenant terminés (tronc commun et modules de son secteur)`
-        : 'tous les modules du parcours de l’apprenant terminés (tronc commun et modules de son secteur)',
-    );
-  } else if (rule.modulesRequired === 'sector') {
-    parts.push(
-      programme
-        ? `les ${programme.sector} modules de son secteur terminés (semaines du tronc sectoriel)`
-        : 'tous les modules de son secteur terminés',
-    );
-  }
-  if (rule.minCreditedMinutes !== null && rule.minCreditedMinutes > 0) {
-    parts.push(`au moins ${formatDuration(rule.minCreditedMinutes * 60)} de temps de formation enregistré`);
-  }
-  const condition = parts.length > 0 ? parts.join(', et ') : 'aucune condition (règle incomplète)';
-  const how = rule.autoIssue
-    ? 'Le certificat est délivré automatiquement dès que la règle est remplie.'
-    : 'L’apprenant demande son certificat une fois la règle remplie.';
-  return `il faut ${condition}. ${how} « Modules terminés » et la durée prévue portent sur le parcours de l’apprenant (somme des durées des modules).`;
-}
-
-export interface EligibilityFacts {
-  modules: ReadonlyArray<{ trunk: 'common' | 'sector'; completed: boolean }>;
-  totalCreditedSeconds: number;
-}
-
-export interface Eligibility {
-  eligible: boolean;
-  /** What is still missing, in plain French, for the learner's page. */
-  missing: string[];
-  sectorCompleted: number;
-  sectorTotal: number;
-  allCompleted: number;
-  allTotal: number;
-}
-
-export function evaluateEligibility(rule: IssuanceRule, facts: EligibilityFacts): Eligibility {
-  const sector = facts.modules.filter((m) => m.trunk === 'sector');
-  const sectorCompleted = sector.filter((m) => m.completed).length;
-  const allCompleted = facts.modules.filter((m) => m.completed).length;
-  const missing: string[] = [];
-  if (ruleProblems(rule).length > 0) missing.push('La règle de délivrance de ce cours est incomplète.');
-  if (rule.modulesRequired === 'sector') {
-    if (sector.length === 0) missing.push('Aucun module de votre secteur n’est encore disponible.');
-    else if (sectorCompleted < sector.length)
-      missing.push(
-        plural(
-          sector.length - sectorCompleted,
-          'module de votre secteur à terminer',
-          'modules de votre secteur à terminer',
-        ),
-      );
-  }
-  if (rule.modulesRequired === 'all') {
-    if (facts.modules.length === 0) missing.push('Aucun module n’est encore disponible.');
-    else if (allCompleted < facts.modules.length)
-      missing.push(plural(facts.modules.length - allCompleted, 'module à terminer', 'modules à terminer'));
-  }
-  if (rule.minCreditedMinutes !== null && rule.minCreditedMinutes > 0) {
-    const needed = rule.minCreditedMinutes * 60 - facts.totalCreditedSeconds;
-    if (needed > 0) missing.push(`encore ${formatDuration(Math.ceil(needed / 60) * 60)} de formation`);
-  }
-  return {
-    eligible: missing.length === 0,
-    missing,
-    sectorCompleted,
-    sectorTotal: sector.length,
-    allCompleted,
-    allTotal: facts.modules.length,
-  };
-}
-
-function plural(n: number, one: string, many: string): string {
-  return `${n} ${n > 1 ? many : one}`;
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -1,12 +1,12 @@
-import { createHash, randomUUID } from 'node:crypto';
-import { once } from 'node:events';
-import { setTimeout as delay } from 'node:timers/promises';
+// One file: issuance, versions, revocation and verification share the record look-up, the facts and the signing key.
+import { randomUUID } from 'node:crypto';
 import type { Archiver } from 'archiver';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config/index.js';
 import type { Db } from '../db/index.js';
 import { BadRequestError, ConflictError, NotFoundError } from '../http/errors.js';
 import { certificatesIssued } from '../metrics/index.js';
+import { certificateZip } from './archive.js';
 import { renderCertificatePdf } from './pdf.js';
 import type { ProviderConfig } from './provider.js';
 import * as repo from './repository.js';
@@ -17,12 +17,10 @@ import {
   type CertificateState,
   canonicalJson,
   certificateFileName,
-  csvRow,
   type Eligibility,
   eligibilityFacts,
   evaluateEligibility,
   formatCertificateNumber,
-  formatDuration,
   type IssuanceKind,
   type IssuanceRule,
   type PublicSummary,
@@ -31,7 +29,7 @@ import {
   publicSummary,
   ruleProblems,
 } from './rules.js';
-import { currentSigningKey, publicKeyFor, publishedKeys, signText, verifyText } from './signing.js';
+import { currentSigningKey, publicKeyFor, publishedKeys, sha256Hex, signText, verifyText } from './signing.js';
 
 /**
  * What the catalog (profiles, modules, completions) and the time tracking (credited seconds, algorithm)
@@ -417,6 +415,21 @@ export class CertificateService {
     return repo.listForCourse(this.deps.db, courseId);
   }
 
+  /** Whether the learner came to this course through the LMS (the course team acts only on those). */
+  async learnerLaunchedIn(learnerId: string, courseId: string): Promise<boolean> {
+    return repo.learnerLaunchedIn(this.deps.db, learnerId, courseId);
+  }
+
+  /** What the course team's page shows besides the certificates: the title, the learners, the funds. */
+  async courseOverview(courseId: string) {
+    const [title, learners, funds] = await Promise.all([
+      repo.courseTitle(this.deps.db, courseId),
+      repo.courseLearners(this.deps.db, courseId),
+      repo.fundsInCourse(this.deps.db, courseId),
+    ]);
+    return { courseTitle: title ?? 'cours', learners, funds };
+  }
+
   // -------------------------------------------------------------------------------------------------
   // Verification (public)
 
@@ -491,98 +504,18 @@ export class CertificateService {
   // -------------------------------------------------------------------------------------------------
   // Bulk download
 
-  /**
-   * A ZIP of certificates, streamed: PDFs are read a page at a time and the next entry is only queued
-   * once the consumer has taken most of what is buffered, so memory stays bounded whatever the count.
-   * Ends with `index.csv` (number, state, name, company, fund, total time, SHA-256) for auditors.
-   * archiver is loaded on the first download, not at start (it weighs ~1.5 MB of heap, ~5 MB RSS).
-   */
+  /** A streamed ZIP of certificates with its index (archive.ts). */
   async archive(
     filter: repo.ArchiveFilter,
     options: { pageSize?: number; highWaterBytes?: number; onPage?: (rows: number) => void } = {},
   ): Promise<Archiver> {
-    const { ZipArchive } = await import('archiver');
-    // Stored, not deflated: PDF content is already compressed.
-    const archive = new ZipArchive({ store: true });
-    const pageSize = options.pageSize ?? 16;
-    const highWater = options.highWaterBytes ?? 1024 * 1024;
-    const index: string[] = [csvRow(INDEX_HEADER)];
-    let appended = 0;
-    const pump = async () => {
-      let after = '';
-      for (;;) {
-        const rows = await repo.archivePage(this.deps.db, filter, after, pageSize);
-        options.onPage?.(rows.length);
-        if (rows.length === 0) break;
-        for (const row of rows) {
-          // Bytes queued but not yet taken by the consumer (archiver's pointer counts what left its
-          // internal zip stream). Polled, because listening for 'data' or 'readable' would change how
-          // the consumer reads the stream.
-          while (appended - (archive.pointer() - archive.readableLength) > highWater && !archive.destroyed) {
-            await delay(10);
-          }
-          if (archive.destroyed) return;
-          const data = JSON.parse(row.data_canonical) as CertificateData;
-          const entered = once(archive, 'entry');
-          archive.append(row.pdf, { name: certificateFileName(data), date: row.issued_at });
-          appended += row.pdf.length;
-          await entered;
-          index.push(csvRow(indexLine(data, row.state, sha256Hex(row.pdf))));
-        }
-        after = rows.at(-1)!.number;
-      }
-      archive.append(`\ufeff${index.join('')}`, { name: 'index.csv', date: new Date(0) });
-      await archive.finalize();
-    };
-    pump().catch((error: unknown) => {
-      this.deps.log.error({ err: error }, 'certificate archive failed');
-      archive.destroy(error instanceof Error ? error : new Error(String(error)));
-    });
-    return archive;
+    return certificateZip(this.deps, filter, options);
   }
-}
-
-const INDEX_HEADER = [
-  'numero',
-  'version',
-  'etat',
-  'nom',
-  'prenom',
-  'entreprise',
-  'siret_entreprise',
-  'opco',
-  'delivre_le',
-  'temps_total',
-  'temps_total_secondes',
-  'modules_termines',
-  'algorithme',
-  'sha256_pdf',
-];
-
-function indexLine(data: CertificateData, state: string, pdfSha256: string): string[] {
-  return [
-    data.number,
-    String(data.version),
-    state,
-    data.learner.familyName,
-    data.learner.givenName,
-    data.company.name ?? '',
-    data.company.siret ?? '',
-    data.fund?.name ?? '',
-    data.issuedDay,
-    formatDuration(data.durations.totalSeconds),
-    String(data.durations.totalSeconds),
-    `${data.durations.modulesCompleted}/${data.durations.modulesPlanned}`,
-    data.timeAccounting.algorithm,
-    pdfSha256,
-  ];
-}
-
-export function sha256Hex(value: string | Buffer): string {
-  return createHash('sha256').update(value).digest('hex');
 }
 
 function isUniqueViolation(error: unknown): boolean {
   const code = (error as { code?: unknown })?.code;
   return code === '23505' || /duplicate key|unique constraint/i.test(String((error as Error)?.message));
 }
+
+export type { CertificateRecord } from './repository.js';

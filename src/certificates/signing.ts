@@ -47,6 +47,10 @@ export function jwkThumbprint(jwk: PublicJwk): string {
     .digest('base64url');
 }
 
+export function sha256Hex(value: string | Buffer): string {
+  return createHash('sha256').update(value).digest('hex');
+}
+
 export function signText(privateKey: KeyObject, text: string): string {
   return sign(null, Buffer.from(text, 'utf8'), privateKey).toString('base64url');
 }
@@ -98,7 +102,7 @@ export async function currentSigningKey(db: Db, appSecret: string): Promise<Sign
         .insertInto('certificate_signing_keys')
         .values({
           ...fresh.row,
-          public_jwk: JSON.stringify(fresh.row.public_jwk) as unknown as PublicJwk,
+          public_jwk: JSON.stringify(fresh.row.public_jwk),
           alg: 'Ed25519',
           status: 'current',
         })
@@ -125,7 +129,7 @@ export async function rotateSigningKey(db: Db, appSecret: string): Promise<strin
       .insertInto('certificate_signing_keys')
       .values({
         ...fresh.row,
-        public_jwk: JSON.stringify(fresh.row.public_jwk) as unknown as PublicJwk,
+        public_jwk: JSON.stringify(fresh.row.public_jwk),
         alg: 'Ed25519',
         status: 'current',
       })

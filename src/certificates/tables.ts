@@ -1,4 +1,4 @@
-import type { Generated } from 'kysely';
+import type { Generated, JSONColumnType } from 'kysely';
 
 /** Tables of migration 0005_certificates. */
 export interface CertificatesTables {
@@ -12,7 +12,8 @@ export interface CertificateSigningKeyTable {
   /** RFC 7638 thumbprint of the public JWK. */
   kid: string;
   alg: 'Ed25519';
-  public_jwk: { kty: 'OKP'; crv: 'Ed25519'; x: string };
+  /** jsonb: read as the object, written as its JSON text. */
+  public_jwk: JSONColumnType<{ kty: 'OKP'; crv: 'Ed25519'; x: string }>;
   /** PKCS#8 PEM sealed with AES-256-GCM under a key derived from APP_SECRET. */
   private_key_sealed: string;
   status: 'current' | 'retired';

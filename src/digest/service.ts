@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { formatDayFr, isoWeek, parisDay, parisDayStart } from '../exports/index.js';
+import { actorOf, auditEvent, type Principal } from '../portal/index.js';
 import type { Mailer } from './mailer.js';
 import * as repo from './repository.js';
 import {
@@ -107,4 +108,21 @@ export async function sendDueDigests(
   }
   if (run.sent + run.failed > 0) app.log.info(run, 'weekly digests');
   return run;
+}
+
+/** Whether this portal account receives the weekly digest. */
+export async function isSubscribed(app: FastifyInstance, principal: Principal): Promise<boolean> {
+  return repo.isSubscribed(app.db, principal.userId);
+}
+
+/** Only fund staff whose username is an e-mail address may subscribe: the digest covers one fund. */
+export function mayReceiveDigest(principal: Principal): boolean {
+  return principal.role === 'fund_staff' && Boolean(principal.fundSlug) && Boolean(recipientOf(principal.username));
+}
+
+/** Subscribes or unsubscribes the account (audited). Check `mayReceiveDigest` before subscribing. */
+export async function setSubscription(app: FastifyInstance, principal: Principal, subscribed: boolean): Promise<void> {
+  if (subscribed) await repo.subscribe(app.db, principal.userId);
+  else await repo.unsubscribe(app.db, principal.userId);
+  await auditEvent(app.db, actorOf(principal), subscribed ? 'digest.subscribed' : 'digest.unsubscribed', {});
 }

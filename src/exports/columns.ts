@@ -11,6 +11,7 @@ import {
   presenceSessions,
   type RunInterval,
 } from '../tracking/index.js';
+import * as connections from './connections-repository.js';
 import * as repo from './repository.js';
 import { decimalHours, evaluationSummary, nextDay, parisDay, parisDayStart, STATUS_LABELS } from './rules.js';
 import { queryInTransaction, streamInTransaction } from './stream.js';
@@ -55,7 +56,6 @@ const CIVILITY_LABELS: Record<string, string> = { madame: 'Madame', monsieur: 'M
 async function exportContext(app: FastifyInstance): Promise<ExportContext> {
   const [moduleTitles, names] = await Promise.all([repo.moduleTitles(app.db), repo.namesForExport(app.db)]);
   // The training provider is the certificates capability's configuration (lti-config/provider.json).
-  if (!app.hasDecorator('certificates')) return { provider: null, moduleTitles, names };
   const data = app.certificates.provider.data;
   return {
     provider: { siret: data.siret, activityDeclarationNumber: data.activityDeclarationNumber, name: data.name },
@@ -221,7 +221,7 @@ export const CONNECTION_COLUMNS: Column[] = [
 export type ConnectionSource = 'module' | 'lms-estimate' | 'regroupement';
 
 export interface ConnectionRow {
-  source: repo.ConnectionSourceRow;
+  source: connections.ConnectionSourceRow;
   kind: ConnectionSource;
   algorithm: string | null;
   start: Date;
@@ -242,7 +242,7 @@ const DEVICE_LABELS: Record<string, string> = {
 
 /** The merged sessions of one learner's runs, with the flags docs/certificates-and-exports.md asks for. */
 export function sessionsOf(
-  source: repo.ConnectionSourceRow,
+  source: connections.ConnectionSourceRow,
   period: { from: Date | null; to: Date | null },
 ): ConnectionRow[] {
   const runs: RunInterval[] = (source.runs ?? []).map((r) => ({
@@ -327,7 +327,7 @@ export function sessionsOf(
  * itself meanwhile, so that no second is in two rows. Sessions entirely covered by the tool give no row.
  */
 function lmsRows(
-  source: repo.ConnectionSourceRow,
+  source: connections.ConnectionSourceRow,
   inTool: ReadonlyArray<{ startMs: number; endMs: number }>,
   inPeriod: (startMs: number) => boolean,
 ): ConnectionRow[] {
@@ -364,7 +364,7 @@ export const connectionsDefinition: ExportDefinition<ConnectionRow> = {
   columns: CONNECTION_COLUMNS,
   progressUnit: 'learners',
   rows: (db, filter) => connectionRows(db, filter),
-  count: (db, filter) => queryInTransaction(db, (trx) => repo.countConnectionSources(trx, filter)),
+  count: (db, filter) => queryInTransaction(db, (trx) => connections.countConnectionSources(trx, filter)),
   context: exportContext,
   toCells(row, context) {
     const s = row.source;
@@ -400,9 +400,9 @@ async function* connectionRows(db: Db, filter: repo.ExportFilter): AsyncGenerato
     from: filter.from ? parisDayStart(filter.from) : null,
     to: filter.to ? parisDayStart(nextDay(filter.to)) : null,
   };
-  const batches = streamInTransaction(db, (trx) => repo.connectionSources(trx, filter).stream(STREAM_CHUNK));
+  const batches = streamInTransaction(db, (trx) => connections.connectionSources(trx, filter).stream(STREAM_CHUNK));
   for await (const batch of batches) {
-    for (const source of batch) yield sessionsOf(source as repo.ConnectionSourceRow, period);
+    for (const source of batch) yield sessionsOf(source as connections.ConnectionSourceRow, period);
   }
 }
 

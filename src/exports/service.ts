@@ -83,6 +83,17 @@ export function resolveFilter(principal: Principal, input: FilterInput): repo.Ex
   };
 }
 
+/** What a principal may filter on: every fund for operators, their own for fund staff. */
+export async function filterChoices(app: FastifyInstance, principal: Principal) {
+  const fund = principal.role === 'operator' ? null : principal.fundSlug;
+  const [funds, branches, courses] = await Promise.all([
+    repo.listFunds(app.db, fund),
+    repo.listBranches(app.db, fund),
+    repo.listCourses(app.db, fund),
+  ]);
+  return { funds, branches, courses };
+}
+
 export const CONTENT_TYPES: Record<ExportFormat, string> = {
   csv: 'text/csv; charset=utf-8',
   xlsx: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',

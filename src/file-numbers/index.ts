@@ -1,5 +1,8 @@
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
 import type { Db } from '../db/index.js';
 import { confirmedNames, currentNumber, declaredNames } from './repository.js';
+import { fileNumberRoutes } from './routes.js';
 import { checkCompanySiret, companyNameKey, fileNumberApplies } from './rules.js';
 
 /**
@@ -8,7 +11,18 @@ import { checkCompanySiret, companyNameKey, fileNumberApplies } from './rules.js
  * (/api/v1/file-numbers). Certificates print the number at issue time and are reissued when it changes;
  * the summary export shows the current one. The only file other capabilities import from here.
  */
-export { fileNumberRoutes } from './routes.js';
+
+/**
+ * The portal page and the API. Its API joins the description at /docs (src/exports, registered first);
+ * changes reissue certificates (the `certificates` decoration).
+ */
+export const fileNumbersPlugin = fp(
+  async function fileNumbers(app: FastifyInstance): Promise<void> {
+    await app.register(fileNumberRoutes);
+  },
+  { name: 'file-numbers', dependencies: ['certificates', 'exports'], fastify: '5.x' },
+);
+
 export { checkCompanySiret, checkFileNumber, parseImport } from './rules.js';
 export type { FileNumbersTables } from './tables.js';
 

@@ -39,6 +39,54 @@ export async function requireCourse(app: FastifyInstance, courseId: string) {
   return course;
 }
 
+/** Who read which fund's company list (SIRETs, names, file numbers): audited like a download. */
+async function auditCompanyListRead(
+  app: FastifyInstance,
+  principal: Principal,
+  fund: string,
+  courseId: string,
+  companies: number,
+): Promise<void> {
+  await auditEvent(app.db, actorOf(principal), 'file_numbers.read', { fund, courseId, companies });
+}
+
+/** The companies of a fund's course session and their file numbers (an audited read). */
+export async function readCompanies(
+  app: FastifyInstance,
+  principal: Principal,
+  input: { fund: string | undefined; courseId: string },
+): Promise<{ fund: string; companies: repo.CompanyRow[] }> {
+  const fund = await resolveFund(app, principal, input.fund);
+  await requireCourse(app, input.courseId);
+  const companies = await repo.listCompanies(app.db, fund, input.courseId);
+  await auditCompanyListRead(app, principal, fund, input.courseId, companies.length);
+  return { fund, companies };
+}
+
+/** Everything the portal page shows for one fund and course (both optional until chosen). */
+export async function pageData(
+  app: FastifyInstance,
+  principal: Principal,
+  query: { fund?: string | undefined; courseId?: string | undefined },
+) {
+  const operator = principal.role === 'operator';
+  const funds = await repo.listFunds(app.db, operator ? null : principal.fundSlug);
+  const fund = operator && !query.fund ? null : await resolveFund(app, principal, query.fund || undefined);
+  const courses = fund ? await repo.listCourses(app.db, fund) : [];
+  let courseId: string | null = null;
+  if (fund && query.courseId) {
+    const course = await requireCourse(app, query.courseId);
+    if (!courses.some((c) => c.id === course.id)) courses.push(course);
+    courseId = course.id;
+  }
+  const [companies, history] =
+    fund && courseId
+      ? await Promise.all([repo.listCompanies(app.db, fund, courseId), repo.history(app.db, fund, courseId, 20)])
+      : [[], []];
+  if (fund && courseId) await auditCompanyListRead(app, principal, fund, courseId, companies.length);
+  return { funds, fund, courses, courseId, companies, history };
+}
+
 export interface ChangeInput {
   fund: string | undefined;
   courseId: string;
@@ -114,7 +162,6 @@ async function reissueCertificates(
   key: { fundSlug: string; courseId: string; siret: string },
   change: { previous: string | null; fileNumber: string | null },
 ): Promise<{ reissued: string[]; failed: number }> {
-  if (!app.hasDecorator('certificates')) return { reissued: [], failed: 0 };
   const reason =
     change.fileNumber === null
       ? `N° de dossier OPCO retiré (était ${change.previous}) pour l’entreprise ${formatSiret(key.siret)}.`
