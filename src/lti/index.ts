@@ -58,7 +58,7 @@ async function lti(app: FastifyInstance): Promise<void> {
   await app.register(fastifyJwt, sessionJwtOptions(deriveKey(config.appSecret, 'session-token')));
 
   const platformKeys = new PlatformKeyCache();
-  const key = await importStateKey(config.appSecret);
+  const key = importStateKey(config.appSecret);
   const runtime: LtiRuntime = {
     validator: new LaunchValidator({ db, publicUrl: config.publicUrl, stateKey: key, platformKeys }),
     toolKeys: new ToolKeyStore(db, kek),

@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { relative } from 'node:path';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -7,9 +8,9 @@ import type { Db } from '../db/index.js';
 import type { ToolKeyStore } from './keys.js';
 import type { PlatformKeyCache } from './platform-keys.js';
 import {
+  type LaunchRecordInput,
   purgeNonces,
   type Registration,
-  recordLaunch,
   removeFileRegistrationsNotIn,
   upsertRegistration,
 } from './repository.js';
@@ -26,7 +27,7 @@ import {
 import { type LaunchSession, sessionExpiry, signSession } from './session.js';
 import { randomToken, signState, stateCookieHeader } from './state.js';
 import type { LaunchRole } from './tables.js';
-import type { CheckFailure, LaunchValidator, LoginParams } from './validator.js';
+import type { CheckedLaunch, CheckFailure, LaunchValidator, LoginParams } from './validator.js';
 
 /** What a handler receives once a launch is validated and recorded (see `registerLaunchHandler`). */
 export interface ValidatedLaunch {
@@ -74,8 +75,8 @@ export interface LtiRuntime {
   validator: LaunchValidator;
   toolKeys: ToolKeyStore;
   platformKeys: PlatformKeyCache;
-  /** HMAC key of the state JWT, imported once per process (jose re-imports raw bytes on every call). */
-  stateKey: CryptoKey;
+  /** HMAC key of the state JWT, made once per process. */
+  stateKey: KeyObject;
   handlers: Map<MessageType, LaunchHandler>;
   lastNoncePurge: number;
 }
@@ -187,16 +188,8 @@ export type LaunchOutcome =
   | { ok: true; launch: ValidatedLaunch; stateJti: string; checks: { skipped: string[] } }
   | CheckFailure;
 
-export async function completeLaunch(
-  app: FastifyInstance,
-  runtime: LtiRuntime,
-  body: Record<string, unknown>,
-  cookieHeader: string | undefined,
-): Promise<LaunchOutcome> {
-  const result = await runtime.validator.validateLaunch(body, cookieHeader);
-  if (!result.ok) return result;
-  const { payload, registration, messageType, custom } = result;
-
+/** What a checked launch says, claim by claim, as recorded and as handed to the handler. */
+function describeLaunch({ payload, messageType, custom }: CheckedLaunch) {
   const roles = payload[CLAIMS.roles] as string[];
   const role: LaunchRole = mapRoles(roles);
   const contextClaim = optionalObject<Record<string, unknown>>(payload[CLAIMS.context]);
@@ -248,9 +241,7 @@ export async function completeLaunch(
   const deploymentId = payload[CLAIMS.deploymentId] as string;
   const targetLinkUri = payload[CLAIMS.targetLinkUri] as string;
 
-  const recorded = await recordLaunch(app.db, {
-    registrationId: registration.id,
-    issuer: registration.issuer,
+  const record: LaunchRecordInput = {
     sub,
     person: {
       ...opt('name', person.name),
@@ -270,7 +261,47 @@ export async function completeLaunch(
     ags: ags ?? null,
     nrps: nrps ?? null,
     deepLinking: deepLinkingSettings ?? null,
+  };
+  const claims: ValidatedLaunch['claims'] = {
+    sub,
+    ...opt('name', person.name),
+    ...opt('given_name', person.given_name),
+    ...opt('family_name', person.family_name),
+    ...opt('email', person.email),
+    ...opt('preferred_username', person.preferred_username),
+    roles,
+    custom,
+    ...(context ? { context } : {}),
+    ...(resourceLink ? { resourceLink } : {}),
+    ...(ags ? { ags } : {}),
+    ...(nrps ? { nrps } : {}),
+    ...(deepLinkingSettings ? { deepLinkingSettings } : {}),
+    targetLinkUri,
+    deploymentId,
+  };
+  return { role, record, claims };
+}
+
+export async function completeLaunch(
+  app: FastifyInstance,
+  runtime: LtiRuntime,
+  body: Record<string, unknown>,
+  cookieHeader: string | undefined,
+): Promise<LaunchOutcome> {
+  // The launch is recorded by the statement that consumes its nonce (one round trip): the validator asks for
+  // the record once every other check passed.
+  let described: ReturnType<typeof describeLaunch> | undefined;
+  const result = await runtime.validator.validateLaunch(body, cookieHeader, {
+    record: (checked) => {
+      described = describeLaunch(checked);
+      return described.record;
+    },
   });
+  if (!result.ok) return result;
+  const { registration, messageType } = result;
+  if (!described || !result.recorded) throw new Error('the validated launch was not recorded');
+  const { role, claims } = described;
+  const recorded = result.recorded;
 
   const sessionClaims = {
     learnerId: recorded.learnerId,
@@ -288,23 +319,7 @@ export async function completeLaunch(
     sessionToken,
     messageType,
     registration: publicRegistration(registration),
-    claims: {
-      sub,
-      ...opt('name', person.name),
-      ...opt('given_name', person.given_name),
-      ...opt('family_name', person.family_name),
-      ...opt('email', person.email),
-      ...opt('preferred_username', person.preferred_username),
-      roles,
-      custom,
-      ...(context ? { context } : {}),
-      ...(resourceLink ? { resourceLink } : {}),
-      ...(ags ? { ags } : {}),
-      ...(nrps ? { nrps } : {}),
-      ...(deepLinkingSettings ? { deepLinkingSettings } : {}),
-      targetLinkUri,
-      deploymentId,
-    },
+    claims,
   };
   return {
     ok: true,
