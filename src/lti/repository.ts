@@ -93,7 +93,7 @@ export async function upsertRegistration(
       name: reg.name,
       issuer: reg.issuer,
       client_id: reg.clientId,
-      deployment_ids: JSON.stringify(reg.deploymentIds) as unknown as string[],
+      deployment_ids: JSON.stringify(reg.deploymentIds),
       auth_login_url: reg.authLoginUrl,
       access_token_url: reg.accessTokenUrl,
       jwks_url: reg.jwksUrl,
@@ -442,7 +442,7 @@ export async function insertCurrentKeyIfNone(db: Db, key: Omit<ToolKeyRow, 'crea
     .values({
       kid: key.kid,
       alg: key.alg,
-      public_jwk: JSON.stringify(key.publicJwk) as unknown as Record<string, unknown>,
+      public_jwk: JSON.stringify(key.publicJwk),
       private_key_sealed: key.privateKeySealed,
       status: 'current',
     })
@@ -467,7 +467,7 @@ export async function rotateCurrentKey(
       .values({
         kid: key.kid,
         alg: key.alg,
-        public_jwk: JSON.stringify(key.publicJwk) as unknown as Record<string, unknown>,
+        public_jwk: JSON.stringify(key.publicJwk),
         private_key_sealed: key.privateKeySealed,
         status: 'current',
       })

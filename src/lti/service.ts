@@ -5,9 +5,11 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest }
 import { stripSpoofingOptional } from '../common/text.js';
 import type { Config } from '../config/index.js';
 import type { Db } from '../db/index.js';
+import { UnauthorizedError } from '../http/errors.js';
 import type { ToolKeyStore } from './keys.js';
 import type { PlatformKeyCache } from './platform-keys.js';
 import {
+  findLaunchCreatedAt,
   type LaunchRecordInput,
   purgeNonces,
   type Registration,
@@ -22,9 +24,10 @@ import {
   parseRegistrationsFile,
   RegistrationError,
   type RegistrationInput,
+  SESSION_MAX_RENEW_AGE_SECONDS,
   toolUrls,
 } from './rules.js';
-import { type LaunchSession, sessionExpiry, signSession } from './session.js';
+import { type LaunchSession, sessionExpiry, signSession, verifySession } from './session.js';
 import { randomToken, signState, stateCookieHeader } from './state.js';
 import type { LaunchRole } from './tables.js';
 import type { CheckedLaunch, CheckFailure, LaunchValidator, LoginParams } from './validator.js';
@@ -343,4 +346,24 @@ export function publicRegistration(r: Registration): ValidatedLaunch['registrati
     authLoginUrl: r.authLoginUrl,
     jwksUrl: r.jwksUrl,
   };
+}
+
+// --- session renewal ---------------------------------------------------------------------------------------
+
+/** A fresh session token for `session`, while its launch is younger than the renewal horizon. */
+export async function renewSession(
+  app: FastifyInstance,
+  session: LaunchSession,
+): Promise<{ token: string; exp: number }> {
+  const launchedAt = await findLaunchCreatedAt(app.db, session.launchId);
+  if (!launchedAt || Date.now() - launchedAt.getTime() > SESSION_MAX_RENEW_AGE_SECONDS * 1000) {
+    throw new UnauthorizedError(
+      'session_too_old',
+      'Cette page est ouverte depuis trop longtemps. Rechargez la page du cours pour continuer.',
+      'launch older than the renewal horizon',
+    );
+  }
+  const { exp: _previous, ...claims } = session;
+  const token = await signSession(app, claims);
+  return { token, exp: verifySession(app, token).exp };
 }
