@@ -196,7 +196,13 @@ export interface RegistrationUsed {
 }
 
 export type NonceConsumption =
-  | { outcome: 'consumed'; registration: Registration; recorded: RecordedLaunch | null }
+  | {
+      outcome: 'consumed';
+      registration: Registration;
+      recorded: RecordedLaunch | null;
+      /** With a record: issuer and authorization endpoint of every active registration, read by the same statement. */
+      platformUrls: string[] | null;
+    }
   | { outcome: 'unknown' | 'used' | 'expired' }
   | { outcome: 'registration_removed' | 'registration_changed' };
 
@@ -231,6 +237,15 @@ const CONSUME_NONCE = `
       and r.deployment_ids @> jsonb_build_array($7::text)
     returning ${REGISTRATION_COLUMNS.map((c) => `r.${c}`).join(', ')}
   )`;
+
+/**
+ * Issuer and authorization endpoint of every registration not removed (the platforms that may frame the
+ * pages, see `platformOrigins`), as a jsonb array: read by the launch's statement, so that the launch page's
+ * frame policy needs no statement of its own.
+ */
+const PLATFORM_URLS = `select coalesce(jsonb_agg(u), '[]'::jsonb)
+  from lti_registrations, lateral (values (issuer), (auth_login_url)) as urls(u)
+  where removed_at is null`;
 
 const CONSUME_NONCE_ONLY = `with ${CONSUME_NONCE} select ${REGISTRATION_SELECT} from consumed`;
 
@@ -285,10 +300,12 @@ const CONSUME_NONCE_AND_RECORD = `
     returning id, learner_id, course_id, resource_link_id
   )
   select ${REGISTRATION_COLUMNS.map((c) => `consumed.${c}`).join(', ')},
-         launch.id as launch_id, launch.learner_id, launch.course_id, launch.resource_link_id
+         launch.id as launch_id, launch.learner_id, launch.course_id, launch.resource_link_id,
+         (${PLATFORM_URLS}) as platform_urls
   from consumed left join launch on true`;
 
 type ConsumedRow = RegistrationRow & {
+  platform_urls?: string[];
   launch_id?: string | null;
   learner_id?: string | null;
   course_id?: string | null;
@@ -358,7 +375,12 @@ export async function consumeNonce(
         launchId: consumed.launch_id,
       };
     }
-    return { outcome: 'consumed', registration: toRegistration(consumed), recorded };
+    return {
+      outcome: 'consumed',
+      registration: toRegistration(consumed),
+      recorded,
+      platformUrls: record ? (consumed.platform_urls ?? []) : null,
+    };
   }
 
   const { rows: why } = await sql<{

@@ -3,6 +3,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ltiLaunches } from '../metrics/index.js';
 import { AUTO_POST_SCRIPT_PATH, launchErrorPage, launchSuccessPage, SESSION_SCRIPT_PATH } from './pages.js';
+import { rememberPlatformUrls } from './queries.js';
 import { completeLaunch, type LaunchHandler, type LtiRuntime, renewSession, startLogin } from './service.js';
 import { requireSession } from './session.js';
 import { STATE_COOKIE_PREFIX, stateCookieHeader } from './state.js';
@@ -129,6 +130,7 @@ export async function ltiRoutes(app: FastifyInstance, options: { runtime: LtiRun
     const outcome = await completeLaunch(app, runtime, body, request.headers.cookie);
     if (!outcome.ok) return refuse(request, reply, outcome, 'launch');
     const { launch: validated } = outcome;
+    rememberPlatformUrls(request, outcome.platformUrls);
     ltiLaunches.inc({ stage: 'launch', outcome: 'accepted', reason: validated.messageType });
     // The one info line of an accepted launch (the route logs at warn, see HOT_PATH_LOG_LEVEL).
     app.log.info(

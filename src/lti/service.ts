@@ -188,7 +188,14 @@ function optionalObject<T>(v: unknown): T | undefined {
 }
 
 export type LaunchOutcome =
-  | { ok: true; launch: ValidatedLaunch; stateJti: string; checks: { skipped: string[] } }
+  | {
+      ok: true;
+      launch: ValidatedLaunch;
+      stateJti: string;
+      checks: { skipped: string[] };
+      /** The active registrations' issuers and authorization endpoints, read while recording the launch. */
+      platformUrls: string[];
+    }
   | CheckFailure;
 
 /** What a checked launch says, claim by claim, as recorded and as handed to the handler. */
@@ -329,6 +336,7 @@ export async function completeLaunch(
     launch,
     stateJti: result.state.jti,
     checks: { skipped: result.checks.filter((c) => c.outcome === 'skipped').map((c) => c.name) },
+    platformUrls: result.platformUrls ?? [],
   };
 }
 

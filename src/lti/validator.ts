@@ -110,6 +110,8 @@ export type LaunchValidation =
       checks: CheckOutcome[];
       /** What `record` asked to write, written in the statement that consumed the nonce (null without it). */
       recorded: RecordedLaunch | null;
+      /** With `record`: the active registrations' issuers and authorization endpoints, read by that statement. */
+      platformUrls: string[] | null;
     }
   | CheckFailure;
 
@@ -466,6 +468,7 @@ export class LaunchValidator {
       state,
       checks: c.list,
       recorded: consumed.recorded,
+      platformUrls: consumed.platformUrls,
     };
   }
 }
