@@ -1,3 +1,4 @@
+// One file: every statement on the LTI tables shares the registration row mapping (toRegistration).
 import { CompiledQuery, sql } from 'kysely';
 import type { Db } from '../db/index.js';
 import type { RegistrationInput } from './rules.js';
