@@ -92,7 +92,7 @@ export async function buildApp(options: BuildOptions): Promise<App> {
   registerErrorHandling(app);
   registerInputGuard(app);
   registerAccessAudit(app);
-  await registerSecurityHeaders(app, { platformOrigins: () => platformOrigins(database.db) });
+  await registerSecurityHeaders(app, { platformOrigins: (request) => platformOrigins(database.db, request) });
   await app.register(formbody, { bodyLimit: 64 * 1024 });
   await app.register(metricsPlugin, database.poolStats ? { poolStats: () => database.poolStats?.() ?? noPool } : {});
   await app.register(healthRoutes);

@@ -74,11 +74,12 @@ function isHtml(reply: FastifyReply): boolean {
 
 /**
  * Registers helmet and the per-page frame policy on the root instance (before the capabilities, so that
- * every route gets them). `platformOrigins` reads the registered platforms' origins.
+ * every route gets them). `platformOrigins` reads the registered platforms' origins (or those the request
+ * already read).
  */
 export async function registerSecurityHeaders(
   app: FastifyInstance,
-  options: { platformOrigins: () => Promise<string[]> },
+  options: { platformOrigins: (request: FastifyRequest) => Promise<string[]> },
 ): Promise<void> {
   await app.register(helmet, {
     global: true,
@@ -94,7 +95,7 @@ export async function registerSecurityHeaders(
     let platforms: string[] = [];
     if (policy !== 'none') {
       try {
-        platforms = await options.platformOrigins();
+        platforms = await options.platformOrigins(request);
       } catch (err) {
         // Without the registrations (database unreachable) nobody may frame the page: fail closed.
         request.log.warn({ err }, 'platform origins unavailable: page served with frame-ancestors none');

@@ -44,56 +44,52 @@ declare module 'fastify' {
  * Registers the LTI routes (GET /.well-known/jwks.json, GET|POST /lti/login, POST /lti/launch,
  * POST /lti/deep-linking, POST /api/session/renew). At registration it loads and validates the registrations
  * file (a bad entry stops the start, naming the entry and field), upserts it, and makes sure a tool key exists.
- * Its decorations are shared with the whole app (skip-override) so that `requireSession`,
- * `registerLaunchHandler` and `getCurrentToolKey` work from any other capability's plugin; register it
- * before the plugins that call `registerLaunchHandler`.
+ * A fastify-plugin named 'lti': its decorations are shared with the whole app so that `requireSession`,
+ * `registerLaunchHandler` and `getCurrentToolKey` work from any other capability's plugin, which lists 'lti'
+ * in its dependencies (fastify-plugin then checks the registration order).
  */
-async function lti(app: FastifyInstance): Promise<void> {
-  const { config, db } = app;
-  const registrations = await loadRegistrationsFile(config);
-  await syncRegistrations(db, registrations, app.log);
+export const ltiPlugin = fp(
+  async function lti(app: FastifyInstance): Promise<void> {
+    const { config, db } = app;
+    const registrations = await loadRegistrationsFile(config);
+    await syncRegistrations(db, registrations, app.log);
 
-  const kek = keyEncryptionKey(config.appSecret);
-  await ensureCurrentKey(db, kek);
+    const kek = keyEncryptionKey(config.appSecret);
+    await ensureCurrentKey(db, kek);
 
-  await app.register(fastifyJwt, sessionJwtOptions(deriveKey(config.appSecret, 'session-token')));
+    await app.register(fastifyJwt, sessionJwtOptions(deriveKey(config.appSecret, 'session-token')));
 
-  const platformKeys = new PlatformKeyCache();
-  const key = await importStateKey(config.appSecret);
-  const runtime: LtiRuntime = {
-    validator: new LaunchValidator({ db, publicUrl: config.publicUrl, stateKey: key, platformKeys }),
-    toolKeys: new ToolKeyStore(db, kek),
-    platformKeys,
-    stateKey: key,
-    handlers: new Map(),
-    lastNoncePurge: 0,
-  };
-  app.decorate('ltiRuntime', runtime);
-  // A page opened with a view ticket may stay in the browser's history (Back shows it again without asking
-  // to resend a form, and without reusing the spent ticket), but is never stored by a shared cache.
-  app.addHook('onSend', async (request, reply, payload) => {
-    if (openedWithTicket(request) && String(reply.getHeader('content-type') ?? '').startsWith('text/html')) {
-      reply.header('cache-control', 'private, no-cache');
-    }
-    return payload;
-  });
-  // Routes live in their own encapsulated context.
-  await app.register(ltiRoutes, { runtime });
-}
-
-export const ltiPlugin = fp(lti, { name: 'lti', fastify: '5.x' });
-
-function runtimeOf(app: FastifyInstance): LtiRuntime {
-  if (!app.hasDecorator('ltiRuntime')) throw new Error('register ltiPlugin before using the LTI functions');
-  return app.ltiRuntime;
-}
+    const platformKeys = new PlatformKeyCache();
+    const key = importStateKey(config.appSecret);
+    const runtime: LtiRuntime = {
+      validator: new LaunchValidator({ db, publicUrl: config.publicUrl, stateKey: key, platformKeys }),
+      toolKeys: new ToolKeyStore(db, kek),
+      platformKeys,
+      stateKey: key,
+      handlers: new Map(),
+      lastNoncePurge: 0,
+    };
+    app.decorate('ltiRuntime', runtime);
+    // A page opened with a view ticket may stay in the browser's history (Back shows it again without asking
+    // to resend a form, and without reusing the spent ticket), but is never stored by a shared cache.
+    app.addHook('onSend', async (request, reply, payload) => {
+      if (openedWithTicket(request) && String(reply.getHeader('content-type') ?? '').startsWith('text/html')) {
+        reply.header('cache-control', 'private, no-cache');
+      }
+      return payload;
+    });
+    // Routes live in their own encapsulated context.
+    await app.register(ltiRoutes, { runtime });
+  },
+  { name: 'lti', fastify: '5.x' },
+);
 
 /**
  * After a launch of this message type is validated and recorded, the LTI routes call `handler` to answer
  * (render the page). One handler per message type; without one, a simple French page is shown.
  */
 export function registerLaunchHandler(app: FastifyInstance, messageType: MessageType, handler: LaunchHandler): void {
-  const { handlers } = runtimeOf(app);
+  const { handlers } = app.ltiRuntime;
   if (handlers.has(messageType)) throw new Error(`an LTI handler for ${messageType} is already registered`);
   handlers.set(messageType, handler);
 }
@@ -102,7 +98,7 @@ export function registerLaunchHandler(app: FastifyInstance, messageType: Message
 export async function getCurrentToolKey(
   app: FastifyInstance,
 ): Promise<{ kid: string; alg: 'RS256'; privateKey: CryptoKey }> {
-  return runtimeOf(app).toolKeys.current();
+  return app.ltiRuntime.toolKeys.current();
 }
 
 /**

@@ -1,4 +1,5 @@
-import { importJWK, type JWK } from 'jose';
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import type { JWK } from 'jose';
 import { type AllowedAlgorithm, JWKS_REFETCH_INTERVAL_MS, jwksFetchDecision } from './rules.js';
 
 /**
@@ -6,13 +7,14 @@ import { type AllowedAlgorithm, JWKS_REFETCH_INTERVAL_MS, jwksFetchDecision } fr
  * Fetched once per JWKS URL and cached; an unknown kid triggers a refetch at most once a minute, so that a
  * flood of forged kids cannot turn the tool into a relay hammering the LMS. Keys are accepted without
  * `alg`/`use` (Open edX sends neither) and with `key_ops`: the algorithm comes from the token header once it
- * passed the allow-list, and only the RSA members are imported.
+ * passed the allow-list, and only the RSA members are imported, as node:crypto public keys (the id_token's
+ * signature is verified synchronously with node:crypto: see ./jws.ts).
  */
-export type KeyLookup = { ok: true; key: CryptoKey } | { ok: false; check: 'kid' | 'jwks'; reason: string };
+export type KeyLookup = { ok: true; key: KeyObject } | { ok: false; check: 'kid' | 'jwks'; reason: string };
 
 interface CachedSet {
   keys: Map<string, JWK>;
-  imported: Map<string, CryptoKey>;
+  imported: Map<string, KeyObject>;
   fetchedAt: number;
   lastAttemptAt: number;
   /** Why the last fetch failed, while no fetch has succeeded since. */
@@ -73,7 +75,7 @@ export class PlatformKeyCache {
         return { ok: false, check: 'kid', reason: `platform key ${kid} is not an RSA key usable with ${alg}` };
       }
       try {
-        key = (await importJWK({ kty: 'RSA', n: jwk.n, e: jwk.e }, alg)) as CryptoKey;
+        key = createPublicKey({ key: { kty: 'RSA', n: jwk.n, e: jwk.e }, format: 'jwk' });
       } catch {
         return { ok: false, check: 'kid', reason: `platform key ${kid} cannot be imported` };
       }
@@ -123,7 +125,7 @@ export class PlatformKeyCache {
       throw error;
     }
     // Imported keys stay valid for kids whose material did not change.
-    const imported = new Map<string, CryptoKey>();
+    const imported = new Map<string, KeyObject>();
     if (previous) {
       for (const [cacheKey, key] of previous.imported) {
         const kid = cacheKey.split('\u0000')[0] as string;

@@ -18,19 +18,37 @@ export function launchedAsLearnerIn(courseId: string): Expression<SqlBool> {
   );
 }
 
+/** Platform URLs read during a request (by the launch's own statement), for that request's page. */
+const readDuringRequest = new WeakMap<object, string[]>();
+
+/**
+ * Keeps, for the page `request` answers, the active registrations' issuers and authorization endpoints the
+ * launch read in its statement: that page's frame policy then needs no statement of its own. Read during the
+ * same request, they are as fresh as a read at the page's end.
+ */
+export function rememberPlatformUrls(request: object, urls: string[]): void {
+  readDuringRequest.set(request, urls);
+}
+
 /**
  * The origins of the registered platforms (issuer and authorization endpoint of every registration not
  * removed), read at each call so that a registration added or removed anywhere applies at the next page:
  * the pages shown in the LMS iframe may be framed by these origins and by no other (CSP frame-ancestors).
+ * For a request that already read them (a launch, see `rememberPlatformUrls`), those are used.
  */
-export async function platformOrigins(db: Db): Promise<string[]> {
-  const rows = await db
-    .selectFrom('lti_registrations')
-    .select(['issuer', 'auth_login_url'])
-    .where('removed_at', 'is', null)
-    .execute();
+export async function platformOrigins(db: Db, request?: object): Promise<string[]> {
+  const known = request ? readDuringRequest.get(request) : undefined;
+  const values =
+    known ??
+    (
+      await db
+        .selectFrom('lti_registrations')
+        .select(['issuer', 'auth_login_url'])
+        .where('removed_at', 'is', null)
+        .execute()
+    ).flatMap((r) => [r.issuer, r.auth_login_url]);
   const origins = new Set<string>();
-  for (const value of rows.flatMap((r) => [r.issuer, r.auth_login_url])) {
+  for (const value of values) {
     try {
       const url = new URL(value);
       if (url.protocol === 'https:' || url.protocol === 'http:') origins.add(url.origin);

@@ -1,4 +1,5 @@
-import { sql } from 'kysely';
+// One file: every statement on the LTI tables shares the registration row mapping (toRegistration).
+import { CompiledQuery, sql } from 'kysely';
 import type { Db } from '../db/index.js';
 import type { RegistrationInput } from './rules.js';
 import type { LaunchRole } from './tables.js';
@@ -93,7 +94,7 @@ export async function upsertRegistration(
       name: reg.name,
       issuer: reg.issuer,
       client_id: reg.clientId,
-      deployment_ids: JSON.stringify(reg.deploymentIds) as unknown as string[],
+      deployment_ids: JSON.stringify(reg.deploymentIds),
       auth_login_url: reg.authLoginUrl,
       access_token_url: reg.accessTokenUrl,
       jwks_url: reg.jwksUrl,
@@ -162,24 +163,29 @@ export async function findRegistrationAndIssueNonce(
   nonce: string,
   expiresAt: Date,
 ): Promise<Registration[]> {
-  const { rows } = await sql<RegistrationRow>`
-    with reg as (
-      select ${sql.join(REGISTRATION_COLUMNS.map((c) => sql.ref(c)))}
-      from lti_registrations
-      where issuer = ${login.issuer}
-        and (${login.clientId}::text is null or client_id = ${login.clientId})
-        and removed_at is null
-      limit 2
-    ), issued as (
-      insert into lti_nonces (nonce, registration_id, expires_at)
-      select ${nonce}, id, ${expiresAt}::timestamptz from reg
-      where (select count(*) from reg) = 1
-        and (${login.deploymentId}::text is null or deployment_ids @> jsonb_build_array(${login.deploymentId}::text))
-      returning registration_id
-    )
-    select * from reg`.execute(db);
+  const { rows } = await db.executeQuery<RegistrationRow>(
+    CompiledQuery.raw(ISSUE_NONCE, [login.issuer, login.clientId, login.deploymentId, nonce, expiresAt]),
+  );
   return rows.map(toRegistration);
 }
+
+/** `findRegistrationAndIssueNonce`'s statement, fixed text: $1 issuer, $2 client_id, $3 deployment, $4 nonce, $5 expiry. */
+const ISSUE_NONCE = `
+  with reg as (
+    select ${REGISTRATION_COLUMNS.join(', ')}
+    from lti_registrations
+    where issuer = $1
+      and ($2::text is null or client_id = $2::text)
+      and removed_at is null
+    limit 2
+  ), issued as (
+    insert into lti_nonces (nonce, registration_id, expires_at)
+    select $4, id, $5::timestamptz from reg
+    where (select count(*) from reg) = 1
+      and ($3::text is null or deployment_ids @> jsonb_build_array($3::text))
+    returning registration_id
+  )
+  select * from reg`;
 
 /** What the launch validation relied on in a registration (read from a cache or from the database). */
 export interface RegistrationUsed {
@@ -191,40 +197,192 @@ export interface RegistrationUsed {
 }
 
 export type NonceConsumption =
-  | { outcome: 'consumed'; registration: Registration }
+  | {
+      outcome: 'consumed';
+      registration: Registration;
+      recorded: RecordedLaunch | null;
+      /** With a record: issuer and authorization endpoint of every active registration, read by the same statement. */
+      platformUrls: string[] | null;
+    }
   | { outcome: 'unknown' | 'used' | 'expired' }
   | { outcome: 'registration_removed' | 'registration_changed' };
+
+/** What recording a launch created or found (see `LaunchRecordInput`). */
+export interface RecordedLaunch {
+  learnerId: string;
+  courseId: string | null;
+  resourceLinkId: string | null;
+  launchId: string;
+}
+
+const REGISTRATION_SELECT = REGISTRATION_COLUMNS.join(', ');
+
+/**
+ * The nonce consumption of `consumeNonce`, as fixed SQL text: the hot path's statements are compiled once per
+ * process rather than rebuilt by Kysely's query builder on every launch. Parameters: $1 now, $2 nonce, $3 the
+ * registration id the validation used, $4 its issuer, $5 client_id, $6 JWKS URL, $7 the launch's deployment.
+ */
+const CONSUME_NONCE = `
+  consumed as (
+    update lti_nonces n set consumed_at = $1::timestamptz
+    from lti_registrations r
+    where n.nonce = $2
+      and n.registration_id = $3::uuid
+      and n.consumed_at is null
+      and n.expires_at > $1::timestamptz
+      and r.id = n.registration_id
+      and r.removed_at is null
+      and r.issuer = $4
+      and r.client_id = $5
+      and r.jwks_url = $6
+      and r.deployment_ids @> jsonb_build_array($7::text)
+    returning ${REGISTRATION_COLUMNS.map((c) => `r.${c}`).join(', ')}
+  )`;
+
+/**
+ * Issuer and authorization endpoint of every registration not removed (the platforms that may frame the
+ * pages, see `platformOrigins`), as a jsonb array: read by the launch's statement, so that the launch page's
+ * frame policy needs no statement of its own.
+ */
+const PLATFORM_URLS = `select coalesce(jsonb_agg(u), '[]'::jsonb)
+  from lti_registrations, lateral (values (issuer), (auth_login_url)) as urls(u)
+  where removed_at is null`;
+
+const CONSUME_NONCE_ONLY = `with ${CONSUME_NONCE} select ${REGISTRATION_SELECT} from consumed`;
+
+/**
+ * The nonce consumption and, in the same statement (data-modifying CTEs, one round trip, one transaction),
+ * what the launch tells us, written only when the nonce was consumed: learner (issuer, sub), course and
+ * resource link upserted, the launch recorded as evidence. Name, email and username are only overwritten
+ * when the platform sends them (PII sharing may be off). The course is skipped without a context claim, the
+ * resource link without a course or a link claim. Issuer and registration id come from the registration
+ * row the consumption re-checked. Parameters after CONSUME_NONCE's: $8 sub, $9–$13 name, given name, family
+ * name, email, username; $14 has a course, $15–$17 context id, label, title; $18 has a link, $19–$20 link id
+ * and title, $21 custom (jsonb); $22 message type, $23 role, $24 roles (jsonb), $25 target_link_uri, $26–$28
+ * ags, nrps, deep linking settings (jsonb).
+ */
+const CONSUME_NONCE_AND_RECORD = `
+  with ${CONSUME_NONCE}, learner as (
+    insert into learners (issuer, sub, name, given_name, family_name, email, username)
+    select consumed.issuer, $8, $9, $10, $11, $12, $13 from consumed
+    on conflict (issuer, sub) do update set
+      name = coalesce(excluded.name, learners.name),
+      given_name = coalesce(excluded.given_name, learners.given_name),
+      family_name = coalesce(excluded.family_name, learners.family_name),
+      email = coalesce(excluded.email, learners.email),
+      username = coalesce(excluded.username, learners.username),
+      updated_at = now()
+    returning id
+  ), course as (
+    insert into courses (issuer, context_id, label, title)
+    select consumed.issuer, $15, $16, $17 from consumed
+    where $14::boolean
+    on conflict (issuer, context_id) do update set
+      label = coalesce(excluded.label, courses.label),
+      title = coalesce(excluded.title, courses.title),
+      updated_at = now()
+    returning id
+  ), link as (
+    insert into resource_links (course_id, registration_id, resource_link_id, title, custom)
+    select course.id, consumed.id, $19, $20, $21::jsonb
+    from course, consumed
+    where $18::boolean
+    on conflict (registration_id, resource_link_id) do update set
+      title = coalesce(excluded.title, resource_links.title),
+      custom = excluded.custom,
+      updated_at = now()
+    returning id
+  ), launch as (
+    insert into lti_launches (registration_id, learner_id, course_id, resource_link_id, message_type, role, roles,
+                              deployment_id, target_link_uri, custom, ags, nrps, deep_linking)
+    select consumed.id, learner.id, (select id from course), (select id from link), $22, $23, $24::jsonb,
+           $7::text, $25, $21::jsonb, $26::jsonb, $27::jsonb, $28::jsonb
+    from consumed, learner
+    returning id, learner_id, course_id, resource_link_id
+  )
+  select ${REGISTRATION_COLUMNS.map((c) => `consumed.${c}`).join(', ')},
+         launch.id as launch_id, launch.learner_id, launch.course_id, launch.resource_link_id,
+         (${PLATFORM_URLS}) as platform_urls
+  from consumed left join launch on true`;
+
+type ConsumedRow = RegistrationRow & {
+  platform_urls?: string[];
+  launch_id?: string | null;
+  learner_id?: string | null;
+  course_id?: string | null;
+  resource_link_id?: string | null;
+};
+
+function recordParameters(input: LaunchRecordInput): unknown[] {
+  const p = input.person;
+  const json = (v: unknown) => (v === null ? null : JSON.stringify(v));
+  const hasCourse = input.context !== undefined;
+  return [
+    input.sub,
+    p.name ?? null,
+    p.givenName ?? null,
+    p.familyName ?? null,
+    p.email ?? null,
+    p.username ?? null,
+    hasCourse,
+    input.context?.id ?? null,
+    input.context?.label ?? null,
+    input.context?.title ?? null,
+    hasCourse && input.resourceLink !== undefined,
+    input.resourceLink?.id ?? null,
+    input.resourceLink?.title ?? null,
+    JSON.stringify(input.custom),
+    input.messageType,
+    input.role,
+    JSON.stringify(input.roles),
+    input.targetLinkUri,
+    json(input.ags),
+    json(input.nrps),
+    json(input.deepLinking),
+  ];
+}
 
 /**
  * Consumes a nonce atomically and, in the same statement, checks that the registration the launch was
  * validated against is still active and still has the issuer, client_id, JWKS URL and deployment the
  * validation used — so a registration held in the process's cache is never trusted on its own. One UPDATE
  * guarded by `consumed_at is null`: of two concurrent launches carrying the nonce, PostgreSQL lets exactly
- * one row update through. When none does, a second look says why (and burns nothing).
+ * one row update through. With `record`, the same statement records the launch (see
+ * CONSUME_NONCE_AND_RECORD): nothing is written unless the nonce was consumed, and a launch whose recording
+ * fails leaves its nonce unconsumed. When no row updates, a second look says why (and burns nothing).
  */
 export async function consumeNonce(
   db: Db,
   nonce: string,
   used: RegistrationUsed,
   now: Date,
+  record?: LaunchRecordInput,
 ): Promise<NonceConsumption> {
-  const r = (c: (typeof REGISTRATION_COLUMNS)[number]) => sql.ref(`r.${c}`);
-  const { rows } = await sql<RegistrationRow>`
-    update lti_nonces n set consumed_at = ${now}::timestamptz
-    from lti_registrations r
-    where n.nonce = ${nonce}
-      and n.registration_id = ${used.id}
-      and n.consumed_at is null
-      and n.expires_at > ${now}::timestamptz
-      and r.id = n.registration_id
-      and r.removed_at is null
-      and r.issuer = ${used.issuer}
-      and r.client_id = ${used.clientId}
-      and r.jwks_url = ${used.jwksUrl}
-      and r.deployment_ids @> jsonb_build_array(${used.deploymentId}::text)
-    returning ${sql.join(REGISTRATION_COLUMNS.map(r))}`.execute(db);
+  const parameters: unknown[] = [now, nonce, used.id, used.issuer, used.clientId, used.jwksUrl, used.deploymentId];
+  const { rows } = await db.executeQuery<ConsumedRow>(
+    record
+      ? CompiledQuery.raw(CONSUME_NONCE_AND_RECORD, [...parameters, ...recordParameters(record)])
+      : CompiledQuery.raw(CONSUME_NONCE_ONLY, parameters),
+  );
   const consumed = rows[0];
-  if (consumed) return { outcome: 'consumed', registration: toRegistration(consumed) };
+  if (consumed) {
+    let recorded: RecordedLaunch | null = null;
+    if (record) {
+      if (!consumed.launch_id || !consumed.learner_id) throw new Error('recording the launch returned no row');
+      recorded = {
+        learnerId: consumed.learner_id,
+        courseId: consumed.course_id ?? null,
+        resourceLinkId: consumed.resource_link_id ?? null,
+        launchId: consumed.launch_id,
+      };
+    }
+    return {
+      outcome: 'consumed',
+      registration: toRegistration(consumed),
+      recorded,
+      platformUrls: record ? (consumed.platform_urls ?? []) : null,
+    };
+  }
 
   const { rows: why } = await sql<{
     removed_at: Date | null;
@@ -307,7 +465,7 @@ export async function insertCurrentKeyIfNone(db: Db, key: Omit<ToolKeyRow, 'crea
     .values({
       kid: key.kid,
       alg: key.alg,
-      public_jwk: JSON.stringify(key.publicJwk) as unknown as Record<string, unknown>,
+      public_jwk: JSON.stringify(key.publicJwk),
       private_key_sealed: key.privateKeySealed,
       status: 'current',
     })
@@ -332,7 +490,7 @@ export async function rotateCurrentKey(
       .values({
         kid: key.kid,
         alg: key.alg,
-        public_jwk: JSON.stringify(key.publicJwk) as unknown as Record<string, unknown>,
+        public_jwk: JSON.stringify(key.publicJwk),
         private_key_sealed: key.privateKeySealed,
         status: 'current',
       })
@@ -343,9 +501,8 @@ export async function rotateCurrentKey(
 
 // --- What a launch tells us (LTI Core §5.3 user identity, §5.4.2 context, §5.3.5 resource link) ------------
 
+/** What a launch records (see CONSUME_NONCE_AND_RECORD); issuer and registration come from the registration. */
 export interface LaunchRecordInput {
-  registrationId: string;
-  issuer: string;
   sub: string;
   person: { name?: string; givenName?: string; familyName?: string; email?: string; username?: string };
   context?: { id: string; label?: string; title?: string };
@@ -359,81 +516,6 @@ export interface LaunchRecordInput {
   ags: Record<string, unknown> | null;
   nrps: Record<string, unknown> | null;
   deepLinking: Record<string, unknown> | null;
-}
-
-/**
- * Upserts learner (issuer, sub), course and resource link, then records the launch as evidence — in one
- * statement (data-modifying CTEs), so a launch costs one round trip here and the four writes commit or fail
- * together. Name, email and username are only overwritten when the platform sends them (PII sharing may be
- * off). The course is skipped without a context claim, the resource link without a course or a link claim.
- */
-export async function recordLaunch(
-  db: Db,
-  input: LaunchRecordInput,
-): Promise<{ learnerId: string; courseId: string | null; resourceLinkId: string | null; launchId: string }> {
-  const p = input.person;
-  const json = (v: unknown) => (v === null ? null : JSON.stringify(v));
-  const hasCourse = input.context !== undefined;
-  const hasLink = hasCourse && input.resourceLink !== undefined;
-  const custom = JSON.stringify(input.custom);
-  const { rows } = await sql<{
-    learner_id: string;
-    course_id: string | null;
-    resource_link_id: string | null;
-    launch_id: string;
-  }>`
-    with learner as (
-      insert into learners (issuer, sub, name, given_name, family_name, email, username)
-      values (${input.issuer}, ${input.sub}, ${p.name ?? null}, ${p.givenName ?? null}, ${p.familyName ?? null},
-              ${p.email ?? null}, ${p.username ?? null})
-      on conflict (issuer, sub) do update set
-        name = coalesce(excluded.name, learners.name),
-        given_name = coalesce(excluded.given_name, learners.given_name),
-        family_name = coalesce(excluded.family_name, learners.family_name),
-        email = coalesce(excluded.email, learners.email),
-        username = coalesce(excluded.username, learners.username),
-        updated_at = now()
-      returning id
-    ), course as (
-      insert into courses (issuer, context_id, label, title)
-      select ${input.issuer}, ${input.context?.id ?? null}, ${input.context?.label ?? null},
-             ${input.context?.title ?? null}
-      where ${hasCourse}
-      on conflict (issuer, context_id) do update set
-        label = coalesce(excluded.label, courses.label),
-        title = coalesce(excluded.title, courses.title),
-        updated_at = now()
-      returning id
-    ), link as (
-      insert into resource_links (course_id, registration_id, resource_link_id, title, custom)
-      select course.id, ${input.registrationId}::uuid, ${input.resourceLink?.id ?? null},
-             ${input.resourceLink?.title ?? null}, ${custom}::jsonb
-      from course
-      where ${hasLink}
-      on conflict (registration_id, resource_link_id) do update set
-        title = coalesce(excluded.title, resource_links.title),
-        custom = excluded.custom,
-        updated_at = now()
-      returning id
-    ), launch as (
-      insert into lti_launches (registration_id, learner_id, course_id, resource_link_id, message_type, role, roles,
-                                deployment_id, target_link_uri, custom, ags, nrps, deep_linking)
-      select ${input.registrationId}::uuid, learner.id, (select id from course), (select id from link),
-             ${input.messageType}, ${input.role}, ${JSON.stringify(input.roles)}::jsonb, ${input.deploymentId},
-             ${input.targetLinkUri}, ${custom}::jsonb, ${json(input.ags)}::jsonb, ${json(input.nrps)}::jsonb,
-             ${json(input.deepLinking)}::jsonb
-      from learner
-      returning id, learner_id, course_id, resource_link_id
-    )
-    select id as launch_id, learner_id, course_id, resource_link_id from launch`.execute(db);
-  const row = rows[0];
-  if (!row) throw new Error('recording the launch returned no row');
-  return {
-    learnerId: row.learner_id,
-    courseId: row.course_id,
-    resourceLinkId: row.resource_link_id,
-    launchId: row.launch_id,
-  };
 }
 
 export async function findLaunchCreatedAt(db: Db, launchId: string): Promise<Date | null> {

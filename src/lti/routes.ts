@@ -1,13 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { UnauthorizedError } from '../http/errors.js';
 import { ltiLaunches } from '../metrics/index.js';
 import { AUTO_POST_SCRIPT_PATH, launchErrorPage, launchSuccessPage, SESSION_SCRIPT_PATH } from './pages.js';
-import { findLaunchCreatedAt } from './repository.js';
-import { SESSION_MAX_RENEW_AGE_SECONDS } from './rules.js';
-import { completeLaunch, type LaunchHandler, type LtiRuntime, startLogin } from './service.js';
-import { requireSession, signSession, verifySession } from './session.js';
+import { rememberPlatformUrls } from './queries.js';
+import { completeLaunch, type LaunchHandler, type LtiRuntime, renewSession, startLogin } from './service.js';
+import { requireSession } from './session.js';
 import { STATE_COOKIE_PREFIX, stateCookieHeader } from './state.js';
 import type { CheckFailure, LoginParams } from './validator.js';
 
@@ -132,6 +130,7 @@ export async function ltiRoutes(app: FastifyInstance, options: { runtime: LtiRun
     const outcome = await completeLaunch(app, runtime, body, request.headers.cookie);
     if (!outcome.ok) return refuse(request, reply, outcome, 'launch');
     const { launch: validated } = outcome;
+    rememberPlatformUrls(request, outcome.platformUrls);
     ltiLaunches.inc({ stage: 'launch', outcome: 'accepted', reason: validated.messageType });
     // The one info line of an accepted launch (the route logs at warn, see HOT_PATH_LOG_LEVEL).
     app.log.info(
@@ -170,19 +169,6 @@ export async function ltiRoutes(app: FastifyInstance, options: { runtime: LtiRun
         response: { 200: RenewReply },
       },
     },
-    async (request) => {
-      const session = await requireSession(request);
-      const launchedAt = await findLaunchCreatedAt(app.db, session.launchId);
-      if (!launchedAt || Date.now() - launchedAt.getTime() > SESSION_MAX_RENEW_AGE_SECONDS * 1000) {
-        throw new UnauthorizedError(
-          'session_too_old',
-          'Cette page est ouverte depuis trop longtemps. Rechargez la page du cours pour continuer.',
-          'launch older than the renewal horizon',
-        );
-      }
-      const { exp: _previous, ...claims } = session;
-      const token = await signSession(app, claims);
-      return { token, exp: verifySession(app, token).exp };
-    },
+    async (request) => renewSession(app, await requireSession(request)),
   );
 }

@@ -1,15 +1,18 @@
+import type { KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { relative } from 'node:path';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { stripSpoofingOptional } from '../common/text.js';
 import type { Config } from '../config/index.js';
 import type { Db } from '../db/index.js';
+import { UnauthorizedError } from '../http/errors.js';
 import type { ToolKeyStore } from './keys.js';
 import type { PlatformKeyCache } from './platform-keys.js';
 import {
+  findLaunchCreatedAt,
+  type LaunchRecordInput,
   purgeNonces,
   type Registration,
-  recordLaunch,
   removeFileRegistrationsNotIn,
   upsertRegistration,
 } from './repository.js';
@@ -21,12 +24,13 @@ import {
   parseRegistrationsFile,
   RegistrationError,
   type RegistrationInput,
+  SESSION_MAX_RENEW_AGE_SECONDS,
   toolUrls,
 } from './rules.js';
-import { type LaunchSession, sessionExpiry, signSession } from './session.js';
+import { type LaunchSession, sessionExpiry, signSession, verifySession } from './session.js';
 import { randomToken, signState, stateCookieHeader } from './state.js';
 import type { LaunchRole } from './tables.js';
-import type { CheckFailure, LaunchValidator, LoginParams } from './validator.js';
+import type { CheckedLaunch, CheckFailure, LaunchValidator, LoginParams } from './validator.js';
 
 /** What a handler receives once a launch is validated and recorded (see `registerLaunchHandler`). */
 export interface ValidatedLaunch {
@@ -74,8 +78,8 @@ export interface LtiRuntime {
   validator: LaunchValidator;
   toolKeys: ToolKeyStore;
   platformKeys: PlatformKeyCache;
-  /** HMAC key of the state JWT, imported once per process (jose re-imports raw bytes on every call). */
-  stateKey: CryptoKey;
+  /** HMAC key of the state JWT, made once per process. */
+  stateKey: KeyObject;
   handlers: Map<MessageType, LaunchHandler>;
   lastNoncePurge: number;
 }
@@ -184,19 +188,18 @@ function optionalObject<T>(v: unknown): T | undefined {
 }
 
 export type LaunchOutcome =
-  | { ok: true; launch: ValidatedLaunch; stateJti: string; checks: { skipped: string[] } }
+  | {
+      ok: true;
+      launch: ValidatedLaunch;
+      stateJti: string;
+      checks: { skipped: string[] };
+      /** The active registrations' issuers and authorization endpoints, read while recording the launch. */
+      platformUrls: string[];
+    }
   | CheckFailure;
 
-export async function completeLaunch(
-  app: FastifyInstance,
-  runtime: LtiRuntime,
-  body: Record<string, unknown>,
-  cookieHeader: string | undefined,
-): Promise<LaunchOutcome> {
-  const result = await runtime.validator.validateLaunch(body, cookieHeader);
-  if (!result.ok) return result;
-  const { payload, registration, messageType, custom } = result;
-
+/** What a checked launch says, claim by claim, as recorded and as handed to the handler. */
+function describeLaunch({ payload, messageType, custom }: CheckedLaunch) {
   const roles = payload[CLAIMS.roles] as string[];
   const role: LaunchRole = mapRoles(roles);
   const contextClaim = optionalObject<Record<string, unknown>>(payload[CLAIMS.context]);
@@ -248,9 +251,7 @@ export async function completeLaunch(
   const deploymentId = payload[CLAIMS.deploymentId] as string;
   const targetLinkUri = payload[CLAIMS.targetLinkUri] as string;
 
-  const recorded = await recordLaunch(app.db, {
-    registrationId: registration.id,
-    issuer: registration.issuer,
+  const record: LaunchRecordInput = {
     sub,
     person: {
       ...opt('name', person.name),
@@ -270,7 +271,47 @@ export async function completeLaunch(
     ags: ags ?? null,
     nrps: nrps ?? null,
     deepLinking: deepLinkingSettings ?? null,
+  };
+  const claims: ValidatedLaunch['claims'] = {
+    sub,
+    ...opt('name', person.name),
+    ...opt('given_name', person.given_name),
+    ...opt('family_name', person.family_name),
+    ...opt('email', person.email),
+    ...opt('preferred_username', person.preferred_username),
+    roles,
+    custom,
+    ...(context ? { context } : {}),
+    ...(resourceLink ? { resourceLink } : {}),
+    ...(ags ? { ags } : {}),
+    ...(nrps ? { nrps } : {}),
+    ...(deepLinkingSettings ? { deepLinkingSettings } : {}),
+    targetLinkUri,
+    deploymentId,
+  };
+  return { role, record, claims };
+}
+
+export async function completeLaunch(
+  app: FastifyInstance,
+  runtime: LtiRuntime,
+  body: Record<string, unknown>,
+  cookieHeader: string | undefined,
+): Promise<LaunchOutcome> {
+  // The launch is recorded by the statement that consumes its nonce (one round trip): the validator asks for
+  // the record once every other check passed.
+  let described: ReturnType<typeof describeLaunch> | undefined;
+  const result = await runtime.validator.validateLaunch(body, cookieHeader, {
+    record: (checked) => {
+      described = describeLaunch(checked);
+      return described.record;
+    },
   });
+  if (!result.ok) return result;
+  const { registration, messageType } = result;
+  if (!described || !result.recorded) throw new Error('the validated launch was not recorded');
+  const { role, claims } = described;
+  const recorded = result.recorded;
 
   const sessionClaims = {
     learnerId: recorded.learnerId,
@@ -288,29 +329,14 @@ export async function completeLaunch(
     sessionToken,
     messageType,
     registration: publicRegistration(registration),
-    claims: {
-      sub,
-      ...opt('name', person.name),
-      ...opt('given_name', person.given_name),
-      ...opt('family_name', person.family_name),
-      ...opt('email', person.email),
-      ...opt('preferred_username', person.preferred_username),
-      roles,
-      custom,
-      ...(context ? { context } : {}),
-      ...(resourceLink ? { resourceLink } : {}),
-      ...(ags ? { ags } : {}),
-      ...(nrps ? { nrps } : {}),
-      ...(deepLinkingSettings ? { deepLinkingSettings } : {}),
-      targetLinkUri,
-      deploymentId,
-    },
+    claims,
   };
   return {
     ok: true,
     launch,
     stateJti: result.state.jti,
     checks: { skipped: result.checks.filter((c) => c.outcome === 'skipped').map((c) => c.name) },
+    platformUrls: result.platformUrls ?? [],
   };
 }
 
@@ -328,4 +354,24 @@ export function publicRegistration(r: Registration): ValidatedLaunch['registrati
     authLoginUrl: r.authLoginUrl,
     jwksUrl: r.jwksUrl,
   };
+}
+
+// --- session renewal ---------------------------------------------------------------------------------------
+
+/** A fresh session token for `session`, while its launch is younger than the renewal horizon. */
+export async function renewSession(
+  app: FastifyInstance,
+  session: LaunchSession,
+): Promise<{ token: string; exp: number }> {
+  const launchedAt = await findLaunchCreatedAt(app.db, session.launchId);
+  if (!launchedAt || Date.now() - launchedAt.getTime() > SESSION_MAX_RENEW_AGE_SECONDS * 1000) {
+    throw new UnauthorizedError(
+      'session_too_old',
+      'Cette page est ouverte depuis trop longtemps. Rechargez la page du cours pour continuer.',
+      'launch older than the renewal horizon',
+    );
+  }
+  const { exp: _previous, ...claims } = session;
+  const token = await signSession(app, claims);
+  return { token, exp: verifySession(app, token).exp };
 }

@@ -1,4 +1,4 @@
-import type { Generated } from 'kysely';
+import type { Generated, JSONColumnType } from 'kysely';
 
 /** Tables of migration 0002_lti_identity. Other capabilities reference learners/courses/resource_links. */
 export interface LtiTables {
@@ -16,7 +16,7 @@ export interface LtiTables {
 export interface LtiViewTicketTable {
   id_hash: string;
   path: string;
-  claims: Record<string, unknown>;
+  claims: JSONColumnType<Record<string, unknown>>;
   expires_at: Date;
   used_at: Date | null;
 }
@@ -26,7 +26,8 @@ export interface LtiRegistrationTable {
   name: string;
   issuer: string;
   client_id: string;
-  deployment_ids: string[];
+  /** jsonb: read as an array, written as its JSON text. */
+  deployment_ids: JSONColumnType<string[]>;
   auth_login_url: string;
   access_token_url: string;
   jwks_url: string;
@@ -40,7 +41,7 @@ export interface LtiRegistrationTable {
 export interface LtiToolKeyTable {
   kid: string;
   alg: string;
-  public_jwk: Record<string, unknown>;
+  public_jwk: JSONColumnType<Record<string, unknown>>;
   private_key_sealed: string;
   status: 'current' | 'retired';
   created_at: Generated<Date>;

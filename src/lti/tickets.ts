@@ -28,7 +28,7 @@ export async function issueViewTicket(app: FastifyInstance, session: LaunchSessi
     .values({
       id_hash: hash(ticket),
       path,
-      claims: JSON.stringify(claims) as unknown as Record<string, unknown>,
+      claims: JSON.stringify(claims),
       expires_at: new Date(Date.now() + VIEW_TICKET_TTL_SECONDS * 1000),
     })
     .execute();

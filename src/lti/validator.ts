@@ -1,7 +1,14 @@
-import { base64url, compactVerify } from 'jose';
 import type { Db } from '../db/index.js';
+import { verifyJwsSignature } from './jws.js';
 import type { PlatformKeyCache } from './platform-keys.js';
-import { consumeNonce, findRegistrationAndIssueNonce, findRegistrationById, type Registration } from './repository.js';
+import {
+  consumeNonce,
+  findRegistrationAndIssueNonce,
+  findRegistrationById,
+  type LaunchRecordInput,
+  type RecordedLaunch,
+  type Registration,
+} from './repository.js';
 import {
   CLAIMS,
   checkAudience,
@@ -14,7 +21,7 @@ import {
   normaliseCustom,
   pointsToTool,
 } from './rules.js';
-import { checkStateCookie, type LoginState, verifyState } from './state.js';
+import { checkStateCookie, type LoginState, type StateKey, verifyState } from './state.js';
 
 /**
  * The launch validator (LTI Core §5.1, Security Framework §5.1.3): every check has a name; the result lists
@@ -101,8 +108,23 @@ export type LaunchValidation =
       custom: Record<string, string>;
       state: LoginState;
       checks: CheckOutcome[];
+      /** What `record` asked to write, written in the statement that consumed the nonce (null without it). */
+      recorded: RecordedLaunch | null;
+      /** With `record`: the active registrations' issuers and authorization endpoints, read by that statement. */
+      platformUrls: string[] | null;
     }
   | CheckFailure;
+
+/** A launch that passed every check but the nonce's, as `record` receives it. */
+export interface CheckedLaunch {
+  registration: Registration;
+  messageType: MessageType;
+  payload: LaunchPayload;
+  custom: Record<string, string>;
+}
+
+/** Says what to record for a launch about to consume its nonce; written only if the nonce is consumed. */
+export type LaunchRecorder = (launch: CheckedLaunch) => LaunchRecordInput;
 
 const MAX_PARAM_LENGTH = 2048;
 
@@ -128,7 +150,7 @@ const nonEmpty = (v: unknown, max = MAX_PARAM_LENGTH): v is string =>
 export interface ValidatorDeps {
   db: Db;
   publicUrl: string;
-  stateKey: CryptoKey | Uint8Array;
+  stateKey: StateKey;
   platformKeys: PlatformKeyCache;
 }
 
@@ -230,16 +252,18 @@ export class LaunchValidator {
   async validateLaunch(
     body: Record<string, unknown>,
     cookieHeader: string | undefined,
-    now = Date.now(),
+    options: { now?: number; record?: LaunchRecorder } = {},
   ): Promise<LaunchValidation> {
     const c = new Checks();
-    const result = await this.#validateLaunch(c, body, cookieHeader, now, false);
+    const now = options.now ?? Date.now();
+    const record = options.record;
+    const result = await this.#validateLaunch(c, body, cookieHeader, now, false, record);
     // The cache never decides a refusal: a launch refused while validated against a cached registration
     // (removed or changed since, or refused for another reason) is validated again from the database, so
     // the refusal and the check it names are the ones the database gives. Nothing was burnt: the nonce is
     // consumed only by a launch that passed every check.
     if (result.ok || !c.cachedRegistration) return result;
-    return this.#validateLaunch(new Checks(), body, cookieHeader, now, true);
+    return this.#validateLaunch(new Checks(), body, cookieHeader, now, true, record);
   }
 
   async #validateLaunch(
@@ -248,6 +272,7 @@ export class LaunchValidator {
     cookieHeader: string | undefined,
     now: number,
     fromDatabase: boolean,
+    record: LaunchRecorder | undefined,
   ): Promise<LaunchValidation> {
     const nowSeconds = Math.floor(now / 1000);
 
@@ -292,7 +317,7 @@ export class LaunchValidator {
     }
     let header: Record<string, unknown>;
     try {
-      const h: unknown = JSON.parse(new TextDecoder().decode(base64url.decode(parts[0])));
+      const h: unknown = JSON.parse(Buffer.from(parts[0], 'base64url').toString('utf8'));
       if (!isObject(h)) throw new Error('not an object');
       header = h;
     } catch {
@@ -309,15 +334,16 @@ export class LaunchValidator {
     if (!lookup.ok) return c.fail(lookup.check, lookup.reason);
     c.pass('kid');
 
+    if (!verifyJwsSignature(header, `${parts[0]}.${parts[1]}`, parts[2] ?? '', lookup.key, header.alg)) {
+      return c.fail('signature', 'id_token signature does not verify with the platform key');
+    }
     let payload: LaunchPayload;
     try {
-      const verified = await compactVerify(idToken, lookup.key, { algorithms: [header.alg] });
-      const p: unknown = JSON.parse(new TextDecoder().decode(verified.payload));
+      const p: unknown = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
       if (!isObject(p)) return c.fail('token_format', 'id_token payload is not a JSON object');
       payload = p;
-    } catch (error) {
-      if (error instanceof SyntaxError) return c.fail('token_format', 'id_token payload is not JSON');
-      return c.fail('signature', 'id_token signature does not verify with the platform key');
+    } catch {
+      return c.fail('token_format', 'id_token payload is not JSON');
     }
     c.pass('signature');
 
@@ -399,7 +425,8 @@ export class LaunchValidator {
     c.pass('custom');
 
     // Last: burn the nonce only for a launch that passed every other check (Security Framework §5.1.3 item 9),
-    // re-checking in the same statement the registration this validation used.
+    // re-checking in the same statement the registration this validation used (and recording the launch).
+    const recordInput = record?.({ registration, messageType: messageType as MessageType, payload, custom });
     const consumed = await consumeNonce(
       this.deps.db,
       payload.nonce,
@@ -411,6 +438,7 @@ export class LaunchValidator {
         deploymentId,
       },
       new Date(now),
+      recordInput,
     );
     switch (consumed.outcome) {
       case 'registration_removed':
@@ -431,6 +459,16 @@ export class LaunchValidator {
     registration = consumed.registration;
     this.registrations.set(registration);
 
-    return { ok: true, registration, messageType: messageType as MessageType, payload, custom, state, checks: c.list };
+    return {
+      ok: true,
+      registration,
+      messageType: messageType as MessageType,
+      payload,
+      custom,
+      state,
+      checks: c.list,
+      recorded: consumed.recorded,
+      platformUrls: consumed.platformUrls,
+    };
   }
 }

@@ -33,7 +33,7 @@ export async function seedCourse(
         name: 'LMS de test',
         issuer: 'https://lms.test',
         client_id: 'client-1',
-        deployment_ids: JSON.stringify(['d1']) as unknown as string[],
+        deployment_ids: JSON.stringify(['d1']),
         auth_login_url: 'https://lms.test/auth',
         access_token_url: 'https://lms.test/token',
         jwks_url: 'https://lms.test/jwks',

@@ -13,7 +13,7 @@ export async function seedRegistration(db: Db): Promise<string> {
       name: 'FUN (test)',
       issuer: 'https://fun.test',
       client_id: 'emargement',
-      deployment_ids: JSON.stringify(['1']) as unknown as string[],
+      deployment_ids: JSON.stringify(['1']),
       auth_login_url: 'https://fun.test/auth',
       access_token_url: 'https://fun.test/token',
       jwks_url: 'https://fun.test/jwks',

@@ -478,7 +478,7 @@ describe('course-team view of a link, and memberships', () => {
           name: reg.name,
           issuer: reg.issuer,
           client_id: reg.clientId,
-          deployment_ids: JSON.stringify(reg.deploymentIds) as unknown as string[],
+          deployment_ids: JSON.stringify(reg.deploymentIds),
           auth_login_url: reg.authLoginUrl,
           access_token_url: reg.accessTokenUrl,
           jwks_url: reg.jwksUrl,

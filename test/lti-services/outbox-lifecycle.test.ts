@@ -206,7 +206,7 @@ describe('a replaced registration (same platform and deployment, new client ID)'
         name: 'FUN test (recréé)',
         issuer: old.issuer,
         client_id: newClientId,
-        deployment_ids: JSON.stringify(['1']) as unknown as string[],
+        deployment_ids: JSON.stringify(['1']),
         auth_login_url: `${old.issuer}/api/lti_consumer/v1/launch/`,
         access_token_url: platform.tokenUrl(old.configId),
         jwks_url: `${old.issuer}/api/lti_consumer/v1/public_keysets/${old.configId}`,

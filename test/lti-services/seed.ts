@@ -39,7 +39,7 @@ export async function seedPlatform(
       name: 'FUN test',
       issuer,
       client_id: clientId,
-      deployment_ids: JSON.stringify(['1']) as unknown as string[],
+      deployment_ids: JSON.stringify(['1']),
       auth_login_url: `${issuer}/api/lti_consumer/v1/launch/`,
       access_token_url: platform.tokenUrl(configId),
       jwks_url: `${issuer}/api/lti_consumer/v1/public_keysets/${configId}`,

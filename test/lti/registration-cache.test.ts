@@ -39,7 +39,7 @@ describe('registration cache', () => {
     const fields = await loginAndAuthorize();
     await ctx.app.db
       .updateTable('lti_registrations')
-      .set({ deployment_ids: JSON.stringify(['another']) as unknown as string[] })
+      .set({ deployment_ids: JSON.stringify(['another']) })
       .where('client_id', '=', component.clientId)
       .execute();
     try {
@@ -49,7 +49,7 @@ describe('registration cache', () => {
     } finally {
       await ctx.app.db
         .updateTable('lti_registrations')
-        .set({ deployment_ids: JSON.stringify(['1']) as unknown as string[] })
+        .set({ deployment_ids: JSON.stringify(['1']) })
         .where('client_id', '=', component.clientId)
         .execute();
     }

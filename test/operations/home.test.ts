@@ -16,7 +16,7 @@ describe('the landing page', () => {
         name: 'FUN',
         issuer: 'https://lms.example.org',
         client_id: 'c1',
-        deployment_ids: JSON.stringify(['1']) as unknown as string[],
+        deployment_ids: JSON.stringify(['1']),
         auth_login_url: 'https://lms.example.org/auth',
         access_token_url: 'https://lms.example.org/token',
         jwks_url: 'https://lms.example.org/jwks',

@@ -137,7 +137,7 @@ describe('frame policy of every HTML page', () => {
         name: 'Autre plateforme',
         issuer: 'https://autre.example',
         client_id: 'c2',
-        deployment_ids: JSON.stringify(['d']) as unknown as string[],
+        deployment_ids: JSON.stringify(['d']),
         auth_login_url: 'https://autre.example/auth',
         access_token_url: 'https://autre.example/token',
         jwks_url: 'https://autre.example/jwks',
