@@ -1,4 +1,12 @@
-import { type BranchDef, COMMON_FUND, type FundDef, type FundsFile, type ThemeDef, type TrackDef, type WeekDef } from '../model.js';
+import {
+  type BranchDef,
+  COMMON_FUND,
+  type FundDef,
+  type FundsFile,
+  type ThemeDef,
+  type TrackDef,
+  type WeekDef,
+} from '../model.js';
 import { FundsSchema, TrackSchema } from './schemas.js';
 import { describe, isObject, type Path, type SourceFile } from './source.js';
 import { Validation } from './validate.js';

@@ -270,3 +270,6 @@ export const GlossaryEntrySchema = Mapping({
   expansion: Nullable(Text({ max: 200 })),
   definition: Text({ max: 600 }),
 });
+
+/** A glossary file is a list of entries. */
+export const GlossarySchema = Type.Array(GlossaryEntrySchema);
