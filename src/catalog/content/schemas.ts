@@ -115,9 +115,18 @@ const Nullable = <T extends TSchema>(t: T) => Type.Optional(Type.Union([t, Type.
 const Int = (minimum: number, maximum: number) => Type.Integer({ minimum, maximum });
 const List = <T extends TSchema>(item: T, minItems: number, maxItems?: number) =>
   Type.Array(item, { minItems, ...(maxItems !== undefined ? { maxItems } : {}) });
-/** A mapping: unknown keys are refused, with the list of the allowed ones (in this order). */
-const Mapping = <T extends Record<string, TSchema>>(properties: T) =>
-  Type.Object(properties, { additionalProperties: false });
+/**
+ * A mapping: unknown keys are refused, with the list of the allowed ones (in this order). `missingOrder`:
+ * the order in which missing keys are reported, when it is not that one.
+ */
+function Mapping<T extends Record<string, TSchema>>(properties: T, missingOrder?: (keyof T & string)[]) {
+  const schema = Type.Object(properties, { additionalProperties: false });
+  if (missingOrder && schema.required) {
+    const required = new Set(schema.required);
+    schema.required = missingOrder.filter((k) => required.has(k));
+  }
+  return schema;
+}
 
 // ───────────────────────────── funds.json ─────────────────────────────
 
@@ -242,26 +251,30 @@ export const SourceSchema = Mapping({
   supports: Text({ max: 500 }),
 });
 
-export const ModuleSchema = Mapping({
-  id: Slug(),
-  version: Int(1, 1_000_000),
-  title: Text({ max: 200 }),
-  theme: Slug('a theme slug'),
-  fund: Slug('a fund slug or "common"'),
-  branches: Type.Optional(
-    Type.Union([
-      List(Item('{value} is not an IDCC code: write 4 digits in quotes, e.g. "2941"', { pattern: IDCC }), 0),
-      Type.Null(),
-    ]),
-  ),
-  nominalMinutes: Int(1, 120),
-  summary: Text({ max: 600 }),
-  // Each block is checked against BLOCK_SCHEMAS by its `type`.
-  blocks: List(Type.Unknown(), 1),
-  // Content model v2: their absence is an editorial error (checks.ts).
-  reviewedOn: Nullable(Text({ pattern: ISO_DATE, patternHint: 'an ISO date, e.g. "2026-12-01"' })),
-  sources: Nullable(List(SourceSchema, 0, 20)),
-});
+export const ModuleSchema = Mapping(
+  {
+    id: Slug(),
+    version: Int(1, 1_000_000),
+    title: Text({ max: 200 }),
+    theme: Slug('a theme slug'),
+    fund: Slug('a fund slug or "common"'),
+    branches: Type.Optional(
+      Type.Union([
+        List(Item('{value} is not an IDCC code: write 4 digits in quotes, e.g. "2941"', { pattern: IDCC }), 0),
+        Type.Null(),
+      ]),
+    ),
+    nominalMinutes: Int(1, 120),
+    summary: Text({ max: 600 }),
+    // Each block is checked against BLOCK_SCHEMAS by its `type`.
+    blocks: List(Type.Unknown(), 1),
+    // Content model v2: their absence is an editorial error (checks.ts).
+    reviewedOn: Nullable(Text({ pattern: ISO_DATE, patternHint: 'an ISO date, e.g. "2026-12-01"' })),
+    sources: Nullable(List(SourceSchema, 0, 20)),
+  },
+  // As the check has always listed them.
+  ['id', 'version', 'title', 'summary', 'nominalMinutes', 'theme', 'fund', 'blocks'],
+);
 
 // ───────────────────────────── glossary/<area>.yaml ─────────────────────────────
 

@@ -31,7 +31,7 @@ export class Validation {
       group.errors.push(e);
     };
     for (const e of Value.Errors(schema, value)) collect(e);
-    for (const { path, errors } of groups.values()) {
+    for (const { path, errors } of mappingOrder([...groups.values()])) {
       if (skip?.(path)) continue;
       for (const { message, unusable } of messages(path, errors)) {
         this.src.error(path, message);
@@ -69,6 +69,39 @@ export class Validation {
     const v = obj[key];
     return Array.isArray(v) ? v : [];
   }
+}
+
+type Group = { path: Path; errors: ValueError[] };
+
+/**
+ * TypeBox reports a mapping's missing keys before its unknown ones; a writer reads the unknown key (often
+ * the typo that makes the other one missing) first, as the check has always printed them.
+ */
+function mappingOrder(groups: Group[]): Group[] {
+  const kind = (g: Group) =>
+    g.errors.some((e) => e.type === ValueErrorType.ObjectRequiredProperty)
+      ? 'missing'
+      : g.errors[0]?.type === ValueErrorType.ObjectAdditionalProperties
+        ? 'unknown'
+        : 'other';
+  const parent = (g: Group) => JSON.stringify(g.path.slice(0, -1));
+  const out: Group[] = [];
+  let i = 0;
+  while (i < groups.length) {
+    const g = groups[i]!;
+    if (kind(g) !== 'missing') {
+      out.push(g);
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < groups.length && kind(groups[j]!) === 'missing' && parent(groups[j]!) === parent(g)) j++;
+    let k = j;
+    while (k < groups.length && kind(groups[k]!) === 'unknown' && parent(groups[k]!) === parent(g)) k++;
+    out.push(...groups.slice(j, k), ...groups.slice(i, j));
+    i = k;
+  }
+  return out;
 }
 
 /** A JSON pointer of TypeBox (`/blocks/0/id`) as a path: segments under a list are indexes. */
