@@ -6,7 +6,8 @@ import { Lexer, type Token } from 'marked';
  * The shape of each content file (content/README.md), as TypeBox schemas over the parsed YAML/JSON.
  * The schemas carry, beside the standard keywords, the hints the messages use (`patternHint`, `mismatch`,
  * `invalid`, `urlHint`): validate.ts turns each failure into the message course teams read. Rules that
- * span several values (references, uniqueness, ordering, durations) are in checks.ts, after this pass.
+ * span several values (references, uniqueness, ordering, durations) run after this pass: in the reader
+ * of each file (funds-track.ts, module.ts, glossary.ts) and between files (loader.ts, programme.ts).
  */
 
 export const SLUG = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
@@ -168,7 +169,7 @@ export const ThemeSchema = Mapping({
 export const WeekSchema = Mapping({
   week: Int(1, 52),
   title: Text({ max: 200 }),
-  // Each item must also be a theme slug of the track (checks.ts).
+  // Each item must also be a theme slug of the track (funds-track.ts).
   themes: List(Type.Unknown(), 1),
 });
 
@@ -233,7 +234,7 @@ export const BLOCK_SCHEMAS = {
       Mapping({
         prompt: Text({ max: 500 }),
         choices: List(Item('must be a non-empty text (got {value})'), 2, 5),
-        // At most the last choice's index (checks.ts).
+        // At most the last choice's index (module.ts).
         answer: Type.Integer(),
         explanation: Text({ max: 1000 }),
       }),
@@ -268,7 +269,7 @@ export const ModuleSchema = Mapping(
     summary: Text({ max: 600 }),
     // Each block is checked against BLOCK_SCHEMAS by its `type`.
     blocks: List(Type.Unknown(), 1),
-    // Content model v2: their absence is an editorial error (checks.ts).
+    // Content model v2: their absence is an editorial error (module.ts).
     reviewedOn: Nullable(Text({ pattern: ISO_DATE, patternHint: 'an ISO date, e.g. "2026-12-01"' })),
     sources: Nullable(List(SourceSchema, 0, 20)),
   },

@@ -46,7 +46,7 @@ export class Validation {
     return !this.unusable.has(JSON.stringify(path));
   }
 
-  /** Marks a value unusable after a check of its own (checks.ts). */
+  /** Reports a value that a rule after the schema pass rejects, and marks it unusable. */
   reject(path: Path, message: string): void {
     this.src.error(path, message);
     this.unusable.add(JSON.stringify(path));
