@@ -1,5 +1,5 @@
+import { compactVerify } from 'jose';
 import type { Db } from '../db/index.js';
-import { verifyJwsSignature } from './jws.js';
 import type { PlatformKeyCache } from './platform-keys.js';
 import {
   consumeNonce,
@@ -334,16 +334,16 @@ export class LaunchValidator {
     if (!lookup.ok) return c.fail(lookup.check, lookup.reason);
     c.pass('kid');
 
-    if (!verifyJwsSignature(header, `${parts[0]}.${parts[1]}`, parts[2] ?? '', lookup.key, header.alg)) {
-      return c.fail('signature', 'id_token signature does not verify with the platform key');
-    }
+    // The signature is the trust boundary with the platform: verified by jose (RFC 7515), never by hand.
     let payload: LaunchPayload;
     try {
-      const p: unknown = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
+      const verified = await compactVerify(idToken, lookup.key, { algorithms: [header.alg] });
+      const p: unknown = JSON.parse(new TextDecoder().decode(verified.payload));
       if (!isObject(p)) return c.fail('token_format', 'id_token payload is not a JSON object');
       payload = p;
-    } catch {
-      return c.fail('token_format', 'id_token payload is not JSON');
+    } catch (error) {
+      if (error instanceof SyntaxError) return c.fail('token_format', 'id_token payload is not JSON');
+      return c.fail('signature', 'id_token signature does not verify with the platform key');
     }
     c.pass('signature');
 
