@@ -32,8 +32,8 @@ export async function catalogRoutes(app: FastifyInstance, options: { ctx: Catalo
       reply.header('cache-control', 'public, max-age=300').type('text/javascript; charset=utf-8').send(source),
     );
   }
-  await app.register(learnerRoutes, options);
-  await app.register(profileRoutes, options);
-  await app.register(progressRoutes, options);
-  await app.register(courseTeamRoutes, options);
+  await learnerRoutes(app, options);
+  await profileRoutes(app, options);
+  await progressRoutes(app, options);
+  await courseTeamRoutes(app, options);
 }
