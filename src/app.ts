@@ -58,6 +58,9 @@ export async function buildApp(options: BuildOptions): Promise<App> {
     trustProxy: config.trustProxy,
     // Fastify 5 closes idle keep-alive sockets on close() and lets in-flight requests finish.
     forceCloseConnections: 'idle',
+    // Plugins read their registrations and content at start; on a loaded machine that can exceed Fastify's
+    // 10 s default, which would stop the start rather than wait for it.
+    pluginTimeout: 120_000,
     return503OnClosing: true,
   }).withTypeProvider<TypeBoxTypeProvider>();
 

@@ -150,6 +150,7 @@ export function runCertificatesCli(args: string[]): Promise<number> {
 
 export const certificatesPlugin = fp(certificates, {
   name: 'certificates',
+  dependencies: ['lti', 'catalog'],
   fastify: '5.x',
 });
 
