@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import fp from 'fastify-plugin';
 import { listFunds } from '../catalog/index.js';
 import { BadRequestError } from '../http/errors.js';
 import { registerPlatform } from '../lti/index.js';
@@ -247,4 +248,4 @@ async function demo(fastify: FastifyInstance): Promise<void> {
   );
 }
 
-export const demoPlugin = Object.assign(demo, { [Symbol.for('fastify.display-name')]: 'demo' });
+export const demoPlugin = fp(demo, { name: 'demo', dependencies: ['lti'], fastify: '5.x' });

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
 import { registerModuleCompletedListener } from '../catalog/index.js';
 import { listeningSince, waitWithinStopBudget, whenListening } from '../common/background.js';
 import { getCurrentToolKey, registerLaunchHandler, toolUrls } from '../lti/index.js';
@@ -98,7 +99,6 @@ export interface LtiServicesRuntime {
  * it when it registers; this capability never imports the tracking).
  */
 export function registerCourseTeamTimes(app: FastifyInstance, source: CourseTeamTimes): void {
-  if (!app.hasDecorator('ltiServices')) throw new Error('register ltiServicesPlugin before registerCourseTeamTimes');
   app.ltiServices.courseTeamTimes = source;
 }
 
@@ -113,74 +113,71 @@ export const MEMBERSHIP_SCHEDULE_MS = 10 * 60_000;
 
 /**
  * Registers the services after `ltiPlugin` (it needs the tool key) and `catalogPlugin` (it listens for
- * completed modules). The runtime is shared with the whole app (skip-override) so that the public functions
- * below work from the root instance.
+ * completed modules). The runtime is shared with the whole app (fastify-plugin) so that the public
+ * functions below work from the root instance.
  */
-async function ltiServices(app: FastifyInstance, options: LtiServicesOptions = {}): Promise<void> {
-  const stopping = new AbortController();
-  const keyset: KeysetWatch = { served: () => runtime.keysetServed };
-  const runtime: LtiServicesRuntime = {
-    tokens: new AccessTokenService({
-      db: app.db,
-      toolKey: () => getCurrentToolKey(app),
-      ...(options.fetch ? { fetch: options.fetch } : {}),
-      signal: stopping.signal,
-      keyset,
-    }),
-    worker: workerName(),
-    fetch: options.fetch,
-    stopping,
-    keysetServed: 0,
-    probeReleases: new Map(),
-  };
-  app.decorate('ltiServices', runtime);
+export const ltiServicesPlugin = fp(
+  async function ltiServices(app: FastifyInstance, options: LtiServicesOptions): Promise<void> {
+    const stopping = new AbortController();
+    const keyset: KeysetWatch = { served: () => runtime.keysetServed };
+    const runtime: LtiServicesRuntime = {
+      tokens: new AccessTokenService({
+        db: app.db,
+        toolKey: () => getCurrentToolKey(app),
+        ...(options.fetch ? { fetch: options.fetch } : {}),
+        signal: stopping.signal,
+        keyset,
+      }),
+      worker: workerName(),
+      fetch: options.fetch,
+      stopping,
+      keysetServed: 0,
+      probeReleases: new Map(),
+    };
+    app.decorate('ltiServices', runtime);
 
-  // Whether the platform read our keyset while it checked a token request (see keysetMayBeUnreachable):
-  // every successful answer of the keyset route (src/lti) is counted.
-  const keysetPath = new URL(toolUrls(app.config.publicUrl).keysetUrl).pathname;
-  app.addHook('onResponse', (request, reply, done) => {
-    const route = request.routeOptions.url;
-    if (route !== undefined && route.length > 1 && reply.statusCode === 200 && keysetPath.endsWith(route)) {
-      runtime.keysetServed++;
-    }
-    done();
-  });
+    // Whether the platform read our keyset while it checked a token request (see keysetMayBeUnreachable):
+    // every successful answer of the keyset route (src/lti) is counted.
+    const keysetPath = new URL(toolUrls(app.config.publicUrl).keysetUrl).pathname;
+    app.addHook('onResponse', (request, reply, done) => {
+      const route = request.routeOptions.url;
+      if (route !== undefined && route.length > 1 && reply.statusCode === 200 && keysetPath.endsWith(route)) {
+        runtime.keysetServed++;
+      }
+      done();
+    });
 
-  const pages = createServicePages(app);
-  registerLaunchHandler(app, 'LtiDeepLinkingRequest', pages.deepLinkingHandler);
-  // AGS score for the completed link's line item, queued in the completion's own transaction.
-  registerModuleCompletedListener(app, (tx, completion) => enqueueCompletionScore(tx, completion));
-  // Routes live in their own encapsulated context.
-  await app.register(servicesRoutes, { syncMemberships: (courseId: string) => syncMemberships(app, courseId) });
+    const pages = createServicePages(app);
+    registerLaunchHandler(app, 'LtiDeepLinkingRequest', pages.deepLinkingHandler);
+    // AGS score for the completed link's line item, queued in the completion's own transaction.
+    registerModuleCompletedListener(app, (tx, completion) => enqueueCompletionScore(tx, completion));
+    // Routes live in their own encapsulated context.
+    await app.register(servicesRoutes, { syncMemberships: (courseId: string) => syncMemberships(app, courseId) });
 
-  const jobs = options.backgroundJobs ?? app.config.scheduledTasks;
-  const outbox = new OutboxWorker(outboxContext(app));
-  const memberships = new MembershipScheduler(membershipContext(app));
-  // Not at ready: the platform checks our token requests against our keyset, served by this very
-  // server (docs/score-outbox.md, "Start").
-  whenListening(app, () => {
-    if (!jobs || stopping.signal.aborted) return;
-    outbox.start(OUTBOX_POLL_MS);
-    memberships.start(MEMBERSHIP_SCHEDULE_MS);
-  });
-  // A stop cuts every platform request under way (PLATFORM_TIMEOUT_MS bounds them anyway); the worker
-  // releases what it holds, uncounted, before the database closes.
-  app.addHook('preClose', async () => {
-    stopping.abort();
-    const stopped = Promise.all([outbox.stop(), memberships.stop()]);
-    if ((await waitWithinStopBudget(app, stopped)) === 'cut') {
-      app.log.warn('score outbox or membership sync still busy at close: not waited for');
-    }
-  });
-}
-
-export const ltiServicesPlugin = Object.assign(ltiServices, {
-  [Symbol.for('skip-override')]: true,
-  [Symbol.for('fastify.display-name')]: 'lti-services',
-});
+    const jobs = options.backgroundJobs ?? app.config.scheduledTasks;
+    const outbox = new OutboxWorker(outboxContext(app));
+    const memberships = new MembershipScheduler(membershipContext(app));
+    // Not at ready: the platform checks our token requests against our keyset, served by this very
+    // server (docs/score-outbox.md, "Start").
+    whenListening(app, () => {
+      if (!jobs || stopping.signal.aborted) return;
+      outbox.start(OUTBOX_POLL_MS);
+      memberships.start(MEMBERSHIP_SCHEDULE_MS);
+    });
+    // A stop cuts every platform request under way (PLATFORM_TIMEOUT_MS bounds them anyway); the worker
+    // releases what it holds, uncounted, before the database closes.
+    app.addHook('preClose', async () => {
+      stopping.abort();
+      const stopped = Promise.all([outbox.stop(), memberships.stop()]);
+      if ((await waitWithinStopBudget(app, stopped)) === 'cut') {
+        app.log.warn('score outbox or membership sync still busy at close: not waited for');
+      }
+    });
+  },
+  { name: 'lti-services', dependencies: ['lti', 'catalog'], fastify: '5.x' },
+);
 
 function runtimeOf(app: FastifyInstance): LtiServicesRuntime {
-  if (!app.hasDecorator('ltiServices')) throw new Error('register ltiServicesPlugin before using its functions');
   return app.ltiServices;
 }
 

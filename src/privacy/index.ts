@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
 import { registerPersonalDataRedaction } from '../certificates/index.js';
 import { registerLearnerFragment } from '../common/learner-pages.js';
 import { runPeriodically } from '../common/periodic.js';
@@ -51,15 +52,12 @@ async function privacy(app: FastifyInstance): Promise<void> {
   const policy = retentionPolicyFromEnv(process.env);
   const deps: PrivacyDeps = { db: app.db, appSecret: app.config.appSecret, policy };
   const controller = (): Controller | null => {
-    if (!app.hasDecorator('certificates')) return null;
     const p = app.certificates.provider.data;
     return { name: p.name, address: [...p.address.lines, `${p.address.postalCode} ${p.address.city}`] };
   };
   await app.register(privacyRoutes, { deps, controller });
   registerLearnerFragment(app, 'privacy', ({ sessionToken }) => exportForms(sessionToken));
-  if (app.hasDecorator('certificates')) {
-    registerPersonalDataRedaction(app, (learnerId) => isErased(app.db, learnerId));
-  }
+  registerPersonalDataRedaction(app, (learnerId) => isErased(app.db, learnerId));
   if (app.config.scheduledTasks) {
     runPeriodically(app, {
       name: 'privacy purge',
@@ -86,6 +84,4 @@ function summarise(r: Awaited<ReturnType<typeof purge>>) {
   };
 }
 
-export const privacyPlugin = Object.assign(privacy, {
-  [Symbol.for('fastify.display-name')]: 'privacy',
-});
+export const privacyPlugin = fp(privacy, { name: 'privacy', dependencies: ['certificates'], fastify: '5.x' });
