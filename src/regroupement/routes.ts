@@ -3,6 +3,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { getLearnerProfile, listFunds } from '../catalog/index.js';
 import { DomainError, ForbiddenError, NotFoundError } from '../http/errors.js';
+import { sendLearnerPage } from '../http/html.js';
 import { type LaunchSession, requireSession, sessionHead } from '../lti/index.js';
 import * as repo from './repository.js';
 import { mayJoin, validateSchedule } from './rules.js';
@@ -35,15 +36,6 @@ export interface RegroupementOptions {
   funds: ReadonlySet<string>;
   /** After an attendance changed: the certificate may need a new version. */
   attendanceChanged: (learnerId: string, courseId: string) => Promise<void>;
-}
-
-function send(reply: FastifyReply, body: string, status = 200): FastifyReply {
-  return reply
-    .code(status)
-    .header('cache-control', 'no-store')
-    .header('referrer-policy', 'no-referrer')
-    .type('text/html; charset=utf-8')
-    .send(body);
 }
 
 function rawToken(request: FastifyRequest): string {
@@ -129,7 +121,7 @@ export async function regroupementRoutes(root: FastifyInstance, options: Regroup
   ) {
     const who = await learner(session);
     const data = await learnerSectionData(root, options, who);
-    return send(
+    return sendLearnerPage(
       reply,
       renderLearnerPage({
         session: pageSession(session, token),
@@ -262,7 +254,7 @@ export async function regroupementRoutes(root: FastifyInstance, options: Regroup
         };
       }),
     );
-    return send(
+    return sendLearnerPage(
       reply,
       renderCourseTeamPage({
         session: pageSession(session, token),
