@@ -2,8 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { getLearnerProfile, registerParcoursFragment } from '../catalog/index.js';
 import type { Db } from '../db/index.js';
-import { learnerSectionData, regroupementRoutes } from './routes.js';
-import { attendedFor, hasRegistration, loadRegroupementFunds } from './service.js';
+import { regroupementRoutes } from './routes.js';
+import { attendedFor, hasRegistration, learnerSectionData, loadRegroupementFunds } from './service.js';
 import { learnerSection } from './views.js';
 
 /**
@@ -52,8 +52,8 @@ async function regroupement(app: FastifyInstance): Promise<void> {
     // Nothing to look up for a fund without regroupement, unless the learner has a registration here.
     if (!funds.has(profile.fundSlug) && !(await hasRegistration(app.db, ctx.learnerId, ctx.courseId))) return null;
     const data = await learnerSectionData(
-      app,
-      options,
+      app.db,
+      funds,
       { learnerId: ctx.learnerId, courseId: ctx.courseId, fundSlug: profile.fundSlug },
       { done: ctx.modulesDone, planned: ctx.modulesPlanned },
     );

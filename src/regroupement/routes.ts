@@ -1,15 +1,16 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { getLearnerProfile, listFunds } from '../catalog/index.js';
+import { getLearnerProfile } from '../catalog/index.js';
 import { DomainError, ForbiddenError, NotFoundError } from '../http/errors.js';
 import { sendLearnerPage } from '../http/html.js';
 import { type LaunchSession, requireSession, sessionHead } from '../lti/index.js';
-import * as repo from './repository.js';
-import { mayJoin, validateSchedule } from './rules.js';
+import { validateSchedule } from './rules.js';
 import {
   attendByCode,
   cancelSession,
+  courseTeamOverview,
+  learnerSectionData,
   learnerStanding,
   recordAttendanceList,
   register,
@@ -17,13 +18,7 @@ import {
   sessionOfCourse,
   unregister,
 } from './service.js';
-import {
-  type LearnerSessionView,
-  learnerSection,
-  type PageSession,
-  renderCourseTeamPage,
-  renderLearnerPage,
-} from './views.js';
+import { type PageSession, renderCourseTeamPage, renderLearnerPage } from './views.js';
 
 const HtmlPage = Type.String({ description: 'French HTML page (shown inside the LMS iframe)' });
 const HTML_RESPONSES = { 200: HtmlPage, 400: HtmlPage, 401: HtmlPage, 403: HtmlPage, 404: HtmlPage, 409: HtmlPage };
@@ -64,36 +59,6 @@ function courseTeamOnly(session: LaunchSession): LaunchSession {
   return session;
 }
 
-/** What the learner's section shows: the sessions of their fund in this course, and their own standing. */
-export async function learnerSectionData(
-  app: FastifyInstance,
-  options: RegroupementOptions,
-  learner: { learnerId: string; courseId: string; fundSlug: string },
-  /** What « Mon parcours » already counted, to spare recounting it. */
-  known?: { done: number; planned: number },
-) {
-  const standing = known
-    ? { fundPlans: options.funds.has(learner.fundSlug), mayJoin: mayJoin(known), progress: known }
-    : await learnerStanding(app.db, learner.learnerId, learner.courseId, options.funds, learner.fundSlug);
-  const [sessions, mine] = await Promise.all([
-    repo.listSessions(app.db, learner.courseId, learner.fundSlug),
-    repo.learnerRegistrations(app.db, learner.learnerId, learner.courseId),
-  ]);
-  const byId = new Map(mine.map((r) => [r.sessionId, r]));
-  const views: LearnerSessionView[] = sessions.map((s) => ({
-    session: s,
-    registered: byId.has(s.id),
-    attendedMinutes: byId.get(s.id)?.attendedMinutes ?? null,
-  }));
-  const progress = standing.progress;
-  return {
-    fundPlans: standing.fundPlans || mine.length > 0,
-    mayJoin: standing.mayJoin,
-    left: progress ? Math.max(0, progress.planned - progress.done) : 0,
-    sessions: views,
-  };
-}
-
 export async function regroupementRoutes(root: FastifyInstance, options: RegroupementOptions): Promise<void> {
   const app = root.withTypeProvider<TypeBoxTypeProvider>();
   const { db, config } = app;
@@ -120,7 +85,7 @@ export async function regroupementRoutes(root: FastifyInstance, options: Regroup
     extra: { notice?: string; error?: string; status?: number } = {},
   ) {
     const who = await learner(session);
-    const data = await learnerSectionData(root, options, who);
+    const data = await learnerSectionData(db, options.funds, who);
     return sendLearnerPage(
       reply,
       renderLearnerPage({
@@ -231,29 +196,7 @@ export async function regroupementRoutes(root: FastifyInstance, options: Regroup
       errors?: Record<string, string>;
     } = {},
   ) {
-    const courseId = inCourse(session);
-    const [funds, sessions, title] = await Promise.all([
-      listFunds(db, { includeInactive: true }),
-      repo.listSessions(db, courseId),
-      repo.courseTitle(db, courseId),
-    ]);
-    const name = new Map(funds.map((f) => [f.slug, f.name]));
-    const withRegs = await Promise.all(
-      sessions.map(async (s) => {
-        const [registrations, audit] = await Promise.all([repo.listRegistrations(db, s.id), repo.listAudit(db, s.id)]);
-        const names = await repo.learnerNames(db, [...new Set(audit.map((a) => a.actor_learner_id))]);
-        return {
-          session: s,
-          fundName: name.get(s.fundSlug) ?? s.fundSlug,
-          registrations,
-          history: audit.map((a) => ({
-            at: a.at,
-            who: names.get(a.actor_learner_id) ?? (a.actor_role === 'learner' ? 'un apprenant' : 'l’équipe du cours'),
-            action: a.action,
-          })),
-        };
-      }),
-    );
+    const { funds, sessions: withRegs, title } = await courseTeamOverview(db, inCourse(session));
     return sendLearnerPage(
       reply,
       renderCourseTeamPage({
@@ -372,5 +315,3 @@ export async function regroupementRoutes(root: FastifyInstance, options: Regroup
     },
   );
 }
-
-export { learnerSection };
