@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { registerModuleCompletedListener } from '../catalog/index.js';
-import { listeningSince, waitWithinStopBudget, whenListening } from '../common/background.js';
+import { listeningSince } from '../common/background.js';
+import { runPeriodically } from '../common/periodic.js';
 import { getCurrentToolKey, registerLaunchHandler, toolUrls } from '../lti/index.js';
 import { AccessTokenService, type FetchLike, type KeysetWatch } from './access-tokens.js';
 import { outboxCommand } from './cli.js';
@@ -11,7 +12,7 @@ export type { CourseTeamTimes } from './course-team.js';
 
 import {
   type MembershipContext,
-  MembershipScheduler,
+  membershipTask,
   runScheduledMembershipSync,
   type SyncResult,
   syncCourseMemberships,
@@ -21,7 +22,7 @@ import {
   enqueueCompletionScore,
   type OutboxContext,
   type OutboxRunResult,
-  OutboxWorker,
+  outboxTask,
   processOutbox,
   workerName,
 } from './scores.js';
@@ -108,8 +109,8 @@ declare module 'fastify' {
   }
 }
 
-export const OUTBOX_POLL_MS = 5_000;
-export const MEMBERSHIP_SCHEDULE_MS = 10 * 60_000;
+export { MEMBERSHIP_SCHEDULE_MS } from './memberships.js';
+export { OUTBOX_POLL_MS } from './scores.js';
 
 /**
  * Registers the services after `ltiPlugin` (it needs the tool key) and `catalogPlugin` (it listens for
@@ -154,25 +155,18 @@ export const ltiServicesPlugin = fp(
     // Routes live in their own encapsulated context.
     await app.register(servicesRoutes, { syncMemberships: (courseId: string) => syncMemberships(app, courseId) });
 
-    const jobs = options.backgroundJobs ?? app.config.scheduledTasks;
-    const outbox = new OutboxWorker(outboxContext(app));
-    const memberships = new MembershipScheduler(membershipContext(app));
-    // Not at ready: the platform checks our token requests against our keyset, served by this very
-    // server (docs/score-outbox.md, "Start").
-    whenListening(app, () => {
-      if (!jobs || stopping.signal.aborted) return;
-      outbox.start(OUTBOX_POLL_MS);
-      memberships.start(MEMBERSHIP_SCHEDULE_MS);
-    });
-    // A stop cuts every platform request under way (PLATFORM_TIMEOUT_MS bounds them anyway); the worker
-    // releases what it holds, uncounted, before the database closes.
+    // A stop cuts every platform request under way (PLATFORM_TIMEOUT_MS bounds them anyway): registered
+    // before the jobs' own close hooks, so that the worker releases what it holds, uncounted, before the
+    // database closes.
     app.addHook('preClose', async () => {
       stopping.abort();
-      const stopped = Promise.all([outbox.stop(), memberships.stop()]);
-      if ((await waitWithinStopBudget(app, stopped)) === 'cut') {
-        app.log.warn('score outbox or membership sync still busy at close: not waited for');
-      }
     });
+    // Not at ready: the platform checks our token requests against our keyset, served by this very
+    // server (docs/score-outbox.md, "Start"). runPeriodically starts them once the server listens.
+    if (options.backgroundJobs ?? app.config.scheduledTasks) {
+      runPeriodically(app, outboxTask(outboxContext(app)));
+      runPeriodically(app, membershipTask(membershipContext(app)));
+    }
   },
   { name: 'lti-services', dependencies: ['lti', 'catalog'], fastify: '5.x' },
 );
