@@ -605,7 +605,7 @@ export async function replaceMemberships(
             course_id: input.courseId,
             user_id: m.userId,
             status: m.status,
-            roles: JSON.stringify(m.roles) as unknown as string[],
+            roles: JSON.stringify(m.roles),
             is_learner: input.isLearner(m),
             name: m.name,
             given_name: m.givenName,
