@@ -4,7 +4,6 @@ import { registerPersonalDataRedaction } from '../certificates/index.js';
 import { registerLearnerFragment } from '../common/learner-pages.js';
 import { runPeriodically } from '../common/periodic.js';
 import { privacyRoutes } from './routes.js';
-import { retentionPolicyFromEnv } from './rules.js';
 import { isErased, type PrivacyDeps, purge } from './service.js';
 import { type Controller, exportForms } from './views.js';
 
@@ -43,14 +42,13 @@ const PURGE_EVERY_MS = 24 * 60 * 60 * 1000;
 const PURGE_FIRST_AFTER_MS = 10 * 60 * 1000;
 
 /**
- * Reads the retention policy (a bad variable stops the start, naming it), registers the routes, the « Mes
- * données » forms on learner pages (through the shared learner-page registry), hides erased learners on the
+ * Applies the configured retention policy (`config.retention`, validated with the configuration), registers
+ * the routes, the « Mes données » forms on learner pages (through the shared learner-page registry), hides erased learners on the
  * public certificate verification, and runs the purge daily with SCHEDULED_TASKS. Register after
  * certificatesPlugin.
  */
 async function privacy(app: FastifyInstance): Promise<void> {
-  const policy = retentionPolicyFromEnv(process.env);
-  const deps: PrivacyDeps = { db: app.db, appSecret: app.config.appSecret, policy };
+  const deps: PrivacyDeps = { db: app.db, appSecret: app.config.appSecret, policy: app.config.retention };
   const controller = (): Controller | null => {
     const p = app.certificates.provider.data;
     return { name: p.name, address: [...p.address.lines, `${p.address.postalCode} ${p.address.city}`] };
