@@ -13,6 +13,7 @@ import { type Controller, exportForms } from './views.js';
  * capabilities import from src/privacy/.
  */
 export { runPrivacyCommand } from './cli.js';
+export { type LearnerDataExport, learnerDataExport } from './data-export.js';
 export {
   DEFAULT_POLICY,
   isReducedUserAgent,
@@ -21,18 +22,16 @@ export {
   type RetentionPolicy,
   retentionPolicyFromEnv,
 } from './rules.js';
+export { verifySeals } from './seals.js';
 export {
   type ErasureReport,
   eraseLearner,
   isErased,
-  type LearnerDataExport,
-  learnerDataExport,
   markEuCofunded,
   type PrivacyDeps,
   type PurgeReport,
   purge,
   purgeLearner,
-  verifySeals,
 } from './service.js';
 export type { PrivacyTables } from './tables.js';
 export { EXPORT_PATH, exportForms } from './views.js';

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { RetentionPolicy } from '../config/retention.js';
+import type { Db } from '../db/index.js';
 import { deviceClass } from '../tracking/index.js';
 
 /**
@@ -14,6 +15,13 @@ export {
   type RetentionPolicy,
   retentionPolicyFromEnv,
 } from '../config/retention.js';
+
+/** What the privacy services work with: the database, the secret the signing keys derive from, the policy. */
+export interface PrivacyDeps {
+  db: Db;
+  appSecret: string;
+  policy: RetentionPolicy;
+}
 
 // ───────────────────────────── dates ─────────────────────────────
 
