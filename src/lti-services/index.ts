@@ -44,6 +44,7 @@ export {
   type ToolSigningKey,
 } from './access-tokens.js';
 export { type OutboxCliContext, runOutbox } from './cli.js';
+export { listMemberships, type MembershipView } from './membership-repository.js';
 export {
   type MembershipContext,
   runScheduledMembershipSync,
@@ -52,9 +53,7 @@ export {
 } from './memberships.js';
 export {
   claimDueScores,
-  listMemberships,
   listOutbox,
-  type MembershipView,
   type OutboxRow,
   requeueScores,
   retargetScores,

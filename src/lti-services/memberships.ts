@@ -17,7 +17,7 @@ import {
   recordSyncStart,
   releaseLease,
   replaceMemberships,
-} from './repository.js';
+} from './membership-repository.js';
 import {
   isLearnerMembership,
   MEDIA_TYPES,
