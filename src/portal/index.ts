@@ -1,6 +1,7 @@
 import cookie from '@fastify/cookie';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { accountRoutes } from './account-routes.js';
 import { usersCommand } from './cli.js';
 import { portalRoutes } from './routes.js';
 
@@ -15,6 +16,7 @@ export const portalPlugin = fp(
     await app.register(async function portalPages(pages: FastifyInstance) {
       await registerPortalCookies(pages);
       await pages.register(portalRoutes);
+      await pages.register(accountRoutes);
     });
   },
   { name: 'portal', fastify: '5.x' },
