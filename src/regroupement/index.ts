@@ -4,6 +4,7 @@ import { getLearnerProfile, registerParcoursFragment } from '../catalog/index.js
 import type { Db } from '../db/index.js';
 import { regroupementRoutes } from './routes.js';
 import { attendedFor, hasRegistration, learnerSectionData, loadRegroupementFunds } from './service.js';
+import { courseTeamRoutes } from './team-routes.js';
 import { learnerSection } from './views.js';
 
 /**
@@ -46,6 +47,7 @@ async function regroupement(app: FastifyInstance): Promise<void> {
     },
   };
   await app.register(regroupementRoutes, options);
+  await app.register(courseTeamRoutes, options);
   registerParcoursFragment(app, async (ctx) => {
     const profile = await getLearnerProfile(app.db, ctx.learnerId);
     if (!profile) return null;
