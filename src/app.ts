@@ -9,7 +9,7 @@ import { demoPlugin } from './demo/index.js';
 import { digestPlugin } from './digest/index.js';
 import { exportsPlugin } from './exports/index.js';
 import { fileNumbersPlugin } from './file-numbers/index.js';
-import { healthRoutes } from './health/routes.js';
+import { healthPlugin } from './health/index.js';
 import { homePlugin } from './home/index.js';
 import { registerErrorHandling } from './http/error-handler.js';
 import { registerInputGuard } from './http/input-guard.js';
@@ -98,7 +98,7 @@ export async function buildApp(options: BuildOptions): Promise<App> {
   await registerSecurityHeaders(app, { platformOrigins: (request) => platformOrigins(database.db, request) });
   await app.register(formbody, { bodyLimit: 64 * 1024 });
   await app.register(metricsPlugin, database.poolStats ? { poolStats: () => database.poolStats?.() ?? noPool } : {});
-  await app.register(healthRoutes);
+  await app.register(healthPlugin);
   await app.register(homePlugin);
   await app.register(ltiPlugin);
   await app.register(catalogPlugin);

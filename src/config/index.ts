@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { PolicyError, type RetentionPolicy, retentionPolicyFromEnv } from './retention.js';
 
 /** The service configuration: read once from the environment, validated, frozen. */
 export interface Config {
@@ -38,6 +39,8 @@ export interface Config {
   readonly mailFrom: string;
   /** Where mails go without SMTP_URL (development and tests): DATA_DIR/mail. */
   readonly mailDir: string;
+  /** The personal data retention policy and contact (`PRIVACY_*`, see ./retention.ts). */
+  readonly retention: Readonly<RetentionPolicy>;
 }
 
 export class ConfigError extends Error {
@@ -147,6 +150,14 @@ export function loadConfig(env: Env = process.env, options: { persistSecret?: bo
     problems.push(`MAIL_FROM must be an e-mail address or "Name <address>" (got "${mailFrom}")`);
   }
 
+  let retention: Readonly<RetentionPolicy> | undefined;
+  try {
+    retention = retentionPolicyFromEnv(env);
+  } catch (err) {
+    if (!(err instanceof PolicyError)) throw err;
+    problems.push(err.message);
+  }
+
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
     nodeEnv,
@@ -170,6 +181,7 @@ export function loadConfig(env: Env = process.env, options: { persistSecret?: bo
     smtpUrl,
     mailFrom,
     mailDir: resolve(dataDir, 'mail'),
+    retention: retention as Readonly<RetentionPolicy>,
   });
 }
 

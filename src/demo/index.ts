@@ -2,8 +2,10 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import fp from 'fastify-plugin';
 import { listFunds } from '../catalog/index.js';
 import { BadRequestError } from '../http/errors.js';
+import { sendLearnerPage } from '../http/html.js';
 import { registerPlatform } from '../lti/index.js';
 import { autoPostForm, deepLinkingDone, demoError, demoHome, demoUnitPage, type Persona } from './pages.js';
 import {
@@ -60,10 +62,6 @@ const UnitQuery = Type.Object({
 const AuthParams = Type.Record(Type.String(), Type.String());
 const Html = Type.String();
 
-function sendHtml(reply: FastifyReply, body: string, status = 200): FastifyReply {
-  return reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(body);
-}
-
 async function demo(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   if (app.config.nodeEnv === 'production') throw new Error('the demo LMS never runs in production');
@@ -109,7 +107,7 @@ async function demo(fastify: FastifyInstance): Promise<void> {
           .limit(20)
           .execute(),
       ]);
-      return sendHtml(
+      return sendLearnerPage(
         reply,
         demoHome({
           units,
@@ -153,7 +151,7 @@ async function demo(fastify: FastifyInstance): Promise<void> {
         messageType: 'LtiResourceLinkRequest',
         fund: q.fund || null,
       });
-      return sendHtml(reply, demoUnitPage({ unit, units, user, persona, iframeSrc }));
+      return sendLearnerPage(reply, demoUnitPage({ unit, units, user, persona, iframeSrc }));
     },
   );
 
@@ -165,7 +163,7 @@ async function demo(fastify: FastifyInstance): Promise<void> {
       messageType: 'LtiDeepLinkingRequest',
       fund: null,
     });
-    return sendHtml(
+    return sendLearnerPage(
       reply,
       demoUnitPage({
         unit,
@@ -187,8 +185,8 @@ async function demo(fastify: FastifyInstance): Promise<void> {
   // The authentication endpoint: the tool redirects the browser here (GET), some tools post (POST).
   const authorize = async (params: URLSearchParams, reply: FastifyReply) => {
     const result = await (await demoPlatform()).authorize(params);
-    if (!result.ok) return sendHtml(reply, demoError(result.error), 400);
-    return sendHtml(reply, autoPostForm(result.action, result.fields));
+    if (!result.ok) return sendLearnerPage(reply, demoError(result.error), 400);
+    return sendLearnerPage(reply, autoPostForm(result.action, result.fields));
   };
   app.get(
     '/demo/lti/authorize',
@@ -226,7 +224,7 @@ async function demo(fastify: FastifyInstance): Promise<void> {
         placed = await (await demoPlatform()).readDeepLinkingResponse(request.body.JWT);
       } catch (err) {
         request.log.warn({ err }, 'demo LMS: deep-linking response refused');
-        return sendHtml(
+        return sendLearnerPage(
           reply,
           demoError('La réponse de l’outil n’est pas valable (signature, émetteur ou destinataire).'),
           400,
@@ -235,7 +233,7 @@ async function demo(fastify: FastifyInstance): Promise<void> {
       for (const item of placed) {
         units.push({ slug: `lien-${units.length + 1}`, title: item.title, custom: item.custom });
       }
-      return sendHtml(reply, deepLinkingDone(placed.map((p) => p.title)));
+      return sendLearnerPage(reply, deepLinkingDone(placed.map((p) => p.title)));
     },
   );
 
@@ -247,4 +245,4 @@ async function demo(fastify: FastifyInstance): Promise<void> {
   );
 }
 
-export const demoPlugin = Object.assign(demo, { [Symbol.for('fastify.display-name')]: 'demo' });
+export const demoPlugin = fp(demo, { name: 'demo', dependencies: ['lti'], fastify: '5.x' });

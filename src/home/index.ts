@@ -1,6 +1,7 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
 import { migrationStatus } from '../db/index.js';
 import { html, page } from '../http/html.js';
 import { toolUrls } from '../lti/index.js';
@@ -79,7 +80,7 @@ correspondant au fonds de chaque apprenant ; sans paramètre, l’apprenant voit
   return page({ title: 'Valeurs pour Open edX Studio', head: STYLE, body });
 }
 
-export async function homePlugin(fastify: FastifyInstance): Promise<void> {
+async function home(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const htmlPage = { config: { html: true }, schema: { response: { 200: Type.String() } } };
 
@@ -110,3 +111,5 @@ export async function homePlugin(fastify: FastifyInstance): Promise<void> {
     reply.type('text/html; charset=utf-8').send(openEdxConfigPage(app.config.publicUrl)),
   );
 }
+
+export const homePlugin = fp(home, { name: 'home', fastify: '5.x' });

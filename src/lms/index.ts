@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
 import { runPeriodically } from '../common/periodic.js';
 import type { Db } from '../db/index.js';
 import { parisDay, registerCommonTrunkEstimate } from '../tracking/index.js';
@@ -90,7 +91,7 @@ export function dailyLmsRebuild(db: Db): (now?: number) => Promise<RecomputeRepo
  * platforms push to, and with SCHEDULED_TASKS rebuilds the stored estimates daily (checked hourly).
  * Register after trackingPlugin.
  */
-async function lms(app: FastifyInstance, options: { lrs?: LrsOptions } = {}): Promise<void> {
+async function lms(app: FastifyInstance, options: { lrs?: LrsOptions }): Promise<void> {
   registerCommonTrunkEstimate(app, (db, learnerId, courseId) => commonTrunkFigureFor(db, learnerId, courseId));
   // The xAPI statements endpoint, in its own context (its rate limit and hooks stay there).
   await app.register(lrsRoutes, options.lrs ?? {});
@@ -111,7 +112,4 @@ async function lms(app: FastifyInstance, options: { lrs?: LrsOptions } = {}): Pr
   }
 }
 
-export const lmsPlugin = Object.assign(lms, {
-  [Symbol.for('skip-override')]: true,
-  [Symbol.for('fastify.display-name')]: 'lms',
-});
+export const lmsPlugin = fp(lms, { name: 'lms', dependencies: ['tracking'], fastify: '5.x' });

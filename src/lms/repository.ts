@@ -1,3 +1,4 @@
+// One file (~520 lines): all SQL of the LMS capability, its sections (import, events, totals, LRS credentials) marked below.
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Db } from '../db/index.js';

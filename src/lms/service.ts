@@ -1,3 +1,4 @@
+// One file (~520 lines): import, mapping and totals are one pipeline over the same events and estimates (docs/lms-estimate.md).
 import { createReadStream } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { basename } from 'node:path';

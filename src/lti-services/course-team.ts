@@ -1,15 +1,8 @@
 import { getLearnerProfile, listCompletions, listFunds, listModules, parseLinkTarget } from '../catalog/index.js';
 import type { Db } from '../db/index.js';
 import type { LaunchSession } from '../lti/index.js';
-import {
-  findCourse,
-  findLaunchCustom,
-  findMembershipSync,
-  findNrpsSource,
-  latestScoresOnLink,
-  listCourseLearners,
-  listMemberships,
-} from './repository.js';
+import { findMembershipSync, findNrpsSource, listMemberships } from './membership-repository.js';
+import { findCourse, findLaunchCustom, latestScoresOnLink, listCourseLearners } from './repository.js';
 
 /**
  * The course team's follow-up of one link (the XBlock's author/instructor view): what it serves, and

@@ -1,6 +1,8 @@
 import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
 import { registerModuleCompletedListener } from '../catalog/index.js';
-import { listeningSince, waitWithinStopBudget, whenListening } from '../common/background.js';
+import { listeningSince } from '../common/background.js';
+import { runPeriodically } from '../common/periodic.js';
 import { getCurrentToolKey, registerLaunchHandler, toolUrls } from '../lti/index.js';
 import { AccessTokenService, type FetchLike, type KeysetWatch } from './access-tokens.js';
 import { outboxCommand } from './cli.js';
@@ -10,7 +12,7 @@ export type { CourseTeamTimes } from './course-team.js';
 
 import {
   type MembershipContext,
-  MembershipScheduler,
+  membershipTask,
   runScheduledMembershipSync,
   type SyncResult,
   syncCourseMemberships,
@@ -20,7 +22,7 @@ import {
   enqueueCompletionScore,
   type OutboxContext,
   type OutboxRunResult,
-  OutboxWorker,
+  outboxTask,
   processOutbox,
   workerName,
 } from './scores.js';
@@ -42,6 +44,7 @@ export {
   type ToolSigningKey,
 } from './access-tokens.js';
 export { type OutboxCliContext, runOutbox } from './cli.js';
+export { listMemberships, type MembershipView } from './membership-repository.js';
 export {
   type MembershipContext,
   runScheduledMembershipSync,
@@ -50,9 +53,7 @@ export {
 } from './memberships.js';
 export {
   claimDueScores,
-  listMemberships,
   listOutbox,
-  type MembershipView,
   type OutboxRow,
   requeueScores,
   retargetScores,
@@ -98,7 +99,6 @@ export interface LtiServicesRuntime {
  * it when it registers; this capability never imports the tracking).
  */
 export function registerCourseTeamTimes(app: FastifyInstance, source: CourseTeamTimes): void {
-  if (!app.hasDecorator('ltiServices')) throw new Error('register ltiServicesPlugin before registerCourseTeamTimes');
   app.ltiServices.courseTeamTimes = source;
 }
 
@@ -108,79 +108,69 @@ declare module 'fastify' {
   }
 }
 
-export const OUTBOX_POLL_MS = 5_000;
-export const MEMBERSHIP_SCHEDULE_MS = 10 * 60_000;
+export { MEMBERSHIP_SCHEDULE_MS } from './memberships.js';
+export { OUTBOX_POLL_MS } from './scores.js';
 
 /**
  * Registers the services after `ltiPlugin` (it needs the tool key) and `catalogPlugin` (it listens for
- * completed modules). The runtime is shared with the whole app (skip-override) so that the public functions
- * below work from the root instance.
+ * completed modules). The runtime is shared with the whole app (fastify-plugin) so that the public
+ * functions below work from the root instance.
  */
-async function ltiServices(app: FastifyInstance, options: LtiServicesOptions = {}): Promise<void> {
-  const stopping = new AbortController();
-  const keyset: KeysetWatch = { served: () => runtime.keysetServed };
-  const runtime: LtiServicesRuntime = {
-    tokens: new AccessTokenService({
-      db: app.db,
-      toolKey: () => getCurrentToolKey(app),
-      ...(options.fetch ? { fetch: options.fetch } : {}),
-      signal: stopping.signal,
-      keyset,
-    }),
-    worker: workerName(),
-    fetch: options.fetch,
-    stopping,
-    keysetServed: 0,
-    probeReleases: new Map(),
-  };
-  app.decorate('ltiServices', runtime);
+export const ltiServicesPlugin = fp(
+  async function ltiServices(app: FastifyInstance, options: LtiServicesOptions): Promise<void> {
+    const stopping = new AbortController();
+    const keyset: KeysetWatch = { served: () => runtime.keysetServed };
+    const runtime: LtiServicesRuntime = {
+      tokens: new AccessTokenService({
+        db: app.db,
+        toolKey: () => getCurrentToolKey(app),
+        ...(options.fetch ? { fetch: options.fetch } : {}),
+        signal: stopping.signal,
+        keyset,
+      }),
+      worker: workerName(),
+      fetch: options.fetch,
+      stopping,
+      keysetServed: 0,
+      probeReleases: new Map(),
+    };
+    app.decorate('ltiServices', runtime);
 
-  // Whether the platform read our keyset while it checked a token request (see keysetMayBeUnreachable):
-  // every successful answer of the keyset route (src/lti) is counted.
-  const keysetPath = new URL(toolUrls(app.config.publicUrl).keysetUrl).pathname;
-  app.addHook('onResponse', (request, reply, done) => {
-    const route = request.routeOptions.url;
-    if (route !== undefined && route.length > 1 && reply.statusCode === 200 && keysetPath.endsWith(route)) {
-      runtime.keysetServed++;
+    // Whether the platform read our keyset while it checked a token request (see keysetMayBeUnreachable):
+    // every successful answer of the keyset route (src/lti) is counted.
+    const keysetPath = new URL(toolUrls(app.config.publicUrl).keysetUrl).pathname;
+    app.addHook('onResponse', (request, reply, done) => {
+      const route = request.routeOptions.url;
+      if (route !== undefined && route.length > 1 && reply.statusCode === 200 && keysetPath.endsWith(route)) {
+        runtime.keysetServed++;
+      }
+      done();
+    });
+
+    const pages = createServicePages(app);
+    registerLaunchHandler(app, 'LtiDeepLinkingRequest', pages.deepLinkingHandler);
+    // AGS score for the completed link's line item, queued in the completion's own transaction.
+    registerModuleCompletedListener(app, (tx, completion) => enqueueCompletionScore(tx, completion));
+    // Routes live in their own encapsulated context.
+    await app.register(servicesRoutes, { syncMemberships: (courseId: string) => syncMemberships(app, courseId) });
+
+    // A stop cuts every platform request under way (PLATFORM_TIMEOUT_MS bounds them anyway): registered
+    // before the jobs' own close hooks, so that the worker releases what it holds, uncounted, before the
+    // database closes.
+    app.addHook('preClose', async () => {
+      stopping.abort();
+    });
+    // Not at ready: the platform checks our token requests against our keyset, served by this very
+    // server (docs/score-outbox.md, "Start"). runPeriodically starts them once the server listens.
+    if (options.backgroundJobs ?? app.config.scheduledTasks) {
+      runPeriodically(app, outboxTask(outboxContext(app)));
+      runPeriodically(app, membershipTask(membershipContext(app)));
     }
-    done();
-  });
-
-  const pages = createServicePages(app);
-  registerLaunchHandler(app, 'LtiDeepLinkingRequest', pages.deepLinkingHandler);
-  // AGS score for the completed link's line item, queued in the completion's own transaction.
-  registerModuleCompletedListener(app, (tx, completion) => enqueueCompletionScore(tx, completion));
-  // Routes live in their own encapsulated context.
-  await app.register(servicesRoutes, { syncMemberships: (courseId: string) => syncMemberships(app, courseId) });
-
-  const jobs = options.backgroundJobs ?? app.config.scheduledTasks;
-  const outbox = new OutboxWorker(outboxContext(app));
-  const memberships = new MembershipScheduler(membershipContext(app));
-  // Not at ready: the platform checks our token requests against our keyset, served by this very
-  // server (docs/score-outbox.md, "Start").
-  whenListening(app, () => {
-    if (!jobs || stopping.signal.aborted) return;
-    outbox.start(OUTBOX_POLL_MS);
-    memberships.start(MEMBERSHIP_SCHEDULE_MS);
-  });
-  // A stop cuts every platform request under way (PLATFORM_TIMEOUT_MS bounds them anyway); the worker
-  // releases what it holds, uncounted, before the database closes.
-  app.addHook('preClose', async () => {
-    stopping.abort();
-    const stopped = Promise.all([outbox.stop(), memberships.stop()]);
-    if ((await waitWithinStopBudget(app, stopped)) === 'cut') {
-      app.log.warn('score outbox or membership sync still busy at close: not waited for');
-    }
-  });
-}
-
-export const ltiServicesPlugin = Object.assign(ltiServices, {
-  [Symbol.for('skip-override')]: true,
-  [Symbol.for('fastify.display-name')]: 'lti-services',
-});
+  },
+  { name: 'lti-services', dependencies: ['lti', 'catalog'], fastify: '5.x' },
+);
 
 function runtimeOf(app: FastifyInstance): LtiServicesRuntime {
-  if (!app.hasDecorator('ltiServices')) throw new Error('register ltiServicesPlugin before using its functions');
   return app.ltiServices;
 }
 

@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify';
+import type { PeriodicTask } from '../common/periodic.js';
 import type { Db } from '../db/index.js';
 import {
   type AccessTokenService,
@@ -16,7 +17,7 @@ import {
   recordSyncStart,
   releaseLease,
   replaceMemberships,
-} from './repository.js';
+} from './membership-repository.js';
 import {
   isLearnerMembership,
   MEDIA_TYPES,
@@ -170,32 +171,10 @@ export async function runScheduledMembershipSync(
   return { ran: true, synced, failed };
 }
 
-/**
- * The schedule's timer; started by the plugin once the server listens (SCHEDULED_TASKS). `stop()`
- * expects the context's signal to be aborted first: a listing under way then ends within moments.
- */
-export class MembershipScheduler {
-  #timer: NodeJS.Timeout | undefined;
-  #running: Promise<unknown> | undefined;
+/** How often the memberships schedule runs. */
+export const MEMBERSHIP_SCHEDULE_MS = 10 * 60_000;
 
-  constructor(private readonly ctx: MembershipContext) {}
-
-  start(intervalMs: number): void {
-    if (this.#timer) return;
-    this.#timer = setInterval(() => {
-      if (this.#running || this.ctx.signal?.aborted) return;
-      this.#running = runScheduledMembershipSync(this.ctx)
-        .catch((error: unknown) => this.ctx.log.error({ err: error }, 'memberships schedule failed'))
-        .finally(() => {
-          this.#running = undefined;
-        });
-    }, intervalMs);
-    this.#timer.unref();
-  }
-
-  async stop(): Promise<void> {
-    if (this.#timer) clearInterval(this.#timer);
-    this.#timer = undefined;
-    await this.#running;
-  }
+/** The memberships schedule, for `runPeriodically`: one scheduled pass every `MEMBERSHIP_SCHEDULE_MS`. */
+export function membershipTask(ctx: MembershipContext): PeriodicTask {
+  return { name: 'memberships schedule', everyMs: MEMBERSHIP_SCHEDULE_MS, task: () => runScheduledMembershipSync(ctx) };
 }

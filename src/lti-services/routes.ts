@@ -2,6 +2,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BadRequestError, ForbiddenError, NotFoundError } from '../http/errors.js';
+import { sendLearnerPage } from '../http/html.js';
 import {
   getCurrentToolKey,
   type LaunchSession,
@@ -29,15 +30,6 @@ const SessionToken = Type.Optional(Type.String({ maxLength: 4096 }));
 const Choice = Type.String({ maxLength: 220 });
 
 const LEARNER_REFUSED = 'Cette page est réservée à l’équipe du cours.';
-
-function send(reply: FastifyReply, body: string, status = 200): FastifyReply {
-  return reply
-    .code(status)
-    .header('cache-control', 'no-store')
-    .header('referrer-policy', 'no-referrer')
-    .type('text/html; charset=utf-8')
-    .send(body);
-}
 
 /** The raw session token the request carried, to put back into the page it receives. */
 function rawToken(request: FastifyRequest): string {
@@ -72,7 +64,7 @@ export function createServicePages(app: FastifyInstance) {
     const session = courseTeamOnly(launch.session);
     const settings = checkDeepLinkingSettings(launch.claims.deepLinkingSettings);
     request.log.info({ launchId: session.launchId }, 'deep-linking picker shown');
-    return send(
+    return sendLearnerPage(
       reply,
       renderPicker({
         session: pageSession(session, launch.sessionToken),
@@ -92,7 +84,7 @@ export function createServicePages(app: FastifyInstance) {
       throw new NotFoundError('no_course', 'Ouvrez cette page depuis un cours.', 'session without a course');
     }
     const view = await courseTeamView(db, session, app.ltiServices.courseTeamTimes);
-    return send(
+    return sendLearnerPage(
       reply,
       renderCourseTeamView({
         session: pageSession(session, token),
@@ -147,7 +139,7 @@ export async function servicesRoutes(
           selections.push(s);
         }
         if (selections.length === 0) {
-          return send(
+          return sendLearnerPage(
             reply,
             renderPicker({
               session: pages.pageSession(session, rawToken(request)),
@@ -174,7 +166,7 @@ export async function servicesRoutes(
         cancel ? 'Aucun contenu ajouté.' : undefined,
       );
       request.log.info({ launchId: session.launchId, items: items.length }, 'deep-linking response sent');
-      return send(reply, renderAutoPost({ returnUrl: ctx.returnUrl, jwt, count: items.length }));
+      return sendLearnerPage(reply, renderAutoPost({ returnUrl: ctx.returnUrl, jwt, count: items.length }));
     },
   );
 

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import type { FastifyBaseLogger } from 'fastify';
+import { type PeriodicRun, type PeriodicTask, periodicRun } from '../common/periodic.js';
 import type { Db } from '../db/index.js';
 import { scoreDeliveries } from '../metrics/index.js';
 import {
@@ -451,46 +452,48 @@ async function post(ctx: OutboxContext, row: OutboxRow, afterRefresh: boolean): 
 
 // ─── The background worker ─────────────────────────────────────────────────────────────────────────
 
+/** How often the background worker polls the outbox. */
+export const OUTBOX_POLL_MS = 5_000;
+
 /**
- * Polls the outbox on a timer. Nothing lives only in memory: a restarted instance, or another one,
- * picks up whatever is due from the table, including rows whose sender died mid-send (lease expiry).
- * `stop()` expects the context's signal to be aborted first (the plugin does it in preClose): the pass
- * under way then ends within moments, releasing what it holds.
+ * The outbox's background job, for `runPeriodically`: a drain at once, then every `OUTBOX_POLL_MS`.
+ * Nothing lives only in memory: a restarted instance, or another one, picks up whatever is due from the
+ * table, including rows whose sender died mid-send (lease expiry).
+ */
+export function outboxTask(ctx: OutboxContext): PeriodicTask {
+  return {
+    name: 'score outbox',
+    everyMs: OUTBOX_POLL_MS,
+    firstAfterMs: 0,
+    task: (stopping) => drainOutbox(ctx, stopping),
+  };
+}
+
+/** Passes one after another while each finds a full batch, until `stopping` or the context's signal aborts. */
+async function drainOutbox(ctx: OutboxContext, stopping: AbortSignal): Promise<void> {
+  for (let pass = 0; pass < 50 && !stopping.aborted && !ctx.signal?.aborted; pass++) {
+    // One probe per poll: the passes that follow at once in the same drain do not probe again.
+    const r = await processOutbox(ctx, { probe: pass === 0 });
+    if (r.claimed < OUTBOX_BATCH) return;
+  }
+}
+
+/**
+ * The outbox job outside an app (the app runs `outboxTask` with `runPeriodically`). `stop()` expects the
+ * context's signal to be aborted first: the pass under way then ends within moments, releasing what it
+ * holds.
  */
 export class OutboxWorker {
-  #timer: NodeJS.Timeout | undefined;
-  #running: Promise<void> | undefined;
+  #run: PeriodicRun | undefined;
 
   constructor(private readonly ctx: OutboxContext) {}
 
   start(intervalMs: number): void {
-    if (this.#timer) return;
-    this.#timer = setInterval(() => this.kick(), intervalMs);
-    this.#timer.unref();
-    this.kick();
-  }
-
-  /** Runs a pass now unless one is running. */
-  kick(): void {
-    if (this.#running || this.ctx.signal?.aborted) return;
-    this.#running = this.#drain()
-      .catch((error: unknown) => this.ctx.log.error({ err: error }, 'score outbox pass failed'))
-      .finally(() => {
-        this.#running = undefined;
-      });
+    this.#run ??= periodicRun(this.ctx.log, { ...outboxTask(this.ctx), everyMs: intervalMs });
+    this.#run.start();
   }
 
   async stop(): Promise<void> {
-    if (this.#timer) clearInterval(this.#timer);
-    this.#timer = undefined;
-    await this.#running;
-  }
-
-  async #drain(): Promise<void> {
-    for (let pass = 0; pass < 50 && this.#timer && !this.ctx.signal?.aborted; pass++) {
-      // One probe per poll: the passes that follow at once in the same drain do not probe again.
-      const r = await processOutbox(this.ctx, { probe: pass === 0 });
-      if (r.claimed < OUTBOX_BATCH) return;
-    }
+    await this.#run?.stop();
   }
 }

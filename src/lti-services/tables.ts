@@ -1,4 +1,4 @@
-import type { Generated } from 'kysely';
+import type { Generated, JSONColumnType } from 'kysely';
 
 /** Tables of migration 0007_lti_services (lti_score_outbox extended by 0016_score_outbox_holds). */
 export interface LtiServicesTables {
@@ -70,7 +70,8 @@ export interface MembershipTable {
   course_id: string;
   user_id: string;
   status: string;
-  roles: string[];
+  /** jsonb: written as JSON text (`JSON.stringify`), read as an array. */
+  roles: JSONColumnType<string[]>;
   is_learner: boolean;
   name: string | null;
   given_name: string | null;

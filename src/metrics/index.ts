@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import type { FastifyError, FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
 import { Registry } from 'prom-client';
 import { type PoolStats, registerDatabaseGauges } from './database.js';
 import { beatsRejected, enableProcessMetrics, httpRequestDuration, sharedRegistry } from './registry.js';
@@ -79,7 +80,4 @@ async function metrics(app: FastifyInstance, options: { poolStats?: () => PoolSt
   );
 }
 
-export const metricsPlugin = Object.assign(metrics, {
-  [Symbol.for('skip-override')]: true,
-  [Symbol.for('fastify.display-name')]: 'metrics',
-});
+export const metricsPlugin = fp(metrics, { name: 'metrics', fastify: '5.x' });

@@ -196,3 +196,10 @@ export function registerAccessAudit(app: FastifyInstance): void {
     }
   });
 }
+
+/** Looks up the person for a form post, then checks its CSRF token. */
+export function formPrincipal(request: FastifyRequest, token: string | undefined) {
+  const principal = principalOf(request);
+  assertCsrf(request, principal, token);
+  return principal;
+}

@@ -1,5 +1,7 @@
 import cookie from '@fastify/cookie';
 import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { accountRoutes } from './account-routes.js';
 import { usersCommand } from './cli.js';
 import { portalRoutes } from './routes.js';
 
@@ -8,10 +10,17 @@ import { portalRoutes } from './routes.js';
  * sessions, CSRF, sign-in throttling, personal API tokens and the audit log. Other capabilities use
  * the guards and the layout exported here; the exports capability serves the data pages and the API.
  */
-export async function portalPlugin(app: FastifyInstance): Promise<void> {
-  await registerPortalCookies(app);
-  await app.register(portalRoutes);
-}
+export const portalPlugin = fp(
+  async function portal(app: FastifyInstance): Promise<void> {
+    // The portal's pages and their cookie parsing, in their own context.
+    await app.register(async function portalPages(pages: FastifyInstance) {
+      await registerPortalCookies(pages);
+      await pages.register(portalRoutes);
+      await pages.register(accountRoutes);
+    });
+  },
+  { name: 'portal', fastify: '5.x' },
+);
 
 /**
  * Cookie parsing for a plugin that serves portal pages (the session cookie). Registered per context,

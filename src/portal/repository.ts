@@ -279,7 +279,7 @@ export async function insertAudit(db: Db, entry: AuditInsert): Promise<string> {
     via: entry.via,
     token_id: entry.tokenId,
     action: entry.action,
-    details: JSON.stringify(entry.details) as unknown as Record<string, unknown>,
+    details: JSON.stringify(entry.details),
     status: entry.status,
     row_count: entry.rowCount ?? null,
     expected_rows: entry.expectedRows ?? null,
@@ -311,7 +311,7 @@ export async function finishAudit(
       status,
       row_count: rowCount,
       finished_at: sql<Date>`now()`,
-      ...(extra ? { details: sql<Record<string, unknown>>`details || ${JSON.stringify(extra)}::jsonb` } : {}),
+      ...(extra ? { details: sql<string>`details || ${JSON.stringify(extra)}::jsonb` } : {}),
     })
     .where('id', '=', id)
     .execute();

@@ -1,54 +1,31 @@
 import rateLimit from '@fastify/rate-limit';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { DomainError, NotFoundError } from '../http/errors.js';
+import type { FastifyInstance } from 'fastify';
+import { DomainError } from '../http/errors.js';
+import { sendPage } from '../http/html.js';
 import {
-  assertCsrf,
   clearSessionCookie,
+  formPrincipal,
   loginBinding,
   loginCsrfToken,
   principalOf,
   readSessionCookie,
-  requireOperator,
   requirePageSession,
   setPortalPageHeaders,
   setSessionCookie,
   verifyLoginCsrf,
 } from './auth.js';
-import { accountsPage, journalPage, loginPage, passwordPage, SECURITY_EVENT_LABELS, tokensPage } from './pages.js';
-import * as repo from './repository.js';
+import { loginPage, passwordPage } from './pages.js';
 import { safeNext } from './rules.js';
-import {
-  actorOf,
-  auditEvent,
-  changeOwnPassword,
-  closeSession,
-  createToken,
-  login,
-  openSession,
-  resetPassword,
-  resolveSession,
-  setUserDisabled,
-} from './service.js';
+import { actorOf, auditEvent, changeOwnPassword, closeSession, login, openSession, resolveSession } from './service.js';
 
 const HtmlPage = Type.String({ description: 'French HTML page' });
 const Csrf = Type.String({ maxLength: 100 });
-const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
+const _IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
 const hidden = { hide: true } as const;
 /** Posts of the sign-in form one address may make per minute on one instance (@fastify/rate-limit). */
 export const LOGIN_FORM_POSTS_PER_MINUTE = 60;
-
-/** Looks up the person for a form post, then checks its CSRF token. */
-function formPrincipal(request: FastifyRequest, token: string | undefined) {
-  const principal = principalOf(request);
-  assertCsrf(request, principal, token);
-  return principal;
-}
-
-function sendPage(reply: FastifyReply, status: number, body: string): FastifyReply {
-  return reply.code(status).type('text/html; charset=utf-8').send(body);
-}
 
 export async function portalRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
@@ -84,7 +61,7 @@ export async function portalRoutes(fastify: FastifyInstance): Promise<void> {
       const next = safeNext(request.query.suite);
       if (await resolveSession(app.db, readSessionCookie(request))) return reply.redirect(next, 303);
       const binding = loginBinding(request, reply, true) as string;
-      return sendPage(reply, 200, loginPage({ csrf: loginCsrfToken(request, binding), next }));
+      return sendPage(reply, loginPage({ csrf: loginCsrfToken(request, binding), next }));
     },
   );
 
@@ -114,13 +91,13 @@ export async function portalRoutes(fastify: FastifyInstance): Promise<void> {
         const binding = loginBinding(request, reply, true) as string;
         return sendPage(
           reply,
-          403,
           loginPage({
             csrf: loginCsrfToken(request, binding),
             next,
             username: request.body.identifiant,
             error: 'La page de connexion avait expiré. Saisissez à nouveau votre mot de passe.',
           }),
+          403,
         );
       }
       const result = await login(app.db, {
@@ -132,13 +109,13 @@ export async function portalRoutes(fastify: FastifyInstance): Promise<void> {
         request.log.info({ outcome: 'failed' }, 'portal sign-in refused');
         return sendPage(
           reply,
-          401,
           loginPage({
             csrf: loginCsrfToken(request, existing as string),
             next,
             username: request.body.identifiant,
             error: 'Identifiant ou mot de passe incorrect.',
           }),
+          401,
         );
       }
       // A fresh session id at every sign-in: an id planted before sign-in is worthless (session fixation).
@@ -171,7 +148,7 @@ export async function portalRoutes(fastify: FastifyInstance): Promise<void> {
     async (request, reply) => {
       const principal = principalOf(request);
       const forced = 'mustChangePassword' in principal && principal.mustChangePassword === true;
-      return sendPage(reply, 200, passwordPage({ request, principal, forced }));
+      return sendPage(reply, passwordPage({ request, principal, forced }));
     },
   );
 
@@ -197,27 +174,26 @@ export async function portalRoutes(fastify: FastifyInstance): Promise<void> {
       if (request.body.nouveau !== request.body.confirmation) {
         return sendPage(
           reply,
-          400,
           passwordPage({
             request,
             principal,
             forced,
             error: 'Les deux saisies du nouveau mot de passe sont différentes.',
           }),
+          400,
         );
       }
       try {
         await changeOwnPassword(app.db, principal, request.body.actuel, request.body.nouveau);
       } catch (error) {
         if (error instanceof DomainError && error.status === 400) {
-          return sendPage(reply, 400, passwordPage({ request, principal, forced, error: error.publicMessage }));
+          return sendPage(reply, passwordPage({ request, principal, forced, error: error.publicMessage }), 400);
         }
         throw error;
       }
       await auditEvent(app.db, actorOf(principal), 'account.password_changed', {});
       return sendPage(
         reply,
-        200,
         passwordPage({
           request,
           principal: { ...principal, mustChangePassword: false } as typeof principal,
@@ -225,157 +201,6 @@ export async function portalRoutes(fastify: FastifyInstance): Promise<void> {
           done: true,
         }),
       );
-    },
-  );
-
-  // --- personal API tokens ------------------------------------------------------------------
-  app.get(
-    '/portal/jetons',
-    { config: pageConfig, preHandler: requirePageSession, schema: { ...hidden, response: { 200: HtmlPage } } },
-    async (request, reply) => {
-      const principal = principalOf(request);
-      return sendPage(
-        reply,
-        200,
-        tokensPage({ request, principal, tokens: await repo.listTokens(app.db, principal.userId) }),
-      );
-    },
-  );
-
-  app.post(
-    '/portal/jetons',
-    {
-      config: pageConfig,
-      preHandler: requirePageSession,
-      schema: {
-        ...hidden,
-        body: Type.Object({
-          nom: Type.String({ maxLength: 100 }),
-          duree_jours: Type.Optional(Type.String({ maxLength: 4, pattern: '^[0-9]*$' })),
-          _csrf: Type.Optional(Csrf),
-        }),
-        response: { 200: HtmlPage, 400: HtmlPage },
-      },
-    },
-    async (request, reply) => {
-      const principal = formPrincipal(request, request.body._csrf);
-      const days = request.body.duree_jours ? Number(request.body.duree_jours) : null;
-      try {
-        const created = await createToken(app.db, principal.userId, request.body.nom, days);
-        await auditEvent(app.db, actorOf(principal), 'token.created', { tokenId: created.id, prefix: created.prefix });
-        const tokens = await repo.listTokens(app.db, principal.userId);
-        return sendPage(
-          reply,
-          200,
-          tokensPage({ request, principal, tokens, created: { name: request.body.nom.trim(), token: created.token } }),
-        );
-      } catch (error) {
-        if (!(error instanceof DomainError) || error.status !== 400) throw error;
-        const tokens = await repo.listTokens(app.db, principal.userId);
-        return sendPage(reply, 400, tokensPage({ request, principal, tokens, error: error.publicMessage }));
-      }
-    },
-  );
-
-  app.post(
-    '/portal/jetons/:id/revoquer',
-    {
-      config: pageConfig,
-      preHandler: requirePageSession,
-      schema: {
-        ...hidden,
-        params: IdParams,
-        body: Type.Object({ _csrf: Type.Optional(Csrf) }),
-        response: { 200: HtmlPage },
-      },
-    },
-    async (request, reply) => {
-      const principal = formPrincipal(request, request.body._csrf);
-      // Only the owner's token can match: another person's token id is "not found", not "forbidden".
-      if (!(await repo.revokeToken(app.db, principal.userId, request.params.id)))
-        throw new NotFoundError('unknown_token');
-      await auditEvent(app.db, actorOf(principal), 'token.revoked', { tokenId: request.params.id });
-      const tokens = await repo.listTokens(app.db, principal.userId);
-      return sendPage(reply, 200, tokensPage({ request, principal, tokens, notice: 'Le jeton a été révoqué.' }));
-    },
-  );
-
-  // --- operators: accounts ------------------------------------------------------------------
-  app.get(
-    '/portal/comptes',
-    { config: pageConfig, preHandler: requirePageSession, schema: { ...hidden, response: { 200: HtmlPage } } },
-    async (request, reply) => {
-      const principal = principalOf(request);
-      requireOperator(principal);
-      return sendPage(reply, 200, accountsPage({ request, principal, accounts: await repo.listUsers(app.db) }));
-    },
-  );
-
-  const accountAction = (action: 'reinitialiser' | 'suspendre' | 'reactiver') =>
-    app.post(
-      `/portal/comptes/:id/${action}`,
-      {
-        config: pageConfig,
-        preHandler: requirePageSession,
-        schema: {
-          ...hidden,
-          params: IdParams,
-          body: Type.Object({ _csrf: Type.Optional(Csrf) }),
-          response: { 200: HtmlPage },
-        },
-      },
-      async (request, reply) => {
-        const principal = formPrincipal(request, request.body._csrf);
-        requireOperator(principal);
-        const target = await repo.findUserById(app.db, request.params.id);
-        if (!target) throw new NotFoundError('unknown_user');
-        let reset: { username: string; password: string } | undefined;
-        let notice: string | undefined;
-        if (action === 'reinitialiser') {
-          reset = { username: target.username, password: (await resetPassword(app.db, target.username)).password };
-          await auditEvent(app.db, actorOf(principal), 'account.password_reset', { username: target.username });
-        } else {
-          if (target.id === principal.userId) throw new NotFoundError('unknown_user');
-          await setUserDisabled(app.db, target.username, action === 'suspendre');
-          await auditEvent(
-            app.db,
-            actorOf(principal),
-            action === 'suspendre' ? 'account.disabled' : 'account.enabled',
-            {
-              username: target.username,
-            },
-          );
-          notice =
-            action === 'suspendre'
-              ? `Le compte ${target.username} est suspendu.`
-              : `Le compte ${target.username} est réactivé.`;
-        }
-        const accounts = await repo.listUsers(app.db);
-        return sendPage(
-          reply,
-          200,
-          accountsPage({ request, principal, accounts, ...(reset ? { reset } : {}), ...(notice ? { notice } : {}) }),
-        );
-      },
-    );
-  accountAction('reinitialiser');
-  accountAction('suspendre');
-  accountAction('reactiver');
-
-  // --- audit journal ------------------------------------------------------------------------
-  app.get(
-    '/portal/journal',
-    { config: pageConfig, preHandler: requirePageSession, schema: { ...hidden, response: { 200: HtmlPage } } },
-    async (request, reply) => {
-      const principal = principalOf(request);
-      const fundSlug = principal.role === 'operator' ? null : principal.fundSlug;
-      const entries = await repo.listAudit(app.db, { limit: 200, action: 'export.download', fundSlug });
-      const securityEvents = await repo.listAudit(app.db, {
-        limit: 200,
-        actions: Object.keys(SECURITY_EVENT_LABELS),
-        fundSlug,
-      });
-      return sendPage(reply, 200, journalPage({ request, principal, entries, securityEvents }));
     },
   );
 }

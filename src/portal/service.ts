@@ -370,3 +370,29 @@ export async function auditEvent(
     status: 'done',
   });
 }
+
+// --- reads for the portal's pages (the routes reach the data through this service) ----------------
+
+/** A person's API tokens, for « Mes jetons ». */
+export function listTokens(db: Db, userId: string): ReturnType<typeof repo.listTokens> {
+  return repo.listTokens(db, userId);
+}
+
+/** Revokes one of a person's tokens: false when it is not theirs or already revoked. */
+export function revokeToken(db: Db, userId: string, tokenId: string): Promise<boolean> {
+  return repo.revokeToken(db, userId, tokenId);
+}
+
+/** Every account, for the operators' « Comptes » page. */
+export function listUsers(db: Db): ReturnType<typeof repo.listUsers> {
+  return repo.listUsers(db);
+}
+
+export function findUserById(db: Db, id: string): ReturnType<typeof repo.findUserById> {
+  return repo.findUserById(db, id);
+}
+
+/** The audit log's entries, newest first, for the « Journal » page. */
+export function listAudit(db: Db, options: Parameters<typeof repo.listAudit>[1]): ReturnType<typeof repo.listAudit> {
+  return repo.listAudit(db, options);
+}

@@ -1,4 +1,4 @@
-import type { Generated } from 'kysely';
+import type { Generated, JSONColumnType } from 'kysely';
 
 /** Tables of migration 0006_portal. */
 export interface PortalTables {
@@ -75,7 +75,8 @@ export interface AuditLogTable {
   via: AuditVia;
   token_id: string | null;
   action: string;
-  details: Generated<Record<string, unknown>>;
+  /** jsonb: written as JSON text (`JSON.stringify`), read as an object. */
+  details: JSONColumnType<Record<string, unknown>, string | undefined>;
   row_count: number | null;
   expected_rows: number | null;
   status: AuditStatus;

@@ -4,18 +4,18 @@ import { loadProviderConfig } from '../certificates/index.js';
 import { loadConfig } from '../config/index.js';
 import { createDatabase, type Db, pgliteDirFor } from '../db/index.js';
 import { auditEvent } from '../portal/index.js';
+import { learnerDataExport } from './data-export.js';
 import * as repo from './repository.js';
 import { frenchDay, PolicyError, type RetentionPolicy, retentionPolicyFromEnv } from './rules.js';
+import { verifySeals } from './seals.js';
 import {
   CLI_ACTOR,
   eraseLearner,
-  learnerDataExport,
   markEuCofunded,
   type PrivacyDeps,
   type PurgeReport,
   purge,
   resolveLearner,
-  verifySeals,
 } from './service.js';
 import { type Controller, summaryPage } from './views.js';
 

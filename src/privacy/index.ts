@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
 import { registerPersonalDataRedaction } from '../certificates/index.js';
 import { registerLearnerFragment } from '../common/learner-pages.js';
 import { runPeriodically } from '../common/periodic.js';
 import { privacyRoutes } from './routes.js';
-import { retentionPolicyFromEnv } from './rules.js';
 import { isErased, type PrivacyDeps, purge } from './service.js';
 import { type Controller, exportForms } from './views.js';
 
@@ -13,6 +13,7 @@ import { type Controller, exportForms } from './views.js';
  * capabilities import from src/privacy/.
  */
 export { runPrivacyCommand } from './cli.js';
+export { type LearnerDataExport, learnerDataExport } from './data-export.js';
 export {
   DEFAULT_POLICY,
   isReducedUserAgent,
@@ -21,18 +22,16 @@ export {
   type RetentionPolicy,
   retentionPolicyFromEnv,
 } from './rules.js';
+export { verifySeals } from './seals.js';
 export {
   type ErasureReport,
   eraseLearner,
   isErased,
-  type LearnerDataExport,
-  learnerDataExport,
   markEuCofunded,
   type PrivacyDeps,
   type PurgeReport,
   purge,
   purgeLearner,
-  verifySeals,
 } from './service.js';
 export type { PrivacyTables } from './tables.js';
 export { EXPORT_PATH, exportForms } from './views.js';
@@ -42,24 +41,20 @@ const PURGE_EVERY_MS = 24 * 60 * 60 * 1000;
 const PURGE_FIRST_AFTER_MS = 10 * 60 * 1000;
 
 /**
- * Reads the retention policy (a bad variable stops the start, naming it), registers the routes, the « Mes
- * données » forms on learner pages (through the shared learner-page registry), hides erased learners on the
+ * Applies the configured retention policy (`config.retention`, validated with the configuration), registers
+ * the routes, the « Mes données » forms on learner pages (through the shared learner-page registry), hides erased learners on the
  * public certificate verification, and runs the purge daily with SCHEDULED_TASKS. Register after
  * certificatesPlugin.
  */
 async function privacy(app: FastifyInstance): Promise<void> {
-  const policy = retentionPolicyFromEnv(process.env);
-  const deps: PrivacyDeps = { db: app.db, appSecret: app.config.appSecret, policy };
+  const deps: PrivacyDeps = { db: app.db, appSecret: app.config.appSecret, policy: app.config.retention };
   const controller = (): Controller | null => {
-    if (!app.hasDecorator('certificates')) return null;
     const p = app.certificates.provider.data;
     return { name: p.name, address: [...p.address.lines, `${p.address.postalCode} ${p.address.city}`] };
   };
   await app.register(privacyRoutes, { deps, controller });
   registerLearnerFragment(app, 'privacy', ({ sessionToken }) => exportForms(sessionToken));
-  if (app.hasDecorator('certificates')) {
-    registerPersonalDataRedaction(app, (learnerId) => isErased(app.db, learnerId));
-  }
+  registerPersonalDataRedaction(app, (learnerId) => isErased(app.db, learnerId));
   if (app.config.scheduledTasks) {
     runPeriodically(app, {
       name: 'privacy purge',
@@ -86,6 +81,4 @@ function summarise(r: Awaited<ReturnType<typeof purge>>) {
   };
 }
 
-export const privacyPlugin = Object.assign(privacy, {
-  [Symbol.for('fastify.display-name')]: 'privacy',
-});
+export const privacyPlugin = fp(privacy, { name: 'privacy', dependencies: ['certificates'], fastify: '5.x' });

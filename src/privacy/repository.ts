@@ -1,3 +1,4 @@
+// One file (~590 lines): all SQL of the privacy capability; its writes go through the append-only guards opened by privacyMode below.
 import { sql, type Transaction } from 'kysely';
 import type { Database, Db } from '../db/index.js';
 import type { CertificateHoldInput, CourseActivity } from './rules.js';

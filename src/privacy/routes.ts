@@ -3,7 +3,8 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { PRIVACY_NOTICE_PATH } from '../http/html.js';
 import { requireSession } from '../lti/index.js';
-import { learnerDataExport, type PrivacyDeps } from './service.js';
+import { learnerDataExport } from './data-export.js';
+import type { PrivacyDeps } from './service.js';
 import { type Controller, EXPORT_PATH, noticePage, summaryPage } from './views.js';
 
 const ExportBody = Type.Object(

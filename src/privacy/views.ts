@@ -1,7 +1,7 @@
 import { formatInstant } from '../common/paris-time.js';
 import { html, PRIVACY_NOTICE_PATH, page, type SafeHtml } from '../http/html.js';
+import type { LearnerDataExport } from './data-export.js';
 import { frenchDay, frenchDuration, type RetentionPolicy } from './rules.js';
-import type { LearnerDataExport } from './service.js';
 
 /** French pages of the privacy capability: the notice « Vos données », the download forms, the summary. */
 

@@ -1,8 +1,10 @@
 import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
 import { getLearnerProfile, registerParcoursFragment } from '../catalog/index.js';
 import type { Db } from '../db/index.js';
-import { learnerSectionData, regroupementRoutes } from './routes.js';
-import { attendedFor, hasRegistration, loadRegroupementFunds } from './service.js';
+import { regroupementRoutes } from './routes.js';
+import { attendedFor, hasRegistration, learnerSectionData, loadRegroupementFunds } from './service.js';
+import { courseTeamRoutes } from './team-routes.js';
 import { learnerSection } from './views.js';
 
 /**
@@ -37,7 +39,6 @@ async function regroupement(app: FastifyInstance): Promise<void> {
     funds,
     attendanceChanged: async (learnerId: string, courseId: string) => {
       // A certificate already issued gets a new version carrying the session (or no longer carrying it).
-      if (!app.hasDecorator('certificates')) return;
       try {
         await app.certificates.reissueForRegroupement(learnerId, courseId);
       } catch (err) {
@@ -46,30 +47,30 @@ async function regroupement(app: FastifyInstance): Promise<void> {
     },
   };
   await app.register(regroupementRoutes, options);
-  if (app.hasDecorator('catalogRuntime')) {
-    registerParcoursFragment(app, async (ctx) => {
-      const profile = await getLearnerProfile(app.db, ctx.learnerId);
-      if (!profile) return null;
-      // Nothing to look up for a fund without regroupement, unless the learner has a registration here.
-      if (!funds.has(profile.fundSlug) && !(await hasRegistration(app.db, ctx.learnerId, ctx.courseId))) return null;
-      const data = await learnerSectionData(
-        app,
-        options,
-        { learnerId: ctx.learnerId, courseId: ctx.courseId, fundSlug: profile.fundSlug },
-        { done: ctx.modulesDone, planned: ctx.modulesPlanned },
-      );
-      if (!data.fundPlans) return null;
-      return learnerSection({
-        token: ctx.sessionToken,
-        mayJoin: data.mayJoin,
-        left: data.left,
-        sessions: data.sessions,
-      });
+  await app.register(courseTeamRoutes, options);
+  registerParcoursFragment(app, async (ctx) => {
+    const profile = await getLearnerProfile(app.db, ctx.learnerId);
+    if (!profile) return null;
+    // Nothing to look up for a fund without regroupement, unless the learner has a registration here.
+    if (!funds.has(profile.fundSlug) && !(await hasRegistration(app.db, ctx.learnerId, ctx.courseId))) return null;
+    const data = await learnerSectionData(
+      app.db,
+      funds,
+      { learnerId: ctx.learnerId, courseId: ctx.courseId, fundSlug: profile.fundSlug },
+      { done: ctx.modulesDone, planned: ctx.modulesPlanned },
+    );
+    if (!data.fundPlans) return null;
+    return learnerSection({
+      token: ctx.sessionToken,
+      mayJoin: data.mayJoin,
+      left: data.left,
+      sessions: data.sessions,
     });
-  }
+  });
 }
 
-export const regroupementPlugin = Object.assign(regroupement, {
-  [Symbol.for('skip-override')]: true,
-  [Symbol.for('fastify.display-name')]: 'regroupement',
+export const regroupementPlugin = fp(regroupement, {
+  name: 'regroupement',
+  dependencies: ['catalog', 'certificates'],
+  fastify: '5.x',
 });

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { programmeProgress } from '../catalog/index.js';
+import { listFunds, programmeProgress } from '../catalog/index.js';
 import type { Db } from '../db/index.js';
 import { BadRequestError, ConflictError, ForbiddenError, NotFoundError } from '../http/errors.js';
 import * as repo from './repository.js';
@@ -14,6 +14,7 @@ import {
   timeFr,
   withinCodeWindow,
 } from './rules.js';
+import type { LearnerSessionView } from './views.js';
 
 /** Who acts: the LTI session's learner id (a course-team member is a learner row too) and role. */
 export interface Actor {
@@ -297,4 +298,62 @@ export async function attendedFor(db: Db, learnerId: string, courseId: string) {
 /** Whether the learner holds any registration in this course's sessions (a cheap check for « Mon parcours »). */
 export async function hasRegistration(db: Db, learnerId: string, courseId: string): Promise<boolean> {
   return (await repo.learnerRegistrations(db, learnerId, courseId)).length > 0;
+}
+
+/** What the learner's section shows: the sessions of their fund in this course, and their own standing. */
+export async function learnerSectionData(
+  db: Db,
+  /** Funds that plan a closing session (funds.json). */
+  funds: ReadonlySet<string>,
+  learner: { learnerId: string; courseId: string; fundSlug: string },
+  /** What « Mon parcours » already counted, to spare recounting it. */
+  known?: { done: number; planned: number },
+) {
+  const standing = known
+    ? { fundPlans: funds.has(learner.fundSlug), mayJoin: mayJoin(known), progress: known }
+    : await learnerStanding(db, learner.learnerId, learner.courseId, funds, learner.fundSlug);
+  const [sessions, mine] = await Promise.all([
+    repo.listSessions(db, learner.courseId, learner.fundSlug),
+    repo.learnerRegistrations(db, learner.learnerId, learner.courseId),
+  ]);
+  const byId = new Map(mine.map((r) => [r.sessionId, r]));
+  const views: LearnerSessionView[] = sessions.map((s) => ({
+    session: s,
+    registered: byId.has(s.id),
+    attendedMinutes: byId.get(s.id)?.attendedMinutes ?? null,
+  }));
+  const progress = standing.progress;
+  return {
+    fundPlans: standing.fundPlans || mine.length > 0,
+    mayJoin: standing.mayJoin,
+    left: progress ? Math.max(0, progress.planned - progress.done) : 0,
+    sessions: views,
+  };
+}
+
+/** The course team's page: the funds, the course's sessions with their registrations and history. */
+export async function courseTeamOverview(db: Db, courseId: string) {
+  const [funds, sessions, title] = await Promise.all([
+    listFunds(db, { includeInactive: true }),
+    repo.listSessions(db, courseId),
+    repo.courseTitle(db, courseId),
+  ]);
+  const name = new Map(funds.map((f) => [f.slug, f.name]));
+  const withRegs = await Promise.all(
+    sessions.map(async (s) => {
+      const [registrations, audit] = await Promise.all([repo.listRegistrations(db, s.id), repo.listAudit(db, s.id)]);
+      const names = await repo.learnerNames(db, [...new Set(audit.map((a) => a.actor_learner_id))]);
+      return {
+        session: s,
+        fundName: name.get(s.fundSlug) ?? s.fundSlug,
+        registrations,
+        history: audit.map((a) => ({
+          at: a.at,
+          who: names.get(a.actor_learner_id) ?? (a.actor_role === 'learner' ? 'un apprenant' : 'l’équipe du cours'),
+          action: a.action,
+        })),
+      };
+    }),
+  );
+  return { funds, sessions: withRegs, title };
 }

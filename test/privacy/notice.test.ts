@@ -1,10 +1,9 @@
 import { parseHTML } from 'linkedom';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/app.js';
+import { ConfigError } from '../../src/config/index.js';
 import { type CatalogTestContext, createCatalogTestApp, onboardingForm } from '../catalog/helpers.js';
 import type { FakeComponent } from '../fixtures/openedx/index.js';
 import { testConfig } from '../helpers/app.js';
-import { createTestDatabase } from '../helpers/db.js';
 
 /**
  * « Vos données » is linked from every learner page: walked from a real launch through the fake Open edX
@@ -23,9 +22,9 @@ function noticeLinks(body: string) {
 }
 
 beforeAll(async () => {
-  // The retention policy and the contact are read from the process environment at start (as the CLI does).
-  process.env.PRIVACY_CONTACT = 'dpo@organisme-exemple.fr';
+  // The retention policy and the contact are part of the configuration (PRIVACY_* variables).
   ctx = await createCatalogTestApp({
+    env: { PRIVACY_CONTACT: 'dpo@organisme-exemple.fr' },
     components: [{ custom: { theme: 'visibilite' } }, { custom: { theme: 'inexistant' } }],
   });
   [themeLink, brokenLink] = ctx.fake.components as [FakeComponent, FakeComponent];
@@ -60,7 +59,6 @@ beforeAll(async () => {
   pages.set('downloaded summary', exported.body);
 }, 120_000);
 afterAll(async () => {
-  delete process.env.PRIVACY_CONTACT;
   await ctx.close();
 });
 
@@ -113,14 +111,8 @@ describe('the notice « Vos données »', () => {
 });
 
 describe('the retention policy at start', () => {
-  it('a bad value stops the app from building, naming the variable', async () => {
-    process.env.PRIVACY_RAW_YEARS = 'six';
-    const database = await createTestDatabase();
-    try {
-      await expect(buildApp({ config: testConfig(), database })).rejects.toThrow(/PRIVACY_RAW_YEARS/);
-    } finally {
-      delete process.env.PRIVACY_RAW_YEARS;
-      await database.close();
-    }
+  it('a bad value stops the start, naming the variable (the configuration refuses it)', () => {
+    expect(() => testConfig({ PRIVACY_RAW_YEARS: 'six' })).toThrow(ConfigError);
+    expect(() => testConfig({ PRIVACY_RAW_YEARS: 'six' })).toThrow(/PRIVACY_RAW_YEARS/);
   });
 });

@@ -80,7 +80,7 @@ describe('short windows: audit log, failed sign-ins, unfinished onboarding, user
           actor_role: 'operator',
           via: 'session',
           action: `test.${days}`,
-          details: JSON.stringify({}) as unknown as Record<string, unknown>,
+          details: JSON.stringify({}),
           status: 'done',
         })
         .execute();
