@@ -4,7 +4,9 @@ import { runPeriodically } from '../common/periodic.js';
 import { deriveKey } from '../config/secrets.js';
 import { html, raw, type SafeHtml } from '../http/html.js';
 import { registerCourseTeamTimes } from '../lti-services/index.js';
-import { type ConsumerOptions, type CreditReport, Inbox, type InboxOptions, TrackingConsumer } from './inbox.js';
+import { Inbox, type InboxOptions } from './inbox/acknowledgement.js';
+import { type ConsumerOptions, TrackingConsumer } from './inbox/consumer.js';
+import type { CreditReport } from './inbox/crediting.js';
 import {
   BEATS_PATH,
   type CommonTrunkEstimate,
@@ -34,7 +36,7 @@ export {
   verifyChain,
 } from './chain.js';
 export { runTimeCommand } from './cli.js';
-export { type CreditReport, settleTracking } from './inbox.js';
+export { type CreditReport, settleTracking } from './inbox/crediting.js';
 export {
   ALGORITHM,
   type Algorithm,

@@ -10,7 +10,8 @@ import { type LaunchSession, requireRole, requireSession } from '../lti/index.js
 import { beatsReceived } from '../metrics/index.js';
 import { sha256Hex } from './chain.js';
 import { iso } from './engine.js';
-import type { Inbox, TrackingConsumer } from './inbox.js';
+import type { Inbox } from './inbox/acknowledgement.js';
+import type { TrackingConsumer } from './inbox/consumer.js';
 import { PROFILES, type TrackedItem } from './rules.js';
 import { getCourseTimes, getLearnerTimes } from './service.js';
 import { ipPrefix, memoizedTicketVerifier, signTicket, ticketExpired, unverifiedJwtClaims } from './ticket.js';

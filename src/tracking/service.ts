@@ -9,26 +9,20 @@ import {
   verifyEd25519,
 } from './chain.js';
 import { type CourseEvidence, iso, newLearnerWork, sealStaleRuns, tallyFromEvidence } from './engine.js';
-import { settleTracking } from './inbox.js';
+import { settleTracking } from './inbox/crediting.js';
+import { loadCourseEvidence, loadCourseRuns } from './repository/evidence.js';
+import { databaseNow, lockLearners, saveLearners } from './repository/learners.js';
+import { insertEvents, loadLiveRuns, loadTabs, saveRuns } from './repository/runs.js';
 import {
-  databaseNow,
-  insertEvents,
-  loadCourseEvidence,
-  loadCourseRuns,
-  loadLiveRuns,
-  loadTabs,
   loadTallies,
-  lockLearners,
   pairKey,
   type StoredTally,
-  saveLearners,
-  saveRuns,
   selectCourseTotals,
   selectModuleTotals,
   serializeTotals,
   totalsRows,
   writeTotals,
-} from './repository.js';
+} from './repository/totals.js';
 import {
   ALGORITHM,
   type Algorithm,
