@@ -13,7 +13,7 @@ import { iso } from './engine.js';
 import type { Inbox } from './inbox/acknowledgement.js';
 import type { TrackingConsumer } from './inbox/consumer.js';
 import { PROFILES, type TrackedItem } from './rules.js';
-import { getCourseTimes, getLearnerTimes } from './service.js';
+import { getCourseTimes, getLearnerTimes } from './service/times.js';
 import { ipPrefix, memoizedTicketVerifier, signTicket, ticketExpired, unverifiedJwtClaims } from './ticket.js';
 import { learnerTimesPage } from './views.js';
 
