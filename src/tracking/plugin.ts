@@ -22,6 +22,7 @@ import { completedQuickly, PROFILES, type RunProfile } from './rules.js';
 import { digestsDue } from './service/maintenance.js';
 import { getCourseTimes, getLearnerTimes as learnerTimes } from './service/times.js';
 import { signTicket, unverifiedJwtClaims } from './ticket.js';
+import { timeRoutes } from './time-routes.js';
 
 /**
  * The tracking plugin and the functions that act on its runtime (the tracker's markup, the ingest's settings).
@@ -96,6 +97,7 @@ export const trackingPlugin = fp(
       await runtime.consumer.stop();
     });
     await app.register(trackingRoutes, { runtime });
+    await app.register(timeRoutes, { runtime });
   },
   { name: 'tracking', dependencies: ['lti', 'catalog', 'lti-services'], fastify: '5.x' },
 );
