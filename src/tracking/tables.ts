@@ -2,8 +2,8 @@ import type { Generated, JSONColumnType } from 'kysely';
 
 /**
  * Tables of migrations 0004_tracking, 0008_tracking_inbox, 0011_tracking_journal, 0012_…_quarantine and
- * 0013_tracking_beats_v2. jsonb columns are `JSONColumnType`: read as parsed JSON, written as a JSON string (pg would turn a JS array
- * into a SQL array).
+ * 0013_tracking_beats_v2. jsonb columns are `JSONColumnType`: read as parsed JSON, written as a JSON string
+ * (pg would turn a JS array into a SQL array).
  */
 export interface TrackingTables {
   tracking_journal: TrackingJournalTable;
