@@ -19,8 +19,6 @@ import {
  * chain heads and totals (all the tracking's tables at once, hence a file of its own).
  */
 
-// ───────────────────────────── the ingest's two round trips ─────────────────────────────
-
 interface RunJson {
   id: string;
   tab_id: string;

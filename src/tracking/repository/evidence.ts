@@ -1,12 +1,10 @@
-import type { CourseEvidence } from '../engine.js';
+import type { CourseEvidence, NewEvent } from '../engine.js';
 import type { FocusMark, RunInterval } from '../rules.js';
 import { v2Interval } from './runs.js';
 import type { Q } from './shared.js';
 import { type PairKey, pairKey } from './totals.js';
 
-/** Evidence for crediting: `tracking_events` (the hash-chained records) with the runs and tabs they describe. */
-
-// ───────────────────────────── evidence for crediting ─────────────────────────────
+/** `tracking_events`, the hash-chained records: appended outside the ingest (sealing), and read for crediting with the runs and tabs they describe. */
 
 /** Everything crediting reads about one learner in one course (the slow path and `time recompute`). */
 export async function loadCourseEvidence(trx: Q, learnerId: string, courseId: string): Promise<CourseEvidence> {
@@ -155,4 +153,30 @@ export async function loadCourseRuns(trx: Q, learnerId: string, courseId: string
     beatCount: r.beat_count,
     ...v2Interval(r),
   }));
+}
+
+export async function insertEvents(trx: Q, events: readonly NewEvent[]): Promise<void> {
+  // Chunks keep each statement under PostgreSQL's 65 535 parameters.
+  for (let i = 0; i < events.length; i += 2000) {
+    await trx
+      .insertInto('tracking_events')
+      .values(
+        events.slice(i, i + 2000).map((e) => ({
+          learner_id: e.learnerId,
+          chain_index: e.index,
+          kind: e.kind,
+          course_id: e.courseId,
+          module_id: e.moduleId,
+          tab_id: e.tabId,
+          seq: e.seq,
+          server_time: new Date(e.atMs),
+          client_time: e.clientTime,
+          reason: e.reason,
+          data: JSON.stringify(e.data),
+          prev_hash: e.prevHash,
+          hash: e.hash,
+        })),
+      )
+      .execute();
+  }
 }

@@ -5,8 +5,6 @@ import { date, ms, type Q } from './shared.js';
 
 /** `tracking_learners` (migrations 0004 and 0008): each learner's chain head and focus, locked per batch. */
 
-// ───────────────────────────── learners (chain heads, focus) ─────────────────────────────
-
 export interface LearnerRow {
   learnerId: string;
   chainHead: string;

@@ -1,11 +1,9 @@
 import { sql } from 'kysely';
-import type { NewEvent, RunRecord, TabMeta, TabRecord } from '../engine.js';
+import type { RunRecord, TabMeta, TabRecord } from '../engine.js';
 import { NO_STOP, PROFILES, type RunProfile, type RunState, type StopCause } from '../rules.js';
 import { date, isoOrNull, ms, type Q } from './shared.js';
 
 /** `tracking_tabs` and `tracking_runs` (migrations 0004 and 0013): the tabs seen and their runs of beats. */
-
-// ───────────────────────────── tabs and runs ─────────────────────────────
 
 function runState(r: {
   id: string;
@@ -211,30 +209,4 @@ export async function saveRuns(trx: Q, runs: ReadonlyArray<RunRecord>): Promise<
     .returning('id')
     .execute();
   if (written.length !== rows.length) throw new Error('run rows not written');
-}
-
-export async function insertEvents(trx: Q, events: readonly NewEvent[]): Promise<void> {
-  // Chunks keep each statement under PostgreSQL's 65 535 parameters.
-  for (let i = 0; i < events.length; i += 2000) {
-    await trx
-      .insertInto('tracking_events')
-      .values(
-        events.slice(i, i + 2000).map((e) => ({
-          learner_id: e.learnerId,
-          chain_index: e.index,
-          kind: e.kind,
-          course_id: e.courseId,
-          module_id: e.moduleId,
-          tab_id: e.tabId,
-          seq: e.seq,
-          server_time: new Date(e.atMs),
-          client_time: e.clientTime,
-          reason: e.reason,
-          data: JSON.stringify(e.data),
-          prev_hash: e.prevHash,
-          hash: e.hash,
-        })),
-      )
-      .execute();
-  }
 }

@@ -6,8 +6,6 @@ import { date, ms, type Q } from './shared.js';
 
 /** `time_totals`, `time_course_totals` and `time_day_totals` (migration 0004): the credited time. */
 
-// ───────────────────────────── totals ─────────────────────────────
-
 export interface StoredTally {
   tally: CourseTally;
   /** The algorithm the stored rows were computed with: rows of an older one are rebuilt, never added to. */

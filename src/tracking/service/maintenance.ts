@@ -10,9 +10,9 @@ import {
 } from '../chain.js';
 import { type CourseEvidence, iso, newLearnerWork, sealStaleRuns, tallyFromEvidence } from '../engine.js';
 import { settleTracking } from '../inbox/crediting.js';
-import { loadCourseEvidence } from '../repository/evidence.js';
+import { insertEvents, loadCourseEvidence } from '../repository/evidence.js';
 import { databaseNow, lockLearners, saveLearners } from '../repository/learners.js';
-import { insertEvents, loadLiveRuns, loadTabs, saveRuns } from '../repository/runs.js';
+import { loadLiveRuns, loadTabs, saveRuns } from '../repository/runs.js';
 import {
   loadTallies,
   pairKey,
