@@ -4,7 +4,10 @@ import { v2Interval } from './runs.js';
 import type { Q } from './shared.js';
 import { type PairKey, pairKey } from './totals.js';
 
-/** `tracking_events`, the hash-chained records: appended outside the ingest (sealing), and read for crediting with the runs and tabs they describe. */
+/**
+ * `tracking_events`, the hash-chained records: appended outside the ingest (sealing), and read for crediting
+ * with the runs and tabs they describe.
+ */
 
 /** Everything crediting reads about one learner in one course (the slow path and `time recompute`). */
 export async function loadCourseEvidence(trx: Q, learnerId: string, courseId: string): Promise<CourseEvidence> {
