@@ -27,7 +27,7 @@ import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config/index.js';
 import { signSession } from '../../src/lti/index.js';
 import { beatHash } from '../../src/tracking/chain.js';
-import { trackerScript } from '../../src/tracking/index.js';
+import { trackerScript } from '../../src/tracking/plugin.js';
 import { backendCpu, processCpuMs } from '../proc-cpu.js';
 
 const { values: args } = parseArgs({

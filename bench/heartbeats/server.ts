@@ -13,7 +13,7 @@ import pg from 'pg';
 import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config/index.js';
 import { loggerOptions, requestIdOptions } from '../../src/http/logger.js';
-import { configureIngest } from '../../src/tracking/index.js';
+import { configureIngest } from '../../src/tracking/plugin.js';
 
 const config = loadConfig(process.env);
 const app = await buildApp({ config });

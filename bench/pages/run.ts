@@ -19,7 +19,7 @@ import { type Browser, type CDPSession, chromium, type Frame, type Page } from '
 import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config/index.js';
 import { createDatabase } from '../../src/db/index.js';
-import { setTrackingProfile } from '../../src/tracking/index.js';
+import { setTrackingProfile } from '../../src/tracking/plugin.js';
 import {
   type FakeComponent,
   type FakeUser,

@@ -22,7 +22,9 @@ import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config/index.js';
 import { createDatabase, migrateToLatest } from '../../src/db/index.js';
 import { importLmsFile } from '../../src/lms/index.js';
-import { BEATS_PATH, configureIngest, settleTracking, trackerScript } from '../../src/tracking/index.js';
+import { settleTracking } from '../../src/tracking/index.js';
+import { configureIngest, trackerScript } from '../../src/tracking/plugin.js';
+import { BEATS_PATH } from '../../src/tracking/routes.js';
 import { injectTransport, startFakeOpenEdx } from '../../test/fixtures/openedx/index.js';
 
 const { values } = parseArgs({

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/index.js';
 import { createDatabase, type Db, pgliteDirFor } from '../db/index.js';
 import { ALGORITHM, ALGORITHMS, type Algorithm, addDays, parisDay } from './rules.js';
-import { dailyDigest, diffVersions, recomputeTotals, sealStale, verifyEvidence } from './service.js';
+import { dailyDigest, diffVersions, recomputeTotals, sealStale, verifyEvidence } from './service/maintenance.js';
 
 const USAGE = `Usage: npm run cli -- time <subcommand>
 

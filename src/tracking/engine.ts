@@ -32,6 +32,8 @@ import {
  * The ingest as a pure state machine over one learner's loaded state: the service loads rows under the
  * learner's row lock, runs this, and writes back what it marked. Nothing here reads a clock or a database,
  * so property tests drive it directly and several instances compute the same thing from the same rows.
+ * One file on purpose: one state machine (tabs, runs, focus, the evidence chain, the tally's delta) whose
+ * steps share one learner's working state.
  */
 
 export type EventKind =

@@ -2,19 +2,16 @@ import { readFileSync } from 'node:fs';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { listModules } from '../catalog/index.js';
-import { learnerFragments } from '../common/learner-pages.js';
 import type { Db } from '../db/index.js';
 import { BadRequestError, DomainError, ForbiddenError, NotFoundError } from '../http/errors.js';
-import { type LaunchSession, requireRole, requireSession } from '../lti/index.js';
+import { type LaunchSession, requireSession } from '../lti/index.js';
 import { beatsReceived } from '../metrics/index.js';
 import { sha256Hex } from './chain.js';
 import { iso } from './engine.js';
-import type { Inbox, TrackingConsumer } from './inbox.js';
+import type { Inbox } from './inbox/acknowledgement.js';
+import type { TrackingConsumer } from './inbox/consumer.js';
 import { PROFILES, type TrackedItem } from './rules.js';
-import { getCourseTimes, getLearnerTimes } from './service.js';
 import { ipPrefix, memoizedTicketVerifier, signTicket, ticketExpired, unverifiedJwtClaims } from './ticket.js';
-import { learnerTimesPage } from './views.js';
 
 export interface TrackingRuntime {
   /** HMAC key of tracker tickets (derived from APP_SECRET). */
@@ -105,35 +102,9 @@ const BeatsReply = Type.Object({
     }),
   ),
 });
-const Problem = Type.Object({ status: Type.Integer(), code: Type.String() }, { additionalProperties: true });
-const TokenQuery = Type.Object({ session_token: Type.Optional(Type.String({ maxLength: 4096 })) });
-const ModuleTimeSchema = Type.Object({
-  moduleId: Type.String(),
-  nominalMinutes: Type.Integer(),
-  creditedSeconds: Type.Integer(),
-  measuredSeconds: Type.Integer(),
-  capSeconds: Type.Integer(),
-  overCapSeconds: Type.Integer(),
-  firstAt: Type.Union([Type.String(), Type.Null()]),
-  lastAt: Type.Union([Type.String(), Type.Null()]),
-  rejectedItems: Type.Integer(),
-  flags: Type.Array(Type.String()),
-});
-const LearnerTimesSchema = Type.Object({
-  learnerId: Type.String(),
-  courseId: Type.String(),
-  algorithm: Type.String(),
-  params: Type.Record(Type.String(), Type.Unknown()),
-  creditedSeconds: Type.Integer(),
-  measuredSeconds: Type.Integer(),
-  rejectedItems: Type.Integer(),
-  longDays: Type.Array(Type.String()),
-  flags: Type.Array(Type.String()),
-  modules: Type.Array(ModuleTimeSchema),
-});
-const HtmlPage = Type.String({ description: 'French HTML page (shown inside the LMS iframe)' });
+export const Problem = Type.Object({ status: Type.Integer(), code: Type.String() }, { additionalProperties: true });
 
-function tokenOf(request: FastifyRequest): string | undefined {
+export function tokenOf(request: FastifyRequest): string | undefined {
   const auth = request.headers.authorization;
   const m = typeof auth === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(auth) : null;
   if (m) return m[1];
@@ -141,30 +112,18 @@ function tokenOf(request: FastifyRequest): string | undefined {
   return typeof body?.session_token === 'string' ? body.session_token : undefined;
 }
 
-function courseOf(session: LaunchSession): string {
+export function courseOf(session: LaunchSession): string {
   if (!session.courseId) {
     throw new NotFoundError('no_course', 'Ouvrez cette page depuis votre cours.', 'the session has no course context');
   }
   return session.courseId;
 }
 
+/** The tracker script, its ticket renewal and the beat ingest (the reads of the credited time are in time-routes.ts). */
 export async function trackingRoutes(root: FastifyInstance, options: { runtime: TrackingRuntime }): Promise<void> {
   const { runtime } = options;
   const app = root.withTypeProvider<TypeBoxTypeProvider>();
   const verifyTicketMemo = memoizedTicketVerifier(runtime.ticketKey);
-
-  /** The learner's page never fails for the estimate: without one, it shows the time measured here alone. */
-  async function commonTrunkOrNone(learnerId: string, courseId: string): Promise<CommonTrunkFigure> {
-    const none = { seconds: null, awaitingLogsOf: null };
-    if (!runtime.commonTrunk) return none;
-    try {
-      const figure = await runtime.commonTrunk(app.db, learnerId, courseId);
-      return typeof figure === 'number' || figure === null ? { seconds: figure, awaitingLogsOf: null } : figure;
-    } catch (err) {
-      app.log.warn({ err }, 'common-trunk estimate unavailable for the learner page');
-      return none;
-    }
-  }
 
   // sendBeacon posts text/plain (no CORS preflight, no custom header): its body is the same JSON.
   app.removeContentTypeParser('text/plain');
@@ -348,77 +307,4 @@ export async function trackingRoutes(root: FastifyInstance, options: { runtime: 
       return { ticket: signTicket(runtime.ticketKey, { ...ticket, v: 2, exp }), exp };
     },
   );
-
-  app.get(
-    '/api/tracking/me',
-    { schema: { querystring: TokenQuery, response: { 200: LearnerTimesSchema, 401: Problem, 404: Problem } } },
-    async (request) => {
-      const session = await requireSession(request);
-      return serializeTimes(await getLearnerTimes(app.db, session.learnerId, courseOf(session)));
-    },
-  );
-
-  app.get(
-    '/api/tracking/course',
-    {
-      schema: {
-        querystring: TokenQuery,
-        response: {
-          200: Type.Object({ learners: Type.Array(LearnerTimesSchema) }),
-          401: Problem,
-          403: Problem,
-          404: Problem,
-        },
-      },
-    },
-    async (request) => {
-      const session = requireRole(await requireSession(request), 'course_team', 'staff');
-      const learners = await getCourseTimes(app.db, courseOf(session));
-      return { learners: learners.map(serializeTimes) };
-    },
-  );
-
-  app.get(
-    TIME_PAGE_PATH,
-    {
-      config: { html: true },
-      schema: { querystring: TokenQuery, response: { 200: HtmlPage, 401: HtmlPage, 404: HtmlPage } },
-    },
-    async (request, reply) => {
-      const session = await requireSession(request);
-      const times = await getLearnerTimes(app.db, session.learnerId, courseOf(session));
-      const titles = new Map((await listModules(app.db, { includeInactive: true })).map((m) => [m.id, m.title]));
-      const commonTrunk = await commonTrunkOrNone(session.learnerId, courseOf(session));
-      return reply
-        .type('text/html; charset=utf-8')
-        .header('cache-control', 'no-store')
-        .send(
-          learnerTimesPage(
-            times,
-            titles,
-            commonTrunk.seconds,
-            pageTokenOf(request) || null,
-            commonTrunk.awaitingLogsOf,
-            learnerFragments(app, { sessionToken: pageTokenOf(request) }),
-          ),
-        );
-    },
-  );
-}
-
-/** The session token of the time page's request (already verified by requireSession): query or bearer. */
-function pageTokenOf(request: FastifyRequest): string {
-  const query = request.query as { session_token?: string } | undefined;
-  return query?.session_token ?? tokenOf(request) ?? '';
-}
-
-function serializeTimes(t: Awaited<ReturnType<typeof getLearnerTimes>>) {
-  return {
-    ...t,
-    modules: t.modules.map((m) => ({
-      ...m,
-      firstAt: m.firstAt ? m.firstAt.toISOString() : null,
-      lastAt: m.lastAt ? m.lastAt.toISOString() : null,
-    })),
-  };
 }

@@ -3,6 +3,8 @@
  * src/tracking/README.md). Pure functions over milliseconds of server time: the ingest, the
  * `time recompute` command, the certificates and the exports all credit through these, so the same
  * evidence always gives the same figures, to the second.
+ * One file on purpose: these are the pure rules of one specification (profiles, per-item decisions, union,
+ * attribution, cap, flags, days), sharing the profile and parameter types; no I/O, all tested together.
  */
 
 import { addDays, formatDuration as formatSeconds, parisDay, parisDayStart } from '../common/paris-time.js';

@@ -1,6 +1,10 @@
-import type { ColumnType, Generated } from 'kysely';
+import type { Generated, JSONColumnType } from 'kysely';
 
-/** Tables of migrations 0004_tracking, 0008_tracking_inbox, 0011_tracking_journal and 0012_…_quarantine. */
+/**
+ * Tables of migrations 0004_tracking, 0008_tracking_inbox, 0011_tracking_journal, 0012_…_quarantine and
+ * 0013_tracking_beats_v2. jsonb columns are `JSONColumnType`: read as parsed JSON, written as a JSON string
+ * (pg would turn a JS array into a SQL array).
+ */
 export interface TrackingTables {
   tracking_journal: TrackingJournalTable;
   tracking_journal_quarantine: TrackingJournalQuarantineTable;
@@ -14,9 +18,6 @@ export interface TrackingTables {
   time_course_totals: TimeCourseTotalTable;
   time_day_totals: TimeDayTotalTable;
 }
-
-/** jsonb: read as parsed JSON, written as a JSON string (pg would turn a JS array into a SQL array). */
-type Jsonb<T> = ColumnType<T, string, string>;
 
 export interface TrackingLearnerTable {
   learner_id: string;
@@ -37,7 +38,7 @@ export interface TrackingJournalTable {
   id: Generated<string>;
   received_at: Generated<Date>;
   item_count: number;
-  /** JSON text of `JournalRequest[]` (src/tracking/inbox.ts). */
+  /** JSON text of `JournalRequest[]` (src/tracking/inbox/journal.ts). */
   body: string;
 }
 
@@ -86,14 +87,14 @@ export interface TrackingTabTable {
   nominal_minutes: number;
   role: string;
   profile: string;
-  params: Jsonb<Record<string, unknown>>;
+  params: JSONColumnType<Record<string, unknown>>;
   user_agent: string | null;
   ip_prefix: string | null;
   created_at: Date;
   opened_at: Date | null;
   closed_at: Date | null;
   last_seq: number | null;
-  missing_seqs: Jsonb<Array<[number, number]>>;
+  missing_seqs: JSONColumnType<Array<[number, number]>>;
   last_accepted_beat_at: Date | null;
   current_run_id: string | null;
   rate_window_start: Date | null;
@@ -138,7 +139,7 @@ export interface TrackingEventTable {
   server_time: Date;
   client_time: string | null;
   reason: string | null;
-  data: Jsonb<unknown>;
+  data: JSONColumnType<Record<string, unknown> | null>;
   prev_hash: string;
   hash: string;
 }
@@ -148,7 +149,7 @@ export interface TrackingDigestTable {
   digest: string;
   learner_count: number;
   event_count: number;
-  heads: Jsonb<Array<[string, number, string]>>;
+  heads: JSONColumnType<Array<[string, number, string]>>;
   computed_at: Generated<Date>;
 }
 
@@ -165,9 +166,9 @@ export interface TimeTotalTable {
   first_at: Date | null;
   last_at: Date | null;
   rejected_items: number;
-  flags: Jsonb<string[]>;
+  flags: JSONColumnType<string[]>;
   algorithm: string;
-  params: Jsonb<Record<string, unknown>>;
+  params: JSONColumnType<Record<string, unknown>>;
   updated_at: Generated<Date>;
 }
 
@@ -179,10 +180,10 @@ export interface TimeCourseTotalTable {
   measured_seconds: number;
   credited_seconds: number;
   rejected_items: number;
-  long_days: Jsonb<string[]>;
-  flags: Jsonb<string[]>;
+  long_days: JSONColumnType<string[]>;
+  flags: JSONColumnType<string[]>;
   algorithm: string;
-  params: Jsonb<Record<string, unknown>>;
+  params: JSONColumnType<Record<string, unknown>>;
   updated_at: Generated<Date>;
 }
 
@@ -191,6 +192,6 @@ export interface TimeDayTotalTable {
   course_id: string;
   day: string;
   measured_ms: number;
-  modules: Jsonb<Record<string, number>>;
+  modules: JSONColumnType<Record<string, number>>;
   long_day: boolean;
 }

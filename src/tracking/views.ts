@@ -1,7 +1,7 @@
 import { largestRemainder } from '../common/rounding.js';
 import { html, page, type SafeHtml } from '../http/html.js';
 import { formatDuration } from './rules.js';
-import type { LearnerTimes } from './service.js';
+import type { LearnerTimes } from './service/times.js';
 
 /** The learner's module page (the catalog's), reached again with the same session token. */
 export const MODULE_PAGE_PATH = '/catalog/module';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sweepCertificates } from '../../src/certificates/index.js';
-import { ALGORITHM } from '../../src/tracking/index.js';
+import { ALGORITHM } from '../../src/tracking/rules.js';
 import { bodyData, type CatalogTestContext, createCatalogTestApp, onboardingForm } from '../catalog/helpers.js';
 import type { FakeComponent, FakeUser } from '../fixtures/openedx/index.js';
 import { pdfQrCodes, pdfText } from './helpers.js';

@@ -2,7 +2,8 @@ import { sql } from 'kysely';
 import type { App } from '../../src/app.js';
 import type { Db } from '../../src/db/index.js';
 import { DEFAULT_POLICY, type PrivacyDeps } from '../../src/privacy/index.js';
-import { dailyDigest, parisDay } from '../../src/tracking/index.js';
+import { parisDay } from '../../src/tracking/index.js';
+import { dailyDigest } from '../../src/tracking/service/maintenance.js';
 import { makeFacts, type Person, useFacts } from '../certificates/helpers.js';
 import { type TestClock, TestTab } from '../tracking/helpers.js';
 

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BrowserContext, chromium, type Frame, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getLearnerTimes, PROFILES, settleTracking } from '../../src/tracking/index.js';
+import { getLearnerTimes, settleTracking } from '../../src/tracking/index.js';
+import { PROFILES } from '../../src/tracking/rules.js';
 import { type CatalogTestContext, createCatalogTestApp, onboardingForm } from '../catalog/helpers.js';
 import type { FakeComponent, FakeUser } from '../fixtures/openedx/index.js';
 

@@ -1,12 +1,8 @@
 import { type Browser, type BrowserContext, chromium, type Frame, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  creditCourse,
-  getLearnerTimes,
-  PROFILES,
-  setTrackingProfile,
-  settleTracking,
-} from '../../src/tracking/index.js';
+import { getLearnerTimes, settleTracking } from '../../src/tracking/index.js';
+import { setTrackingProfile } from '../../src/tracking/plugin.js';
+import { creditCourse, PROFILES } from '../../src/tracking/rules.js';
 import { type CatalogTestContext, createCatalogTestApp, onboardingForm } from '../catalog/helpers.js';
 import type { FakeComponent, FakeUser } from '../fixtures/openedx/index.js';
 

@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { App } from '../../src/app.js';
 import type { Db } from '../../src/db/index.js';
 import { signSession } from '../../src/lti/index.js';
-import { BEATS_PATH, configureIngest, settleTracking, trackerScript } from '../../src/tracking/index.js';
+import { settleTracking } from '../../src/tracking/index.js';
+import { configureIngest, trackerScript } from '../../src/tracking/plugin.js';
+import { BEATS_PATH } from '../../src/tracking/routes.js';
 
 /** A clock the tests move by hand (shared by several app instances when needed). */
 export class TestClock {

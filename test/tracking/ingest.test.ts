@@ -1,19 +1,15 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { getCourseTimes, getLearnerTimes, getPresenceSessions, parisDay } from '../../src/tracking/index.js';
+import { BEATS_PATH, TRACKER_PATH } from '../../src/tracking/routes.js';
+import { addDays } from '../../src/tracking/rules.js';
 import {
-  addDays,
-  BEATS_PATH,
   dailyDigest,
   digestsDue,
-  getCourseTimes,
-  getLearnerTimes,
-  getPresenceSessions,
-  parisDay,
   recomputeTotals,
   sealStale,
-  TRACKER_PATH,
   verifyEvidence,
-} from '../../src/tracking/index.js';
+} from '../../src/tracking/service/maintenance.js';
 import { createTestApp, type TestContext } from '../helpers/app.js';
 import { dom, tableRecords, text, texts } from '../helpers/dom.js';
 import { creditedOutcomes, type Learner, seedCourse, seedLearner, TestClock, TestTab, useClock } from './helpers.js';

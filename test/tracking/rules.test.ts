@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { isJournalV1 } from '../../src/tracking/inbox.js';
+import { isJournalV1 } from '../../src/tracking/inbox/journal.js';
 import {
   addDays,
   BEATS_V2,

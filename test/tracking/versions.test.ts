@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { issuedCertificatesOf } from '../../src/certificates/index.js';
-import { BEATS_PATH, diffVersions, getLearnerTimes, recomputeTotals, TICKET_PATH } from '../../src/tracking/index.js';
+import { getLearnerTimes } from '../../src/tracking/index.js';
+import { BEATS_PATH, TICKET_PATH } from '../../src/tracking/routes.js';
+import { diffVersions, recomputeTotals } from '../../src/tracking/service/maintenance.js';
 import { signTicket, verifyTicket } from '../../src/tracking/ticket.js';
 import { certify } from '../exports/seed.js';
 import { createTestApp, type TestContext } from '../helpers/app.js';
