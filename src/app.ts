@@ -10,6 +10,7 @@ import { digestPlugin } from './digest/index.js';
 import { exportsPlugin } from './exports/index.js';
 import { healthRoutes } from './health/routes.js';
 import { homePlugin } from './home/index.js';
+import { registerStaticAssets } from './http/assets.js';
 import { registerErrorHandling } from './http/error-handler.js';
 import { registerInputGuard } from './http/input-guard.js';
 import { loggerOptions, requestIdOptions } from './http/logger.js';
@@ -92,6 +93,7 @@ export async function buildApp(options: BuildOptions): Promise<App> {
   registerInputGuard(app);
   registerAccessAudit(app);
   await registerSecurityHeaders(app, { platformOrigins: () => platformOrigins(database.db) });
+  registerStaticAssets(app);
   await app.register(formbody, { bodyLimit: 64 * 1024 });
   await app.register(metricsPlugin, database.poolStats ? { poolStats: () => database.poolStats?.() ?? noPool } : {});
   await app.register(healthRoutes);
