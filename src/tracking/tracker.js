@@ -188,7 +188,9 @@
     })
       .then((r) => (r.ok ? r.json() : null))
       .then((b) => {
-        if (b && typeof b.ticket === 'string' && b.ticket) cfg.ticket = b.ticket;
+        if (!b || typeof b.ticket !== 'string' || !b.ticket) return;
+        cfg.ticket = b.ticket;
+        worker?.postMessage({ t: 'auth', token: currentToken(), ticket: b.ticket });
       })
       .catch(() => {});
   }
@@ -243,7 +245,7 @@
         failures = 0;
         const left = acknowledge(batch, b);
         queue = left.concat(queue.slice(batch.length));
-        if (saved || queue.length) save(false);
+        if (saved) save(false); // rewrite or clear a stored queue; a fresh one is stored only after a failure
         if (queue.length > left.length) flush();
         else if (left.length) retry();
       })
@@ -271,7 +273,7 @@
       failures = 0;
       const done = new Set(m.seqs);
       queue = queue.filter((it) => !done.has(it.seq));
-      if (saved || queue.length) save(false);
+      if (saved) save(false); // rewrite or clear a stored queue; a fresh one is stored only after a failure
     } else if (m.t === 'fail') {
       failures = (failures || 0) + 1;
       save(false);
@@ -410,7 +412,7 @@
   // immutable, so the worker's copy comes from the HTTP cache, no second download). It sends what the page
   // gives it, in order, one request at a time, as the page does without a worker, and reports back.
   // From the page: {t: 'items', tab, ticket, token, endpoint, beatMs, items} (new items of tab `tab`; a new tab
-  // drops the previous one's queue), {t: 'auth', token} (a renewed session token), {t: 'close'} (the page is
+  // drops the previous one's queue), {t: 'auth', token, ticket?} (a renewed session token or ticket), {t: 'close'} (the page is
   // going away: its own beacon sends what is left). To the page: {t: 'ack', tab, seqs} (acknowledged items),
   // {t: 'fail', tab, status} (a send failed or left deferred items: retried here after a pause).
   function senderWorker() {
@@ -478,6 +480,7 @@
       if (!m) return;
       if (m.t === 'auth') {
         token = m.token;
+        if (m.ticket) ticket = m.ticket;
         return;
       }
       if (m.t === 'close') {
