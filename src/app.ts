@@ -11,6 +11,7 @@ import { exportsPlugin } from './exports/index.js';
 import { fileNumbersPlugin } from './file-numbers/index.js';
 import { healthPlugin } from './health/index.js';
 import { homePlugin } from './home/index.js';
+import { registerStaticAssets } from './http/assets.js';
 import { registerErrorHandling } from './http/error-handler.js';
 import { registerInputGuard } from './http/input-guard.js';
 import { loggerOptions, requestIdOptions } from './http/logger.js';
@@ -96,6 +97,7 @@ export async function buildApp(options: BuildOptions): Promise<App> {
   registerInputGuard(app);
   registerAccessAudit(app);
   await registerSecurityHeaders(app, { platformOrigins: (request) => platformOrigins(database.db, request) });
+  registerStaticAssets(app);
   await app.register(formbody, { bodyLimit: 64 * 1024 });
   await app.register(metricsPlugin, database.poolStats ? { poolStats: () => database.poolStats?.() ?? noPool } : {});
   await app.register(healthPlugin);

@@ -1,4 +1,4 @@
-import { html, page, raw, type SafeHtml } from '../http/html.js';
+import { html, page, raw, type SafeHtml, stylesheet } from '../http/html.js';
 import type { CertificateRecord } from './repository.js';
 import {
   type CertificateData,
@@ -14,19 +14,7 @@ import type { EligibilityReport } from './service.js';
 
 /** Server-rendered French pages of the certificates capability (iframe pages and the public check). */
 
-const STYLE = html`<style>
-.state{font-weight:700;padding:.75rem 1rem;border-radius:.5rem;margin:1rem 0}
-.state.valid{background:#e6f4ea;color:var(--ok);border:1px solid var(--ok)}
-.state.superseded{background:#fff8e1;color:var(--warn);border:1px solid var(--warn)}
-.state.revoked,.state.broken{background:#fdecea;color:var(--bad);border:1px solid var(--bad)}
-dl.facts{display:grid;grid-template-columns:minmax(10rem,auto) 1fr;gap:.25rem 1rem}
-dl.facts dt{color:var(--muted)}
-dl.facts dd{margin:0;overflow-wrap:anywhere}
-code.hash{font-size:.85rem;overflow-wrap:anywhere}
-form.inline{display:inline}
-fieldset{border:1px solid var(--line);border-radius:.4rem;margin:.75rem 0}
-.actions form{margin:.25rem 0}
-</style>`;
+const STYLE = stylesheet('certificates', new URL('./assets/certificates.css', import.meta.url));
 
 const STATE_TEXT: Record<CertificateRecord['state'], string> = {
   valid: 'valide',
@@ -118,7 +106,7 @@ export function courseTeamPage(options: {
 }): string {
   const { rule, token } = options;
   const radio = (value: IssuanceRule['modulesRequired'], label: string) =>
-    html`<label style="font-weight:400"><input type="radio" name="modulesRequired" value="${value}" style="width:auto" ${rule.modulesRequired === value ? raw('checked') : ''}> ${label}</label>`;
+    html`<label class="plain"><input type="radio" name="modulesRequired" value="${value}" ${rule.modulesRequired === value ? raw('checked') : ''}> ${label}</label>`;
   const rows = options.certificates.map(
     ({ record, data }) => html`<tr>
 <td>${downloadForm(`/certificates/${record.number}/pdf`, token, record.number)}<span class="muted">version ${record.version}</span></td>
@@ -161,7 +149,7 @@ ${radio('none', 'aucun (seulement le temps minimum)')}
 <input id="start" name="sessionStart" type="date" value="${rule.sessionStart ?? ''}">
 <label for="end">Fin de la session (facultatif)</label>
 <input id="end" name="sessionEnd" type="date" value="${rule.sessionEnd ?? ''}">
-<label style="font-weight:400"><input type="checkbox" name="autoIssue" value="on" style="width:auto" ${rule.autoIssue ? raw('checked') : ''}> Délivrer automatiquement dès que la règle est remplie</label>
+<label class="plain"><input type="checkbox" name="autoIssue" value="on" ${rule.autoIssue ? raw('checked') : ''}> Délivrer automatiquement dès que la règle est remplie</label>
 <p><button type="submit">Enregistrer la règle</button> ${options.ruleStored ? '' : html`<span class="muted">(règle par défaut, pas encore enregistrée)</span>`}</p>
 </form>
 <h2>Délivrer un certificat</h2>

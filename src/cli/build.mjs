@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Builds the production output: `tsc -p tsconfig.build.json` (src/ and migrations/ to <out>/src and
 // <out>/migrations, same layout), then copies the files the code reads next to itself (tracker.js, the
-// catalog's page scripts, the certificate fonts) into <out>/src. The service then runs with plain
+// capabilities' stylesheets and page scripts in their assets/ folders, the certificate fonts) into <out>/src. The service then runs with plain
 // `node dist/src/server.js`.
 //
 //   node src/cli/build.mjs                 always rebuild dist/

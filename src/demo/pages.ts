@@ -1,18 +1,7 @@
-import { html, page, type SafeHtml } from '../http/html.js';
+import { html, page, type SafeHtml, stylesheet } from '../http/html.js';
 import { DEMO_COURSE, DEMO_PLATFORM_NAME, type DemoUnit, type DemoUser } from './platform.js';
 
-const STYLE = html`<style>
-.demo-bar{background:#243b53;color:#fff;padding:.5rem 1rem;font-size:.9rem}
-.demo-bar a{color:#fff}
-.demo-layout{display:grid;grid-template-columns:14rem 1fr;gap:1rem;max-width:80rem;margin:0 auto;padding:1rem}
-.demo-layout nav ol{padding-left:1.2rem}
-.demo-layout nav a[aria-current]{font-weight:700}
-iframe.lti{width:100%;height:52rem;border:1px solid #d0d7de;border-radius:.4rem}
-main{max-width:60rem}
-fieldset{border:1px solid #d0d7de;border-radius:.4rem;margin:1rem 0}
-.choices label{font-weight:400;display:flex;gap:.5rem;align-items:center}
-.choices input{width:auto}
-</style>`;
+const STYLE = stylesheet('demo', new URL('./assets/demo.css', import.meta.url));
 
 function bar(): SafeHtml {
   return html`<div class="demo-bar" role="note">${DEMO_PLATFORM_NAME} — développement seulement, jamais en production.

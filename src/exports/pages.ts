@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import { html, type SafeHtml } from '../http/html.js';
+import { html, type SafeHtml, stylesheet } from '../http/html.js';
 import { type Principal, portalPage } from '../portal/index.js';
 import { cohortForecastChart, forecastCurveChart, funnelChart, groupedBarChart, STAGE_COLOURS } from './charts.js';
 import type { ExportFilter } from './repository.js';
@@ -21,16 +21,7 @@ export interface FilterChoices {
   courses: Array<{ id: string; title: string | null; label: string | null; context_id: string }>;
 }
 
-const CHART_STYLE = html`<style>
-.chart{margin:.5rem 0 1rem}
-.chart svg{max-width:100%;height:auto}
-table.figures td,table.figures th{padding:.3rem .5rem}
-.funnel-note{font-size:.9rem;color:var(--muted)}
-progress{width:100%;max-width:30rem;height:1.25rem}
-fieldset.choices label{display:inline-flex;gap:.4rem;align-items:center;font-weight:400;margin-right:1.5rem}
-fieldset.choices input{width:auto}
-legend{font-weight:600}
-</style>`;
+const CHART_STYLE = stylesheet('exports', new URL('./assets/exports.css', import.meta.url), { base: false });
 
 function courseName(c: FilterChoices['courses'][number]): string {
   return [c.title, c.label].filter(Boolean).join(' — ') || c.context_id;

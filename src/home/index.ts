@@ -3,7 +3,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { migrationStatus } from '../db/index.js';
-import { html, page } from '../http/html.js';
+import { html, page, stylesheet } from '../http/html.js';
 import { toolUrls } from '../lti/index.js';
 
 /**
@@ -11,13 +11,7 @@ import { toolUrls } from '../lti/index.js';
  * where to go next; and `/openedx-config`, the values a course team pastes into Open edX Studio (the page
  * form of `npm run cli -- openedx-config`). Neither shows anything secret.
  */
-const STYLE = html`<style>
-dl.state{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem}
-dl.state dt{font-weight:600}
-.ok{color:var(--ok)}.warn{color:var(--warn)}
-ul.links li{margin:.4rem 0}
-code{background:#f6f8fa;padding:.1rem .3rem;border-radius:.2rem;word-break:break-all}
-</style>`;
+const STYLE = stylesheet('home', new URL('./assets/home.css', import.meta.url));
 
 export interface ServiceState {
   database: 'pg' | 'pglite';

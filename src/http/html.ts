@@ -1,4 +1,5 @@
 import type { FastifyReply } from 'fastify';
+import { defineAsset } from './assets.js';
 
 /**
  * Server-rendered HTML without a template engine: `html` is a tagged template that escapes every
@@ -53,26 +54,32 @@ export interface PageOptions {
 /** The public notice on personal data (src/privacy): linked from every learner page. */
 export const PRIVACY_NOTICE_PATH = '/vos-donnees';
 
-export const BASE_STYLE = `
-:root{--ink:#1d1d1f;--muted:#555;--accent:#0b5cad;--ok:#1a7f37;--warn:#9a6700;--bad:#b42318;--line:#d0d7de;--bg:#fff}
-*{box-sizing:border-box}
-body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;color:var(--ink);background:var(--bg)}
-main{max-width:46rem;margin:0 auto;padding:1rem}
-h1{font-size:1.5rem;line-height:1.25;margin:.5rem 0 1rem}
-h2{font-size:1.2rem;margin:1.5rem 0 .5rem}
-a{color:var(--accent)}
-:focus-visible{outline:3px solid #f59e0b;outline-offset:2px}
-.box{border:1px solid var(--line);border-radius:.5rem;padding:1rem;margin:1rem 0}
-.error{border-color:var(--bad)}
-.muted{color:var(--muted);font-size:.9rem}
-button,.button{font:inherit;background:var(--accent);color:#fff;border:0;border-radius:.4rem;padding:.6rem 1rem;cursor:pointer;text-decoration:none;display:inline-block}
-button.secondary{background:#fff;color:var(--accent);border:1px solid var(--accent)}
-label{display:block;font-weight:600;margin:.75rem 0 .25rem}
-input,select,textarea{font:inherit;padding:.5rem;border:1px solid #8c959f;border-radius:.3rem;width:100%;max-width:30rem}
-table{border-collapse:collapse;width:100%}
-th,td{text-align:left;padding:.4rem;border-bottom:1px solid var(--line)}
-.sr-only{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
-`;
+/** The base style of every page (./assets/base.css). */
+export const BASE_CSS = new URL('./assets/base.css', import.meta.url);
+const BASE_STYLESHEET = defineAsset('base.css', [BASE_CSS]);
+
+/** Marks our stylesheet links: `page()` links the base style only when the head has none of them. */
+const STYLESHEET_MARK = 'data-stylesheet';
+
+function stylesheetLink(url: string): SafeHtml {
+  return new SafeHtml(`<link rel="stylesheet" href="${url}" ${STYLESHEET_MARK}>`);
+}
+
+/**
+ * A capability's stylesheet (a .css file of its assets/ folder), served at a content-hashed URL with the base
+ * style before its own rules, as one file: the `<link>` for the page's head (`page()` then links no other
+ * stylesheet, so a page costs one stylesheet request). `base: false`: the file's own rules only, for a page
+ * whose layout already links a stylesheet (a portal page's charts).
+ */
+export function stylesheet(name: string, source: URL, options: { base?: boolean } = {}): SafeHtml {
+  const asset = defineAsset(`${name}.css`, options.base === false ? [source] : [BASE_CSS, source]);
+  return stylesheetLink(asset.url);
+}
+
+/** A script of our own (a .js file of a capability's assets/ folder): `<script src=… defer>` at a hashed URL. */
+export function script(name: string, source: URL): SafeHtml {
+  return new SafeHtml(`<script src="${defineAsset(`${name}.js`, [source]).url}" defer></script>`);
+}
 
 export function page(options: PageOptions): string {
   return `<!doctype html>
@@ -81,7 +88,7 @@ export function page(options: PageOptions): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(options.title)} — Émargement</title>
-<style>${BASE_STYLE}</style>
+${options.head?.value.includes(STYLESHEET_MARK) ? '' : stylesheetLink(BASE_STYLESHEET.url).value}
 ${options.head?.value ?? ''}
 </head>
 <body>
@@ -90,7 +97,7 @@ ${options.body.value}
 </main>
 ${
   (options.privacyLink ?? options.frameable !== false)
-    ? `<footer class="muted" style="max-width:46rem;margin:0 auto;padding:0 1rem 1rem"><a href="${PRIVACY_NOTICE_PATH}" target="_blank" rel="noopener" data-privacy-notice>Vos données personnelles</a></footer>`
+    ? `<footer class="muted site-footer"><a href="${PRIVACY_NOTICE_PATH}" target="_blank" rel="noopener" data-privacy-notice>Vos données personnelles</a></footer>`
     : ''
 }
 </body>

@@ -14,15 +14,15 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
  * - every other page (portal, verification, API docs, errors elsewhere): `frame-ancestors 'none'` and
  *   `X-Frame-Options: DENY`.
  *
- * `script-src 'self'` everywhere: pages load their scripts from our own files. The one exception is the
- * video placeholder, whose constant inline script reads its title from the URL (no server input).
+ * `script-src 'self'` and `style-src 'self'` everywhere: pages load their scripts and stylesheets from our own
+ * files (src/http/assets.ts), with no inline script, `<style>` element or `style` attribute. `worker-src
+ * 'self'`: the tracker sends its beats from a worker of our origin.
  */
 export type FramePolicy = 'lti' | 'lti-child' | 'none';
 
 /** Paths of the pages shown in the LMS iframe (the LTI capabilities' pages). */
 const FRAMED_PREFIXES = ['/lti/', '/catalog/', '/certificates', '/tracking/', '/lti-services/'];
 const FRAMED_BY_OUR_PAGES = new Set(['/assets/video-placeholder.html']);
-const INLINE_SCRIPT_PAGES = new Set(['/assets/video-placeholder.html']);
 
 export function framePolicyFor(path: string): FramePolicy {
   if (FRAMED_BY_OUR_PAGES.has(path)) return 'lti-child';
@@ -36,13 +36,12 @@ export function framePolicyFor(path: string): FramePolicy {
 /** The Content-Security-Policy of an HTML answer. `platforms`: origins of the registered platforms. */
 export function contentSecurityPolicy(path: string, platforms: readonly string[]): string {
   const policy = framePolicyFor(path);
-  const scripts = INLINE_SCRIPT_PAGES.has(path) ? "'self' 'unsafe-inline'" : "'self'";
   if (policy === 'none') {
     return [
       "default-src 'self'",
       "img-src 'self' data:",
-      "style-src 'self' 'unsafe-inline'",
-      `script-src ${scripts}`,
+      "style-src 'self'",
+      "script-src 'self'",
       "frame-ancestors 'none'",
       "form-action 'self'",
       "base-uri 'none'",
@@ -56,8 +55,9 @@ export function contentSecurityPolicy(path: string, platforms: readonly string[]
     "img-src 'self' data: https:",
     "media-src 'self' https:",
     "frame-src 'self' https:",
-    "style-src 'self' 'unsafe-inline'",
-    `script-src ${scripts}`,
+    "style-src 'self'",
+    "script-src 'self'",
+    "worker-src 'self'",
     "connect-src 'self'",
     // The Deep Linking response is a form posted back to the platform.
     `form-action ${["'self'", ...platforms].join(' ')}`,

@@ -1,4 +1,4 @@
-import { html, page, raw, type SafeHtml } from '../http/html.js';
+import { html, page, raw, type SafeHtml, stylesheet } from '../http/html.js';
 import { AUTO_POST_SCRIPT_PATH } from '../lti/index.js';
 import type { CourseTeamView, LinkLearnerRow } from './course-team.js';
 import type { PickerCatalogue, PickerEntry } from './deep-linking.js';
@@ -8,20 +8,7 @@ import type { PickerCatalogue, PickerEntry } from './deep-linking.js';
  * instructor view): French, keyboard and screen-reader friendly, the session token carried in the page.
  */
 
-const STYLE = `
-fieldset{border:1px solid var(--line);border-radius:.4rem;margin:1rem 0;padding:.5rem 1rem 1rem}
-legend{font-weight:600;padding:0 .25rem}
-.choice{display:flex;gap:.6rem;align-items:flex-start;margin:.5rem 0;font-weight:400}
-.choice input{width:auto;margin-top:.35rem;flex:none}
-.choice .detail{display:block;color:var(--muted);font-size:.9rem}
-details{border:1px solid var(--line);border-radius:.4rem;padding:.4rem .75rem;margin:.5rem 0}
-summary{cursor:pointer;font-weight:600}
-.actions{display:flex;flex-wrap:wrap;gap:.75rem;align-items:center;margin:1.25rem 0}
-.notice{border-color:var(--ok);background:#f0fff4}
-.state-completed{color:var(--ok);font-weight:600}
-.state-failed{color:var(--bad);font-weight:600}
-@media (max-width:40rem){table.learners thead{display:none}table.learners tr{display:block;border-bottom:2px solid var(--line);padding:.5rem 0}table.learners td,table.learners th{display:block;border:0;padding:.1rem 0}}
-`;
+const STYLE = stylesheet('lti-services', new URL('./assets/lti-services.css', import.meta.url));
 
 export interface PageSession {
   token: string;
@@ -29,7 +16,7 @@ export interface PageSession {
 }
 
 function servicesPage(title: string, session: PageSession | null, body: SafeHtml): string {
-  const head = html`${session ? session.head : raw('<meta name="referrer" content="no-referrer">')}<style>${raw(STYLE)}</style>`;
+  const head = html`${session ? session.head : raw('<meta name="referrer" content="no-referrer">')}${STYLE}`;
   return page({ title, head, body });
 }
 

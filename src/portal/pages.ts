@@ -1,25 +1,10 @@
 import type { FastifyRequest } from 'fastify';
-import { html, page, type SafeHtml } from '../http/html.js';
+import { html, page, type SafeHtml, stylesheet } from '../http/html.js';
 import { csrfField } from './auth.js';
 import { type Principal, ROLE_LABELS } from './rules.js';
 
 /** Wider than the LMS pages: the portal shows tables. */
-const PORTAL_STYLE = html`<style>
-main{max-width:72rem}
-.portal-head{display:flex;flex-wrap:wrap;gap:.5rem 1.5rem;align-items:center;justify-content:space-between;border-bottom:1px solid var(--line);padding-bottom:.5rem}
-.portal-head nav ul{list-style:none;display:flex;flex-wrap:wrap;gap:.25rem 1rem;margin:0;padding:0}
-.portal-head nav a[aria-current="page"]{font-weight:700;text-decoration:none;color:var(--ink)}
-.portal-head form{display:inline;margin:0}
-.portal-head button{padding:.3rem .7rem}
-.notice{border-left:4px solid var(--ok);background:#f0fff4;padding:.75rem 1rem;margin:1rem 0}
-.alert{border-left:4px solid var(--bad);background:#fff5f5;padding:.75rem 1rem;margin:1rem 0}
-.secret{font:1.05rem/1.4 ui-monospace,monospace;background:#f6f8fa;border:1px dashed #8c959f;padding:.6rem;word-break:break-all;user-select:all}
-.row-actions form{display:inline}
-.num{text-align:right;font-variant-numeric:tabular-nums}
-fieldset{border:1px solid var(--line);border-radius:.4rem;margin:1rem 0;padding:.5rem 1rem 1rem}
-.filters{display:grid;grid-template-columns:repeat(auto-fill,minmax(14rem,1fr));gap:0 1rem}
-.table-wrap{overflow-x:auto}
-</style>`;
+const PORTAL_STYLE = stylesheet('portal', new URL('./assets/portal.css', import.meta.url));
 
 export interface NavItem {
   href: string;

@@ -1,5 +1,5 @@
 import { formatInstant } from '../common/paris-time.js';
-import { html, PRIVACY_NOTICE_PATH, page, type SafeHtml } from '../http/html.js';
+import { html, PRIVACY_NOTICE_PATH, page, type SafeHtml, stylesheet } from '../http/html.js';
 import type { LearnerDataExport } from './data-export.js';
 import { frenchDay, frenchDuration, type RetentionPolicy } from './rules.js';
 
@@ -12,12 +12,7 @@ export interface Controller {
   address: string[];
 }
 
-const STYLE = html`<style>
-dl.facts{display:grid;grid-template-columns:minmax(10rem,auto) 1fr;gap:.25rem 1rem}
-dl.facts dt{color:var(--muted)}
-dl.facts dd{margin:0;overflow-wrap:anywhere}
-form.inline{display:inline-block;margin:.25rem .5rem .25rem 0}
-</style>`;
+const STYLE = stylesheet('privacy', new URL('./assets/privacy.css', import.meta.url));
 
 function years(n: number): string {
   return `${n} an${n > 1 ? 's' : ''}`;

@@ -1,4 +1,4 @@
-import { html, page, raw, type SafeHtml } from '../http/html.js';
+import { html, page, raw, type SafeHtml, stylesheet } from '../http/html.js';
 import type { RegistrationRow, SessionRow } from './repository.js';
 import {
   CODE_MARGIN_MINUTES,
@@ -12,16 +12,7 @@ import {
 
 /** Pages of the closing group session inside the LMS iframe (French, plain words, the session token carried). */
 
-const STYLE = `
-.notice{border-color:var(--ok);background:#f0fff4}
-.session{border:1px solid var(--line);border-radius:.4rem;padding:.6rem .9rem;margin:.6rem 0}
-.session h3{margin:.2rem 0;font-size:1.05rem}
-.code{font:700 1.4rem/1.2 ui-monospace,monospace;letter-spacing:.2em}
-.tick{display:flex;gap:.5rem;align-items:center;font-weight:400;margin:.3rem 0}
-.tick input{width:auto}
-.field-error{color:var(--bad);font-weight:600;margin:.2rem 0}
-.inline{display:inline}
-`;
+const STYLE = stylesheet('regroupement', new URL('./assets/regroupement.css', import.meta.url));
 
 export interface PageSession {
   token: string;
@@ -29,7 +20,7 @@ export interface PageSession {
 }
 
 function regroupementPage(title: string, session: PageSession, body: SafeHtml): string {
-  return page({ title, head: html`${session.head}<style>${raw(STYLE)}</style>`, body });
+  return page({ title, head: html`${session.head}${STYLE}`, body });
 }
 
 const withToken = (path: string, token: string) =>

@@ -200,6 +200,9 @@ export function trackerScript(app: FastifyInstance, ctx: TrackerPageContext): Sa
     sessionToken: ctx.sessionToken,
     sessionExp: typeof claims.exp === 'number' ? claims.exp : 0,
     ticket,
+    // The tracker itself, run as a dedicated worker that sends the beats off the main thread (same origin as the
+    // page, as a worker must be; the versioned URL is cached for good, so the worker's copy is not downloaded).
+    workerUrl: `${publicUrl}${TRACKER_PATH}?v=${TRACKER_VERSION}`,
     beatMs: profile.beatIntervalMs,
     idleMs: profile.idleMs,
     minSpacingMs: profile.minSpacingMs,
@@ -207,7 +210,7 @@ export function trackerScript(app: FastifyInstance, ctx: TrackerPageContext): Sa
   // Inside <script>, "<" must not appear raw (a "</script>" would end it).
   const json = JSON.stringify(config).replace(/</g, '\\u003c');
   return html`<script type="application/json" id="emargement-tracker-config">${raw(json)}</script>
-<script src="${publicUrl}${TRACKER_PATH}?v=${TRACKER_VERSION}" defer></script>`;
+<script src="${config.workerUrl}" defer></script>`;
 }
 
 /** A link to the learner's "Votre temps de connexion" page (the token is refreshed by the session script). */

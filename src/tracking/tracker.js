@@ -5,9 +5,17 @@
  * stop beat at once on hidden/idle; sendBeacon on pagehide. Coming back starts a new run with a periodic beat
  * at once. Beats that fail are kept (memory, and sessionStorage where the browser allows it) and re-sent with
  * their own seq. Configuration: the JSON of <script type="application/json" id="emargement-tracker-config">.
+ * Sending: when the configuration names a worker (`workerUrl`: this very script), the beats' fetch and its
+ * acknowledgement run there, off the main thread; this script then only posts the new items to it and drops
+ * what it reports acknowledged. Without Worker, or if the worker fails to start, this page sends them itself.
+ * The pagehide beacon always leaves from the page (a worker may be stopped with it).
  * Silent on purpose: it never writes to the console.
  */
 (() => {
+  if (typeof document === 'undefined') {
+    senderWorker();
+    return;
+  }
   const el = document.getElementById('emargement-tracker-config');
   if (!el || !window.fetch || window.emargementTracker) return;
   let cfg;
@@ -39,6 +47,8 @@
   let failures;
   let renewTimer;
   let renewing;
+  let worker = null;
+  let nextPost = 0; // the first seq of the current tab not yet given to the worker
 
   const now = () => performance.now();
 
@@ -93,6 +103,7 @@
         if (!t) return retryRenew();
         token = t;
         exp = Number(b.exp) * 1000;
+        worker?.postMessage({ t: 'auth', token: t });
         if (meta) {
           meta.setAttribute('content', t);
           meta.setAttribute('data-exp', String(b.exp));
@@ -177,7 +188,9 @@
     })
       .then((r) => (r.ok ? r.json() : null))
       .then((b) => {
-        if (b && typeof b.ticket === 'string' && b.ticket) cfg.ticket = b.ticket;
+        if (!b || typeof b.ticket !== 'string' || !b.ticket) return;
+        cfg.ticket = b.ticket;
+        worker?.postMessage({ t: 'auth', token: currentToken(), ticket: b.ticket });
       })
       .catch(() => {});
   }
@@ -216,6 +229,7 @@
   }
 
   function flush() {
+    if (worker) return postToWorker();
     if (inflight || !queue.length || closed) return;
     inflight = true;
     const batch = queue.slice(0, MAX_BATCH);
@@ -231,7 +245,7 @@
         failures = 0;
         const left = acknowledge(batch, b);
         queue = left.concat(queue.slice(batch.length));
-        if (saved || queue.length) save(false);
+        if (saved) save(false); // rewrite or clear a stored queue; a fresh one is stored only after a failure
         if (queue.length > left.length) flush();
         else if (left.length) retry();
       })
@@ -239,6 +253,54 @@
         inflight = false;
         retry();
       });
+  }
+
+  // The items the worker has not been given yet (it keeps its own queue of what it has not sent).
+  function postToWorker() {
+    if (closed) return;
+    const items = [];
+    for (const it of queue) if (it.seq >= nextPost) items.push(it);
+    if (!items.length) return;
+    nextPost = seq;
+    const t = currentToken();
+    worker.postMessage({ t: 'items', tab, ticket: cfg.ticket, token: t, endpoint: cfg.endpoint, beatMs: BEAT, items });
+  }
+
+  function onWorkerMessage(e) {
+    const m = e.data;
+    if (!m || m.tab !== tab) return;
+    if (m.t === 'ack') {
+      failures = 0;
+      const done = new Set(m.seqs);
+      queue = queue.filter((it) => !done.has(it.seq));
+      if (saved) save(false); // rewrite or clear a stored queue; a fresh one is stored only after a failure
+    } else if (m.t === 'fail') {
+      failures = (failures || 0) + 1;
+      save(false);
+      if (m.status === 401) renew();
+    }
+  }
+
+  // The worker could not start (no script, a policy forbidding it) or broke: this page sends from now on,
+  // everything not acknowledged (what the worker may have sent already comes back as a duplicate: acknowledged).
+  function workerFailed(e) {
+    e?.preventDefault?.();
+    if (!worker) return;
+    worker.terminate();
+    worker = null;
+    flush();
+  }
+
+  function startWorker() {
+    if (!cfg.workerUrl || typeof Worker !== 'function') return;
+    try {
+      worker = new Worker(cfg.workerUrl);
+    } catch {
+      worker = null;
+      return;
+    }
+    worker.onmessage = onWorkerMessage;
+    worker.onerror = workerFailed;
   }
 
   function update() {
@@ -269,6 +331,7 @@
   function start() {
     tab = uuid();
     seq = 0;
+    nextPost = 0;
     queue = [];
     closed = false;
     failures = 0;
@@ -287,6 +350,7 @@
     push({ kind: 'close' });
     closed = true;
     clearTimeout(timer);
+    worker?.postMessage({ t: 'close' });
     save(true);
     const data = new Blob([body(tab, cfg.ticket, queue.slice(-MAX_BATCH), true)], { type: 'text/plain;charset=UTF-8' });
     let sent = false;
@@ -334,8 +398,109 @@
   window.addEventListener('pageshow', (e) => {
     if (e.persisted) start(); // restored from the back/forward cache: a new page view, a new tab
   });
-  window.emargementTracker = { tabId: () => tab, pending: () => queue.length };
+  window.emargementTracker = {
+    tabId: () => tab,
+    pending: () => queue.length,
+    sender: () => (worker ? 'worker' : 'page'),
+  };
+  startWorker();
   start();
   adoptOrphans();
   scheduleRenew();
+
+  // The sender, when this same file runs as a dedicated worker (`new Worker(<this script's URL>)`: served
+  // immutable, so the worker's copy comes from the HTTP cache, no second download). It sends what the page
+  // gives it, in order, one request at a time, as the page does without a worker, and reports back.
+  // From the page: {t: 'items', tab, ticket, token, endpoint, beatMs, items} (new items of tab `tab`; a new tab
+  // drops the previous one's queue), {t: 'auth', token, ticket?} (a renewed session token or ticket), {t: 'close'} (the page is
+  // going away: its own beacon sends what is left). To the page: {t: 'ack', tab, seqs} (acknowledged items),
+  // {t: 'fail', tab, status} (a send failed or left deferred items: retried here after a pause).
+  function senderWorker() {
+    const MAX_BATCH = 50;
+    const MAX_QUEUE = 500;
+    let tab = null;
+    let queue = [];
+    let closed = false;
+    let inflight = false;
+    let failures = 0;
+    let token = '';
+    let ticket = '';
+    let endpoint = '';
+    let beatMs = 20000;
+
+    // A refused batch (malformed, or not this learner's) never gets better by waiting: it is dropped.
+    function post(items) {
+      return fetch(endpoint, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify({ tabId: tab, ticket, items }),
+        credentials: 'omit',
+      }).then((r) =>
+        r.ok
+          ? r.json()
+          : { status: r.status, results: r.status === 400 || r.status === 403 || r.status === 413 ? [] : null },
+      );
+    }
+
+    function retry(status) {
+      failures++;
+      self.postMessage({ t: 'fail', tab, status: status || 0 });
+      setTimeout(flush, Math.min(beatMs, 250 * 2 ** Math.min(failures, 8)));
+    }
+
+    function flush() {
+      if (inflight || !queue.length || closed) return;
+      inflight = true;
+      const batch = queue.slice(0, MAX_BATCH);
+      const sentTab = tab;
+      post(batch)
+        .then((b) => {
+          inflight = false;
+          if (sentTab !== tab) return;
+          if (!b.results) return retry(b.status);
+          failures = 0;
+          // `received` and `duplicate` are durably queued: acknowledged; `deferred` stays.
+          const done = new Set(
+            b.status ? batch.map((it) => it.seq) : b.results.filter((r) => r.status !== 'deferred').map((r) => r.seq),
+          );
+          const left = batch.filter((it) => !done.has(it.seq));
+          queue = left.concat(queue.slice(batch.length));
+          self.postMessage({ t: 'ack', tab, seqs: batch.filter((it) => done.has(it.seq)).map((it) => it.seq) });
+          if (queue.length > left.length) flush();
+          else if (left.length) retry(0);
+        })
+        .catch(() => {
+          inflight = false;
+          if (sentTab === tab) retry(0);
+        });
+    }
+
+    self.onmessage = (e) => {
+      const m = e.data;
+      if (!m) return;
+      if (m.t === 'auth') {
+        token = m.token;
+        if (m.ticket) ticket = m.ticket;
+        return;
+      }
+      if (m.t === 'close') {
+        closed = true;
+        return;
+      }
+      if (m.t !== 'items') return;
+      if (m.tab !== tab) {
+        tab = m.tab;
+        queue = [];
+        closed = false;
+        failures = 0;
+      }
+      token = m.token;
+      ticket = m.ticket;
+      endpoint = m.endpoint;
+      beatMs = m.beatMs;
+      for (const it of m.items) queue.push(it);
+      if (queue.length > MAX_QUEUE) queue.splice(0, queue.length - MAX_QUEUE);
+      flush();
+    };
+  }
 })();

@@ -6,8 +6,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
  * The tracker's use of sessionStorage, in Debian's Chromium, on a page of its own origin where storage is
  * allowed (the LMS iframe usually has it blocked): the beats' endpoint is answered by the test (page.route),
  * and every Storage write is counted. A beat acknowledged at its first send never touches storage; a send
- * that fails keeps the queue there; pagehide leaves it marked `done` for the next page.
+ * that fails keeps the queue there; pagehide leaves it marked `done` for the next page. Each case runs with the
+ * three senders: the page itself (no worker configured), the worker (tracker.js itself, run as a worker), and a
+ * worker that fails to load (the page falls back to sending itself).
  */
+type Sender = 'page' | 'worker' | 'broken worker';
+const SENDERS: Sender[] = ['page', 'worker', 'broken worker'];
 const TRACKER = readFileSync(new URL('../../src/tracking/tracker.js', import.meta.url), 'utf8');
 const ORIGIN = 'http://tool.test';
 let browser: Browser;
@@ -23,7 +27,10 @@ afterAll(async () => {
   await browser?.close();
 });
 
-async function trackedPage(answer: { fail: () => boolean }): Promise<{ page: Page; sends: () => number }> {
+async function trackedPage(
+  answer: { fail: () => boolean },
+  sender: Sender,
+): Promise<{ page: Page; sends: () => number }> {
   const page = await browser.newPage();
   let sends = 0;
   await page.addInitScript(() => {
@@ -47,6 +54,8 @@ async function trackedPage(answer: { fail: () => boolean }): Promise<{ page: Pag
     sessionExp: Math.floor(Date.now() / 1000) + 3600,
     endpoint: `${ORIGIN}/api/tracking/beats`,
     ticket: 'ticket',
+    ...(sender === 'worker' ? { workerUrl: `${ORIGIN}/tracker.js` } : {}),
+    ...(sender === 'broken worker' ? { workerUrl: `${ORIGIN}/missing-worker.js` } : {}),
   };
   await page.route(`${ORIGIN}/page`, (route) =>
     route.fulfill({
@@ -55,6 +64,9 @@ async function trackedPage(answer: { fail: () => boolean }): Promise<{ page: Pag
     }),
   );
   await page.route(`${ORIGIN}/tracker.js`, (route) => route.fulfill({ contentType: 'text/javascript', body: TRACKER }));
+  await page.route(`${ORIGIN}/missing-worker.js`, (route) =>
+    route.fulfill({ status: 404, contentType: 'text/plain', body: 'absent' }),
+  );
   await page.route(`${ORIGIN}/api/tracking/beats`, (route) => {
     sends++;
     if (answer.fail()) return route.abort('internetdisconnected');
@@ -73,18 +85,30 @@ const writes = (page: Page) =>
 const pending = (page: Page) =>
   page.evaluate(() => (window as unknown as { emargementTracker: { pending(): number } }).emargementTracker.pending());
 
-describe('the tracker and sessionStorage', () => {
+const senderOf = (page: Page) =>
+  page.evaluate(() => (window as unknown as { emargementTracker: { sender(): string } }).emargementTracker.sender());
+/** Beats sent by the page itself leave a resource timing entry in its timeline; a worker's, in the worker's. */
+const sentByPage = (page: Page) =>
+  page.evaluate(
+    () => performance.getEntriesByType('resource').filter((e) => e.name.endsWith('/api/tracking/beats')).length,
+  );
+
+describe.each(SENDERS)('the tracker and sessionStorage, sent by the %s', (sender) => {
   it('sends acknowledged beats without writing to storage', async () => {
-    const { page, sends } = await trackedPage({ fail: () => false });
+    const { page, sends } = await trackedPage({ fail: () => false }, sender);
     await expect.poll(sends, { timeout: 10_000 }).toBeGreaterThanOrEqual(5);
     expect(await pending(page)).toBeLessThanOrEqual(1);
     expect(await writes(page)).toEqual([]);
+    // The worker sends every beat off the main thread; without it (or when it fails) the page does.
+    expect(await senderOf(page)).toBe(sender === 'worker' ? 'worker' : 'page');
+    if (sender === 'worker') expect(await sentByPage(page)).toBe(0);
+    else expect(await sentByPage(page)).toBeGreaterThanOrEqual(5);
     await page.close();
   }, 30_000);
 
   it('keeps a queue whose send failed in storage, clears it once acknowledged, and marks it done at pagehide', async () => {
     let failing = true;
-    const { page, sends } = await trackedPage({ fail: () => failing });
+    const { page, sends } = await trackedPage({ fail: () => failing }, sender);
     await expect.poll(sends, { timeout: 10_000 }).toBeGreaterThanOrEqual(3);
     const stored = await page.evaluate(() => {
       const k = Object.keys(sessionStorage).find((x) => x.startsWith('emargement-tracker:'));

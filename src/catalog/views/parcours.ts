@@ -1,6 +1,6 @@
 import { formatDuration } from '../../common/paris-time.js';
-import { html, raw, type SafeHtml } from '../../http/html.js';
-import { catalogPage, PARCOURS_STYLE, type PageSession, withToken } from '../views.js';
+import { html, type SafeHtml } from '../../http/html.js';
+import { catalogPage, type PageSession, withToken } from '../views.js';
 
 /** "Mon parcours", the learner's programme page. */
 
@@ -105,7 +105,6 @@ ${o.extra ?? []}
     title: 'Mon parcours',
     body,
     session: o.session,
-    extraHead: html`<style>${raw(PARCOURS_STYLE)}</style>`,
     bodyData: { 'emargement-page': 'parcours' },
   });
 }

@@ -1,0 +1,124 @@
+import type { Response as InjectResponse } from 'light-my-request';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { minifyCss } from '../../src/http/assets.js';
+import { type CatalogTestContext, createCatalogTestApp, onboardingForm } from '../catalog/helpers.js';
+import type { FakeComponent } from '../fixtures/openedx/index.js';
+import { attrs, dom } from '../helpers/dom.js';
+
+/**
+ * The pages of a learner's flow (onboarding, module page, time page, Mon parcours, the video placeholder)
+ * carry no inline script or style, and link their stylesheet and scripts at content-hashed URLs served for
+ * good (src/http/assets.ts).
+ */
+let ctx: CatalogTestContext;
+let themeLink: FakeComponent;
+let parcoursLink: FakeComponent;
+
+beforeAll(async () => {
+  ctx = await createCatalogTestApp({ components: [{ custom: { theme: 'digitalisation' } }, { custom: {} }] });
+  [themeLink, parcoursLink] = ctx.fake.components as [FakeComponent, FakeComponent];
+});
+afterAll(() => ctx.close());
+
+function local(url: string): string {
+  return url.startsWith(ctx.publicUrl) ? url.slice(ctx.publicUrl.length) : url;
+}
+
+async function get(url: string, headers: Record<string, string> = {}): Promise<InjectResponse> {
+  return ctx.app.inject({ method: 'GET', url: local(url), headers });
+}
+
+/** The learner's pages, in the order a learner meets them. */
+async function learnerPages(): Promise<Array<{ name: string; body: string }>> {
+  const user = ctx.fake.createUser({ name: 'Léa Durand' });
+  const launch = await ctx.launch(user, themeLink);
+  const module = await ctx.app.inject({
+    method: 'POST',
+    url: '/catalog/onboarding',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    payload: new URLSearchParams({
+      session_token: launch.sessionToken,
+      ...onboardingForm({ fund: 'akto' }),
+    }).toString(),
+  });
+  expect(module.statusCode).toBe(200);
+  const timeHref = attrs(dom(module.body), 'a[href*="/tracking/time"]', 'href')[0];
+  expect(timeHref).toBeDefined();
+  const time = await get(timeHref as string);
+  expect(time.statusCode).toBe(200);
+  const later = await ctx.launch(user, themeLink);
+  const parcours = await ctx.launch(user, parcoursLink);
+  const placeholder = await get('/assets/video-placeholder.html?titre=Vid%C3%A9o');
+  return [
+    { name: 'onboarding form', body: launch.final.body },
+    { name: 'module page', body: module.body },
+    { name: 'time page', body: time.body },
+    { name: 'module page, later launch', body: later.final.body },
+    { name: 'Mon parcours', body: parcours.final.body },
+    { name: 'video placeholder', body: placeholder.body },
+  ];
+}
+
+describe('the pages of a learner flow', () => {
+  it('have no inline script, no <style> and no style attribute; their stylesheet and scripts are cached for good', async () => {
+    const pages = await learnerPages();
+    const wrong: string[] = [];
+    for (const { name, body } of pages) {
+      const doc = dom(body);
+      const inline = [...doc.querySelectorAll('script:not([src])')].filter(
+        (s) => s.getAttribute('type') !== 'application/json',
+      );
+      if (inline.length > 0) wrong.push(`${name}: ${inline.length} inline script(s)`);
+      if (doc.querySelector('style') !== null) wrong.push(`${name}: <style>`);
+      if (doc.querySelector('[style]') !== null) wrong.push(`${name}: style attribute`);
+      const sheets = attrs(doc, 'link[rel="stylesheet"]', 'href');
+      // One stylesheet request a page: the base style and the capability's rules in one file.
+      if (sheets.length !== 1) wrong.push(`${name}: ${sheets.length} stylesheets`);
+      const sheet = await get(sheets[0] ?? '/static/none.css');
+      if (name !== 'video placeholder' && !sheet.body.startsWith(':root{')) wrong.push(`${name}: no base style`);
+      for (const href of [...sheets, ...attrs(doc, 'script[src]', 'src')]) {
+        const res = await get(href);
+        if (res.statusCode !== 200) wrong.push(`${name}: ${href} → ${res.statusCode}`);
+        if (href.startsWith('/static/') && res.headers['cache-control'] !== 'public, max-age=31536000, immutable') {
+          wrong.push(`${name}: ${href} cache-control ${res.headers['cache-control']}`);
+        }
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+});
+
+describe('GET /static/:file', () => {
+  it('serves the hashed URL immutable, the plain one with an ETag and a short cache, and 304 on a match', async () => {
+    const page = await get('/assets/video-placeholder.html');
+    const href = attrs(dom(page.body), 'link[rel="stylesheet"]', 'href')[0] as string;
+    expect(href).toMatch(/^\/static\/video-placeholder\.[0-9a-f]{16}\.css$/);
+
+    const hashed = await get(href);
+    expect(hashed.statusCode).toBe(200);
+    expect(hashed.headers['cache-control']).toBe('public, max-age=31536000, immutable');
+    expect(hashed.headers['content-type']).toBe('text/css; charset=utf-8');
+    expect(hashed.body).toContain('.big{');
+
+    const plain = await get('/static/video-placeholder.css');
+    expect(plain.statusCode).toBe(200);
+    expect(plain.headers['cache-control']).toBe('public, max-age=300');
+    expect(plain.body).toBe(hashed.body);
+    const etag = String(plain.headers.etag);
+    expect(etag).toMatch(/^"[0-9a-f]{16}"$/);
+    expect(href).toContain(etag.slice(1, -1));
+
+    const again = await get('/static/video-placeholder.css', { 'if-none-match': etag });
+    expect(again.statusCode).toBe(304);
+    expect(again.body).toBe('');
+    expect((await get('/static/nothing.css')).statusCode).toBe(404);
+  });
+
+  it('serves stylesheets compact, comments and layout white space removed', () => {
+    expect(
+      minifyCss(
+        '/* note */\na:hover,\nb {\n  color: red;\n  margin: 0 auto;\n}\n@media (min-width: 48rem) {\n  a {\n    top: 0;\n  }\n}\n',
+      ),
+    ).toBe('a:hover,b{color:red;margin:0 auto}@media (min-width:48rem){a{top:0}}');
+  });
+});
