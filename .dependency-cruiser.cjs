@@ -32,6 +32,13 @@ module.exports = {
       },
     },
     {
+      name: 'routes-through-services',
+      severity: 'error',
+      comment: 'A route handler is a schema plus service calls: reach the tables through a service.',
+      from: { path: ['^src/[^/]+/routes\\.js$', '^src/[^/]+/[a-z-]+-routes\\.js$', '^src/[^/]+/routes/'] },
+      to: { path: ['^src/[^/]+/repository\\.js$', '^src/[^/]+/[a-z-]+-repository\\.js$', '^src/[^/]+/repository/'] },
+    },
+    {
       name: 'foundation-imports-no-capability',
       severity: 'error',
       comment: 'The foundation folders (common, config, db, http) are below every capability.',

@@ -1,3 +1,4 @@
+// One file (~510 lines): every statement of the LTI services on the tables they own, in sections (course-team view, score outbox, access tokens) marked below.
 import { type Selectable, sql } from 'kysely';
 import type { Db } from '../db/index.js';
 import type { OutboxStatus, ScoreOutboxTable } from './tables.js';

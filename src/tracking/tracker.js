@@ -1,4 +1,6 @@
 /*
+ * One file (~500 lines): the browser loads one script, which is also the worker that sends the beats.
+ *
  * Émargement connection-time tracker (beats-v2, docs/time-accounting.md): one tab = one page load (tabId +
  * seq). Every beat says why it was sent (`cause`: periodic, or a stop: hidden, idle, pagehide) and how long
  * ago the last input was (`inputAgoMs`). Periodic beats while the page is visible and the learner active; a

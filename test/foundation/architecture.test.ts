@@ -110,6 +110,24 @@ describe('architecture of src/', () => {
     expect(stale, 'known violations that are gone: remove them from KNOWN').toEqual([]);
   }, 120_000);
 
+  it('keeps files under ~500 lines, or says at the top why one is whole', () => {
+    const found: string[] = [];
+    const walk = (dir: string): void => {
+      for (const entry of readdirSync(join(root, dir), { withFileTypes: true })) {
+        const rel = join(dir, entry.name);
+        if (entry.isDirectory()) walk(rel);
+        else if (/\.(ts|js|mjs)$/.test(entry.name)) {
+          const lines = readFileSync(join(root, rel), 'utf8').split('\n');
+          const reason = lines.slice(0, 40).some((line) => /\bOne file\b/.test(line));
+          if (lines.length > 520 && !reason)
+            found.push(`${rel}: ${lines.length} lines, no "One file …" reason at its top`);
+        }
+      }
+    };
+    walk('src');
+    expect(found).toEqual([]);
+  });
+
   it('cites only its own documents: no issue number, machine path or outside reference', () => {
     const found: string[] = [];
     for (const file of selfContainedFiles()) {
@@ -127,7 +145,7 @@ describe('architecture of src/', () => {
     expect(found).toEqual([]);
   });
 
-  it('reports a cycle between two capabilities and an import past an index.ts', async () => {
+  it('reports a cycle between two capabilities, an import past an index.ts and a route file reaching a repository', async () => {
     const dir = join(scratch, 'fixture');
     const write = (path: string, text: string) => {
       mkdirSync(dirname(join(dir, path)), { recursive: true });
@@ -138,12 +156,20 @@ describe('architecture of src/', () => {
     write('src/gamma/index.js', "import { inner } from '../beta/inner.js';\nexport const g = inner;\n");
     write('src/beta/inner.js', 'export const inner = 1;\n');
     write('src/common/util.js', "import { g } from '../gamma/index.js';\nexport const u = g;\n");
+    write('src/gamma/page-routes.js', "import { rows } from './repository/rows.js';\nexport const routes = rows;\n");
+    write('src/gamma/repository/rows.js', 'export const rows = [];\n');
+    write('src/gamma/service.js', "import { rows } from './repository/rows.js';\nexport const list = () => rows;\n");
     const { violations } = await cruise(dir);
     const rules = new Set(violations.map((v) => v.rule.name));
     expect([...rules].sort()).toEqual([
       'capability-through-index',
       'foundation-imports-no-capability',
       'no-capability-cycle',
+      'routes-through-services',
+    ]);
+    // A service may read a repository; a route file may not.
+    expect(violations.filter((v) => v.rule.name === 'routes-through-services').map((v) => v.from)).toEqual([
+      'src/gamma/page-routes.js',
     ]);
     expect(violations.find((v) => v.rule.name === 'capability-through-index')?.to).toBe('src/beta/inner.js');
   }, 120_000);
