@@ -1,11 +1,11 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadProviderConfig } from '../certificates/index.js';
-import { loadConfig } from '../config/index.js';
-import { createDatabase, type Db, pgliteDirFor } from '../db/index.js';
+import type { CliContext } from '../common/cli-context.js';
+import type { Db } from '../db/index.js';
 import { auditEvent } from '../portal/index.js';
 import * as repo from './repository.js';
-import { frenchDay, PolicyError, type RetentionPolicy, retentionPolicyFromEnv } from './rules.js';
+import { frenchDay, type RetentionPolicy, retentionPolicyFromEnv } from './rules.js';
 import {
   CLI_ACTOR,
   eraseLearner,
@@ -38,25 +38,13 @@ export interface PrivacyCliIo {
   err(text: string): void;
 }
 
-const processIo: PrivacyCliIo = {
-  out: (t) => process.stdout.write(t),
-  err: (t) => process.stderr.write(t),
-};
-
-/** `npm run cli -- privacy …`: opens the configured database, runs one action, closes it. */
-export async function runPrivacyCommand(args: string[]): Promise<number> {
-  let policy: RetentionPolicy;
-  try {
-    policy = retentionPolicyFromEnv(process.env);
-  } catch (err) {
-    if (err instanceof PolicyError) {
-      process.stderr.write(`${err.message}\n`);
-      return 1;
-    }
-    throw err;
-  }
-  const config = loadConfig(process.env, { persistSecret: true });
-  const handle = await createDatabase({ databaseUrl: config.databaseUrl, pgliteDataDir: pgliteDirFor(config.dataDir) });
+/**
+ * `npm run cli -- privacy …`: one action on the configured database of the CLI context (a bad retention
+ * variable throws PolicyError, reported by the CLI's error policy).
+ */
+export async function runPrivacyCommand(args: string[], cli: CliContext): Promise<number> {
+  const policy: RetentionPolicy = retentionPolicyFromEnv(process.env);
+  const config = cli.config();
   let controller: Controller | null = null;
   try {
     const p = loadProviderConfig(config.providerFile, { production: config.nodeEnv === 'production' }).data;
@@ -64,11 +52,7 @@ export async function runPrivacyCommand(args: string[]): Promise<number> {
   } catch {
     controller = null;
   }
-  try {
-    return await privacyCommand({ db: handle.db, appSecret: config.appSecret, policy }, args, processIo, controller);
-  } finally {
-    await handle.close();
-  }
+  return privacyCommand({ db: await cli.db(), appSecret: config.appSecret, policy }, args, cli, controller);
 }
 
 /** The command on an open database (tests call it directly). */
