@@ -1,9 +1,12 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { type BrowserContext, chromium, type Frame, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BrowserContext, Frame, Page } from 'playwright-core';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { FakeUser } from '../fixtures/openedx/index.js';
+import {
+  describeWithChromium,
+  launchCrossSiteChromium,
+  type ProfileBrowser,
+  toolFrameOf,
+} from '../helpers/chromium.js';
 import { type CatalogTestContext, createCatalogTestApp } from './helpers.js';
 
 /**
@@ -14,43 +17,21 @@ import { type CatalogTestContext, createCatalogTestApp } from './helpers.js';
  */
 let ctx: CatalogTestContext;
 let browser: BrowserContext;
-let profileDir: string;
+let profile: ProfileBrowser;
 let page: Page;
 let user: FakeUser;
 const toolSetCookies: string[] = [];
 
 beforeAll(async () => {
   ctx = await createCatalogTestApp({ http: true, components: [{ custom: { theme: 'visibilite' } }] });
-  const lms = new URL(ctx.fake.url);
-  const tool = new URL(ctx.publicUrl);
-  profileDir = await mkdtemp(join(tmpdir(), 'emargement-chromium-'));
-  await mkdir(join(profileDir, 'Default'));
-  await writeFile(
-    join(profileDir, 'Default', 'Preferences'),
-    JSON.stringify({
-      profile: {
-        // chrome://settings/cookies → "Block third-party cookies".
-        block_third_party_cookies: true,
-        cookie_controls_mode: 1,
-        // Site settings: no cookie at all for the tool when the LMS embeds it (CHIPS cookies included).
-        content_settings: { exceptions: { cookies: { [`${tool.origin},${lms.origin}`]: { setting: 2 } } } },
-      },
-    }),
+  profile = await launchCrossSiteChromium(
+    { lms: ctx.fake.url, tool: ctx.publicUrl },
+    {
+      viewport: { width: 390, height: 844 },
+      locale: 'fr-FR',
+    },
   );
-  browser = await chromium.launchPersistentContext(profileDir, {
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-    headless: true,
-    viewport: { width: 390, height: 844 },
-    locale: 'fr-FR',
-  });
+  browser = profile.context;
   page = await browser.newPage();
   page.on('response', (r) => {
     if (!r.url().startsWith(ctx.publicUrl)) return;
@@ -63,22 +44,17 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
-  await browser?.close();
+  await profile?.close();
   await ctx?.close();
-  if (profileDir) await rm(profileDir, { recursive: true, force: true });
 });
 
-function toolFrame(): Frame {
-  const frame = page.frames().find((f) => f.url().startsWith(ctx.publicUrl) && f.parentFrame() === page.mainFrame());
-  if (!frame) throw new Error('tool frame not found');
-  return frame;
-}
+const toolFrame = (): Frame => toolFrameOf(page, ctx.publicUrl);
 
 async function noHorizontalScroll(frame: Frame): Promise<boolean> {
   return frame.evaluate(() => document.documentElement.scrollWidth <= document.documentElement.clientWidth + 1);
 }
 
-describe('in Chromium, inside the LMS page, third-party cookies blocked', () => {
+describeWithChromium('in Chromium, inside the LMS page, third-party cookies blocked', () => {
   it('a learner onboards (a mistake kept and explained first), then completes their fund’s module', async () => {
     await page.goto(ctx.fake.coursePageUrl({ user }));
     const frame = page.frameLocator('#lti-frame');

@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createTestApp, type TestContext } from '../helpers/app.js';
+import { describeWithChromium, launchChromium } from '../helpers/chromium.js';
 import { addUser, PASSWORD } from '../portal/helpers.js';
 import { parseCsv, xlsxAsCsvCells } from './csv.js';
 import { certify, moduleIds, progress, seedCourse, seedLearner, seedRegistration, trackTime } from './seed.js';
@@ -71,17 +72,7 @@ beforeAll(async () => {
   ids.course = course;
 
   base = await ctx.app.listen({ host: '127.0.0.1', port: 0 });
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
   context = await browser.newContext({
     acceptDownloads: true,
     locale: 'fr-FR',
@@ -104,7 +95,7 @@ afterAll(async () => {
   await ctx?.close();
 });
 
-describe('a fund’s staff member in a real browser', () => {
+describeWithChromium('a fund’s staff member in a real browser', () => {
   it('signs in and lands on the page they asked for', async () => {
     await page.goto(`${base}/portal/entonnoir`);
     await expect.poll(() => page.url()).toContain('/portal/connexion');

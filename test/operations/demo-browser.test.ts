@@ -1,8 +1,9 @@
-import { type Browser, chromium, type FrameLocator, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, FrameLocator, Page } from 'playwright-core';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type App, buildApp } from '../../src/app.js';
 import type { DatabaseHandle } from '../../src/db/index.js';
 import { testConfig } from '../helpers/app.js';
+import { describeWithChromium, launchChromium } from '../helpers/chromium.js';
 import { createTestDatabase } from '../helpers/db.js';
 import { freePort } from '../helpers/ports.js';
 
@@ -26,17 +27,7 @@ beforeAll(async () => {
   await app.ready();
   // Both loopback addresses: the browser and the tool's own JWKS fetch may resolve localhost either way.
   await app.listen({ port, host: 'localhost' });
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'fr-FR' });
   page = await context.newPage();
 }, 120_000);
@@ -53,7 +44,7 @@ async function launches(): Promise<{ message_type: string }[]> {
   return app.db.selectFrom('lti_launches').select('message_type').execute();
 }
 
-describe('the demo LMS in Chromium', () => {
+describeWithChromium('the demo LMS in Chromium', () => {
   it('takes a newcomer from the landing page to a module and their connection time', async () => {
     await page.goto(`${base}/`);
     expect(await page.locator('h1').textContent()).toBe('Émargement');

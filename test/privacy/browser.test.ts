@@ -1,9 +1,10 @@
 import { readFile } from 'node:fs/promises';
-import { type Browser, chromium, type Frame, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, Frame, Page } from 'playwright-core';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { LearnerDataExport } from '../../src/privacy/index.js';
 import { type CatalogTestContext, createCatalogTestApp, onboardingForm } from '../catalog/helpers.js';
 import type { FakeComponent, FakeUser } from '../fixtures/openedx/index.js';
+import { describeWithChromium, findToolFrame, launchChromium } from '../helpers/chromium.js';
 
 /**
  * Debian's Chromium, the fake LMS page (http://127.0.0.1:<port>) holding the tool (http://localhost:<port>)
@@ -36,17 +37,7 @@ beforeAll(async () => {
   learnerId = (
     await ctx.app.db.selectFrom('learners').select('id').where('sub', '=', user.sub).executeTakeFirstOrThrow()
   ).id;
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
 }, 120_000);
 
 afterAll(async () => {
@@ -59,7 +50,7 @@ async function toolFrame(page: Page): Promise<Frame> {
   await expect
     .poll(
       async () => {
-        frame = page.frames().find((f) => f.url().startsWith(ctx.publicUrl) && f.parentFrame() === page.mainFrame());
+        frame = findToolFrame(page, ctx.publicUrl);
         return frame ? frame.locator('main').count() : 0;
       },
       { timeout: 20_000 },
@@ -68,7 +59,7 @@ async function toolFrame(page: Page): Promise<Frame> {
   return frame as Frame;
 }
 
-describe('a learner in the LMS iframe', () => {
+describeWithChromium('a learner in the LMS iframe', () => {
   it('opens « Vos données » and downloads their data from the time page', async () => {
     const context = await browser.newContext({
       viewport: { width: 1024, height: 800 },

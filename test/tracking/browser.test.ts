@@ -1,5 +1,5 @@
-import { type Browser, type BrowserContext, chromium, type Frame, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, BrowserContext, Frame, Page } from 'playwright-core';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
   creditCourse,
   getLearnerTimes,
@@ -9,6 +9,7 @@ import {
 } from '../../src/tracking/index.js';
 import { type CatalogTestContext, createCatalogTestApp, onboardingForm } from '../catalog/helpers.js';
 import type { FakeComponent, FakeUser } from '../fixtures/openedx/index.js';
+import { describeWithChromium, findToolFrame, launchChromium } from '../helpers/chromium.js';
 
 /**
  * Debian's Chromium, the fake LMS page (http://127.0.0.1:<port>) holding the module page of the tool
@@ -60,17 +61,7 @@ beforeAll(async () => {
   learnerId = learner.id;
   const course = await ctx.app.db.selectFrom('courses').select('id').executeTakeFirstOrThrow();
   courseId = course.id;
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
   context = await browser.newContext({ viewport: { width: 1024, height: 800 }, locale: 'fr-FR' });
 }, 300_000);
 
@@ -93,7 +84,7 @@ async function openModule(component: FakeComponent): Promise<{ page: Page; frame
   await expect
     .poll(
       async () => {
-        frame = page.frames().find((f) => f.url().startsWith(ctx.publicUrl) && f.parentFrame() === page.mainFrame());
+        frame = findToolFrame(page, ctx.publicUrl);
         return frame
           ? frame.evaluate(
               () => (window as { emargementTracker?: { tabId(): string } }).emargementTracker?.tabId() ?? null,
@@ -149,7 +140,7 @@ async function creditedMs(): Promise<number> {
   return row?.credited_ms ?? 0;
 }
 
-describe('the tracker in Chromium, inside the LMS page (another site)', () => {
+describeWithChromium('the tracker in Chromium, inside the LMS page (another site)', () => {
   it('credits the visible and active time, not the hidden nor the idle time, within one beat interval', async () => {
     const { page, frame, tabId } = await openModule(components[1] as FakeComponent);
     const moduleId = await frame.evaluate(() => document.body.dataset.moduleId as string);

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { type Browser, chromium, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeWithChromium, launchChromium } from '../helpers/chromium.js';
 
 /**
  * The tracker's use of sessionStorage, in Debian's Chromium, on a page of its own origin where storage is
@@ -13,10 +14,7 @@ const ORIGIN = 'http://tool.test';
 let browser: Browser;
 
 beforeAll(async () => {
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-sync'],
-  });
+  browser = await launchChromium();
 }, 60_000);
 
 afterAll(async () => {
@@ -73,7 +71,7 @@ const writes = (page: Page) =>
 const pending = (page: Page) =>
   page.evaluate(() => (window as unknown as { emargementTracker: { pending(): number } }).emargementTracker.pending());
 
-describe('the tracker and sessionStorage', () => {
+describeWithChromium('the tracker and sessionStorage', () => {
   it('sends acknowledged beats without writing to storage', async () => {
     const { page, sends } = await trackedPage({ fail: () => false });
     await expect.poll(sends, { timeout: 10_000 }).toBeGreaterThanOrEqual(5);
