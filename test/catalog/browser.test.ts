@@ -41,7 +41,7 @@ beforeAll(async () => {
     });
   });
   user = ctx.fake.createUser({ name: 'Nadia Rahmani' });
-}, 300_000);
+});
 
 afterAll(async () => {
   await profile?.close();
@@ -58,9 +58,7 @@ describeWithChromium('in Chromium, inside the LMS page, third-party cookies bloc
   it('a learner onboards (a mistake kept and explained first), then completes their fund’s module', async () => {
     await page.goto(ctx.fake.coursePageUrl({ user }));
     const frame = page.frameLocator('#lti-frame');
-    await expect
-      .poll(() => frame.getByRole('heading', { level: 1 }).textContent(), { timeout: 60_000 })
-      .toBe('Avant de commencer');
+    await expect.poll(() => frame.getByRole('heading', { level: 1 }).textContent()).toBe('Avant de commencer');
 
     // Onboarding by labels (what a screen reader announces): names prefilled from Open edX.
     expect(await frame.getByLabel('Prénom').inputValue()).toBe('Nadia');
@@ -73,7 +71,7 @@ describeWithChromium('in Chromium, inside the LMS page, third-party cookies bloc
     await frame.getByRole('button', { name: 'Enregistrer et commencer' }).click();
 
     // Refused: the summary gets the focus, every typed value is still there.
-    await expect.poll(() => frame.locator('#erreurs').isVisible(), { timeout: 60_000 }).toBe(true);
+    await expect.poll(() => frame.locator('#erreurs').isVisible()).toBe(true);
     await expect.poll(() => toolFrame().evaluate(() => document.activeElement?.id)).toBe('erreurs');
     expect(await frame.locator('#erreurs').textContent()).toContain('Ce numéro SIRET n’existe pas');
     expect(await frame.getByLabel('Nom de l’entreprise qui vous emploie').inputValue()).toBe('Hôtel des Lilas');
@@ -89,9 +87,7 @@ describeWithChromium('in Chromium, inside the LMS page, third-party cookies bloc
     await page.keyboard.press('Enter');
 
     // The AKTO module of the theme.
-    await expect
-      .poll(() => frame.locator('body').getAttribute('data-module-id'), { timeout: 60_000 })
-      .toBe('akto-visibilite');
+    await expect.poll(() => frame.locator('body').getAttribute('data-module-id')).toBe('akto-visibilite');
     expect(await frame.getByRole('status').first().textContent()).toContain('Merci, votre profil est enregistré.');
     expect(await noHorizontalScroll(toolFrame())).toBe(true);
 
@@ -118,7 +114,7 @@ describeWithChromium('in Chromium, inside the LMS page, third-party cookies bloc
     for (let q = 0; q < questions; q++) await groups.nth(q).getByRole('radio').first().check();
     await frame.getByRole('button', { name: 'Valider mes réponses' }).click();
     await expect
-      .poll(() => frame.locator('#completion').textContent(), { timeout: 60_000 })
+      .poll(() => frame.locator('#completion').textContent())
       .toContain('Bravo, vous avez terminé ce module.');
     expect(await frame.locator('.quiz-score').textContent()).toMatch(
       /Vous avez \d bonnes? réponses? sur \d\. Le quiz est enregistré\./,
@@ -144,7 +140,7 @@ describeWithChromium('in Chromium, inside the LMS page, third-party cookies bloc
     // And on a small laptop the page still fits.
     await page.setViewportSize({ width: 1280, height: 720 });
     expect(await noHorizontalScroll(toolFrame())).toBe(true);
-  }, 300_000);
+  });
 
   it('proves the tool had no cookie: what it set was dropped, and a framed page cannot keep one', async () => {
     // The tool did try (the LTI login's state cookie)…

@@ -52,7 +52,7 @@ beforeAll(async () => {
   browser = profile.context;
   page = await browser.newPage();
   page.on('pageerror', (e) => pageErrors.push(e.message));
-}, 300_000);
+});
 
 afterAll(async () => {
   await profile?.close();
@@ -69,9 +69,7 @@ describeWithChromium('Mon parcours in Chromium, framed by the LMS, cookies block
   it('shows the 16 modules by week at 375 px and 1280 px, and leads into a module and back', async () => {
     await page.goto(ctx.fake.coursePageUrl({ user }));
     const frame = page.frameLocator('#lti-frame');
-    await expect
-      .poll(() => frame.getByRole('heading', { level: 1 }).textContent(), { timeout: 60_000 })
-      .toBe('Mon parcours');
+    await expect.poll(() => frame.getByRole('heading', { level: 1 }).textContent()).toBe('Mon parcours');
     expect(await frame.locator('li.parcours-module').count()).toBe(16);
     expect(await frame.getByRole('heading', { level: 2, name: /^Semaine \d/ }).count()).toBe(4);
     expect(await noHorizontalScroll(toolFrame())).toBe(true);
@@ -88,9 +86,7 @@ describeWithChromium('Mon parcours in Chromium, framed by the LMS, cookies block
 
     // The one "what next" button opens the first module inside the frame (the session travels in the URL).
     await frame.locator('#parcours-suivant').click();
-    await expect
-      .poll(() => frame.locator('body').getAttribute('data-module-id'), { timeout: 60_000 })
-      .toBe('common-digitalisation');
+    await expect.poll(() => frame.locator('body').getAttribute('data-module-id')).toBe('common-digitalisation');
     expect(
       await frame.getByRole('navigation', { name: 'Votre formation' }).getByRole('link').allTextContents(),
     ).toEqual(['Mon parcours', 'Votre temps de connexion']);
@@ -106,9 +102,7 @@ describeWithChromium('Mon parcours in Chromium, framed by the LMS, cookies block
     await page.setViewportSize({ width: 375, height: 812 });
     expect(await noHorizontalScroll(toolFrame())).toBe(true);
     await frame.getByRole('link', { name: 'Mon parcours' }).click();
-    await expect
-      .poll(() => frame.getByRole('heading', { level: 1 }).textContent(), { timeout: 60_000 })
-      .toBe('Mon parcours');
+    await expect.poll(() => frame.getByRole('heading', { level: 1 }).textContent()).toBe('Mon parcours');
     // The module opened is now "en cours".
     expect(await frame.locator('li[data-module-id="common-digitalisation"]').getAttribute('data-status')).toBe(
       'started',
@@ -121,5 +115,5 @@ describeWithChromium('Mon parcours in Chromium, framed by the LMS, cookies block
     const toolHost = new URL(ctx.publicUrl).hostname;
     expect((await browser.cookies()).filter((c) => c.domain.replace(/^\./, '') === toolHost)).toEqual([]);
     expect(pageErrors).toEqual([]);
-  }, 300_000);
+  });
 });

@@ -108,7 +108,7 @@ describe('architecture of src/', () => {
     expect(unexpected).toEqual([]);
     const stale = Object.keys(KNOWN).filter((k) => !violations.some((v) => keyOf(v) === k));
     expect(stale, 'known violations that are gone: remove them from KNOWN').toEqual([]);
-  }, 120_000);
+  });
 
   it('cites only its own documents: no issue number, machine path or outside reference', () => {
     const found: string[] = [];
@@ -146,5 +146,5 @@ describe('architecture of src/', () => {
       'no-capability-cycle',
     ]);
     expect(violations.find((v) => v.rule.name === 'capability-through-index')?.to).toBe('src/beta/inner.js');
-  }, 120_000);
+  });
 });

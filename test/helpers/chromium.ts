@@ -33,8 +33,23 @@ export const CHROMIUM_ARGS = [
   '--disable-sync',
 ];
 
-export function launchChromium(options: LaunchOptions = {}): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, ...options });
+/**
+ * No clock deadline inside the browser either: Playwright's waits (locators, navigations, events) end on
+ * what they wait for, and only the test's own limit (vitest.config.ts) ends one that would hang. Its
+ * default of 30 s fails a step that is merely slow on a loaded machine.
+ */
+function withoutDeadlines(context: BrowserContext): BrowserContext {
+  context.setDefaultTimeout(0);
+  context.setDefaultNavigationTimeout(0);
+  return context;
+}
+
+/** Chromium; its contexts (and `newPage()`'s) wait without a clock deadline. */
+export async function launchChromium(options: LaunchOptions = {}): Promise<Browser> {
+  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, ...options });
+  const newContext = browser.newContext.bind(browser);
+  browser.newContext = async (contextOptions) => withoutDeadlines(await newContext(contextOptions));
+  return browser;
 }
 
 /** A persistent profile of its own, removed by `close()`. */
@@ -61,6 +76,7 @@ export async function launchChromiumProfile(
       headless: true,
       ...options,
     });
+    withoutDeadlines(context);
     return {
       context,
       close: async () => {

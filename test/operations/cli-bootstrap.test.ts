@@ -75,14 +75,20 @@ describe('runWithContext', () => {
 
     const config = captured();
     let opened = 0;
-    const code = await runWithContext(async (ctx) => (await ctx.db(), 0), {
-      env: { NODE_ENV: 'production', DATA_DIR: dataDir },
-      ...config.io,
-      openDatabase: async () => {
-        opened++;
-        throw new Error('not reached');
+    const code = await runWithContext(
+      async (ctx) => {
+        await ctx.db();
+        return 0;
       },
-    });
+      {
+        env: { NODE_ENV: 'production', DATA_DIR: dataDir },
+        ...config.io,
+        openDatabase: async () => {
+          opened++;
+          throw new Error('not reached');
+        },
+      },
+    );
     expect(code).toBe(1);
     expect(opened).toBe(0);
     expect(config.err.join('')).toMatch(/^Invalid configuration: .*APP_SECRET/);

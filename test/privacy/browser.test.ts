@@ -38,7 +38,7 @@ beforeAll(async () => {
     await ctx.app.db.selectFrom('learners').select('id').where('sub', '=', user.sub).executeTakeFirstOrThrow()
   ).id;
   browser = await launchChromium();
-}, 120_000);
+});
 
 afterAll(async () => {
   await browser?.close();
@@ -48,13 +48,10 @@ afterAll(async () => {
 async function toolFrame(page: Page): Promise<Frame> {
   let frame: Frame | undefined;
   await expect
-    .poll(
-      async () => {
-        frame = findToolFrame(page, ctx.publicUrl);
-        return frame ? frame.locator('main').count() : 0;
-      },
-      { timeout: 20_000 },
-    )
+    .poll(async () => {
+      frame = findToolFrame(page, ctx.publicUrl);
+      return frame ? frame.locator('main').count() : 0;
+    })
     .toBe(1);
   return frame as Frame;
 }
@@ -71,7 +68,7 @@ describeWithChromium('a learner in the LMS iframe', () => {
       page.on('request', (r) => requestedUrls.push(r.url()));
       await page.goto(ctx.fake.coursePageUrl({ user, component }));
       let frame = await toolFrame(page);
-      await expect.poll(() => frame.locator('#emargement-tracker-config').count(), { timeout: 20_000 }).toBe(1);
+      await expect.poll(() => frame.locator('#emargement-tracker-config').count()).toBe(1);
 
       // The notice, from the module page, in a new tab.
       const [notice] = await Promise.all([
@@ -85,10 +82,10 @@ describeWithChromium('a learner in the LMS iframe', () => {
 
       // The time page, then the JSON download through the POST form.
       await frame.locator('a', { hasText: 'Votre temps de connexion' }).click();
-      await expect.poll(() => frame.url(), { timeout: 20_000 }).toContain('/tracking/time');
+      await expect.poll(() => frame.url()).toContain('/tracking/time');
       frame = await toolFrame(page);
       const [download] = await Promise.all([
-        page.waitForEvent('download', { timeout: 20_000 }),
+        page.waitForEvent('download'),
         frame.locator('form[data-privacy-export="json"] button').click(),
       ]);
       expect(download.suggestedFilename()).toMatch(/^mes-donnees-\d{4}-\d{2}-\d{2}\.json$/);
@@ -104,5 +101,5 @@ describeWithChromium('a learner in the LMS iframe', () => {
     } finally {
       await context.close();
     }
-  }, 90_000);
+  });
 });

@@ -64,7 +64,7 @@ beforeAll(async () => {
     },
   );
   browser = profile.context;
-}, 120_000);
+});
 
 afterAll(async () => {
   await profile?.close();
@@ -96,17 +96,14 @@ async function openModule(index: number): Promise<Visit> {
   await page.goto(ctx.fake.coursePageUrl({ user, component: ctx.fake.components[0] as FakeComponent }));
   let frame: Frame | undefined;
   await expect
-    .poll(
-      async () => {
-        frame = findToolFrame(page, ctx.publicUrl);
-        return frame
-          ? frame.evaluate(
-              () => (window as { emargementTracker?: { tabId(): string } }).emargementTracker?.tabId() ?? null,
-            )
-          : null;
-      },
-      { timeout: 30_000 },
-    )
+    .poll(async () => {
+      frame = findToolFrame(page, ctx.publicUrl);
+      return frame
+        ? frame.evaluate(
+            () => (window as { emargementTracker?: { tabId(): string } }).emargementTracker?.tabId() ?? null,
+          )
+        : null;
+    })
     .toMatch(/^[0-9a-f-]{36}$/);
   const f = frame as Frame;
   const tabId = (await f.evaluate(() =>
@@ -165,14 +162,14 @@ async function settled(visit: Visit) {
 }
 
 async function opened(visit: Visit): Promise<number> {
-  await expect.poll(async () => (await settled(visit)).tab?.opened_at ?? null, { timeout: 10_000 }).not.toBeNull();
+  await expect.poll(async () => (await settled(visit)).tab?.opened_at ?? null).not.toBeNull();
   return (await settled(visit)).tab?.opened_at?.getTime() ?? Number.NaN;
 }
 
 async function leave(visit: Visit): Promise<number> {
   const at = Date.now();
   await visit.page.goto('about:blank');
-  await expect.poll(async () => (await settled(visit)).tab?.closed_at ?? null, { timeout: 15_000 }).not.toBeNull();
+  await expect.poll(async () => (await settled(visit)).tab?.closed_at ?? null).not.toBeNull();
   return at;
 }
 

@@ -63,7 +63,7 @@ beforeAll(async () => {
   courseId = course.id;
   browser = await launchChromium();
   context = await browser.newContext({ viewport: { width: 1024, height: 800 }, locale: 'fr-FR' });
-}, 300_000);
+});
 
 afterAll(async () => {
   await browser?.close();
@@ -82,17 +82,14 @@ async function openModule(component: FakeComponent): Promise<{ page: Page; frame
   await page.goto(ctx.fake.coursePageUrl({ user, component }));
   let frame: Frame | undefined;
   await expect
-    .poll(
-      async () => {
-        frame = findToolFrame(page, ctx.publicUrl);
-        return frame
-          ? frame.evaluate(
-              () => (window as { emargementTracker?: { tabId(): string } }).emargementTracker?.tabId() ?? null,
-            )
-          : null;
-      },
-      { timeout: 60_000 },
-    )
+    .poll(async () => {
+      frame = findToolFrame(page, ctx.publicUrl);
+      return frame
+        ? frame.evaluate(
+            () => (window as { emargementTracker?: { tabId(): string } }).emargementTracker?.tabId() ?? null,
+          )
+        : null;
+    })
     .toMatch(/^[0-9a-f-]{36}$/);
   const f = frame as Frame;
   const tabId = (await f.evaluate(() =>
@@ -118,7 +115,7 @@ async function activeFor(page: Page, ms: number): Promise<number> {
 /** Waits for the next beat request, then `after` ms more: the next change of state then comes mid-interval. */
 async function midInterval(after = 750): Promise<number> {
   const seen = beatRequests.length;
-  await expect.poll(() => beatRequests.length, { timeout: 60_000, interval: 20 }).toBeGreaterThan(seen);
+  await expect.poll(() => beatRequests.length, { interval: 20 }).toBeGreaterThan(seen);
   const at = (beatRequests[beatRequests.length - 1] as number) + after;
   await new Promise((r) => setTimeout(r, Math.max(0, at - Date.now())));
   return Date.now();
@@ -157,7 +154,7 @@ describeWithChromium('the tracker in Chromium, inside the LMS page (another site
         document.dispatchEvent(new Event('visibilitychange'));
       };
     });
-    await expect.poll(async () => (await tab(tabId))?.opened_at ?? null, { timeout: 60_000 }).not.toBeNull();
+    await expect.poll(async () => (await tab(tabId))?.opened_at ?? null).not.toBeNull();
     const opened = (await tab(tabId))?.opened_at?.getTime() ?? Number.NaN;
     expect((await tab(tabId))?.profile).toBe('accelerated');
 
@@ -208,7 +205,7 @@ describeWithChromium('the tracker in Chromium, inside the LMS page (another site
       runProfiles: { accelerated: { gapMs: 2_500, idleMs: 6_000 } },
     });
     await page.close();
-  }, 300_000);
+  });
 
   it('counts two tabs open at once only once, and closes both with sendBeacon', async () => {
     const before = await creditedMs();
@@ -222,9 +219,7 @@ describeWithChromium('the tracker in Chromium, inside the LMS page (another site
     await Promise.all([a.page.goto('about:blank'), b.page.goto('about:blank')]);
     const left = Date.now();
     await expect
-      .poll(async () => [(await tab(a.tabId))?.closed_at ?? null, (await tab(b.tabId))?.closed_at ?? null], {
-        timeout: 60_000,
-      })
+      .poll(async () => [(await tab(a.tabId))?.closed_at ?? null, (await tab(b.tabId))?.closed_at ?? null])
       .toEqual([expect.any(Date), expect.any(Date)]);
     const opens = [(await tab(a.tabId))?.opened_at as Date, (await tab(b.tabId))?.opened_at as Date].map((d) =>
       d.getTime(),
@@ -253,11 +248,11 @@ describeWithChromium('the tracker in Chromium, inside the LMS page (another site
       .execute();
     expect(closesStored).toHaveLength(2);
     expect(trackerConsole).toEqual([]);
-  }, 300_000);
+  });
 
   it('keeps the beats that failed and sends them again with their own seq: each received once, none missing', async () => {
     const { page, frame, tabId } = await openModule(components[1] as FakeComponent);
-    await expect.poll(async () => (await tab(tabId))?.opened_at ?? null, { timeout: 60_000 }).not.toBeNull();
+    await expect.poll(async () => (await tab(tabId))?.opened_at ?? null).not.toBeNull();
     // The network drops every beat for 3 s while the learner keeps working.
     await page.route('**/api/tracking/beats', (route) => route.abort('internetdisconnected'));
     await activeFor(page, 3_000);
@@ -278,7 +273,7 @@ describeWithChromium('the tracker in Chromium, inside the LMS page (another site
     if (stored !== 'denied') expect(JSON.parse(stored ?? '{}').items.length).toBeGreaterThanOrEqual(2);
     await page.unroute('**/api/tracking/beats');
     await activeFor(page, 2_500);
-    await expect.poll(pending, { timeout: 60_000 }).toBe(0);
+    await expect.poll(pending).toBe(0);
     const row = await tab(tabId);
     const runs = await ctx.app.db.selectFrom('tracking_runs').selectAll().where('tab_id', '=', tabId).execute();
     const events = await ctx.app.db
@@ -293,5 +288,5 @@ describeWithChromium('the tracker in Chromium, inside the LMS page (another site
     expect(accepted + events.length).toBe((row?.last_seq ?? -1) + 1);
     expect(events.filter((e) => e.kind === 'rejected').length).toBeGreaterThanOrEqual(1);
     await page.close();
-  }, 300_000);
+  });
 });

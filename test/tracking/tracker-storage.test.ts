@@ -15,7 +15,7 @@ let browser: Browser;
 
 beforeAll(async () => {
   browser = await launchChromium();
-}, 60_000);
+});
 
 afterAll(async () => {
   await browser?.close();
@@ -74,16 +74,16 @@ const pending = (page: Page) =>
 describeWithChromium('the tracker and sessionStorage', () => {
   it('sends acknowledged beats without writing to storage', async () => {
     const { page, sends } = await trackedPage({ fail: () => false });
-    await expect.poll(sends, { timeout: 10_000 }).toBeGreaterThanOrEqual(5);
+    await expect.poll(sends).toBeGreaterThanOrEqual(5);
     expect(await pending(page)).toBeLessThanOrEqual(1);
     expect(await writes(page)).toEqual([]);
     await page.close();
-  }, 30_000);
+  });
 
   it('keeps a queue whose send failed in storage, clears it once acknowledged, and marks it done at pagehide', async () => {
     let failing = true;
     const { page, sends } = await trackedPage({ fail: () => failing });
-    await expect.poll(sends, { timeout: 10_000 }).toBeGreaterThanOrEqual(3);
+    await expect.poll(sends).toBeGreaterThanOrEqual(3);
     const stored = await page.evaluate(() => {
       const k = Object.keys(sessionStorage).find((x) => x.startsWith('emargement-tracker:'));
       return k ? (JSON.parse(sessionStorage.getItem(k) ?? 'null') as { items: unknown[]; done: boolean }) : null;
@@ -91,7 +91,7 @@ describeWithChromium('the tracker and sessionStorage', () => {
     expect(stored?.done).toBe(false);
     expect(stored?.items.length).toBeGreaterThanOrEqual(2);
     failing = false;
-    await expect.poll(() => pending(page), { timeout: 10_000 }).toBe(0);
+    await expect.poll(() => pending(page)).toBe(0);
     expect((await writes(page)).at(-1)).toMatch(/^remove emargement-tracker:/);
     expect(await page.evaluate(() => Object.keys(sessionStorage).length)).toBe(0);
     // Leaving the page: the close item and whatever is unsent are stored as done, for the next page.
@@ -103,5 +103,5 @@ describeWithChromium('the tracker and sessionStorage', () => {
     });
     expect(done).toBe(true);
     await page.close();
-  }, 30_000);
+  });
 });
