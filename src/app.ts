@@ -58,6 +58,8 @@ export async function buildApp(options: BuildOptions): Promise<App> {
     // Fastify 5 closes idle keep-alive sockets on close() and lets in-flight requests finish.
     forceCloseConnections: 'idle',
     return503OnClosing: true,
+    // Tests: no start-up deadline for plugins (a loaded machine is slow, not broken; the test's limit stays).
+    ...(config.nodeEnv === 'test' ? { pluginTimeout: 0 } : {}),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   const database =

@@ -75,7 +75,8 @@ describeWithChromium('the tracker and sessionStorage', () => {
   it('sends acknowledged beats without writing to storage', async () => {
     const { page, sends } = await trackedPage({ fail: () => false });
     await expect.poll(sends).toBeGreaterThanOrEqual(5);
-    expect(await pending(page)).toBeLessThanOrEqual(1);
+    // Acknowledged as they come (at most the beat in flight waits); a loaded machine may lag a moment.
+    await expect.poll(() => pending(page)).toBeLessThanOrEqual(1);
     expect(await writes(page)).toEqual([]);
     await page.close();
   });
@@ -93,7 +94,7 @@ describeWithChromium('the tracker and sessionStorage', () => {
     failing = false;
     await expect.poll(() => pending(page)).toBe(0);
     expect((await writes(page)).at(-1)).toMatch(/^remove emargement-tracker:/);
-    expect(await page.evaluate(() => Object.keys(sessionStorage).length)).toBe(0);
+    await expect.poll(() => page.evaluate(() => Object.keys(sessionStorage).length)).toBe(0);
     // Leaving the page: the close item and whatever is unsent are stored as done, for the next page.
     failing = true;
     await page.evaluate(() => window.dispatchEvent(new PageTransitionEvent('pagehide')));
