@@ -5,10 +5,13 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/helpers/global-setup.ts'],
     pool: 'forks',
-    // Patience, not deadlines: on a 2-core CI shared with other work a test that takes 2 s alone can take
-    // 40 s (password hashing at production cost, PGlite clones, Chromium). A test that hangs still fails.
-    testTimeout: 180_000,
+    // Tests wait on events and readiness, never on a clock: these limits only stop a test that hangs. They
+    // are set for a loaded 2-core machine (the suite next to a CPU-heavy process), where starting an app on
+    // a cloned database or a browser can take a minute; a test file sets no shorter limit of its own.
+    testTimeout: 300_000,
     hookTimeout: 300_000,
+    // expect.poll waits for a condition; its limit, like the ones above, only ends a wait that would hang.
+    expect: { poll: { timeout: 120_000 } },
     // Each file gets its own database (a PGlite clone or a PostgreSQL database from a template),
     // so files run in parallel; tests inside a file run in order.
     fileParallelism: true,

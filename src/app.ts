@@ -63,6 +63,8 @@ export async function buildApp(options: BuildOptions): Promise<App> {
     // 10 s default, which would stop the start rather than wait for it.
     pluginTimeout: 120_000,
     return503OnClosing: true,
+    // Tests: no start-up deadline for plugins (a loaded machine is slow, not broken; the test's limit stays).
+    ...(config.nodeEnv === 'test' ? { pluginTimeout: 0 } : {}),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   const database =

@@ -1,7 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
-import { loadConfig } from '../config/index.js';
-import { createDatabase, migrateToLatest, pgliteDirFor } from '../db/index.js';
+import type { CliContext } from '../common/cli-context.js';
 import { contentFingerprint, formatProblem, loadContent } from './content.js';
 import { fixYamlTypography } from './fix-typography.js';
 import { ContentImportError, importContent, summarizeImport } from './importer.js';
@@ -15,15 +14,16 @@ const USAGE = `Usage: npm run content -- <check|import> [--dir <content director
   fix-typography  rewrite the text values of YAML files in the French house style, keeping their layout
 `;
 
-interface Io {
-  out: (s: string) => void;
-  err: (s: string) => void;
+/** The CLI context (src/cli/context.ts); `check --dir` and `fix-typography` need only its output. */
+type Io = Pick<CliContext, 'out' | 'err'> & Partial<Pick<CliContext, 'config' | 'db'>>;
+
+function from<T>(part: (() => T) | undefined, what: string): T {
+  if (!part) throw new Error(`content: this action needs the ${what} of the CLI context`);
+  return part();
 }
 
-const stdio: Io = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
-
 /** `npm run content -- check|import`: returns the exit code (0 ok, 1 problems, 2 usage). */
-export async function runContentCommand(args: string[], io: Io = stdio): Promise<number> {
+export async function runContentCommand(args: string[], io: Io): Promise<number> {
   const [action, ...rest] = args;
   if (action === 'fix-typography') return fixTypographyCommand(rest, io);
   let dir: string | undefined;
@@ -40,7 +40,7 @@ export async function runContentCommand(args: string[], io: Io = stdio): Promise
     io.err(USAGE);
     return 2;
   }
-  const contentDir = dir ? resolve(dir) : loadConfig(process.env, { persistSecret: action === 'import' }).contentDir;
+  const contentDir = dir ? resolve(dir) : from(io.config, 'configuration').contentDir;
   const shown = relative(process.cwd(), contentDir) || '.';
   const base = shown === '.' ? '' : `${shown}/`;
 
@@ -67,11 +67,9 @@ export async function runContentCommand(args: string[], io: Io = stdio): Promise
   );
   if (action === 'check') return 0;
 
-  const config = loadConfig({ ...process.env, CONTENT_DIR: contentDir }, { persistSecret: true });
-  const handle = await createDatabase({ databaseUrl: config.databaseUrl, pgliteDataDir: pgliteDirFor(config.dataDir) });
+  const db = await from(io.db, 'database');
   try {
-    await migrateToLatest(handle.db);
-    const report = await importContent(handle.db, c, { fingerprint: await contentFingerprint(contentDir) });
+    const report = await importContent(db, c, { fingerprint: await contentFingerprint(contentDir) });
     io.out(`Imported: ${summarizeImport(report)}.\n`);
     return 0;
   } catch (error) {
@@ -83,8 +81,6 @@ export async function runContentCommand(args: string[], io: Io = stdio): Promise
       return 1;
     }
     throw error;
-  } finally {
-    await handle.close();
   }
 }
 

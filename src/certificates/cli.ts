@@ -1,8 +1,10 @@
 import { parseArgs } from 'node:util';
 import { sql } from 'kysely';
+import type { Logger } from 'pino';
 import pino from 'pino';
-import { type Config, loadConfig } from '../config/index.js';
-import { createDatabase, type Db, pgliteDirFor } from '../db/index.js';
+import type { CliContext } from '../common/cli-context.js';
+import type { Config } from '../config/index.js';
+import type { Db } from '../db/index.js';
 import { DomainError } from '../http/errors.js';
 import { loadProviderConfig } from './provider.js';
 import { CertificateService, type FactsSource } from './service.js';
@@ -24,6 +26,8 @@ export interface CertificatesCliContext {
   db: Db;
   config: Config;
   facts: FactsSource;
+  /** Default: silent. */
+  log?: Logger;
   out(text: string): void;
   err(text: string): void;
 }
@@ -43,7 +47,7 @@ export async function runCertificatesCommand(ctx: CertificatesCliContext, args: 
     db: ctx.db,
     config: ctx.config,
     provider,
-    log: pino({ level: 'silent' }),
+    log: ctx.log ?? pino({ level: 'silent' }),
     facts: ctx.facts,
   });
   try {
@@ -97,24 +101,17 @@ export async function runCertificatesCommand(ctx: CertificatesCliContext, args: 
   return 2;
 }
 
-/** Opens the configured database, runs one action, closes it. */
-export async function certificatesCommand(args: string[], facts: (db: Db) => FactsSource): Promise<number> {
-  const config = loadConfig(process.env, { persistSecret: true });
-  const handle = await createDatabase({ databaseUrl: config.databaseUrl, pgliteDataDir: pgliteDirFor(config.dataDir) });
-  try {
-    return await runCertificatesCommand(
-      {
-        db: handle.db,
-        config,
-        facts: facts(handle.db),
-        out: (t) => process.stdout.write(t),
-        err: (t) => process.stderr.write(t),
-      },
-      args,
-    );
-  } finally {
-    await handle.close();
-  }
+/** One action on the configured database of the CLI context. */
+export async function certificatesCommand(
+  args: string[],
+  cli: CliContext,
+  facts: (db: Db) => FactsSource,
+): Promise<number> {
+  const db = await cli.db();
+  return runCertificatesCommand(
+    { db, config: cli.config(), facts: facts(db), log: cli.log(), out: cli.out, err: cli.err },
+    args,
+  );
 }
 
 /**

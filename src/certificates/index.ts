@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { registerParcoursSources } from '../catalog/index.js';
+import type { CliContext } from '../common/cli-context.js';
 import { runPeriodically } from '../common/periodic.js';
 import type { Db } from '../db/index.js';
 import { lmsEstimateFor } from '../lms/index.js';
@@ -144,8 +145,8 @@ export async function sweepCertificates(app: FastifyInstance): Promise<string[]>
 }
 
 /** `npm run cli -- certificates …` */
-export function runCertificatesCli(args: string[]): Promise<number> {
-  return certificatesCommand(args, factsFromCatalogAndTracking);
+export function runCertificatesCli(args: string[], cli: CliContext): Promise<number> {
+  return certificatesCommand(args, cli, factsFromCatalogAndTracking);
 }
 
 export const certificatesPlugin = fp(certificates, {

@@ -1,6 +1,5 @@
 import { runContentCommand } from '../catalog/index.js';
 import { issuedCertificatesOf, runCertificatesCli } from '../certificates/index.js';
-import { ConfigError } from '../config/index.js';
 import { runLmsCommand } from '../lms/index.js';
 import { registerLtiCommands } from '../lti/index.js';
 import { registerLtiServicesCommands } from '../lti-services/index.js';
@@ -8,21 +7,20 @@ import { runOpenEdxCommand } from '../openedx/index.js';
 import { registerPortalCommands } from '../portal/index.js';
 import { runPrivacyCommand } from '../privacy/index.js';
 import { runTimeCommand } from '../tracking/index.js';
-import { runMigrate } from './migrate.js';
+import { type CliContext, runWithContext } from './context.js';
+import { migrateCommand } from './migrate.js';
 
 /**
- * `npm run cli -- <command> …`. Each capability contributes its commands here; a command receives
- * the remaining arguments and returns the process exit code.
+ * `npm run cli -- <command> …`. Each capability contributes its commands here; a command receives the
+ * remaining arguments and the context of the one bootstrap (./context.ts: configuration, database, logger,
+ * output), and returns the process exit code.
  */
-export type Command = (args: string[]) => Promise<number>;
+export type Command = (args: string[], ctx: CliContext) => Promise<number>;
 
 const commands: Record<string, { summary: string; run: Command }> = {
   migrate: {
     summary: 'apply pending database migrations',
-    run: async () => {
-      await runMigrate();
-      return 0;
-    },
+    run: migrateCommand,
   },
 };
 
@@ -37,11 +35,11 @@ registerCommand('certificates', 'issue, correct, revoke certificates; rotate the
 registerCommand(
   'time',
   'connection time: recompute totals, compare algorithm versions, seal runs, daily digest, verify evidence',
-  (args) => runTimeCommand(args, { issuedCertificates: issuedCertificatesOf }),
+  (args, ctx) => runTimeCommand(args, ctx, { issuedCertificates: issuedCertificatesOf }),
 );
 registerCommand('privacy', 'personal data: retention purge, access export, erasure, EU co-funding', runPrivacyCommand);
-registerCommand('openedx', 'Open edX course export (OLX) with every LTI component preset', (args) =>
-  runOpenEdxCommand(args),
+registerCommand('openedx', 'Open edX course export (OLX) with every LTI component preset', (args, ctx) =>
+  runOpenEdxCommand(args, ctx, ctx.config()),
 );
 registerCommand('lms', 'Open edX logs: import tracking logs / xAPI, map LMS users, recompute estimates', runLmsCommand);
 
@@ -61,13 +59,8 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`Unknown command "${name}".\n${usage()}`);
     return 2;
   }
-  return command.run(args);
+  return runWithContext((ctx) => command.run(args, ctx));
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    process.stderr.write(`${error instanceof ConfigError || error instanceof Error ? error.message : String(error)}\n`);
-    process.exit(1);
-  },
-);
+// runWithContext never rejects: it has closed what it opened and reported any error when the code arrives.
+main(process.argv.slice(2)).then((code) => process.exit(code));

@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../config/index.js';
-import { createDatabase, type Db, pgliteDirFor } from '../db/index.js';
+import type { CliContext } from '../common/cli-context.js';
+import type { Db } from '../db/index.js';
 import { addCredential, CredentialError, listCredentials, revokeCredential } from './lrs.js';
 import { topCounts } from './rules.js';
 import {
@@ -52,19 +52,13 @@ const processIo: LmsCliIo = {
 };
 
 /** `npm run cli -- lms …`. Returns the exit code. */
-export async function runLmsCommand(args: string[]): Promise<number> {
+export async function runLmsCommand(args: string[], cli: CliContext): Promise<number> {
   const [sub] = args;
   if (!sub || !['import', 'map', 'unmap', 'recompute', 'lrs-credentials'].includes(sub)) {
-    process.stdout.write(USAGE);
+    cli.out(USAGE);
     return sub && sub !== 'help' ? 2 : 0;
   }
-  const config = loadConfig(process.env, { persistSecret: true });
-  const handle = await createDatabase({ databaseUrl: config.databaseUrl, pgliteDataDir: pgliteDirFor(config.dataDir) });
-  try {
-    return await lmsCommand(handle.db, args, processIo);
-  } finally {
-    await handle.close();
-  }
+  return lmsCommand(await cli.db(), args, cli);
 }
 
 /** The command on an open database (tests call it directly). */

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../config/index.js';
-import { createDatabase, type Db, migrateToLatest, pgliteDirFor } from '../db/index.js';
+import type { CliContext } from '../common/cli-context.js';
+import type { Db } from '../db/index.js';
 import { countOutbox, findRegistrationsByRef, listOutbox, requeueScores, retargetScores } from './repository.js';
 import type { OutboxStatus } from './tables.js';
 
@@ -202,16 +202,6 @@ function parse(args: string[]) {
   });
 }
 
-export async function outboxCommand(args: string[]): Promise<number> {
-  const config = loadConfig(process.env, { persistSecret: true });
-  const handle = await createDatabase({ databaseUrl: config.databaseUrl, pgliteDataDir: pgliteDirFor(config.dataDir) });
-  try {
-    if (config.migrateOnStart) await migrateToLatest(handle.db);
-    return await runOutbox(
-      { db: handle.db, out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) },
-      args,
-    );
-  } finally {
-    await handle.close();
-  }
+export async function outboxCommand(args: string[], cli: CliContext): Promise<number> {
+  return runOutbox({ db: await cli.db(), out: cli.out, err: cli.err }, args);
 }

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { registerModuleCompletedListener } from '../catalog/index.js';
 import { listeningSince } from '../common/background.js';
+import type { CliContext } from '../common/cli-context.js';
 import { runPeriodically } from '../common/periodic.js';
 import { getCurrentToolKey, registerLaunchHandler, toolUrls } from '../lti/index.js';
 import { AccessTokenService, type FetchLike, type KeysetWatch } from './access-tokens.js';
@@ -220,7 +221,7 @@ export function runMembershipSchedule(app: FastifyInstance, options: { now?: Dat
 
 /** Adds `npm run cli -- outbox list|retry|retarget`. */
 export function registerLtiServicesCommands(
-  register: (name: string, summary: string, run: (args: string[]) => Promise<number>) => void,
+  register: (name: string, summary: string, run: (args: string[], cli: CliContext) => Promise<number>) => void,
 ): void {
   register('outbox', 'AGS score outbox: list | retry | retarget', outboxCommand);
 }

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
-import { type Config, loadConfig } from '../config/index.js';
-import { createDatabase, type Db, migrateToLatest, pgliteDirFor } from '../db/index.js';
+import type { CliContext } from '../common/cli-context.js';
+import type { Config } from '../config/index.js';
+import type { Db } from '../db/index.js';
 import { ensureCurrentKey, keyEncryptionKey, rotateKey } from './keys.js';
 import {
   findActiveRegistration,
@@ -29,33 +30,21 @@ export interface LtiCliContext {
   err(text: string): void;
 }
 
-type Register = (name: string, summary: string, run: (args: string[]) => Promise<number>) => void;
+type Register = (name: string, summary: string, run: (args: string[], cli: CliContext) => Promise<number>) => void;
 
 /** Called once from src/cli/index.ts with its `registerCommand`. */
 export function registerLtiCommands(register: Register): void {
-  register('platforms', 'LTI platform registrations: list | add | remove', (args) =>
-    withDatabase((ctx) => runPlatforms(ctx, args)),
+  register('platforms', 'LTI platform registrations: list | add | remove', async (args, cli) =>
+    runPlatforms(await withDatabase(cli), args),
   );
-  register('keys', 'LTI tool signing keys: list | rotate', (args) => withDatabase((ctx) => runKeys(ctx, args)));
-  register('openedx-config', 'print the values a course team pastes into Open edX Studio', async (args) =>
-    runOpenEdxConfig(loadConfig(process.env, { persistSecret: true }), args, (t) => process.stdout.write(t)),
+  register('keys', 'LTI tool signing keys: list | rotate', async (args, cli) => runKeys(await withDatabase(cli), args));
+  register('openedx-config', 'print the values a course team pastes into Open edX Studio', async (args, cli) =>
+    runOpenEdxConfig(cli.config(), args, cli.out),
   );
 }
 
-async function withDatabase(run: (ctx: LtiCliContext) => Promise<number>): Promise<number> {
-  const config = loadConfig(process.env, { persistSecret: true });
-  const handle = await createDatabase({ databaseUrl: config.databaseUrl, pgliteDataDir: pgliteDirFor(config.dataDir) });
-  try {
-    if (config.migrateOnStart) await migrateToLatest(handle.db);
-    return await run({
-      db: handle.db,
-      config,
-      out: (t) => process.stdout.write(t),
-      err: (t) => process.stderr.write(t),
-    });
-  } finally {
-    await handle.close();
-  }
+async function withDatabase(cli: CliContext): Promise<LtiCliContext> {
+  return { db: await cli.db(), config: cli.config(), out: cli.out, err: cli.err };
 }
 
 const PLATFORMS_USAGE = `Usage: npm run cli -- platforms <action>

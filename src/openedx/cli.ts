@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { loadContent, type TrackDef } from '../catalog/index.js';
-import { type Config, loadConfig } from '../config/index.js';
+import type { Config } from '../config/index.js';
 import { toolUrls } from '../lti/index.js';
 import { OlxError, olxArchive, parseCourseKey } from './olx.js';
 
@@ -23,8 +23,8 @@ export interface OpenEdxCliIo {
 /** `npm run cli -- openedx olx …`; returns the exit code (0 written, 1 content problem, 2 usage). */
 export async function runOpenEdxCommand(
   args: string[],
-  io: OpenEdxCliIo = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) },
-  config: Pick<Config, 'publicUrl' | 'contentDir'> = loadConfig(process.env, { persistSecret: true }),
+  io: OpenEdxCliIo,
+  config: Pick<Config, 'publicUrl' | 'contentDir'>,
 ): Promise<number> {
   const [action, ...rest] = args;
   if (action !== 'olx') {

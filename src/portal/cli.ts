@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../config/index.js';
-import { createDatabase, type Db, pgliteDirFor } from '../db/index.js';
+import type { CliContext } from '../common/cli-context.js';
+import type { Db } from '../db/index.js';
 import { DomainError } from '../http/errors.js';
 import * as repo from './repository.js';
 import { normaliseUsername } from './rules.js';
@@ -45,15 +45,9 @@ const processIo: CliIo = {
   },
 };
 
-/** `npm run cli -- users …`: opens the configured database, runs one action, closes it. */
-export async function usersCommand(args: string[]): Promise<number> {
-  const config = loadConfig(process.env, { persistSecret: true });
-  const handle = await createDatabase({ databaseUrl: config.databaseUrl, pgliteDataDir: pgliteDirFor(config.dataDir) });
-  try {
-    return await runUsersCommand(handle.db, args, processIo);
-  } finally {
-    await handle.close();
-  }
+/** `npm run cli -- users …`: one action on the configured database of the CLI context. */
+export async function usersCommand(args: string[], cli: CliContext): Promise<number> {
+  return runUsersCommand(await cli.db(), args, { ...processIo, out: cli.out, err: cli.err });
 }
 
 /** The command on an open database (tests call it directly). */

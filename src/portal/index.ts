@@ -1,6 +1,7 @@
 import cookie from '@fastify/cookie';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import type { CliContext } from '../common/cli-context.js';
 import { accountRoutes } from './account-routes.js';
 import { usersCommand } from './cli.js';
 import { portalRoutes } from './routes.js';
@@ -32,7 +33,7 @@ export async function registerPortalCookies(app: FastifyInstance): Promise<void>
 
 /** Adds `npm run cli -- users …` (accounts, provisional passwords, API tokens, audit log). */
 export function registerPortalCommands(
-  register: (name: string, summary: string, run: (args: string[]) => Promise<number>) => void,
+  register: (name: string, summary: string, run: (args: string[], cli: CliContext) => Promise<number>) => void,
 ): void {
   register('users', 'portal accounts, password resets, API tokens, audit log', usersCommand);
 }

@@ -1,12 +1,12 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadProviderConfig } from '../certificates/index.js';
-import { loadConfig } from '../config/index.js';
-import { createDatabase, type Db, pgliteDirFor } from '../db/index.js';
+import type { CliContext } from '../common/cli-context.js';
+import type { Db } from '../db/index.js';
 import { auditEvent } from '../portal/index.js';
 import { learnerDataExport } from './data-export.js';
 import * as repo from './repository.js';
-import { frenchDay, PolicyError, type RetentionPolicy, retentionPolicyFromEnv } from './rules.js';
+import { frenchDay, type RetentionPolicy } from './rules.js';
 import { verifySeals } from './seals.js';
 import {
   CLI_ACTOR,
@@ -38,25 +38,13 @@ export interface PrivacyCliIo {
   err(text: string): void;
 }
 
-const processIo: PrivacyCliIo = {
-  out: (t) => process.stdout.write(t),
-  err: (t) => process.stderr.write(t),
-};
-
-/** `npm run cli -- privacy …`: opens the configured database, runs one action, closes it. */
-export async function runPrivacyCommand(args: string[]): Promise<number> {
-  let policy: RetentionPolicy;
-  try {
-    policy = retentionPolicyFromEnv(process.env);
-  } catch (err) {
-    if (err instanceof PolicyError) {
-      process.stderr.write(`${err.message}\n`);
-      return 1;
-    }
-    throw err;
-  }
-  const config = loadConfig(process.env, { persistSecret: true });
-  const handle = await createDatabase({ databaseUrl: config.databaseUrl, pgliteDataDir: pgliteDirFor(config.dataDir) });
+/**
+ * `npm run cli -- privacy …`: one action on the configured database of the CLI context, under the
+ * configuration's retention policy (a bad `PRIVACY_*` variable is refused with the rest of the configuration).
+ */
+export async function runPrivacyCommand(args: string[], cli: CliContext): Promise<number> {
+  const config = cli.config();
+  const policy: RetentionPolicy = config.retention;
   let controller: Controller | null = null;
   try {
     const p = loadProviderConfig(config.providerFile, { production: config.nodeEnv === 'production' }).data;
@@ -64,11 +52,7 @@ export async function runPrivacyCommand(args: string[]): Promise<number> {
   } catch {
     controller = null;
   }
-  try {
-    return await privacyCommand({ db: handle.db, appSecret: config.appSecret, policy }, args, processIo, controller);
-  } finally {
-    await handle.close();
-  }
+  return privacyCommand({ db: await cli.db(), appSecret: config.appSecret, policy }, args, cli, controller);
 }
 
 /** The command on an open database (tests call it directly). */

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../config/index.js';
-import { createDatabase, type Db, pgliteDirFor } from '../db/index.js';
+import type { CliContext } from '../common/cli-context.js';
+import type { Db } from '../db/index.js';
 import { ALGORITHM, ALGORITHMS, type Algorithm, addDays, parisDay } from './rules.js';
 import { dailyDigest, diffVersions, recomputeTotals, sealStale, verifyEvidence } from './service/maintenance.js';
 
@@ -33,6 +33,7 @@ export type IssuedCertificatesLookup = (
 /** `npm run cli -- time …`: the connection-time maintenance commands. Returns the exit code. */
 export async function runTimeCommand(
   args: string[],
+  cli: CliContext,
   deps: { issuedCertificates?: IssuedCertificatesLookup } = {},
 ): Promise<number> {
   const [sub, ...rest] = args;
@@ -51,13 +52,7 @@ export async function runTimeCommand(
     process.stdout.write(USAGE);
     return sub ? 2 : 0;
   }
-  const config = loadConfig(process.env, { persistSecret: true });
-  const handle = await createDatabase({ databaseUrl: config.databaseUrl, pgliteDataDir: pgliteDirFor(config.dataDir) });
-  try {
-    return await run(handle.db, sub, values, deps);
-  } finally {
-    await handle.close();
-  }
+  return run(await cli.db(), sub, values, deps);
 }
 
 async function run(

@@ -1,9 +1,12 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { type BrowserContext, chromium, type Frame, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BrowserContext, Frame, Page } from 'playwright-core';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { FakeUser } from '../fixtures/openedx/index.js';
+import {
+  describeWithChromium,
+  launchCrossSiteChromium,
+  type ProfileBrowser,
+  toolFrameOf,
+} from '../helpers/chromium.js';
 import { type CatalogTestContext, createCatalogTestApp } from './helpers.js';
 
 /**
@@ -14,43 +17,21 @@ import { type CatalogTestContext, createCatalogTestApp } from './helpers.js';
  */
 let ctx: CatalogTestContext;
 let browser: BrowserContext;
-let profileDir: string;
+let profile: ProfileBrowser;
 let page: Page;
 let user: FakeUser;
 const toolSetCookies: string[] = [];
 
 beforeAll(async () => {
   ctx = await createCatalogTestApp({ http: true, components: [{ custom: { theme: 'visibilite' } }] });
-  const lms = new URL(ctx.fake.url);
-  const tool = new URL(ctx.publicUrl);
-  profileDir = await mkdtemp(join(tmpdir(), 'emargement-chromium-'));
-  await mkdir(join(profileDir, 'Default'));
-  await writeFile(
-    join(profileDir, 'Default', 'Preferences'),
-    JSON.stringify({
-      profile: {
-        // chrome://settings/cookies → "Block third-party cookies".
-        block_third_party_cookies: true,
-        cookie_controls_mode: 1,
-        // Site settings: no cookie at all for the tool when the LMS embeds it (CHIPS cookies included).
-        content_settings: { exceptions: { cookies: { [`${tool.origin},${lms.origin}`]: { setting: 2 } } } },
-      },
-    }),
+  profile = await launchCrossSiteChromium(
+    { lms: ctx.fake.url, tool: ctx.publicUrl },
+    {
+      viewport: { width: 390, height: 844 },
+      locale: 'fr-FR',
+    },
   );
-  browser = await chromium.launchPersistentContext(profileDir, {
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-    headless: true,
-    viewport: { width: 390, height: 844 },
-    locale: 'fr-FR',
-  });
+  browser = profile.context;
   page = await browser.newPage();
   page.on('response', (r) => {
     if (!r.url().startsWith(ctx.publicUrl)) return;
@@ -60,31 +41,24 @@ beforeAll(async () => {
     });
   });
   user = ctx.fake.createUser({ name: 'Nadia Rahmani' });
-}, 300_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await ctx?.close();
-  if (profileDir) await rm(profileDir, { recursive: true, force: true });
 });
 
-function toolFrame(): Frame {
-  const frame = page.frames().find((f) => f.url().startsWith(ctx.publicUrl) && f.parentFrame() === page.mainFrame());
-  if (!frame) throw new Error('tool frame not found');
-  return frame;
-}
+afterAll(async () => {
+  await profile?.close();
+  await ctx?.close();
+});
+
+const toolFrame = (): Frame => toolFrameOf(page, ctx.publicUrl);
 
 async function noHorizontalScroll(frame: Frame): Promise<boolean> {
   return frame.evaluate(() => document.documentElement.scrollWidth <= document.documentElement.clientWidth + 1);
 }
 
-describe('in Chromium, inside the LMS page, third-party cookies blocked', () => {
+describeWithChromium('in Chromium, inside the LMS page, third-party cookies blocked', () => {
   it('a learner onboards (a mistake kept and explained first), then completes their fund’s module', async () => {
     await page.goto(ctx.fake.coursePageUrl({ user }));
     const frame = page.frameLocator('#lti-frame');
-    await expect
-      .poll(() => frame.getByRole('heading', { level: 1 }).textContent(), { timeout: 60_000 })
-      .toBe('Avant de commencer');
+    await expect.poll(() => frame.getByRole('heading', { level: 1 }).textContent()).toBe('Avant de commencer');
 
     // Onboarding by labels (what a screen reader announces): names prefilled from Open edX.
     expect(await frame.getByLabel('Prénom').inputValue()).toBe('Nadia');
@@ -97,7 +71,7 @@ describe('in Chromium, inside the LMS page, third-party cookies blocked', () => 
     await frame.getByRole('button', { name: 'Enregistrer et commencer' }).click();
 
     // Refused: the summary gets the focus, every typed value is still there.
-    await expect.poll(() => frame.locator('#erreurs').isVisible(), { timeout: 60_000 }).toBe(true);
+    await expect.poll(() => frame.locator('#erreurs').isVisible()).toBe(true);
     await expect.poll(() => toolFrame().evaluate(() => document.activeElement?.id)).toBe('erreurs');
     expect(await frame.locator('#erreurs').textContent()).toContain('Ce numéro SIRET n’existe pas');
     expect(await frame.getByLabel('Nom de l’entreprise qui vous emploie').inputValue()).toBe('Hôtel des Lilas');
@@ -113,9 +87,7 @@ describe('in Chromium, inside the LMS page, third-party cookies blocked', () => 
     await page.keyboard.press('Enter');
 
     // The AKTO module of the theme.
-    await expect
-      .poll(() => frame.locator('body').getAttribute('data-module-id'), { timeout: 60_000 })
-      .toBe('akto-visibilite');
+    await expect.poll(() => frame.locator('body').getAttribute('data-module-id')).toBe('akto-visibilite');
     expect(await frame.getByRole('status').first().textContent()).toContain('Merci, votre profil est enregistré.');
     expect(await noHorizontalScroll(toolFrame())).toBe(true);
 
@@ -142,7 +114,7 @@ describe('in Chromium, inside the LMS page, third-party cookies blocked', () => 
     for (let q = 0; q < questions; q++) await groups.nth(q).getByRole('radio').first().check();
     await frame.getByRole('button', { name: 'Valider mes réponses' }).click();
     await expect
-      .poll(() => frame.locator('#completion').textContent(), { timeout: 60_000 })
+      .poll(() => frame.locator('#completion').textContent())
       .toContain('Bravo, vous avez terminé ce module.');
     expect(await frame.locator('.quiz-score').textContent()).toMatch(
       /Vous avez \d bonnes? réponses? sur \d\. Le quiz est enregistré\./,
@@ -168,7 +140,7 @@ describe('in Chromium, inside the LMS page, third-party cookies blocked', () => 
     // And on a small laptop the page still fits.
     await page.setViewportSize({ width: 1280, height: 720 });
     expect(await noHorizontalScroll(toolFrame())).toBe(true);
-  }, 300_000);
+  });
 
   it('proves the tool had no cookie: what it set was dropped, and a framed page cannot keep one', async () => {
     // The tool did try (the LTI login's state cookie)…

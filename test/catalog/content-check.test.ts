@@ -1,5 +1,4 @@
-import { readdirSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { relative } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { formatProblem, loadContent } from '../../src/catalog/content.js';
 import { runContentCommand } from '../../src/catalog/index.js';

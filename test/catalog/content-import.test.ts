@@ -7,6 +7,7 @@ import { ContentImportError, ensureContentImported, importContent } from '../../
 import { getModule, listBranches, listFunds, listModules, runContentCommand } from '../../src/catalog/index.js';
 import { findModule } from '../../src/catalog/repository/catalog.js';
 import { openModuleForLearner } from '../../src/catalog/service.js';
+import { runWithContext } from '../../src/cli/context.js';
 import type { DatabaseHandle, Db } from '../../src/db/index.js';
 import { createTestDatabase } from '../helpers/db.js';
 import { type ContentFixture, createContentFixture } from './content-fixture.js';
@@ -239,11 +240,13 @@ describe('npm run content -- import', () => {
     const out: string[] = [];
     const err: string[] = [];
     const io = { out: (s: string) => out.push(s), err: (s: string) => err.push(s) };
-    expect(await runContentCommand(['import', '--dir', fx.dir], io)).toBe(0);
+    // Through the CLI's bootstrap, as `npm run content -- import` runs it.
+    const content = (args: string[]) => runWithContext((ctx) => runContentCommand(args, ctx), io);
+    expect(await content(['import', '--dir', fx.dir])).toBe(0);
     expect(out.join('')).toContain('Imported: funds v–→v1, track tn v–→v1, 4 module(s) added, 0 updated, 0 unchanged.');
 
     await fx.edit(AKTO, 'quote: "Ça marche."', 'quote: "Ça marche vraiment."');
-    expect(await runContentCommand(['import', '--dir', fx.dir], io)).toBe(1);
+    expect(await content(['import', '--dir', fx.dir])).toBe(1);
     expect(err.join('')).toMatch(
       /tn\/akto\/visibilite\/module\.yaml:2: error: module "akto-visibilite" changed but its version is still 1/,
     );

@@ -1,9 +1,12 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { type BrowserContext, chromium, type Frame, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BrowserContext, Frame, Page } from 'playwright-core';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { FakeUser } from '../fixtures/openedx/index.js';
+import {
+  describeWithChromium,
+  launchCrossSiteChromium,
+  type ProfileBrowser,
+  toolFrameOf,
+} from '../helpers/chromium.js';
 import type { ContentFixture } from './content-fixture.js';
 import { type CatalogTestContext, createCatalogTestApp, onboardingForm } from './helpers.js';
 import { createProgrammeFixture } from './programme-fixture.js';
@@ -17,7 +20,7 @@ import { createProgrammeFixture } from './programme-fixture.js';
 let ctx: CatalogTestContext;
 let fx: ContentFixture;
 let browser: BrowserContext;
-let profileDir: string;
+let profile: ProfileBrowser;
 let page: Page;
 let user: FakeUser;
 const pageErrors: string[] = [];
@@ -39,61 +42,34 @@ beforeAll(async () => {
   });
   expect(onboarded.statusCode).toBe(200);
 
-  const lms = new URL(ctx.fake.url);
-  const tool = new URL(ctx.publicUrl);
-  profileDir = await mkdtemp(join(tmpdir(), 'emargement-chromium-'));
-  await mkdir(join(profileDir, 'Default'));
-  await writeFile(
-    join(profileDir, 'Default', 'Preferences'),
-    JSON.stringify({
-      profile: {
-        block_third_party_cookies: true,
-        cookie_controls_mode: 1,
-        content_settings: { exceptions: { cookies: { [`${tool.origin},${lms.origin}`]: { setting: 2 } } } },
-      },
-    }),
+  profile = await launchCrossSiteChromium(
+    { lms: ctx.fake.url, tool: ctx.publicUrl },
+    {
+      viewport: { width: 375, height: 812 },
+      locale: 'fr-FR',
+    },
   );
-  browser = await chromium.launchPersistentContext(profileDir, {
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-    headless: true,
-    viewport: { width: 375, height: 812 },
-    locale: 'fr-FR',
-  });
+  browser = profile.context;
   page = await browser.newPage();
   page.on('pageerror', (e) => pageErrors.push(e.message));
-}, 300_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await ctx?.close();
-  await fx?.cleanup();
-  if (profileDir) await rm(profileDir, { recursive: true, force: true });
 });
 
-function toolFrame(): Frame {
-  const frame = page.frames().find((f) => f.url().startsWith(ctx.publicUrl) && f.parentFrame() === page.mainFrame());
-  if (!frame) throw new Error('tool frame not found');
-  return frame;
-}
+afterAll(async () => {
+  await profile?.close();
+  await ctx?.close();
+  await fx?.cleanup();
+});
+
+const toolFrame = (): Frame => toolFrameOf(page, ctx.publicUrl);
 
 const noHorizontalScroll = (frame: Frame) =>
   frame.evaluate(() => document.documentElement.scrollWidth <= document.documentElement.clientWidth + 1);
 
-describe('Mon parcours in Chromium, framed by the LMS, cookies blocked', () => {
+describeWithChromium('Mon parcours in Chromium, framed by the LMS, cookies blocked', () => {
   it('shows the 16 modules by week at 375 px and 1280 px, and leads into a module and back', async () => {
     await page.goto(ctx.fake.coursePageUrl({ user }));
     const frame = page.frameLocator('#lti-frame');
-    await expect
-      .poll(() => frame.getByRole('heading', { level: 1 }).textContent(), { timeout: 60_000 })
-      .toBe('Mon parcours');
+    await expect.poll(() => frame.getByRole('heading', { level: 1 }).textContent()).toBe('Mon parcours');
     expect(await frame.locator('li.parcours-module').count()).toBe(16);
     expect(await frame.getByRole('heading', { level: 2, name: /^Semaine \d/ }).count()).toBe(4);
     expect(await noHorizontalScroll(toolFrame())).toBe(true);
@@ -110,9 +86,7 @@ describe('Mon parcours in Chromium, framed by the LMS, cookies blocked', () => {
 
     // The one "what next" button opens the first module inside the frame (the session travels in the URL).
     await frame.locator('#parcours-suivant').click();
-    await expect
-      .poll(() => frame.locator('body').getAttribute('data-module-id'), { timeout: 60_000 })
-      .toBe('common-digitalisation');
+    await expect.poll(() => frame.locator('body').getAttribute('data-module-id')).toBe('common-digitalisation');
     expect(
       await frame.getByRole('navigation', { name: 'Votre formation' }).getByRole('link').allTextContents(),
     ).toEqual(['Mon parcours', 'Votre temps de connexion']);
@@ -128,9 +102,7 @@ describe('Mon parcours in Chromium, framed by the LMS, cookies blocked', () => {
     await page.setViewportSize({ width: 375, height: 812 });
     expect(await noHorizontalScroll(toolFrame())).toBe(true);
     await frame.getByRole('link', { name: 'Mon parcours' }).click();
-    await expect
-      .poll(() => frame.getByRole('heading', { level: 1 }).textContent(), { timeout: 60_000 })
-      .toBe('Mon parcours');
+    await expect.poll(() => frame.getByRole('heading', { level: 1 }).textContent()).toBe('Mon parcours');
     // The module opened is now "en cours".
     expect(await frame.locator('li[data-module-id="common-digitalisation"]').getAttribute('data-status')).toBe(
       'started',
@@ -143,5 +115,5 @@ describe('Mon parcours in Chromium, framed by the LMS, cookies blocked', () => {
     const toolHost = new URL(ctx.publicUrl).hostname;
     expect((await browser.cookies()).filter((c) => c.domain.replace(/^\./, '') === toolHost)).toEqual([]);
     expect(pageErrors).toEqual([]);
-  }, 300_000);
+  });
 });

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { parseHTML } from 'linkedom';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CertificateData, formatDuration, printedMinutes } from '../../src/certificates/rules.js';
 import { getLearnerTimes } from '../../src/tracking/index.js';
 import { BEATS_PATH } from '../../src/tracking/routes.js';
-import { bodyData, type CatalogTestContext, createCatalogTestApp, onboardingForm } from '../catalog/helpers.js';
+import type { CatalogTestContext } from '../catalog/helpers.js';
 import type { FakeComponent, FakeUser } from '../fixtures/openedx/index.js';
+import { dom } from '../helpers/dom.js';
 import { TestClock, useClock } from '../tracking/helpers.js';
-import { pdfText } from './helpers.js';
+import { completeModulePage, createSectorCourse, offeredCertificateNumber, openModule, pdfText } from './helpers.js';
 
 /**
  * Every figure adds up, through the real chain: launch, onboarding, the tracker's beats on each module page
@@ -15,59 +15,21 @@ import { pdfText } from './helpers.js';
  * seconds it signs add up to the learner's credited total, and the minutes it prints per row add up to the
  * total it prints.
  */
-/** AKTO's eight sector modules (the sector trunk of the programme), one LTI link each. */
-const SECTOR_MODULES = [
-  'akto-coeur-de-metier',
-  'akto-coeur-de-metier-caisse-cuisine-factures',
-  'akto-attentes-clients',
-  'akto-attentes-clients-commande-reservation-en-ligne',
-  'akto-visibilite',
-  'akto-organiser-manager',
-  'akto-organiser-manager-hygiene-stocks',
-  'akto-mesurer-optimiser',
-];
-
 let ctx: CatalogTestContext;
 let links: FakeComponent[];
 const clock = new TestClock(Date.now() - 3600_000);
 
 beforeAll(async () => {
-  ctx = await createCatalogTestApp({ components: SECTOR_MODULES.map((module) => ({ custom: { module } })) });
-  links = ctx.fake.components as FakeComponent[];
+  ({ ctx, links } = await createSectorCourse());
   await useClock(ctx.app, clock);
 });
 afterAll(() => ctx.close());
 
-async function post(url: string, form: Record<string, string>) {
-  return ctx.app.inject({
-    method: 'POST',
-    url,
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    payload: new URLSearchParams(form).toString(),
-  });
-}
-
-async function api(url: string, token: string, body: unknown) {
-  return ctx.app.inject({
-    method: 'POST',
-    url,
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    payload: JSON.stringify(body),
-  });
-}
-
 /** Opens the module, spends `beats` periodic beats `stepMs` apart on it and leaves 13.25 s after the last. */
 async function visitAndComplete(user: FakeUser, link: FakeComponent, first: boolean, beats: number, stepMs: number) {
-  const launch = await ctx.launch(user, link);
-  const body = first
-    ? (
-        await post('/catalog/onboarding', {
-          session_token: launch.sessionToken,
-          ...onboardingForm({ fund: 'akto', givenName: 'Léa', familyName: 'Durand', companyName: 'Hôtel du Parc' }),
-        })
-      ).body
-    : launch.final.body;
-  const { document } = parseHTML(body);
+  const launch = await openModule(ctx, user, link, first);
+  const { body } = launch;
+  const document = dom(body);
   const config = JSON.parse(document.getElementById('emargement-tracker-config')?.textContent ?? 'null') as {
     ticket: string;
     sessionToken: string;
@@ -96,17 +58,7 @@ async function visitAndComplete(user: FakeUser, link: FakeComponent, first: bool
     { kind: 'close', seq: seq++ },
   ]);
   clock.advance(120_000);
-  const moduleId = bodyData(body, 'module-id') as string;
-  const blocks = [...body.matchAll(/<section class="block" id="bloc-([a-z0-9-]+)"[^>]*data-block-type="([a-z]+)"/g)];
-  for (const b of blocks.filter((m) => m[2] !== 'quiz')) {
-    await api('/api/catalog/progress/seen', launch.sessionToken, { moduleId, blockId: b[1] });
-  }
-  const questions = [...body.matchAll(/<fieldset class="choices" data-question="(\d+)">/g)].length;
-  const quiz = await api('/api/catalog/progress/quiz', launch.sessionToken, {
-    moduleId,
-    answers: Array(questions).fill(0),
-  });
-  expect(quiz.json().progress.complete).toBe(true);
+  await completeModulePage(ctx, launch.sessionToken, body);
   return { token: launch.sessionToken };
 }
 
@@ -119,7 +71,7 @@ describe('certificate figures', () => {
       token = (await visitAndComplete(user, link, i === 0, 3 + i, 29_900 + i * 400)).token;
     }
     const page = await ctx.app.inject({ method: 'GET', url: `/certificates?session_token=${token}` });
-    const number = /\/certificates\/(EMG-[0-9A-Z-]+)\/pdf/.exec(page.body)?.[1] as string;
+    const number = offeredCertificateNumber(page.body) as string;
     expect(number).toBeTruthy();
     const row = await ctx.app.db
       .selectFrom('certificates')

@@ -2,10 +2,14 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { expect } from 'vitest';
 import type { App } from '../../src/app.js';
 import type { CertificateFacts } from '../../src/certificates/index.js';
 import { setCertificateFactsSource } from '../../src/certificates/index.js';
 import { type LaunchRole, signSession } from '../../src/lti/index.js';
+import { bodyData, type CatalogTestContext, createCatalogTestApp, onboardingForm } from '../catalog/helpers.js';
+import type { FakeComponent, FakeUser } from '../fixtures/openedx/index.js';
+import { attrs, dom } from '../helpers/dom.js';
 
 export interface Person {
   id: string;
@@ -218,4 +222,94 @@ export function readStoredZip(zip: Buffer): Map<string, Buffer> {
     p += 46 + nameLength + extraLength + commentLength;
   }
   return entries;
+}
+
+// ─── The learner's whole path, shared by figures.test.ts and whole-flow.test.ts ────────────────────────
+
+/** AKTO's eight sector modules (the sector trunk of the programme), one LTI link each. */
+export const AKTO_SECTOR_MODULES = [
+  'akto-coeur-de-metier',
+  'akto-coeur-de-metier-caisse-cuisine-factures',
+  'akto-attentes-clients',
+  'akto-attentes-clients-commande-reservation-en-ligne',
+  'akto-visibilite',
+  'akto-organiser-manager',
+  'akto-organiser-manager-hygiene-stocks',
+  'akto-mesurer-optimiser',
+];
+
+/** The tool behind the fake Open edX, with one link per AKTO sector module. */
+export async function createSectorCourse(): Promise<{ ctx: CatalogTestContext; links: FakeComponent[] }> {
+  const ctx = await createCatalogTestApp({
+    components: AKTO_SECTOR_MODULES.map((module) => ({ custom: { module } })),
+  });
+  return { ctx, links: ctx.fake.components as FakeComponent[] };
+}
+
+/** A form POST, as the browser sends it. */
+export function postForm(ctx: CatalogTestContext, url: string, form: Record<string, string>) {
+  return ctx.app.inject({
+    method: 'POST',
+    url,
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    payload: new URLSearchParams(form).toString(),
+  });
+}
+
+/** A JSON call of the learner's pages, with their session token. */
+export function postApi(ctx: CatalogTestContext, url: string, token: string, body: unknown) {
+  return ctx.app.inject({
+    method: 'POST',
+    url,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    payload: JSON.stringify(body),
+  });
+}
+
+/** Launches the link and returns the module page, through Léa Durand's onboarding (AKTO) when `first`. */
+export async function openModule(
+  ctx: CatalogTestContext,
+  user: FakeUser,
+  link: FakeComponent,
+  first: boolean,
+): Promise<{ sessionToken: string; body: string }> {
+  const launch = await ctx.launch(user, link);
+  const body = first
+    ? (
+        await postForm(ctx, '/catalog/onboarding', {
+          session_token: launch.sessionToken,
+          ...onboardingForm({ fund: 'akto', givenName: 'Léa', familyName: 'Durand', companyName: 'Hôtel du Parc' }),
+        })
+      ).body
+    : launch.final.body;
+  return { sessionToken: launch.sessionToken, body };
+}
+
+/** Marks every block of the module page seen and answers its quiz, as the page's script does; returns the module id. */
+export async function completeModulePage(ctx: CatalogTestContext, token: string, body: string): Promise<string> {
+  const doc = dom(body);
+  const moduleId = bodyData(body, 'module-id') as string;
+  const blocks = [...doc.querySelectorAll('section.block[data-block-type]')].map((s) => ({
+    id: s.getAttribute('data-block-id') as string,
+    type: s.getAttribute('data-block-type'),
+  }));
+  for (const b of blocks.filter((x) => x.type !== 'quiz')) {
+    expect((await postApi(ctx, '/api/catalog/progress/seen', token, { moduleId, blockId: b.id })).statusCode).toBe(200);
+  }
+  const questions = doc.querySelectorAll('fieldset.choices[data-question]').length;
+  const quiz = await postApi(ctx, '/api/catalog/progress/quiz', token, {
+    moduleId,
+    answers: Array(questions).fill(0),
+  });
+  expect(quiz.json().progress.complete).toBe(true);
+  return moduleId;
+}
+
+/** The number of the certificate a learner's page offers to download (its form's action); undefined if none. */
+export function offeredCertificateNumber(body: string): string | undefined {
+  for (const action of attrs(dom(body), 'form.download', 'action')) {
+    const number = /^\/certificates\/(EMG-[0-9A-Z-]+)\/pdf$/.exec(action)?.[1];
+    if (number) return number;
+  }
+  return undefined;
 }

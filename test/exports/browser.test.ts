@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createTestApp, type TestContext } from '../helpers/app.js';
+import { describeWithChromium, launchChromium } from '../helpers/chromium.js';
 import { addUser, PASSWORD } from '../portal/helpers.js';
 import { parseCsv, xlsxAsCsvCells } from './csv.js';
 import { certify, moduleIds, progress, seedCourse, seedLearner, seedRegistration, trackTime } from './seed.js';
@@ -71,17 +72,7 @@ beforeAll(async () => {
   ids.course = course;
 
   base = await ctx.app.listen({ host: '127.0.0.1', port: 0 });
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
   context = await browser.newContext({
     acceptDownloads: true,
     locale: 'fr-FR',
@@ -97,14 +88,14 @@ beforeAll(async () => {
     if (r.status() >= 500) problems.push(`${r.status()} ${r.url()}`);
   });
   page.on('pageerror', (e) => problems.push(e.message));
-}, 120_000);
+});
 
 afterAll(async () => {
   await browser?.close();
   await ctx?.close();
 });
 
-describe('a fund’s staff member in a real browser', () => {
+describeWithChromium('a fund’s staff member in a real browser', () => {
   it('signs in and lands on the page they asked for', async () => {
     await page.goto(`${base}/portal/entonnoir`);
     await expect.poll(() => page.url()).toContain('/portal/connexion');
@@ -154,7 +145,7 @@ describe('a fund’s staff member in a real browser', () => {
     expect(new Set(rows.slice(1).map((r) => r[(rows[0] as string[]).indexOf('IDCC')]))).toEqual(new Set(['="0029"']));
     expect(text).not.toContain('Ailleurs');
     await expect
-      .poll(() => page.locator('#export-text').textContent(), { timeout: 15_000 })
+      .poll(() => page.locator('#export-text').textContent())
       .toBe('Export terminé : 3 lignes. Le fichier est dans vos téléchargements.');
     await expect(page.locator('#export-bar').evaluate((el: HTMLProgressElement) => el.value / el.max)).resolves.toBe(1);
   });
@@ -174,9 +165,7 @@ describe('a fund’s staff member in a real browser', () => {
         .map((r) => r[1])
         .sort(),
     ).toEqual(['Leroy', 'Petit']);
-    await expect
-      .poll(() => page.locator('#export-text').textContent(), { timeout: 15_000 })
-      .toContain('Export terminé : 2 lignes');
+    await expect.poll(() => page.locator('#export-text').textContent()).toContain('Export terminé : 2 lignes');
 
     await page.getByLabel('CSV exact, pour les scripts').check();
     const [csv] = await Promise.all([
@@ -195,7 +184,7 @@ describe('a fund’s staff member in a real browser', () => {
     await page.getByLabel('Fichier CSV').setInputFiles({ name: 'numeros.csv', mimeType: 'text/csv', buffer });
     await page.getByRole('button', { name: 'Importer' }).click();
     // The answer is a new page: wait for its notice (click() returns once the navigation has started).
-    await page.getByText('Import terminé : 1 numéro(s) enregistré(s), 0 inchangé(s).').waitFor({ timeout: 15_000 });
+    await page.getByText('Import terminé : 1 numéro(s) enregistré(s), 0 inchangé(s).').waitFor();
     const stored = await ctx.app.db
       .selectFrom('fund_file_numbers')
       .select(['company_siret', 'file_number', 'set_by_username'])

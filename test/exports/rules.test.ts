@@ -268,8 +268,7 @@ describe('CSV writer', () => {
     const stopped: Array<[number, unknown]> = [];
     const stream = csvStream(COLUMNS, endless(), { onEnd: (n, e) => void stopped.push([n, e]) });
     for await (const _chunk of stream) break; // the reader leaves after the first chunk
-    await new Promise((r) => setTimeout(r, 20));
-    expect(stopped).toHaveLength(1);
+    await expect.poll(() => stopped.length).toBe(1);
     expect(stopped[0]?.[0]).toBeGreaterThan(0);
     expect(stopped[0]?.[1]).toBeInstanceOf(Error);
   });
@@ -335,7 +334,8 @@ describe('XLSX writer', () => {
     const stream = xlsxStream(COLUMNS, endless(), { sheetName: 'T', onEnd: (n, e) => void ends.push([n, e]) });
     for await (const _chunk of stream) break;
     stream.destroy();
-    await new Promise((r) => setTimeout(r, 100));
+    await expect.poll(() => ends.length).toBe(1);
+    // Then nothing more is pulled (an absence: watched for a while).
     const seen = pulled;
     await new Promise((r) => setTimeout(r, 100));
     expect(pulled).toBe(seen);

@@ -3,6 +3,7 @@ import { pdfText } from '../certificates/helpers.js';
 import { parseCsv } from '../exports/csv.js';
 import { seedCourse, seedLearner, seedRegistration } from '../exports/seed.js';
 import { createTestApp, type TestContext } from '../helpers/app.js';
+import { attrs, dom, normalise } from '../helpers/dom.js';
 import { type Browser, bearer, cookieHeader, csrfOf, get, post, seedStaff } from '../portal/helpers.js';
 
 let ctx: TestContext;
@@ -421,8 +422,9 @@ describe('CSV import', () => {
   it('imports a file chosen on the page, saved by Excel in French (Windows-1252)', async () => {
     const csrf = await csrfOf(ctx.app, akto, '/portal/dossiers');
     const page = await get(ctx.app, akto, `/portal/dossiers?courseId=${ids.courseB}`);
-    expect(page.body).toContain('enctype="multipart/form-data"');
-    expect(page.body).toContain('<label for="fichier">Fichier CSV</label>');
+    const doc = dom(page.body);
+    expect(attrs(doc, 'form', 'enctype')).toContain('multipart/form-data');
+    expect(normalise(doc.querySelector('label[for="fichier"]')?.textContent)).toBe('Fichier CSV');
     // "Numéro" and "É" are one byte each in Windows-1252, and not UTF-8.
     const text = `SIRET;Numéro de dossier\r\n${CAFE};AKTO-É-9\r\n`;
     const bytes = Uint8Array.from([...text].map((c) => (c === 'é' ? 0xe9 : c === 'É' ? 0xc9 : c.charCodeAt(0))));

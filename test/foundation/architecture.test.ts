@@ -108,7 +108,7 @@ describe('architecture of src/', () => {
     expect(unexpected).toEqual([]);
     const stale = Object.keys(KNOWN).filter((k) => !violations.some((v) => keyOf(v) === k));
     expect(stale, 'known violations that are gone: remove them from KNOWN').toEqual([]);
-  }, 120_000);
+  });
 
   it('keeps files under ~500 lines, or says at the top why one is whole', () => {
     const found: string[] = [];
@@ -172,5 +172,5 @@ describe('architecture of src/', () => {
       'src/gamma/page-routes.js',
     ]);
     expect(violations.find((v) => v.rule.name === 'capability-through-index')?.to).toBe('src/beta/inner.js');
-  }, 120_000);
+  });
 });

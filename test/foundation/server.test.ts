@@ -77,7 +77,7 @@ describe('the server process', () => {
       if (round === 1) expect(server.output()).toContain('migrations applied');
       else expect(server.output()).not.toContain('migrations applied');
     }
-  }, 300_000);
+  });
 
   it('refuses to start in production without APP_SECRET and PUBLIC_URL, naming them', async () => {
     const server = startServer({ NODE_ENV: 'production', DATA_DIR: mkdtempSync(join(tmpdir(), 'emargement-prod-')) });
@@ -86,7 +86,7 @@ describe('the server process', () => {
     const firstLine = server.output().split('\n')[0];
     expect(firstLine).toContain('APP_SECRET is required in production');
     expect(firstLine).toContain('PUBLIC_URL is required in production');
-  }, 120_000);
+  });
 });
 
 describe('graceful shutdown', () => {
@@ -182,7 +182,7 @@ describe('the compiled build', () => {
     });
     expect(again.status).toBe(0);
     expect(again.stderr).toBe('');
-  }, 300_000);
+  });
 
   it('starts with plain node on a fresh data directory and serves health, pages and source-relative assets', async () => {
     writeFileSync(join(out, 'package.json'), '{ "type": "module" }\n');
@@ -226,5 +226,5 @@ describe('the compiled build', () => {
     expect(await exited).toBe(0);
     expect(running.output()).toContain('"msg":"stopped"');
     rmSync(dataDir, { recursive: true, force: true });
-  }, 300_000);
+  });
 });

@@ -1,5 +1,4 @@
 import { createLocalJWKSet, type JSONWebKeySet, jwtVerify } from 'jose';
-import { parseHTML } from 'linkedom';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type App, buildApp } from '../../src/app.js';
 import { listModules } from '../../src/catalog/index.js';
@@ -16,6 +15,7 @@ import {
   startFakeOpenEdx,
 } from '../fixtures/openedx/index.js';
 import { attachServices, type FakeOpenEdxServices } from '../fixtures/openedx/services.js';
+import { dom, normalise } from '../helpers/dom.js';
 import { createLtiTestApp, type LtiTestContext } from '../lti/helpers.js';
 
 /**
@@ -190,7 +190,7 @@ describe('Deep Linking: an instructor places modules from the catalogue', () => 
   it('offers Mon parcours, every theme (common and sector) and every module; places the parcours link', async () => {
     const instructor = ctx.fake.createUser({ role: 'instructor' });
     const result = await launch(instructor, { messageType: 'LtiDeepLinkingRequest' });
-    const doc = parseHTML(result.final.body).document;
+    const doc = dom(result.final.body);
     const values = [...doc.querySelectorAll('input[name="item"]')].map((i) => i.getAttribute('value'));
     expect(values[0]).toBe('parcours');
     for (const theme of ['digitalisation', 'obligations-protection', 'coeur-de-metier', 'mesurer-optimiser']) {
@@ -400,11 +400,19 @@ describe('course-team view of a link, and memberships', () => {
       .where('id', '=', 'akto-visibilite')
       .executeTakeFirstOrThrow();
     expect(view.body).toContain(title);
-    expect(view.body).toMatch(/Terminé<\/span> le/);
+    const document = dom(view.body);
+    // A completed module: "Terminé" marked as such, then its date.
+    const completedCells = [...document.querySelectorAll('table.learners tbody td')].filter((td) =>
+      td.querySelector('span.state-completed'),
+    );
+    expect(completedCells.length).toBeGreaterThan(0);
+    for (const td of completedCells) {
+      expect(normalise(td.querySelector('span.state-completed')?.textContent)).toBe('Terminé');
+      expect(normalise(td.textContent)).toMatch(/^Terminé le \S/);
+    }
     expect(view.body).toContain('Transmise le');
     expect(view.body).toContain('n’a pas encore été lue');
     // Modules completed here with no connection time measured: flagged for review, not refused.
-    const { document } = parseHTML(view.body);
     const headers = [...document.querySelectorAll('table.learners thead th')].map((th) => th.textContent?.trim());
     expect(headers).toContain('Temps de connexion');
     const rows = [...document.querySelectorAll('table.learners tbody tr')];
@@ -444,7 +452,7 @@ describe('course-team view of a link, and memberships', () => {
         url: `/lti-services/course-team?session_token=${encodeURIComponent(token)}`,
       });
       expect(res.statusCode).toBe(200);
-      const { document } = parseHTML(res.body);
+      const document = dom(res.body);
       const rowOf = [...document.querySelectorAll('table.learners tbody tr')].find((tr) =>
         tr.querySelector('th')?.textContent?.includes('Alice Durand'),
       );

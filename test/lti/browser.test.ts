@@ -1,44 +1,38 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { type Browser, type BrowserContext, chromium } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, BrowserContext } from 'playwright-core';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import {
+  describeWithChromium,
+  launchChromium,
+  launchChromiumProfile,
+  type ProfileBrowser,
+} from '../helpers/chromium.js';
 import { createLtiTestApp, type LtiTestContext } from './helpers.js';
 
 /**
  * A real browser: the LMS course page on http://127.0.0.1:<port>, the tool in its iframe on
  * http://localhost:<port> — another site, so every tool cookie is a third-party cookie.
  */
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 let ctx: LtiTestContext;
 let browser: Browser;
-let profile: string;
+const profiles: ProfileBrowser[] = [];
 beforeAll(async () => {
   ctx = await createLtiTestApp({ http: true });
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ARGS });
-  profile = await mkdtemp(join(tmpdir(), 'emargement-chromium-'));
+  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();
+  for (const profile of profiles) await profile.close();
   await ctx?.close();
-  await rm(profile, { recursive: true, force: true });
 });
 
 /** A Chromium profile whose content settings block every cookie of every site (stricter than Safari). */
 async function cookielessContext(): Promise<BrowserContext> {
-  await mkdir(join(profile, 'Default'), { recursive: true });
-  await writeFile(
-    join(profile, 'Default', 'Preferences'),
-    JSON.stringify({ profile: { default_content_setting_values: { cookies: 2 }, block_third_party_cookies: true } }),
-  );
-  return chromium.launchPersistentContext(profile, { executablePath: '/usr/bin/chromium', args: ARGS });
+  const profile = await launchChromiumProfile({
+    default_content_setting_values: { cookies: 2 },
+    block_third_party_cookies: true,
+  });
+  profiles.push(profile);
+  return profile.context;
 }
 
 async function openCourse(options: { dropToolCookies: boolean }) {
@@ -51,7 +45,7 @@ async function openCourse(options: { dropToolCookies: boolean }) {
   return { context, page, user };
 }
 
-describe('launch inside the LMS iframe (Chromium)', () => {
+describeWithChromium('launch inside the LMS iframe (Chromium)', () => {
   it('shows the tool page and renews the session from inside the iframe', async () => {
     const { context, page } = await openCourse({ dropToolCookies: false });
     const toolFrame = page.frames().find((f) => f.url().startsWith(ctx.config.publicUrl));

@@ -58,6 +58,8 @@ export async function buildLtiOnlyApp(options: {
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustProxy,
     forceCloseConnections: 'idle',
+    // No start-up deadline for plugins, as src/app.ts under NODE_ENV=test: a loaded machine is only slow.
+    pluginTimeout: 0,
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.decorate('config', config);
   app.decorate('db', database.db);

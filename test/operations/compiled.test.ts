@@ -44,7 +44,7 @@ beforeAll(() => {
   }
   mkdirSync(join(out, 'src', 'cli'), { recursive: true });
   cpSync(join(root, 'src/cli/run.mjs'), join(out, 'src/cli/run.mjs'));
-}, 180_000);
+});
 
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 
@@ -70,7 +70,7 @@ describe('the CLI entry point (src/cli/run.mjs)', () => {
     expect(unknown.status).toBe(2);
     expect(unknown.stderr).toContain('Unknown command "nope"');
     rmSync(dataDir, { recursive: true, force: true });
-  }, 60_000);
+  });
 
   it('in a checkout, rebuilds a stale dist/ first (as npm start does), then runs it', () => {
     // The checkout's own run.mjs against the checkout's dist/: up to date or rebuilt, the command runs.
@@ -79,7 +79,7 @@ describe('the CLI entry point (src/cli/run.mjs)', () => {
     expect(help.stdout).toContain('Usage: npm run cli -- <command>');
     const again = spawnSync(process.execPath, ['src/cli/run.mjs', 'help'], { cwd: root, encoding: 'utf8' });
     expect(again.stderr).toBe(''); // fresh: no rebuild the second time
-  }, 180_000);
+  });
 });
 
 // ─── Two instances, one PostgreSQL ────────────────────────────────────────────────────────────────────
@@ -262,7 +262,7 @@ describe.skipIf(!onPostgres)('two instances of the compiled server on one Postgr
       config: testConfig({ APP_SECRET: secret, PUBLIC_URL: proxy.url, LTI_REGISTRATIONS_FILE: registrationsFile }),
       database,
     });
-  }, 180_000);
+  });
 
   afterAll(async () => {
     for (const i of instances) i.child?.kill('SIGKILL');
@@ -297,7 +297,7 @@ describe.skipIf(!onPostgres)('two instances of the compiled server on one Postgr
     // The same id_token posted again (a replay), to the other instance: the nonce was consumed once, for both.
     const replay = await fake.postLaunch(pinnedTo(0), auth, jar);
     expect(replay.status).toBe(401);
-  }, 60_000);
+  });
 
   /** Tabs sending beats through the proxy like the tracker: unacknowledged items are sent again. */
   async function beatLoad(stop: { done: boolean }, tabs: number) {
@@ -391,7 +391,7 @@ describe.skipIf(!onPostgres)('two instances of the compiled server on one Postgr
     await drained();
     await checkCreditedOnce(load.sent);
     expect(load.sent.reduce((n, t) => n + t.acked.size, 0)).toBeGreaterThanOrEqual(20);
-  }, 120_000);
+  });
 
   it('loses no acknowledged beat through a rolling restart under load', async () => {
     const stop = { done: false };
@@ -415,7 +415,7 @@ describe.skipIf(!onPostgres)('two instances of the compiled server on one Postgr
     await drained();
     await checkCreditedOnce(load.sent);
     for (const i of instances) expect(i.output).not.toContain('"level":50');
-  }, 180_000);
+  });
 
   it('delivers each queued score once although both instances run the outbox', async () => {
     const registration = await helper.db
@@ -465,7 +465,7 @@ describe.skipIf(!onPostgres)('two instances of the compiled server on one Postgr
       .where('status', '=', 'sent')
       .executeTakeFirstOrThrow();
     expect(Number(sent.n)).toBe(n);
-  }, 120_000);
+  });
 
   it('keeps the daily digest once although both instances run the scheduled digest', async () => {
     // Each instance checks a minute after it is ready, then hourly, whether yesterday's digest is kept.
@@ -485,7 +485,7 @@ describe.skipIf(!onPostgres)('two instances of the compiled server on one Postgr
     expect(all.match(/"msg":"daily digest stored"/g)?.length).toBe(days.length);
     expect(all).not.toContain('daily digest mismatch');
     expect(all).not.toContain('periodic task failed');
-  }, 180_000);
+  });
 });
 
 async function pg_count(url: string): Promise<{ rows: number }> {

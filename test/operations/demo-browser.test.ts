@@ -1,8 +1,9 @@
-import { type Browser, chromium, type FrameLocator, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, FrameLocator, Page } from 'playwright-core';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type App, buildApp } from '../../src/app.js';
 import type { DatabaseHandle } from '../../src/db/index.js';
 import { testConfig } from '../helpers/app.js';
+import { describeWithChromium, launchChromium } from '../helpers/chromium.js';
 import { createTestDatabase } from '../helpers/db.js';
 import { freePort } from '../helpers/ports.js';
 
@@ -26,20 +27,10 @@ beforeAll(async () => {
   await app.ready();
   // Both loopback addresses: the browser and the tool's own JWKS fetch may resolve localhost either way.
   await app.listen({ port, host: 'localhost' });
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'fr-FR' });
   page = await context.newPage();
-}, 120_000);
+});
 
 afterAll(async () => {
   await browser?.close();
@@ -53,7 +44,7 @@ async function launches(): Promise<{ message_type: string }[]> {
   return app.db.selectFrom('lti_launches').select('message_type').execute();
 }
 
-describe('the demo LMS in Chromium', () => {
+describeWithChromium('the demo LMS in Chromium', () => {
   it('takes a newcomer from the landing page to a module and their connection time', async () => {
     await page.goto(`${base}/`);
     expect(await page.locator('h1').textContent()).toBe('Émargement');
@@ -78,19 +69,16 @@ describe('the demo LMS in Chromium', () => {
     await frame.getByRole('button', { name: 'Enregistrer et commencer' }).click();
 
     // The module of the learner's fund for the theme, then their connection time.
-    await expect.poll(() => frame.locator('body').getAttribute('data-module-id'), { timeout: 30_000 }).toMatch(/akto/);
+    await expect.poll(() => frame.locator('body').getAttribute('data-module-id')).toMatch(/akto/);
     await frame.getByRole('link', { name: 'Votre temps de connexion' }).click();
     await expect
-      .poll(
-        async () => {
-          const timePage = page.frames().find((f) => new URL(f.url()).pathname === '/tracking/time');
-          return timePage ? await timePage.title() : null;
-        },
-        { timeout: 30_000 },
-      )
+      .poll(async () => {
+        const timePage = page.frames().find((f) => new URL(f.url()).pathname === '/tracking/time');
+        return timePage ? await timePage.title() : null;
+      })
       .toContain('Votre temps de connexion');
     expect((await launches()).filter((l) => l.message_type === 'LtiResourceLinkRequest')).toHaveLength(1);
-  }, 120_000);
+  });
 
   it('launches a returning learner straight into a module, and « Mon parcours » without theme or module', async () => {
     await page.goto(`${base}/demo`);
@@ -99,12 +87,12 @@ describe('the demo LMS in Chromium', () => {
     await page.locator('#sub').selectOption((await returning.getAttribute('value')) as string);
     await page.locator('#unit').selectOption('digitalisation');
     await page.getByRole('button', { name: 'Ouvrir l’unité' }).click();
-    await expect.poll(() => tool().locator('body').getAttribute('data-module-id'), { timeout: 30_000 }).toBeTruthy();
+    await expect.poll(() => tool().locator('body').getAttribute('data-module-id')).toBeTruthy();
     expect(await tool().locator('#champ-familyName').count()).toBe(0);
 
     const before = (await launches()).length;
     await page.getByRole('link', { name: 'Mon parcours' }).click();
-    await expect.poll(async () => (await launches()).length, { timeout: 30_000 }).toBe(before + 1);
+    await expect.poll(async () => (await launches()).length).toBe(before + 1);
     const last = await app.db
       .selectFrom('lti_launches')
       .innerJoin('resource_links', 'resource_links.id', 'lti_launches.resource_link_id')
@@ -112,7 +100,7 @@ describe('the demo LMS in Chromium', () => {
       .orderBy('lti_launches.created_at', 'desc')
       .executeTakeFirst();
     expect(last?.custom ?? {}).toEqual({});
-  }, 120_000);
+  });
 
   it('launches the course team, and places a module by deep linking as a new unit', async () => {
     await page.goto(`${base}/demo`);
@@ -120,7 +108,7 @@ describe('the demo LMS in Chromium', () => {
     await page.locator('#unit').selectOption('visibilite');
     await page.getByRole('button', { name: 'Ouvrir l’unité' }).click();
     expect(await page.locator('nav').textContent()).toContain('équipe pédagogique');
-    await expect.poll(() => tool().locator('h1').first().textContent(), { timeout: 30_000 }).toBeTruthy();
+    await expect.poll(() => tool().locator('h1').first().textContent()).toBeTruthy();
 
     await page.goto(`${base}/demo/pick`);
     const picker = tool();
@@ -128,14 +116,12 @@ describe('the demo LMS in Chromium', () => {
     await picker.locator('input[name="item"]').first().check();
     const title = (await picker.locator('label.choice').first().locator('span').first().textContent()) ?? '';
     await picker.getByRole('button', { name: 'Ajouter au cours' }).click();
-    await expect
-      .poll(() => picker.locator('h1').first().textContent(), { timeout: 30_000 })
-      .toBe('Contenu ajouté au cours');
+    await expect.poll(() => picker.locator('h1').first().textContent()).toBe('Contenu ajouté au cours');
     await picker.getByRole('link', { name: 'Retour au cours de démonstration' }).click();
     await page.waitForURL(/\/demo\?added=1/);
     const units = await page.locator('#unit option').allTextContents();
     expect(units).toHaveLength(5);
     expect(title.startsWith(units[4] as string)).toBe(true);
     expect((await launches()).some((l) => l.message_type === 'LtiDeepLinkingRequest')).toBe(true);
-  }, 120_000);
+  });
 });

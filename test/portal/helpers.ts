@@ -2,6 +2,7 @@ import type { Response as InjectResponse } from 'light-my-request';
 import type { App } from '../../src/app.js';
 import type { Db } from '../../src/db/index.js';
 import { createToken, createUser, type PortalRole } from '../../src/portal/index.js';
+import { dom } from '../helpers/dom.js';
 
 export const PASSWORD = 'une phrase de passe assez longue';
 
@@ -62,9 +63,11 @@ export function cookieHeader(cookies: Record<string, string>): string {
 }
 
 export function hiddenField(body: string, name: string): string {
-  const m = new RegExp(`name="${name}" value="([^"]*)"`).exec(body);
-  if (!m) throw new Error(`no hidden field ${name} in page`);
-  return m[1] as string;
+  const value = [...dom(body).querySelectorAll('input')]
+    .find((i) => i.getAttribute('name') === name)
+    ?.getAttribute('value');
+  if (value === null || value === undefined) throw new Error(`no hidden field ${name} in page`);
+  return value;
 }
 
 export interface Browser {

@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256 } from '../../src/portal/rules.js';
 import { createTestApp, type TestContext } from '../helpers/app.js';
+import { attr, dom, text } from '../helpers/dom.js';
 import {
   addUser,
   type Browser,
@@ -41,7 +42,7 @@ describe('sign-in page', () => {
     const res = await ctx.app.inject({ method: 'GET', url: '/portal/connexion' });
     expect(res.statusCode).toBe(200);
     expect(res.body).toContain('Connexion au portail des fonds');
-    expect(res.body).toContain('<html lang="fr">');
+    expect(attr(dom(res.body), 'html', 'lang')).toBe('fr');
     const cookie = setCookieHeaders(res).find((c) => c.startsWith(`${LOGIN}=`));
     expect(cookie).toMatch(/HttpOnly/);
     expect(cookie).toMatch(/SameSite=Lax/);
@@ -351,7 +352,7 @@ describe('passwords', () => {
       _csrf: hiddenField(list.body, '_csrf'),
     });
     expect(reset.statusCode).toBe(200);
-    const provisional = /<p class="secret">([^<]+)<\/p>/.exec(reset.body)?.[1] as string;
+    const provisional = text(dom(reset.body), 'p.secret') as string;
     expect(provisional).toMatch(/^[A-Za-z0-9_-]{20}$/);
 
     expect((await get(ctx.app, target, '/portal/jetons')).statusCode).toBe(303);

@@ -3,6 +3,7 @@ import { runUsersCommand } from '../../src/portal/cli.js';
 import { sha256 } from '../../src/portal/rules.js';
 import { resolveToken } from '../../src/portal/service.js';
 import { createTestApp, type TestContext } from '../helpers/app.js';
+import { dom, text } from '../helpers/dom.js';
 import { addUser, csrfOf, get, insertFund, PASSWORD, post, signIn } from './helpers.js';
 
 let ctx: TestContext;
@@ -35,8 +36,8 @@ describe('personal API tokens in the portal', () => {
       _csrf: csrf,
     });
     expect(res.statusCode).toBe(200);
-    const token = /id="nouveau-jeton">(emt_[A-Za-z0-9_-]{43})</.exec(res.body)?.[1] as string;
-    expect(token).toBeDefined();
+    const token = text(dom(res.body), '#nouveau-jeton') as string;
+    expect(token).toMatch(/^emt_[A-Za-z0-9_-]{43}$/);
     const row = await ctx.app.db
       .selectFrom('api_tokens')
       .selectAll()
@@ -76,7 +77,8 @@ describe('personal API tokens in the portal', () => {
     const atlas = await signIn(ctx.app, 'staff@atlas.test');
     const atlasCsrf = await csrfOf(ctx.app, atlas);
     const created = await post(ctx.app, atlas, '/portal/jetons', { nom: 'jeton atlas', _csrf: atlasCsrf });
-    const token = /id="nouveau-jeton">(emt_[A-Za-z0-9_-]{43})</.exec(created.body)?.[1] as string;
+    const token = text(dom(created.body), '#nouveau-jeton') as string;
+    expect(token).toMatch(/^emt_[A-Za-z0-9_-]{43}$/);
     const { id } = await ctx.app.db
       .selectFrom('api_tokens')
       .select('id')

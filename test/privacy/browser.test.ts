@@ -1,9 +1,10 @@
 import { readFile } from 'node:fs/promises';
-import { type Browser, chromium, type Frame, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, Frame, Page } from 'playwright-core';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { LearnerDataExport } from '../../src/privacy/index.js';
 import { type CatalogTestContext, createCatalogTestApp, onboardingForm } from '../catalog/helpers.js';
 import type { FakeComponent, FakeUser } from '../fixtures/openedx/index.js';
+import { describeWithChromium, findToolFrame, launchChromium } from '../helpers/chromium.js';
 
 /**
  * Debian's Chromium, the fake LMS page (http://127.0.0.1:<port>) holding the tool (http://localhost:<port>)
@@ -36,18 +37,8 @@ beforeAll(async () => {
   learnerId = (
     await ctx.app.db.selectFrom('learners').select('id').where('sub', '=', user.sub).executeTakeFirstOrThrow()
   ).id;
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
-}, 120_000);
+  browser = await launchChromium();
+});
 
 afterAll(async () => {
   await browser?.close();
@@ -57,18 +48,15 @@ afterAll(async () => {
 async function toolFrame(page: Page): Promise<Frame> {
   let frame: Frame | undefined;
   await expect
-    .poll(
-      async () => {
-        frame = page.frames().find((f) => f.url().startsWith(ctx.publicUrl) && f.parentFrame() === page.mainFrame());
-        return frame ? frame.locator('main').count() : 0;
-      },
-      { timeout: 20_000 },
-    )
+    .poll(async () => {
+      frame = findToolFrame(page, ctx.publicUrl);
+      return frame ? frame.locator('main').count() : 0;
+    })
     .toBe(1);
   return frame as Frame;
 }
 
-describe('a learner in the LMS iframe', () => {
+describeWithChromium('a learner in the LMS iframe', () => {
   it('opens « Vos données » and downloads their data from the time page', async () => {
     const context = await browser.newContext({
       viewport: { width: 1024, height: 800 },
@@ -80,7 +68,7 @@ describe('a learner in the LMS iframe', () => {
       page.on('request', (r) => requestedUrls.push(r.url()));
       await page.goto(ctx.fake.coursePageUrl({ user, component }));
       let frame = await toolFrame(page);
-      await expect.poll(() => frame.locator('#emargement-tracker-config').count(), { timeout: 20_000 }).toBe(1);
+      await expect.poll(() => frame.locator('#emargement-tracker-config').count()).toBe(1);
 
       // The notice, from the module page, in a new tab.
       const [notice] = await Promise.all([
@@ -94,10 +82,10 @@ describe('a learner in the LMS iframe', () => {
 
       // The time page, then the JSON download through the POST form.
       await frame.locator('a', { hasText: 'Votre temps de connexion' }).click();
-      await expect.poll(() => frame.url(), { timeout: 20_000 }).toContain('/tracking/time');
+      await expect.poll(() => frame.url()).toContain('/tracking/time');
       frame = await toolFrame(page);
       const [download] = await Promise.all([
-        page.waitForEvent('download', { timeout: 20_000 }),
+        page.waitForEvent('download'),
         frame.locator('form[data-privacy-export="json"] button').click(),
       ]);
       expect(download.suggestedFilename()).toMatch(/^mes-donnees-\d{4}-\d{2}-\d{2}\.json$/);
@@ -113,5 +101,5 @@ describe('a learner in the LMS iframe', () => {
     } finally {
       await context.close();
     }
-  }, 90_000);
+  });
 });

@@ -57,7 +57,7 @@ beforeAll(async () => {
     payload: new URLSearchParams({ session_token: token, format: 'html' }).toString(),
   });
   pages.set('downloaded summary', exported.body);
-}, 120_000);
+});
 afterAll(async () => {
   await ctx.close();
 });

@@ -128,7 +128,7 @@ beforeAll(async () => {
   for (const p of [a, b, e, f]) await finish(p, 'uniformation', courseId);
   await finish(akto, 'akto', courseId);
   await finish(outsider, 'uniformation', otherCourseId);
-}, 120_000);
+});
 afterAll(() => ctx.close());
 
 describe('the closing group session (regroupement)', () => {

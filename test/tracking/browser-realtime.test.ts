@@ -1,12 +1,15 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { type BrowserContext, chromium, type Frame, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BrowserContext, Frame, Page } from 'playwright-core';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { getLearnerTimes, settleTracking } from '../../src/tracking/index.js';
 import { PROFILES } from '../../src/tracking/rules.js';
 import { type CatalogTestContext, createCatalogTestApp, onboardingForm } from '../catalog/helpers.js';
 import type { FakeComponent, FakeUser } from '../fixtures/openedx/index.js';
+import {
+  describeWithChromium,
+  findToolFrame,
+  launchCrossSiteChromium,
+  type ProfileBrowser,
+} from '../helpers/chromium.js';
 
 /**
  * The three over-credit cases of beats-v1, measured in real time with the standard profile (beat 30 s, idle
@@ -27,7 +30,7 @@ const P = PROFILES.standard;
 const TOLERANCE_MS = 2_000;
 let ctx: CatalogTestContext;
 let browser: BrowserContext;
-let profileDir: string;
+let profile: ProfileBrowser;
 let courseId: string;
 const learners: Array<{ user: FakeUser; learnerId: string }> = [];
 
@@ -54,40 +57,19 @@ beforeAll(async () => {
     learners.push({ user, learnerId: row.id });
   }
   courseId = (await ctx.app.db.selectFrom('courses').select('id').executeTakeFirstOrThrow()).id;
-  const lms = new URL(ctx.fake.url);
-  const tool = new URL(ctx.publicUrl);
-  profileDir = await mkdtemp(join(tmpdir(), 'emargement-chromium-'));
-  await mkdir(join(profileDir, 'Default'));
-  await writeFile(
-    join(profileDir, 'Default', 'Preferences'),
-    JSON.stringify({
-      profile: {
-        block_third_party_cookies: true,
-        cookie_controls_mode: 1,
-        content_settings: { exceptions: { cookies: { [`${tool.origin},${lms.origin}`]: { setting: 2 } } } },
-      },
-    }),
+  profile = await launchCrossSiteChromium(
+    { lms: ctx.fake.url, tool: ctx.publicUrl },
+    {
+      viewport: { width: 1024, height: 800 },
+      locale: 'fr-FR',
+    },
   );
-  browser = await chromium.launchPersistentContext(profileDir, {
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-    headless: true,
-    viewport: { width: 1024, height: 800 },
-    locale: 'fr-FR',
-  });
-}, 120_000);
+  browser = profile.context;
+});
 
 afterAll(async () => {
-  await browser?.close();
+  await profile?.close();
   await ctx?.close();
-  if (profileDir) await rm(profileDir, { recursive: true, force: true });
 });
 
 interface Visit {
@@ -115,17 +97,14 @@ async function openModule(index: number): Promise<Visit> {
   await page.goto(ctx.fake.coursePageUrl({ user, component: ctx.fake.components[0] as FakeComponent }));
   let frame: Frame | undefined;
   await expect
-    .poll(
-      async () => {
-        frame = page.frames().find((f) => f.url().startsWith(ctx.publicUrl) && f.parentFrame() === page.mainFrame());
-        return frame
-          ? frame.evaluate(
-              () => (window as { emargementTracker?: { tabId(): string } }).emargementTracker?.tabId() ?? null,
-            )
-          : null;
-      },
-      { timeout: 30_000 },
-    )
+    .poll(async () => {
+      frame = findToolFrame(page, ctx.publicUrl);
+      return frame
+        ? frame.evaluate(
+            () => (window as { emargementTracker?: { tabId(): string } }).emargementTracker?.tabId() ?? null,
+          )
+        : null;
+    })
     .toMatch(/^[0-9a-f-]{36}$/);
   const f = frame as Frame;
   const tabId = (await f.evaluate(() =>
@@ -184,14 +163,14 @@ async function settled(visit: Visit) {
 }
 
 async function opened(visit: Visit): Promise<number> {
-  await expect.poll(async () => (await settled(visit)).tab?.opened_at ?? null, { timeout: 10_000 }).not.toBeNull();
+  await expect.poll(async () => (await settled(visit)).tab?.opened_at ?? null).not.toBeNull();
   return (await settled(visit)).tab?.opened_at?.getTime() ?? Number.NaN;
 }
 
 async function leave(visit: Visit): Promise<number> {
   const at = Date.now();
   await visit.page.goto('about:blank');
-  await expect.poll(async () => (await settled(visit)).tab?.closed_at ?? null, { timeout: 15_000 }).not.toBeNull();
+  await expect.poll(async () => (await settled(visit)).tab?.closed_at ?? null).not.toBeNull();
   return at;
 }
 
@@ -235,7 +214,7 @@ async function leaveAfterBeat(visit: Visit) {
   return { openedAt, beatAt, leftAt, creditedMs };
 }
 
-describe('beats-v2 in Chromium, in real time (standard profile)', () => {
+describeWithChromium('beats-v2 in Chromium, in real time (standard profile)', () => {
   it(
     'credits neither a hidden minute nor idle time past the grace, and credits the seconds before leaving',
     async () => {

@@ -1,10 +1,11 @@
-import { type Browser, type BrowserContext, chromium, type Frame, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, BrowserContext, Frame, Page } from 'playwright-core';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { getLearnerTimes, settleTracking } from '../../src/tracking/index.js';
 import { setTrackingProfile } from '../../src/tracking/plugin.js';
 import { creditCourse, PROFILES } from '../../src/tracking/rules.js';
 import { type CatalogTestContext, createCatalogTestApp, onboardingForm } from '../catalog/helpers.js';
 import type { FakeComponent, FakeUser } from '../fixtures/openedx/index.js';
+import { describeWithChromium, findToolFrame, launchChromium } from '../helpers/chromium.js';
 
 /**
  * Debian's Chromium, the fake LMS page (http://127.0.0.1:<port>) holding the module page of the tool
@@ -56,19 +57,9 @@ beforeAll(async () => {
   learnerId = learner.id;
   const course = await ctx.app.db.selectFrom('courses').select('id').executeTakeFirstOrThrow();
   courseId = course.id;
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
   context = await browser.newContext({ viewport: { width: 1024, height: 800 }, locale: 'fr-FR' });
-}, 300_000);
+});
 
 afterAll(async () => {
   await browser?.close();
@@ -87,17 +78,14 @@ async function openModule(component: FakeComponent): Promise<{ page: Page; frame
   await page.goto(ctx.fake.coursePageUrl({ user, component }));
   let frame: Frame | undefined;
   await expect
-    .poll(
-      async () => {
-        frame = page.frames().find((f) => f.url().startsWith(ctx.publicUrl) && f.parentFrame() === page.mainFrame());
-        return frame
-          ? frame.evaluate(
-              () => (window as { emargementTracker?: { tabId(): string } }).emargementTracker?.tabId() ?? null,
-            )
-          : null;
-      },
-      { timeout: 60_000 },
-    )
+    .poll(async () => {
+      frame = findToolFrame(page, ctx.publicUrl);
+      return frame
+        ? frame.evaluate(
+            () => (window as { emargementTracker?: { tabId(): string } }).emargementTracker?.tabId() ?? null,
+          )
+        : null;
+    })
     .toMatch(/^[0-9a-f-]{36}$/);
   const f = frame as Frame;
   const tabId = (await f.evaluate(() =>
@@ -123,7 +111,7 @@ async function activeFor(page: Page, ms: number): Promise<number> {
 /** Waits for the next beat request, then `after` ms more: the next change of state then comes mid-interval. */
 async function midInterval(after = 750): Promise<number> {
   const seen = beatRequests.length;
-  await expect.poll(() => beatRequests.length, { timeout: 60_000, interval: 20 }).toBeGreaterThan(seen);
+  await expect.poll(() => beatRequests.length, { interval: 20 }).toBeGreaterThan(seen);
   const at = (beatRequests[beatRequests.length - 1] as number) + after;
   await new Promise((r) => setTimeout(r, Math.max(0, at - Date.now())));
   return Date.now();
@@ -145,7 +133,7 @@ async function creditedMs(): Promise<number> {
   return row?.credited_ms ?? 0;
 }
 
-describe('the tracker in Chromium, inside the LMS page (another site)', () => {
+describeWithChromium('the tracker in Chromium, inside the LMS page (another site)', () => {
   it('credits the visible and active time, not the hidden nor the idle time, within one beat interval', async () => {
     const { page, frame, tabId } = await openModule(components[1] as FakeComponent);
     const moduleId = await frame.evaluate(() => document.body.dataset.moduleId as string);
@@ -162,7 +150,7 @@ describe('the tracker in Chromium, inside the LMS page (another site)', () => {
         document.dispatchEvent(new Event('visibilitychange'));
       };
     });
-    await expect.poll(async () => (await tab(tabId))?.opened_at ?? null, { timeout: 60_000 }).not.toBeNull();
+    await expect.poll(async () => (await tab(tabId))?.opened_at ?? null).not.toBeNull();
     const opened = (await tab(tabId))?.opened_at?.getTime() ?? Number.NaN;
     expect((await tab(tabId))?.profile).toBe('accelerated');
 
@@ -213,7 +201,7 @@ describe('the tracker in Chromium, inside the LMS page (another site)', () => {
       runProfiles: { accelerated: { gapMs: 2_500, idleMs: 6_000 } },
     });
     await page.close();
-  }, 300_000);
+  });
 
   it('counts two tabs open at once only once, and closes both with sendBeacon', async () => {
     const before = await creditedMs();
@@ -227,9 +215,7 @@ describe('the tracker in Chromium, inside the LMS page (another site)', () => {
     await Promise.all([a.page.goto('about:blank'), b.page.goto('about:blank')]);
     const left = Date.now();
     await expect
-      .poll(async () => [(await tab(a.tabId))?.closed_at ?? null, (await tab(b.tabId))?.closed_at ?? null], {
-        timeout: 60_000,
-      })
+      .poll(async () => [(await tab(a.tabId))?.closed_at ?? null, (await tab(b.tabId))?.closed_at ?? null])
       .toEqual([expect.any(Date), expect.any(Date)]);
     const opens = [(await tab(a.tabId))?.opened_at as Date, (await tab(b.tabId))?.opened_at as Date].map((d) =>
       d.getTime(),
@@ -258,11 +244,11 @@ describe('the tracker in Chromium, inside the LMS page (another site)', () => {
       .execute();
     expect(closesStored).toHaveLength(2);
     expect(trackerConsole).toEqual([]);
-  }, 300_000);
+  });
 
   it('keeps the beats that failed and sends them again with their own seq: each received once, none missing', async () => {
     const { page, frame, tabId } = await openModule(components[1] as FakeComponent);
-    await expect.poll(async () => (await tab(tabId))?.opened_at ?? null, { timeout: 60_000 }).not.toBeNull();
+    await expect.poll(async () => (await tab(tabId))?.opened_at ?? null).not.toBeNull();
     // The network drops every beat for 3 s while the learner keeps working.
     await page.route('**/api/tracking/beats', (route) => route.abort('internetdisconnected'));
     await activeFor(page, 3_000);
@@ -283,7 +269,7 @@ describe('the tracker in Chromium, inside the LMS page (another site)', () => {
     if (stored !== 'denied') expect(JSON.parse(stored ?? '{}').items.length).toBeGreaterThanOrEqual(2);
     await page.unroute('**/api/tracking/beats');
     await activeFor(page, 2_500);
-    await expect.poll(pending, { timeout: 60_000 }).toBe(0);
+    await expect.poll(pending).toBe(0);
     const row = await tab(tabId);
     const runs = await ctx.app.db.selectFrom('tracking_runs').selectAll().where('tab_id', '=', tabId).execute();
     const events = await ctx.app.db
@@ -298,5 +284,5 @@ describe('the tracker in Chromium, inside the LMS page (another site)', () => {
     expect(accepted + events.length).toBe((row?.last_seq ?? -1) + 1);
     expect(events.filter((e) => e.kind === 'rejected').length).toBeGreaterThanOrEqual(1);
     await page.close();
-  }, 300_000);
+  });
 });

@@ -42,7 +42,7 @@ beforeAll(async () => {
   ctx = await createTestApp();
   await useClock(ctx.app, clock);
   courseId = await seedCourse(ctx.app.db);
-}, 60_000);
+});
 afterAll(() => ctx.close());
 
 describe('the tracking inbox', () => {
@@ -223,9 +223,8 @@ describe('the tracking inbox', () => {
     });
     consumer.start();
     try {
-      const deadline = Date.now() + 20_000;
+      // Until every item is credited: no deadline but the test's limit (the consumer's pace is not asserted).
       while ((await Promise.all(learners.map((l) => pending(l.learnerId)))).some((p) => p.length > 0)) {
-        if (Date.now() > deadline) throw new Error('not credited in time');
         await new Promise((r) => setTimeout(r, 20));
       }
     } finally {

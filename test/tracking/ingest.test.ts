@@ -432,7 +432,7 @@ describe('crediting across tabs, caps and flags', () => {
     expect(times.longDays).toHaveLength(1);
     expect(times.flags).toContain('long_day');
     expect(times.modules[0]?.flags).toContain('long_day');
-  }, 120_000);
+  });
 });
 
 describe('evidence, recompute, views', () => {

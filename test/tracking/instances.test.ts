@@ -146,7 +146,7 @@ beforeAll(async () => {
   // On PGlite (one embedded backend) the second instance shares the handle: still its own app and queue.
   second = await buildApp({ config: shared.config, database: secondDb ?? shared.database, closeDatabase: false });
   await second.ready();
-}, 120_000);
+});
 
 afterAll(async () => {
   await second?.close();
@@ -179,5 +179,5 @@ describe('two instances on one database', () => {
       expect((await recomputeTotals(app.db, {}, { write: false })).differing).toEqual([]);
       expect(await verifyEvidence(app.db)).toEqual([]);
     }
-  }, 120_000);
+  });
 });
