@@ -107,13 +107,11 @@ export const trackingPlugin = fp(
  * (the capability composing the tracking with the LMS estimate calls it; the tracking never imports it).
  */
 export function registerCommonTrunkEstimate(app: FastifyInstance, estimate: CommonTrunkEstimate): void {
-  if (!app.hasDecorator('trackingRuntime'))
-    throw new Error('register trackingPlugin before registerCommonTrunkEstimate');
   app.trackingRuntime.commonTrunk = estimate;
 }
 
+/** The tracking's runtime: callers' plugins declare 'tracking' among their dependencies (fastify-plugin checks the order). */
 function runtimeOf(app: FastifyInstance): TrackingRuntime {
-  if (!app.hasDecorator('trackingRuntime')) throw new Error('register trackingPlugin before using the tracker');
   return app.trackingRuntime;
 }
 
