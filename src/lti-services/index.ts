@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { registerModuleCompletedListener } from '../catalog/index.js';
-import { listeningSince } from '../common/background.js';
+import { listeningSince, whenListening } from '../common/background.js';
 import type { CliContext } from '../common/cli-context.js';
 import { runPeriodically } from '../common/periodic.js';
 import { getCurrentToolKey, registerLaunchHandler, toolUrls } from '../lti/index.js';
@@ -163,6 +163,9 @@ export const ltiServicesPlugin = fp(
     });
     // Not at ready: the platform checks our token requests against our keyset, served by this very
     // server (docs/score-outbox.md, "Start"). runPeriodically starts them once the server listens.
+    // Scheduled or not, the instance notes when it starts listening: until our keyset has had time to be
+    // reached, an invalid_client is not counted against a score (keysetMayBeUnreachable).
+    whenListening(app, () => {});
     if (options.backgroundJobs ?? app.config.scheduledTasks) {
       runPeriodically(app, outboxTask(outboxContext(app)));
       runPeriodically(app, membershipTask(membershipContext(app)));
