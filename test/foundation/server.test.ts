@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { buildApp } from '../../src/app.js';
+import { compactScript } from '../../src/tracking/routes.js';
 import { createTestApp, testConfig } from '../helpers/app.js';
 import { createTestDatabase } from '../helpers/db.js';
 import { freePort } from '../helpers/ports.js';
@@ -208,7 +209,8 @@ describe('the compiled build', () => {
 
     const tracker = await fetch(`${base}/assets/tracker.js`);
     expect(tracker.status).toBe(200);
-    expect(await tracker.text()).toBe(readFileSync(join(root, 'src/tracking/tracker.js'), 'utf8'));
+    // Served compact (no comment lines, no indentation), read from the file next to the compiled code.
+    expect(await tracker.text()).toBe(compactScript(readFileSync(join(root, 'src/tracking/tracker.js'), 'utf8')));
     const moduleScript = await fetch(`${base}/assets/catalog/module.js`);
     expect(moduleScript.status).toBe(200);
     expect(await moduleScript.text()).toBe(readFileSync(join(root, 'src/catalog/assets/module.js'), 'utf8'));
