@@ -7,8 +7,8 @@ import { type AllowedAlgorithm, JWKS_REFETCH_INTERVAL_MS, jwksFetchDecision } fr
  * Fetched once per JWKS URL and cached; an unknown kid triggers a refetch at most once a minute, so that a
  * flood of forged kids cannot turn the tool into a relay hammering the LMS. Keys are accepted without
  * `alg`/`use` (Open edX sends neither) and with `key_ops`: the algorithm comes from the token header once it
- * passed the allow-list, and only the RSA members are imported, as node:crypto public keys (the id_token's
- * signature is verified synchronously with node:crypto: see ./jws.ts).
+ * passed the allow-list, and only the RSA members are imported, once, as node:crypto public keys, which
+ * jose's `compactVerify` takes as they are (it refuses RSA keys under 2048 bits).
  */
 export type KeyLookup = { ok: true; key: KeyObject } | { ok: false; check: 'kid' | 'jwks'; reason: string };
 
