@@ -12,6 +12,11 @@ import { createServer } from 'node:net';
  * the same time never draw the same one; within a file, a port is never handed out twice.
  */
 const FIRST_PORT = 10_000;
+/**
+ * Ports the WHATWG Fetch standard blocks ("bad ports"): Node's fetch refuses them ("bad port"), so a server
+ * on one cannot be reached by the code under test. Of that list, only 10080 lies above FIRST_PORT.
+ */
+const FETCH_BAD_PORTS = new Set([10_080]);
 const SLICES = 64;
 const handedOut = new Set<number>();
 
@@ -40,7 +45,7 @@ export async function freePort(): Promise<number> {
   const offset = Math.floor(Math.random() * sliceSize);
   for (let i = 0; i < sliceSize; i++) {
     const port = start + ((offset + i) % sliceSize);
-    if (handedOut.has(port)) continue;
+    if (handedOut.has(port) || FETCH_BAD_PORTS.has(port)) continue;
     if (await probe(port)) {
       handedOut.add(port);
       return port;
