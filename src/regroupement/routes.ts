@@ -1,6 +1,6 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { getLearnerProfile } from '../catalog/index.js';
 import { DomainError, ForbiddenError } from '../http/errors.js';
 import { sendLearnerPage } from '../http/html.js';
@@ -50,6 +50,30 @@ export async function regroupementRoutes(root: FastifyInstance, options: Regroup
     );
   }
 
+  /**
+   * A learner's form: runs `act` and shows the page with the notice it returns, or with the refusal it met
+   * (a DomainError; a 404 propagates unless `notFoundIsRefusal`, `onRefused` may log it).
+   */
+  async function learnerForm(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    act: (who: Awaited<ReturnType<typeof learner>>) => Promise<string>,
+    refusal: { notFoundIsRefusal?: boolean; onRefused?: (error: DomainError) => void } = {},
+  ) {
+    const session = await requireSession(request);
+    const token = rawToken(request);
+    const who = await learner(session);
+    let notice: string;
+    try {
+      notice = await act(who);
+    } catch (error) {
+      if (!(error instanceof DomainError) || (error.status === 404 && !refusal.notFoundIsRefusal)) throw error;
+      refusal.onRefused?.(error);
+      return learnerPage(reply, session, token, { error: error.publicMessage, status: error.status });
+    }
+    return learnerPage(reply, session, token, { notice });
+  }
+
   app.get(
     '/regroupement',
     { ...htmlRoute, schema: { querystring: Type.Object({ session_token: SessionToken }), response: HTML_RESPONSES } },
@@ -65,22 +89,13 @@ export async function regroupementRoutes(root: FastifyInstance, options: Regroup
         response: HTML_RESPONSES,
       },
     },
-    async (request, reply) => {
-      const session = await requireSession(request);
-      const token = rawToken(request);
-      const who = await learner(session);
-      try {
+    async (request, reply) =>
+      learnerForm(request, reply, async (who) => {
         const standing = await learnerStanding(db, who.learnerId, who.courseId, options.funds, who.fundSlug);
         const s = await register(db, who, request.body.session_id, { mayJoin: standing.mayJoin });
         request.log.info({ sessionId: s.id }, 'regroupement registration');
-        return learnerPage(reply, session, token, {
-          notice: 'Vous êtes inscrit(e). Rendez-vous à la date indiquée ci-dessous.',
-        });
-      } catch (error) {
-        if (!(error instanceof DomainError) || error.status === 404) throw error;
-        return learnerPage(reply, session, token, { error: error.publicMessage, status: error.status });
-      }
-    },
+        return 'Vous êtes inscrit(e). Rendez-vous à la date indiquée ci-dessous.';
+      }),
   );
 
   app.post(
@@ -92,18 +107,11 @@ export async function regroupementRoutes(root: FastifyInstance, options: Regroup
         response: HTML_RESPONSES,
       },
     },
-    async (request, reply) => {
-      const session = await requireSession(request);
-      const token = rawToken(request);
-      const who = await learner(session);
-      try {
+    async (request, reply) =>
+      learnerForm(request, reply, async (who) => {
         await unregister(db, who, request.body.session_id);
-        return learnerPage(reply, session, token, { notice: 'Votre inscription est annulée : la place est libérée.' });
-      } catch (error) {
-        if (!(error instanceof DomainError) || error.status === 404) throw error;
-        return learnerPage(reply, session, token, { error: error.publicMessage, status: error.status });
-      }
-    },
+        return 'Votre inscription est annulée : la place est libérée.';
+      }),
   );
 
   app.post(
@@ -115,22 +123,20 @@ export async function regroupementRoutes(root: FastifyInstance, options: Regroup
         response: HTML_RESPONSES,
       },
     },
-    async (request, reply) => {
-      const session = await requireSession(request);
-      const token = rawToken(request);
-      const who = await learner(session);
-      try {
-        const s = await attendByCode(db, who, request.body.code);
-        await options.attendanceChanged(who.learnerId, who.courseId);
-        request.log.info({ sessionId: s.id }, 'regroupement attendance by code');
-        return learnerPage(reply, session, token, {
-          notice: 'Merci : votre présence au regroupement est enregistrée.',
-        });
-      } catch (error) {
-        if (!(error instanceof DomainError)) throw error;
-        request.log.info({ code: error.code }, 'regroupement code refused');
-        return learnerPage(reply, session, token, { error: error.publicMessage, status: error.status });
-      }
-    },
+    async (request, reply) =>
+      learnerForm(
+        request,
+        reply,
+        async (who) => {
+          const s = await attendByCode(db, who, request.body.code);
+          await options.attendanceChanged(who.learnerId, who.courseId);
+          request.log.info({ sessionId: s.id }, 'regroupement attendance by code');
+          return 'Merci : votre présence au regroupement est enregistrée.';
+        },
+        {
+          notFoundIsRefusal: true,
+          onRefused: (error) => request.log.info({ code: error.code }, 'regroupement code refused'),
+        },
+      ),
   );
 }
