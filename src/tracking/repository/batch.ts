@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { NewEvent, RunRecord, TabRecord } from '../engine.js';
-import { type CourseTally, emptyTally, type FocusState, NO_STOP, type RunState, type StopCause } from '../rules.js';
-import { profileOf, TabConflictError, v2Columns } from './runs.js';
+import { type CourseTally, emptyTally, type FocusState, type StopCause } from '../rules.js';
+import { TabConflictError, type TabRow, tabRecord, v2Columns } from './runs.js';
 import { isoOrNull, type Q, toMs, toMsOrNull } from './shared.js';
 import {
   finalizeFor,
@@ -40,28 +40,8 @@ interface RunJson {
   input_beats: number;
 }
 
-interface TabJson {
-  id: string;
-  learner_id: string;
-  course_id: string;
-  module_id: string;
-  module_version: number | null;
-  nominal_minutes: number;
-  role: string;
-  profile: string;
-  user_agent: string | null;
-  ip_prefix: string | null;
-  created_at: string;
-  opened_at: string | null;
-  closed_at: string | null;
-  last_seq: number | null;
-  missing_seqs: Array<[number, number]>;
-  last_accepted_beat_at: string | null;
-  current_run_id: string | null;
-  rate_window_start: string | null;
-  rate_window_items: number;
-  dropped_items: number;
-}
+/** A tab row as the batch statement's JSON gives it (timestamps as strings). */
+type TabJson = TabRow;
 
 export interface BatchState {
   now: number;
@@ -217,51 +197,6 @@ export async function readBatchState(
     s.snapshot = serializeTotals(totalsRows(learnerId, courseId, finalizeFor(s.tally)));
   }
   return { now: Number(row.now), runs, tabs, tallies };
-}
-
-function tabRecord(t: TabJson, runs: ReadonlyMap<string, RunRecord>): TabRecord {
-  let run: RunState | null = null;
-  if (t.current_run_id) {
-    run = runs.get(t.current_run_id)?.state ?? {
-      id: t.current_run_id,
-      startMs: 0,
-      lastBeatMs: 0,
-      beatCount: 0,
-      firstSeq: 0,
-      lastSeq: 0,
-      rollingHash: '',
-      sealed: true,
-      ...NO_STOP,
-    };
-  }
-  return {
-    meta: {
-      tabId: t.id,
-      learnerId: t.learner_id,
-      courseId: t.course_id,
-      moduleId: t.module_id,
-      moduleVersion: t.module_version,
-      nominalMinutes: t.nominal_minutes,
-      profile: profileOf(t.profile),
-      role: t.role,
-    },
-    state: {
-      openedMs: toMsOrNull(t.opened_at),
-      closedMs: toMsOrNull(t.closed_at),
-      lastSeq: t.last_seq,
-      missing: t.missing_seqs,
-      lastAcceptedBeatMs: toMsOrNull(t.last_accepted_beat_at),
-      run,
-    },
-    createdMs: toMs(t.created_at),
-    userAgent: t.user_agent,
-    ipPrefix: t.ip_prefix,
-    rateWindowStartMs: toMsOrNull(t.rate_window_start),
-    rateWindowItems: t.rate_window_items,
-    droppedItems: t.dropped_items,
-    isNew: false,
-    changed: false,
-  };
 }
 
 export interface TotalsPlan {

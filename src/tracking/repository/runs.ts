@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
-import type { RunRecord, TabMeta, TabRecord } from '../engine.js';
+import type { RunRecord, TabRecord } from '../engine.js';
 import { NO_STOP, PROFILES, type RunProfile, type RunState, type StopCause } from '../rules.js';
-import { date, isoOrNull, ms, type Q } from './shared.js';
+import { date, isoOrNull, ms, type Q, toMs, toMsOrNull } from './shared.js';
 
 /** `tracking_tabs` and `tracking_runs` (migrations 0004 and 0013): the tabs seen and their runs of beats. */
 
@@ -110,51 +110,7 @@ export async function loadTabs(
     .selectAll()
     .where('id', 'in', [...new Set(tabIds)])
     .execute();
-  for (const t of rows) {
-    let run: RunState | null = null;
-    if (t.current_run_id) {
-      run = runs.get(t.current_run_id)?.state ?? {
-        id: t.current_run_id,
-        startMs: 0,
-        lastBeatMs: 0,
-        beatCount: 0,
-        firstSeq: 0,
-        lastSeq: 0,
-        rollingHash: '',
-        sealed: true,
-        ...NO_STOP,
-      };
-    }
-    const meta: TabMeta = {
-      tabId: t.id,
-      learnerId: t.learner_id,
-      courseId: t.course_id,
-      moduleId: t.module_id,
-      moduleVersion: t.module_version,
-      nominalMinutes: t.nominal_minutes,
-      profile: profileOf(t.profile),
-      role: t.role,
-    };
-    out.set(t.id, {
-      meta,
-      state: {
-        openedMs: ms(t.opened_at),
-        closedMs: ms(t.closed_at),
-        lastSeq: t.last_seq,
-        missing: t.missing_seqs,
-        lastAcceptedBeatMs: ms(t.last_accepted_beat_at),
-        run,
-      },
-      createdMs: t.created_at.getTime(),
-      userAgent: t.user_agent,
-      ipPrefix: t.ip_prefix,
-      rateWindowStartMs: ms(t.rate_window_start),
-      rateWindowItems: t.rate_window_items,
-      droppedItems: t.dropped_items,
-      isNew: false,
-      changed: false,
-    });
-  }
+  for (const t of rows) out.set(t.id, tabRecord(t, runs));
   return out;
 }
 
@@ -209,4 +165,77 @@ export async function saveRuns(trx: Q, runs: ReadonlyArray<RunRecord>): Promise<
     .returning('id')
     .execute();
   if (written.length !== rows.length) throw new Error('run rows not written');
+}
+
+/** A tab row, as Kysely reads it (timestamps as Date) or as the batch statement's JSON gives it (strings). */
+export interface TabRow {
+  id: string;
+  learner_id: string;
+  course_id: string;
+  module_id: string;
+  module_version: number | null;
+  nominal_minutes: number;
+  role: string;
+  profile: string;
+  user_agent: string | null;
+  ip_prefix: string | null;
+  created_at: string | Date;
+  opened_at: string | Date | null;
+  closed_at: string | Date | null;
+  last_seq: number | null;
+  missing_seqs: Array<[number, number]>;
+  last_accepted_beat_at: string | Date | null;
+  current_run_id: string | null;
+  rate_window_start: string | Date | null;
+  rate_window_items: number;
+  dropped_items: number;
+}
+
+/**
+ * A tab's record for the engine. Its current run is the loaded run record when it is live; otherwise it is
+ * sealed and only its id matters.
+ */
+export function tabRecord(t: TabRow, runs: ReadonlyMap<string, RunRecord>): TabRecord {
+  let run: RunState | null = null;
+  if (t.current_run_id) {
+    run = runs.get(t.current_run_id)?.state ?? {
+      id: t.current_run_id,
+      startMs: 0,
+      lastBeatMs: 0,
+      beatCount: 0,
+      firstSeq: 0,
+      lastSeq: 0,
+      rollingHash: '',
+      sealed: true,
+      ...NO_STOP,
+    };
+  }
+  return {
+    meta: {
+      tabId: t.id,
+      learnerId: t.learner_id,
+      courseId: t.course_id,
+      moduleId: t.module_id,
+      moduleVersion: t.module_version,
+      nominalMinutes: t.nominal_minutes,
+      profile: profileOf(t.profile),
+      role: t.role,
+    },
+    state: {
+      openedMs: toMsOrNull(t.opened_at),
+      closedMs: toMsOrNull(t.closed_at),
+      lastSeq: t.last_seq,
+      missing: t.missing_seqs,
+      lastAcceptedBeatMs: toMsOrNull(t.last_accepted_beat_at),
+      run,
+    },
+    createdMs: toMs(t.created_at),
+    userAgent: t.user_agent,
+    ipPrefix: t.ip_prefix,
+    rateWindowStartMs: toMsOrNull(t.rate_window_start),
+    rateWindowItems: t.rate_window_items,
+    droppedItems: t.dropped_items,
+    isNew: false,
+    changed: false,
+  };
 }
