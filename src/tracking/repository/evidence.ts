@@ -76,19 +76,7 @@ export async function loadCoursesEvidence(
       .execute(),
     trx
       .selectFrom('tracking_runs')
-      .select([
-        'learner_id',
-        'course_id',
-        'id',
-        'tab_id',
-        'module_id',
-        'started_at',
-        'last_beat_at',
-        'beat_count',
-        'stop_cause',
-        'stop_at',
-        'before_stop_at',
-      ])
+      .select(['learner_id', 'course_id', ...RUN_INTERVAL_COLUMNS])
       .where('learner_id', 'in', learners)
       .where('course_id', 'in', courses)
       .execute(),
@@ -110,15 +98,7 @@ export async function loadCoursesEvidence(
     });
   }
   for (const r of runs) {
-    of(r.learner_id, r.course_id)?.runs.push({
-      runId: r.id,
-      tabId: r.tab_id,
-      moduleId: r.module_id,
-      startMs: r.started_at.getTime(),
-      endMs: r.last_beat_at.getTime(),
-      beatCount: r.beat_count,
-      ...v2Interval(r),
-    });
+    of(r.learner_id, r.course_id)?.runs.push(runInterval(r));
   }
   for (const e of events) {
     const target = of(e.learner_id, e.course_id as string);
@@ -130,24 +110,31 @@ export async function loadCoursesEvidence(
   return out;
 }
 
-export async function loadCourseRuns(trx: Q, learnerId: string, courseId: string): Promise<RunInterval[]> {
-  const rows = await trx
-    .selectFrom('tracking_runs')
-    .select([
-      'id',
-      'tab_id',
-      'module_id',
-      'started_at',
-      'last_beat_at',
-      'beat_count',
-      'stop_cause',
-      'stop_at',
-      'before_stop_at',
-    ])
-    .where('learner_id', '=', learnerId)
-    .where('course_id', '=', courseId)
-    .execute();
-  return rows.map((r) => ({
+/** The columns of a run the crediting reads, and the interval it makes of them. */
+const RUN_INTERVAL_COLUMNS = [
+  'id',
+  'tab_id',
+  'module_id',
+  'started_at',
+  'last_beat_at',
+  'beat_count',
+  'stop_cause',
+  'stop_at',
+  'before_stop_at',
+] as const;
+
+function runInterval(r: {
+  id: string;
+  tab_id: string;
+  module_id: string;
+  started_at: Date;
+  last_beat_at: Date;
+  beat_count: number;
+  stop_cause: string | null;
+  stop_at: Date | null;
+  before_stop_at: Date | null;
+}): RunInterval {
+  return {
     runId: r.id,
     tabId: r.tab_id,
     moduleId: r.module_id,
@@ -155,7 +142,17 @@ export async function loadCourseRuns(trx: Q, learnerId: string, courseId: string
     endMs: r.last_beat_at.getTime(),
     beatCount: r.beat_count,
     ...v2Interval(r),
-  }));
+  };
+}
+
+export async function loadCourseRuns(trx: Q, learnerId: string, courseId: string): Promise<RunInterval[]> {
+  const rows = await trx
+    .selectFrom('tracking_runs')
+    .select(RUN_INTERVAL_COLUMNS)
+    .where('learner_id', '=', learnerId)
+    .where('course_id', '=', courseId)
+    .execute();
+  return rows.map(runInterval);
 }
 
 export async function insertEvents(trx: Q, events: readonly NewEvent[]): Promise<void> {
