@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -15,5 +16,9 @@ export default defineConfig({
     // Each file gets its own database (a PGlite clone or a PostgreSQL database from a template),
     // so files run in parallel; tests inside a file run in order.
     fileParallelism: true,
+    // At least two files at a time, even on a 2-core machine (vitest's default there is one): a good part of
+    // the suite waits (a real browser running in real time, PostgreSQL, child processes), and a second file
+    // fills that wait. Every file has its own database and its own slice of test ports, so they never collide.
+    maxWorkers: Math.max(2, availableParallelism() - 1),
   },
 });
