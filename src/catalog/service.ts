@@ -41,8 +41,13 @@ export async function destinationFor(
   learnerId: string,
   target: LinkTarget,
   routing?: Awaited<ReturnType<typeof loadRoutingCatalog>>,
+  /** The learner's profile when the caller has just read it (null: none); read here when undefined. */
+  knownProfile?: ProfileRow | null,
 ): Promise<LearnerDestination> {
-  const [catalog, profile] = await Promise.all([routing ?? loadRoutingCatalog(db), findProfile(db, learnerId)]);
+  const [catalog, profile] = await Promise.all([
+    routing ?? loadRoutingCatalog(db),
+    knownProfile !== undefined ? knownProfile : findProfile(db, learnerId),
+  ]);
   const route = resolveModule(target, profile ? { fundSlug: profile.fundSlug, idcc: profile.idcc } : null, catalog);
   if (!route.ok && route.reason !== 'needs_fund') return { kind: 'unavailable', target, route };
   const fixedFund = target.fund !== null && catalog.funds.some((f) => f.slug === target.fund) ? target.fund : null;

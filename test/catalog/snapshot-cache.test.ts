@@ -2,6 +2,9 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadContent } from '../../src/catalog/content.js';
 import { importContent } from '../../src/catalog/importer.js';
+import { findLearner } from '../../src/catalog/repository/launch-context.js';
+import { readLearnerPageContext } from '../../src/catalog/repository/page-context.js';
+import { findProfile } from '../../src/catalog/repository/profiles.js';
 import { catalogSnapshot } from '../../src/catalog/repository/snapshot.js';
 import type { DatabaseHandle, Db } from '../../src/db/index.js';
 import { createTestDatabase } from '../helpers/db.js';
@@ -64,5 +67,53 @@ describe('catalog snapshot cache', () => {
     const before = await catalogSnapshot(db);
     await importContent(db, await load());
     expect(await catalogSnapshot(db)).not.toBe(before);
+  });
+
+  it('reads the stamp, the learner and the profile in one statement, as the separate reads find them', async () => {
+    const learner = await db
+      .insertInto('learners')
+      .values({ issuer: 'https://lms.test', sub: 'context-learner', given_name: 'Léa', family_name: 'Durand' })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    const unknown = '00000000-0000-4000-8000-000000000000';
+
+    // No learner, then a learner without a profile: the stamp alone tells the snapshot it is current.
+    const none = await readLearnerPageContext(db, unknown);
+    expect(none).toMatchObject({ learner: null, profile: null });
+    const snapshot = await catalogSnapshot(db);
+    expect(await catalogSnapshot(db, none.stamp)).toBe(snapshot);
+    const fresh = await readLearnerPageContext(db, learner.id);
+    expect(fresh.learner).toEqual(await findLearner(db, learner.id));
+    expect(fresh.profile).toBeNull();
+
+    await db
+      .insertInto('learner_profiles')
+      .values({
+        learner_id: learner.id,
+        civility: 'madame',
+        family_name: 'Durand',
+        given_name: 'Léa',
+        company_name: 'Hôtel du Parc',
+        company_siret: '73282932000074',
+        headcount_band: '10-49',
+        idcc: '1979',
+        fund_slug: 'akto',
+        updated_by_role: 'learner',
+      })
+      .execute();
+    const filled = await readLearnerPageContext(db, learner.id);
+    expect(filled.profile).toEqual(await findProfile(db, learner.id));
+    expect(filled.profile).toMatchObject({ fundSlug: 'akto', idcc: '1979' });
+
+    // A catalogue change moves the stamp read within the statement, and the snapshot follows it.
+    await other
+      .updateTable('funds')
+      .set({ name: 'AKTO', updated_at: sql<Date>`now()` })
+      .where('slug', '=', 'akto')
+      .execute();
+    const after = await readLearnerPageContext(db, learner.id);
+    expect(after.stamp).not.toBe(fresh.stamp);
+    expect(await catalogSnapshot(db, after.stamp)).not.toBe(snapshot);
+    expect((await catalogSnapshot(db, after.stamp)).funds.find((f) => f.slug === 'akto')?.name).toBe('AKTO');
   });
 });

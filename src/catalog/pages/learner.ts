@@ -1,6 +1,7 @@
 import type { LaunchSession } from '../../lti/index.js';
 import type { ModuleRow } from '../repository/catalog.js';
-import { findProfile, type ProfileRow } from '../repository/profiles.js';
+import { readLearnerPageContext } from '../repository/page-context.js';
+import type { ProfileRow } from '../repository/profiles.js';
 import { type CatalogSnapshot, catalogSnapshot } from '../repository/snapshot.js';
 import { isParcoursTarget, type LinkTarget, learnerProgramme } from '../rules.js';
 import { type CatalogContext, type Page, type PageRequest, page } from '../runtime.js';
@@ -64,15 +65,17 @@ export async function learnerPage(
 ): Promise<Page> {
   const { db } = ctx;
   // One catalogue snapshot for the whole page; the launch passes the link's custom claim it just validated.
-  const [target, snapshot] = await Promise.all([
+  // The catalogue's stamp, the learner and their profile come in one statement (the launch's hot path).
+  const [target, known] = await Promise.all([
     options.target ?? linkTargetOf(db, session.launchId),
-    catalogSnapshot(db),
+    readLearnerPageContext(db, session.learnerId),
   ]);
+  const snapshot = await catalogSnapshot(db, known.stamp);
+  const { learner, profile } = known;
   const wantsParcours = options.parcours === true || (options.moduleId === undefined && isParcoursTarget(target));
   if (wantsParcours || options.moduleId !== undefined) {
-    const profile = await findProfile(db, session.learnerId);
     const fixedFund = target.fund !== null && snapshot.funds.some((f) => f.slug === target.fund) ? target.fund : null;
-    if (!profile) return onboardingPage(ctx, session, token, fixedFund, {}, snapshot);
+    if (!profile) return onboardingPage(ctx, session, token, fixedFund, { learner }, snapshot);
     if (session.courseId === null) return outsideCourse(request, session);
     if (wantsParcours) {
       const notice = options.notice ? `${options.notice} Voici votre parcours.` : undefined;
@@ -113,12 +116,12 @@ export async function learnerPage(
     });
   }
 
-  const dest = await destinationFor(db, session.learnerId, target, snapshot.routing);
+  const dest = await destinationFor(db, session.learnerId, target, snapshot.routing, profile);
   if (dest.kind === 'unavailable') {
     const { message, log } = explainUnavailable(dest.route);
     return unavailablePage(ctx, request, session, token, message, log, dest.route.reason);
   }
-  if (dest.kind === 'onboarding') return onboardingPage(ctx, session, token, dest.fixedFund, {}, snapshot);
+  if (dest.kind === 'onboarding') return onboardingPage(ctx, session, token, dest.fixedFund, { learner }, snapshot);
   if (session.courseId === null) return outsideCourse(request, session);
   request.log.info({ source: dest.route.source, variant: dest.route.variant }, 'link routed');
   return serveModule(ctx, request, session, token, {

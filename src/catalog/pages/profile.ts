@@ -1,5 +1,5 @@
 import type { LaunchSession } from '../../lti/index.js';
-import { findLearner } from '../repository/launch-context.js';
+import { findLearner, type LearnerIdentity } from '../repository/launch-context.js';
 import { findProfile, type ProfileRow, upsertProfile } from '../repository/profiles.js';
 import type { CatalogSnapshot } from '../repository/snapshot.js';
 import {
@@ -43,13 +43,20 @@ export async function onboardingPage(
   session: LaunchSession,
   token: string,
   fixedFund: string | null,
-  state: { values?: OnboardingInput; errors?: FieldErrors; refusal?: string; status?: number } = {},
+  state: {
+    values?: OnboardingInput;
+    errors?: FieldErrors;
+    refusal?: string;
+    status?: number;
+    /** The learner as the caller has just read them (null: not found); read here when undefined. */
+    learner?: LearnerIdentity | null;
+  } = {},
   snapshot?: CatalogSnapshot,
 ): Promise<Page> {
   const { funds, branches } = await fundChoices(ctx, snapshot);
   let values = state.values;
   if (!values) {
-    const learner = await findLearner(ctx.db, session.learnerId);
+    const learner = state.learner !== undefined ? state.learner : await findLearner(ctx.db, session.learnerId);
     const names = splitFullName({
       name: learner?.name,
       given_name: learner?.givenName,

@@ -1,5 +1,5 @@
-import { sql } from 'kysely';
-import type { Civility, HeadcountBand, ProfileAuthorRole } from '../tables.js';
+import { type Selectable, sql } from 'kysely';
+import type { Civility, HeadcountBand, LearnerProfileTable, ProfileAuthorRole } from '../tables.js';
 import type { Executor } from './executor.js';
 
 /** learner_profiles. */
@@ -24,6 +24,13 @@ export interface ProfileRow {
   updatedByRole: ProfileAuthorRole;
 }
 
+/** A profile row with its fund's and its branch's names, as `findProfile` selects it. */
+export type ProfileColumns = Selectable<LearnerProfileTable> & {
+  fund_name: string;
+  branch_name: string | null;
+  branch_historical_name: string | null;
+};
+
 export async function findProfile(db: Executor, learnerId: string): Promise<ProfileRow | null> {
   const r = await db
     .selectFrom('learner_profiles as p')
@@ -33,7 +40,11 @@ export async function findProfile(db: Executor, learnerId: string): Promise<Prof
     .select(['f.name as fund_name', 'b.name as branch_name', 'b.historical_name as branch_historical_name'])
     .where('p.learner_id', '=', learnerId)
     .executeTakeFirst();
-  if (!r) return null;
+  return r ? profileFromRow(r) : null;
+}
+
+/** The columns `findProfile` selects (the profile, its fund's and its branch's names), as a `ProfileRow`. */
+export function profileFromRow(r: ProfileColumns): ProfileRow {
   return {
     learnerId: r.learner_id,
     civility: r.civility,

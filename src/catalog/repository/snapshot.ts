@@ -31,20 +31,21 @@ export interface CatalogSnapshot {
 }
 
 /**
- * The catalogue's version stamp, one cheap statement: when the last content import wrote its sources in
+ * The catalogue's version stamp, one cheap expression (read alone, or inside another statement): when the last content import wrote its sources in
  * app_meta (every import does, in its transaction), plus the row count and latest update of the catalogue
  * tables themselves, so that rows written outside an import (an operator's fix, a test) are seen as well.
  */
-async function readCatalogStamp(db: Executor): Promise<string> {
-  const { rows } = await sql<{ stamp: string }>`
-    select concat_ws('|',
+export const catalogStampSql = sql<string>`concat_ws('|',
       (select max(updated_at)::text from app_meta where key like 'catalog.%'),
       (select count(*) || '@' || coalesce(max(updated_at)::text, '') from funds),
       (select count(*) || '@' || coalesce(max(updated_at)::text, '') from branches),
       (select count(*) || '@' || coalesce(max(updated_at)::text, '') from tracks),
       (select count(*)::text from themes),
       (select count(*) || '@' || coalesce(max(updated_at)::text, '') from modules)
-    ) as stamp`.execute(db);
+    )`;
+
+async function readCatalogStamp(db: Executor): Promise<string> {
+  const { rows } = await sql<{ stamp: string }>`select ${catalogStampSql} as stamp`.execute(db);
   return rows[0]?.stamp ?? '';
 }
 
@@ -55,10 +56,11 @@ const snapshots = new WeakMap<object, { stamp: string; snapshot: Promise<Catalog
  * Funds, branches, themes and modules as of the catalogue's current version. The stamp is read on every
  * call (one statement instead of the four lists), so an import by another instance or the CLI is seen by
  * the next request; an import in this process also drops the cache at once (`forgetCatalogSnapshot`).
- * Callers read it once per request and pass it along.
+ * Callers read it once per request and pass it along. `knownStamp`: the stamp a caller has just read within
+ * a statement of its own (`catalogStampSql`, e.g. the learner pages' first read), so it is not read twice.
  */
-export async function catalogSnapshot(db: Db): Promise<CatalogSnapshot> {
-  const stamp = await readCatalogStamp(db);
+export async function catalogSnapshot(db: Db, knownStamp?: string): Promise<CatalogSnapshot> {
+  const stamp = knownStamp ?? (await readCatalogStamp(db));
   const cached = snapshots.get(db);
   if (cached && cached.stamp === stamp) return cached.snapshot;
   const snapshot = (async () => {
