@@ -8,6 +8,7 @@ import { learnerProgramme } from '../../src/catalog/rules.js';
 import { openModuleForLearner } from '../../src/catalog/service.js';
 import type { DatabaseHandle, Db } from '../../src/db/index.js';
 import { createTestDatabase } from '../helpers/db.js';
+import { insertLearnerProfile } from './profile-fixture.js';
 import { createProgrammeFixture, FUND_SLUGS } from './programme-fixture.js';
 
 /**
@@ -52,21 +53,7 @@ describe('content import: from the 9-module catalogue to the 16-module programme
       .values({ issuer: 'https://lms.test', context_id: 'course-upgrade' })
       .returning('id')
       .executeTakeFirstOrThrow();
-    await db
-      .insertInto('learner_profiles')
-      .values({
-        learner_id: learner.id,
-        civility: 'madame',
-        family_name: 'Durand',
-        given_name: 'Léa',
-        company_name: 'Hôtel du Parc',
-        company_siret: '73282932000074',
-        headcount_band: '10-49',
-        idcc: '1979',
-        fund_slug: 'akto',
-        updated_by_role: 'learner',
-      })
-      .execute();
+    await insertLearnerProfile(db, learner.id);
     const key = { learnerId: learner.id, courseId: course.id, resourceLinkId: null };
     const visibility = before.find((m) => m.id === 'akto-visibilite');
     const coeur = before.find((m) => m.id === 'akto-coeur-de-metier');

@@ -9,6 +9,7 @@ import { catalogSnapshot } from '../../src/catalog/repository/snapshot.js';
 import type { DatabaseHandle, Db } from '../../src/db/index.js';
 import { createTestDatabase } from '../helpers/db.js';
 import { type ContentFixture, createContentFixture } from './content-fixture.js';
+import { insertLearnerProfile } from './profile-fixture.js';
 
 /**
  * The launch pages read funds, branches, themes and modules from an in-process snapshot, kept while the
@@ -86,21 +87,7 @@ describe('catalog snapshot cache', () => {
     expect(fresh.learner).toEqual(await findLearner(db, learner.id));
     expect(fresh.profile).toBeNull();
 
-    await db
-      .insertInto('learner_profiles')
-      .values({
-        learner_id: learner.id,
-        civility: 'madame',
-        family_name: 'Durand',
-        given_name: 'Léa',
-        company_name: 'Hôtel du Parc',
-        company_siret: '73282932000074',
-        headcount_band: '10-49',
-        idcc: '1979',
-        fund_slug: 'akto',
-        updated_by_role: 'learner',
-      })
-      .execute();
+    await insertLearnerProfile(db, learner.id);
     const filled = await readLearnerPageContext(db, learner.id);
     expect(filled.profile).toEqual(await findProfile(db, learner.id));
     expect(filled.profile).toMatchObject({ fundSlug: 'akto', idcc: '1979' });
