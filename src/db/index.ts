@@ -75,7 +75,16 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
   });
   await client.waitReady;
   const db = new Kysely<Database>({ dialect: new PGliteDialect(client) });
-  return { db, kind: 'pglite', close: () => db.destroy() };
+  return {
+    db,
+    kind: 'pglite',
+    // Kysely destroys a driver only once a query initialised it: a handle closed before its first statement
+    // (a CLI command that failed early) still has an open PGlite, closed here.
+    close: async () => {
+      await db.destroy();
+      if (!client.closed) await client.close();
+    },
+  };
 }
 
 export function pgliteDirFor(dataDir: string): string {

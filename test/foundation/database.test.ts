@@ -1,7 +1,7 @@
 import { PGlite } from '@electric-sql/pglite';
 import { Kysely, sql } from 'kysely';
 import pg from 'pg';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { migrations } from '../../migrations/index.js';
 import { createDatabase, migrateToLatest, migrationStatus } from '../../src/db/index.js';
 import { PGliteDialect } from '../../src/db/pglite-dialect.js';
@@ -43,6 +43,20 @@ describe('migrations', () => {
 });
 
 describe('database factory', () => {
+  it('closes an embedded PGlite that never ran a statement', async () => {
+    const close = vi.spyOn(PGlite.prototype, 'close');
+    try {
+      const handle = await createDatabase({});
+      // PGlite's start-up may close an instance of its own: count only what closing the handle does.
+      const before = close.mock.calls.length;
+      await handle.close();
+      expect(close.mock.calls.length).toBe(before + 1);
+      expect((close.mock.contexts.at(-1) as PGlite).closed).toBe(true);
+    } finally {
+      close.mockRestore();
+    }
+  });
+
   it('maps types identically on both dialects', async () => {
     const handle = await createTestDatabase();
     try {
