@@ -1,5 +1,5 @@
 import { html, page, raw, type SafeHtml, stylesheet } from '../http/html.js';
-import { AUTO_POST_SCRIPT_PATH } from '../lti/index.js';
+import { AUTO_POST_SCRIPT } from '../lti/index.js';
 import type { CourseTeamView, LinkLearnerRow } from './course-team.js';
 import type { PickerCatalogue, PickerEntry } from './deep-linking.js';
 
@@ -90,7 +90,7 @@ export function renderAutoPost(o: { returnUrl: string; jwt: string; count: numbe
 <input type="hidden" name="JWT" value="${o.jwt}">
 <noscript><button type="submit">Continuer</button></noscript>
 </form>
-<script src="${AUTO_POST_SCRIPT_PATH}" defer></script>`;
+${AUTO_POST_SCRIPT}`;
   return servicesPage('Envoi de votre choix', null, body);
 }
 

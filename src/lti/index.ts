@@ -19,7 +19,7 @@ import { LaunchValidator } from './validator.js';
  * The only file other capabilities import from src/lti/.
  */
 export { registerLtiCommands } from './cli.js';
-export { AUTO_POST_SCRIPT_PATH, sessionHead } from './pages.js';
+export { AUTO_POST_SCRIPT, sessionHead } from './pages.js';
 export { launchedAsLearnerIn, platformOrigins } from './queries.js';
 export { type MessageType, mapRoles, toolUrls } from './rules.js';
 export type { LaunchHandler, ValidatedLaunch } from './service.js';

@@ -1,13 +1,25 @@
+import { defineAsset } from '../http/assets.js';
 import { errorPage } from '../http/error-handler.js';
-import { html, page, type SafeHtml } from '../http/html.js';
+import { html, page, raw, type SafeHtml, script } from '../http/html.js';
 import { ROLE_LABELS } from './rules.js';
 import { SESSION_TOKEN_FIELD } from './session.js';
 import type { LaunchRole } from './tables.js';
 import type { CheckName } from './validator.js';
 
-/** Where the LTI capability serves the page scripts of ./assets (no inline script: see docs/security.md). */
+/**
+ * Where the LTI capability serves the page scripts of ./assets (no inline script: see docs/security.md). Pages
+ * link them at content-hashed URLs cached for good (src/http/assets.ts); these older addresses stay served
+ * (5-minute cache) for pages rendered before the hashed ones.
+ */
 export const SESSION_SCRIPT_PATH = '/assets/lti/session.js';
 export const AUTO_POST_SCRIPT_PATH = '/assets/lti/auto-post.js';
+
+/** Not deferred: it keeps the page's forms and links supplied with a fresh token from the start. */
+const SESSION_SCRIPT = raw(
+  `<script src="${defineAsset('lti-session.js', [new URL('./assets/session.js', import.meta.url)]).url}"></script>`,
+);
+/** The auto-submitting form's script (deep-linking response, score forms), for other capabilities' pages. */
+export const AUTO_POST_SCRIPT = script('lti-auto-post', new URL('./assets/auto-post.js', import.meta.url));
 
 /**
  * Markup for the <head> of any page shown after a launch: the session token in a meta tag and the small
@@ -18,7 +30,7 @@ export const AUTO_POST_SCRIPT_PATH = '/assets/lti/auto-post.js';
 export function sessionHead(token: string, exp: number, publicUrl: string): SafeHtml {
   return html`<meta name="emargement-session" content="${token}" data-exp="${exp}" data-field="${SESSION_TOKEN_FIELD}" data-renew-url="${publicUrl}/api/session/renew">
 <meta name="referrer" content="no-referrer">
-<script src="${SESSION_SCRIPT_PATH}"></script>`;
+${SESSION_SCRIPT}`;
 }
 
 /** The default page of a resource-link launch (until the catalog registers its handler). */

@@ -7,6 +7,7 @@ import Fastify, { type FastifyServerOptions } from 'fastify';
 import { type App, buildApp } from '../../src/app.js';
 import type { Config } from '../../src/config/index.js';
 import type { DatabaseHandle } from '../../src/db/index.js';
+import { registerStaticAssets } from '../../src/http/assets.js';
 import { registerErrorHandling } from '../../src/http/error-handler.js';
 import { loggerOptions, requestIdOptions } from '../../src/http/logger.js';
 import { ltiPlugin } from '../../src/lti/index.js';
@@ -65,6 +66,8 @@ export async function buildLtiOnlyApp(options: {
   app.decorate('db', database.db);
   app.decorate('dbKind', database.kind);
   registerErrorHandling(app);
+  // The pages' scripts and stylesheets (/static/), as the full app serves them.
+  registerStaticAssets(app);
   await app.register(formbody, { bodyLimit: 64 * 1024 });
   await app.register(ltiPlugin);
   return app;

@@ -1,4 +1,4 @@
-import { escapeHtml, html, raw, type SafeHtml } from '../../http/html.js';
+import { escapeHtml, html, raw, type SafeHtml, script } from '../../http/html.js';
 import { inlineMarkdown, markdown } from '../markdown.js';
 import type {
   ActivityBlock,
@@ -14,6 +14,9 @@ import type {
 import { type ProgressState, progressOf, scoreQuiz } from '../rules.js';
 import type { QuizAnswersRecord } from '../tables.js';
 import { catalogPage, type PageSession, withToken } from '../views.js';
+
+/** The module page's script (blocks seen, quiz), at a content-hashed URL cached for good. */
+const MODULE_SCRIPT = script('catalog-module', new URL('../assets/module.js', import.meta.url));
 
 /** The module page: its blocks (video, tutorial, testimonial, activity, quiz), progress and glossary. */
 
@@ -119,7 +122,7 @@ ${o.preview ? '' : html`<a href="${withToken('/catalog/profile', o.session.token
 <a href="#progression">Revenir en haut du module</a>
 </div>
 ${o.extraBody ?? ''}
-<script src="/assets/catalog/module.js" defer></script>`;
+${MODULE_SCRIPT}`;
 
   return catalogPage({
     title: manifest.title,

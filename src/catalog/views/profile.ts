@@ -1,6 +1,9 @@
-import { html, raw, type SafeHtml } from '../../http/html.js';
+import { html, raw, type SafeHtml, script } from '../../http/html.js';
 import { CIVILITIES, HEADCOUNT_BANDS, ONBOARDING_FIELDS, type OnboardingInput } from '../rules.js';
 import { catalogPage, type PageSession } from '../views.js';
+
+/** The profile form's script, at a content-hashed URL cached for good. */
+const FORM_SCRIPT = script('catalog-form', new URL('../assets/form.js', import.meta.url));
 
 /** The onboarding and profile form (learner, or course team correcting a learner). */
 
@@ -199,7 +202,7 @@ ${
 ${o.backLink ? html`<a href="${o.backLink.href}">${o.backLink.label}</a>` : ''}
 </div>
 </form>
-<script src="/assets/catalog/form.js" defer></script>`;
+${FORM_SCRIPT}`;
 
   return catalogPage({ title, body, session: o.session, bodyData: { 'emargement-page': o.mode } });
 }

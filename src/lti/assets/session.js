@@ -1,4 +1,5 @@
-// Session of a page shown after an LTI launch (served as /assets/lti/session.js, loaded right after the
+// Session of a page shown after an LTI launch (served from /static/ at a content-hashed URL, and as
+// /assets/lti/session.js; loaded right after the
 // <meta name="emargement-session"> tag, without inline script so that the CSP can forbid inline scripts).
 // Renews the session token five minutes before it expires while the page stays open, keeps the forms that
 // carry it (hidden session_token fields) up to date, and exposes window.emargementSession.fetch(url, init),
