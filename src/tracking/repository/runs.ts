@@ -1,6 +1,7 @@
-import { sql } from 'kysely';
+import { type Selectable, sql } from 'kysely';
 import type { RunRecord, TabRecord } from '../engine.js';
 import { NO_STOP, PROFILES, type RunProfile, type RunState, type StopCause } from '../rules.js';
+import type { TrackingTabTable } from '../tables.js';
 import { date, isoOrNull, ms, type Q, toMs, toMsOrNull } from './shared.js';
 
 /** `tracking_tabs` and `tracking_runs` (migrations 0004 and 0013): the tabs seen and their runs of beats. */
@@ -167,29 +168,15 @@ export async function saveRuns(trx: Q, runs: ReadonlyArray<RunRecord>): Promise<
   if (written.length !== rows.length) throw new Error('run rows not written');
 }
 
-/** A tab row, as Kysely reads it (timestamps as Date) or as the batch statement's JSON gives it (strings). */
-export interface TabRow {
-  id: string;
-  learner_id: string;
-  course_id: string;
-  module_id: string;
-  module_version: number | null;
-  nominal_minutes: number;
-  role: string;
-  profile: string;
-  user_agent: string | null;
-  ip_prefix: string | null;
-  created_at: string | Date;
-  opened_at: string | Date | null;
-  closed_at: string | Date | null;
-  last_seq: number | null;
-  missing_seqs: Array<[number, number]>;
-  last_accepted_beat_at: string | Date | null;
-  current_run_id: string | null;
-  rate_window_start: string | Date | null;
-  rate_window_items: number;
-  dropped_items: number;
-}
+/** A timestamp column as Kysely reads it (Date) or as the batch statement's JSON gives it (string). */
+type DateOrString<T> = T extends Date ? Date | string : T;
+
+/** A tab row (tracking_tabs as the engine needs it), as Kysely reads it or as the batch statement's JSON gives it. */
+export type TabRow = {
+  [K in Exclude<keyof Selectable<TrackingTabTable>, 'params' | 'updated_at'>]: DateOrString<
+    Selectable<TrackingTabTable>[K]
+  >;
+};
 
 /**
  * A tab's record for the engine. Its current run is the loaded run record when it is live; otherwise it is
