@@ -14,10 +14,14 @@ export interface LearnerPageContext {
   profile: ProfileRow | null;
 }
 
-type ContextRow = { stamp: string; l_id: string | null; l_name: string | null } & {
+/** The statement's one row: the learner's columns prefixed `l_`; the profile's all null without a profile. */
+type ContextRow = {
+  stamp: string;
+  l_id: string | null;
+  l_name: string | null;
   l_given_name: string | null;
   l_family_name: string | null;
-} & { [K in keyof ProfileColumns]: ProfileColumns[K] | null } & { f_slug: string | null };
+} & { [K in keyof ProfileColumns]: ProfileColumns[K] | null };
 
 /**
  * The catalogue's stamp, the learner and their profile in one round trip: every learner page needs the
@@ -28,7 +32,7 @@ export async function readLearnerPageContext(db: Executor, learnerId: string): P
   const { rows } = await sql<ContextRow>`
     select ${catalogStampSql} as stamp,
       l.id as l_id, l.name as l_name, l.given_name as l_given_name, l.family_name as l_family_name,
-      p.*, f.slug as f_slug, f.name as fund_name, b.name as branch_name, b.historical_name as branch_historical_name
+      p.*, f.name as fund_name, b.name as branch_name, b.historical_name as branch_historical_name
     from (select 1) as one
     left join learners as l on l.id = ${learnerId}
     left join (learner_profiles as p join funds as f on f.slug = p.fund_slug) on p.learner_id = ${learnerId}
@@ -37,6 +41,7 @@ export async function readLearnerPageContext(db: Executor, learnerId: string): P
   if (!r) throw new Error('the learner page context statement returned no row');
   const learner =
     r.l_id === null ? null : { id: r.l_id, name: r.l_name, givenName: r.l_given_name, familyName: r.l_family_name };
-  const profile = r.f_slug === null || r.learner_id === null ? null : profileFromRow(r as ProfileColumns);
+  // The profile joins its fund inside the outer join: a profile without its fund reads as none, as in findProfile.
+  const profile = r.learner_id === null ? null : profileFromRow(r as ProfileColumns);
   return { stamp: r.stamp, learner, profile };
 }

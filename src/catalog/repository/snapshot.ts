@@ -31,9 +31,10 @@ export interface CatalogSnapshot {
 }
 
 /**
- * The catalogue's version stamp, one cheap expression (read alone, or inside another statement): when the last content import wrote its sources in
- * app_meta (every import does, in its transaction), plus the row count and latest update of the catalogue
- * tables themselves, so that rows written outside an import (an operator's fix, a test) are seen as well.
+ * The catalogue's version stamp, one cheap expression (read alone, or inside another statement): when the
+ * last content import wrote its sources in app_meta (every import does, in its transaction), plus the row
+ * count and latest update of the catalogue tables themselves, so that rows written outside an import (an
+ * operator's fix, a test) are seen as well.
  */
 export const catalogStampSql = sql<string>`concat_ws('|',
       (select max(updated_at)::text from app_meta where key like 'catalog.%'),
