@@ -1,7 +1,7 @@
 /**
  * In-process CPU profiling for the tools of the launch bench, driven by ./run.ts over IPC so that the
  * profile covers the measured window only (not the start, migrations or warm-up). Plain JavaScript: the
- * ltijs process runs on plain `node`, without the tsx loader.
+ * tools run on plain `node` (Émargement from its build in dist/), without the tsx loader.
  * `{ type: 'profile-start' }` starts it; `{ type: 'profile-stop', file }` writes a .cpuprofile (open it in
  * Chrome DevTools → Performance) and answers `{ type: 'profile-written', file }`.
  */

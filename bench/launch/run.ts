@@ -7,12 +7,12 @@
  *       [--only emargement|ltijs] [--ltijs-db sqlite|pg] [--json file] [--profile dir] [--sql] [--async-commit]
  *
  * Everything is on loopback: the fake platform and the browsers (this process), Émargement (child process,
- * src/app.ts buildApp on PostgreSQL or an in-memory PGlite), ltijs (child process, ltijs-sequelize on an
+ * the production build in dist/ as `npm start` runs it, on PostgreSQL or an in-memory PGlite), ltijs (child process, ltijs-sequelize on an
  * in-memory SQLite, or on PostgreSQL too with --ltijs-db pg). Each side gets a warm-up, then a measured
  * window; the platform counts the JWKS fetches of each side's component. See bench/README.md for the
  * figures and how to read them.
  */
-import { type ChildProcess, fork } from 'node:child_process';
+import { type ChildProcess, fork, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -34,6 +34,13 @@ import { formatProfile, summariseProfileFile } from './profile-summary.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const OUR_TOOL = 'our-tool.mjs';
+/** The Node flags of `npm start` (package.json), e.g. `--min-semi-space-size=16`. */
+const START_FLAGS = (
+  JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }
+).scripts.start
+  .split(/\s+/)
+  .filter((w) => w.startsWith('--'));
 
 const { values: args } = parseArgs({
   options: {
@@ -117,8 +124,8 @@ async function startChild(
   const child = fork(join(HERE, script), [], {
     cwd: ROOT,
     env,
-    // Our service runs on tsx in production too (`npm start`); ltijs is plain JavaScript on plain node.
-    execArgv: script.endsWith('.ts') ? ['--import', 'tsx'] : [],
+    // Both on plain node: Émargement's production build with the flags of `npm start`, ltijs as it ships.
+    execArgv: script === OUR_TOOL ? START_FLAGS : [],
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   });
   let stderr = '';
@@ -438,7 +445,13 @@ async function main(): Promise<void> {
     await writeFile(ourEnv.LTI_REGISTRATIONS_FILE as string, JSON.stringify([ours.registration], null, 2));
 
     process.stdout.write('starting Émargement and ltijs…\n');
-    const ourTool = await startChild('our-tool.ts', ourEnv);
+    // What `npm start` does first: rebuild dist/ when a source is newer than the last build.
+    const build = spawnSync(process.execPath, [join(ROOT, 'src/cli/build.mjs'), '--if-stale'], {
+      cwd: ROOT,
+      stdio: 'inherit',
+    });
+    if (build.status !== 0) throw new Error('src/cli/build.mjs failed');
+    const ourTool = await startChild(OUR_TOOL, ourEnv);
     children.push(ourTool.child);
     const ltijsTool = await startChild(
       'ltijs-tool.mjs',

@@ -317,6 +317,7 @@ async function trackerCost(
   beatsSeen: () => number,
   script = '/assets/tracker.js',
   region: 'iframe' | 'body' = 'iframe',
+  label = 'tracker',
 ) {
   const box = await page.locator(region).first().boundingBox();
   if (!box) throw new Error(`no ${region} box`);
@@ -324,72 +325,115 @@ async function trackerCost(
   let tasksUs = 0;
   let callsUs = 0;
   let windows = 0;
+  let idle: { tasksUs: number; callsUs: number; beats: number } | null = null;
+  // A bare page starts its beats at the first pointer move: its window with no beat comes first.
+  if (region === 'body') {
+    await new Promise((r) => setTimeout(r, 1_000));
+    const beatsBefore = beatsSeen();
+    const t = await traceWindow(browser, page, script, `${label}.idle`);
+    idle = { ...t, beats: beatsSeen() - beatsBefore };
+  }
   for (let w = 0; w < BEAT_WINDOWS; w++) {
     await page.mouse.move(box.x + 40 + (w % 2) * 30, box.y + 120);
     await new Promise((r) => setTimeout(r, 300));
-    await browser.startTracing(page, {
-      categories: ['toplevel', 'devtools.timeline', 'disabled-by-default-devtools.timeline', 'v8.execute'],
-    });
     const beatsBefore = beatsSeen();
-    await new Promise((r) => setTimeout(r, 5_000));
-    const trace = JSON.parse((await browser.stopTracing()).toString('utf8')) as { traceEvents: TraceEvent[] };
-    if (process.env.BENCH_PAGES_TRACE)
-      await writeFile(`${process.env.BENCH_PAGES_TRACE}.${w}.json`, JSON.stringify(trace));
+    const t = await traceWindow(browser, page, script, `${label}.${w}`);
     beats += beatsSeen() - beatsBefore;
     windows++;
-    const events = trace.traceEvents;
-    const main = new Set(
-      events
-        .filter((e) => e.name === 'thread_name' && e.args?.name === 'CrRendererMain')
-        .map((e) => `${e.pid}:${e.tid}`),
-    );
-    const onMain = events.filter((e) => e.ph === 'X' && main.has(`${e.pid}:${e.tid}`));
-    // Outermost tasks only (the scheduler's RunTask may wrap ThreadControllerImpl::RunTask or not).
-    let taskEnd = 0;
-    for (const e of onMain
-      .filter((x) => x.name === 'RunTask' || x.name === 'ThreadControllerImpl::RunTask')
-      .sort((a, b) => a.ts - b.ts)) {
-      if (e.ts < taskEnd) continue;
-      tasksUs += e.tdur ?? 0;
-      taskEnd = e.ts + (e.dur ?? 0);
-    }
-    // Outermost tracker.js calls (a listener may call into another tracker function: count it once).
-    const calls = onMain
-      .filter((e) => e.name === 'FunctionCall' && e.args?.data?.url?.includes(script))
-      .sort((a, b) => a.ts - b.ts);
-    let until = 0;
-    for (const e of calls) {
-      if (e.ts < until) continue;
-      callsUs += e.tdur ?? 0;
-      until = e.ts + (e.dur ?? 0);
-    }
+    tasksUs += t.tasksUs;
+    callsUs += t.callsUs;
   }
+  // The same page once nothing beats any more (the tracker calls the learner idle 6 s after the last input):
+  // what the renderer's main thread does anyway.
+  if (region === 'iframe') {
+    await new Promise((r) => setTimeout(r, IDLE_WAIT_MS));
+    const beatsBefore = beatsSeen();
+    const t = await traceWindow(browser, page, script, `${label}.idle`);
+    idle = { ...t, beats: beatsSeen() - beatsBefore };
+  }
+  const background = idle ? idle.tasksUs * windows : 0;
   return {
     beats,
     windows,
     tasksMsPerBeat: beats ? tasksUs / 1000 / beats : Number.NaN,
     trackerMsPerBeat: beats ? callsUs / 1000 / beats : Number.NaN,
+    /** All tasks of a window with no beat (same page, the tracker idle), per window, and its beats (0 expected). */
+    idleTasksMsPerWindow: idle ? idle.tasksUs / 1000 : Number.NaN,
+    idleBeats: idle ? idle.beats : Number.NaN,
+    /** All tasks minus what the same page runs with no beat, per beat: what the beats add to the main thread. */
+    addedTasksMsPerBeat: beats && idle ? (tasksUs - background) / 1000 / beats : Number.NaN,
   };
 }
 
+const WINDOW_MS = 5_000;
+const IDLE_WAIT_MS = 8_000;
+
+/** One traced window of the renderer's main thread: CPU of its top-level tasks and of the calls into `script`. */
+async function traceWindow(browser: Browser, page: Page, script: string, label: string) {
+  await browser.startTracing(page, {
+    categories: [
+      'toplevel',
+      'devtools.timeline',
+      'disabled-by-default-devtools.timeline',
+      'v8.execute',
+      // BENCH_PAGES_CATEGORIES=a,b: more trace categories, to see what a task does (with BENCH_PAGES_TRACE).
+      ...(process.env.BENCH_PAGES_CATEGORIES?.split(',') ?? []),
+    ],
+  });
+  await new Promise((r) => setTimeout(r, WINDOW_MS));
+  const trace = JSON.parse((await browser.stopTracing()).toString('utf8')) as { traceEvents: TraceEvent[] };
+  if (process.env.BENCH_PAGES_TRACE)
+    await writeFile(`${process.env.BENCH_PAGES_TRACE}.${label}.json`, JSON.stringify(trace));
+  const events = trace.traceEvents;
+  const main = new Set(
+    events.filter((e) => e.name === 'thread_name' && e.args?.name === 'CrRendererMain').map((e) => `${e.pid}:${e.tid}`),
+  );
+  const onMain = events.filter((e) => e.ph === 'X' && main.has(`${e.pid}:${e.tid}`));
+  // Outermost tasks only (the scheduler's RunTask may wrap ThreadControllerImpl::RunTask or not).
+  let tasksUs = 0;
+  let taskEnd = 0;
+  for (const e of onMain
+    .filter((x) => x.name === 'RunTask' || x.name === 'ThreadControllerImpl::RunTask')
+    .sort((a, b) => a.ts - b.ts)) {
+    if (e.ts < taskEnd) continue;
+    tasksUs += e.tdur ?? 0;
+    taskEnd = e.ts + (e.dur ?? 0);
+  }
+  // Outermost calls into the script (a listener may call into another of its functions: count it once).
+  let callsUs = 0;
+  let until = 0;
+  for (const e of onMain
+    .filter((x) => x.name === 'FunctionCall' && x.args?.data?.url?.includes(script))
+    .sort((a, b) => a.ts - b.ts)) {
+    if (e.ts < until) continue;
+    callsUs += e.tdur ?? 0;
+    until = e.ts + (e.dur ?? 0);
+  }
+  return { tasksUs, callsUs };
+}
+
 /**
- * The bare baseline of the tracker's cost, measured in the same run under the same emulation: a page of the
+ * The bare baselines of the tracker's cost, measured in the same run under the same emulation: a page of the
  * tool's origin doing nothing but one `fetch()` per beat interval to the beats endpoint, with a real beat
- * (the module page's token and ticket, its own tab) whose JSON answer it reads. Its main-thread CPU per fetch
- * is what sending a beat from the page costs at the least.
+ * (the module page's token and ticket, its own tab) whose JSON answer it reads — from the page itself
+ * (`page`: what sending a beat from the page costs at the least), or from a dedicated worker that the page
+ * starts and never hears from again (`worker`: what one request a beat costs the page's main thread however
+ * little the page does, the browser's own bookkeeping of a request made for the page). Both start at the
+ * first pointer move, so that a window before it shows the page with nothing running.
  */
 const BARE_PATH = '/bench/bare-beats';
-function barePage(config: { endpoint: string; sessionToken: string; ticket: string; beatMs: number }): string {
+const BARE_WORKER_PATH = '/bench/bare-worker-beats';
+function barePage(
+  config: { endpoint: string; sessionToken: string; ticket: string; beatMs: number },
+  mode: 'page' | 'worker',
+): string {
   const c = JSON.stringify({
     endpoint: config.endpoint,
     token: config.sessionToken,
     ticket: config.ticket,
     beatMs: config.beatMs,
   });
-  return `<!doctype html><html lang="fr"><head><meta charset="utf-8"><title>bare</title></head><body><p>bare</p>
-<script type="application/json" id="c">${c.replace(/</g, '\\u003c')}</script>
-<script>
-const c = JSON.parse(document.getElementById('c').textContent);
+  const beats = `
 const tab = crypto.randomUUID();
 let seq = 0;
 function send(kind) {
@@ -403,7 +447,19 @@ function send(kind) {
   }).then((r) => r.json()).catch(() => {});
 }
 send('open');
-setInterval(() => send('beat'), c.beatMs);
+setInterval(() => send('beat'), c.beatMs);`;
+  const start =
+    mode === 'page'
+      ? `function start(c) {${beats}\n}`
+      : `function start(c) {
+  const src = 'const c = ' + JSON.stringify(c) + ';' + ${JSON.stringify(beats)};
+  new Worker(URL.createObjectURL(new Blob([src], { type: 'text/javascript' })));
+}`;
+  return `<!doctype html><html lang="fr"><head><meta charset="utf-8"><title>bare</title></head><body><p>bare</p>
+<script type="application/json" id="c">${c.replace(/</g, '\\u003c')}</script>
+<script>
+${start}
+addEventListener('pointermove', () => start(JSON.parse(document.getElementById('c').textContent)), { once: true });
 </script></body></html>`;
 }
 
@@ -492,6 +548,7 @@ async function main() {
   const results: PageFigures[][] = [];
   const beatsRuns: Awaited<ReturnType<typeof trackerCost>>[] = [];
   const bareRuns: Awaited<ReturnType<typeof trackerCost>>[] = [];
+  const bareWorkerRuns: Awaited<ReturnType<typeof trackerCost>>[] = [];
   let trackerConfig: { endpoint: string; sessionToken: string; ticket: string; beatMs: number } | null = null;
   try {
     for (let run = 0; run < RUNS; run++) {
@@ -546,16 +603,20 @@ async function main() {
         rows.push(await figuresOf('module page, later visit', page, again, log, docIndex(log, toolUrl, '/lti/launch')));
         await context.close();
       }
-      // The bare baseline: one fetch() per beat from a page of the tool's origin, same phone.
+      // The bare baselines: one fetch() per beat from a page of the tool's origin, or from its worker.
       if (trackerConfig) {
-        const { context, page, beatsSeen } = await phone(browser);
-        const html = barePage(trackerConfig);
-        await page.route(`${toolUrl}${BARE_PATH}`, (route) =>
-          route.fulfill({ contentType: 'text/html; charset=utf-8', body: html }),
-        );
-        await page.goto(`${toolUrl}${BARE_PATH}`);
-        bareRuns.push(await trackerCost(browser, page, beatsSeen, BARE_PATH, 'body'));
-        await context.close();
+        for (const mode of ['page', 'worker'] as const) {
+          const { context, page, beatsSeen } = await phone(browser);
+          const path = mode === 'page' ? BARE_PATH : BARE_WORKER_PATH;
+          const html = barePage(trackerConfig, mode);
+          await page.route(`${toolUrl}${path}`, (route) =>
+            route.fulfill({ contentType: 'text/html; charset=utf-8', body: html }),
+          );
+          await page.goto(`${toolUrl}${path}`);
+          const cost = await trackerCost(browser, page, beatsSeen, path, 'body', `bare-${mode}`);
+          (mode === 'page' ? bareRuns : bareWorkerRuns).push(cost);
+          await context.close();
+        }
       }
       // 4. « Mon parcours »: a link without theme or module.
       {
@@ -610,15 +671,26 @@ async function main() {
   }
   const tasks = median(beatsRuns.map((b) => b.tasksMsPerBeat));
   const calls = median(beatsRuns.map((b) => b.trackerMsPerBeat));
+  const added = median(beatsRuns.map((b) => b.addedTasksMsPerBeat));
+  const runsOf = (f: (b: (typeof beatsRuns)[number]) => number) => beatsRuns.map((b) => f(b).toFixed(3)).join(', ');
   console.log(
-    `\ntracker, main-thread CPU per beat at ${CPU_SLOWDOWN}× (${beatsRuns.map((b) => `${b.beats} beats in ${b.windows} × 5 s`).join(', ')}): all renderer main-thread tasks ${tasks.toFixed(3)} ms (runs: ${beatsRuns.map((b) => b.tasksMsPerBeat.toFixed(3)).join(', ')}), of which tracker.js calls ${calls.toFixed(3)} ms (runs: ${beatsRuns.map((b) => b.trackerMsPerBeat.toFixed(3)).join(', ')}) — target ≤ ${TARGETS.beatMs} ms: ${ok(tasks <= TARGETS.beatMs)}`,
+    `\ntracker, main-thread CPU per beat at ${CPU_SLOWDOWN}× (${beatsRuns.map((b) => `${b.beats} beats in ${b.windows} × 5 s`).join(', ')}): all renderer main-thread tasks ${tasks.toFixed(3)} ms (runs: ${runsOf((b) => b.tasksMsPerBeat)}); the same page with no beat (tracker idle, ${beatsRuns.map((b) => b.idleBeats).join(', ')} beats): ${runsOf((b) => b.idleTasksMsPerWindow)} ms per 5 s window; added by the beats: ${added.toFixed(3)} ms (runs: ${runsOf((b) => b.addedTasksMsPerBeat)}), of which tracker.js calls ${calls.toFixed(3)} ms (runs: ${runsOf((b) => b.trackerMsPerBeat)}) — target ≤ ${TARGETS.beatMs} ms (tracker.js calls): ${ok(calls <= TARGETS.beatMs)}`,
   );
-  const bareTasks = median(bareRuns.map((b) => b.tasksMsPerBeat));
-  const bareCalls = median(bareRuns.map((b) => b.trackerMsPerBeat));
+  for (const [what, list] of [
+    ['one fetch() per beat from a page', bareRuns],
+    ['one fetch() per beat from a worker the page never hears from', bareWorkerRuns],
+  ] as const) {
+    const of = (f: (b: (typeof list)[number]) => number) => list.map((b) => f(b).toFixed(3)).join(', ');
+    console.log(
+      `bare baseline, ${what} (${list.map((b) => `${b.beats} fetches in ${b.windows} × 5 s`).join(', ')}): all renderer main-thread tasks ${median(list.map((b) => b.tasksMsPerBeat)).toFixed(3)} ms (runs: ${of((b) => b.tasksMsPerBeat)}); with nothing running yet: ${of((b) => b.idleTasksMsPerWindow)} ms per 5 s window; added by the fetches: ${median(list.map((b) => b.addedTasksMsPerBeat)).toFixed(3)} ms (runs: ${of((b) => b.addedTasksMsPerBeat)}), of which its script's calls ${median(list.map((b) => b.trackerMsPerBeat)).toFixed(3)} ms (runs: ${of((b) => b.trackerMsPerBeat)})`,
+    );
+  }
+  const floor = median(bareWorkerRuns.map((b) => b.addedTasksMsPerBeat));
+  const barePageAdded = median(bareRuns.map((b) => b.addedTasksMsPerBeat));
   console.log(
-    `bare baseline, one fetch() per beat from a page (${bareRuns.map((b) => `${b.beats} fetches in ${b.windows} × 5 s`).join(', ')}): all renderer main-thread tasks ${bareTasks.toFixed(3)} ms (runs: ${bareRuns.map((b) => b.tasksMsPerBeat.toFixed(3)).join(', ')}), of which its script's calls ${bareCalls.toFixed(3)} ms (runs: ${bareRuns.map((b) => b.trackerMsPerBeat.toFixed(3)).join(', ')}); tracker / bare: all tasks ${(tasks / bareTasks).toFixed(2)}, script calls ${(calls / bareCalls).toFixed(2)}`,
+    `tracker / bare page fetch: added tasks ${(added / barePageAdded).toFixed(2)}, script calls ${(calls / median(bareRuns.map((b) => b.trackerMsPerBeat))).toFixed(2)}; tracker / bare worker fetch (the floor of one request a beat): added tasks ${(added / floor).toFixed(2)}`,
   );
-  if (args.json) await writeFile(args.json, JSON.stringify({ results, beatsRuns, bareRuns }, null, 2));
+  if (args.json) await writeFile(args.json, JSON.stringify({ results, beatsRuns, bareRuns, bareWorkerRuns }, null, 2));
 }
 
 main().then(

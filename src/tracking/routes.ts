@@ -3,6 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Db } from '../db/index.js';
+import { precompress, sendEncoded } from '../http/assets.js';
 import { BadRequestError, DomainError, ForbiddenError, NotFoundError } from '../http/errors.js';
 import { type LaunchSession, requireSession } from '../lti/index.js';
 import { beatsReceived } from '../metrics/index.js';
@@ -64,6 +65,7 @@ export function compactScript(source: string): string {
 export const TRACKER_SOURCE = compactScript(readFileSync(new URL('./tracker.js', import.meta.url), 'utf8'));
 /** Content hash of the script: the markup asks for `?v=<hash>`, which may then be cached for good. */
 export const TRACKER_VERSION = sha256Hex(TRACKER_SOURCE).slice(0, 16);
+const TRACKER_ENCODED = precompress(TRACKER_SOURCE);
 
 const Uuid = Type.String({ pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' });
 const Item = Type.Object(
@@ -172,8 +174,9 @@ export async function trackingRoutes(root: FastifyInstance, options: { runtime: 
         )
         .header('etag', etag)
         .header('x-content-type-options', 'nosniff');
-      if (request.headers['if-none-match'] === etag) return reply.code(304).send(null);
-      return reply.type('text/javascript; charset=utf-8').send(TRACKER_SOURCE);
+      if (request.headers['if-none-match'] === etag)
+        return reply.code(304).header('vary', 'accept-encoding').send(null);
+      return sendEncoded(request, reply, 'text/javascript; charset=utf-8', TRACKER_ENCODED);
     },
   );
 

@@ -1,5 +1,5 @@
 /*
- * One file (~500 lines): the browser loads one script, which is also the worker that sends the beats.
+ * One file (~600 lines): the browser loads one script, which is also the worker that sends the beats.
  *
  * Émargement connection-time tracker (beats-v2, docs/time-accounting.md): one tab = one page load (tabId +
  * seq). Every beat says why it was sent (`cause`: periodic, or a stop: hidden, idle, pagehide) and how long
@@ -7,10 +7,17 @@
  * stop beat at once on hidden/idle; sendBeacon on pagehide. Coming back starts a new run with a periodic beat
  * at once. Beats that fail are kept (memory, and sessionStorage where the browser allows it) and re-sent with
  * their own seq. Configuration: the JSON of <script type="application/json" id="emargement-tracker-config">.
- * Sending: when the configuration names a worker (`workerUrl`: this very script), the beats' fetch and its
- * acknowledgement run there, off the main thread; this script then only posts the new items to it and drops
- * what it reports acknowledged. Without Worker, or if the worker fails to start, this page sends them itself.
- * The pagehide beacon always leaves from the page (a worker may be stopped with it).
+ *
+ * Two ways of running, same items, causes and timing:
+ * - With a worker (`workerUrl` in the configuration: this very script, run as a dedicated worker), the
+ *   worker keeps the periodic clock, numbers the beats, sends them and retries, off the main thread. The
+ *   page observes visibility, input and media and tells the worker what changed (a stop, a new run, media,
+ *   the last input at most every INPUT_NOTE_MS); it runs nothing on an ordinary beat. The worker hands the
+ *   page the items the page must be able to send itself: the stop beats at once, and anything a failed send
+ *   left unacknowledged (for sessionStorage and the pagehide beacon).
+ * - Without Worker, or if the worker fails to start or breaks, the page does all of it itself.
+ * The pagehide beacon always leaves from the page (a worker may be stopped with it): its items are numbered
+ * above anything the worker may have numbered (`reserve`), so they never collide with a worker's beat.
  * Silent on purpose: it never writes to the console.
  */
 (() => {
@@ -32,6 +39,9 @@
   const MAX_QUEUE = 500;
   const KEY = 'emargement-tracker:';
   const INPUTS = ['pointerdown', 'pointermove', 'keydown', 'wheel', 'scroll', 'touchstart'];
+  // With a worker: how stale its idea of the last input may get while the learner keeps working (it only
+  // feeds the periodic beats' inputAgoMs; the idle stop is decided here, on the exact time).
+  const INPUT_NOTE_MS = Math.min(1000, BEAT / 4);
   const meta = document.querySelector('meta[name="emargement-session"]');
   let token = cfg.sessionToken;
   let exp = cfg.sessionExp * 1000;
@@ -50,7 +60,15 @@
   let renewTimer;
   let renewing;
   let worker = null;
-  let nextPost = 0; // the first seq of the current tab not yet given to the worker
+  // What the page knows of the worker's numbering, for `reserve`: its next seq as it last reported it, when,
+  // and the state messages it had handled by then (`posted` counts those sent).
+  let workerNext = 0;
+  let reportedAt = 0;
+  let posted = 0;
+  let handled = 0;
+  let heard = false; // the worker has answered for this tab (before that it cannot have numbered anything)
+  let inputNotedAt = Number.NEGATIVE_INFINITY;
+  let inputNote = null;
 
   const now = () => performance.now();
 
@@ -127,6 +145,7 @@
   }
 
   const isActive = (media) => document.visibilityState === 'visible' && (now() - lastInput < IDLE || media);
+  const ago = () => Math.max(0, Math.round(now() - lastInput));
 
   // Looked up once: a cross-site frame whose storage is blocked throws on every access, and a throw is dear.
   let store;
@@ -171,9 +190,12 @@
 
   // `media`: a video or audio element kept the page active up to this beat (for an idle beat sent because
   // the video stopped, it was playing until now: the run ends here, not 180 s after the last input).
+  function beatItem(cause, media) {
+    return { kind: 'beat', cause, inputAgoMs: ago(), media: media ?? mediaPlaying() };
+  }
+
   function beat(cause, media) {
-    const ago = Math.round(now() - lastInput);
-    push({ kind: 'beat', cause, inputAgoMs: Math.max(0, ago), media: media ?? mediaPlaying() });
+    push(beatItem(cause, media));
     lastBeat = now();
     nextBeat = lastBeat + BEAT;
     flush();
@@ -231,8 +253,7 @@
   }
 
   function flush() {
-    if (worker) return postToWorker();
-    if (inflight || !queue.length || closed) return;
+    if (worker || inflight || !queue.length || closed) return;
     inflight = true;
     const batch = queue.slice(0, MAX_BATCH);
     const sentTab = tab;
@@ -257,40 +278,85 @@
       });
   }
 
-  // The items the worker has not been given yet (it keeps its own queue of what it has not sent).
-  function postToWorker() {
-    if (closed) return;
-    const items = [];
-    for (const it of queue) if (it.seq >= nextPost) items.push(it);
-    if (!items.length) return;
-    nextPost = seq;
-    const t = currentToken();
-    worker.postMessage({ t: 'items', tab, ticket: cfg.ticket, token: t, endpoint: cfg.endpoint, beatMs: BEAT, items });
+  // The first seq the page may number without colliding with one the worker numbered: what the worker last
+  // reported, plus what it may have numbered since — a periodic beat per interval at most (one more for the
+  // report's travel), and two beats (a stop, a new run's first beat) per state message it had not handled.
+  // A seq left unused is harmless: the server only asks that seqs of a tab increase.
+  function reserve() {
+    if (!heard) return Math.max(seq, workerNext);
+    const since = Math.ceil(Math.max(0, now() - reportedAt) / BEAT);
+    return Math.max(seq, workerNext + since + 2 + 2 * (posted - handled));
   }
 
   function onWorkerMessage(e) {
     const m = e.data;
-    if (!m || m.tab !== tab) return;
-    if (m.t === 'ack') {
-      failures = 0;
-      const done = new Set(m.seqs);
+    if (!m || m.tab !== tab || !worker) return;
+    heard = true;
+    workerNext = m.next;
+    reportedAt = now();
+    handled = m.handled;
+    if (m.items) for (const it of m.items) queue.push(it);
+    if (m.acked) {
+      const done = new Set(m.acked);
       queue = queue.filter((it) => !done.has(it.seq));
-      if (saved) save(false); // rewrite or clear a stored queue; a fresh one is stored only after a failure
-    } else if (m.t === 'fail') {
-      failures = (failures || 0) + 1;
-      save(false);
-      if (m.status === 401) renew();
     }
+    if (queue.length > MAX_QUEUE) queue.splice(0, queue.length - MAX_QUEUE);
+    if (m.t === 'fail') {
+      failures = (failures || 0) + 1;
+      if (m.status === 401) renew();
+    } else if (m.ok) {
+      failures = 0;
+    }
+    // A fresh queue is stored only after a failure; a stored one is rewritten or cleared as it shrinks.
+    if (failures || saved) save(false);
+  }
+
+  // With a worker: tell it what changed, and keep the idle deadline (the only timer the page runs then).
+  function tellWorker(was, played) {
+    if (was !== active || played !== playing) {
+      const m = { t: 'state', tab, n: ++posted, active, media: playing, inputAgoMs: ago() };
+      // Going hidden or idle: the stop beat. Back in front of the learner: a new run's beat at once.
+      if (was && !active)
+        m.stop = { cause: document.visibilityState === 'visible' ? 'idle' : 'hidden', media: played || playing };
+      else if (active && !was) m.now = true;
+      inputNotedAt = now();
+      worker.postMessage(m);
+    }
+    clearTimeout(timer);
+    if (active && !playing) timer = setTimeout(update, Math.max(20, lastInput + IDLE - now()));
+  }
+
+  // The worker's periodic beats report how long ago the last input was: it learns of inputs at most every
+  // INPUT_NOTE_MS (the first at once, the last after that delay), not on every pointer move.
+  function noteInput() {
+    if (inputNote) return;
+    const wait = inputNotedAt + INPUT_NOTE_MS - now();
+    if (wait <= 0) sendInputNote();
+    else inputNote = setTimeout(sendInputNote, wait);
+  }
+
+  function sendInputNote() {
+    inputNote = null;
+    inputNotedAt = now();
+    if (worker && !closed) worker.postMessage({ t: 'input', tab, inputAgoMs: ago() });
   }
 
   // The worker could not start (no script, a policy forbidding it) or broke: this page sends from now on,
-  // everything not acknowledged (what the worker may have sent already comes back as a duplicate: acknowledged).
+  // everything it holds, numbering above what the worker may have used (what the worker had already
+  // delivered comes back as a duplicate: acknowledged), and keeps the beat clock itself.
   function workerFailed(e) {
     e?.preventDefault?.();
     if (!worker) return;
+    seq = reserve();
     worker.terminate();
     worker = null;
+    clearTimeout(inputNote);
+    inputNote = null;
+    if (closed) return;
+    lastBeat = now();
+    nextBeat = lastBeat + BEAT;
     flush();
+    update();
   }
 
   function startWorker() {
@@ -311,6 +377,7 @@
     const played = playing;
     playing = mediaPlaying();
     active = isActive(playing);
+    if (worker) return tellWorker(was, played);
     const t = now();
     if (was && !active) {
       beat(document.visibilityState === 'visible' ? 'idle' : 'hidden', played || playing);
@@ -328,12 +395,12 @@
   function onInput() {
     lastInput = now();
     if (!active) update();
+    else if (worker) noteInput();
   }
 
   function start() {
     tab = uuid();
     seq = 0;
-    nextPost = 0;
     queue = [];
     closed = false;
     failures = 0;
@@ -341,6 +408,30 @@
     lastBeat = Number.NEGATIVE_INFINITY;
     nextBeat = now() + BEAT;
     push({ kind: 'open' });
+    if (worker) {
+      // The worker numbers everything after the `open` and keeps the clock (first beat one interval after it).
+      playing = mediaPlaying();
+      active = isActive(playing);
+      workerNext = seq;
+      reportedAt = now();
+      posted = 0;
+      handled = 0;
+      heard = false;
+      inputNotedAt = now();
+      worker.postMessage({
+        t: 'tab',
+        tab,
+        ticket: cfg.ticket,
+        token: currentToken(),
+        endpoint: cfg.endpoint,
+        beatMs: BEAT,
+        next: seq,
+        items: queue.slice(),
+        active,
+        media: playing,
+      });
+      return tellWorker(active, playing);
+    }
     active = isActive(mediaPlaying());
     flush();
     update();
@@ -348,11 +439,17 @@
 
   function onPageHide() {
     if (closed) return;
-    if (active && document.visibilityState === 'visible') beat('pagehide');
+    if (worker) {
+      seq = reserve();
+      if (active && document.visibilityState === 'visible') push(beatItem('pagehide'));
+      clearTimeout(inputNote);
+    } else if (active && document.visibilityState === 'visible') {
+      beat('pagehide');
+    }
     push({ kind: 'close' });
     closed = true;
     clearTimeout(timer);
-    worker?.postMessage({ t: 'close' });
+    worker?.postMessage({ t: 'close', tab });
     save(true);
     const data = new Blob([body(tab, cfg.ticket, queue.slice(-MAX_BATCH), true)], { type: 'text/plain;charset=UTF-8' });
     let sent = false;
@@ -411,17 +508,28 @@
   scheduleRenew();
 
   // The sender, when this same file runs as a dedicated worker (`new Worker(<this script's URL>)`: served
-  // immutable, so the worker's copy comes from the HTTP cache, no second download). It sends what the page
-  // gives it, in order, one request at a time, as the page does without a worker, and reports back.
-  // From the page: {t: 'items', tab, ticket, token, endpoint, beatMs, items} (new items of tab `tab`; a new tab
-  // drops the previous one's queue), {t: 'auth', token, ticket?} (a renewed session token or ticket), {t: 'close'} (the page is
-  // going away: its own beacon sends what is left). To the page: {t: 'ack', tab, seqs} (acknowledged items),
-  // {t: 'fail', tab, status} (a send failed or left deferred items: retried here after a pause).
+  // immutable, so the worker's copy comes from the HTTP cache, no second download). It keeps the periodic
+  // clock while the page says the learner is active, numbers the beats after the page's `open`, and sends
+  // them in order, one request at a time, as the page does without a worker.
+  // From the page: {t: 'tab', tab, ticket, token, endpoint, beatMs, next, items, active, media} (a new tab: its
+  // first seq to number, the page's `open`; the previous tab is dropped), {t: 'state', tab, n, active, media,
+  // inputAgoMs, stop?: {cause, media}, now?} (the n-th change: a stop beat to send, a new run to start at
+  // once, media), {t: 'input', tab, inputAgoMs}, {t: 'auth', token, ticket?} (a renewed session token or
+  // ticket), {t: 'close', tab} (the page is going away: its own beacon sends what it holds).
+  // To the page, {t: 'items' | 'fail', tab, next, handled, items?, acked?, ok?, status?}: the next seq and the
+  // last state message handled; `items` the page must hold from now on (a stop beat at once, anything a failed
+  // send left unacknowledged); `acked` those of the page's items now acknowledged. Nothing is posted for a beat
+  // acknowledged at its first send: an ordinary beat costs the page nothing.
   function senderWorker() {
     const MAX_BATCH = 50;
     const MAX_QUEUE = 500;
+    const now = () => performance.now();
     let tab = null;
-    let queue = [];
+    let seq = 0;
+    let queue = []; // numbered, not acknowledged yet
+    let unreported = []; // numbered items the page does not hold
+    let held = new Set(); // seqs of queued items the page holds
+    let acked = []; // seqs of the page's items acknowledged since the last report
     let closed = false;
     let inflight = false;
     let failures = 0;
@@ -429,6 +537,58 @@
     let ticket = '';
     let endpoint = '';
     let beatMs = 20000;
+    let active = false;
+    let media = false;
+    let inputAt = 0;
+    let nextBeat = 0;
+    let timer = null;
+    let handled = 0;
+
+    function report(t, extra) {
+      const m = { t, tab, next: seq, handled, ...extra };
+      if (unreported.length) {
+        m.items = unreported;
+        for (const it of unreported) held.add(it.seq);
+        unreported = [];
+      }
+      if (acked.length) {
+        m.acked = acked;
+        acked = [];
+      }
+      self.postMessage(m);
+    }
+
+    function beat(cause, mediaNow) {
+      const item = {
+        kind: 'beat',
+        cause,
+        inputAgoMs: Math.max(0, Math.round(now() - inputAt)),
+        media: mediaNow,
+        seq: seq++,
+        clientTime: new Date().toISOString(),
+      };
+      queue.push(item);
+      unreported.push(item);
+      if (queue.length > MAX_QUEUE) {
+        const dropped = new Set(queue.splice(0, queue.length - MAX_QUEUE).map((it) => it.seq));
+        unreported = unreported.filter((it) => !dropped.has(it.seq));
+        for (const s of dropped) held.delete(s);
+      }
+      nextBeat = now() + beatMs;
+    }
+
+    function schedule() {
+      clearTimeout(timer);
+      timer = active && !closed ? setTimeout(tick, Math.max(20, nextBeat - now())) : null;
+    }
+
+    function tick() {
+      timer = null;
+      if (!active || closed) return;
+      beat('periodic', media);
+      schedule();
+      flush();
+    }
 
     // A refused batch (malformed, or not this learner's) never gets better by waiting: it is dropped.
     function post(items) {
@@ -444,9 +604,10 @@
       );
     }
 
+    // The page gets what is unacknowledged (for storage and its beacon) and the failure; retried after a pause.
     function retry(status) {
       failures++;
-      self.postMessage({ t: 'fail', tab, status: status || 0 });
+      report('fail', { status: status || 0 });
       setTimeout(flush, Math.min(beatMs, 250 * 2 ** Math.min(failures, 8)));
     }
 
@@ -458,7 +619,7 @@
       post(batch)
         .then((b) => {
           inflight = false;
-          if (sentTab !== tab) return;
+          if (sentTab !== tab) return flush();
           if (!b.results) return retry(b.status);
           failures = 0;
           // `received` and `duplicate` are durably queued: acknowledged; `deferred` stays.
@@ -467,13 +628,16 @@
           );
           const left = batch.filter((it) => !done.has(it.seq));
           queue = left.concat(queue.slice(batch.length));
-          self.postMessage({ t: 'ack', tab, seqs: batch.filter((it) => done.has(it.seq)).map((it) => it.seq) });
+          unreported = unreported.filter((it) => !done.has(it.seq));
+          for (const s of done) if (held.delete(s)) acked.push(s);
+          if (acked.length) report('items', { ok: true });
           if (queue.length > left.length) flush();
           else if (left.length) retry(0);
         })
         .catch(() => {
           inflight = false;
           if (sentTab === tab) retry(0);
+          else flush();
         });
     }
 
@@ -485,23 +649,50 @@
         if (m.ticket) ticket = m.ticket;
         return;
       }
-      if (m.t === 'close') {
-        closed = true;
-        return;
-      }
-      if (m.t !== 'items') return;
-      if (m.tab !== tab) {
+      if (m.t === 'tab') {
         tab = m.tab;
-        queue = [];
+        seq = m.next;
+        queue = m.items.slice();
+        held = new Set(queue.map((it) => it.seq));
+        unreported = [];
+        acked = [];
         closed = false;
         failures = 0;
+        handled = 0;
+        token = m.token;
+        ticket = m.ticket;
+        endpoint = m.endpoint;
+        beatMs = m.beatMs;
+        active = m.active;
+        media = m.media;
+        inputAt = now();
+        nextBeat = now() + beatMs;
+        schedule();
+        report('items', {}); // the page now knows this worker runs: nothing is numbered yet
+        flush();
+        return;
       }
-      token = m.token;
-      ticket = m.ticket;
-      endpoint = m.endpoint;
-      beatMs = m.beatMs;
-      for (const it of m.items) queue.push(it);
-      if (queue.length > MAX_QUEUE) queue.splice(0, queue.length - MAX_QUEUE);
+      if (m.tab !== tab) return;
+      if (m.t === 'close') {
+        closed = true;
+        clearTimeout(timer);
+        timer = null;
+        return;
+      }
+      inputAt = now() - m.inputAgoMs;
+      if (m.t !== 'state') return;
+      handled = m.n;
+      let stopped = false;
+      if (m.stop) {
+        beat(m.stop.cause, m.stop.media);
+        stopped = true;
+      }
+      active = m.active;
+      media = m.media;
+      if (active && m.now) beat('periodic', media);
+      schedule();
+      // A stop beat is the page's to hold at once: its beacon must be able to send it if the page goes now.
+      if (stopped) report('items', {});
       flush();
     };
   }

@@ -1,6 +1,7 @@
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import type { Response as InjectResponse } from 'light-my-request';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { minifyCss } from '../../src/http/assets.js';
+import { acceptsEncoding, minifyCss } from '../../src/http/assets.js';
 import { type CatalogTestContext, createCatalogTestApp, onboardingForm } from '../catalog/helpers.js';
 import type { FakeComponent } from '../fixtures/openedx/index.js';
 import { attrs, dom } from '../helpers/dom.js';
@@ -113,6 +114,73 @@ describe('GET /static/:file', () => {
     expect(again.statusCode).toBe(304);
     expect(again.body).toBe('');
     expect((await get('/static/nothing.css')).statusCode).toBe(404);
+  });
+
+  it('sends each file compressed in the best encoding the browser accepts, the same bytes once decoded', async () => {
+    const page = await get('/assets/video-placeholder.html');
+    const href = attrs(dom(page.body), 'link[rel="stylesheet"]', 'href')[0] as string;
+    const tracker = attrs(dom((await learnerPages())[1]?.body ?? ''), 'script[src*="tracker.js"]', 'src')[0] as string;
+    expect(tracker).toBeDefined();
+    for (const url of [href, '/static/video-placeholder.css', tracker]) {
+      const plain = await ctx.app.inject({
+        method: 'GET',
+        url: local(url),
+        headers: { 'accept-encoding': 'identity' },
+      });
+      expect(plain.headers['content-encoding']).toBeUndefined();
+      expect(plain.headers.vary).toBe('accept-encoding');
+      const identity = plain.rawPayload;
+      // Chrome over http: gzip; over https: br too (preferred).
+      const gz = await ctx.app.inject({
+        method: 'GET',
+        url: local(url),
+        headers: { 'accept-encoding': 'gzip, deflate' },
+      });
+      expect(gz.headers['content-encoding']).toBe('gzip');
+      expect(gz.headers.vary).toBe('accept-encoding');
+      expect(gunzipSync(gz.rawPayload).equals(identity)).toBe(true);
+      expect(gz.rawPayload.length).toBeLessThan(identity.length);
+      const br = await ctx.app.inject({
+        method: 'GET',
+        url: local(url),
+        headers: { 'accept-encoding': 'gzip, deflate, br, zstd' },
+      });
+      expect(br.headers['content-encoding']).toBe('br');
+      expect(brotliDecompressSync(br.rawPayload).equals(identity)).toBe(true);
+      expect(br.headers['content-type']).toBe(plain.headers['content-type']);
+      // A 304 says it varies too, so that a cache keeps the encodings apart.
+      const etag = String(plain.headers.etag);
+      const again = await ctx.app.inject({
+        method: 'GET',
+        url: local(url),
+        headers: { 'accept-encoding': 'gzip', 'if-none-match': etag },
+      });
+      expect(again.statusCode).toBe(304);
+      expect(again.headers.vary).toBe('accept-encoding');
+    }
+    // The pages themselves stay uncompressed (they carry the session token: BREACH).
+    const timeHref = attrs(
+      dom((await learnerPages())[1]?.body ?? ''),
+      'a[href*="/tracking/time"]',
+      'href',
+    )[0] as string;
+    for (const url of [timeHref, '/assets/video-placeholder.html']) {
+      const res = await get(url, { 'accept-encoding': 'gzip, deflate, br' });
+      expect(res.statusCode).toBe(200);
+      expect(res.headers['content-encoding']).toBeUndefined();
+    }
+  });
+
+  it('reads Accept-Encoding as RFC 9110 says: listed or *, and q=0 refuses', () => {
+    expect(acceptsEncoding(undefined, 'gzip')).toBe(false);
+    expect(acceptsEncoding('gzip, deflate', 'gzip')).toBe(true);
+    expect(acceptsEncoding('gzip, deflate', 'br')).toBe(false);
+    expect(acceptsEncoding('GZIP;q=0.5', 'gzip')).toBe(true);
+    expect(acceptsEncoding('gzip;q=0, *', 'gzip')).toBe(false);
+    expect(acceptsEncoding('*', 'br')).toBe(true);
+    expect(acceptsEncoding('*;q=0', 'br')).toBe(false);
+    expect(acceptsEncoding('br;q=0.000', 'br')).toBe(false);
+    expect(acceptsEncoding('identity', 'gzip')).toBe(false);
   });
 
   it('serves stylesheets compact, comments and layout white space removed', () => {
