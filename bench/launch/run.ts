@@ -411,7 +411,10 @@ async function main(): Promise<void> {
     let ourStore: string;
     const ourEnv: NodeJS.ProcessEnv = {
       PATH: process.env.PATH,
+      // `production` would require an https PUBLIC_URL; the one thing development adds is the demo LMS, off here
+      // as in production (its registration would join the frame policy's list).
       NODE_ENV: 'development',
+      DEMO_LMS: 'false',
       PORT: String(ourPort),
       PUBLIC_URL: ourUrl,
       APP_SECRET: 'bench-launch-app-secret-0123456789abcdefghij',
@@ -603,7 +606,7 @@ interface Report {
   machine: Record<string, string>;
   settings: Record<string, string | number>;
   sides: Record<string, SideSummary>;
-  ratio: { throughput: number; p50: number; targetMet: boolean; cpuPerPair: number } | null;
+  ratio: { throughput: number; p50: number; targetMet: boolean; cpuPerPair: number; toolCpu: number } | null;
 }
 
 const PREFLIGHT_PAIRS = 2;
@@ -666,7 +669,9 @@ function summarise(
       ? {
           throughput: a.pairsPerSecond / b.pairsPerSecond,
           p50: b.p50 / a.p50,
-          targetMet: a.pairsPerSecond >= 5 * b.pairsPerSecond,
+          // The target: the tool's own CPU per pair at most 1.8 ms and at most a fifth of ltijs's, same run.
+          toolCpu: b.cpuMsPerPair.tool / a.cpuMsPerPair.tool,
+          targetMet: a.cpuMsPerPair.tool <= 1.8 && 5 * a.cpuMsPerPair.tool <= b.cpuMsPerPair.tool,
           // What each tool costs the machine per pair, its database server included: less sensitive than
           // pairs per second to what else runs on a shared machine.
           cpuPerPair: (b.cpuMsPerPair.tool + b.cpuMsPerPair.db) / (a.cpuMsPerPair.tool + a.cpuMsPerPair.db),
@@ -764,8 +769,8 @@ function printReport(r: Report): void {
   out.push('');
   if (r.ratio) {
     out.push(
-      `Émargement / ltijs: ${fmt(r.ratio.throughput, 2)}× the pairs per second (target ≥ 5×: ${r.ratio.targetMet ? 'met' : 'NOT met'}); ` +
-        `ltijs / Émargement: ${fmt(r.ratio.p50, 2)}× the p50, ${fmt(r.ratio.cpuPerPair, 2)}× the CPU per pair (tool + its database server)`,
+      `tool CPU per pair: ltijs / Émargement ${fmt(r.ratio.toolCpu, 2)}× (target: Émargement ≤ 1.8 ms and ≥ 5× less than ltijs: ${r.ratio.targetMet ? 'met' : 'NOT met'}); ` +
+        `Émargement / ltijs: ${fmt(r.ratio.throughput, 2)}× the pairs per second; ltijs / Émargement: ${fmt(r.ratio.p50, 2)}× the p50, ${fmt(r.ratio.cpuPerPair, 2)}× the CPU per pair (tool + its database server)`,
     );
   }
   for (const s of Object.values(r.sides)) {
