@@ -74,6 +74,13 @@ const cpu = () => {
 for (let round = 0; round < ROUNDS; round++) {
   // Logins, timed.
   const locations: string[] = [];
+  const loginProfile = process.env.BENCH_ATTRIBUTE_LOGIN_PROFILE && round === ROUNDS - 1 ? new Session() : null;
+  if (loginProfile) {
+    loginProfile.connect();
+    await loginProfile.post('Profiler.enable');
+    await loginProfile.post('Profiler.setSamplingInterval', { interval: 100 });
+    await loginProfile.post('Profiler.start');
+  }
   let t0 = cpu();
   for (let i = 0; i < PAIRS; i++) {
     const user = users[i % users.length];
@@ -83,6 +90,11 @@ for (let round = 0; round < ROUNDS; round++) {
     locations.push(String(res.headers.location));
   }
   const loginUs = (cpu() - t0) / PAIRS;
+  if (loginProfile) {
+    const { profile: p } = await loginProfile.post('Profiler.stop');
+    await writeFile(process.env.BENCH_ATTRIBUTE_LOGIN_PROFILE as string, JSON.stringify(p));
+    loginProfile.disconnect();
+  }
   // The platform signs every id_token, untimed.
   const forms: string[] = [];
   for (const location of locations) {
