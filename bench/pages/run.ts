@@ -318,6 +318,7 @@ async function trackerCost(
   script = '/assets/tracker.js',
   region: 'iframe' | 'body' = 'iframe',
   label = 'tracker',
+  idleFirst = false,
 ) {
   const box = await page.locator(region).first().boundingBox();
   if (!box) throw new Error(`no ${region} box`);
@@ -327,7 +328,7 @@ async function trackerCost(
   let windows = 0;
   let idle: { tasksUs: number; callsUs: number; beats: number } | null = null;
   // A bare page starts its beats at the first pointer move: its window with no beat comes first.
-  if (region === 'body') {
+  if (idleFirst) {
     await new Promise((r) => setTimeout(r, 1_000));
     const beatsBefore = beatsSeen();
     const t = await traceWindow(browser, page, script, `${label}.idle`);
@@ -345,7 +346,7 @@ async function trackerCost(
   }
   // The same page once nothing beats any more (the tracker calls the learner idle 6 s after the last input):
   // what the renderer's main thread does anyway.
-  if (region === 'iframe') {
+  if (!idleFirst) {
     await new Promise((r) => setTimeout(r, IDLE_WAIT_MS));
     const beatsBefore = beatsSeen();
     const t = await traceWindow(browser, page, script, `${label}.idle`);
@@ -549,6 +550,7 @@ async function main() {
   const beatsRuns: Awaited<ReturnType<typeof trackerCost>>[] = [];
   const bareRuns: Awaited<ReturnType<typeof trackerCost>>[] = [];
   const bareWorkerRuns: Awaited<ReturnType<typeof trackerCost>>[] = [];
+  const bareFramedRuns: Awaited<ReturnType<typeof trackerCost>>[] = [];
   let trackerConfig: { endpoint: string; sessionToken: string; ticket: string; beatMs: number } | null = null;
   try {
     for (let run = 0; run < RUNS; run++) {
@@ -603,18 +605,40 @@ async function main() {
         rows.push(await figuresOf('module page, later visit', page, again, log, docIndex(log, toolUrl, '/lti/launch')));
         await context.close();
       }
-      // The bare baselines: one fetch() per beat from a page of the tool's origin, or from its worker.
+      // The bare baselines: one fetch() per beat from a page of the tool's origin, or from its worker; the
+      // worker's page also framed as the module page is (another site's page around it), to compare like with like.
       if (trackerConfig) {
-        for (const mode of ['page', 'worker'] as const) {
+        for (const mode of ['page', 'worker', 'framed worker'] as const) {
           const { context, page, beatsSeen } = await phone(browser);
           const path = mode === 'page' ? BARE_PATH : BARE_WORKER_PATH;
-          const html = barePage(trackerConfig, mode);
+          const html = barePage(trackerConfig, mode === 'page' ? 'page' : 'worker');
           await page.route(`${toolUrl}${path}`, (route) =>
             route.fulfill({ contentType: 'text/html; charset=utf-8', body: html }),
           );
-          await page.goto(`${toolUrl}${path}`);
-          const cost = await trackerCost(browser, page, beatsSeen, path, 'body', `bare-${mode}`);
-          (mode === 'page' ? bareRuns : bareWorkerRuns).push(cost);
+          if (mode === 'framed worker') {
+            const outer = `${fake.url}/bench/course-page`;
+            await page.route(outer, (route) =>
+              route.fulfill({
+                contentType: 'text/html; charset=utf-8',
+                body: `<!doctype html><html lang="fr"><head><meta charset="utf-8"><title>cours</title></head><body><h1>Cours</h1><iframe src="${toolUrl}${path}" width="360" height="500"></iframe></body></html>`,
+              }),
+            );
+            await page.goto(outer);
+            await page.frameLocator('iframe').locator('p').waitFor();
+          } else {
+            await page.goto(`${toolUrl}${path}`);
+          }
+          const region = mode === 'framed worker' ? 'iframe' : 'body';
+          const cost = await trackerCost(
+            browser,
+            page,
+            beatsSeen,
+            path,
+            region,
+            `bare-${mode.replace(' ', '-')}`,
+            true,
+          );
+          (mode === 'page' ? bareRuns : mode === 'worker' ? bareWorkerRuns : bareFramedRuns).push(cost);
           await context.close();
         }
       }
@@ -679,6 +703,7 @@ async function main() {
   for (const [what, list] of [
     ['one fetch() per beat from a page', bareRuns],
     ['one fetch() per beat from a worker the page never hears from', bareWorkerRuns],
+    ['the same worker, its page framed by another site (as the module page)', bareFramedRuns],
   ] as const) {
     const of = (f: (b: (typeof list)[number]) => number) => list.map((b) => f(b).toFixed(3)).join(', ');
     console.log(
@@ -686,11 +711,16 @@ async function main() {
     );
   }
   const floor = median(bareWorkerRuns.map((b) => b.addedTasksMsPerBeat));
+  const framedFloor = median(bareFramedRuns.map((b) => b.addedTasksMsPerBeat));
   const barePageAdded = median(bareRuns.map((b) => b.addedTasksMsPerBeat));
   console.log(
-    `tracker / bare page fetch: added tasks ${(added / barePageAdded).toFixed(2)}, script calls ${(calls / median(bareRuns.map((b) => b.trackerMsPerBeat))).toFixed(2)}; tracker / bare worker fetch (the floor of one request a beat): added tasks ${(added / floor).toFixed(2)}`,
+    `tracker / bare page fetch: added tasks ${(added / barePageAdded).toFixed(2)}, script calls ${(calls / median(bareRuns.map((b) => b.trackerMsPerBeat))).toFixed(2)}; tracker / bare worker fetch (the floor of one request a beat): added tasks ${(added / floor).toFixed(2)}, framed ${(added / framedFloor).toFixed(2)}`,
   );
-  if (args.json) await writeFile(args.json, JSON.stringify({ results, beatsRuns, bareRuns, bareWorkerRuns }, null, 2));
+  if (args.json)
+    await writeFile(
+      args.json,
+      JSON.stringify({ results, beatsRuns, bareRuns, bareWorkerRuns, bareFramedRuns }, null, 2),
+    );
 }
 
 main().then(

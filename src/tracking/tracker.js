@@ -1,5 +1,5 @@
 /*
- * One file (~600 lines): the browser loads one script, which is also the worker that sends the beats.
+ * One file (~700 lines): the browser loads one script, which is also the worker that sends the beats.
  *
  * Émargement connection-time tracker (beats-v2, docs/time-accounting.md): one tab = one page load (tabId +
  * seq). Every beat says why it was sent (`cause`: periodic, or a stop: hidden, idle, pagehide) and how long
