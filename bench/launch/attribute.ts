@@ -71,16 +71,26 @@ const cpu = () => {
   return u.user + u.system;
 };
 
+/** A V8 CPU profile of what runs until the returned function is called, written to `file` (none without it). */
+async function profileTo(file: string | undefined): Promise<() => Promise<void>> {
+  if (!file) return async () => {};
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 100 });
+  await session.post('Profiler.start');
+  return async () => {
+    const { profile } = await session.post('Profiler.stop');
+    await writeFile(file, JSON.stringify(profile));
+    session.disconnect();
+  };
+}
+
 for (let round = 0; round < ROUNDS; round++) {
   // Logins, timed.
   const locations: string[] = [];
-  const loginProfile = process.env.BENCH_ATTRIBUTE_LOGIN_PROFILE && round === ROUNDS - 1 ? new Session() : null;
-  if (loginProfile) {
-    loginProfile.connect();
-    await loginProfile.post('Profiler.enable');
-    await loginProfile.post('Profiler.setSamplingInterval', { interval: 100 });
-    await loginProfile.post('Profiler.start');
-  }
+  const last = round === ROUNDS - 1;
+  const stopLoginProfile = await profileTo(last ? process.env.BENCH_ATTRIBUTE_LOGIN_PROFILE : undefined);
   let t0 = cpu();
   for (let i = 0; i < PAIRS; i++) {
     const user = users[i % users.length];
@@ -90,11 +100,7 @@ for (let round = 0; round < ROUNDS; round++) {
     locations.push(String(res.headers.location));
   }
   const loginUs = (cpu() - t0) / PAIRS;
-  if (loginProfile) {
-    const { profile: p } = await loginProfile.post('Profiler.stop');
-    await writeFile(process.env.BENCH_ATTRIBUTE_LOGIN_PROFILE as string, JSON.stringify(p));
-    loginProfile.disconnect();
-  }
+  await stopLoginProfile();
   // The platform signs every id_token, untimed.
   const forms: string[] = [];
   for (const location of locations) {
@@ -102,13 +108,7 @@ for (let round = 0; round < ROUNDS; round++) {
     if (!auth.ok) throw new Error(auth.error);
     forms.push(new URLSearchParams(auth.fields).toString());
   }
-  const profile = process.env.BENCH_ATTRIBUTE_PROFILE && round === ROUNDS - 1 ? new Session() : null;
-  if (profile) {
-    profile.connect();
-    await profile.post('Profiler.enable');
-    await profile.post('Profiler.setSamplingInterval', { interval: 100 });
-    await profile.post('Profiler.start');
-  }
+  const stopLaunchProfile = await profileTo(last ? process.env.BENCH_ATTRIBUTE_PROFILE : undefined);
   t0 = cpu();
   for (const form of forms) {
     const res = await app.inject({
@@ -120,11 +120,7 @@ for (let round = 0; round < ROUNDS; round++) {
     if (res.statusCode !== 200) throw new Error(`launch ${res.statusCode} ${res.body.slice(0, 300)}`);
   }
   const launchUs = (cpu() - t0) / PAIRS;
-  if (profile) {
-    const { profile: p } = await profile.post('Profiler.stop');
-    await writeFile(process.env.BENCH_ATTRIBUTE_PROFILE as string, JSON.stringify(p));
-    profile.disconnect();
-  }
+  await stopLaunchProfile();
   console.log(
     `round ${round + 1}: login ${loginUs.toFixed(0)} µs, launch ${launchUs.toFixed(0)} µs, pair ${(loginUs + launchUs).toFixed(0)} µs CPU (this process, all threads)`,
   );

@@ -28,12 +28,24 @@ afterAll(async () => {
 async function trackedPage(
   answer: { fail: () => boolean },
   sender: Sender,
-): Promise<{ page: Page; sends: () => number }> {
+): Promise<{ page: Page; sends: () => number; items: () => Array<{ seq: number; kind: string }> }> {
   const page = await browser.newPage();
   let sends = 0;
+  const items: Array<{ seq: number; kind: string }> = [];
   await page.addInitScript(() => {
-    const w = window as unknown as { storageWrites: string[] };
+    const w = window as unknown as { storageWrites: string[]; workerMessages: number };
     w.storageWrites = [];
+    // Counts what a worker posts to the page: each message is a task on the page's main thread.
+    w.workerMessages = 0;
+    const NativeWorker = window.Worker;
+    window.Worker = class extends NativeWorker {
+      constructor(url: string | URL, options?: WorkerOptions) {
+        super(url, options);
+        this.addEventListener('message', () => {
+          w.workerMessages++;
+        });
+      }
+    };
     const set = Storage.prototype.setItem;
     const remove = Storage.prototype.removeItem;
     Storage.prototype.setItem = function (k: string, v: string) {
@@ -67,15 +79,16 @@ async function trackedPage(
   );
   await page.route(`${ORIGIN}/api/tracking/beats`, (route) => {
     sends++;
+    const body = JSON.parse(route.request().postData() ?? '{}') as { items?: { seq: number; kind: string }[] };
+    for (const it of body.items ?? []) items.push({ seq: it.seq, kind: it.kind });
     if (answer.fail()) return route.abort('internetdisconnected');
-    const body = JSON.parse(route.request().postData() ?? '{}') as { items?: { seq: number }[] };
     return route.fulfill({
       contentType: 'application/json',
       body: JSON.stringify({ results: (body.items ?? []).map((i) => ({ seq: i.seq, status: 'received' })) }),
     });
   });
   await page.goto(`${ORIGIN}/page`);
-  return { page, sends: () => sends };
+  return { page, sends: () => sends, items: () => items.slice() };
 }
 
 const writes = (page: Page) =>
@@ -93,14 +106,33 @@ const sentByPage = (page: Page) =>
 
 describe.skipIf(!hasChromium).each(SENDERS)('the tracker and sessionStorage, sent by the %s', (sender) => {
   it('sends acknowledged beats without writing to storage', async () => {
-    const { page, sends } = await trackedPage({ fail: () => false }, sender);
+    const { page, sends, items } = await trackedPage({ fail: () => false }, sender);
     await expect.poll(sends).toBeGreaterThanOrEqual(5);
     expect(await pending(page)).toBeLessThanOrEqual(1);
     expect(await writes(page)).toEqual([]);
     // The worker sends every beat off the main thread; without it (or when it fails) the page does.
     expect(await senderOf(page)).toBe(sender === 'worker' ? 'worker' : 'page');
-    if (sender === 'worker') expect(await sentByPage(page)).toBe(0);
-    else expect(await sentByPage(page)).toBeGreaterThanOrEqual(5);
+    if (sender === 'worker') {
+      expect(await sentByPage(page)).toBe(0);
+      // Acknowledged at their first send, beats cost the page no message at all: the worker's messages are its
+      // answer to the new tab and the acknowledgement of the page's `open`, then nothing while beats go on.
+      const messages = () => page.evaluate(() => (window as unknown as { workerMessages: number }).workerMessages);
+      const seen = await messages();
+      expect(seen).toBeLessThanOrEqual(2);
+      const sent = sends();
+      await expect.poll(sends).toBeGreaterThanOrEqual(sent + 5);
+      expect(await messages()).toBe(seen);
+    } else {
+      expect(await sentByPage(page)).toBeGreaterThanOrEqual(5);
+    }
+    // Leaving: the beacon's items are numbered above every seq sent before (never a collision with the worker's).
+    const before = items();
+    expect(new Set(before.map((i) => i.seq)).size).toBe(before.length);
+    if (sender !== 'broken worker') expect(before.map((i) => i.seq)).toEqual(before.map((_, n) => n));
+    await page.evaluate(() => window.dispatchEvent(new PageTransitionEvent('pagehide')));
+    await expect.poll(() => items().some((i) => i.kind === 'close')).toBe(true);
+    const close = items().find((i) => i.kind === 'close');
+    expect(close?.seq).toBeGreaterThan(Math.max(...before.map((i) => i.seq)));
     await page.close();
   }, 30_000);
 
