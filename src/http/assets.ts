@@ -20,9 +20,10 @@ import { NotFoundError } from './errors.js';
  * Learners open these pages on slow phones in an iframe: each page links **one** stylesheet, the base style
  * of `page()` and its capability's rules concatenated into one file (one request, cached across pages).
  *
- * Every file is compressed once, when it is declared (brotli and gzip at their best levels), and sent in the
- * best encoding the browser accepts (`Vary: Accept-Encoding`): a third of the bytes on a slow connection, no
- * CPU per request. Only these public files are compressed; the pages themselves are not, since they carry the
+ * Every file is compressed once, the first time it is asked for (brotli and gzip at their best levels; not at
+ * start, so that a process that serves none keeps neither the buffers nor the compressor's memory), and sent in
+ * the best encoding the browser accepts (`Vary: Accept-Encoding`): a third of the bytes on a slow connection,
+ * no CPU per request after the first. Only these public files are compressed; the pages themselves are not, since they carry the
  * session token next to text a request can influence (a compressed page would leak the token's bytes through
  * its length, the BREACH attack).
  */
@@ -39,8 +40,8 @@ export interface Asset {
   type: string;
   body: Buffer;
   hash: string;
-  /** The body in each encoding, made once. */
-  encoded: Encoded;
+  /** The body in each encoding, made on first use. */
+  encoded: () => Encoded;
 }
 
 /** A static body, as is and compressed once (see `precompress`). */
@@ -50,9 +51,18 @@ export interface Encoded {
   gzip: Buffer;
 }
 
-/** Compresses a static body once, at its best levels: brotli (quality 11) and gzip (level 9). */
-export function precompress(body: Buffer | string): Encoded {
-  const identity = Buffer.isBuffer(body) ? body : Buffer.from(body);
+/**
+ * A static body's encodings, compressed on the first call and kept: brotli (quality 11) and gzip (level 9).
+ */
+export function precompress(body: Buffer | string): () => Encoded {
+  let encoded: Encoded | undefined;
+  return () => {
+    encoded ??= encodeAll(Buffer.isBuffer(body) ? body : Buffer.from(body));
+    return encoded;
+  };
+}
+
+function encodeAll(identity: Buffer): Encoded {
   return {
     identity,
     br: brotliCompressSync(identity, {
@@ -80,12 +90,12 @@ export function acceptsEncoding(header: string | undefined, coding: 'br' | 'gzip
 }
 
 /** Sends a precompressed static body in the best encoding the request accepts (and says it varies by it). */
-export function sendEncoded(request: FastifyRequest, reply: FastifyReply, type: string, body: Encoded) {
+export function sendEncoded(request: FastifyRequest, reply: FastifyReply, type: string, body: () => Encoded) {
   const header = request.headers['accept-encoding'];
   const coding = acceptsEncoding(header, 'br') ? 'br' : acceptsEncoding(header, 'gzip') ? 'gzip' : 'identity';
   reply.header('vary', 'accept-encoding').type(type);
   if (coding !== 'identity') reply.header('content-encoding', coding);
-  return reply.send(body[coding]);
+  return reply.send(body()[coding]);
 }
 
 const TYPES: Record<string, string> = {
