@@ -20,9 +20,9 @@ import { NotFoundError } from './errors.js';
  * Learners open these pages on slow phones in an iframe: each page links **one** stylesheet, the base style
  * of `page()` and its capability's rules concatenated into one file (one request, cached across pages).
  *
- * Every file is compressed once, the first time it is asked for (brotli and gzip at their best levels; not at
- * start, so that a process that serves none keeps neither the buffers nor the compressor's memory), and sent in
- * the best encoding the browser accepts (`Vary: Accept-Encoding`): a third of the bytes on a slow connection,
+ * Every file is compressed once per coding, the first time it is asked for in it (brotli and gzip at their best
+ * levels; not at start, so that a process that serves none keeps neither the buffers nor the compressor's
+ * memory), and sent in the best encoding the browser accepts (`Vary: Accept-Encoding`): a third of the bytes on a slow connection,
  * no CPU per request after the first. Only these public files are compressed; the pages themselves are not, since they carry the
  * session token next to text a request can influence (a compressed page would leak the token's bytes through
  * its length, the BREACH attack).
@@ -40,39 +40,37 @@ export interface Asset {
   type: string;
   body: Buffer;
   hash: string;
-  /** The body in each encoding, made on first use. */
-  encoded: () => Encoded;
+  /** The body in a given coding, compressed on first use. */
+  encoded: (coding: Coding) => Buffer;
 }
 
-/** A static body, as is and compressed once (see `precompress`). */
-export interface Encoded {
-  identity: Buffer;
-  br: Buffer;
-  gzip: Buffer;
-}
+/** The content codings static files are sent in. */
+export type Coding = 'identity' | 'br' | 'gzip';
 
 /**
- * A static body's encodings, compressed on the first call and kept: brotli (quality 11) and gzip (level 9).
+ * A static body's encodings, each compressed the first time it is asked for and kept: brotli (quality 11),
+ * gzip (level 9).
  */
-export function precompress(body: Buffer | string): () => Encoded {
-  let encoded: Encoded | undefined;
-  return () => {
-    encoded ??= encodeAll(Buffer.isBuffer(body) ? body : Buffer.from(body));
-    return encoded;
+export function precompress(body: Buffer | string): (coding: Coding) => Buffer {
+  const identity = Buffer.isBuffer(body) ? body : Buffer.from(body);
+  const made: Partial<Record<Coding, Buffer>> = { identity };
+  return (coding) => {
+    made[coding] ??= encode(identity, coding);
+    return made[coding];
   };
 }
 
-function encodeAll(identity: Buffer): Encoded {
-  return {
-    identity,
-    br: brotliCompressSync(identity, {
+function encode(identity: Buffer, coding: Coding): Buffer {
+  if (coding === 'gzip') return gzipSync(identity, { level: 9 });
+  if (coding === 'br') {
+    return brotliCompressSync(identity, {
       params: {
         [constants.BROTLI_PARAM_QUALITY]: constants.BROTLI_MAX_QUALITY,
         [constants.BROTLI_PARAM_SIZE_HINT]: identity.length,
       },
-    }),
-    gzip: gzipSync(identity, { level: 9 }),
-  };
+    });
+  }
+  return identity;
 }
 
 /** Whether the Accept-Encoding header accepts `coding` (RFC 9110 §12.5.3: listed, or `*`, without `q=0`). */
@@ -90,12 +88,17 @@ export function acceptsEncoding(header: string | undefined, coding: 'br' | 'gzip
 }
 
 /** Sends a precompressed static body in the best encoding the request accepts (and says it varies by it). */
-export function sendEncoded(request: FastifyRequest, reply: FastifyReply, type: string, body: () => Encoded) {
+export function sendEncoded(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  type: string,
+  body: (coding: Coding) => Buffer,
+) {
   const header = request.headers['accept-encoding'];
-  const coding = acceptsEncoding(header, 'br') ? 'br' : acceptsEncoding(header, 'gzip') ? 'gzip' : 'identity';
+  const coding: Coding = acceptsEncoding(header, 'br') ? 'br' : acceptsEncoding(header, 'gzip') ? 'gzip' : 'identity';
   reply.header('vary', 'accept-encoding').type(type);
   if (coding !== 'identity') reply.header('content-encoding', coding);
-  return reply.send(body()[coding]);
+  return reply.send(body(coding));
 }
 
 const TYPES: Record<string, string> = {
