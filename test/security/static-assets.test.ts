@@ -171,17 +171,22 @@ describe('GET /static/:file', () => {
     }
   });
 
-  it('reads Accept-Encoding as RFC 9110 says: listed or *, and q=0 refuses', () => {
-    expect(acceptsEncoding(undefined, 'gzip')).toBe(false);
-    expect(acceptsEncoding('gzip, deflate', 'gzip')).toBe(true);
-    expect(acceptsEncoding('gzip, deflate', 'br')).toBe(false);
-    expect(acceptsEncoding('GZIP;q=0.5', 'gzip')).toBe(true);
-    expect(acceptsEncoding('gzip;q=0, *', 'gzip')).toBe(false);
-    expect(acceptsEncoding('*', 'br')).toBe(true);
-    expect(acceptsEncoding('*;q=0', 'br')).toBe(false);
-    expect(acceptsEncoding('br;q=0.000', 'br')).toBe(false);
-    expect(acceptsEncoding('identity', 'gzip')).toBe(false);
-  });
+  it.each([
+    [undefined, 'gzip', false],
+    ['gzip, deflate', 'gzip', true],
+    ['gzip, deflate', 'br', false],
+    ['GZIP;q=0.5', 'gzip', true],
+    ['gzip;q=0, *', 'gzip', false],
+    ['*', 'br', true],
+    ['*;q=0', 'br', false],
+    ['br;q=0.000', 'br', false],
+    ['identity', 'gzip', false],
+  ] as const)(
+    'reads Accept-Encoding as RFC 9110 says (listed or *, q=0 refuses): %s accepts %s → %s',
+    (header, coding, accepted) => {
+      expect(acceptsEncoding(header, coding)).toBe(accepted);
+    },
+  );
 
   it('serves stylesheets compact, comments and layout white space removed', () => {
     expect(
