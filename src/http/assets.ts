@@ -30,18 +30,21 @@ import { NotFoundError } from './errors.js';
 
 export const STATIC_PREFIX = '/static/';
 
-export interface Asset {
+/** A static file as served: its type, the content hash its ETag carries, its body in each coding. */
+export interface StaticFile {
+  type: string;
+  hash: string;
+  /** The body in a given coding, compressed on first use (`precompress`). */
+  encoded: (coding: Coding) => Buffer;
+}
+
+export interface Asset extends StaticFile {
   /** File name under /static/ without the hash, e.g. `catalog.css`. */
   name: string;
   /** The content-hashed URL pages link. */
   url: string;
   /** The stable URL (ETag, short cache). */
   plainUrl: string;
-  type: string;
-  body: Buffer;
-  hash: string;
-  /** The body in a given coding, compressed on first use. */
-  encoded: (coding: Coding) => Buffer;
 }
 
 /** The content codings static files are sent in. */
@@ -87,18 +90,24 @@ export function acceptsEncoding(header: string | undefined, coding: 'br' | 'gzip
   return star;
 }
 
-/** Sends a precompressed static body in the best encoding the request accepts (and says it varies by it). */
-export function sendEncoded(
-  request: FastifyRequest,
-  reply: FastifyReply,
-  type: string,
-  body: (coding: Coding) => Buffer,
-) {
+/**
+ * Answers a request for a static file: cached for good at a versioned URL (`immutable`), for 5 minutes with its
+ * ETag otherwise; 304 when the browser holds this version; else the body in the best encoding the request
+ * accepts (and `Vary: Accept-Encoding` on both, so that a cache keeps the encodings apart).
+ */
+export function sendStaticFile(request: FastifyRequest, reply: FastifyReply, file: StaticFile, immutable: boolean) {
+  const etag = `"${file.hash}"`;
+  reply
+    .header('cache-control', immutable ? 'public, max-age=31536000, immutable' : 'public, max-age=300')
+    .header('etag', etag)
+    .header('x-content-type-options', 'nosniff')
+    .header('vary', 'accept-encoding');
+  if (request.headers['if-none-match'] === etag) return reply.code(304).send();
   const header = request.headers['accept-encoding'];
   const coding: Coding = acceptsEncoding(header, 'br') ? 'br' : acceptsEncoding(header, 'gzip') ? 'gzip' : 'identity';
-  reply.header('vary', 'accept-encoding').type(type);
+  reply.type(file.type);
   if (coding !== 'identity') reply.header('content-encoding', coding);
-  return reply.send(body(coding));
+  return reply.send(file.encoded(coding));
 }
 
 const TYPES: Record<string, string> = {
@@ -122,7 +131,6 @@ export function defineAsset(name: string, sources: readonly URL[]): Asset {
     url: `${STATIC_PREFIX}${stem}.${hash}.${ext}`,
     plainUrl: `${STATIC_PREFIX}${name}`,
     type: TYPES[ext] as string,
-    body,
     hash,
     encoded: precompress(body),
   };
@@ -158,14 +166,7 @@ export function registerStaticAssets(app: FastifyInstance): void {
     async (request, reply) => {
       const entry = byFile.get(request.params.file);
       if (!entry) throw new NotFoundError();
-      const { asset, hashed } = entry;
-      const etag = `"${asset.hash}"`;
-      reply
-        .header('cache-control', hashed ? 'public, max-age=31536000, immutable' : 'public, max-age=300')
-        .header('etag', etag)
-        .header('x-content-type-options', 'nosniff');
-      if (request.headers['if-none-match'] === etag) return reply.code(304).header('vary', 'accept-encoding').send();
-      return sendEncoded(request, reply, asset.type, asset.encoded);
+      return sendStaticFile(request, reply, entry.asset, entry.hashed);
     },
   );
 }

@@ -3,7 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Db } from '../db/index.js';
-import { precompress, sendEncoded } from '../http/assets.js';
+import { precompress, type StaticFile, sendStaticFile } from '../http/assets.js';
 import { BadRequestError, DomainError, ForbiddenError, NotFoundError } from '../http/errors.js';
 import { type LaunchSession, requireSession } from '../lti/index.js';
 import { beatsReceived } from '../metrics/index.js';
@@ -65,7 +65,11 @@ export function compactScript(source: string): string {
 export const TRACKER_SOURCE = compactScript(readFileSync(new URL('./tracker.js', import.meta.url), 'utf8'));
 /** Content hash of the script: the markup asks for `?v=<hash>`, which may then be cached for good. */
 export const TRACKER_VERSION = sha256Hex(TRACKER_SOURCE).slice(0, 16);
-const TRACKER_ENCODED = precompress(TRACKER_SOURCE);
+const TRACKER_FILE: StaticFile = {
+  type: 'text/javascript; charset=utf-8',
+  hash: TRACKER_VERSION,
+  encoded: precompress(TRACKER_SOURCE),
+};
 
 const Uuid = Type.String({ pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' });
 const Item = Type.Object(
@@ -164,20 +168,8 @@ export async function trackingRoutes(root: FastifyInstance, options: { runtime: 
         response: { 200: Type.String(), 304: Type.Null() },
       },
     },
-    async (request, reply) => {
-      const etag = `"${TRACKER_VERSION}"`;
-      // Versioned URLs never change; an unversioned one is revalidated every few minutes.
-      reply
-        .header(
-          'cache-control',
-          request.query.v === TRACKER_VERSION ? 'public, max-age=31536000, immutable' : 'public, max-age=300',
-        )
-        .header('etag', etag)
-        .header('x-content-type-options', 'nosniff');
-      if (request.headers['if-none-match'] === etag)
-        return reply.code(304).header('vary', 'accept-encoding').send(null);
-      return sendEncoded(request, reply, 'text/javascript; charset=utf-8', TRACKER_ENCODED);
-    },
+    // Versioned URLs never change; an unversioned one is revalidated every few minutes.
+    async (request, reply) => sendStaticFile(request, reply, TRACKER_FILE, request.query.v === TRACKER_VERSION),
   );
 
   app.post(
