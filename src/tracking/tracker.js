@@ -51,7 +51,6 @@
   let closed;
   let active;
   let lastInput;
-  let lastBeat;
   let nextBeat;
   let playing = false;
   let timer;
@@ -196,8 +195,7 @@
 
   function beat(cause, media) {
     push(beatItem(cause, media));
-    lastBeat = now();
-    nextBeat = lastBeat + BEAT;
+    nextBeat = now() + BEAT;
     flush();
   }
 
@@ -353,8 +351,7 @@
     clearTimeout(inputNote);
     inputNote = null;
     if (closed) return;
-    lastBeat = now();
-    nextBeat = lastBeat + BEAT;
+    nextBeat = now() + BEAT;
     flush();
     update();
   }
@@ -405,13 +402,12 @@
     closed = false;
     failures = 0;
     lastInput = now(); // the page load itself is the learner's doing
-    lastBeat = Number.NEGATIVE_INFINITY;
     nextBeat = now() + BEAT;
     push({ kind: 'open' });
+    playing = mediaPlaying();
+    active = isActive(playing);
     if (worker) {
       // The worker numbers everything after the `open` and keeps the clock (first beat one interval after it).
-      playing = mediaPlaying();
-      active = isActive(playing);
       workerNext = seq;
       reportedAt = now();
       posted = 0;
@@ -432,7 +428,6 @@
       });
       return tellWorker(active, playing);
     }
-    active = isActive(mediaPlaying());
     flush();
     update();
   }
@@ -682,17 +677,13 @@
       inputAt = now() - m.inputAgoMs;
       if (m.t !== 'state') return;
       handled = m.n;
-      let stopped = false;
-      if (m.stop) {
-        beat(m.stop.cause, m.stop.media);
-        stopped = true;
-      }
+      if (m.stop) beat(m.stop.cause, m.stop.media);
       active = m.active;
       media = m.media;
       if (active && m.now) beat('periodic', media);
       schedule();
       // A stop beat is the page's to hold at once: its beacon must be able to send it if the page goes now.
-      if (stopped) report('items', {});
+      if (m.stop) report('items', {});
       flush();
     };
   }
