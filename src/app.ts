@@ -14,7 +14,7 @@ import { homePlugin } from './home/index.js';
 import { registerStaticAssets } from './http/assets.js';
 import { registerErrorHandling } from './http/error-handler.js';
 import { registerInputGuard } from './http/input-guard.js';
-import { loggerOptions, requestIdOptions } from './http/logger.js';
+import { logDestination, loggerOptions, requestIdOptions } from './http/logger.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
 import { lmsPlugin } from './lms/index.js';
 import { ltiPlugin, platformOrigins } from './lti/index.js';
@@ -52,8 +52,9 @@ const noPool = { total: 0, idle: 0, waiting: 0, max: 0 };
 /** Builds the whole application without listening: `server.ts` listens, tests use `app.inject`. */
 export async function buildApp(options: BuildOptions): Promise<App> {
   const { config } = options;
+  const destination = options.logger ? null : logDestination();
   const app = Fastify({
-    logger: options.logger ?? loggerOptions(config),
+    logger: options.logger ?? loggerOptions(config, destination ?? undefined),
     ...requestIdOptions(),
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustProxy,
@@ -74,6 +75,10 @@ export async function buildApp(options: BuildOptions): Promise<App> {
   app.decorate('db', database.db);
   app.decorate('dbKind', database.kind);
   if (options.closeDatabase ?? !options.database) app.addHook('onClose', async () => database.close());
+  // The lines still held by the log destination are written before close() resolves.
+  if (destination) {
+    app.addHook('onClose', (_instance, done) => destination.flush(() => done()));
+  }
 
   if (config.migrateOnStart) {
     const applied = await migrateToLatest(database.db);

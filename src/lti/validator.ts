@@ -323,6 +323,11 @@ export class LaunchValidator {
     } catch {
       return c.fail('token_format', 'id_token header is not a JSON object');
     }
+    // RFC 7515 §4.1.11: a JWS naming extensions in `crit` must be refused unless they are understood; this
+    // tool understands none, nor RFC 7797's unencoded payload (`b64`), which only means something inside crit.
+    if (header.crit !== undefined || header.b64 !== undefined) {
+      return c.fail('token_format', 'id_token header has crit or b64 (no JWS extension is supported)');
+    }
     c.pass('token_format');
 
     if (!isAllowedAlgorithm(header.alg)) {

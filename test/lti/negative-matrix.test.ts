@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { KeyObject, randomBytes, randomUUID, sign } from 'node:crypto';
 import { generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signState, stateKey } from '../../src/lti/state.js';
@@ -54,6 +54,12 @@ async function launchWith(
     ...(options.component ? { component: options.component } : {}),
   });
   return result.final;
+}
+
+/** An RS256 JWS whose protected header is exactly `header` (jose refuses to sign unknown `crit` members). */
+function signWithHeader(header: Record<string, unknown>, claims: Record<string, unknown>, key: CryptoKey): string {
+  const input = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
+  return `${input}.${sign('sha256', Buffer.from(input), KeyObject.from(key)).toString('base64url')}`;
 }
 
 const mutate =
@@ -149,6 +155,50 @@ const cases: Case[] = [
           const header = Buffer.from(JSON.stringify({ alg: 'RS256', kid: key.kid })).toString('base64url');
           return `${header}.${payload}.${sig}`;
         },
+      }),
+  },
+  {
+    name: 'claims changed after signing',
+    check: 'signature',
+    run: () =>
+      launchWith({
+        sign: async (c, key) => {
+          const [header, , sig] = (await signJwt({ alg: 'RS256', kid: key.kid }, c, key.privateKey)).split('.');
+          const changed = Buffer.from(JSON.stringify({ ...c, sub: 'someone-else' })).toString('base64url');
+          return `${header}.${changed}.${sig}`;
+        },
+      }),
+  },
+  {
+    name: 'RS256 header over an RS512 signature',
+    check: 'signature',
+    run: () =>
+      launchWith({
+        sign: async (c, key) => {
+          const rs512 = await signJwt({ alg: 'RS512', kid: key.kid }, c, await privateKeyFor(key, 'RS512'));
+          const [, payload, sig] = rs512.split('.');
+          const header = Buffer.from(JSON.stringify({ alg: 'RS256', kid: key.kid })).toString('base64url');
+          return `${header}.${payload}.${sig}`;
+        },
+      }),
+  },
+  {
+    name: 'crit header (a JWS extension the tool does not understand), validly signed',
+    check: 'token_format',
+    status: 400,
+    run: () =>
+      launchWith({
+        sign: async (c, key) =>
+          signWithHeader({ alg: 'RS256', kid: key.kid, crit: ['exp'], exp: now() + 60 }, c, key.privateKey),
+      }),
+  },
+  {
+    name: 'b64 false header (unencoded payload), validly signed',
+    check: 'token_format',
+    status: 400,
+    run: () =>
+      launchWith({
+        sign: async (c, key) => signWithHeader({ alg: 'RS256', kid: key.kid, b64: false }, c, key.privateKey),
       }),
   },
   {
@@ -579,12 +629,15 @@ describe('other refusals', () => {
     }
   });
 
-  it('accepts a PS256 signature by the platform key (allow-list is not RS256 only)', async () => {
-    const res = await launchWith({
-      sign: async (c, key) => signJwt({ alg: 'PS256', kid: key.kid }, c, await privateKeyFor(key, 'PS256')),
-    });
-    expect(res.status).toBe(200);
-  });
+  it.each(['PS256', 'RS384', 'RS512', 'PS384', 'PS512'])(
+    'accepts a %s signature by the platform key (allow-list is not RS256 only)',
+    async (alg) => {
+      const res = await launchWith({
+        sign: async (c, key) => signJwt({ alg, kid: key.kid }, c, await privateKeyFor(key, alg)),
+      });
+      expect(res.status).toBe(200);
+    },
+  );
 
   it('never logs tokens, nonces or personal data', () => {
     const text = JSON.stringify(ctx.logs);
