@@ -125,7 +125,11 @@ async function startChild(
     cwd: ROOT,
     env,
     // Both on plain node: Émargement's production build with the flags of `npm start`, ltijs as it ships.
-    execArgv: script === OUR_TOOL ? START_FLAGS : [],
+    // BENCH_TOOL_NODE_FLAGS adds node flags to both tools, e.g. --perf-basic-prof for `perf record` (README).
+    execArgv: [
+      ...(script === OUR_TOOL ? START_FLAGS : []),
+      ...(process.env.BENCH_TOOL_NODE_FLAGS?.split(' ') ?? []),
+    ].filter((flag) => flag !== ''),
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   });
   let stderr = '';
