@@ -12,6 +12,7 @@ import {
   loadRoutingCatalog,
   type ModuleRow,
 } from './repository/catalog.js';
+import { LAUNCH_PAGE_CONTEXT_SQL } from './repository/page-context.js';
 import { findProfile } from './repository/profiles.js';
 import { type CompletionRow, listProgress } from './repository/progress.js';
 import { catalogLaunchHandler, catalogRoutes } from './routes/index.js';
@@ -53,7 +54,10 @@ export const catalogPlugin = fp(
     const runtime: CatalogRuntime = { fragments: [], parcours: {}, completionListeners: [] };
     app.decorate('catalogRuntime', runtime);
     const ctx: CatalogContext = { db: app.db, config: app.config, runtime };
-    registerLaunchHandler(app, 'LtiResourceLinkRequest', catalogLaunchHandler(ctx));
+    // The learner page's first read (catalogue stamp, learner, profile) rides on the launch's statement.
+    registerLaunchHandler(app, 'LtiResourceLinkRequest', catalogLaunchHandler(ctx), {
+      read: { sql: LAUNCH_PAGE_CONTEXT_SQL },
+    });
     app.addHook('onReady', async () => {
       await ensureContentImported(app.db, app.config.contentDir, app.log);
     });

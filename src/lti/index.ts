@@ -8,7 +8,13 @@ import { upsertRegistration } from './repository.js';
 import { ltiRoutes } from './routes.js';
 import type { MessageType } from './rules.js';
 import { parseRegistration } from './rules.js';
-import { type LaunchHandler, type LtiRuntime, loadRegistrationsFile, syncRegistrations } from './service.js';
+import {
+  type LaunchHandler,
+  type LaunchRead,
+  type LtiRuntime,
+  loadRegistrationsFile,
+  syncRegistrations,
+} from './service.js';
 import { openedWithTicket, sessionJwtOptions } from './session.js';
 import { importStateKey } from './state.js';
 import { LaunchValidator } from './validator.js';
@@ -22,7 +28,7 @@ export { registerLtiCommands } from './cli.js';
 export { AUTO_POST_SCRIPT, sessionHead } from './pages.js';
 export { launchedAsLearnerIn, platformOrigins } from './queries.js';
 export { type MessageType, mapRoles, toolUrls } from './rules.js';
-export type { LaunchHandler, ValidatedLaunch } from './service.js';
+export type { LaunchHandler, LaunchRead, ValidatedLaunch } from './service.js';
 export {
   type LaunchSession,
   openedWithTicket,
@@ -67,6 +73,7 @@ export const ltiPlugin = fp(
       platformKeys,
       stateKey: key,
       handlers: new Map(),
+      reads: new Map(),
       lastNoncePurge: 0,
     };
     app.decorate('ltiRuntime', runtime);
@@ -86,12 +93,19 @@ export const ltiPlugin = fp(
 
 /**
  * After a launch of this message type is validated and recorded, the LTI routes call `handler` to answer
- * (render the page). One handler per message type; without one, a simple French page is shown.
+ * (render the page). One handler per message type; without one, a simple French page is shown. `read`: what
+ * the handler needs from the database, read by the launch's own statement (see `LaunchRead`).
  */
-export function registerLaunchHandler(app: FastifyInstance, messageType: MessageType, handler: LaunchHandler): void {
-  const { handlers } = app.ltiRuntime;
+export function registerLaunchHandler(
+  app: FastifyInstance,
+  messageType: MessageType,
+  handler: LaunchHandler,
+  options: { read?: LaunchRead } = {},
+): void {
+  const { handlers, reads } = app.ltiRuntime;
   if (handlers.has(messageType)) throw new Error(`an LTI handler for ${messageType} is already registered`);
   handlers.set(messageType, handler);
+  if (options.read) reads.set(messageType, options.read);
 }
 
 /** The tool's current signing key (deep-linking responses, client assertions): kid + RS256 private key. */

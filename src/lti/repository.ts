@@ -213,6 +213,8 @@ export interface RecordedLaunch {
   courseId: string | null;
   resourceLinkId: string | null;
   launchId: string;
+  /** What the record's `read` returned (undefined without one). */
+  read?: unknown;
 }
 
 const REGISTRATION_SELECT = REGISTRATION_COLUMNS.join(', ');
@@ -272,7 +274,7 @@ const CONSUME_NONCE_AND_RECORD = `
       email = coalesce(excluded.email, learners.email),
       username = coalesce(excluded.username, learners.username),
       updated_at = now()
-    returning id
+    returning id, name, given_name, family_name
   ), course as (
     insert into courses (issuer, context_id, label, title)
     select consumed.issuer, $15, $16, $17 from consumed
@@ -302,11 +304,28 @@ const CONSUME_NONCE_AND_RECORD = `
   )
   select ${REGISTRATION_COLUMNS.map((c) => `consumed.${c}`).join(', ')},
          launch.id as launch_id, launch.learner_id, launch.course_id, launch.resource_link_id,
-         (${PLATFORM_URLS}) as platform_urls
+         (${PLATFORM_URLS}) as platform_urls`;
+
+/**
+ * The statement recording a launch, with a handler's read when one is registered: its expression is one more
+ * column, evaluated after the upserts (it sees the `learner` CTE, i.e. the learner as this launch recorded
+ * them) and only for a consumed nonce. Built once per read text, like the statement's fixed text.
+ */
+const recordStatements = new Map<string, string>();
+function recordStatement(read: string | undefined): string {
+  const key = read ?? '';
+  let text = recordStatements.get(key);
+  if (text === undefined) {
+    text = `${CONSUME_NONCE_AND_RECORD}${read ? `,\n         (${read}) as launch_read` : ''}
   from consumed left join launch on true`;
+    recordStatements.set(key, text);
+  }
+  return text;
+}
 
 type ConsumedRow = RegistrationRow & {
   platform_urls?: string[];
+  launch_read?: unknown;
   launch_id?: string | null;
   learner_id?: string | null;
   course_id?: string | null;
@@ -361,7 +380,7 @@ export async function consumeNonce(
   const parameters: unknown[] = [now, nonce, used.id, used.issuer, used.clientId, used.jwksUrl, used.deploymentId];
   const { rows } = await db.executeQuery<ConsumedRow>(
     record
-      ? CompiledQuery.raw(CONSUME_NONCE_AND_RECORD, [...parameters, ...recordParameters(record)])
+      ? CompiledQuery.raw(recordStatement(record.read), [...parameters, ...recordParameters(record)])
       : CompiledQuery.raw(CONSUME_NONCE_ONLY, parameters),
   );
   const consumed = rows[0];
@@ -374,6 +393,7 @@ export async function consumeNonce(
         courseId: consumed.course_id ?? null,
         resourceLinkId: consumed.resource_link_id ?? null,
         launchId: consumed.launch_id,
+        ...(record.read ? { read: consumed.launch_read ?? null } : {}),
       };
     }
     return {
@@ -516,6 +536,8 @@ export interface LaunchRecordInput {
   ags: Record<string, unknown> | null;
   nrps: Record<string, unknown> | null;
   deepLinking: Record<string, unknown> | null;
+  /** The launch handler's read (see `LaunchRead` in ./service.ts), evaluated by the same statement. */
+  read?: string;
 }
 
 export async function findLaunchCreatedAt(db: Db, launchId: string): Promise<Date | null> {

@@ -3,7 +3,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadContent } from '../../src/catalog/content.js';
 import { importContent } from '../../src/catalog/importer.js';
 import { findLearner } from '../../src/catalog/repository/launch-context.js';
-import { readLearnerPageContext } from '../../src/catalog/repository/page-context.js';
+import {
+  LAUNCH_PAGE_CONTEXT_SQL,
+  pageContextFromLaunch,
+  readLearnerPageContext,
+} from '../../src/catalog/repository/page-context.js';
 import { findProfile } from '../../src/catalog/repository/profiles.js';
 import { catalogSnapshot } from '../../src/catalog/repository/snapshot.js';
 import type { DatabaseHandle, Db } from '../../src/db/index.js';
@@ -91,6 +95,22 @@ describe('catalog snapshot cache', () => {
     const filled = await readLearnerPageContext(db, learner.id);
     expect(filled.profile).toEqual(await findProfile(db, learner.id));
     expect(filled.profile).toMatchObject({ fundSlug: 'akto', idcc: '1979' });
+
+    // The launch's statement reads the same context (there, `learner` is the row the launch upserted).
+    const viaLaunch = async (id: string) => {
+      const { rows } = await sql<{ v: unknown }>`
+        with learner as (select id, name, given_name, family_name from learners where id = ${id})
+        select (${sql.raw(LAUNCH_PAGE_CONTEXT_SQL)}) as v`.execute(db);
+      return pageContextFromLaunch(rows[0]?.v);
+    };
+    expect(await viaLaunch(learner.id)).toEqual(filled);
+    const other2 = await db
+      .insertInto('learners')
+      .values({ issuer: 'https://lms.test', sub: 'page-context-2', given_name: 'Zoé' })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    expect(await viaLaunch(other2.id)).toEqual(await readLearnerPageContext(db, other2.id));
+    expect((await viaLaunch(other2.id)).profile).toBeNull();
 
     // A catalogue change moves the stamp read within the statement, and the snapshot follows it.
     await other

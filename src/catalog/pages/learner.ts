@@ -1,6 +1,6 @@
 import type { LaunchSession } from '../../lti/index.js';
 import type { ModuleRow } from '../repository/catalog.js';
-import { readLearnerPageContext } from '../repository/page-context.js';
+import { type LearnerPageContext, readLearnerPageContext } from '../repository/page-context.js';
 import type { ProfileRow } from '../repository/profiles.js';
 import { type CatalogSnapshot, catalogSnapshot } from '../repository/snapshot.js';
 import { isParcoursTarget, type LinkTarget, learnerProgramme } from '../rules.js';
@@ -61,14 +61,22 @@ export async function learnerPage(
   request: PageRequest,
   session: LaunchSession,
   token: string,
-  options: { notice?: string; quizError?: string; target?: LinkTarget; moduleId?: string; parcours?: boolean } = {},
+  options: {
+    notice?: string;
+    quizError?: string;
+    target?: LinkTarget;
+    moduleId?: string;
+    parcours?: boolean;
+    /** The page context the launch's statement read (see LAUNCH_PAGE_CONTEXT_SQL); read here without it. */
+    context?: LearnerPageContext;
+  } = {},
 ): Promise<Page> {
   const { db } = ctx;
-  // One catalogue snapshot for the whole page; the launch passes the link's custom claim it just validated.
-  // The catalogue's stamp, the learner and their profile come in one statement (the launch's hot path).
+  // One catalogue snapshot for the whole page; the launch passes the link's custom claim it just validated,
+  // and the catalogue's stamp, the learner and their profile it read. Otherwise those come in one statement.
   const [target, known] = await Promise.all([
     options.target ?? linkTargetOf(db, session.launchId),
-    readLearnerPageContext(db, session.learnerId),
+    options.context ?? readLearnerPageContext(db, session.learnerId),
   ]);
   const snapshot = await catalogSnapshot(db, known.stamp);
   const { learner, profile } = known;

@@ -34,9 +34,10 @@ export interface CatalogSnapshot {
  * The catalogue's version stamp, one cheap expression (read alone, or inside another statement): when the
  * last content import wrote its sources in app_meta (every import does, in its transaction), plus the row
  * count and latest update of the catalogue tables themselves, so that rows written outside an import (an
- * operator's fix, a test) are seen as well.
+ * operator's fix, a test) are seen as well. Plain SQL text without parameters, so that other statements
+ * (a learner page's first read, the launch's statement) can embed it.
  */
-export const catalogStampSql = sql<string>`concat_ws('|',
+export const CATALOG_STAMP_SQL = `concat_ws('|',
       (select max(updated_at)::text from app_meta where key like 'catalog.%'),
       (select count(*) || '@' || coalesce(max(updated_at)::text, '') from funds),
       (select count(*) || '@' || coalesce(max(updated_at)::text, '') from branches),
@@ -44,6 +45,7 @@ export const catalogStampSql = sql<string>`concat_ws('|',
       (select count(*)::text from themes),
       (select count(*) || '@' || coalesce(max(updated_at)::text, '') from modules)
     )`;
+export const catalogStampSql = sql.raw<string>(CATALOG_STAMP_SQL);
 
 async function readCatalogStamp(db: Executor): Promise<string> {
   const { rows } = await sql<{ stamp: string }>`select ${catalogStampSql} as stamp`.execute(db);
