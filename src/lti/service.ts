@@ -180,7 +180,10 @@ export async function startLogin(
     nonce,
   };
   if (params.lti_message_hint) query.lti_message_hint = params.lti_message_hint;
-  for (const [k, v] of Object.entries(query)) auth.searchParams.set(k, v);
+  // Set on a copy, then written back once: each `auth.searchParams.set` would re-serialize the whole query.
+  const search = new URLSearchParams(auth.search);
+  for (const [k, v] of Object.entries(query)) search.set(k, v);
+  auth.search = search.toString();
 
   if (now - runtime.lastNoncePurge > 60_000) {
     runtime.lastNoncePurge = now;
