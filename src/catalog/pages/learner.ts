@@ -1,6 +1,6 @@
 import type { LaunchSession } from '../../lti/index.js';
 import type { ModuleRow } from '../repository/catalog.js';
-import { type LearnerPageContext, readLearnerPageContext } from '../repository/page-context.js';
+import { pageContextFromLaunch, readLearnerPageContext } from '../repository/page-context.js';
 import type { ProfileRow } from '../repository/profiles.js';
 import { type CatalogSnapshot, catalogSnapshot } from '../repository/snapshot.js';
 import { isParcoursTarget, type LinkTarget, learnerProgramme } from '../rules.js';
@@ -67,8 +67,8 @@ export async function learnerPage(
     target?: LinkTarget;
     moduleId?: string;
     parcours?: boolean;
-    /** The page context the launch's statement read (see LAUNCH_PAGE_CONTEXT_SQL); read here without it. */
-    context?: LearnerPageContext;
+    /** The page context the launch's statement read (LAUNCH_PAGE_CONTEXT_SQL); read here without it. */
+    launchRead?: unknown;
   } = {},
 ): Promise<Page> {
   const { db } = ctx;
@@ -76,7 +76,9 @@ export async function learnerPage(
   // and the catalogue's stamp, the learner and their profile it read. Otherwise those come in one statement.
   const [target, known] = await Promise.all([
     options.target ?? linkTargetOf(db, session.launchId),
-    options.context ?? readLearnerPageContext(db, session.learnerId),
+    options.launchRead !== undefined
+      ? pageContextFromLaunch(options.launchRead)
+      : readLearnerPageContext(db, session.learnerId),
   ]);
   const snapshot = await catalogSnapshot(db, known.stamp);
   const { learner, profile } = known;

@@ -4,7 +4,6 @@ import { sendLearnerPage } from '../../http/html.js';
 import { type LaunchHandler, requireSession } from '../../lti/index.js';
 import { overviewPage } from '../pages/course-team.js';
 import { learnerPage } from '../pages/learner.js';
-import { pageContextFromLaunch } from '../repository/page-context.js';
 import { parseLinkTarget } from '../rules.js';
 import type { CatalogContext } from '../runtime.js';
 import { HTML_RESPONSES, htmlRoute, MODULE_PATH, ModuleQuery, rawToken, TokenQuery } from './schemas.js';
@@ -19,7 +18,7 @@ export function catalogLaunchHandler(ctx: CatalogContext): LaunchHandler {
       session.role === 'learner'
         ? await learnerPage(ctx, request, session, sessionToken, {
             target: parseLinkTarget(launch.claims.custom),
-            ...(launch.read !== undefined ? { context: pageContextFromLaunch(launch.read) } : {}),
+            ...(launch.read !== undefined ? { launchRead: launch.read } : {}),
           })
         : await overviewPage(ctx, session, sessionToken);
     return sendLearnerPage(reply, out.body, out.status);
