@@ -47,6 +47,15 @@ export async function platformOrigins(db: Db, request?: object): Promise<string[
         .where('removed_at', 'is', null)
         .execute()
     ).flatMap((r) => [r.issuer, r.auth_login_url]);
+  return originsOf(values);
+}
+
+/** The origins of a list of URLs, by the list's text: the same registrations give the same list at every page. */
+const originLists = new Map<string, string[]>();
+function originsOf(values: readonly string[]): string[] {
+  const key = values.join('\u0000');
+  const known = originLists.get(key);
+  if (known) return [...known];
   const origins = new Set<string>();
   for (const value of values) {
     try {
@@ -56,5 +65,8 @@ export async function platformOrigins(db: Db, request?: object): Promise<string[
       // An issuer need not be a URL; it then names no origin.
     }
   }
-  return [...origins].sort();
+  const list = [...origins].sort();
+  if (originLists.size >= 64) originLists.clear();
+  originLists.set(key, list);
+  return [...list];
 }

@@ -272,16 +272,31 @@ export function toolUrls(publicUrl: string): ToolUrls {
  */
 export function pointsToTool(targetLinkUri: string, publicUrl: string): boolean {
   let target: URL;
-  let base: URL;
   try {
     target = new URL(targetLinkUri);
-    base = new URL(publicUrl);
   } catch {
     return false;
   }
-  if (target.origin !== base.origin || target.username || target.password) return false;
-  const basePath = base.pathname.replace(/\/+$/, '');
-  return basePath === '' || target.pathname === basePath || target.pathname.startsWith(`${basePath}/`);
+  const base = parsedPublicUrl(publicUrl);
+  if (!base || target.origin !== base.origin || target.username || target.password) return false;
+  return base.path === '' || target.pathname === base.path || target.pathname.startsWith(`${base.path}/`);
+}
+
+/** PUBLIC_URL's origin and path (without trailing slash), parsed once per value: it is read at every login and launch. */
+const publicUrls = new Map<string, { origin: string; path: string } | null>();
+function parsedPublicUrl(publicUrl: string): { origin: string; path: string } | null {
+  let parsed = publicUrls.get(publicUrl);
+  if (parsed === undefined) {
+    try {
+      const url = new URL(publicUrl);
+      parsed = { origin: url.origin, path: url.pathname.replace(/\/+$/, '') };
+    } catch {
+      parsed = null;
+    }
+    if (publicUrls.size >= 16) publicUrls.clear();
+    publicUrls.set(publicUrl, parsed);
+  }
+  return parsed;
 }
 
 // ---------------------------------------------------------------------------------------------------------

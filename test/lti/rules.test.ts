@@ -18,7 +18,7 @@ import {
   RETIRED_KEY_GRACE_MS,
   toolUrls,
 } from '../../src/lti/rules.js';
-import { checkStateCookie, stateCookieHeader } from '../../src/lti/state.js';
+import { checkStateCookie, randomToken, stateCookieHeader } from '../../src/lti/state.js';
 import { type OpenEdxRole, openEdxRoles, ROLE } from '../fixtures/openedx/index.js';
 
 const LIS = 'http://purl.imsglobal.org/vocab/lis/v2/';
@@ -190,6 +190,30 @@ describe('small rules', () => {
     expect(stateCookieHeader('j1', 'https://t.example/emargement/', 0)).toBe(
       'lti_state_j1=; Max-Age=0; Path=/emargement/lti; HttpOnly; Secure; SameSite=None; Partitioned',
     );
+  });
+
+  it('random tokens: the asked length, never repeated across pool refills, sizes outside the pool refused', () => {
+    const seen = new Set<string>();
+    // 3 000 logins' worth (nonce + state id) spans dozens of pool refills.
+    for (let i = 0; i < 3000; i++) {
+      for (const bytes of [24, 16]) {
+        const token = randomToken(bytes);
+        expect(Buffer.from(token, 'base64url')).toHaveLength(bytes);
+        expect(token).toMatch(/^[A-Za-z0-9_-]+$/);
+        seen.add(token);
+      }
+    }
+    expect(seen.size).toBe(6000);
+    expect(randomToken(2048)).toHaveLength(2731);
+    for (const bad of [0, -1, 1.5, 2049]) expect(() => randomToken(bad)).toThrow(RangeError);
+  });
+
+  it('pointsToTool: the same answer for a PUBLIC_URL seen before (parsed once) and for an unparsable one', () => {
+    for (let i = 0; i < 2; i++) {
+      expect(pointsToTool('https://t.example/app/x', 'https://t.example/app/')).toBe(true);
+      expect(pointsToTool('https://t.example/apps', 'https://t.example/app/')).toBe(false);
+      expect(pointsToTool('https://t.example/app', 'not a url')).toBe(false);
+    }
   });
 
   it('tool URLs for Studio', () => {
