@@ -83,8 +83,8 @@ export const HELMET_OPTIONS: HelmetOptions = {
 
 /**
  * The headers helmet sets with `options`, asked of helmet itself once: with these options they depend on
- * nothing in the request. Running helmet's middleware on every request (what @fastify/helmet does) cost about
- * 17 µs of CPU a request on this service's machine, against 8 for setting the same headers from this list.
+ * nothing in the request. Running helmet's middleware on every request (what @fastify/helmet does) added about
+ * 25 µs of CPU to a request on this service's machine, setting the same headers from this list about 10.
  */
 export function helmetHeaders(options: HelmetOptions): Record<string, string> {
   const headers: Record<string, string> = {};

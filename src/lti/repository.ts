@@ -261,7 +261,7 @@ const CONSUME_NONCE_ONLY = `with ${CONSUME_NONCE} select ${REGISTRATION_SELECT} 
  * row the consumption re-checked. Parameters after CONSUME_NONCE's: $8 sub, $9–$13 name, given name, family
  * name, email, username; $14 has a course, $15–$17 context id, label, title; $18 has a link, $19–$20 link id
  * and title, $21 custom (jsonb); $22 message type, $23 role, $24 roles (jsonb), $25 target_link_uri, $26–$28
- * ags, nrps, deep linking settings (jsonb).
+ * ags, nrps, deep linking settings (jsonb). The text stops after the select list: `recordStatement` ends it.
  */
 const CONSUME_NONCE_AND_RECORD = `
   with ${CONSUME_NONCE}, learner as (
