@@ -62,6 +62,14 @@ function signWithHeader(header: Record<string, unknown>, claims: Record<string, 
   return `${input}.${sign('sha256', Buffer.from(input), KeyObject.from(key)).toString('base64url')}`;
 }
 
+/** Signs with the platform key and `alg`, then swaps the protected header for one that says RS256. */
+const signedWithUnderRs256Header =
+  (alg: string): AuthorizeOverrides['sign'] =>
+  async (c, key) => {
+    const [, payload, sig] = (await signJwt({ alg, kid: key.kid }, c, await privateKeyFor(key, alg))).split('.');
+    return `${Buffer.from(JSON.stringify({ alg: 'RS256', kid: key.kid })).toString('base64url')}.${payload}.${sig}`;
+  };
+
 const mutate =
   (f: (c: Record<string, unknown>) => void): AuthorizeOverrides['claims'] =>
   (c) => {
@@ -147,15 +155,7 @@ const cases: Case[] = [
   {
     name: 'RS256 header but PS256 signature bytes',
     check: 'signature',
-    run: () =>
-      launchWith({
-        sign: async (c, key) => {
-          const ps = await signJwt({ alg: 'PS256', kid: key.kid }, c, await privateKeyFor(key, 'PS256'));
-          const [, payload, sig] = ps.split('.');
-          const header = Buffer.from(JSON.stringify({ alg: 'RS256', kid: key.kid })).toString('base64url');
-          return `${header}.${payload}.${sig}`;
-        },
-      }),
+    run: () => launchWith({ sign: signedWithUnderRs256Header('PS256') }),
   },
   {
     name: 'claims changed after signing',
@@ -172,15 +172,7 @@ const cases: Case[] = [
   {
     name: 'RS256 header over an RS512 signature',
     check: 'signature',
-    run: () =>
-      launchWith({
-        sign: async (c, key) => {
-          const rs512 = await signJwt({ alg: 'RS512', kid: key.kid }, c, await privateKeyFor(key, 'RS512'));
-          const [, payload, sig] = rs512.split('.');
-          const header = Buffer.from(JSON.stringify({ alg: 'RS256', kid: key.kid })).toString('base64url');
-          return `${header}.${payload}.${sig}`;
-        },
-      }),
+    run: () => launchWith({ sign: signedWithUnderRs256Header('RS512') }),
   },
   {
     name: 'crit header (a JWS extension the tool does not understand), validly signed',
