@@ -229,6 +229,26 @@ describe.skipIf(!onPostgres)('two instances of the compiled server on one Postgr
     }
   }
 
+  /** Resolves once instance `i` has printed `text` (its output arrives by `data` events). */
+  async function outputContaining(i: number, text: string): Promise<void> {
+    const instance = instances[i] as Instance;
+    const child = instance.child;
+    if (!child) throw new Error(`instance ${i} is not running`);
+    await new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (instance.output.includes(text)) {
+          child.stdout?.off('data', check);
+          child.off('exit', exited);
+          resolve();
+        }
+      };
+      const exited = () => reject(new Error(`instance ${i} exited before printing ${text}: ${instance.output}`));
+      child.stdout?.on('data', check);
+      child.once('exit', exited);
+      check();
+    });
+  }
+
   async function stopInstance(i: number): Promise<void> {
     const instance = instances[i] as Instance;
     const child = instance.child;
@@ -293,7 +313,8 @@ describe.skipIf(!onPostgres)('two instances of the compiled server on one Postgr
     expect(launch.status).toBe(200);
     expect(proxy.hits.filter((h) => h.path === '/lti/login').map((h) => h.backend)).toEqual([0]);
     expect(proxy.hits.filter((h) => h.path === '/lti/launch').map((h) => h.backend)).toEqual([1]);
-    expect(instances[1]?.output).toContain('lti launch accepted');
+    // Log lines are written in chunks (at most half a second later): wait for the line, not for a timer.
+    await outputContaining(1, 'lti launch accepted');
     // The same id_token posted again (a replay), to the other instance: the nonce was consumed once, for both.
     const replay = await fake.postLaunch(pinnedTo(0), auth, jar);
     expect(replay.status).toBe(401);
