@@ -12,7 +12,7 @@ import {
   loadRoutingCatalog,
   type ModuleRow,
 } from './repository/catalog.js';
-import { LAUNCH_PAGE_CONTEXT_SQL } from './repository/page-context.js';
+import { PAGE_CONTEXT_SQL } from './repository/page-context.js';
 import { findProfile } from './repository/profiles.js';
 import { type CompletionRow, listProgress } from './repository/progress.js';
 import { catalogLaunchHandler, catalogRoutes } from './routes/index.js';
@@ -56,7 +56,7 @@ export const catalogPlugin = fp(
     const ctx: CatalogContext = { db: app.db, config: app.config, runtime };
     // The learner page's first read (catalogue stamp, learner, profile) rides on the launch's statement.
     registerLaunchHandler(app, 'LtiResourceLinkRequest', catalogLaunchHandler(ctx), {
-      read: { sql: LAUNCH_PAGE_CONTEXT_SQL },
+      read: { sql: PAGE_CONTEXT_SQL },
     });
     app.addHook('onReady', async () => {
       await ensureContentImported(app.db, app.config.contentDir, app.log);

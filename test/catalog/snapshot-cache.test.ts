@@ -4,8 +4,8 @@ import { loadContent } from '../../src/catalog/content.js';
 import { importContent } from '../../src/catalog/importer.js';
 import { findLearner } from '../../src/catalog/repository/launch-context.js';
 import {
-  LAUNCH_PAGE_CONTEXT_SQL,
-  pageContextFromLaunch,
+  PAGE_CONTEXT_SQL,
+  pageContextFromJson,
   readLearnerPageContext,
 } from '../../src/catalog/repository/page-context.js';
 import { findProfile } from '../../src/catalog/repository/profiles.js';
@@ -100,8 +100,8 @@ describe('catalog snapshot cache', () => {
     const viaLaunch = async (id: string) => {
       const { rows } = await sql<{ v: unknown }>`
         with learner as (select id, name, given_name, family_name from learners where id = ${id})
-        select (${sql.raw(LAUNCH_PAGE_CONTEXT_SQL)}) as v`.execute(db);
-      return pageContextFromLaunch(rows[0]?.v);
+        select (${sql.raw(PAGE_CONTEXT_SQL)}) as v`.execute(db);
+      return pageContextFromJson(rows[0]?.v);
     };
     expect(await viaLaunch(learner.id)).toEqual(filled);
     const other2 = await db
@@ -110,6 +110,7 @@ describe('catalog snapshot cache', () => {
       .returning('id')
       .executeTakeFirstOrThrow();
     expect(await viaLaunch(other2.id)).toEqual(await readLearnerPageContext(db, other2.id));
+    expect((await readLearnerPageContext(db, other2.id)).learner).toEqual(await findLearner(db, other2.id));
     expect((await viaLaunch(other2.id)).profile).toBeNull();
 
     // A catalogue change moves the stamp read within the statement, and the snapshot follows it.

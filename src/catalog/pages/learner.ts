@@ -1,6 +1,6 @@
 import type { LaunchSession } from '../../lti/index.js';
 import type { ModuleRow } from '../repository/catalog.js';
-import { pageContextFromLaunch, readLearnerPageContext } from '../repository/page-context.js';
+import { pageContextFromJson, readLearnerPageContext } from '../repository/page-context.js';
 import type { ProfileRow } from '../repository/profiles.js';
 import { type CatalogSnapshot, catalogSnapshot } from '../repository/snapshot.js';
 import { isParcoursTarget, type LinkTarget, learnerProgramme } from '../rules.js';
@@ -67,7 +67,7 @@ export async function learnerPage(
     target?: LinkTarget;
     moduleId?: string;
     parcours?: boolean;
-    /** The page context the launch's statement read (LAUNCH_PAGE_CONTEXT_SQL); read here without it. */
+    /** The page context the launch's statement read (PAGE_CONTEXT_SQL); read here without it. */
     launchRead?: unknown;
   } = {},
 ): Promise<Page> {
@@ -77,7 +77,7 @@ export async function learnerPage(
   const [target, known] = await Promise.all([
     options.target ?? linkTargetOf(db, session.launchId),
     options.launchRead !== undefined
-      ? pageContextFromLaunch(options.launchRead)
+      ? pageContextFromJson(options.launchRead)
       : readLearnerPageContext(db, session.learnerId),
   ]);
   const snapshot = await catalogSnapshot(db, known.stamp);

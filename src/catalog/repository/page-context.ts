@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import type { Executor } from './executor.js';
 import type { LearnerIdentity } from './launch-context.js';
 import { type ProfileColumns, type ProfileRow, profileFromRow } from './profiles.js';
-import { CATALOG_STAMP_SQL, catalogStampSql } from './snapshot.js';
+import { CATALOG_STAMP_SQL } from './snapshot.js';
 
 /** What a learner page reads before anything else, in one statement instead of three. */
 export interface LearnerPageContext {
@@ -14,45 +14,15 @@ export interface LearnerPageContext {
   profile: ProfileRow | null;
 }
 
-/** The statement's one row: the learner's columns prefixed `l_`; the profile's all null without a profile. */
-type ContextRow = {
-  stamp: string;
-  l_id: string | null;
-  l_name: string | null;
-  l_given_name: string | null;
-  l_family_name: string | null;
-} & { [K in keyof ProfileColumns]: ProfileColumns[K] | null };
-
 /**
- * The catalogue's stamp, the learner and their profile in one round trip: every learner page needs the
- * three, and the launch page is the hot path (a statement costs the tool more than the rows it returns).
- * The profile counts only with its fund (`findProfile` joins the fund the same way).
+ * The context as one JSON value, from `learner` (a relation of at most one row: id, name, given_name,
+ * family_name) and the profile with its fund and branch names. A profile counts only with its fund
+ * (`findProfile` joins the fund the same way). One definition for both readers: `readLearnerPageContext`
+ * and the launch's own statement (the `LaunchRead` of the catalogue's launch handler), where `learner` is the
+ * row the launch has just upserted and the profile is as it was before the launch, which writes none.
+ * Read back by `pageContextFromJson`.
  */
-export async function readLearnerPageContext(db: Executor, learnerId: string): Promise<LearnerPageContext> {
-  const { rows } = await sql<ContextRow>`
-    select ${catalogStampSql} as stamp,
-      l.id as l_id, l.name as l_name, l.given_name as l_given_name, l.family_name as l_family_name,
-      p.*, f.name as fund_name, b.name as branch_name, b.historical_name as branch_historical_name
-    from (select 1) as one
-    left join learners as l on l.id = ${learnerId}
-    left join (learner_profiles as p join funds as f on f.slug = p.fund_slug) on p.learner_id = ${learnerId}
-    left join branches as b on b.idcc = p.idcc`.execute(db);
-  const r = rows[0];
-  if (!r) throw new Error('the learner page context statement returned no row');
-  const learner =
-    r.l_id === null ? null : { id: r.l_id, name: r.l_name, givenName: r.l_given_name, familyName: r.l_family_name };
-  // The profile joins its fund inside the outer join: a profile without its fund reads as none, as in findProfile.
-  const profile = r.learner_id === null ? null : profileFromRow(r as ProfileColumns);
-  return { stamp: r.stamp, learner, profile };
-}
-
-/**
- * The same context, read by the launch's own statement (the `LaunchRead` of the catalogue's launch handler):
- * one JSON value built after the launch recorded the learner, from `learner` (that row: id and the names as
- * the launch left them) and the profile and its fund and branch as they were before the launch — a launch
- * writes neither. Read back by `pageContextFromLaunch`.
- */
-export const LAUNCH_PAGE_CONTEXT_SQL = `json_build_object(
+export const PAGE_CONTEXT_SQL = `json_build_object(
       'stamp', ${CATALOG_STAMP_SQL},
       'learner', (select json_build_object('id', id, 'name', name, 'given_name', given_name, 'family_name', family_name)
                   from learner),
@@ -63,16 +33,27 @@ export const LAUNCH_PAGE_CONTEXT_SQL = `json_build_object(
                     left join branches as b on b.idcc = p.idcc
                     where p.learner_id = (select id from learner)) as x))`;
 
-type LaunchContextJson = {
+/**
+ * The catalogue's stamp, the learner and their profile in one round trip: every learner page needs the
+ * three, and a statement costs the tool more than the rows it returns.
+ */
+export async function readLearnerPageContext(db: Executor, learnerId: string): Promise<LearnerPageContext> {
+  const { rows } = await sql<{ context: unknown }>`
+    with learner as (select id, name, given_name, family_name from learners where id = ${learnerId})
+    select ${sql.raw(PAGE_CONTEXT_SQL)} as context`.execute(db);
+  return pageContextFromJson(rows[0]?.context);
+}
+
+type ContextJson = {
   stamp: string;
   learner: { id: string; name: string | null; given_name: string | null; family_name: string | null } | null;
   profile: (Omit<ProfileColumns, 'created_at' | 'updated_at'> & { created_at: string; updated_at: string }) | null;
 };
 
-/** `LAUNCH_PAGE_CONTEXT_SQL`'s value as `readLearnerPageContext` returns it (JSON has no dates: they are read back). */
-export function pageContextFromLaunch(value: unknown): LearnerPageContext {
-  const v = value as LaunchContextJson | null;
-  if (!v || typeof v.stamp !== 'string') throw new Error('the launch returned no learner page context');
+/** `PAGE_CONTEXT_SQL`'s value as a `LearnerPageContext` (JSON has no dates: they are read back). */
+export function pageContextFromJson(value: unknown): LearnerPageContext {
+  const v = value as ContextJson | null;
+  if (!v || typeof v.stamp !== 'string') throw new Error('no learner page context was read');
   const l = v.learner;
   const p = v.profile;
   return {

@@ -45,7 +45,7 @@ export const CATALOG_STAMP_SQL = `concat_ws('|',
       (select count(*)::text from themes),
       (select count(*) || '@' || coalesce(max(updated_at)::text, '') from modules)
     )`;
-export const catalogStampSql = sql.raw<string>(CATALOG_STAMP_SQL);
+const catalogStampSql = sql.raw<string>(CATALOG_STAMP_SQL);
 
 async function readCatalogStamp(db: Executor): Promise<string> {
   const { rows } = await sql<{ stamp: string }>`select ${catalogStampSql} as stamp`.execute(db);
@@ -60,7 +60,7 @@ const snapshots = new WeakMap<object, { stamp: string; snapshot: Promise<Catalog
  * call (one statement instead of the four lists), so an import by another instance or the CLI is seen by
  * the next request; an import in this process also drops the cache at once (`forgetCatalogSnapshot`).
  * Callers read it once per request and pass it along. `knownStamp`: the stamp a caller has just read within
- * a statement of its own (`catalogStampSql`, e.g. the learner pages' first read), so it is not read twice.
+ * a statement of its own (`CATALOG_STAMP_SQL`, e.g. the learner pages' first read), so it is not read twice.
  */
 export async function catalogSnapshot(db: Db, knownStamp?: string): Promise<CatalogSnapshot> {
   const stamp = knownStamp ?? (await readCatalogStamp(db));
