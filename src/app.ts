@@ -52,9 +52,9 @@ const noPool = { total: 0, idle: 0, waiting: 0, max: 0 };
 /** Builds the whole application without listening: `server.ts` listens, tests use `app.inject`. */
 export async function buildApp(options: BuildOptions): Promise<App> {
   const { config } = options;
-  const destination = options.logger ? null : logDestination();
+  const destination = options.logger ? undefined : logDestination();
   const app = Fastify({
-    logger: options.logger ?? loggerOptions(config, destination ?? undefined),
+    logger: options.logger ?? loggerOptions(config, destination),
     ...requestIdOptions(),
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustProxy,
